@@ -1,0 +1,125 @@
+// JSON Schemas of the API bodies and queries. Every object refuses unknown fields.
+
+const entitlement = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['integration', 'resourceType', 'resource', 'permission'],
+  properties: {
+    integration: { type: 'string', minLength: 1, maxLength: 200 },
+    resourceType: { type: 'string', minLength: 1, maxLength: 200 },
+    resource: { type: 'string', minLength: 1, maxLength: 1000 },
+    permission: { type: 'string', minLength: 1, maxLength: 200 },
+  },
+} as const;
+
+const duration = { type: 'string', minLength: 1, maxLength: 40, description: 'e.g. "90m", "1h30m", "2d", or "indefinite"' } as const;
+const justification = { type: 'string', maxLength: 2000 } as const;
+const reason = { type: 'string', maxLength: 1000, description: 'approver reasons are limited to 124 characters' } as const;
+
+export const createRequestBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['flowId'],
+  properties: {
+    flowId: { type: 'string', minLength: 1, maxLength: 200 },
+    entitlements: { type: 'array', items: entitlement, maxItems: 1000 },
+    bundleId: { type: 'string', minLength: 1, maxLength: 200 },
+    duration,
+    justification,
+    startAt: { type: 'string', format: 'date-time' },
+    mfaCode: { type: 'string', pattern: '^[0-9]{6}$' },
+    breakGlass: { type: 'boolean' },
+  },
+} as const;
+
+export const decisionBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { reason },
+} as const;
+
+export const extendBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['duration'],
+  properties: { duration, justification },
+} as const;
+
+export const revokeAllBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    user: { type: 'string', minLength: 1 },
+    flow: { type: 'string', minLength: 1 },
+    integration: { type: 'string', minLength: 1 },
+    label: { type: 'string', minLength: 1 },
+    reason,
+  },
+} as const;
+
+export const favoriteBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    name: { type: 'string', minLength: 1, maxLength: 200 },
+    flowId: { type: 'string', minLength: 1, maxLength: 200 },
+    bundleId: { type: 'string', minLength: 1, maxLength: 200 },
+    entitlements: { type: 'array', items: entitlement, maxItems: 1000 },
+    duration,
+    justification,
+    fromRequestId: { type: 'string', minLength: 1, maxLength: 200, description: 'save an existing request of yours as a favorite' },
+  },
+} as const;
+
+export const favoriteRequestBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    justification,
+    mfaCode: { type: 'string', pattern: '^[0-9]{6}$' },
+    startAt: { type: 'string', format: 'date-time' },
+    duration,
+  },
+} as const;
+
+export const idParams = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id'],
+  properties: { id: { type: 'string', minLength: 1, maxLength: 200 } },
+} as const;
+
+export const listRequestsQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    mine: { type: 'string', enum: ['true', 'false'] },
+    status: { type: 'string', description: 'one status or several separated by commas' },
+    user: { type: 'string' },
+    flow: { type: 'string' },
+    limit: { type: 'string', pattern: '^[0-9]{1,4}$' },
+  },
+} as const;
+
+export const auditQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    requestId: { type: 'string' },
+    actor: { type: 'string' },
+    action: { type: 'string' },
+    since: { type: 'string', format: 'date-time' },
+    until: { type: 'string', format: 'date-time' },
+    afterSeq: { type: 'string', pattern: '^[0-9]+$' },
+    limit: { type: 'string', pattern: '^[0-9]{1,5}$' },
+  },
+} as const;
+
+export const reportQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    since: { type: 'string', format: 'date-time' },
+    until: { type: 'string', format: 'date-time' },
+  },
+} as const;

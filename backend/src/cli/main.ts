@@ -1,0 +1,373 @@
+// The `lapse` command line: the server, offline tools that work on a data directory
+// (tokens, config check, audit verify) and client verbs against a running server.
+
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { ConfigInvalidError, formatConfigErrors, parseConfig } from '../config/load.ts';
+import { configJsonSchema } from '../config/json-schema.ts';
+import { startService, openStore } from '../service.ts';
+import { createToken } from '../auth/tokens.ts';
+import { verifyAudit } from '../api/server.ts';
+import { ApiClient, ApiError } from './client.ts';
+import { parseEntitlement, printRequest, printTable, relative } from './format.ts';
+
+const USAGE = `lapse — just-in-time access
+
+Server and offline tools:
+  lapse server --config FILE --data-dir DIR [--port N] [--host H]
+  lapse config check FILE            validate a configuration; every error with file:line:column
+  lapse config schema                print the JSON Schema of the configuration file
+  lapse config reload                ask the running server to re-read its configuration (admin)
+  lapse token create --user ID --data-dir DIR [--name TEXT]
+  lapse token list --data-dir DIR [--user ID]
+  lapse token revoke TOKEN_ID --data-dir DIR
+  lapse audit verify [--data-dir DIR]  verify the audit hash chain (offline with --data-dir)
+
+Client (server from --url or LAPSE_URL, default http://127.0.0.1:7420; token from --token or LAPSE_TOKEN):
+  lapse catalog                                   what you may request now
+  lapse request FLOW [--entitlement I/TYPE:RESOURCE#PERMISSION ...] [--bundle ID]
+                [--duration 1h] [--justification TEXT] [--start-at ISO] [--mfa CODE] [--break-glass]
+  lapse status [REQUEST_ID] [--all] [--status S]  your requests, or one in detail
+  lapse approvals                                 requests waiting for your decision
+  lapse approve|deny REQUEST_ID [--reason TEXT]
+  lapse revoke REQUEST_ID [--reason TEXT]
+  lapse cancel REQUEST_ID
+  lapse extend REQUEST_ID --duration 30m [--justification TEXT]
+  lapse mark-revoke-canceled REQUEST_ID --reason TEXT   (admin)
+  lapse favorites [list | add --name N FLOW ... | save REQUEST_ID [--name N] | request FAVORITE_ID | delete FAVORITE_ID]
+  lapse revoke-all [--user ID] [--flow ID] [--integration ID] [--label L] [--reason TEXT]   (admin)
+  lapse audit export [--format csv|json] [--since ISO] [--until ISO]   (admin)
+
+Every client verb takes --json for machine-readable output.`;
+
+const OPTIONS = {
+  config: { type: 'string' },
+  'data-dir': { type: 'string' },
+  port: { type: 'string' },
+  host: { type: 'string' },
+  user: { type: 'string' },
+  name: { type: 'string' },
+  url: { type: 'string' },
+  token: { type: 'string' },
+  json: { type: 'boolean' },
+  entitlement: { type: 'string', multiple: true },
+  bundle: { type: 'string' },
+  duration: { type: 'string' },
+  justification: { type: 'string' },
+  'start-at': { type: 'string' },
+  mfa: { type: 'string' },
+  'break-glass': { type: 'boolean' },
+  reason: { type: 'string' },
+  flow: { type: 'string' },
+  integration: { type: 'string' },
+  label: { type: 'string' },
+  status: { type: 'string' },
+  all: { type: 'boolean' },
+  format: { type: 'string' },
+  since: { type: 'string' },
+  until: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+export class UsageError extends Error {}
+
+export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s + '\n')): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values: v, positionals: p } = parsed;
+  const verb = p[0];
+  if (!verb || v.help || verb === 'help') {
+    out(USAGE);
+    return 0;
+  }
+  switch (verb) {
+    case 'server': return server(v);
+    case 'config': return config(p[1], p[2], v, out);
+    case 'token': return token(p[1], p[2], v, out);
+    case 'audit': return audit(p[1], v, out);
+    default: return client(verb, p.slice(1), v, out);
+  }
+}
+
+function need(value: string | undefined, what: string): string {
+  if (!value) throw new UsageError(`${what} is required`);
+  return value;
+}
+
+async function server(v: Values): Promise<number> {
+  const port = Number(v.port ?? '7420');
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a port number (0 picks a free one), got ${v.port}`);
+  const service = await startService({ configPath: need(v.config, '--config FILE'), dataDir: need(v['data-dir'], '--data-dir DIR'), port, host: v.host });
+  process.stderr.write(`listening on ${service.url}\n`);
+  process.on('SIGHUP', () => void service.reload());
+  await new Promise<void>((resolve) => {
+    const shutdown = () => {
+      process.stderr.write('shutting down\n');
+      service.stop().then(resolve, resolve);
+    };
+    process.once('SIGTERM', shutdown);
+    process.once('SIGINT', shutdown);
+  });
+  return 0;
+}
+
+async function config(sub: string | undefined, file: string | undefined, v: Values, out: (s: string) => void): Promise<number> {
+  if (sub === 'check') {
+    const path = need(file, 'the configuration FILE');
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      out(`${path}:1:1: cannot read the file: ${(err as Error).message}`);
+      return 1;
+    }
+    const result = parseConfig(text, path);
+    if (!result.ok) {
+      out(formatConfigErrors(result.errors));
+      out(`${result.errors.length} error${result.errors.length === 1 ? '' : 's'}`);
+      return 1;
+    }
+    const c = result.config;
+    out(`${path}: ok — ${c.users.length} users, ${c.integrations.length} integrations, ${c.bundles.length} bundles, ${c.flows.length} flows`);
+    return 0;
+  }
+  if (sub === 'schema') {
+    out(JSON.stringify(configJsonSchema, null, 2));
+    return 0;
+  }
+  if (sub === 'reload') {
+    const api = apiClient(v);
+    await api.post('/api/v1/admin/config/reload', {});
+    out('configuration reloaded');
+    return 0;
+  }
+  throw new UsageError('expected: lapse config check FILE | config schema | config reload');
+}
+
+async function token(sub: string | undefined, arg: string | undefined, v: Values, out: (s: string) => void): Promise<number> {
+  const store = openStore(need(v['data-dir'], '--data-dir DIR'));
+  await store.migrate();
+  try {
+    if (sub === 'create') {
+      const user = need(v.user, '--user ID');
+      const { token } = await createToken(store, user, v.name ?? `cli token for ${user}`);
+      out(token);
+      return 0;
+    }
+    if (sub === 'list') {
+      const list = await store.listTokens(v.user);
+      if (v.json) out(JSON.stringify(list, null, 2));
+      else printTable(out, ['id', 'user', 'name', 'created', 'last used', 'revoked'], list.map((t) => [
+        t.id, t.userId, t.name, new Date(t.createdAt).toISOString(), t.lastUsedAt ? new Date(t.lastUsedAt).toISOString() : '-', t.revokedAt ? new Date(t.revokedAt).toISOString() : '-',
+      ]));
+      return 0;
+    }
+    if (sub === 'revoke') {
+      const id = need(arg, 'TOKEN_ID');
+      if (!(await store.revokeToken(id, Date.now()))) {
+        out(`no active token ${id}`);
+        return 1;
+      }
+      await store.appendAudit([{ at: Date.now(), actor: 'cli', action: 'token.revoked', requestId: null, data: { tokenId: id } }]);
+      out(`token ${id} revoked`);
+      return 0;
+    }
+    throw new UsageError('expected: lapse token create|list|revoke');
+  } finally {
+    await store.close();
+  }
+}
+
+async function audit(sub: string | undefined, v: Values, out: (s: string) => void): Promise<number> {
+  if (sub === 'verify') {
+    let result;
+    if (v['data-dir']) {
+      const store = openStore(v['data-dir']);
+      await store.migrate();
+      try { result = await verifyAudit(store); } finally { await store.close(); }
+    } else {
+      result = await apiClient(v).get<{ ok: boolean; checked: number; problems: { seq: number; problem: string }[] }>('/api/v1/audit/verify');
+    }
+    if (v.json) out(JSON.stringify(result, null, 2));
+    else if (result.ok) out(`audit chain ok: ${result.checked} events verified`);
+    else {
+      out(`audit chain BROKEN: ${result.problems.length} problem(s) in ${result.checked} events`);
+      for (const pr of result.problems) out(`  event ${pr.seq}: ${pr.problem}`);
+    }
+    return result.ok ? 0 : 1;
+  }
+  if (sub === 'export') {
+    const api = apiClient(v);
+    const qs = new URLSearchParams();
+    if (v.since) qs.set('since', v.since);
+    if (v.until) qs.set('until', v.until);
+    if ((v.format ?? 'csv') === 'csv') {
+      out((await api.text(`/api/v1/reports/activity.csv?${qs}`)).trimEnd());
+      return 0;
+    }
+    let afterSeq = 0;
+    for (;;) {
+      const page = await api.get<{ events: { seq: number }[] }>(`/api/v1/audit?limit=5000&afterSeq=${afterSeq}${v.since ? `&since=${encodeURIComponent(v.since)}` : ''}${v.until ? `&until=${encodeURIComponent(v.until)}` : ''}`);
+      for (const e of page.events) out(JSON.stringify(e));
+      if (page.events.length < 5000) return 0;
+      afterSeq = page.events[page.events.length - 1]!.seq;
+    }
+  }
+  throw new UsageError('expected: lapse audit verify | audit export');
+}
+
+function apiClient(v: Values): ApiClient {
+  const url = v.url ?? process.env.LAPSE_URL ?? 'http://127.0.0.1:7420';
+  const token = v.token ?? process.env.LAPSE_TOKEN;
+  if (!token) throw new UsageError('a token is required: --token TOKEN or LAPSE_TOKEN (make one with `lapse token create --user ID --data-dir DIR`)');
+  return new ApiClient(url, token);
+}
+
+type RequestJson = Parameters<typeof printRequest>[1];
+
+async function client(verb: string, args: string[], v: Values, out: (s: string) => void): Promise<number> {
+  const api = apiClient(v);
+  const emit = (data: unknown, human: () => void) => (v.json ? out(JSON.stringify(data, null, 2)) : human());
+  switch (verb) {
+    case 'catalog': {
+      const data = await api.get<{ flows: { id: string; name: string; available: boolean; reason: string | null; approval: string; defaultDuration: string; maxDuration: string; entitlements: unknown[]; bundles: { id: string }[] }[] }>('/api/v1/catalog');
+      emit(data, () => printTable(out, ['flow', 'available', 'approval', 'duration', 'max', 'entitlements', 'bundles'], data.flows.map((f) => [
+        f.id, f.available ? 'yes' : `no: ${f.reason}`, f.approval, f.defaultDuration, f.maxDuration, String(f.entitlements.length), f.bundles.map((b) => b.id).join(', ') || '-',
+      ])));
+      return 0;
+    }
+    case 'request': {
+      const flowId = need(args[0], 'FLOW');
+      const body: Record<string, unknown> = { flowId };
+      if (v.entitlement?.length) body.entitlements = v.entitlement.map(parseEntitlement);
+      if (v.bundle) body.bundleId = v.bundle;
+      if (v.duration) body.duration = v.duration;
+      if (v.justification) body.justification = v.justification;
+      if (v['start-at']) body.startAt = v['start-at'];
+      if (v.mfa) body.mfaCode = v.mfa;
+      if (v['break-glass']) body.breakGlass = true;
+      if (!body.entitlements && !body.bundleId) {
+        // Without a choice: everything the flow offers.
+        const catalog = await api.get<{ flows: { id: string; entitlements: unknown[] }[] }>('/api/v1/catalog');
+        const flow = catalog.flows.find((f) => f.id === flowId);
+        if (!flow) throw new UsageError(`flow "${flowId}" is not in your catalog (lapse catalog lists it)`);
+        body.entitlements = flow.entitlements;
+      }
+      const r = await api.post<RequestJson>('/api/v1/requests', body);
+      emit(r, () => printRequest(out, r));
+      return 0;
+    }
+    case 'status': {
+      if (args[0]) {
+        const r = await api.get<RequestJson>(`/api/v1/requests/${encodeURIComponent(args[0])}`);
+        emit(r, () => printRequest(out, r));
+        return 0;
+      }
+      const qs = new URLSearchParams({ mine: v.all ? 'false' : 'true' });
+      if (v.status) qs.set('status', v.status);
+      const data = await api.get<{ requests: RequestJson[] }>(`/api/v1/requests?${qs}`);
+      emit(data, () => printTable(out, ['id', 'requester', 'flow', 'status', 'expires', 'entitlements'], data.requests.map((r) => [
+        r.id, r.requester, r.flowId, r.status, r.expiresAt ? relative(r.expiresAt) : '-', String(r.entitlements.length),
+      ])));
+      return 0;
+    }
+    case 'approvals': {
+      const data = await api.get<{ approvals: RequestJson[] }>('/api/v1/approvals');
+      emit(data, () => printTable(out, ['id', 'requester', 'flow', 'duration', 'justification', 'why you'], data.approvals.map((r) => [
+        r.id, r.requester, r.flowId, r.pendingExtension ? `extend +${r.pendingExtension.duration}` : r.duration, r.justification ?? '-', r.yourApproverRoles.join('; '),
+      ])));
+      return 0;
+    }
+    case 'approve': case 'deny': case 'revoke': case 'mark-revoke-canceled': {
+      const id = need(args[0], 'REQUEST_ID');
+      const r = await api.post<RequestJson>(`/api/v1/requests/${encodeURIComponent(id)}/${verb}`, v.reason ? { reason: v.reason } : {});
+      emit(r, () => printRequest(out, r));
+      return 0;
+    }
+    case 'cancel': {
+      const r = await api.post<RequestJson>(`/api/v1/requests/${encodeURIComponent(need(args[0], 'REQUEST_ID'))}/cancel`, {});
+      emit(r, () => printRequest(out, r));
+      return 0;
+    }
+    case 'extend': {
+      const body: Record<string, unknown> = { duration: need(v.duration, '--duration') };
+      if (v.justification) body.justification = v.justification;
+      const r = await api.post<RequestJson>(`/api/v1/requests/${encodeURIComponent(need(args[0], 'REQUEST_ID'))}/extend`, body);
+      emit(r, () => printRequest(out, r));
+      return 0;
+    }
+    case 'favorites': {
+      const sub = args[0] ?? 'list';
+      if (sub === 'list') {
+        const data = await api.get<{ favorites: { id: string; name: string; flowId: string; duration: string }[]; suggestions: { requestId: string; flowId: string; duration: string }[] }>('/api/v1/favorites');
+        emit(data, () => {
+          printTable(out, ['favorite', 'name', 'flow', 'duration'], data.favorites.map((f) => [f.id, f.name, f.flowId, f.duration]));
+          if (data.suggestions.length) {
+            out('\nrecent (save with `lapse favorites save REQUEST_ID`):');
+            printTable(out, ['request', 'flow', 'duration'], data.suggestions.map((s) => [s.requestId, s.flowId, s.duration]));
+          }
+        });
+        return 0;
+      }
+      if (sub === 'add') {
+        const body: Record<string, unknown> = { name: need(v.name, '--name'), flowId: need(args[1], 'FLOW') };
+        if (v.entitlement?.length) body.entitlements = v.entitlement.map(parseEntitlement);
+        if (v.bundle) body.bundleId = v.bundle;
+        if (v.duration) body.duration = v.duration;
+        if (v.justification) body.justification = v.justification;
+        const f = await api.post<{ id: string; name: string }>('/api/v1/favorites', body);
+        emit(f, () => out(`saved favorite ${f.id} (${f.name})`));
+        return 0;
+      }
+      if (sub === 'save') {
+        const f = await api.post<{ id: string; name: string }>('/api/v1/favorites', { fromRequestId: need(args[1], 'REQUEST_ID'), ...(v.name ? { name: v.name } : {}) });
+        emit(f, () => out(`saved favorite ${f.id} (${f.name})`));
+        return 0;
+      }
+      if (sub === 'request') {
+        const body: Record<string, unknown> = {};
+        if (v.justification) body.justification = v.justification;
+        if (v.mfa) body.mfaCode = v.mfa;
+        const r = await api.post<RequestJson>(`/api/v1/favorites/${encodeURIComponent(need(args[1], 'FAVORITE_ID'))}/request`, body);
+        emit(r, () => printRequest(out, r));
+        return 0;
+      }
+      if (sub === 'delete') {
+        await api.delete(`/api/v1/favorites/${encodeURIComponent(need(args[1], 'FAVORITE_ID'))}`);
+        out('deleted');
+        return 0;
+      }
+      throw new UsageError('expected: lapse favorites list|add|save|request|delete');
+    }
+    case 'revoke-all': {
+      const body: Record<string, unknown> = {};
+      for (const k of ['user', 'flow', 'integration', 'label', 'reason'] as const) if (v[k]) body[k] = v[k];
+      const result = await api.post<{ revoked: string[]; failed: { id: string; error: string }[] }>('/api/v1/admin/revoke-all', body);
+      emit(result, () => {
+        out(`revoking ${result.revoked.length} request(s)`);
+        for (const f of result.failed) out(`  could not revoke ${f.id}: ${f.error}`);
+      });
+      return result.failed.length ? 1 : 0;
+    }
+    default:
+      throw new UsageError(`unknown command "${verb}"; see lapse --help`);
+  }
+}
+
+export async function run(argv: string[]): Promise<void> {
+  try {
+    process.exitCode = await main(argv);
+  } catch (err) {
+    if (err instanceof UsageError) process.stderr.write(`lapse: ${err.message}\n(see lapse --help)\n`);
+    else if (err instanceof ApiError) process.stderr.write(`lapse: ${err.message}\n`);
+    else if (err instanceof ConfigInvalidError) process.stderr.write(`${err.message}\n`);
+    else process.stderr.write(`lapse: ${(err as Error).message ?? String(err)}\n`);
+    process.exitCode = err instanceof UsageError ? 2 : 1;
+  }
+}

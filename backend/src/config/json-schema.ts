@@ -1,0 +1,267 @@
+// The configuration file's shape as JSON Schema (draft-07), for editors: completion,
+// hover text and early red squiggles. backend/config.schema.json is this object written
+// out by write-json-schema.ts (a test keeps the two equal).
+//
+// The loader (load.ts) stays the authority: it also checks what a schema cannot say
+// well (references between ids, durations against each other, time zones the runtime
+// knows, real calendar dates). Anything the loader accepts, this schema accepts too.
+
+import { CONDITION_OPS, INTEGRATION_TYPES, WEEKDAYS } from '../domain/config.ts';
+import { BUILT_IN_ATTRIBUTES, ID_PATTERN, SECRET_WORDS } from './load.ts';
+
+type Schema = Record<string, unknown>;
+
+function object(description: string, properties: Record<string, Schema>, required: string[] = []): Schema {
+  return { type: 'object', description, properties, ...(required.length > 0 ? { required } : {}), additionalProperties: false };
+}
+
+function array(description: string, items: Schema, minItems = 0): Schema {
+  return { type: 'array', description, items, ...(minItems > 0 ? { minItems } : {}) };
+}
+
+function string(description: string, extra: Schema = {}): Schema {
+  return { type: 'string', description, ...extra };
+}
+
+function boolean(description: string, defaultValue: boolean): Schema {
+  return { type: 'boolean', description, default: defaultValue };
+}
+
+const ref = (name: string, description?: string): Schema => ({ $ref: `#/definitions/${name}`, ...(description ? { description } : {}) });
+
+/** A case-insensitive regex source for `word` (JSON Schema patterns take no flags). */
+function anyCase(word: string): string {
+  return [...word].map((c) => (/[a-z]/i.test(c) ? `[${c.toLowerCase()}${c.toUpperCase()}]` : c)).join('');
+}
+
+/** A connection key whose last word names a secret: password, db_password, adminPassword, API_KEY. */
+const SECRET_KEY_PATTERN =
+  `^(?:.*[_\\-\\s])?(?:${SECRET_WORDS.map(anyCase).join('|')})$` +
+  `|[a-z0-9](?:${SECRET_WORDS.map((w) => w[0].toUpperCase() + anyCase(w.slice(1))).join('|')})$`;
+const URL_WITH_PASSWORD_PATTERN = '^[A-Za-z][A-Za-z0-9+.-]*://[^/@:\\s]*:[^/@\\s]+@';
+
+const DURATION = '^(?=\\d)(?:\\d+w)?(?:\\d+d)?(?:\\d+h)?(?:\\d+m)?(?:\\d+s)?$';
+
+const definitions: Record<string, Schema> = {
+  id: string('An id: letters, digits, ".", "_", "-", "@", starting with a letter or digit.', { pattern: ID_PATTERN.source }),
+  duration: string('A duration: <integer><unit> parts, units w, d, h, m, s, largest first ("45s", "90m", "1h30m", "2d").', { pattern: DURATION }),
+  durationOrIndefinite: {
+    description: 'A duration ("1h", "1h30m", "2d") or "indefinite".',
+    anyOf: [ref('duration'), { const: 'indefinite' }],
+  },
+  timeOfDay: string('A local time of day, "HH:MM" (00:00–23:59).', { pattern: '^([01]?\\d|2[0-3]):[0-5]\\d$' }),
+  timeZone: string('An IANA time zone name, e.g. "UTC" or "Europe/Berlin".', { minLength: 1 }),
+  scalarText: { description: 'A value, read as a string.', anyOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }] },
+  owner: {
+    description: 'The owner: one user or one group. Owners can be asked to approve (condition attribute "owner").',
+    oneOf: [
+      object('A user owner.', { user: ref('id', 'A user id.') }, ['user']),
+      object('A group owner.', { group: ref('id', 'A group id.') }, ['group']),
+    ],
+  },
+  condition: {
+    ...object(
+      'One "attribute op value" row. Only manager and owner conditions of approvers may omit value: "the requester\'s manager", "the owner".',
+      {
+        attribute: string('user, email, group, manager, shift, owner, or the name of a custom user attribute.', {
+          minLength: 1,
+          examples: BUILT_IN_ATTRIBUTES,
+        }),
+        op: { description: 'The comparison; default "is".', enum: [...CONDITION_OPS], default: 'is' },
+        value: {
+          description: 'One value or a list of alternatives (is: any of them matches).',
+          anyOf: [ref('scalarText'), array('Alternatives.', ref('scalarText'))],
+        },
+      },
+      ['attribute'],
+    ),
+    // Only manager and owner may go without a value.
+    if: { properties: { attribute: { not: { enum: ['manager', 'owner'] } } } },
+    then: { required: ['value'] },
+  },
+  conditionGroup: object(
+    'Conditions combined with all (AND) or any (OR).',
+    {
+      match: { description: 'all = every condition holds, any = at least one holds; default all.', enum: ['all', 'any'], default: 'all' },
+      conditions: array('The conditions.', ref('condition')),
+    },
+    ['conditions'],
+  ),
+  resourceScope: {
+    description: 'Which resources of the type: any (also future ones), any except some, names, tags (all must match) or parents (everything under them).',
+    oneOf: [
+      { const: 'any', description: 'Every resource of the type, now and later.' },
+      object('Every resource except these names.', { except: array('Names.', string('A resource name.', { minLength: 1 }), 1) }, ['except']),
+      object('Only these resources.', { names: array('Names.', string('A resource name.', { minLength: 1 }), 1) }, ['names']),
+      object('Resources carrying all these tags.', { tags: { type: 'object', description: 'Tag name → value.', minProperties: 1, additionalProperties: ref('scalarText') } }, ['tags']),
+      object('Everything under these resources, now and later.', { parents: array('Resource paths ("app" or "app/public").', string('A resource path.', { minLength: 1 }), 1) }, ['parents']),
+    ],
+  },
+  targetSelector: object(
+    'One integration, one resource type, a resource scope and one or more permissions.',
+    {
+      integration: ref('id', 'An integration id.'),
+      resourceType: string('A resource type of that integration, e.g. database.', { minLength: 1 }),
+      resources: ref('resourceScope'),
+      permissions: array('Permissions of that resource type, e.g. read.', string('A permission.', { minLength: 1 }), 1),
+    },
+    ['integration', 'resourceType', 'resources', 'permissions'],
+  ),
+  flowTarget: {
+    description: 'A target selector, or a bundle.',
+    oneOf: [ref('targetSelector'), object('A bundle, requested whole or in part.', { bundle: ref('id', 'A bundle id.') }, ['bundle'])],
+  },
+  approval: {
+    description: 'How requests are approved: automatic, or by approver groups.',
+    oneOf: [
+      { const: 'automatic', description: 'Granted without approval.' },
+      object('Granted without approval.', { mode: { const: 'automatic' } }, ['mode']),
+      object(
+        'Approved by people matching approver groups.',
+        {
+          mode: { description: 'anyOf: one approval from any group; allOf: one approval from each group.', enum: ['anyOf', 'allOf'] },
+          groups: array('Approver groups, each with at least one condition.', {
+            allOf: [ref('conditionGroup'), { type: 'object', properties: { conditions: { type: 'array', minItems: 1 } } }],
+          }, 1),
+        },
+        ['mode', 'groups'],
+      ),
+    ],
+  },
+  user: object(
+    'A person who may request or approve access.',
+    {
+      id: ref('id'),
+      email: string('Email address.', { pattern: '^[^@\\s]+@[^@\\s]+$' }),
+      name: string('Display name; default the id.', { minLength: 1 }),
+      groups: array('Group ids; a group listed here exists without being declared.', ref('id')),
+      manager: ref('id', 'The user id of this user\'s manager (condition attribute "manager").'),
+      attributes: {
+        type: 'object',
+        description: 'Free attributes, usable in conditions by their name: a string or a list of strings.',
+        propertyNames: { not: { enum: BUILT_IN_ATTRIBUTES } },
+        additionalProperties: { anyOf: [ref('scalarText'), array('Values.', ref('scalarText'))] },
+      },
+      mfa: {
+        ...object('Where the base32 TOTP secret of this user is, for flows requiring MFA.', {
+          totpSecretEnv: string('Name of an environment variable holding the secret.', { minLength: 1 }),
+          totpSecretFile: string('Path of a file holding the secret.', { minLength: 1 }),
+        }),
+        minProperties: 1,
+      },
+    },
+    ['id', 'email'],
+  ),
+  group: object('A group, declared to give it a display name.', { id: ref('id'), name: string('Display name; default the id.', { minLength: 1 }) }, ['id']),
+  shift: object(
+    'An on-call rotation.',
+    {
+      id: ref('id'),
+      timezone: ref('timeZone', 'Time zone of the hand-off time and the anchor date.'),
+      rotation: { description: 'How long each member is on shift.', enum: ['daily', 'weekly'] },
+      handoff: ref('timeOfDay', 'Local time at which the next member takes over, "HH:MM".'),
+      members: array('User ids, in rotation order.', ref('id'), 1),
+      anchor: string('Local date "YYYY-MM-DD" on which the first member\'s first shift starts at the hand-off time.', { pattern: '^\\d{4}-\\d{2}-\\d{2}$' }),
+    },
+    ['id', 'timezone', 'rotation', 'handoff', 'members', 'anchor'],
+  ),
+  resource: object(
+    'A declared resource. Its path is parent/name, or name alone.',
+    {
+      type: string('A resource type of the integration.', { minLength: 1 }),
+      name: string('The name, without "/".', { pattern: '^[^/]+$' }),
+      parent: string('The path of a declared resource of the same integration ("app", "app/public").', { minLength: 1 }),
+      tags: { type: 'object', description: 'Tag name → value; default {}.', additionalProperties: ref('scalarText') },
+      owner: ref('owner'),
+    },
+    ['type', 'name'],
+  ),
+  integration: object(
+    'A connection to a target system where access is granted and revoked.',
+    {
+      id: ref('id'),
+      type: { description: 'The kind of target system.', enum: [...INTEGRATION_TYPES] },
+      name: string('Display name; default the id.', { minLength: 1 }),
+      owner: ref('owner'),
+      connection: {
+        type: 'object',
+        description:
+          'Type-specific connection settings. Secrets only by reference: a key such as password, secret, token, apiKey or key is refused; use passwordEnv (an environment variable) or passwordFile (a file path).',
+        propertyNames: { not: { pattern: SECRET_KEY_PATTERN } },
+        additionalProperties: { not: { type: 'string', pattern: URL_WITH_PASSWORD_PATTERN } },
+      },
+      resourceTypes: {
+        type: 'object',
+        description: "The resource types this integration knows, with their permissions; default the type's built-in ones.",
+        additionalProperties: object('A resource type.', { permissions: array('Its permissions.', string('A permission.', { minLength: 1 }), 1) }, ['permissions']),
+      },
+      resources: array('Declared resources (integrations may also discover theirs).', ref('resource')),
+    },
+    ['id', 'type'],
+  ),
+  bundle: object(
+    'A named set of targets, requested, approved and revoked as one.',
+    { id: ref('id'), name: string('Display name; default the id.', { minLength: 1 }), targets: array('Target selectors.', ref('targetSelector'), 1) },
+    ['id', 'targets'],
+  ),
+  timeWindow: object(
+    'When the flow can be used: these days, between these local times.',
+    {
+      days: array('Weekdays.', { enum: [...WEEKDAYS] }, 1),
+      from: ref('timeOfDay', 'Start, local time "HH:MM".'),
+      to: ref('timeOfDay', 'End, local time "HH:MM"; at or before from, the window ends the next day.'),
+      timezone: ref('timeZone'),
+    },
+    ['days', 'from', 'to', 'timezone'],
+  ),
+  flowSettings: object('Flow settings.', {
+    requireJustification: boolean('The requester must say why.', false),
+    requireApproverReason: boolean('Approvers must give a reason (at most 124 characters).', false),
+    requesterCannotApproveOwn: boolean('The requester never counts, and is never notified, as an approver of their own request.', true),
+    requireMfa: boolean('The requester must give a TOTP code.', false),
+    labels: array('Free labels, e.g. prod.', string('A label.', { minLength: 1 })),
+    maxExtensions: { type: 'integer', minimum: 0, default: 2, description: 'How many times one request may be extended.' },
+    breakGlass: boolean('Self-approval with a mandatory reason, for emergencies; every approver is notified.', false),
+  }),
+  flow: object(
+    'An access flow: who may request what, when, for how long, approved how.',
+    {
+      id: ref('id'),
+      name: string('Display name; default the id.', { minLength: 1 }),
+      description: string('Shown to requesters; default "".'),
+      kind: {
+        description: 'self-serve: granted on request. automatic: held while the requester conditions hold (no approval, no duration).',
+        enum: ['self-serve', 'automatic'],
+        default: 'self-serve',
+      },
+      requesters: ref('conditionGroup', 'Who may request (self-serve) or who holds the access (automatic); default everyone.'),
+      when: ref('timeWindow', 'When the flow applies; default always.'),
+      targets: array('What is granted.', ref('flowTarget'), 1),
+      grantFor: ref('durationOrIndefinite', 'Default duration of a grant; default 1h. Omit (or indefinite) for automatic flows.'),
+      maxDuration: ref('durationOrIndefinite', 'Longest duration a requester may ask for; default grantFor.'),
+      approval: ref('approval', 'Required for self-serve flows.'),
+      settings: ref('flowSettings'),
+    },
+    ['id', 'targets'],
+  ),
+};
+
+export const configJsonSchema: Schema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  title: 'Lapse configuration',
+  ...object('Identities, integrations, bundles and access flows of a Lapse installation.', {
+    settings: object('Server settings.', {
+      admins: array('User ids with the admin role.', ref('id')),
+      expiryWarnings: array('How long before expiry the requester is warned; default [10m, 1m].', ref('duration')),
+    }),
+    identities: object('Users, groups and on-call shifts.', {
+      users: array('Users.', ref('user')),
+      groups: array('Declared groups (every group a user lists exists without this).', ref('group')),
+      shifts: array('On-call rotations.', ref('shift')),
+    }),
+    integrations: array('Connections to target systems.', ref('integration')),
+    bundles: array('Named sets of targets.', ref('bundle')),
+    flows: array('Access flows.', ref('flow')),
+  }),
+  definitions,
+};

@@ -1,0 +1,139 @@
+// Request, grant and job records: the durable state of the engine. Pure types.
+
+/** One (integration, resource type, resource, permission): the unit granted and revoked. */
+export interface Entitlement {
+  integration: string;
+  resourceType: string;
+  /** The resource's path inside its integration: `name`, or `parent/name`. */
+  resource: string;
+  permission: string;
+}
+
+export function entitlementKey(e: Entitlement): string {
+  return `${e.integration}\u0000${e.resourceType}\u0000${e.resource}\u0000${e.permission}`;
+}
+
+export function formatEntitlement(e: Entitlement): string {
+  return `${e.integration}/${e.resourceType}:${e.resource}#${e.permission}`;
+}
+
+export type RequestStatus =
+  | 'pending'
+  | 'scheduled'
+  | 'granting'
+  | 'active'
+  | 'revoking'
+  | 'expired'
+  | 'revoked'
+  | 'rejected'
+  | 'canceled'
+  | 'failed'
+  | 'revoke_canceled';
+
+export const REQUEST_STATUSES: readonly RequestStatus[] = [
+  'pending', 'scheduled', 'granting', 'active', 'revoking', 'expired', 'revoked', 'rejected', 'canceled', 'failed', 'revoke_canceled',
+];
+
+/** Statuses in which the request's access may exist on a target. */
+export const HOLDING_STATUSES: readonly RequestStatus[] = ['granting', 'active', 'revoking'];
+/** Statuses after which nothing more happens. */
+export const FINAL_STATUSES: readonly RequestStatus[] = ['expired', 'revoked', 'rejected', 'canceled', 'failed', 'revoke_canceled'];
+
+export type GrantStatus = 'pending' | 'granting' | 'active' | 'revoking' | 'revoked' | 'failed' | 'revoke_canceled';
+
+/** The people who may approve one approver group of a pending request, fixed when it was made. */
+export interface ApproverGroupSnapshot {
+  description: string;
+  users: string[];
+}
+
+export interface Decision {
+  approver: string;
+  decision: 'approve' | 'deny';
+  reason: string | null;
+  at: number;
+  /** What the decision was about: the request itself, or extension number N. */
+  subject: 'request' | `extension:${number}`;
+}
+
+export interface PendingExtension {
+  number: number;
+  durationMs: number;
+  justification: string | null;
+  requestedAt: number;
+}
+
+export type EndReason = 'expiry' | 'self' | 'approver' | 'admin' | 'revoke-all' | 'condition' | 'grant-failed';
+
+export interface RequestRecord {
+  id: string;
+  requester: string;
+  flowId: string;
+  bundleId: string | null;
+  status: RequestStatus;
+  entitlements: Entitlement[];
+  /** null = indefinite. */
+  durationMs: number | null;
+  justification: string | null;
+  labels: string[];
+  breakGlass: boolean;
+  createdAt: number;
+  updatedAt: number;
+  /** Requested start; null = as soon as approved. */
+  startAt: number | null;
+  grantedAt: number | null;
+  expiresAt: number | null;
+  endedAt: number | null;
+  endReason: EndReason | null;
+  endedBy: string | null;
+  /** Reason given for a denial, revoke or mark-revoke-canceled. */
+  endNote: string | null;
+  approverGroups: ApproverGroupSnapshot[];
+  approvalMode: 'automatic' | 'anyOf' | 'allOf';
+  decisions: Decision[];
+  extensions: number;
+  pendingExtension: PendingExtension | null;
+  error: string | null;
+  /** Optimistic concurrency: every update increments it. */
+  version: number;
+}
+
+export interface GrantRecord {
+  requestId: string;
+  integration: string;
+  status: GrantStatus;
+  entitlements: Entitlement[];
+  /** Sealed access details (credentials) for the requester; opaque to the store. */
+  accessDetails: Record<string, string> | null;
+  attempts: number;
+  lastError: string | null;
+  grantedAt: number | null;
+  revokedAt: number | null;
+}
+
+export type JobKind = 'start' | 'grant' | 'expire' | 'revoke' | 'warn';
+
+export interface JobRecord {
+  id: string;
+  kind: JobKind;
+  requestId: string;
+  /** For grant and revoke: which integration. For warn: the offset in ms. */
+  target: string;
+  dueAt: number;
+  attempts: number;
+  lastError: string | null;
+  leaseOwner: string | null;
+  leaseUntil: number | null;
+}
+
+export interface Favorite {
+  id: string;
+  owner: string;
+  name: string;
+  flowId: string;
+  bundleId: string | null;
+  entitlements: Entitlement[];
+  durationMs: number | null;
+  justification: string | null;
+  createdAt: number;
+}

@@ -1,0 +1,20 @@
+// Errors the engine raises for a caller to act on. The API maps `kind` to an HTTP status
+// and `field` to the problem's field path.
+
+export type LapseErrorKind = 'invalid' | 'unauthorized' | 'forbidden' | 'not-found' | 'conflict' | 'unavailable';
+
+export class LapseError extends Error {
+  constructor(
+    readonly kind: LapseErrorKind,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+    this.name = 'LapseError';
+  }
+}
+
+export const invalid = (message: string, field?: string) => new LapseError('invalid', message, field);
+export const forbidden = (message: string) => new LapseError('forbidden', message);
+export const notFound = (message: string) => new LapseError('not-found', message);
+export const conflict = (message: string) => new LapseError('conflict', message);

@@ -1,0 +1,145 @@
+// The built-in `demo` integration. It grants nothing real but keeps its own durable record
+// of what it holds (a SQLite file of its own, separate from the engine's store), so that
+// tests and the walkthrough can check the target side independently of the engine's state.
+// It also counts every grant and revoke call, and can be told to fail (fault injection).
+
+import Database from 'libsql';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Entitlement } from '../domain/request.ts';
+import type { ResourceConfig } from '../domain/config.ts';
+import type { DiscoveredResource, GrantedEntry, GrantInput, GrantResult, HealthReport, Integration, RevokeInput } from './integration.ts';
+
+export interface DemoFaults {
+  /** When set, grant calls fail with this message. */
+  grant?: string;
+  /** When set, revoke calls fail with this message. */
+  revoke?: string;
+  /** Added latency per call, ms. */
+  latencyMs?: number;
+}
+
+export class DemoIntegration implements Integration {
+  readonly type = 'demo';
+  private readonly db: Database.Database;
+  faults: DemoFaults = {};
+
+  constructor(
+    readonly id: string,
+    dbPath: string,
+    private readonly declared: ResourceConfig[],
+    private readonly now: () => number = Date.now,
+    /** A JSON file of DemoFaults read on every call, so a test can inject faults into a running server. */
+    private readonly faultsFile?: string,
+  ) {
+    if (dbPath !== ':memory:') mkdirSync(dirname(dbPath), { recursive: true });
+    this.db = new Database(dbPath);
+    this.db.exec('PRAGMA journal_mode = WAL');
+    this.db.exec('PRAGMA synchronous = NORMAL');
+    this.db.exec('PRAGMA busy_timeout = 5000');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS granted (
+        user_id TEXT NOT NULL, resource_type TEXT NOT NULL, resource TEXT NOT NULL, permission TEXT NOT NULL,
+        request_id TEXT, granted_at INTEGER NOT NULL,
+        PRIMARY KEY (user_id, resource_type, resource, permission));
+      CREATE TABLE IF NOT EXISTS calls (
+        seq INTEGER PRIMARY KEY, op TEXT NOT NULL, request_id TEXT NOT NULL, user_id TEXT NOT NULL,
+        entitlements TEXT NOT NULL, ok INTEGER NOT NULL, at INTEGER NOT NULL);
+    `);
+  }
+
+  private async delay(): Promise<void> {
+    if (this.faultsFile) {
+      try {
+        this.faults = JSON.parse(readFileSync(this.faultsFile, 'utf8')) as DemoFaults;
+      } catch {
+        this.faults = {};
+      }
+    }
+    if (this.faults.latencyMs) await new Promise((r) => setTimeout(r, this.faults.latencyMs));
+  }
+
+  async grant(input: GrantInput): Promise<GrantResult> {
+    await this.delay();
+    const ok = !this.faults.grant;
+    this.logCall('grant', input.requestId, input.user.id, input.entitlements, ok);
+    if (!ok) throw new Error(this.faults.grant);
+    const insert = this.db.prepare(
+      `INSERT INTO granted (user_id, resource_type, resource, permission, request_id, granted_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT DO NOTHING`,
+    );
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      for (const e of input.entitlements) insert.run(input.user.id, e.resourceType, e.resource, e.permission, input.requestId, this.now());
+      this.db.exec('COMMIT');
+    } catch (err) {
+      this.db.exec('ROLLBACK');
+      throw err;
+    }
+    return {
+      accessDetails: {
+        user: `demo_${input.user.id}`,
+        token: `demo-${randomBytes(12).toString('hex')}`,
+        note: 'demo access: nothing real was granted',
+      },
+    };
+  }
+
+  async revoke(input: RevokeInput): Promise<void> {
+    await this.delay();
+    const ok = !this.faults.revoke;
+    this.logCall('revoke', input.requestId, input.user.id, input.entitlements, ok);
+    if (!ok) throw new Error(this.faults.revoke);
+    const keep = new Set(input.stillCovered.map(key));
+    const del = this.db.prepare('DELETE FROM granted WHERE user_id = ? AND resource_type = ? AND resource = ? AND permission = ?');
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      for (const e of input.entitlements) if (!keep.has(key(e))) del.run(input.user.id, e.resourceType, e.resource, e.permission);
+      this.db.exec('COMMIT');
+    } catch (err) {
+      this.db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+
+  async listGranted(): Promise<GrantedEntry[]> {
+    return this.db.prepare('SELECT * FROM granted ORDER BY user_id, resource_type, resource, permission').all().map((row) => {
+      const r = row as Record<string, unknown>;
+      return {
+        user: String(r.user_id),
+        requestId: r.request_id === null ? null : String(r.request_id),
+        entitlement: { integration: this.id, resourceType: String(r.resource_type), resource: String(r.resource), permission: String(r.permission) },
+      };
+    });
+  }
+
+  async listResources(): Promise<DiscoveredResource[]> {
+    return this.declared.map((r) => ({ type: r.type, name: r.name, parent: r.parent, tags: r.tags }));
+  }
+
+  async health(): Promise<HealthReport> {
+    return { ok: true, checkedAt: this.now(), error: null };
+  }
+
+  /** Number of successful calls of one kind, optionally for one request (for tests and benchmarks). */
+  countCalls(op: 'grant' | 'revoke', requestId?: string): number {
+    const row = (requestId === undefined
+      ? this.db.prepare('SELECT count(*) AS n FROM calls WHERE op = ? AND ok = 1').get(op)
+      : this.db.prepare('SELECT count(*) AS n FROM calls WHERE op = ? AND ok = 1 AND request_id = ?').get(op, requestId)) as Record<string, unknown>;
+    return Number(row.n);
+  }
+
+  private logCall(op: string, requestId: string, userId: string, entitlements: Entitlement[], ok: boolean): void {
+    this.db.prepare('INSERT INTO calls (op, request_id, user_id, entitlements, ok, at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(op, requestId, userId, JSON.stringify(entitlements.map(key)), ok ? 1 : 0, this.now());
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+}
+
+function key(e: Entitlement): string {
+  return `${e.resourceType}\u0000${e.resource}\u0000${e.permission}`;
+}

@@ -1,0 +1,67 @@
+// The contract every integration implements. The engine calls grant and revoke only after
+// the transition that asks for them is durable, and may call either again after a crash:
+// both must be idempotent (granting what is granted, or revoking what is gone, succeeds
+// without side effects).
+
+import type { Entitlement } from '../domain/request.ts';
+
+export interface GrantSubject {
+  id: string;
+  email: string;
+}
+
+export interface GrantInput {
+  requestId: string;
+  user: GrantSubject;
+  /** This request's entitlements on this integration. */
+  entitlements: Entitlement[];
+  /** null = indefinite. A target that supports it sets this as a second safety net. */
+  expiresAt: number | null;
+}
+
+export interface GrantResult {
+  /** Credentials or instructions for the requester (shown to them only). */
+  accessDetails: Record<string, string> | null;
+}
+
+export interface RevokeInput {
+  requestId: string;
+  user: GrantSubject;
+  entitlements: Entitlement[];
+  /**
+   * Entitlements of this request that another active request of the same user still
+   * covers: an integration that grants per user must leave these in place.
+   */
+  stillCovered: Entitlement[];
+}
+
+export interface GrantedEntry {
+  user: string;
+  entitlement: Entitlement;
+  /** The request the target attributes it to, where it knows. */
+  requestId: string | null;
+}
+
+export interface DiscoveredResource {
+  type: string;
+  name: string;
+  parent?: string;
+  tags: Record<string, string>;
+}
+
+export interface HealthReport {
+  ok: boolean;
+  checkedAt: number;
+  error: string | null;
+}
+
+export interface Integration {
+  readonly id: string;
+  readonly type: string;
+  grant(input: GrantInput): Promise<GrantResult>;
+  revoke(input: RevokeInput): Promise<void>;
+  listGranted(): Promise<GrantedEntry[]>;
+  listResources(): Promise<DiscoveredResource[]>;
+  health(): Promise<HealthReport>;
+  close(): Promise<void>;
+}

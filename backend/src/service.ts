@@ -1,0 +1,168 @@
+// Assembles one Lapse backend: configuration, store, integrations, engine, scheduler and
+// HTTP API. Used by `lapse server` (headless) and, later, by the desktop app's embedded mode.
+
+import { randomUUID } from 'node:crypto';
+import { existsSync, writeFileSync, chmodSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { hostname } from 'node:os';
+import type { FastifyInstance } from 'fastify';
+import type { IntegrationConfig, LapseConfig } from './domain/config.ts';
+import { CompiledConfig } from './domain/catalog.ts';
+import { ConfigInvalidError, loadConfigFile } from './config/load.ts';
+import { SqliteStore } from './store/sqlite-store.ts';
+import type { Store } from './store/store.ts';
+import { Engine } from './engine/engine.ts';
+import { Scheduler } from './engine/scheduler.ts';
+import { EventBus } from './engine/events.ts';
+import { systemClock, type Clock } from './engine/clock.ts';
+import { DemoIntegration } from './integrations/demo-integration.ts';
+import type { Integration } from './integrations/integration.ts';
+import { UnavailableIntegration } from './integrations/unavailable-integration.ts';
+import { TotpVerifier } from './auth/mfa.ts';
+import { createToken } from './auth/tokens.ts';
+import { buildServer } from './api/server.ts';
+import { createLogger, type Logger } from './logger.ts';
+
+export interface ServiceOptions {
+  configPath: string;
+  dataDir: string;
+  port: number;
+  host?: string;
+  clock?: Clock;
+  logger?: Logger;
+  /** Scheduler tuning (benchmarks, tests). */
+  scheduler?: { idleMs?: number; batchSize?: number; concurrency?: number; leaseMs?: number };
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface Service {
+  readonly url: string;
+  readonly port: number;
+  readonly engine: Engine;
+  readonly store: Store;
+  readonly scheduler: Scheduler;
+  readonly events: EventBus;
+  readonly integrations: Map<string, Integration>;
+  readonly http: FastifyInstance;
+  /** Re-reads the configuration file; a bad file is refused and the running one stays. */
+  reload(): Promise<{ ok: true } | { ok: false; errors: string }>;
+  stop(): Promise<void>;
+}
+
+export const STORE_FILE = 'lapse.db';
+
+export function openStore(dataDir: string): SqliteStore {
+  return new SqliteStore(join(resolve(dataDir), STORE_FILE));
+}
+
+export function createIntegration(cfg: IntegrationConfig, dataDir: string, clock: Clock): Integration {
+  switch (cfg.type) {
+    case 'demo':
+      return new DemoIntegration(cfg.id, join(resolve(dataDir), `demo-${cfg.id}.db`), cfg.resources, () => clock.now(), typeof cfg.connection.faultsFile === 'string' ? cfg.connection.faultsFile : undefined);
+    default:
+      return new UnavailableIntegration(cfg.id, cfg.type);
+  }
+}
+
+export async function startService(opts: ServiceOptions): Promise<Service> {
+  const env = opts.env ?? process.env;
+  const clock = opts.clock ?? systemClock;
+  const log = opts.logger ?? createLogger();
+  const dataDir = resolve(opts.dataDir);
+  let config: LapseConfig = await loadConfigFile(opts.configPath);
+  const store = openStore(dataDir);
+  await store.migrate();
+  const integrations = new Map<string, Integration>();
+  const syncIntegrations = (cfg: LapseConfig) => {
+    for (const i of cfg.integrations) if (!integrations.has(i.id)) integrations.set(i.id, createIntegration(i, dataDir, clock));
+  };
+  syncIntegrations(config);
+
+  const events = new EventBus();
+  const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const leaseMs = opts.scheduler?.leaseMs ?? 30_000;
+  let scheduler: Scheduler | undefined;
+  let compiled = new CompiledConfig(config);
+  const engine: Engine = new Engine({
+    store, clock, events, integrations, config: compiled, owner, leaseMs,
+    mfa: new TotpVerifier(() => engine.config.users, store, clock, env),
+    onJobsScheduled: (at) => scheduler?.wake(at),
+    log: (level, message, fields) => log[level](message, fields),
+  });
+  scheduler = new Scheduler(store, engine, clock, {
+    owner, leaseMs, ...opts.scheduler,
+    onError: (err) => log.error('scheduler error', { error: String(err) }),
+  });
+
+  await bootstrapAdminToken(store, dataDir, config, env, log);
+
+  const reload = async (): Promise<{ ok: true } | { ok: false; errors: string }> => {
+    try {
+      const next = await loadConfigFile(opts.configPath);
+      config = next;
+      compiled = new CompiledConfig(next);
+      syncIntegrations(next);
+      engine.config = compiled;
+      await store.appendAudit([{ at: clock.now(), actor: 'system', action: 'config.reloaded', requestId: null, data: { flows: next.flows.length, users: next.users.length } }]);
+      await engine.syncAutomaticFlows();
+      log.info('configuration reloaded', { file: opts.configPath });
+      return { ok: true };
+    } catch (err) {
+      const errors = err instanceof ConfigInvalidError ? err.message : String(err);
+      log.error('configuration refused; the running configuration stays', { errors });
+      return { ok: false, errors };
+    }
+  };
+
+  const http = await buildServer({ engine, store, events, scheduler, integrations, clock, reload, logger: log });
+  await http.listen({ port: opts.port, host: opts.host ?? '127.0.0.1' });
+  const address = http.server.address();
+  const port = typeof address === 'object' && address ? address.port : opts.port;
+  const url = `http://${opts.host && opts.host !== '0.0.0.0' ? opts.host : '127.0.0.1'}:${port}`;
+
+  // Work that fell due while the process was down is due now: the first pass runs it.
+  scheduler.start();
+
+  let stopped = false;
+  return {
+    url, port, engine, store, scheduler, events, integrations, http, reload,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await http.close();
+      await scheduler!.stop();
+      for (const i of integrations.values()) await i.close();
+      await store.close();
+    },
+  };
+}
+
+/**
+ * On first start, writes an admin token to `<data-dir>/admin-token` (mode 0600) for the
+ * first configured admin, unless LAPSE_ADMIN_TOKEN provides one.
+ */
+async function bootstrapAdminToken(store: Store, dataDir: string, config: LapseConfig, env: NodeJS.ProcessEnv, log: Logger): Promise<void> {
+  const admin = config.settings.admins[0];
+  if (!admin) {
+    log.warn('no admin in settings.admins: no admin token was created');
+    return;
+  }
+  if (env.LAPSE_ADMIN_TOKEN) {
+    const { authenticate, hashToken } = await import('./auth/tokens.ts');
+    if (!(await authenticate(store, env.LAPSE_ADMIN_TOKEN))) {
+      if (!/^lapse_[a-z0-9]{12}_[A-Za-z0-9_-]{32,}$/.test(env.LAPSE_ADMIN_TOKEN)) {
+        throw new Error('LAPSE_ADMIN_TOKEN must look like a token made by `lapse token create` (lapse_<12 chars>_<secret>)');
+      }
+      const id = env.LAPSE_ADMIN_TOKEN.slice(6, 18);
+      await store.insertToken({ id, userId: admin, name: 'admin (LAPSE_ADMIN_TOKEN)', createdAt: Date.now(), revokedAt: null, lastUsedAt: null }, hashToken(env.LAPSE_ADMIN_TOKEN));
+    }
+    return;
+  }
+  if (!(await store.setMetaIfAbsent('admin-token-created', new Date().toISOString()))) return;
+  const path = join(dataDir, 'admin-token');
+  const { token } = await createToken(store, admin, 'admin (first start)');
+  writeFileSync(path, token + '\n', { mode: 0o600 });
+  chmodSync(path, 0o600);
+  log.info(`wrote an admin token for ${admin} to ${path}`);
+  if (!existsSync(path)) throw new Error(`could not write ${path}`);
+}

@@ -1,0 +1,93 @@
+// Versioned schema migrations for the SQLite store. Append only: never edit a released one.
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const SQLITE_MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+      CREATE TABLE requests (
+        id TEXT PRIMARY KEY,
+        requester TEXT NOT NULL,
+        flow_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        doc TEXT NOT NULL
+      );
+      CREATE INDEX requests_requester ON requests (requester, status);
+      CREATE INDEX requests_status ON requests (status);
+      CREATE INDEX requests_created ON requests (created_at);
+
+      CREATE TABLE request_approvers (
+        user_id TEXT NOT NULL,
+        request_id TEXT NOT NULL REFERENCES requests (id),
+        PRIMARY KEY (user_id, request_id)
+      );
+      CREATE INDEX request_approvers_request ON request_approvers (request_id);
+
+      CREATE TABLE grants (
+        request_id TEXT NOT NULL REFERENCES requests (id),
+        integration TEXT NOT NULL,
+        status TEXT NOT NULL,
+        doc TEXT NOT NULL,
+        PRIMARY KEY (request_id, integration)
+      );
+
+      CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        target TEXT NOT NULL,
+        due_at INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        lease_owner TEXT,
+        lease_until INTEGER
+      );
+      CREATE INDEX jobs_due ON jobs (due_at);
+      CREATE INDEX jobs_leased ON jobs (lease_until) WHERE lease_until IS NOT NULL;
+      CREATE INDEX jobs_request ON jobs (request_id);
+
+      CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        request_id TEXT,
+        data TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+      );
+      CREATE INDEX audit_request ON audit (request_id);
+      CREATE INDEX audit_at ON audit (at);
+      CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL);
+
+      CREATE TABLE favorites (
+        id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        doc TEXT NOT NULL
+      );
+      CREATE INDEX favorites_owner ON favorites (owner);
+
+      CREATE TABLE tokens (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER,
+        last_used_at INTEGER
+      );
+
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    `,
+  },
+];

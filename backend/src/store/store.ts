@@ -1,0 +1,138 @@
+// The store interface: everything the engine, the scheduler and the API persist.
+// Every write goes through `commit`, one transaction that applies a whole change set
+// (conditional updates, job changes and audit events together) or nothing. There is no
+// in-memory state a second process would need: due work is claimed with a lease in a
+// single conditional update, so a PostgreSQL store with several replicas fits the same shape.
+
+import type { Entitlement, Favorite, GrantRecord, GrantStatus, JobKind, JobRecord, RequestRecord, RequestStatus } from '../domain/request.ts';
+
+export interface AuditInput {
+  at: number;
+  actor: string;
+  action: string;
+  requestId: string | null;
+  data: Record<string, unknown>;
+}
+
+export interface AuditEvent extends AuditInput {
+  seq: number;
+  prevHash: string;
+  hash: string;
+}
+
+export interface RequestUpdate {
+  id: string;
+  /** The update applies only if the stored version is still this one. */
+  expectVersion: number;
+  set: Partial<Omit<RequestRecord, 'id' | 'version'>>;
+}
+
+export interface GrantUpdate {
+  requestId: string;
+  integration: string;
+  /** The update applies only if the stored grant is in one of these statuses. */
+  expectStatus?: GrantStatus[];
+  set: Partial<Omit<GrantRecord, 'requestId' | 'integration'>>;
+}
+
+export interface ChangeSet {
+  insertRequests?: RequestRecord[];
+  updateRequests?: RequestUpdate[];
+  insertGrants?: GrantRecord[];
+  updateGrants?: GrantUpdate[];
+  insertJobs?: JobRecord[];
+  /** Deletes a job; with `owner`, only while that owner holds its lease. */
+  deleteJobs?: { id: string; owner?: string }[];
+  deleteJobsOfRequest?: { requestId: string; kinds: JobKind[] }[];
+  audit?: AuditInput[];
+}
+
+/** A conditional update found the row changed by someone else: nothing was written. */
+export class ConflictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConflictError';
+  }
+}
+
+export interface RequestFilter {
+  requester?: string;
+  statuses?: RequestStatus[];
+  flowId?: string;
+  /** Requests created before this instant (paging by time). */
+  createdBefore?: number;
+  limit?: number;
+}
+
+export interface AuditFilter {
+  requestId?: string;
+  actor?: string;
+  action?: string;
+  since?: number;
+  until?: number;
+  afterSeq?: number;
+  limit?: number;
+}
+
+export interface TokenRecord {
+  id: string;
+  userId: string;
+  name: string;
+  createdAt: number;
+  revokedAt: number | null;
+  lastUsedAt: number | null;
+}
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+  /** Liveness of the underlying database. */
+  ping(): Promise<void>;
+
+  /** Applies the change set atomically; throws ConflictError if a precondition fails. */
+  commit(changes: ChangeSet): Promise<void>;
+
+  getRequest(id: string): Promise<RequestRecord | null>;
+  getGrants(requestId: string): Promise<GrantRecord[]>;
+  getGrantsOf(requestIds: string[]): Promise<Map<string, GrantRecord[]>>;
+  listRequests(filter: RequestFilter): Promise<RequestRecord[]>;
+  /** Requests (pending, or active with a pending extension) that this user may decide. */
+  listAwaitingDecisionBy(userId: string): Promise<RequestRecord[]>;
+  countByStatus(): Promise<Record<string, number>>;
+
+  /**
+   * Claims up to `limit` due jobs whose lease is free or lapsed, stamping owner, lease and
+   * one more attempt in the same statement. Oldest due first.
+   */
+  claimDueJobs(now: number, owner: string, leaseUntil: number, limit: number): Promise<JobRecord[]>;
+  /** Gives a claimed job back for a later attempt (only while `owner` holds it). */
+  rescheduleJob(id: string, owner: string, dueAt: number, lastError: string | null): Promise<boolean>;
+  nextDueAt(): Promise<number | null>;
+  jobsOfRequest(requestId: string): Promise<JobRecord[]>;
+
+  appendAudit(events: AuditInput[]): Promise<void>;
+  listAudit(filter: AuditFilter): Promise<AuditEvent[]>;
+  /** All events in order, in pages, for verification and export. */
+  iterateAudit(pageSize?: number): AsyncIterable<AuditEvent[]>;
+  auditHead(): Promise<{ seq: number; hash: string } | null>;
+
+  insertFavorite(favorite: Favorite): Promise<void>;
+  updateFavorite(favorite: Favorite): Promise<boolean>;
+  deleteFavorite(owner: string, id: string): Promise<boolean>;
+  listFavorites(owner: string): Promise<Favorite[]>;
+  getFavorite(owner: string, id: string): Promise<Favorite | null>;
+
+  insertToken(token: TokenRecord, secretHash: string): Promise<void>;
+  findTokenByHash(secretHash: string): Promise<TokenRecord | null>;
+  listTokens(userId?: string): Promise<TokenRecord[]>;
+  revokeToken(id: string, at: number): Promise<boolean>;
+  touchToken(id: string, at: number): Promise<void>;
+
+  getMeta(key: string): Promise<string | null>;
+  /** Sets the value only if the key is absent; returns whether it was set. */
+  setMetaIfAbsent(key: string, value: string): Promise<boolean>;
+  setMeta(key: string, value: string): Promise<void>;
+}
+
+export type { Entitlement };
