@@ -2,7 +2,7 @@
 // HTTP API. Used by `lapse server` (headless) and, later, by the desktop app's embedded mode.
 
 import { randomUUID } from 'node:crypto';
-import { existsSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, writeFileSync, chmodSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
@@ -70,8 +70,18 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const log = opts.logger ?? createLogger();
   const dataDir = resolve(opts.dataDir);
   let config: LapseConfig = await loadConfigFile(opts.configPath);
+  const releaseLock = acquireDataDirLock(dataDir);
   const store = openStore(dataDir);
   await store.migrate();
+  // The SQLite store belongs to this one process (the lock above): leases left by a
+  // predecessor that crashed are void, so its unfinished work runs right away.
+  const released = await store.releaseAllLeases();
+  if (released > 0) log.info('resuming work left by a previous run', { jobs: released });
+  // A revoke waiting out a backoff when the predecessor stopped is retried at once, not when
+  // that backoff ends: the access should be gone already, and a restart is often what
+  // follows a repair of the target. A revoke that fails again backs off from where it was.
+  const expedited = await store.retryBackedOffRevokesNow(clock.now());
+  if (expedited > 0) log.info('retrying revokes that were waiting in backoff', { jobs: expedited });
   const integrations = new Map<string, Integration>();
   const syncIntegrations = (cfg: LapseConfig) => {
     for (const i of cfg.integrations) if (!integrations.has(i.id)) integrations.set(i.id, createIntegration(i, dataDir, clock));
@@ -133,6 +143,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       await scheduler!.stop();
       for (const i of integrations.values()) await i.close();
       await store.close();
+      releaseLock();
     },
   };
 }
@@ -165,4 +176,36 @@ async function bootstrapAdminToken(store: Store, dataDir: string, config: LapseC
   chmodSync(path, 0o600);
   log.info(`wrote an admin token for ${admin} to ${path}`);
   if (!existsSync(path)) throw new Error(`could not write ${path}`);
+}
+
+/**
+ * One server per data directory: the SQLite store is single-process. A lock file holds the
+ * owner's pid; a lock whose process is gone (a crash) is taken over.
+ */
+export function acquireDataDirLock(dataDir: string): () => void {
+  mkdirSync(dataDir, { recursive: true });
+  const path = join(dataDir, 'server.lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(path, String(process.pid), { flag: 'wx', mode: 0o600 });
+      return () => rmSync(path, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number(readFileSync(path, 'utf8').trim());
+      if (pid && pid !== process.pid && isAlive(pid)) {
+        throw new Error(`another Lapse server (pid ${pid}) is using ${dataDir}; stop it first, or use another --data-dir`);
+      }
+      rmSync(path, { force: true });
+    }
+  }
+  throw new Error(`could not lock ${dataDir}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

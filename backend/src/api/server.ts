@@ -124,7 +124,12 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     if (doc.body) schema.body = doc.body;
     if (doc.params) schema.params = doc.params;
     if (doc.query) schema.querystring = doc.query;
-    app.route({ method, url, schema, handler });
+    // A body whose fields are all optional may be left out altogether (`POST …/revoke`).
+    const optionalBody = doc.body !== undefined && !(doc.body as { required?: readonly string[] }).required?.length;
+    const preValidation = async (req: FastifyRequest) => {
+      if (req.body === undefined) req.body = {};
+    };
+    app.route({ method, url, schema, handler, ...(optionalBody ? { preValidation } : {}) });
   };
   const requireAdmin = (req: FastifyRequest) => {
     if (!req.caller.admin) throw new LapseError('forbidden', 'this needs the admin role');
@@ -358,6 +363,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   });
 
   // ── events ──
+  const openStreams = new Set<() => void>();
   route('GET', '/api/v1/events', { summary: 'Server-sent events of every change that concerns the caller' }, async (req, reply) => {
     const caller = req.caller;
     reply.hijack();
@@ -370,12 +376,20 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     };
     const unsubscribe = events.subscribe(send);
     const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+    // Ends the stream when the client goes away or the server shuts down: a response left
+    // open keeps its connection busy, and the server from closing.
     const close = () => {
+      if (!openStreams.delete(close)) return;
       clearInterval(heartbeat);
       unsubscribe();
+      if (!res.writableEnded) res.end();
     };
+    openStreams.add(close);
     req.raw.on('close', close);
-    app.server.once('close', close);
+    res.on('close', close);
+  });
+  app.addHook('preClose', async () => {
+    for (const close of [...openStreams]) close();
   });
 
   app.get('/api/v1/openapi.json', async () => buildOpenApi(docs));

@@ -33,7 +33,10 @@ function assertHasProblem(found: string[], path: string, message: RegExp | strin
   assert.ok(hit, `expected an error at ${path} matching ${String(message)}; got:\n${found.join('\n')}`);
 }
 
-/** A small valid configuration as a plain object; tests change a part and serialise it. */
+/**
+ * A small valid configuration as a plain object; tests change a part and serialise it.
+ * Deliberately untyped: the point of most tests is to write shapes the types forbid.
+ */
 function baseConfig(): Record<string, any> {
   return {
     settings: { admins: ['carol'] },
@@ -641,6 +644,10 @@ flows:
   - { id: f, targets: *reads, approval: automatic }
 `);
   assert.deepEqual(config.flows[0].targets, [{ selector: config.bundles[0].targets[0] }]);
+
+  // An alias inside the free-form connection that points back at it is an error, not a hang.
+  const cyclic = problems('integrations:\n  - { id: a, type: demo, connection: &c { nested: [ 1, *c ] } }\n');
+  assert.deepEqual(cyclic, ['integrations[0].connection.nested[1]: an alias to a collection that contains it; expected plain data']);
 });
 
 // --- files ---

@@ -217,7 +217,9 @@ type DeclaredKind = 'user' | 'group' | 'shift' | 'integration' | 'bundle' | 'flo
 /** Kinds a reference may point at; groups also exist by being listed by a user. */
 type RefKind = 'user' | 'group' | 'shift' | 'integration' | 'bundle';
 
+/** What an id of a user, group, shift, integration, bundle or flow may look like (shared with the JSON Schema). */
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@-]*$/;
+/** Condition attributes with a built-in meaning; a custom user attribute may not take these names. */
 export const BUILT_IN_ATTRIBUTES = ['user', 'email', 'group', 'manager', 'shift', 'owner'];
 
 function joinPath(path: string, key: string): string {
@@ -368,7 +370,12 @@ class Reader {
   }
 
   /** A map with free keys, each value read by `item`. */
-  dict<T>(node: unknown, path: string, item: (node: unknown, path: string) => T | undefined, what = 'a map'): Record<string, T> | undefined {
+  dict<T>(
+    node: unknown,
+    path: string,
+    item: (node: unknown, path: string, key: string, keyNode: unknown) => T | undefined,
+    what = 'a map',
+  ): Record<string, T> | undefined {
     const m = this.deref(node);
     if (!isMap(m)) return this.error(node, path, `expected ${what}; got ${describe(m)}`);
     // fromEntries: a key such as "__proto__" stays an ordinary key.
@@ -380,7 +387,7 @@ class Reader {
         continue;
       }
       const name = String(key.value);
-      const value = item(pair.value ?? key, joinPath(path, name));
+      const value = item(pair.value ?? key, joinPath(path, name), name, key);
       if (value !== undefined) entries.push([name, value]);
     }
     return Object.fromEntries(entries);
@@ -504,31 +511,41 @@ class Reader {
     }
   }
 
-  /** A plain JavaScript value (connection settings are passed through as they are). */
-  plain(node: unknown): unknown {
+  /**
+   * A plain JavaScript value (connection settings are passed through as they are). Free-form
+   * maps are the only place the walk is not bounded by the file's shape, so an alias to an
+   * enclosing collection is refused here, where it would otherwise recurse forever.
+   */
+  plain(node: unknown, path: string, enclosing: ReadonlySet<unknown> = new Set()): unknown {
     const n = this.deref(node);
+    if (enclosing.has(n)) return this.error(node, path, 'an alias to a collection that contains it; expected plain data');
+    const inner = new Set([...enclosing, n]);
     if (isMap(n)) {
       return Object.fromEntries(
         n.items.map((pair) => {
-          const key = this.deref(pair.key);
-          return [String(isScalar(key) ? key.value : key), this.plain(pair.value)];
+          const key = String(this.scalar(pair.key));
+          return [key, this.plain(pair.value, joinPath(path, key), inner)];
         }),
       );
     }
-    if (isSeq(n)) return n.items.map((item) => this.plain(item));
+    if (isSeq(n)) return n.items.map((item, i) => this.plain(item, `${path}[${i}]`, inner));
     return isScalar(n) ? n.value : null;
   }
 
-  /** Walks a map's pairs (aliases resolved) with their key name, for checks over free-form maps. */
-  pairs(node: unknown, path: string, visit: (key: string, keyNode: unknown, value: unknown, path: string) => void): void {
+  /** Visits every key of a free-form map, nested maps and lists included (an alias cycle ends the walk). */
+  pairs(node: unknown, path: string, visit: (key: string, keyNode: unknown, value: unknown, path: string) => void, enclosing: ReadonlySet<unknown> = new Set()): void {
     const m = this.deref(node);
+    if (enclosing.has(m)) return;
+    const inner = new Set([...enclosing, m]);
     if (isMap(m)) {
       for (const pair of m.items) {
-        const key = this.deref(pair.key);
-        if (isScalar(key)) visit(String(key.value), key, pair.value, joinPath(path, String(key.value)));
+        const key = String(this.scalar(pair.key));
+        const keyPath = joinPath(path, key);
+        visit(key, pair.key, pair.value, keyPath);
+        this.pairs(pair.value, keyPath, visit, inner);
       }
     } else if (isSeq(m)) {
-      m.items.forEach((item, i) => this.pairs(item, `${path}[${i}]`, visit));
+      m.items.forEach((item, i) => this.pairs(item, `${path}[${i}]`, visit, inner));
     }
   }
 
@@ -652,16 +669,22 @@ function readSettings(r: Reader, node: unknown, path: string): ServerSettings | 
   return { admins, expiryWarnings: [...new Set(warnings)].sort((a, b) => b - a) };
 }
 
-function userRef(r: Reader, node: unknown, path: string): string | undefined {
-  const id = r.id(node, path);
-  if (id !== undefined) r.ref('user', id, node, path);
+/** The `id` of a user, group, shift, integration, bundle or flow; a second use of an id is an error. */
+function declareId(r: Reader, f: Fields, kind: DeclaredKind): string | undefined {
+  const id = f.has('id') ? r.id(f.get('id'), f.at('id')) : undefined;
+  if (id !== undefined) r.declare(kind, id, f.get('id'), f.at('id'));
   return id;
 }
 
-function groupRef(r: Reader, node: unknown, path: string): string | undefined {
+/** An id naming a declared `kind`, checked at the end (see Reader.checkRefs). */
+function idRef(r: Reader, kind: RefKind, node: unknown, path: string): string | undefined {
   const id = r.id(node, path);
-  if (id !== undefined) r.ref('group', id, node, path);
+  if (id !== undefined) r.ref(kind, id, node, path);
   return id;
+}
+
+function userRef(r: Reader, node: unknown, path: string): string | undefined {
+  return idRef(r, 'user', node, path);
 }
 
 // --- identities ---
@@ -681,8 +704,7 @@ const EMAIL_PATTERN = /^[^@\s]+@[^@\s]+$/;
 function readUser(r: Reader, node: unknown, path: string): UserConfig | undefined {
   const f = r.map(node, path, ['id', 'email', 'name?', 'groups?', 'manager?', 'attributes?', 'mfa?'], 'a user map');
   if (f === undefined) return undefined;
-  const id = f.has('id') ? r.id(f.get('id'), f.at('id')) : undefined;
-  if (id !== undefined) r.declare('user', id, f.get('id'), f.at('id'));
+  const id = declareId(r, f, 'user');
   let email = f.has('email') ? r.name(f.get('email'), f.at('email'), 'an email address') : undefined;
   if (email !== undefined && !EMAIL_PATTERN.test(email)) email = r.error(f.get('email'), f.at('email'), `expected an email address; got ${JSON.stringify(email)}`);
   const name = f.has('name') ? r.name(f.get('name'), f.at('name')) : id;
@@ -708,17 +730,14 @@ function readUser(r: Reader, node: unknown, path: string): UserConfig | undefine
 
 function readAttributes(r: Reader, node: unknown, path: string): Record<string, string | string[]> | undefined {
   let ok = true;
-  const attributes = r.dict(node, path, (n, p) => {
+  const attributes = r.dict(node, path, (n, p, key, keyNode) => {
+    if (BUILT_IN_ATTRIBUTES.includes(key)) {
+      ok = false;
+      return r.error(keyNode, p, `"${key}" is a built-in attribute (${BUILT_IN_ATTRIBUTES.join(', ')}); give the custom attribute another name`);
+    }
     const value = r.isSeq(n) ? r.list(n, p, (item, itemPath) => r.text(item, itemPath)) : r.text(n, p);
     if (value === undefined) ok = false;
     return value;
-  });
-  if (attributes === undefined) return undefined;
-  r.pairs(node, path, (key, keyNode, _value, keyPath) => {
-    if (BUILT_IN_ATTRIBUTES.includes(key)) {
-      ok = false;
-      r.error(keyNode, keyPath, `"${key}" is a built-in attribute (${BUILT_IN_ATTRIBUTES.join(', ')}); give the custom attribute another name`);
-    }
   });
   return ok ? attributes : undefined;
 }
@@ -739,8 +758,7 @@ function readMfa(r: Reader, node: unknown, path: string): MfaConfig | undefined 
 function readGroup(r: Reader, node: unknown, path: string): GroupConfig | undefined {
   const f = r.map(node, path, ['id', 'name?'], 'a group map');
   if (f === undefined) return undefined;
-  const id = f.has('id') ? r.id(f.get('id'), f.at('id')) : undefined;
-  if (id !== undefined) r.declare('group', id, f.get('id'), f.at('id'));
+  const id = declareId(r, f, 'group');
   const name = f.has('name') ? r.name(f.get('name'), f.at('name')) : id;
   return id === undefined || name === undefined ? undefined : { id, name };
 }
@@ -748,8 +766,7 @@ function readGroup(r: Reader, node: unknown, path: string): GroupConfig | undefi
 function readShift(r: Reader, node: unknown, path: string): ShiftConfig | undefined {
   const f = r.map(node, path, ['id', 'timezone', 'rotation', 'handoff', 'members', 'anchor'], 'a shift map');
   if (f === undefined) return undefined;
-  const id = f.has('id') ? r.id(f.get('id'), f.at('id')) : undefined;
-  if (id !== undefined) r.declare('shift', id, f.get('id'), f.at('id'));
+  const id = declareId(r, f, 'shift');
   const timezone = f.has('timezone') ? r.timeZone(f.get('timezone'), f.at('timezone')) : undefined;
   const rotation = f.has('rotation') ? r.oneOf(f.get('rotation'), f.at('rotation'), ['daily', 'weekly'] as const) : undefined;
   const handoff = f.has('handoff') ? r.timeOfDay(f.get('handoff'), f.at('handoff')) : undefined;
@@ -770,7 +787,7 @@ function readOwner(r: Reader, node: unknown, path: string): OwnerRef | undefined
     const user = userRef(r, f.get('user'), f.at('user'));
     return user === undefined ? undefined : { user };
   }
-  const group = groupRef(r, f.get('group'), f.at('group'));
+  const group = idRef(r, 'group', f.get('group'), f.at('group'));
   return group === undefined ? undefined : { group };
 }
 
@@ -788,7 +805,7 @@ function secretWord(key: string): string | undefined {
 /** Refuses secrets written inline anywhere inside `connection`. */
 function checkNoInlineSecrets(r: Reader, node: unknown, path: string): boolean {
   let ok = true;
-  const visit = (key: string, keyNode: unknown, value: unknown, keyPath: string): void => {
+  r.pairs(node, path, (key, keyNode, value, keyPath) => {
     if (secretWord(key) !== undefined) {
       ok = false;
       r.error(keyNode, keyPath, `"${key}" would hold a secret inline; give it by reference instead: ${key}Env (an environment variable) or ${key}File (a file path)`);
@@ -798,11 +815,8 @@ function checkNoInlineSecrets(r: Reader, node: unknown, path: string): boolean {
     if (typeof text === 'string' && URL_WITH_PASSWORD.test(text)) {
       ok = false;
       r.error(value, keyPath, 'the URL holds a password inline; leave it out of the URL and give it by reference (passwordEnv or passwordFile)');
-      return;
     }
-    r.pairs(value, keyPath, visit);
-  };
-  r.pairs(node, path, visit);
+  });
   return ok;
 }
 
@@ -817,6 +831,21 @@ function readResourceTypes(r: Reader, node: unknown, path: string): Record<strin
   return ok ? types : undefined;
 }
 
+/** A resource type name; when the integration's types are known, one of them. */
+function resourceType(
+  r: Reader,
+  node: unknown,
+  path: string,
+  integration: string,
+  types: Record<string, ResourceTypeConfig> | undefined,
+): string | undefined {
+  const type = r.name(node, path, 'a resource type');
+  if (type === undefined || types === undefined || Object.hasOwn(types, type)) return type;
+  const names = Object.keys(types);
+  const expected = names.length === 0 ? 'it declares no resource types' : `expected one of ${names.join(', ')}`;
+  return r.error(node, path, `unknown resource type "${type}" for integration "${integration}"; ${expected}`);
+}
+
 function defaultResourceTypes(type: IntegrationConfig['type']): Record<string, ResourceTypeConfig> {
   return Object.fromEntries(Object.entries(DEFAULT_RESOURCE_TYPES[type]).map(([name, t]) => [name, { permissions: [...t.permissions] }]));
 }
@@ -824,8 +853,7 @@ function defaultResourceTypes(type: IntegrationConfig['type']): Record<string, R
 function readIntegration(r: Reader, node: unknown, path: string, known: ResourceTypesByIntegration): IntegrationConfig | undefined {
   const f = r.map(node, path, ['id', 'type', 'name?', 'owner?', 'connection?', 'resourceTypes?', 'resources?'], 'an integration map');
   if (f === undefined) return undefined;
-  const id = f.has('id') ? r.id(f.get('id'), f.at('id')) : undefined;
-  if (id !== undefined) r.declare('integration', id, f.get('id'), f.at('id'));
+  const id = declareId(r, f, 'integration');
   const type = f.has('type') ? r.oneOf(f.get('type'), f.at('type'), INTEGRATION_TYPES) : undefined;
   const name = f.has('name') ? r.name(f.get('name'), f.at('name')) : id;
   const owner = f.has('owner') ? readOwner(r, f.get('owner'), f.at('owner')) : undefined;
@@ -835,7 +863,7 @@ function readIntegration(r: Reader, node: unknown, path: string, known: Resource
     const c = f.get('connection');
     if (!r.isMap(c, f.at('connection'))) connection = undefined;
     else if (!checkNoInlineSecrets(r, c, f.at('connection'))) connection = undefined;
-    else connection = r.plain(c) as Record<string, unknown>;
+    else connection = r.plain(c, f.at('connection')) as Record<string, unknown>;
   }
 
   let resourceTypes: Record<string, ResourceTypeConfig> | undefined;
@@ -868,11 +896,7 @@ function readResources(
   const resources = r.list(node, path, (n, p) => {
     const f = r.map(n, p, ['type', 'name', 'parent?', 'tags?', 'owner?'], 'a resource map');
     if (f === undefined) return undefined;
-    let type = f.has('type') ? r.name(f.get('type'), f.at('type'), 'a resource type') : undefined;
-    if (type !== undefined && types !== undefined && !Object.hasOwn(types, type)) {
-      const names = Object.keys(types);
-      type = r.error(f.get('type'), f.at('type'), `unknown resource type "${type}" for integration "${integration}"; ${names.length === 0 ? 'it declares no resource types' : `expected one of ${names.join(', ')}`}`);
-    }
+    const type = f.has('type') ? resourceType(r, f.get('type'), f.at('type'), integration, types) : undefined;
     let name = f.has('name') ? r.name(f.get('name'), f.at('name'), 'a resource name') : undefined;
     if (name?.includes('/')) name = r.error(f.get('name'), f.at('name'), `expected a resource name without "/" (use parent for the path); got ${JSON.stringify(name)}`);
     const parent = f.has('parent') ? r.name(f.get('parent'), f.at('parent'), 'the path of a declared resource') : undefined;
@@ -933,39 +957,30 @@ function readScope(r: Reader, node: unknown, path: string): ResourceScope | unde
   }
 }
 
-const SELECTOR_KEYS = ['integration', 'resourceType', 'resources', 'permissions'];
-
 function readSelector(r: Reader, node: unknown, path: string, known: ResourceTypesByIntegration, what = 'a target selector map'): TargetSelector | undefined {
-  const f = r.map(node, path, SELECTOR_KEYS, what);
+  const f = r.map(node, path, ['integration', 'resourceType', 'resources', 'permissions'], what);
   if (f === undefined) return undefined;
-  const integration = f.has('integration') ? r.id(f.get('integration'), f.at('integration')) : undefined;
-  if (integration !== undefined) r.ref('integration', integration, f.get('integration'), f.at('integration'));
+  const integration = f.has('integration') ? idRef(r, 'integration', f.get('integration'), f.at('integration')) : undefined;
   const types = integration === undefined ? undefined : known.get(integration);
 
-  let resourceType = f.has('resourceType') ? r.name(f.get('resourceType'), f.at('resourceType'), 'a resource type') : undefined;
-  if (resourceType !== undefined && types !== undefined && !Object.hasOwn(types, resourceType)) {
-    const names = Object.keys(types);
-    const expected = names.length === 0 ? 'it declares no resource types' : `expected one of ${names.join(', ')}`;
-    resourceType = r.error(f.get('resourceType'), f.at('resourceType'), `unknown resource type "${resourceType}" for integration "${integration}"; ${expected}`);
-  }
-  const allowed = resourceType === undefined ? undefined : types?.[resourceType]?.permissions;
+  const type = f.has('resourceType') ? resourceType(r, f.get('resourceType'), f.at('resourceType'), integration ?? '?', types) : undefined;
+  const allowed = type === undefined ? undefined : types?.[type]?.permissions;
   const permissions = f.has('permissions')
     ? r.list(f.get('permissions'), f.at('permissions'), (n, p) => {
         const permission = r.name(n, p, 'a permission');
         if (permission === undefined || allowed === undefined || allowed.includes(permission)) return permission;
-        return r.error(n, p, `unknown permission "${permission}" for ${resourceType} in integration "${integration}"; expected one of ${allowed.join(', ')}`);
+        return r.error(n, p, `unknown permission "${permission}" for ${type} in integration "${integration}"; expected one of ${allowed.join(', ')}`);
       }, { nonEmpty: true })
     : undefined;
   const resources = f.has('resources') ? readScope(r, f.get('resources'), f.at('resources')) : undefined;
-  if (integration === undefined || resourceType === undefined || permissions === undefined || resources === undefined) return undefined;
-  return { integration, resourceType, permissions: [...new Set(permissions)], resources };
+  if (integration === undefined || type === undefined || permissions === undefined || resources === undefined) return undefined;
+  return { integration, resourceType: type, permissions: [...new Set(permissions)], resources };
 }
 
 function readBundle(r: Reader, node: unknown, path: string, known: ResourceTypesByIntegration): BundleConfig | undefined {
   const f = r.map(node, path, ['id', 'name?', 'targets'], 'a bundle map');
   if (f === undefined) return undefined;
-  const id = f.has('id') ? r.id(f.get('id'), f.at('id')) : undefined;
-  if (id !== undefined) r.declare('bundle', id, f.get('id'), f.at('id'));
+  const id = declareId(r, f, 'bundle');
   const name = f.has('name') ? r.name(f.get('name'), f.at('name')) : id;
   const targets = f.has('targets') ? r.list(f.get('targets'), f.at('targets'), (n, p) => readSelector(r, n, p, known), { nonEmpty: true }) : undefined;
   if (id === undefined || name === undefined || targets === undefined) return undefined;
@@ -1027,8 +1042,12 @@ function readConditionGroup(r: Reader, node: unknown, path: string, role: Condit
 
 // --- flows ---
 
-const EVERYONE: ConditionGroup = { match: 'all', conditions: [] };
 const DEFAULT_GRANT_FOR = 60 * 60_000;
+
+/** The default requesters: no condition, so everyone (a fresh object each time: configs share nothing). */
+function everyone(): ConditionGroup {
+  return { match: 'all', conditions: [] };
+}
 
 function readApproval(r: Reader, node: unknown, path: string): ApprovalPolicy | undefined {
   if (r.scalar(node) === 'automatic') return { mode: 'automatic' };
@@ -1101,21 +1120,18 @@ function readFlowTarget(r: Reader, node: unknown, path: string, known: ResourceT
     return selector && { selector };
   }
   const f = r.map(node, path, ['bundle'], 'a bundle target, { bundle: <id> }');
-  const bundle = f && r.id(f.get('bundle'), f.at('bundle'));
-  if (f === undefined || bundle === undefined) return undefined;
-  r.ref('bundle', bundle, f.get('bundle'), f.at('bundle'));
-  return { bundle };
+  const bundle = f?.has('bundle') ? idRef(r, 'bundle', f.get('bundle'), f.at('bundle')) : undefined;
+  return bundle === undefined ? undefined : { bundle };
 }
 
 function readFlow(r: Reader, node: unknown, path: string, known: ResourceTypesByIntegration): FlowConfig | undefined {
   const f = r.map(node, path, ['id', 'name?', 'description?', 'kind?', 'requesters?', 'when?', 'targets', 'grantFor?', 'maxDuration?', 'approval?', 'settings?'], 'a flow map');
   if (f === undefined) return undefined;
-  const id = f.has('id') ? r.id(f.get('id'), f.at('id')) : undefined;
-  if (id !== undefined) r.declare('flow', id, f.get('id'), f.at('id'));
+  const id = declareId(r, f, 'flow');
   const name = f.has('name') ? r.name(f.get('name'), f.at('name')) : id;
   const description = f.has('description') ? r.str(f.get('description'), f.at('description')) : '';
   const kind = f.has('kind') ? r.oneOf(f.get('kind'), f.at('kind'), ['self-serve', 'automatic'] as const) : 'self-serve';
-  const requesters = f.has('requesters') ? readConditionGroup(r, f.get('requesters'), f.at('requesters'), 'requesters') : EVERYONE;
+  const requesters = f.has('requesters') ? readConditionGroup(r, f.get('requesters'), f.at('requesters'), 'requesters') : everyone();
   const when = f.has('when') ? readWindow(r, f.get('when'), f.at('when')) : undefined;
   const targets = f.has('targets') ? r.list(f.get('targets'), f.at('targets'), (n, p) => readFlowTarget(r, n, p, known), { nonEmpty: true }) : undefined;
   const settings = f.has('settings') ? readFlowSettings(r, f.get('settings'), f.at('settings')) : { ...DEFAULT_FLOW_SETTINGS, labels: [] };

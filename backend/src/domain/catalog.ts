@@ -23,6 +23,7 @@ export class CompiledConfig {
   /** Resources per integration id: declared in config plus any discovered. */
   private readonly resources = new Map<string, ResourceConfig[]>();
   private readonly flowEntitlementCache = new Map<string, Entitlement[]>();
+  private readonly flowKeyCache = new Map<string, Set<string>>();
   private readonly bundleEntitlementCache = new Map<string, Entitlement[]>();
   private readonly groupMembers = new Map<string, string[]>();
 
@@ -86,6 +87,16 @@ export class CompiledConfig {
       this.flowEntitlementCache.set(flow.id, cached);
     }
     return cached;
+  }
+
+  /** Keys (entitlementKey) of everything a flow offers, for membership checks. */
+  flowEntitlementKeys(flow: FlowConfig): ReadonlySet<string> {
+    let keys = this.flowKeyCache.get(flow.id);
+    if (!keys) {
+      keys = new Set(this.flowEntitlements(flow).map(entitlementKey));
+      this.flowKeyCache.set(flow.id, keys);
+    }
+    return keys;
   }
 
   flowBundles(flow: FlowConfig): BundleConfig[] {

@@ -15,7 +15,7 @@ import {
 import { CompiledConfig, dedupe, MAX_BUNDLE_ENTITLEMENTS } from '../domain/catalog.ts';
 import { allApprovers, approvalsSatisfied, snapshotApprovers, unapprovableReason } from '../domain/approvals.ts';
 import { userMatches } from '../domain/conditions.ts';
-import { windowUnavailableReason } from '../domain/time-windows.ts';
+import { isWithinWindow, windowUnavailableReason } from '../domain/time-windows.ts';
 import { parseDuration, formatDuration } from '../domain/duration.ts';
 import type { Integration } from '../integrations/integration.ts';
 import { ConflictError, type AuditInput, type ChangeSet, type Store } from '../store/store.ts';
@@ -73,6 +73,9 @@ export interface EngineOptions {
   onJobsScheduled?: (earliestDueAt: number) => void;
   log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
 }
+
+/** Ids of requests made by automatic flows start with this. */
+export const AUTOMATIC_PREFIX = 'auto-';
 
 const jobId = (kind: JobKind, requestId: string, target = '') => `${kind}:${requestId}:${target}`;
 
@@ -222,7 +225,7 @@ export class Engine {
       claimed = this.approvedTransition(request, grants, cs, now);
     }
     await this.store.commit(cs);
-    const stored = (await this.store.getRequest(request.id))!;
+    const stored = request; // as inserted (version 1)
     this.publish(stored, 'request.created');
     if (request.breakGlass) this.publish(stored, 'request.break_glass', { notify: allApprovers(approverGroups) });
     else if (!autoApproved) this.publish(stored, 'approval.requested', { approvers: allApprovers(approverGroups) });
@@ -249,7 +252,7 @@ export class Engine {
     } else {
       if (!input.entitlements?.length) throw invalid('name the entitlements to request, or a bundleId', 'entitlements');
       if (input.entitlements.length > MAX_BUNDLE_ENTITLEMENTS) throw invalid(`at most ${MAX_BUNDLE_ENTITLEMENTS} entitlements in one request`, 'entitlements');
-      const offered = new Set(cfg.flowEntitlements(flow).map(entitlementKey));
+      const offered = cfg.flowEntitlementKeys(flow);
       input.entitlements.forEach((e, i) => {
         if (!offered.has(entitlementKey(e))) throw invalid(`flow "${flow.id}" does not offer ${formatEntitlement(e)}`, `entitlements[${i}]`);
       });
@@ -323,13 +326,15 @@ export class Engine {
     const r = await this.getVisible(actor, id);
     const flow = this.config.flows.get(r.flowId);
     const subject: Decision['subject'] = r.status === 'pending' ? 'request' : r.pendingExtension ? `extension:${r.pendingExtension.number}` : 'request';
-    if (r.status !== 'pending' && !(r.status === 'active' && r.pendingExtension)) {
-      throw conflict(`request ${id} is ${r.status}: there is nothing to ${decision}`);
-    }
+    // Before the status check: the first approval of an any-of request moves it out of
+    // `pending`, and a replay of that very decision must still answer, not conflict.
     const previous = r.decisions.find((d) => d.approver === actor && d.subject === subject);
     if (previous) {
       if (previous.decision === decision) return r; // replaying the same decision changes nothing
       throw conflict(`you already decided to ${previous.decision} this request`);
+    }
+    if (r.status !== 'pending' && !(r.status === 'active' && r.pendingExtension)) {
+      throw conflict(`request ${id} is ${r.status}: there is nothing to ${decision}`);
     }
     const cannotOwn = flow?.settings.requesterCannotApproveOwn ?? true;
     if (actor === r.requester && cannotOwn) throw forbidden('you cannot approve or deny your own request under this flow');
@@ -574,7 +579,7 @@ export class Engine {
     const cfg = this.config;
     let granted = 0;
     let revoked = 0;
-    const holding = await this.store.listRequests({ statuses: ['granting', 'active'] });
+    const holding = await this.store.listRequests({ statuses: ['granting', 'active'], idPrefix: AUTOMATIC_PREFIX });
     const ctx = cfg.conditionContext(now);
     const claimed: JobRecord[] = [];
     const automaticIds = new Set(cfg.config.flows.filter((f) => f.kind === 'automatic').map((f) => f.id));
@@ -582,7 +587,7 @@ export class Engine {
       if (r.approvalMode !== 'automatic' || r.durationMs !== null) continue;
       const flow = cfg.flows.get(r.flowId);
       const user = cfg.users.get(r.requester);
-      const stillHolds = flow && automaticIds.has(flow.id) && user && userMatches(flow.requesters, user, ctx);
+      const stillHolds = flow && automaticIds.has(flow.id) && user && userMatches(flow.requesters, user, ctx) && (!flow.when || isWithinWindow(flow.when, now));
       if (!stillHolds && (automaticIds.has(r.flowId) || !flow)) {
         const jobs = await this.beginRevoke(r, 'condition', 'system', 'the flow condition no longer holds').catch(() => null);
         if (jobs) { claimed.push(...jobs); revoked++; }
@@ -593,9 +598,9 @@ export class Engine {
       const entitlements = cfg.flowEntitlements(flow);
       if (entitlements.length === 0) continue;
       for (const user of cfg.config.users) {
-        if (!userMatches(flow.requesters, user, ctx)) continue;
+        if (!userMatches(flow.requesters, user, ctx) || (flow.when && !isWithinWindow(flow.when, now))) continue;
         if (holding.some((r) => r.flowId === flow.id && r.requester === user.id)) continue;
-        const id = `auto-${flow.id}-${user.id}-${now}`;
+        const id = `${AUTOMATIC_PREFIX}${flow.id}-${user.id}-${now}`;
         const request: RequestRecord = {
           id, requester: user.id, flowId: flow.id, bundleId: null, status: 'granting', entitlements, durationMs: null, justification: null,
           labels: flow.settings.labels, breakGlass: false, createdAt: now, updatedAt: now, startAt: null, grantedAt: null, expiresAt: null,
@@ -701,26 +706,41 @@ export class Engine {
       }
       return this.failGrant(r, grant, job, error);
     }
-    const fresh = (await this.store.getRequest(r.id))!;
-    const grants = await this.store.getGrants(r.id);
-    const othersActive = grants.every((g) => g.integration === grant.integration || g.status === 'active');
-    const cs: ChangeSet = {
-      updateGrants: [{ requestId: r.id, integration: grant.integration, expectStatus: ['granting'], set: { status: 'active', accessDetails, grantedAt: now, attempts: job.attempts, lastError: null } }],
-      deleteJobs: [{ id: job.id, owner: this.owner }],
-      audit: [{ at: now, actor: 'system', action: 'grant.active', requestId: r.id, data: { integration: grant.integration, entitlements: grant.entitlements.map(formatEntitlement) } }],
-    };
+    // Grants of one request may complete at the same moment. Each completion is conditional
+    // on the other grants still being as it saw them, so two cannot both conclude that the
+    // other is unfinished (leaving the request `granting`, with no expiry, for ever): the one
+    // that commits second conflicts, reads again, and activates the request.
     let activated = false;
-    if (othersActive && fresh.status === 'granting') {
-      const exp = fresh.durationMs === null ? null : now + fresh.durationMs;
-      cs.updateRequests = [{ id: r.id, expectVersion: fresh.version, set: { status: 'active', grantedAt: now, expiresAt: exp, updatedAt: now, error: null } }];
-      if (exp !== null) cs.insertJobs = [this.job('expire', r.id, '', exp, null), ...this.warnJobs(r.id, exp, now)];
-      cs.audit!.push({ at: now, actor: 'system', action: 'request.active', requestId: r.id, data: { expiresAt: exp } });
-      activated = true;
-    }
-    try {
-      await this.store.commit(cs);
-    } catch (err) {
-      if (!(err instanceof ConflictError)) throw err;
+    for (let attempt = 1; ; attempt++) {
+      const fresh = (await this.store.getRequest(r.id))!;
+      const grants = await this.store.getGrants(r.id);
+      const others = grants.filter((g) => g.integration !== grant.integration);
+      const othersActive = others.every((g) => g.status === 'active');
+      const cs: ChangeSet = {
+        updateGrants: [
+          { requestId: r.id, integration: grant.integration, expectStatus: ['granting'], set: { status: 'active', accessDetails, grantedAt: now, attempts: job.attempts, lastError: null } },
+          ...others.map((g) => ({ requestId: r.id, integration: g.integration, expectStatus: [g.status], set: {} })),
+        ],
+        deleteJobs: [{ id: job.id, owner: this.owner }],
+        audit: [{ at: now, actor: 'system', action: 'grant.active', requestId: r.id, data: { integration: grant.integration, entitlements: grant.entitlements.map(formatEntitlement) } }],
+      };
+      activated = false;
+      if (othersActive && fresh.status === 'granting') {
+        const exp = fresh.durationMs === null ? null : now + fresh.durationMs;
+        cs.updateRequests = [{ id: r.id, expectVersion: fresh.version, set: { status: 'active', grantedAt: now, expiresAt: exp, updatedAt: now, error: null } }];
+        if (exp !== null) cs.insertJobs = [this.job('expire', r.id, '', exp, null), ...this.warnJobs(r.id, exp, now)];
+        cs.audit!.push({ at: now, actor: 'system', action: 'request.active', requestId: r.id, data: { expiresAt: exp } });
+        activated = true;
+      }
+      try {
+        await this.store.commit(cs);
+        break;
+      } catch (err) {
+        if (!(err instanceof ConflictError)) throw err;
+      }
+      const current = await this.store.getRequest(r.id);
+      const mine = (await this.store.getGrants(r.id)).find((g) => g.integration === grant.integration);
+      if (attempt < 5 && current?.status === 'granting' && mine?.status === 'granting') continue; // another grant of it moved on: look again
       // Revoked (or re-claimed) while the grant call was in flight: make sure the access we
       // may just have created does not outlive the request.
       await this.compensate(r, grant);
@@ -801,9 +821,7 @@ export class Engine {
 
   /** Entitlements among `entitlements` that another holding request of the same person covers. */
   private async coveredElsewhere(r: RequestRecord, entitlements: Entitlement[]): Promise<Entitlement[]> {
-    const others = await this.store.listRequests({ requester: r.requester, statuses: ['granting', 'active'] });
-    const covered = new Set<string>();
-    for (const o of others) if (o.id !== r.id) for (const e of o.entitlements) covered.add(entitlementKey(e));
+    const covered = await this.store.coveredByOthers(r.requester, r.id, entitlements.map(entitlementKey));
     return entitlements.filter((e) => covered.has(entitlementKey(e)));
   }
 
@@ -841,27 +859,38 @@ export class Engine {
       if (fresh) this.publish((await this.store.getRequest(r.id)) ?? fresh, 'request.revoke_failed', { integration: grant.integration, attempt: job.attempts, error });
       return;
     }
-    const grants = await this.store.getGrants(r.id);
-    const remaining = grants.filter((g) => g.integration !== grant.integration && g.status === 'revoking');
-    const fresh = (await this.store.getRequest(r.id))!;
-    const cs: ChangeSet = {
-      updateGrants: [{ requestId: r.id, integration: grant.integration, expectStatus: ['revoking'], set: { status: 'revoked', revokedAt: now, attempts: job.attempts, lastError: null } }],
-      deleteJobs: [{ id: job.id, owner: this.owner }],
-      audit: [{ at: now, actor: 'system', action: 'grant.revoked', requestId: r.id, data: { integration: grant.integration } }],
-    };
-    let finished: RequestStatus | null = null;
-    if (remaining.length === 0 && fresh.status === 'revoking') {
-      finished = fresh.endReason === 'grant-failed' ? 'failed' : finalStatusFor(fresh.endReason ?? 'admin');
-      cs.updateRequests = [{ id: r.id, expectVersion: fresh.version, set: { status: finished, endedAt: now, updatedAt: now, error: finished === 'failed' ? fresh.error : null } }];
-      cs.audit!.push({ at: now, actor: 'system', action: `request.${finished}`, requestId: r.id, data: { by: fresh.endReason, lagMs: fresh.expiresAt !== null && fresh.endReason === 'expiry' ? now - fresh.expiresAt : undefined } });
+    // As for grants: conditional on the other grants still being as seen, so that of two
+    // revokes of one request completing at once, the second to commit ends the request.
+    for (let attempt = 1; ; attempt++) {
+      const grants = await this.store.getGrants(r.id);
+      const others = grants.filter((g) => g.integration !== grant.integration);
+      const remaining = others.filter((g) => g.status === 'revoking');
+      const fresh = (await this.store.getRequest(r.id))!;
+      const cs: ChangeSet = {
+        updateGrants: [
+          { requestId: r.id, integration: grant.integration, expectStatus: ['revoking'], set: { status: 'revoked', revokedAt: now, attempts: job.attempts, lastError: null } },
+          ...others.map((g) => ({ requestId: r.id, integration: g.integration, expectStatus: [g.status], set: {} })),
+        ],
+        deleteJobs: [{ id: job.id, owner: this.owner }],
+        audit: [{ at: now, actor: 'system', action: 'grant.revoked', requestId: r.id, data: { integration: grant.integration } }],
+      };
+      let finished: RequestStatus | null = null;
+      if (remaining.length === 0 && fresh.status === 'revoking') {
+        finished = fresh.endReason === 'grant-failed' ? 'failed' : finalStatusFor(fresh.endReason ?? 'admin');
+        cs.updateRequests = [{ id: r.id, expectVersion: fresh.version, set: { status: finished, endedAt: now, updatedAt: now, error: finished === 'failed' ? fresh.error : null } }];
+        cs.audit!.push({ at: now, actor: 'system', action: `request.${finished}`, requestId: r.id, data: { by: fresh.endReason, lagMs: fresh.expiresAt !== null && fresh.endReason === 'expiry' ? now - fresh.expiresAt : undefined } });
+      }
+      try {
+        await this.store.commit(cs);
+      } catch (err) {
+        if (!(err instanceof ConflictError)) throw err;
+        const mine = (await this.store.getGrants(r.id)).find((g) => g.integration === grant.integration);
+        if (attempt < 5 && mine?.status === 'revoking') continue; // another grant of it moved on: look again
+        return;
+      }
+      if (finished) this.publish((await this.store.getRequest(r.id))!, `request.${finished}`, { by: fresh.endedBy, reason: fresh.endNote });
+      return;
     }
-    try {
-      await this.store.commit(cs);
-    } catch (err) {
-      if (err instanceof ConflictError) return;
-      throw err;
-    }
-    if (finished) this.publish((await this.store.getRequest(r.id))!, `request.${finished}`, { by: fresh.endedBy, reason: fresh.endNote });
   }
 
   // ── favorites ──────────────────────────────────────────────────────────────────────
@@ -920,7 +949,7 @@ export class Engine {
     const seen = new Set<string>();
     const out: RequestRecord[] = [];
     for (const r of recent) {
-      if (r.flowId.startsWith('auto-') || r.approvalMode === 'automatic' && r.durationMs === null) continue;
+      if (r.id.startsWith(AUTOMATIC_PREFIX)) continue;
       const key = `${r.flowId}|${r.bundleId}|${r.entitlements.map(entitlementKey).sort().join(',')}`;
       if (seen.has(key)) continue;
       seen.add(key);

@@ -38,6 +38,7 @@ export class DemoIntegration implements Integration {
     this.db.exec('PRAGMA journal_mode = WAL');
     this.db.exec('PRAGMA synchronous = NORMAL');
     this.db.exec('PRAGMA busy_timeout = 5000');
+    this.db.exec('PRAGMA wal_autocheckpoint = 4000');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS granted (
         user_id TEXT NOT NULL, resource_type TEXT NOT NULL, resource TEXT NOT NULL, permission TEXT NOT NULL,
@@ -62,21 +63,18 @@ export class DemoIntegration implements Integration {
 
   async grant(input: GrantInput): Promise<GrantResult> {
     await this.delay();
-    const ok = !this.faults.grant;
-    this.logCall('grant', input.requestId, input.user.id, input.entitlements, ok);
-    if (!ok) throw new Error(this.faults.grant);
-    const insert = this.db.prepare(
-      `INSERT INTO granted (user_id, resource_type, resource, permission, request_id, granted_at) VALUES (?, ?, ?, ?, ?, ?)
-       ON CONFLICT DO NOTHING`,
-    );
-    this.db.exec('BEGIN IMMEDIATE');
-    try {
-      for (const e of input.entitlements) insert.run(input.user.id, e.resourceType, e.resource, e.permission, input.requestId, this.now());
-      this.db.exec('COMMIT');
-    } catch (err) {
-      this.db.exec('ROLLBACK');
-      throw err;
+    if (this.faults.grant) {
+      this.logCall('grant', input.requestId, input.user.id, input.entitlements, false);
+      throw new Error(this.faults.grant);
     }
+    this.inTransaction(() => {
+      const insert = this.db.prepare(
+        `INSERT INTO granted (user_id, resource_type, resource, permission, request_id, granted_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT DO NOTHING`,
+      );
+      for (const e of input.entitlements) insert.run(input.user.id, e.resourceType, e.resource, e.permission, input.requestId, this.now());
+      this.logCall('grant', input.requestId, input.user.id, input.entitlements, true);
+    });
     return {
       accessDetails: {
         user: `demo_${input.user.id}`,
@@ -88,14 +86,23 @@ export class DemoIntegration implements Integration {
 
   async revoke(input: RevokeInput): Promise<void> {
     await this.delay();
-    const ok = !this.faults.revoke;
-    this.logCall('revoke', input.requestId, input.user.id, input.entitlements, ok);
-    if (!ok) throw new Error(this.faults.revoke);
+    if (this.faults.revoke) {
+      this.logCall('revoke', input.requestId, input.user.id, input.entitlements, false);
+      throw new Error(this.faults.revoke);
+    }
     const keep = new Set(input.stillCovered.map(key));
-    const del = this.db.prepare('DELETE FROM granted WHERE user_id = ? AND resource_type = ? AND resource = ? AND permission = ?');
+    this.inTransaction(() => {
+      const del = this.db.prepare('DELETE FROM granted WHERE user_id = ? AND resource_type = ? AND resource = ? AND permission = ?');
+      for (const e of input.entitlements) if (!keep.has(key(e))) del.run(input.user.id, e.resourceType, e.resource, e.permission);
+      this.logCall('revoke', input.requestId, input.user.id, input.entitlements, true);
+    });
+  }
+
+  /** The target's change and the call log commit together: the log never claims a call that did not happen. */
+  private inTransaction(fn: () => void): void {
     this.db.exec('BEGIN IMMEDIATE');
     try {
-      for (const e of input.entitlements) if (!keep.has(key(e))) del.run(input.user.id, e.resourceType, e.resource, e.permission);
+      fn();
       this.db.exec('COMMIT');
     } catch (err) {
       this.db.exec('ROLLBACK');

@@ -32,6 +32,15 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       );
       CREATE INDEX request_approvers_request ON request_approvers (request_id);
 
+      -- What each holding (granting or active) request covers, for the overlap check.
+      CREATE TABLE holdings (
+        requester TEXT NOT NULL,
+        ent_key TEXT NOT NULL,
+        request_id TEXT NOT NULL REFERENCES requests (id),
+        PRIMARY KEY (requester, ent_key, request_id)
+      );
+      CREATE INDEX holdings_request ON holdings (request_id);
+
       CREATE TABLE grants (
         request_id TEXT NOT NULL REFERENCES requests (id),
         integration TEXT NOT NULL,
@@ -52,7 +61,6 @@ export const SQLITE_MIGRATIONS: Migration[] = [
         lease_until INTEGER
       );
       CREATE INDEX jobs_due ON jobs (due_at);
-      CREATE INDEX jobs_leased ON jobs (lease_until) WHERE lease_until IS NOT NULL;
       CREATE INDEX jobs_request ON jobs (request_id);
 
       CREATE TABLE audit (

@@ -7,7 +7,7 @@
 import Database from 'libsql';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Favorite, GrantRecord, JobRecord, RequestRecord } from '../domain/request.ts';
+import { entitlementKey, type Favorite, type GrantRecord, type JobRecord, type RequestRecord } from '../domain/request.ts';
 import { canonicalJson, GENESIS_HASH, hashAuditEvent } from '../audit/chain.ts';
 import {
   ConflictError,
@@ -25,6 +25,7 @@ type Row = Record<string, unknown>;
 type Statement = Database.Statement<unknown[]>;
 
 const AWAITING_DECISION = (r: RequestRecord) => r.status === 'pending' || r.pendingExtension !== null;
+const HOLDING = (status: string) => status === 'granting' || status === 'active';
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
@@ -38,6 +39,8 @@ export class SqliteStore implements Store {
     this.db.exec('PRAGMA synchronous = NORMAL');
     this.db.exec('PRAGMA busy_timeout = 5000');
     this.db.exec('PRAGMA foreign_keys = ON');
+    // Checkpoint (and fsync) every ~16 MiB of WAL rather than every 4 MiB.
+    this.db.exec('PRAGMA wal_autocheckpoint = 4000');
   }
 
   private stmt(sql: string): Statement {
@@ -94,14 +97,72 @@ export class SqliteStore implements Store {
     this.get('SELECT 1');
   }
 
-  async commit(cs: ChangeSet): Promise<void> {
-    this.transaction(() => {
+  /**
+   * Group commit: change sets committed in the same turn of the event loop share one
+   * transaction (a commit's cost is mostly writing its pages to the WAL, not the rows).
+   * Each change set runs inside its own savepoint, so a conflict undoes only that one,
+   * and each caller's promise settles after the shared COMMIT.
+   */
+  commit(cs: ChangeSet): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ cs, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private pending: { cs: ChangeSet; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  private flushScheduled = false;
+
+  private flush(): void {
+    const batch = this.pending;
+    this.pending = [];
+    this.flushScheduled = false;
+    const outcomes: (unknown | null)[] = [];
+    try {
+      this.transaction(() => {
+        if (batch.length === 1) {
+          try {
+            this.apply(batch[0]!.cs);
+            outcomes.push(null);
+          } catch (err) {
+            outcomes.push(err ?? new Error('change set failed'));
+            throw new BatchAborted();
+          }
+          return;
+        }
+        for (const { cs } of batch) {
+          this.db.exec('SAVEPOINT change_set');
+          try {
+            this.apply(cs);
+            this.db.exec('RELEASE change_set');
+            outcomes.push(null);
+          } catch (err) {
+            this.db.exec('ROLLBACK TO change_set');
+            this.db.exec('RELEASE change_set');
+            outcomes.push(err ?? new Error('change set failed'));
+          }
+        }
+      });
+    } catch (err) {
+      if (!(err instanceof BatchAborted)) for (const item of batch) item.reject(err);
+      else batch[0]!.reject(outcomes[0]);
+      return;
+    }
+    batch.forEach((item, i) => (outcomes[i] === null ? item.resolve() : item.reject(outcomes[i])));
+  }
+
+  private apply(cs: ChangeSet): void {
+    {
       for (const r of cs.insertRequests ?? []) {
         this.run(
           'INSERT INTO requests (id, requester, flow_id, status, created_at, updated_at, version, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
           r.id, r.requester, r.flowId, r.status, r.createdAt, r.updatedAt, r.version, JSON.stringify(r),
         );
-        this.syncApprovers(r);
+        if (AWAITING_DECISION(r)) this.syncApprovers(r);
+        if (HOLDING(r.status)) this.addHoldings(r);
       }
       for (const u of cs.updateRequests ?? []) {
         const row = this.get('SELECT doc FROM requests WHERE id = ?', u.id);
@@ -116,7 +177,11 @@ export class SqliteStore implements Store {
           next.status, next.updatedAt, next.version, JSON.stringify(next), u.id, u.expectVersion,
         );
         if (changed !== 1) throw new ConflictError(`request ${u.id} was changed by someone else`);
-        this.syncApprovers(next);
+        if (AWAITING_DECISION(current) || AWAITING_DECISION(next)) this.syncApprovers(next);
+        if (HOLDING(current.status) !== HOLDING(next.status)) {
+          if (HOLDING(next.status)) this.addHoldings(next);
+          else this.run('DELETE FROM holdings WHERE request_id = ?', next.id);
+        }
       }
       for (const g of cs.insertGrants ?? []) {
         this.run(
@@ -137,14 +202,16 @@ export class SqliteStore implements Store {
           next.status, JSON.stringify(next), u.requestId, u.integration,
         );
       }
-      for (const d of cs.deleteJobsOfRequest ?? []) {
-        for (const kind of d.kinds) this.run('DELETE FROM jobs WHERE request_id = ? AND kind = ?', d.requestId, kind);
-      }
+      // Owner-checked deletes first: a change set may also delete the same job among all jobs
+      // of its request (a failed grant ends every grant job), and the lease check must see it.
       for (const d of cs.deleteJobs ?? []) {
         const changed = d.owner === undefined
           ? this.run('DELETE FROM jobs WHERE id = ?', d.id)
           : this.run('DELETE FROM jobs WHERE id = ? AND lease_owner = ?', d.id, d.owner);
         if (d.owner !== undefined && changed !== 1) throw new ConflictError(`job ${d.id} is no longer held by ${d.owner}`);
+      }
+      for (const d of cs.deleteJobsOfRequest ?? []) {
+        for (const kind of d.kinds) this.run('DELETE FROM jobs WHERE request_id = ? AND kind = ?', d.requestId, kind);
       }
       for (const j of cs.insertJobs ?? []) {
         this.run(
@@ -155,7 +222,7 @@ export class SqliteStore implements Store {
         );
       }
       if (cs.audit?.length) this.appendAuditInTx(cs.audit);
-    });
+    }
   }
 
   private syncApprovers(r: RequestRecord): void {
@@ -163,6 +230,20 @@ export class SqliteStore implements Store {
     if (!AWAITING_DECISION(r)) return;
     const users = new Set(r.approverGroups.flatMap((g) => g.users));
     for (const user of users) this.run('INSERT INTO request_approvers (user_id, request_id) VALUES (?, ?)', user, r.id);
+  }
+
+  private addHoldings(r: RequestRecord): void {
+    for (const e of r.entitlements) {
+      this.run('INSERT INTO holdings (requester, ent_key, request_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING', r.requester, entitlementKey(e), r.id);
+    }
+  }
+
+  async coveredByOthers(requester: string, excludeRequestId: string, keys: string[]): Promise<Set<string>> {
+    const covered = new Set<string>();
+    for (const key of keys) {
+      if (this.get('SELECT 1 FROM holdings WHERE requester = ? AND ent_key = ? AND request_id <> ? LIMIT 1', requester, key, excludeRequestId)) covered.add(key);
+    }
+    return covered;
   }
 
   async getRequest(id: string): Promise<RequestRecord | null> {
@@ -185,6 +266,7 @@ export class SqliteStore implements Store {
     const params: unknown[] = [];
     if (f.requester !== undefined) { where.push('requester = ?'); params.push(f.requester); }
     if (f.flowId !== undefined) { where.push('flow_id = ?'); params.push(f.flowId); }
+    if (f.idPrefix !== undefined) { where.push('id >= ? AND id < ?'); params.push(f.idPrefix, f.idPrefix + '\uffff'); }
     if (f.statuses?.length) { where.push(`status IN (${f.statuses.map(() => '?').join(', ')})`); params.push(...f.statuses); }
     if (f.createdBefore !== undefined) { where.push('created_at < ?'); params.push(f.createdBefore); }
     const sql = `SELECT doc FROM requests ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY created_at DESC, id DESC${f.limit ? ' LIMIT ' + Math.floor(f.limit) : ''}`;
@@ -223,11 +305,23 @@ export class SqliteStore implements Store {
     ) === 1;
   }
 
+  /** The earliest due time among jobs nobody holds (lapsed leases are found by the scheduler's regular look). */
   async nextDueAt(): Promise<number | null> {
-    const free = this.get('SELECT min(due_at) AS t FROM jobs WHERE lease_until IS NULL');
-    const leased = this.get('SELECT min(lease_until) AS t FROM jobs WHERE lease_until IS NOT NULL');
-    const times = [free?.t, leased?.t].filter((t) => t !== null && t !== undefined).map(Number);
-    return times.length ? Math.min(...times) : null;
+    const row = this.get('SELECT min(due_at) AS t FROM jobs WHERE lease_until IS NULL');
+    return row && row.t !== null && row.t !== undefined ? Number(row.t) : null;
+  }
+
+  async releaseAllLeases(): Promise<number> {
+    return this.run('UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL');
+  }
+
+  /**
+   * Makes every revoke that is waiting out a backoff due at `now` (used on start, see
+   * service.ts). Its attempts count is kept, so a revoke that fails again backs off from
+   * where it was. Returns how many were brought forward.
+   */
+  async retryBackedOffRevokesNow(now: number): Promise<number> {
+    return this.run("UPDATE jobs SET due_at = ? WHERE kind = 'revoke' AND due_at > ? AND lease_owner IS NULL", now, now);
   }
 
   async jobsOfRequest(requestId: string): Promise<JobRecord[]> {
@@ -350,6 +444,9 @@ export class SqliteStore implements Store {
     return this.db.prepare(sql).run(...params).changes;
   }
 }
+
+/** A lone change set failed: its transaction was rolled back and its error is reported. */
+class BatchAborted extends Error {}
 
 function jobFromRow(r: Row): JobRecord {
   return {

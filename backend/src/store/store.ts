@@ -59,6 +59,8 @@ export interface RequestFilter {
   requester?: string;
   statuses?: RequestStatus[];
   flowId?: string;
+  /** Requests whose id starts with this prefix. */
+  idPrefix?: string;
   /** Requests created before this instant (paging by time). */
   createdBefore?: number;
   limit?: number;
@@ -100,6 +102,11 @@ export interface Store {
   /** Requests (pending, or active with a pending extension) that this user may decide. */
   listAwaitingDecisionBy(userId: string): Promise<RequestRecord[]>;
   countByStatus(): Promise<Record<string, number>>;
+  /**
+   * Which of `keys` (entitlement keys) another holding (granting or active) request of the
+   * same requester covers.
+   */
+  coveredByOthers(requester: string, excludeRequestId: string, keys: string[]): Promise<Set<string>>;
 
   /**
    * Claims up to `limit` due jobs whose lease is free or lapsed, stamping owner, lease and
@@ -109,6 +116,11 @@ export interface Store {
   /** Gives a claimed job back for a later attempt (only while `owner` holds it). */
   rescheduleJob(id: string, owner: string, dueAt: number, lastError: string | null): Promise<boolean>;
   nextDueAt(): Promise<number | null>;
+  /**
+   * Frees every lease. Only for a store used by a single process (embedded SQLite): at
+   * start, leases held by a crashed predecessor would otherwise delay its work.
+   */
+  releaseAllLeases(): Promise<number>;
   jobsOfRequest(requestId: string): Promise<JobRecord[]>;
 
   appendAudit(events: AuditInput[]): Promise<void>;
