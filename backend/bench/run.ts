@@ -134,7 +134,7 @@ async function baselineRun(seconds: number) {
 
 async function schedulerBench(): Promise<void> {
   const count = Number(process.env.BENCH_SCHEDULER_GRANTS ?? 100_000);
-  const spreadMs = 60_000;
+  const spreadMs = Number(process.env.BENCH_SCHEDULER_SPREAD_S ?? 60) * 1000;
   console.log(`scheduler: ${count.toLocaleString()} active grants expiring over ${spreadMs / 1000} s`);
   const dir = tempDir('scheduler');
   const configPath = writeTeamConfig(dir, 200, 500);

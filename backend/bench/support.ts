@@ -124,7 +124,8 @@ export interface ServerProcess {
 }
 
 export async function startServerProcess(configPath: string, dataDir: string, env: Record<string, string> = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [join(REPO, 'backend/bin/lapse.js'), 'server', '--config', configPath, '--data-dir', dataDir, '--port', '0'], {
+  const nodeArgs = process.env.BENCH_SERVER_NODE_ARGS ? process.env.BENCH_SERVER_NODE_ARGS.split(' ') : [];
+  const child = spawn(process.execPath, [...nodeArgs, join(REPO, 'backend/bin/lapse.js'), 'server', '--config', configPath, '--data-dir', dataDir, '--port', '0'], {
     env: { ...process.env, LAPSE_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

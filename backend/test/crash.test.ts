@@ -11,6 +11,10 @@
 // every overdue request to a final state: at most 2 s from the `listening` line. Then it
 // checks the target's own record against the engine's: nothing left granted, every request
 // granted exactly once per request that became active, and an intact audit chain.
+//
+// A revoke that was waiting out a backoff when the server died is retried as soon as the
+// server starts again (service.ts), not when that backoff would have ended: the revokes
+// here fail 4 times before the kill, so their next retry is ~8 s away at the restart.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';

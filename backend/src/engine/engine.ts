@@ -520,7 +520,7 @@ export class Engine {
       cs.updateRequests![0]!.set = { ...cs.updateRequests![0]!.set, status: finalStatusFor(endReason), endedAt: now };
     }
     await this.commitOrConflict(cs, r.id);
-    this.publish((await this.store.getRequest(r.id))!, 'request.revoking', { by: actor, reason: note });
+    this.publish({ ...r, ...cs.updateRequests![0]!.set, version: r.version + 1 }, 'request.revoking', { by: actor, reason: note });
     return jobs;
   }
 
@@ -806,7 +806,7 @@ export class Engine {
       if (err instanceof LapseError) return; // changed meanwhile; whoever changed it owns what follows
       throw err;
     }
-    await this.finishStale(job);
+    // beginRevoke's change set deleted this expire job with the request's other timers.
     if (claimed) await Promise.all(claimed.map((j) => this.runJob(j)));
   }
 
@@ -888,7 +888,7 @@ export class Engine {
         if (attempt < 5 && mine?.status === 'revoking') continue; // another grant of it moved on: look again
         return;
       }
-      if (finished) this.publish((await this.store.getRequest(r.id))!, `request.${finished}`, { by: fresh.endedBy, reason: fresh.endNote });
+      if (finished) this.publish({ ...fresh, ...cs.updateRequests![0]!.set, version: fresh.version + 1 }, `request.${finished}`, { by: fresh.endedBy, reason: fresh.endNote });
       return;
     }
   }

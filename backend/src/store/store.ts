@@ -121,6 +121,8 @@ export interface Store {
    * start, leases held by a crashed predecessor would otherwise delay its work.
    */
   releaseAllLeases(): Promise<number>;
+  /** Makes revokes that wait out a backoff due now (at start: the access should be gone already). */
+  retryBackedOffRevokesNow(now: number): Promise<number>;
   jobsOfRequest(requestId: string): Promise<JobRecord[]>;
 
   appendAudit(events: AuditInput[]): Promise<void>;

@@ -1,0 +1,138 @@
+// The `lapse` command as a user runs it: the real bin, a real server process.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const REPO = new URL('../../..', import.meta.url).pathname;
+const BIN = join(REPO, 'backend/bin/lapse.js');
+const EXAMPLE = join(REPO, 'backend/examples/lapse.yaml');
+const dirs: string[] = [];
+const children: ChildProcess[] = [];
+after(() => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function tmp(): string {
+  const d = mkdtempSync(join(tmpdir(), 'lapse-cli-'));
+  dirs.push(d);
+  return d;
+}
+
+function lapse(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+async function startServer(config: string, dataDir: string): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [BIN, 'server', '--config', config, '--data-dir', dataDir, '--port', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(child);
+  const url = await new Promise<string>((resolve, reject) => {
+    let buf = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(buf);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`server exited ${code}: ${buf}`)));
+  });
+  return { url, child };
+}
+
+test('config check accepts the example and reports every error of a broken file with file:line:column', () => {
+  const ok = lapse(['config', 'check', EXAMPLE]);
+  assert.equal(ok.code, 0, ok.err);
+  assert.match(ok.out, /ok — 5 users, 1 integrations, 1 bundles, 5 flows/);
+
+  const dir = tmp();
+  const broken = join(dir, 'broken.yaml');
+  writeFileSync(broken, [
+    'identities:',
+    '  users:',
+    '    - { id: alice, email: alice@example.com, manager: nobody }',
+    'integrations:',
+    '  - { id: demo, type: demo }',
+    'flows:',
+    '  - id: f1',
+    '    grnatFor: 1h',
+    '    targets: [ { integration: nope, resourceType: database, resources: any, permissions: [read] } ]',
+    '    approval: automatic',
+  ].join('\n'));
+  const bad = lapse(['config', 'check', broken]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.out, new RegExp(`${broken}:3:\\d+: identities\\.users\\[0\\]\\.manager: .*nobody`));
+  assert.match(bad.out, new RegExp(`${broken}:8:\\d+: flows\\[0\\]\\.grnatFor: unknown key`));
+  assert.match(bad.out, new RegExp(`${broken}:9:\\d+: flows\\[0\\]\\.targets\\[0\\]\\.integration: .*nope`));
+  assert.match(bad.out, /3 errors/);
+});
+
+test('config schema prints the JSON Schema; unknown commands and flags are usage errors', () => {
+  const schema = lapse(['config', 'schema']);
+  assert.equal(schema.code, 0);
+  assert.equal(JSON.parse(schema.out).$schema, 'http://json-schema.org/draft-07/schema#');
+  const unknown = lapse(['frobnicate']);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.err, /unknown command "frobnicate"|token is required/);
+  const flag = lapse(['catalog', '--no-such-flag']);
+  assert.equal(flag.code, 2);
+  assert.match(flag.err, /no-such-flag/);
+});
+
+test('tokens made offline work against a running server; SIGHUP reloads the configuration and refuses a bad one', async () => {
+  const dir = tmp();
+  const config = join(dir, 'lapse.yaml');
+  const original = readFileSync(EXAMPLE, 'utf8');
+  writeFileSync(config, original);
+  const { url, child } = await startServer(config, join(dir, 'data'));
+  const alice = lapse(['token', 'create', '--user', 'alice', '--data-dir', join(dir, 'data')]).out.trim();
+  assert.match(alice, /^lapse_[a-z0-9]{12}_/);
+  const env = { LAPSE_URL: url, LAPSE_TOKEN: alice };
+
+  const catalog = JSON.parse(lapse(['catalog', '--json'], env).out) as { flows: { id: string; available: boolean }[] };
+  assert.deepEqual(catalog.flows.map((f) => f.id).sort(), ['demo-approval', 'demo-auto', 'demo-bundle-flow', 'demo-maintenance', 'demo-oncall']);
+
+  const request = lapse(['request', 'demo-auto', '--entitlement', 'demo/database:app#read', '--duration', '30m', '--json'], env);
+  assert.equal(request.code, 0, request.err);
+  const r = JSON.parse(request.out) as { id: string; status: string };
+  assert.equal(r.status, 'active');
+  const human = lapse(['status', r.id], env);
+  assert.match(human.out, /status: +active/);
+  assert.match(human.out, /demo\/database:app#read/);
+
+  // A bad file: refused, the running configuration stays.
+  writeFileSync(config, original.replace('id: demo-auto', 'id: demo-auto\n    grnatFor: 1h'));
+  child.kill('SIGHUP');
+  await new Promise((res) => setTimeout(res, 1500));
+  assert.equal(JSON.parse(lapse(['catalog', '--json'], env).out).flows.length, 5);
+
+  // A good one: a new flow appears.
+  writeFileSync(config, original.replace('  - id: demo-auto', '  - id: demo-extra\n    requesters: { conditions: [ { attribute: group, value: engineering } ] }\n    targets: [ { integration: demo, resourceType: database, resources: any, permissions: [write] } ]\n    approval: automatic\n\n  - id: demo-auto'));
+  child.kill('SIGHUP');
+  let flows: string[] = [];
+  for (let i = 0; i < 40 && !flows.includes('demo-extra'); i++) {
+    await new Promise((res) => setTimeout(res, 100));
+    flows = (JSON.parse(lapse(['catalog', '--json'], env).out) as { flows: { id: string }[] }).flows.map((f) => f.id);
+  }
+  assert.ok(flows.includes('demo-extra'), `flows after reload: ${flows.join(', ')}`);
+
+  // The server shuts down gracefully on SIGTERM, and the audit chain of its data directory verifies offline.
+  child.kill('SIGTERM');
+  const code = await new Promise<number | null>((res) => child.once('exit', res));
+  assert.equal(code, 0);
+  const verify = lapse(['audit', 'verify', '--data-dir', join(dir, 'data')]);
+  assert.equal(verify.code, 0, verify.out + verify.err);
+  assert.match(verify.out, /audit chain ok: \d+ events verified/);
+});
+
+test('a client verb without a token, or against no server, says what is wrong', () => {
+  const noToken = lapse(['catalog'], { LAPSE_TOKEN: '' });
+  assert.equal(noToken.code, 2);
+  assert.match(noToken.err, /a token is required/);
+  const noServer = lapse(['catalog'], { LAPSE_TOKEN: 'lapse_aaaaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb', LAPSE_URL: 'http://127.0.0.1:9' });
+  assert.equal(noServer.code, 1);
+  assert.match(noServer.err, /cannot reach the Lapse server at http:\/\/127\.0\.0\.1:9/);
+});
