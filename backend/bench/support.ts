@@ -129,6 +129,7 @@ export async function startServerProcess(configPath: string, dataDir: string, en
     env: { ...process.env, LAPSE_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
+  if (process.env.BENCH_SERVER_STDERR) child.stderr!.on('data', (d: Buffer) => process.stderr.write(d));
   const startedAt = Date.now();
   const url = await new Promise<string>((resolve, reject) => {
     let buf = '';

@@ -93,6 +93,12 @@ export class Engine {
   private readonly grantRetryMs: number;
   private readonly inlineWaitMs: number;
   private readonly targetLock = new KeyedMutex();
+  /**
+   * State this process has just committed for revoke jobs it claimed in the same change set,
+   * so running them does not read it back. Used once; a stale entry only costs a conflict
+   * and a re-read at completion.
+   */
+  private readonly justCommitted = new Map<string, { request: RequestRecord; grants: GrantRecord[] }>();
   private readonly opts: EngineOptions;
 
   constructor(opts: EngineOptions) {
@@ -520,7 +526,10 @@ export class Engine {
       cs.updateRequests![0]!.set = { ...cs.updateRequests![0]!.set, status: finalStatusFor(endReason), endedAt: now };
     }
     await this.commitOrConflict(cs, r.id);
-    this.publish({ ...r, ...cs.updateRequests![0]!.set, version: r.version + 1 }, 'request.revoking', { by: actor, reason: note });
+    const after: RequestRecord = { ...r, ...cs.updateRequests![0]!.set, version: r.version + 1 };
+    const grantsAfter = grants.map((g) => (live.includes(g) ? { ...g, status: 'revoking' as const, attempts: 0, lastError: null } : g));
+    for (const j of jobs) this.justCommitted.set(j.id, { request: after, grants: grantsAfter });
+    this.publish(after, 'request.revoking', { by: actor, reason: note });
     return jobs;
   }
 
@@ -826,8 +835,10 @@ export class Engine {
   }
 
   private async runRevoke(job: JobRecord): Promise<void> {
-    const r = await this.store.getRequest(job.requestId);
-    const grant = r ? (await this.store.getGrants(r.id)).find((g) => g.integration === job.target) : undefined;
+    const known = this.justCommitted.get(job.id);
+    this.justCommitted.delete(job.id);
+    const r = known ? known.request : await this.store.getRequest(job.requestId);
+    const grant = r ? (known ? known.grants : await this.store.getGrants(r.id)).find((g) => g.integration === job.target) : undefined;
     if (!r || !grant || grant.status !== 'revoking') return this.finishStale(job);
     const integration = this.integrations.get(grant.integration);
     let error: string | null = null;
@@ -862,10 +873,11 @@ export class Engine {
     // As for grants: conditional on the other grants still being as seen, so that of two
     // revokes of one request completing at once, the second to commit ends the request.
     for (let attempt = 1; ; attempt++) {
-      const grants = await this.store.getGrants(r.id);
+      // First try with what this process committed a moment ago; after a conflict, re-read.
+      const grants = attempt === 1 && known ? known.grants : await this.store.getGrants(r.id);
       const others = grants.filter((g) => g.integration !== grant.integration);
       const remaining = others.filter((g) => g.status === 'revoking');
-      const fresh = (await this.store.getRequest(r.id))!;
+      const fresh = attempt === 1 && known ? known.request : (await this.store.getRequest(r.id))!;
       const cs: ChangeSet = {
         updateGrants: [
           { requestId: r.id, integration: grant.integration, expectStatus: ['revoking'], set: { status: 'revoked', revokedAt: now, attempts: job.attempts, lastError: null } },

@@ -67,8 +67,8 @@ export class DemoIntegration implements Integration {
       this.logCall('grant', input.requestId, input.user.id, input.entitlements, false);
       throw new Error(this.faults.grant);
     }
-    this.inTransaction(() => {
-      const insert = this.db.prepare(
+    await this.inTransaction(() => {
+      const insert = this.stmt(
         `INSERT INTO granted (user_id, resource_type, resource, permission, request_id, granted_at) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT DO NOTHING`,
       );
@@ -91,23 +91,55 @@ export class DemoIntegration implements Integration {
       throw new Error(this.faults.revoke);
     }
     const keep = new Set(input.stillCovered.map(key));
-    this.inTransaction(() => {
-      const del = this.db.prepare('DELETE FROM granted WHERE user_id = ? AND resource_type = ? AND resource = ? AND permission = ?');
+    await this.inTransaction(() => {
+      const del = this.stmt('DELETE FROM granted WHERE user_id = ? AND resource_type = ? AND resource = ? AND permission = ?');
       for (const e of input.entitlements) if (!keep.has(key(e))) del.run(input.user.id, e.resourceType, e.resource, e.permission);
       this.logCall('revoke', input.requestId, input.user.id, input.entitlements, true);
     });
   }
 
-  /** The target's change and the call log commit together: the log never claims a call that did not happen. */
-  private inTransaction(fn: () => void): void {
-    this.db.exec('BEGIN IMMEDIATE');
+  private readonly statements = new Map<string, Database.Statement<unknown[]>>();
+  private stmt(sql: string): Database.Statement<unknown[]> {
+    let st = this.statements.get(sql);
+    if (!st) this.statements.set(sql, (st = this.db.prepare(sql)));
+    return st;
+  }
+
+  private queue: { fn: () => void; resolve: () => void; reject: (err: unknown) => void }[] = [];
+
+  /**
+   * The target's change and the call log commit together (the log never claims a call that
+   * did not happen); changes made in the same turn of the event loop share one transaction,
+   * and a call returns once its change is committed.
+   */
+  private inTransaction(fn: () => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ fn, resolve, reject });
+      if (this.queue.length === 1) setImmediate(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    const batch = this.queue;
+    this.queue = [];
+    const failed = new Set<number>();
     try {
-      fn();
+      this.db.exec('BEGIN IMMEDIATE');
+      batch.forEach((item, i) => {
+        try {
+          item.fn();
+        } catch (err) {
+          failed.add(i);
+          item.reject(err);
+        }
+      });
       this.db.exec('COMMIT');
     } catch (err) {
       this.db.exec('ROLLBACK');
-      throw err;
+      batch.forEach((item, i) => failed.has(i) || item.reject(err));
+      return;
     }
+    batch.forEach((item, i) => failed.has(i) || item.resolve());
   }
 
   async listGranted(): Promise<GrantedEntry[]> {
@@ -138,11 +170,13 @@ export class DemoIntegration implements Integration {
   }
 
   private logCall(op: string, requestId: string, userId: string, entitlements: Entitlement[], ok: boolean): void {
-    this.db.prepare('INSERT INTO calls (op, request_id, user_id, entitlements, ok, at) VALUES (?, ?, ?, ?, ?, ?)')
+    this.stmt('INSERT INTO calls (op, request_id, user_id, entitlements, ok, at) VALUES (?, ?, ?, ?, ?, ?)')
       .run(op, requestId, userId, JSON.stringify(entitlements.map(key)), ok ? 1 : 0, this.now());
   }
 
   async close(): Promise<void> {
+    if (this.queue.length) this.flush();
+    this.statements.clear();
     this.db.close();
   }
 }

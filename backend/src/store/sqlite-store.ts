@@ -64,15 +64,29 @@ export class SqliteStore implements Store {
     return this.stmt(sql).run(...params).changes;
   }
 
+  /** The audit chain's head as this transaction sees it (read once, written once at the end). */
+  private txHead: { seq: number; hash: string; dirty: boolean } | null = null;
+
+  private headInTx(): { seq: number; hash: string; dirty: boolean } | null {
+    return this.txHead;
+  }
+
   private transaction<T>(fn: () => T): T {
     this.db.exec('BEGIN IMMEDIATE');
+    this.txHead = null;
     try {
       const result = fn();
+      const head = this.headInTx();
+      if (head?.dirty) {
+        this.run('INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash', head.seq, head.hash);
+      }
       this.db.exec('COMMIT');
       return result;
     } catch (err) {
       this.db.exec('ROLLBACK');
       throw err;
+    } finally {
+      this.txHead = null;
     }
   }
 
@@ -100,8 +114,8 @@ export class SqliteStore implements Store {
   /**
    * Group commit: change sets committed in the same turn of the event loop share one
    * transaction (a commit's cost is mostly writing its pages to the WAL, not the rows).
-   * Each change set runs inside its own savepoint, so a conflict undoes only that one,
-   * and each caller's promise settles after the shared COMMIT.
+   * Each change set's preconditions are checked before it writes anything, so a conflict
+   * skips only that one; each caller's promise settles after the shared COMMIT.
    */
   commit(cs: ChangeSet): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -120,109 +134,113 @@ export class SqliteStore implements Store {
     const batch = this.pending;
     this.pending = [];
     this.flushScheduled = false;
-    const outcomes: (unknown | null)[] = [];
+    const outcomes: unknown[] = [];
     try {
       this.transaction(() => {
-        if (batch.length === 1) {
-          try {
-            this.apply(batch[0]!.cs);
-            outcomes.push(null);
-          } catch (err) {
-            outcomes.push(err ?? new Error('change set failed'));
-            throw new BatchAborted();
-          }
-          return;
-        }
         for (const { cs } of batch) {
-          this.db.exec('SAVEPOINT change_set');
-          try {
-            this.apply(cs);
-            this.db.exec('RELEASE change_set');
-            outcomes.push(null);
-          } catch (err) {
-            this.db.exec('ROLLBACK TO change_set');
-            this.db.exec('RELEASE change_set');
-            outcomes.push(err ?? new Error('change set failed'));
+          // Every precondition is checked before anything is written, so a change set that
+          // conflicts is skipped whole and the others of the batch still commit.
+          const plan = this.check(cs);
+          if (plan instanceof ConflictError) {
+            outcomes.push(plan);
+            continue;
           }
+          this.write(cs, plan);
+          outcomes.push(null);
         }
       });
     } catch (err) {
-      if (!(err instanceof BatchAborted)) for (const item of batch) item.reject(err);
-      else batch[0]!.reject(outcomes[0]);
+      // A write failed after its checks passed (a bug or a full disk): the batch was rolled
+      // back; commit each change set on its own so only the faulty one fails.
+      if (batch.length === 1) {
+        batch[0]!.reject(err);
+        return;
+      }
+      for (const item of batch) {
+        try {
+          this.transaction(() => {
+            const plan = this.check(item.cs);
+            if (plan instanceof ConflictError) throw plan;
+            this.write(item.cs, plan);
+          });
+          item.resolve();
+        } catch (e) {
+          item.reject(e);
+        }
+      }
       return;
     }
     batch.forEach((item, i) => (outcomes[i] === null ? item.resolve() : item.reject(outcomes[i])));
   }
 
-  private apply(cs: ChangeSet): void {
-    {
-      for (const r of cs.insertRequests ?? []) {
-        this.run(
-          'INSERT INTO requests (id, requester, flow_id, status, created_at, updated_at, version, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-          r.id, r.requester, r.flowId, r.status, r.createdAt, r.updatedAt, r.version, JSON.stringify(r),
-        );
-        if (AWAITING_DECISION(r)) this.syncApprovers(r);
-        if (HOLDING(r.status)) this.addHoldings(r);
-      }
-      for (const u of cs.updateRequests ?? []) {
-        const row = this.get('SELECT doc FROM requests WHERE id = ?', u.id);
-        if (!row) throw new ConflictError(`request ${u.id} does not exist`);
-        const current = JSON.parse(String(row.doc)) as RequestRecord;
-        if (current.version !== u.expectVersion) {
-          throw new ConflictError(`request ${u.id} was changed by someone else (now ${current.status})`);
-        }
-        const next: RequestRecord = { ...current, ...u.set, version: current.version + 1 };
-        const changed = this.run(
-          'UPDATE requests SET status = ?, updated_at = ?, version = ?, doc = ? WHERE id = ? AND version = ?',
-          next.status, next.updatedAt, next.version, JSON.stringify(next), u.id, u.expectVersion,
-        );
-        if (changed !== 1) throw new ConflictError(`request ${u.id} was changed by someone else`);
-        if (AWAITING_DECISION(current) || AWAITING_DECISION(next)) this.syncApprovers(next);
-        if (HOLDING(current.status) !== HOLDING(next.status)) {
-          if (HOLDING(next.status)) this.addHoldings(next);
-          else this.run('DELETE FROM holdings WHERE request_id = ?', next.id);
-        }
-      }
-      for (const g of cs.insertGrants ?? []) {
-        this.run(
-          'INSERT INTO grants (request_id, integration, status, doc) VALUES (?, ?, ?, ?)',
-          g.requestId, g.integration, g.status, JSON.stringify(g),
-        );
-      }
-      for (const u of cs.updateGrants ?? []) {
-        const row = this.get('SELECT doc FROM grants WHERE request_id = ? AND integration = ?', u.requestId, u.integration);
-        if (!row) throw new ConflictError(`grant ${u.requestId}/${u.integration} does not exist`);
-        const current = JSON.parse(String(row.doc)) as GrantRecord;
-        if (u.expectStatus && !u.expectStatus.includes(current.status)) {
-          throw new ConflictError(`grant ${u.requestId}/${u.integration} is ${current.status}, expected ${u.expectStatus.join(' or ')}`);
-        }
-        const next: GrantRecord = { ...current, ...u.set };
-        this.run(
-          'UPDATE grants SET status = ?, doc = ? WHERE request_id = ? AND integration = ?',
-          next.status, JSON.stringify(next), u.requestId, u.integration,
-        );
-      }
-      // Owner-checked deletes first: a change set may also delete the same job among all jobs
-      // of its request (a failed grant ends every grant job), and the lease check must see it.
-      for (const d of cs.deleteJobs ?? []) {
-        const changed = d.owner === undefined
-          ? this.run('DELETE FROM jobs WHERE id = ?', d.id)
-          : this.run('DELETE FROM jobs WHERE id = ? AND lease_owner = ?', d.id, d.owner);
-        if (d.owner !== undefined && changed !== 1) throw new ConflictError(`job ${d.id} is no longer held by ${d.owner}`);
-      }
-      for (const d of cs.deleteJobsOfRequest ?? []) {
-        for (const kind of d.kinds) this.run('DELETE FROM jobs WHERE request_id = ? AND kind = ?', d.requestId, kind);
-      }
-      for (const j of cs.insertJobs ?? []) {
-        this.run(
-          `INSERT INTO jobs (id, kind, request_id, target, due_at, attempts, last_error, lease_owner, lease_until)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, lease_owner = excluded.lease_owner, lease_until = excluded.lease_until`,
-          j.id, j.kind, j.requestId, j.target, j.dueAt, j.attempts, j.lastError, j.leaseOwner, j.leaseUntil,
-        );
-      }
-      if (cs.audit?.length) this.appendAuditInTx(cs.audit);
+  /** Reads what the change set depends on and checks its preconditions; writes nothing. */
+  private check(cs: ChangeSet): WritePlan | ConflictError {
+    const requests: WritePlan['requests'] = [];
+    const grants: WritePlan['grants'] = [];
+    for (const r of cs.insertRequests ?? []) {
+      if (this.get('SELECT 1 AS x FROM requests WHERE id = ?', r.id)) return new ConflictError(`request ${r.id} already exists`);
     }
+    for (const u of cs.updateRequests ?? []) {
+      const row = this.get('SELECT doc FROM requests WHERE id = ?', u.id);
+      if (!row) return new ConflictError(`request ${u.id} does not exist`);
+      const current = JSON.parse(String(row.doc)) as RequestRecord;
+      if (current.version !== u.expectVersion) return new ConflictError(`request ${u.id} was changed by someone else (now ${current.status})`);
+      requests.push({ current, next: { ...current, ...u.set, version: current.version + 1 } });
+    }
+    for (const u of cs.updateGrants ?? []) {
+      const row = this.get('SELECT doc FROM grants WHERE request_id = ? AND integration = ?', u.requestId, u.integration);
+      if (!row) return new ConflictError(`grant ${u.requestId}/${u.integration} does not exist`);
+      const current = JSON.parse(String(row.doc)) as GrantRecord;
+      if (u.expectStatus && !u.expectStatus.includes(current.status)) {
+        return new ConflictError(`grant ${u.requestId}/${u.integration} is ${current.status}, expected ${u.expectStatus.join(' or ')}`);
+      }
+      grants.push({ ...current, ...u.set });
+    }
+    for (const d of cs.deleteJobs ?? []) {
+      if (d.owner === undefined) continue;
+      const row = this.get('SELECT lease_owner FROM jobs WHERE id = ?', d.id);
+      if (!row || row.lease_owner !== d.owner) return new ConflictError(`job ${d.id} is no longer held by ${d.owner}`);
+    }
+    return { requests, grants };
+  }
+
+  private write(cs: ChangeSet, plan: WritePlan): void {
+    for (const r of cs.insertRequests ?? []) {
+      this.run(
+        'INSERT INTO requests (id, requester, flow_id, status, created_at, updated_at, version, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        r.id, r.requester, r.flowId, r.status, r.createdAt, r.updatedAt, r.version, JSON.stringify(r),
+      );
+      if (AWAITING_DECISION(r)) this.syncApprovers(r);
+      if (HOLDING(r.status)) this.addHoldings(r);
+    }
+    for (const { current, next } of plan.requests) {
+      this.run('UPDATE requests SET status = ?, updated_at = ?, version = ?, doc = ? WHERE id = ?', next.status, next.updatedAt, next.version, JSON.stringify(next), next.id);
+      if (AWAITING_DECISION(current) || AWAITING_DECISION(next)) this.syncApprovers(next);
+      if (HOLDING(current.status) !== HOLDING(next.status)) {
+        if (HOLDING(next.status)) this.addHoldings(next);
+        else this.run('DELETE FROM holdings WHERE request_id = ?', next.id);
+      }
+    }
+    for (const g of cs.insertGrants ?? []) {
+      this.run('INSERT INTO grants (request_id, integration, status, doc) VALUES (?, ?, ?, ?)', g.requestId, g.integration, g.status, JSON.stringify(g));
+    }
+    for (const g of plan.grants) {
+      this.run('UPDATE grants SET status = ?, doc = ? WHERE request_id = ? AND integration = ?', g.status, JSON.stringify(g), g.requestId, g.integration);
+    }
+    for (const d of cs.deleteJobs ?? []) this.run('DELETE FROM jobs WHERE id = ?', d.id);
+    for (const d of cs.deleteJobsOfRequest ?? []) {
+      if (d.kinds.length === 0) continue;
+      this.run(`DELETE FROM jobs WHERE request_id = ? AND kind IN (${d.kinds.map(() => '?').join(', ')})`, d.requestId, ...d.kinds);
+    }
+    for (const j of cs.insertJobs ?? []) {
+      this.run(
+        `INSERT INTO jobs (id, kind, request_id, target, due_at, attempts, last_error, lease_owner, lease_until)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, lease_owner = excluded.lease_owner, lease_until = excluded.lease_until`,
+        j.id, j.kind, j.requestId, j.target, j.dueAt, j.attempts, j.lastError, j.leaseOwner, j.leaseUntil,
+      );
+    }
+    if (cs.audit?.length) this.appendAuditInTx(cs.audit);
   }
 
   private syncApprovers(r: RequestRecord): void {
@@ -333,9 +351,12 @@ export class SqliteStore implements Store {
   }
 
   private appendAuditInTx(events: AuditInput[]): void {
-    const head = this.get('SELECT seq, hash FROM audit_head WHERE id = 1');
-    let seq = head ? Number(head.seq) : 0;
-    let prev = head ? String(head.hash) : GENESIS_HASH;
+    if (!this.txHead) {
+      const head = this.get('SELECT seq, hash FROM audit_head WHERE id = 1');
+      this.txHead = { seq: head ? Number(head.seq) : 0, hash: head ? String(head.hash) : GENESIS_HASH, dirty: false };
+    }
+    let seq = this.txHead.seq;
+    let prev = this.txHead.hash;
     for (const e of events) {
       seq++;
       const dataText = canonicalJson(e.data);
@@ -346,7 +367,7 @@ export class SqliteStore implements Store {
       );
       prev = hash;
     }
-    this.run('INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash', seq, prev);
+    this.txHead = { seq, hash: prev, dirty: true };
   }
 
   async listAudit(f: AuditFilter): Promise<AuditEvent[]> {
@@ -445,8 +466,11 @@ export class SqliteStore implements Store {
   }
 }
 
-/** A lone change set failed: its transaction was rolled back and its error is reported. */
-class BatchAborted extends Error {}
+/** What a checked change set will write: the requests and grants as they become. */
+interface WritePlan {
+  requests: { current: RequestRecord; next: RequestRecord }[];
+  grants: GrantRecord[];
+}
 
 function jobFromRow(r: Row): JobRecord {
   return {
