@@ -115,6 +115,9 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       return problem(reply, 401, 'Unauthorized', token ? 'the token is not valid (unknown, malformed or revoked)' : 'send a token: Authorization: Bearer <token>');
     }
     req.caller = { id: record.userId, admin: engine.config.isAdmin(record.userId), tokenId: record.id };
+    // "Last used" at minute precision: one write per token per minute, not per call.
+    const now = clock.now();
+    if (record.lastUsedAt === null || now - record.lastUsedAt >= 60_000) await store.touchToken(record.id, now);
   });
 
   type Handler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;

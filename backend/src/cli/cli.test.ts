@@ -95,6 +95,11 @@ test('tokens made offline work against a running server; SIGHUP reloads the conf
   const catalog = JSON.parse(lapse(['catalog', '--json'], env).out) as { flows: { id: string; available: boolean }[] };
   assert.deepEqual(catalog.flows.map((f) => f.id).sort(), ['demo-approval', 'demo-auto', 'demo-bundle-flow', 'demo-maintenance', 'demo-oncall']);
 
+  const tokens = JSON.parse(lapse(['token', 'list', '--json', '--user', 'alice', '--data-dir', join(dir, 'data')]).out) as { userId: string; lastUsedAt: number | null }[];
+  assert.equal(tokens.length, 1);
+  assert.equal(tokens[0]!.userId, 'alice');
+  assert.equal(typeof tokens[0]!.lastUsedAt, 'number', 'a token used against the server records when it was last used');
+
   const request = lapse(['request', 'demo-auto', '--entitlement', 'demo/database:app#read', '--duration', '30m', '--json'], env);
   assert.equal(request.code, 0, request.err);
   const r = JSON.parse(request.out) as { id: string; status: string };

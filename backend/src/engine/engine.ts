@@ -7,6 +7,7 @@
 // or a finished state — never access without a job that will remove it.
 
 import { randomUUID } from 'node:crypto';
+import { uuidv7 } from '../domain/ids.ts';
 import type { FlowConfig } from '../domain/config.ts';
 import {
   entitlementKey, formatEntitlement, FINAL_STATUSES,
@@ -186,7 +187,7 @@ export class Engine {
     }
 
     const request: RequestRecord = {
-      id: randomUUID(),
+      id: uuidv7(),
       requester: actor,
       flowId: flow.id,
       bundleId: input.bundleId ?? null,
@@ -227,8 +228,7 @@ export class Engine {
     let claimed: JobRecord[] = [];
     if (autoApproved) {
       if (request.breakGlass) audit.push({ at: now, actor, action: 'request.break_glass', requestId: request.id, data: { reason: justification, notified: allApprovers(approverGroups) } });
-      else audit.push({ at: now, actor: 'system', action: 'request.approved', requestId: request.id, data: { policy: 'automatic' } });
-      claimed = this.approvedTransition(request, grants, cs, now);
+      claimed = this.approvedTransition(request, grants, cs, now, request.breakGlass ? 'break-glass' : 'automatic');
     }
     await this.store.commit(cs);
     const stored = request; // as inserted (version 1)
@@ -288,7 +288,7 @@ export class Engine {
    * Adds to `cs` the move of an approved request to `granting` (or `scheduled` for a later
    * start), with grant jobs claimed by this process so the caller can run them at once.
    */
-  private approvedTransition(r: RequestRecord, grants: GrantRecord[], cs: ChangeSet, now: number): JobRecord[] {
+  private approvedTransition(r: RequestRecord, grants: GrantRecord[], cs: ChangeSet, now: number, approval: 'automatic' | 'break-glass' | 'approvers' | 'scheduled-start' = 'approvers'): JobRecord[] {
     const scheduled = r.startAt !== null && r.startAt > now;
     const status: RequestStatus = scheduled ? 'scheduled' : 'granting';
     if (cs.insertRequests?.includes(r)) {
@@ -300,7 +300,7 @@ export class Engine {
         for (const g of grants) (cs.updateGrants ??= []).push({ requestId: r.id, integration: g.integration, expectStatus: ['pending'], set: { status: 'granting' } });
       }
     }
-    (cs.audit ??= []).push({ at: now, actor: 'system', action: scheduled ? 'request.scheduled' : 'request.granting', requestId: r.id, data: scheduled ? { startAt: r.startAt } : {} });
+    (cs.audit ??= []).push({ at: now, actor: 'system', action: scheduled ? 'request.scheduled' : 'request.granting', requestId: r.id, data: scheduled ? { startAt: r.startAt, approval } : { approval } });
     if (scheduled) {
       (cs.insertJobs ??= []).push(this.job('start', r.id, '', r.startAt!, null));
       return [];
@@ -675,7 +675,7 @@ export class Engine {
     const now = this.now();
     const grants = await this.store.getGrants(r.id);
     const cs: ChangeSet = { deleteJobs: [{ id: job.id, owner: this.owner }] };
-    const claimed = this.approvedTransition({ ...r, startAt: null }, grants, cs, now);
+    const claimed = this.approvedTransition({ ...r, startAt: null }, grants, cs, now, 'scheduled-start');
     try {
       await this.store.commit(cs);
     } catch (err) {
@@ -738,7 +738,8 @@ export class Engine {
         const exp = fresh.durationMs === null ? null : now + fresh.durationMs;
         cs.updateRequests = [{ id: r.id, expectVersion: fresh.version, set: { status: 'active', grantedAt: now, expiresAt: exp, updatedAt: now, error: null } }];
         if (exp !== null) cs.insertJobs = [this.job('expire', r.id, '', exp, null), ...this.warnJobs(r.id, exp, now)];
-        cs.audit!.push({ at: now, actor: 'system', action: 'request.active', requestId: r.id, data: { expiresAt: exp } });
+        // The last grant activates the request: one event says both.
+        cs.audit = [{ at: now, actor: 'system', action: 'request.active', requestId: r.id, data: { integration: grant.integration, entitlements: grant.entitlements.map(formatEntitlement), expiresAt: exp } }];
         activated = true;
       }
       try {
@@ -890,7 +891,8 @@ export class Engine {
       if (remaining.length === 0 && fresh.status === 'revoking') {
         finished = fresh.endReason === 'grant-failed' ? 'failed' : finalStatusFor(fresh.endReason ?? 'admin');
         cs.updateRequests = [{ id: r.id, expectVersion: fresh.version, set: { status: finished, endedAt: now, updatedAt: now, error: finished === 'failed' ? fresh.error : null } }];
-        cs.audit!.push({ at: now, actor: 'system', action: `request.${finished}`, requestId: r.id, data: { by: fresh.endReason, lagMs: fresh.expiresAt !== null && fresh.endReason === 'expiry' ? now - fresh.expiresAt : undefined } });
+        // The last revoke ends the request: one event says both.
+        cs.audit = [{ at: now, actor: 'system', action: `request.${finished}`, requestId: r.id, data: { integration: grant.integration, by: fresh.endReason, lagMs: fresh.expiresAt !== null && fresh.endReason === 'expiry' ? now - fresh.expiresAt : undefined } }];
       }
       try {
         await this.store.commit(cs);

@@ -47,7 +47,7 @@ export class Scheduler {
     this.owner = opts.owner;
     this.leaseMs = opts.leaseMs ?? 30_000;
     this.batchSize = opts.batchSize ?? 500;
-    this.concurrency = opts.concurrency ?? 64;
+    this.concurrency = opts.concurrency ?? 256;
     this.idleMs = opts.idleMs ?? 250;
     this.automaticSyncMs = opts.automaticSyncMs ?? 15_000;
   }
