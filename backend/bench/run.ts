@@ -216,7 +216,7 @@ async function recoveryBench(): Promise<void> {
   } finally {
     await server.stop();
   }
-  report('recovery: overdue revoked after start', `${(recoveredMs / 1000).toFixed(2)} s (from process start)`, '≤ 5 s');
+  report('recovery: overdue revoked after start', `${(recoveredMs / 1000).toFixed(2)} s from process start (${((recoveredMs - (server.listeningAt - server.startedAt)) / 1000).toFixed(2)} s from listening)`, '≤ 5 s');
   report(`storm: ${overdue.toLocaleString()} expiring in 1 s all revoked`, `${(stormMs / 1000).toFixed(2)} s after the first expiry`);
   const rc = summarize(restCatalog), rg = summarize(restGet), sc = summarize(catalogLat), sg = summarize(getLat);
   report('GET /catalog p99 at rest / during storm', `${ms(rc.p99)} / ${ms(sc.p99)} (n=${sc.n})`, '≤ 50 ms');

@@ -118,6 +118,8 @@ export interface ServerProcess {
   port: number;
   child: ChildProcess;
   startedAt: number;
+  /** When the `listening` line arrived. */
+  listeningAt: number;
   /** Peak resident set size of the server process (VmHWM), bytes. */
   peakRss(): number;
   stop(): Promise<void>;
@@ -144,11 +146,13 @@ export async function startServerProcess(configPath: string, dataDir: string, en
     });
     child.once('exit', (code) => reject(new Error(`server exited (${code}): ${buf}`)));
   });
+  const listeningAt = Date.now();
   return {
     url,
     port: Number(new URL(url).port),
     child,
     startedAt,
+    listeningAt,
     peakRss() {
       const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
       const m = /VmHWM:\s+(\d+) kB/.exec(status);

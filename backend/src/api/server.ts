@@ -213,7 +213,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     const b = req.body as { flowId: string; entitlements?: Entitlement[]; bundleId?: string; duration?: string; justification?: string; startAt?: string; mfaCode?: string; breakGlass?: boolean };
     const r = await engine.createRequest(req.caller.id, { ...b, startAt: parseTime(b.startAt, 'startAt') });
     reply.code(201).header('location', `/api/v1/requests/${r.id}`);
-    return view(r.id, req.caller.id);
+    return requestView(r, await store.getGrants(r.id), engine.config, req.caller.id);
   });
 
   route('GET', '/api/v1/requests', { summary: 'List requests: your own (mine=true), or for admins everyone\'s', query: S.listRequestsQuery }, async (req) => {

@@ -232,6 +232,7 @@ export class Engine {
     }
     await this.store.commit(cs);
     const stored = request; // as inserted (version 1)
+    for (const j of claimed) this.justCommitted.set(j.id, { request, grants });
     this.publish(stored, 'request.created');
     if (request.breakGlass) this.publish(stored, 'request.break_glass', { notify: allApprovers(approverGroups) });
     else if (!autoApproved) this.publish(stored, 'approval.requested', { approvers: allApprovers(approverGroups) });
@@ -687,8 +688,10 @@ export class Engine {
   }
 
   private async runGrant(job: JobRecord): Promise<void> {
-    const r = await this.store.getRequest(job.requestId);
-    const grant = r ? (await this.store.getGrants(r.id)).find((g) => g.integration === job.target) : undefined;
+    const known = this.justCommitted.get(job.id);
+    this.justCommitted.delete(job.id);
+    const r = known ? known.request : await this.store.getRequest(job.requestId);
+    const grant = r ? (known ? known.grants : await this.store.getGrants(r.id)).find((g) => g.integration === job.target) : undefined;
     if (!r || !grant || r.status !== 'granting' || grant.status !== 'granting') return this.finishStale(job);
     const integration = this.integrations.get(grant.integration);
     const expiresAt = r.durationMs === null ? null : this.now() + r.durationMs;
@@ -721,8 +724,9 @@ export class Engine {
     // that commits second conflicts, reads again, and activates the request.
     let activated = false;
     for (let attempt = 1; ; attempt++) {
-      const fresh = (await this.store.getRequest(r.id))!;
-      const grants = await this.store.getGrants(r.id);
+      // First try with what this process committed a moment ago; after a conflict, re-read.
+      const fresh = attempt === 1 && known ? known.request : (await this.store.getRequest(r.id))!;
+      const grants = attempt === 1 && known ? known.grants : await this.store.getGrants(r.id);
       const others = grants.filter((g) => g.integration !== grant.integration);
       const othersActive = others.every((g) => g.status === 'active');
       const cs: ChangeSet = {

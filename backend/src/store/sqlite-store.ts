@@ -45,9 +45,8 @@ export class SqliteStore implements Store {
     // Checkpoint (and fsync) every ~16 MiB of WAL rather than every 4 MiB.
     // Checkpoints run in a worker thread (WalCheckpointer); the automatic one is a safety net.
     this.db.exec(`PRAGMA wal_autocheckpoint = ${path === ':memory:' ? 1000 : 50_000}`);
-    // Keep the hot part of a large store in memory: 64 MiB of page cache, reads through mmap.
+    // Keep the hot part of a large store in memory: 64 MiB of page cache.
     this.db.exec('PRAGMA cache_size = -65536');
-    this.db.exec('PRAGMA mmap_size = 268435456');
     this.checkpointer = path === ':memory:' ? null : new WalCheckpointer(path);
   }
 
