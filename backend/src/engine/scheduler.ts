@@ -4,9 +4,11 @@
 // the process was down is simply due now.
 
 import type { Store } from '../store/store.ts';
-import type { JobRecord } from '../domain/request.ts';
 import type { Clock } from './clock.ts';
 import type { Engine } from './engine.ts';
+
+/** Once the due work has run out, look for newly due work at most this often while jobs run. */
+const REFILL_MS = 5;
 
 export interface SchedulerOptions {
   owner: string;
@@ -57,31 +59,48 @@ export class Scheduler {
    * Returns how many jobs ran. Tests with a manual clock call this directly.
    */
   async runDue(): Promise<number> {
+    // A pipeline rather than batch after batch: whenever slots are free, claim more (at most
+    // every few ms once the due work ran out), so that work falling due while a large batch
+    // runs does not wait for the whole batch to finish.
     let total = 0;
+    let running = 0;
+    let exhausted = false;
+    let lastClaimAt = -Infinity;
+    let completedSinceClaim = 0;
+    let slotFreed: (() => void) | null = null;
     for (;;) {
+      const free = this.concurrency - running;
       const now = this.clock.now();
-      const jobs = await this.store.claimDueJobs(now, this.owner, now + this.leaseMs, this.batchSize);
-      if (jobs.length === 0) return total;
-      await this.runAll(jobs);
-      total += jobs.length;
-      if (jobs.length < this.batchSize) return total;
-    }
-  }
-
-  private async runAll(jobs: JobRecord[]): Promise<void> {
-    let next = 0;
-    const worker = async () => {
-      while (next < jobs.length) {
-        const job = jobs[next++]!;
-        try {
-          await this.engine.runJob(job);
-          this.completed++;
-        } catch (err) {
-          this.opts.onError?.(err);
+      const mayClaim = free > 0 && (!exhausted || (now - lastClaimAt >= REFILL_MS && completedSinceClaim > 0) || (running === 0 && completedSinceClaim > 0));
+      if (mayClaim) {
+        const limit = Math.min(this.batchSize, free);
+        const jobs = await this.store.claimDueJobs(now, this.owner, now + this.leaseMs, limit);
+        lastClaimAt = now;
+        completedSinceClaim = 0;
+        exhausted = jobs.length < limit;
+        total += jobs.length;
+        for (const job of jobs) {
+          running++;
+          void this.engine.runJob(job).then(
+            () => { this.completed++; },
+            (err: unknown) => this.opts.onError?.(err),
+          ).finally(() => {
+            running--;
+            completedSinceClaim++;
+            slotFreed?.();
+          });
         }
+        if (jobs.length > 0) continue;
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.concurrency, jobs.length) }, worker));
+      if (running === 0 && (exhausted && completedSinceClaim === 0)) return total;
+      if (running === 0) continue;
+      await new Promise<void>((resolve) => {
+        slotFreed = () => {
+          slotFreed = null;
+          resolve();
+        };
+      });
+    }
   }
 
   start(): void {

@@ -21,8 +21,9 @@ export const SQLITE_MIGRATIONS: Migration[] = [
         version INTEGER NOT NULL,
         doc TEXT NOT NULL
       );
-      CREATE INDEX requests_requester ON requests (requester, status);
-      CREATE INDEX requests_status ON requests (status);
+      CREATE INDEX requests_requester ON requests (requester, created_at);
+      -- No index on status alone: every transition would pay for it, and the queries that
+      -- filter on status alone (metrics, revoke-all) are rare.
       CREATE INDEX requests_created ON requests (created_at);
 
       CREATE TABLE request_approvers (
