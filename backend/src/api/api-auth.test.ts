@@ -6,43 +6,10 @@ import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startService, STORE_FILE, type Service } from '../service.ts';
 import { silentLogger } from '../logger.ts';
+import { EXAMPLE, USERS, type User, type Res, call, assertProblem, ent } from './api-test-support.ts';
 import { createToken, hashToken } from '../auth/tokens.ts';
-
-const EXAMPLE = fileURLToPath(new URL('../../examples/lapse.yaml', import.meta.url));
-const USERS = ['alice', 'bob', 'carol', 'dave', 'erin'] as const;
-type User = (typeof USERS)[number];
-
-interface Res {
-  status: number;
-  headers: Headers;
-  text: string;
-  body: any;
-}
-
-async function call(url: string, method: string, path: string, token?: string, body?: unknown, headers: Record<string, string> = {}): Promise<Res> {
-  const h: Record<string, string> = { ...headers };
-  if (token !== undefined) h.authorization = `Bearer ${token}`;
-  if (body !== undefined) h['content-type'] = 'application/json';
-  const res = await fetch(url + path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  let parsed: unknown = undefined;
-  if (/json/.test(res.headers.get('content-type') ?? '') && text) parsed = JSON.parse(text);
-  return { status: res.status, headers: res.headers, text, body: parsed };
-}
-
-function assertProblem(res: Res, status: number, field?: string, detail?: RegExp): void {
-  assert.equal(res.status, status, `expected ${status}, got ${res.status}: ${res.text}`);
-  assert.match(res.headers.get('content-type') ?? '', /^application\/problem\+json/);
-  assert.equal(res.body.status, status);
-  assert.equal(typeof res.body.title, 'string');
-  assert.equal(typeof res.body.detail, 'string');
-  assert.ok(res.body.detail.length >= 10, `a readable detail: ${res.body.detail}`);
-  if (field !== undefined) assert.equal(res.body.field, field, `field of "${res.body.detail}"`);
-  if (detail !== undefined) assert.match(res.body.detail, detail);
-}
 
 interface Server {
   svc: Service;
@@ -58,8 +25,6 @@ async function startServer(opts: { configPath?: string; dir?: string; env?: Node
   for (const u of USERS) tokens[u] = (await createToken(svc.store, u, `test ${u}`)).token;
   return { svc, dir, tokens, as: (user, method, path, body) => call(svc.url, method, path, tokens[user], body) };
 }
-
-const ent = (resourceType: string, resource: string, permission: string) => ({ integration: 'demo', resourceType, resource, permission });
 
 // ── authentication ───────────────────────────────────────────────────────────────────
 
@@ -84,7 +49,7 @@ describe('authentication', () => {
     assertProblem(await call(s.svc.url, 'GET', '/api/v1/me', 'not-a-token'), 401, undefined, /not valid/);
     const unknown = `lapse_abcdefghijkl_${'A'.repeat(43)}`;
     assertProblem(await call(s.svc.url, 'GET', '/api/v1/catalog', unknown), 401, undefined, /not valid/);
-    assertProblem(await call(s.svc.url, 'GET', '/api/v1/me', undefined, undefined, { authorization: `Basic ${Buffer.from('alice:pw').toString('base64')}` }), 401);
+    assertProblem(await call(s.svc.url, 'GET', '/api/v1/me', undefined, undefined, { headers: { authorization: `Basic ${Buffer.from('alice:pw').toString('base64')}` } }), 401);
   });
 
   test('a token revoked in the store stops working at once', async () => {

@@ -7,49 +7,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startService, type Service } from '../service.ts';
 import { silentLogger } from '../logger.ts';
+import { EXAMPLE, USERS, type User, call, assertProblem, ent, appRead, analyticsRead, usersWrite, ordersWrite } from './api-test-support.ts';
 import { createToken } from '../auth/tokens.ts';
 import type { DemoIntegration } from '../integrations/demo-integration.ts';
-
-const EXAMPLE = fileURLToPath(new URL('../../examples/lapse.yaml', import.meta.url));
-const USERS = ['alice', 'bob', 'carol', 'dave', 'erin'] as const;
-type User = (typeof USERS)[number];
-
-interface Res {
-  status: number;
-  headers: Headers;
-  text: string;
-  body: any;
-}
-
-async function call(url: string, method: string, path: string, token?: string, body?: unknown): Promise<Res> {
-  const h: Record<string, string> = {};
-  if (token !== undefined) h.authorization = `Bearer ${token}`;
-  if (body !== undefined) h['content-type'] = 'application/json';
-  const res = await fetch(url + path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  let parsed: unknown = undefined;
-  if (/json/.test(res.headers.get('content-type') ?? '') && text) parsed = JSON.parse(text);
-  return { status: res.status, headers: res.headers, text, body: parsed };
-}
-
-function assertProblem(res: Res, status: number, field?: string, detail?: RegExp): void {
-  assert.equal(res.status, status, `expected ${status}, got ${res.status}: ${res.text}`);
-  assert.match(res.headers.get('content-type') ?? '', /^application\/problem\+json/);
-  assert.equal(res.body.status, status);
-  assert.equal(typeof res.body.detail, 'string');
-  assert.ok(res.body.detail.length >= 10, `a readable detail: ${res.body.detail}`);
-  if (field !== undefined) assert.equal(res.body.field, field, `field of "${res.body.detail}"`);
-  if (detail !== undefined) assert.match(res.body.detail, detail);
-}
-
-const ent = (resourceType: string, resource: string, permission: string) => ({ integration: 'demo', resourceType, resource, permission });
-const appRead = ent('database', 'app', 'read');
-const analyticsRead = ent('database', 'analytics', 'read');
-const usersWrite = ent('table', 'app/users', 'write');
-const ordersWrite = ent('table', 'app/orders', 'write');
 
 let svc: Service;
 let dir: string;

@@ -6,50 +6,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startService, type Service } from '../service.ts';
 import { silentLogger } from '../logger.ts';
+import { EXAMPLE, USERS, type User, call, assertProblem, ent, appRead, analyticsRead, usersWrite, ordersWrite } from './api-test-support.ts';
 import { createToken } from '../auth/tokens.ts';
 import type { DemoIntegration } from '../integrations/demo-integration.ts';
-
-const EXAMPLE = fileURLToPath(new URL('../../examples/lapse.yaml', import.meta.url));
-const USERS = ['alice', 'bob', 'carol', 'dave', 'erin'] as const;
-type User = (typeof USERS)[number];
-
-interface Res {
-  status: number;
-  headers: Headers;
-  text: string;
-  body: any;
-}
-
-async function call(url: string, method: string, path: string, token?: string, body?: unknown, raw?: string): Promise<Res> {
-  const h: Record<string, string> = {};
-  if (token !== undefined) h.authorization = `Bearer ${token}`;
-  if (body !== undefined || raw !== undefined) h['content-type'] = 'application/json';
-  const res = await fetch(url + path, { method, headers: h, body: raw ?? (body === undefined ? undefined : JSON.stringify(body)) });
-  const text = await res.text();
-  let parsed: unknown = undefined;
-  if (/json/.test(res.headers.get('content-type') ?? '') && text) parsed = JSON.parse(text);
-  return { status: res.status, headers: res.headers, text, body: parsed };
-}
-
-function assertProblem(res: Res, status: number, field?: string, detail?: RegExp): void {
-  assert.equal(res.status, status, `expected ${status}, got ${res.status}: ${res.text}`);
-  assert.match(res.headers.get('content-type') ?? '', /^application\/problem\+json/);
-  assert.equal(res.body.status, status);
-  assert.equal(typeof res.body.title, 'string');
-  assert.equal(typeof res.body.detail, 'string');
-  assert.ok(res.body.detail.length >= 10, `a readable detail: ${res.body.detail}`);
-  if (field !== undefined) assert.equal(res.body.field, field, `field of "${res.body.detail}"`);
-  if (detail !== undefined) assert.match(res.body.detail, detail);
-}
-
-const ent = (resourceType: string, resource: string, permission: string) => ({ integration: 'demo', resourceType, resource, permission });
-const appRead = ent('database', 'app', 'read');
-const analyticsRead = ent('database', 'analytics', 'read');
-const usersWrite = ent('table', 'app/users', 'write');
-const ordersWrite = ent('table', 'app/orders', 'write');
 
 let svc: Service;
 let dir: string;
@@ -167,8 +128,8 @@ describe('POST /api/v1/requests', () => {
     assertProblem(await as('alice', 'POST', '/api/v1/requests', { entitlements: [appRead] }), 400, 'flowId', /flowId: is required/);
     const { permission: _p, ...noPermission } = appRead;
     assertProblem(await as('alice', 'POST', '/api/v1/requests', { flowId: 'demo-auto', entitlements: [noPermission] }), 400, 'entitlements[0].permission', /is required/);
-    assertProblem(await call(svc.url, 'POST', '/api/v1/requests', tokens.alice, undefined, '{"flowId": '), 400);
-    assertProblem(await call(svc.url, 'POST', '/api/v1/requests', tokens.alice, undefined, '[]'), 400);
+    assertProblem(await call(svc.url, 'POST', '/api/v1/requests', tokens.alice, undefined, { raw: '{"flowId": ' }), 400);
+    assertProblem(await call(svc.url, 'POST', '/api/v1/requests', tokens.alice, undefined, { raw: '[]' }), 400);
     const post = (contentType: string, body: string) => fetch(svc.url + '/api/v1/requests', { method: 'POST', headers: { authorization: `Bearer ${tokens.alice}`, 'content-type': contentType }, body });
     const text = await post('text/plain', 'flowId=demo-auto');
     assert.equal(text.status, 400);

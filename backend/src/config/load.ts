@@ -120,6 +120,7 @@ import { readFile } from 'node:fs/promises';
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type ErrorCode, type Scalar, type YAMLMap } from 'yaml';
 import {
   CONDITION_OPS,
+  DEFAULT_FLOW_SETTINGS,
   DEFAULT_RESOURCE_TYPES,
   INTEGRATION_TYPES,
   WEEKDAYS,
@@ -1078,16 +1079,6 @@ function readWindow(r: Reader, node: unknown, path: string): TimeWindow | undefi
   // In week order, once each.
   return { days: WEEKDAYS.filter((d) => days.includes(d)), from, to, timezone };
 }
-
-const DEFAULT_FLOW_SETTINGS: FlowSettings = {
-  requireJustification: false,
-  requireApproverReason: false,
-  requesterCannotApproveOwn: true,
-  requireMfa: false,
-  labels: [],
-  maxExtensions: 2,
-  breakGlass: false,
-};
 
 function readFlowSettings(r: Reader, node: unknown, path: string): FlowSettings | undefined {
   const flags = ['requireJustification', 'requireApproverReason', 'requesterCannotApproveOwn', 'requireMfa', 'breakGlass'] as const;

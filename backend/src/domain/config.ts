@@ -140,6 +140,17 @@ export interface FlowSettings {
   breakGlass: boolean;
 }
 
+/** What a flow's settings are when the configuration does not say. */
+export const DEFAULT_FLOW_SETTINGS: Readonly<FlowSettings> = {
+  requireJustification: false,
+  requireApproverReason: false,
+  requesterCannotApproveOwn: true,
+  requireMfa: false,
+  labels: [],
+  maxExtensions: 2,
+  breakGlass: false,
+};
+
 export interface FlowConfig {
   id: string;
   name: string;

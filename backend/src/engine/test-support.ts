@@ -6,7 +6,7 @@ import type {
   BundleConfig, Condition, ConditionGroup, ConditionOp, FlowConfig, FlowSettings, IntegrationConfig, LapseConfig, ResourceConfig,
   ServerSettings, ShiftConfig, TargetSelector, UserConfig,
 } from '../domain/config.ts';
-import { DEFAULT_RESOURCE_TYPES } from '../domain/config.ts';
+import { DEFAULT_FLOW_SETTINGS, DEFAULT_RESOURCE_TYPES } from '../domain/config.ts';
 import type { Entitlement } from '../domain/request.ts';
 import { CompiledConfig } from '../domain/catalog.ts';
 import { DemoIntegration } from '../integrations/demo-integration.ts';
@@ -53,15 +53,7 @@ export function ent(resourceType: string, resourcePath: string, permission: stri
   return { integration, resourceType, resource: resourcePath, permission };
 }
 
-export const SETTINGS: FlowSettings = {
-  requireJustification: false,
-  requireApproverReason: false,
-  requesterCannotApproveOwn: true,
-  requireMfa: false,
-  labels: [],
-  maxExtensions: 2,
-  breakGlass: false,
-};
+export const SETTINGS: FlowSettings = { ...DEFAULT_FLOW_SETTINGS, labels: [] };
 
 /** A self-serve flow for engineers, approved automatically, 1 h by default and at most 8 h. */
 export function flow(id: string, fields: Partial<Omit<FlowConfig, 'settings'>> & { settings?: Partial<FlowSettings> } = {}): FlowConfig {

@@ -1,0 +1,47 @@
+// Shared pieces of the API tests: the example team, a small fetch wrapper and the
+// problem+json assertion.
+
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+
+export const EXAMPLE = fileURLToPath(new URL('../../examples/lapse.yaml', import.meta.url));
+export const USERS = ['alice', 'bob', 'carol', 'dave', 'erin'] as const;
+export type User = (typeof USERS)[number];
+
+export interface Res {
+  status: number;
+  headers: Headers;
+  text: string;
+  // Parsed JSON of whatever shape the endpoint answers; the tests assert on it field by field.
+  body: any;
+}
+
+/** One HTTP call; `raw` sends a body as is (for malformed JSON). */
+export async function call(url: string, method: string, path: string, token?: string, body?: unknown, opts: { raw?: string; headers?: Record<string, string> } = {}): Promise<Res> {
+  const h: Record<string, string> = { ...opts.headers };
+  if (token !== undefined) h.authorization = `Bearer ${token}`;
+  if ((body !== undefined || opts.raw !== undefined) && !h['content-type']) h['content-type'] = 'application/json';
+  const res = await fetch(url + path, { method, headers: h, body: opts.raw ?? (body === undefined ? undefined : JSON.stringify(body)) });
+  const text = await res.text();
+  let parsed: unknown = undefined;
+  if (/json/.test(res.headers.get('content-type') ?? '') && text) parsed = JSON.parse(text);
+  return { status: res.status, headers: res.headers, text, body: parsed };
+}
+
+/** An application/problem+json answer with this status, a readable detail and (if given) the field at fault. */
+export function assertProblem(res: Res, status: number, field?: string, detail?: RegExp): void {
+  assert.equal(res.status, status, `expected ${status}, got ${res.status}: ${res.text}`);
+  assert.match(res.headers.get('content-type') ?? '', /^application\/problem\+json/);
+  assert.equal(res.body.status, status);
+  assert.equal(typeof res.body.title, 'string');
+  assert.equal(typeof res.body.detail, 'string');
+  assert.ok(res.body.detail.length >= 10, `a readable detail: ${res.body.detail}`);
+  if (field !== undefined) assert.equal(res.body.field, field, `field of "${res.body.detail}"`);
+  if (detail !== undefined) assert.match(res.body.detail, detail);
+}
+
+export const ent = (resourceType: string, resource: string, permission: string) => ({ integration: 'demo', resourceType, resource, permission });
+export const appRead = ent('database', 'app', 'read');
+export const analyticsRead = ent('database', 'analytics', 'read');
+export const usersWrite = ent('table', 'app/users', 'write');
+export const ordersWrite = ent('table', 'app/orders', 'write');
