@@ -12,14 +12,19 @@ const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.libsql);
 const db = new Database(workerData.path);
 db.exec('PRAGMA busy_timeout = 5000');
-let stopping = false;
-parentPort.on('message', (m) => { if (m === 'stop') stopping = true; });
+let timer = null;
 function tick() {
-  if (stopping) { db.close(); parentPort.postMessage('stopped'); return; }
   try { db.prepare('PRAGMA wal_checkpoint(PASSIVE)').get(); } catch (err) { parentPort.postMessage('error: ' + err.message); }
-  setTimeout(tick, workerData.intervalMs);
+  timer = setTimeout(tick, workerData.intervalMs);
 }
-tick();
+parentPort.on('message', (m) => {
+  if (m !== 'stop') return;
+  clearTimeout(timer);
+  db.close();
+  parentPort.postMessage('stopped');
+  parentPort.close();
+});
+timer = setTimeout(tick, workerData.intervalMs);
 `;
 
 export class WalCheckpointer {
