@@ -71,7 +71,9 @@ export class Scheduler {
     for (;;) {
       const free = this.concurrency - running;
       const now = this.clock.now();
-      const mayClaim = free > 0 && (!exhausted || (now - lastClaimAt >= REFILL_MS && completedSinceClaim > 0) || (running === 0 && completedSinceClaim > 0));
+      // Claim in chunks (a quarter of the slots at least), not one job per freed slot.
+      const enoughFree = running === 0 || free >= Math.max(1, Math.floor(this.concurrency / 4));
+      const mayClaim = enoughFree && (!exhausted || (now - lastClaimAt >= REFILL_MS && completedSinceClaim > 0) || (running === 0 && completedSinceClaim > 0));
       if (mayClaim) {
         const limit = Math.min(this.batchSize, free);
         const jobs = await this.store.claimDueJobs(now, this.owner, now + this.leaseMs, limit);
