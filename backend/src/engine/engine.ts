@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { uuidv7 } from '../domain/ids.ts';
 import type { FlowConfig } from '../domain/config.ts';
 import {
-  entitlementKey, formatEntitlement, FINAL_STATUSES,
+  entitlementKey, formatEntitlement,
   type Decision, type EndReason, type Entitlement, type Favorite, type GrantRecord, type JobKind, type JobRecord, type RequestRecord, type RequestStatus,
 } from '../domain/request.ts';
 import { CompiledConfig, dedupe, MAX_BUNDLE_ENTITLEMENTS } from '../domain/catalog.ts';
@@ -1014,8 +1014,4 @@ export function backoffDelay(attempt: number, baseMs: number, capMs: number, ran
 
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-export function isFinal(status: RequestStatus): boolean {
-  return FINAL_STATUSES.includes(status);
 }
