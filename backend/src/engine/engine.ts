@@ -516,7 +516,7 @@ export class Engine {
     const live = grants.filter((g) => g.status === 'active' || g.status === 'granting' || g.status === 'pending');
     const jobs = live.map((g) => this.job('revoke', r.id, g.integration, now, now + this.leaseMs));
     const cs: ChangeSet = {
-      updateRequests: [{ id: r.id, expectVersion: r.version, set: { status: 'revoking', updatedAt: now, endReason, endedBy: actor, endNote: note, pendingExtension: null } }],
+      updateRequests: [{ id: r.id, expectVersion: r.version, base: r, set: { status: 'revoking', updatedAt: now, endReason, endedBy: actor, endNote: note, pendingExtension: null } }],
       updateGrants: live.map((g) => ({ requestId: r.id, integration: g.integration, set: { status: 'revoking' as const, attempts: 0, lastError: null } })),
       deleteJobsOfRequest: [{ requestId: r.id, kinds: ['grant', 'expire', 'warn'] }],
       insertJobs: jobs,
@@ -740,7 +740,7 @@ export class Engine {
       activated = false;
       if (othersActive && fresh.status === 'granting') {
         const exp = fresh.durationMs === null ? null : now + fresh.durationMs;
-        cs.updateRequests = [{ id: r.id, expectVersion: fresh.version, set: { status: 'active', grantedAt: now, expiresAt: exp, updatedAt: now, error: null } }];
+        cs.updateRequests = [{ id: r.id, expectVersion: fresh.version, base: fresh, set: { status: 'active', grantedAt: now, expiresAt: exp, updatedAt: now, error: null } }];
         if (exp !== null) cs.insertJobs = [this.job('expire', r.id, '', exp, null), ...this.warnJobs(r.id, exp, now)];
         // The last grant activates the request: one event says both.
         cs.audit = [{ at: now, actor: 'system', action: 'request.active', requestId: r.id, data: { integration: grant.integration, entitlements: grant.entitlements.map(formatEntitlement), expiresAt: exp } }];
@@ -894,7 +894,7 @@ export class Engine {
       let finished: RequestStatus | null = null;
       if (remaining.length === 0 && fresh.status === 'revoking') {
         finished = fresh.endReason === 'grant-failed' ? 'failed' : finalStatusFor(fresh.endReason ?? 'admin');
-        cs.updateRequests = [{ id: r.id, expectVersion: fresh.version, set: { status: finished, endedAt: now, updatedAt: now, error: finished === 'failed' ? fresh.error : null } }];
+        cs.updateRequests = [{ id: r.id, expectVersion: fresh.version, base: fresh, set: { status: finished, endedAt: now, updatedAt: now, error: finished === 'failed' ? fresh.error : null } }];
         // The last revoke ends the request: one event says both.
         cs.audit = [{ at: now, actor: 'system', action: `request.${finished}`, requestId: r.id, data: { integration: grant.integration, by: fresh.endReason, lagMs: fresh.expiresAt !== null && fresh.endReason === 'expiry' ? now - fresh.expiresAt : undefined } }];
       }

@@ -190,10 +190,18 @@ export class SqliteStore implements Store {
       if (this.get('SELECT 1 AS x FROM requests WHERE id = ?', r.id)) return new ConflictError(`request ${r.id} already exists`);
     }
     for (const u of cs.updateRequests ?? []) {
-      const row = this.get('SELECT doc FROM requests WHERE id = ?', u.id);
-      if (!row) return new ConflictError(`request ${u.id} does not exist`);
-      const current = JSON.parse(String(row.doc)) as RequestRecord;
-      if (current.version !== u.expectVersion) return new ConflictError(`request ${u.id} was changed by someone else (now ${current.status})`);
+      let current: RequestRecord;
+      if (u.base && u.base.version === u.expectVersion) {
+        const row = this.get('SELECT version, status FROM requests WHERE id = ?', u.id);
+        if (!row) return new ConflictError(`request ${u.id} does not exist`);
+        if (Number(row.version) !== u.expectVersion) return new ConflictError(`request ${u.id} was changed by someone else (now ${String(row.status)})`);
+        current = u.base;
+      } else {
+        const row = this.get('SELECT doc FROM requests WHERE id = ?', u.id);
+        if (!row) return new ConflictError(`request ${u.id} does not exist`);
+        current = JSON.parse(String(row.doc)) as RequestRecord;
+        if (current.version !== u.expectVersion) return new ConflictError(`request ${u.id} was changed by someone else (now ${current.status})`);
+      }
       requests.push({ current, next: { ...current, ...u.set, version: current.version + 1 } });
     }
     for (const u of cs.updateGrants ?? []) {

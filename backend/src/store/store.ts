@@ -25,6 +25,11 @@ export interface RequestUpdate {
   /** The update applies only if the stored version is still this one. */
   expectVersion: number;
   set: Partial<Omit<RequestRecord, 'id' | 'version'>>;
+  /**
+   * The record as the caller last read it, at `expectVersion`: the store then checks the
+   * version alone instead of reading the whole record back.
+   */
+  base?: RequestRecord;
 }
 
 export interface GrantUpdate {
