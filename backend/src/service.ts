@@ -124,14 +124,24 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     }
   };
 
-  const http = await buildServer({ engine, store, events, scheduler, integrations, clock, reload, logger: log });
-  await http.listen({ port: opts.port, host: opts.host ?? '127.0.0.1' });
+  // Work that fell due while the process was down is due now: the first pass runs it, while
+  // the HTTP server is still being built (access that should be gone goes first).
+  scheduler.start();
+
+  let http: FastifyInstance;
+  try {
+    http = await buildServer({ engine, store, events, scheduler, integrations, clock, reload, logger: log });
+    await http.listen({ port: opts.port, host: opts.host ?? '127.0.0.1' });
+  } catch (err) {
+    await scheduler.stop();
+    for (const i of integrations.values()) await i.close();
+    await store.close();
+    releaseLock();
+    throw err;
+  }
   const address = http.server.address();
   const port = typeof address === 'object' && address ? address.port : opts.port;
   const url = `http://${opts.host && opts.host !== '0.0.0.0' ? opts.host : '127.0.0.1'}:${port}`;
-
-  // Work that fell due while the process was down is due now: the first pass runs it.
-  scheduler.start();
 
   let stopped = false;
   return {
