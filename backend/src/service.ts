@@ -202,8 +202,8 @@ export function acquireDataDirLock(dataDir: string): () => void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const pid = Number(readFileSync(path, 'utf8').trim());
-      if (pid && pid !== process.pid && isAlive(pid)) {
-        throw new Error(`another Lapse server (pid ${pid}) is using ${dataDir}; stop it first, or use another --data-dir`);
+      if (pid && (pid === process.pid || isAlive(pid))) {
+        throw new Error(`another Lapse server (pid ${pid}${pid === process.pid ? ', this process' : ''}) is using ${dataDir}; stop it first, or use another --data-dir`);
       }
       rmSync(path, { force: true });
     }
