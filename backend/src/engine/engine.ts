@@ -100,6 +100,9 @@ export class Engine {
    * and a re-read at completion.
    */
   private readonly justCommitted = new Map<string, { request: RequestRecord; grants: GrantRecord[] }>();
+  /** Requests whose creator waits for the inline grant, and the record the grant committed. */
+  private readonly awaitingOutcome = new Set<string>();
+  private readonly outcomes = new Map<string, RequestRecord>();
   private readonly opts: EngineOptions;
 
   constructor(opts: EngineOptions) {
@@ -236,8 +239,15 @@ export class Engine {
     this.publish(stored, 'request.created');
     if (request.breakGlass) this.publish(stored, 'request.break_glass', { notify: allApprovers(approverGroups) });
     else if (!autoApproved) this.publish(stored, 'approval.requested', { approvers: allApprovers(approverGroups) });
-    await this.runInline(claimed);
-    return (await this.store.getRequest(request.id))!;
+    this.awaitingOutcome.add(request.id);
+    try {
+      await this.runInline(claimed);
+      const outcome = this.outcomes.get(request.id);
+      return outcome ?? (await this.store.getRequest(request.id))!;
+    } finally {
+      this.awaitingOutcome.delete(request.id);
+      this.outcomes.delete(request.id);
+    }
   }
 
   private resolveEntitlements(flow: FlowConfig, input: NewRequestInput): Entitlement[] {
@@ -723,6 +733,7 @@ export class Engine {
     // other is unfinished (leaving the request `granting`, with no expiry, for ever): the one
     // that commits second conflicts, reads again, and activates the request.
     let activated = false;
+    let activatedRecord: RequestRecord | null = null;
     for (let attempt = 1; ; attempt++) {
       // First try with what this process committed a moment ago; after a conflict, re-read.
       const fresh = attempt === 1 && known ? known.request : (await this.store.getRequest(r.id))!;
@@ -748,6 +759,7 @@ export class Engine {
       }
       try {
         await this.store.commit(cs);
+        if (activated) activatedRecord = { ...fresh, ...cs.updateRequests![0]!.set, version: fresh.version + 1 };
         break;
       } catch (err) {
         if (!(err instanceof ConflictError)) throw err;
@@ -760,8 +772,9 @@ export class Engine {
       await this.compensate(r, grant);
       return;
     }
-    if (activated) {
-      const stored = (await this.store.getRequest(r.id))!;
+    if (activated && activatedRecord) {
+      const stored: RequestRecord = activatedRecord;
+      if (this.awaitingOutcome.has(r.id)) this.outcomes.set(r.id, stored);
       this.publish(stored, 'request.granted');
       if (stored.expiresAt !== null) this.opts.onJobsScheduled?.(stored.expiresAt);
     }

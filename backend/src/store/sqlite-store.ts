@@ -186,9 +186,6 @@ export class SqliteStore implements Store {
   private check(cs: ChangeSet): WritePlan | ConflictError {
     const requests: WritePlan['requests'] = [];
     const grants: WritePlan['grants'] = [];
-    for (const r of cs.insertRequests ?? []) {
-      if (this.get('SELECT 1 AS x FROM requests WHERE id = ?', r.id)) return new ConflictError(`request ${r.id} already exists`);
-    }
     for (const u of cs.updateRequests ?? []) {
       let current: RequestRecord;
       if (u.base && u.base.version === u.expectVersion) {
@@ -223,10 +220,16 @@ export class SqliteStore implements Store {
 
   private write(cs: ChangeSet, plan: WritePlan): void {
     for (const r of cs.insertRequests ?? []) {
-      this.run(
-        'INSERT INTO requests (id, requester, flow_id, status, created_at, updated_at, version, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-        r.id, r.requester, r.flowId, r.status, r.createdAt, r.updatedAt, r.version, JSON.stringify(r),
-      );
+      try {
+        this.run(
+          'INSERT INTO requests (id, requester, flow_id, status, created_at, updated_at, version, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+          r.id, r.requester, r.flowId, r.status, r.createdAt, r.updatedAt, r.version, JSON.stringify(r),
+        );
+      } catch (err) {
+        // A duplicate id (an automatic flow's request made twice) is a conflict, not a fault.
+        if (String((err as { code?: string }).code ?? '').startsWith('SQLITE_CONSTRAINT')) throw new ConflictError(`request ${r.id} already exists`);
+        throw err;
+      }
       if (AWAITING_DECISION(r)) this.syncApprovers(r);
       if (HOLDING(r.status)) this.addHoldings(r);
     }
