@@ -116,7 +116,7 @@ describe('automatic approval', () => {
     assert.equal(h.demo.countCalls('revoke', r.id), 1);
     assert.deepEqual(await jobs(h, r.id), []);
     assert.deepEqual(await auditActions(h, r.id), [
-      'request.created', 'request.granting', 'request.active', 'request.revoking', 'request.expired',
+      'request.created', 'request.active', 'request.revoking', 'request.expired',
     ]);
     assert.deepEqual(eventsOf(h, 'request.expired', r.id).map((e) => e.data.status), ['expired']);
   }));
@@ -596,7 +596,7 @@ describe('failing grant', () => {
     assert.deepEqual(await onTarget(h), []);
     assert.deepEqual(eventsOf(h, 'request.failed', r.id).map((e) => e.data.error), [failed.error]);
     assert.deepEqual(await auditActions(h, r.id), [
-      'request.created', 'request.granting', 'grant.attempt_failed', 'grant.attempt_failed', 'request.failed',
+      'request.created', 'grant.attempt_failed', 'grant.attempt_failed', 'request.failed',
     ]);
     // Nothing more happens.
     assert.equal(await h.advance(HOUR), 0);

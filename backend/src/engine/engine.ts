@@ -231,7 +231,9 @@ export class Engine {
     let claimed: JobRecord[] = [];
     if (autoApproved) {
       if (request.breakGlass) audit.push({ at: now, actor, action: 'request.break_glass', requestId: request.id, data: { reason: justification, notified: allApprovers(approverGroups) } });
-      claimed = this.approvedTransition(request, grants, cs, now, request.breakGlass ? 'break-glass' : 'automatic');
+      // Created and approved in one step: the creation event records both.
+      claimed = this.approvedTransition(request, grants, cs, now, request.breakGlass ? 'break-glass' : 'automatic', false);
+      Object.assign(audit[0]!.data, { approval: request.breakGlass ? 'break-glass' : 'automatic', status: request.status });
     }
     await this.store.commit(cs);
     const stored = request; // as inserted (version 1)
@@ -299,7 +301,10 @@ export class Engine {
    * Adds to `cs` the move of an approved request to `granting` (or `scheduled` for a later
    * start), with grant jobs claimed by this process so the caller can run them at once.
    */
-  private approvedTransition(r: RequestRecord, grants: GrantRecord[], cs: ChangeSet, now: number, approval: 'automatic' | 'break-glass' | 'approvers' | 'scheduled-start' = 'approvers'): JobRecord[] {
+  private approvedTransition(
+    r: RequestRecord, grants: GrantRecord[], cs: ChangeSet, now: number,
+    approval: 'automatic' | 'break-glass' | 'approvers' | 'scheduled-start' = 'approvers', audited = true,
+  ): JobRecord[] {
     const scheduled = r.startAt !== null && r.startAt > now;
     const status: RequestStatus = scheduled ? 'scheduled' : 'granting';
     if (cs.insertRequests?.includes(r)) {
@@ -311,7 +316,7 @@ export class Engine {
         for (const g of grants) (cs.updateGrants ??= []).push({ requestId: r.id, integration: g.integration, expectStatus: ['pending'], set: { status: 'granting' } });
       }
     }
-    (cs.audit ??= []).push({ at: now, actor: 'system', action: scheduled ? 'request.scheduled' : 'request.granting', requestId: r.id, data: scheduled ? { startAt: r.startAt, approval } : { approval } });
+    if (audited) (cs.audit ??= []).push({ at: now, actor: 'system', action: scheduled ? 'request.scheduled' : 'request.granting', requestId: r.id, data: scheduled ? { startAt: r.startAt, approval } : { approval } });
     if (scheduled) {
       (cs.insertJobs ??= []).push(this.job('start', r.id, '', r.startAt!, null));
       return [];
