@@ -96,7 +96,7 @@ describe('automatic approval', () => {
     assert.deepEqual(grants.map((g) => [g.integration, g.status, g.attempts, g.lastError, g.grantedAt]), [['demo', 'active', 1, null, T0]]);
     assert.deepEqual(await onTarget(h), ['alice database:app#read']);
     assert.equal(h.demo.countCalls('grant', r.id), 1);
-    assert.deepEqual(await jobs(h, r.id), [`warn@${HOUR - 10 * MINUTE}`, `warn@${HOUR - MINUTE}`, `expire@${HOUR}`]);
+    assert.deepEqual(await jobs(h, r.id), [`warn@${HOUR - 10 * MINUTE}`, `expire@${HOUR}`]);
     assert.deepEqual(eventsOf(h, 'request.granted', r.id).map((e) => e.audience), [['alice']]);
 
     // Up to the last millisecond before expiry nothing is revoked (the warnings run).
@@ -152,7 +152,7 @@ describe('expiry warnings', () => {
     const extended = await h.engine.extend('alice', r.id, {});
     const exp2 = exp + HOUR;
     assert.equal(extended.expiresAt, exp2);
-    assert.deepEqual(await jobs(h, r.id), [`warn@${exp2 - T0 - 10 * MINUTE}`, `warn@${exp2 - T0 - MINUTE}`, `expire@${exp2 - T0}`]);
+    assert.deepEqual(await jobs(h, r.id), [`warn@${exp2 - T0 - 10 * MINUTE}`, `expire@${exp2 - T0}`]);
 
     // The old 1-minute warning and the old expiry no longer happen.
     await h.advanceTo(exp - MINUTE);
@@ -607,7 +607,7 @@ describe('failing grant', () => {
     assert.equal(r.status, 'active');
     assert.equal(r.expiresAt, T0 + HOUR);
     assert.deepEqual((await h.store.getGrants(r.id)).map((g) => [g.integration, g.status]), [['demo', 'active'], ['ledger', 'active']]);
-    assert.deepEqual(await jobs(h, r.id), [`warn@${HOUR - 10 * MINUTE}`, `warn@${HOUR - MINUTE}`, `expire@${HOUR}`]);
+    assert.deepEqual(await jobs(h, r.id), [`warn@${HOUR - 10 * MINUTE}`, `expire@${HOUR}`]);
     assert.equal(eventsOf(h, 'request.granted', r.id).length, 1);
     await h.advanceTo(T0 + HOUR);
     assert.equal((await request(h, r.id)).status, 'expired');
@@ -881,10 +881,10 @@ describe('crash safety', () => {
     const exp = T0 + HOUR;
     h.clock.set(exp);
     const claimed = await h.store.claimDueJobs(exp, 'crashed', exp + 30_000, 10);
-    assert.deepEqual(claimed.map((j) => j.kind), ['warn', 'warn', 'expire']);
+    assert.deepEqual(claimed.map((j) => j.kind), ['warn', 'expire']);
     assert.equal(await h.scheduler.runDue(), 0);
     assert.equal((await request(h, r.id)).status, 'active');
-    assert.equal(await h.advanceTo(exp + 30_000), 3);
+    assert.equal(await h.advanceTo(exp + 30_000), 2);
     const done = await request(h, r.id);
     assert.equal(done.status, 'expired');
     assert.deepEqual(await onTarget(h), []);

@@ -484,10 +484,13 @@ export class Engine {
     (cs.audit ??= []).push({ at: now, actor, action: 'request.extended', requestId: r.id, data: { expiresAt, extension: r.extensions + 1 } });
   }
 
+  /**
+   * One job carries all of a request's expiry warnings: it falls due at the first warning
+   * still ahead and moves itself to the next one after each (its target lists the offsets).
+   */
   private warnJobs(requestId: string, expiresAt: number, now: number): JobRecord[] {
-    return this.config.config.settings.expiryWarnings
-      .filter((offset) => expiresAt - offset > now)
-      .map((offset) => this.job('warn', requestId, String(offset), expiresAt - offset, null));
+    const offsets = this.config.config.settings.expiryWarnings.filter((offset) => expiresAt - offset > now).sort((a, b) => b - a);
+    return offsets.length ? [this.job('warn', requestId, offsets.join(','), expiresAt - offsets[0]!, null)] : [];
   }
 
   // ── revoking ───────────────────────────────────────────────────────────────────────
@@ -844,12 +847,19 @@ export class Engine {
 
   private async runWarn(job: JobRecord): Promise<void> {
     const r = await this.store.getRequest(job.requestId);
-    await this.finishStale(job);
-    if (!r || r.status !== 'active' || r.expiresAt === null) return;
-    const offset = Number(job.target);
-    if (r.expiresAt - offset !== job.dueAt) return; // a warning planned for an expiry that has since moved
-    this.publish(r, 'request.expiring', { expiresAt: r.expiresAt, warningOffsetMs: offset, msLeft: Math.max(0, r.expiresAt - this.now()) }, `warn-${offset}`);
+    const offsets = job.target.split(',').map(Number);
+    const offset = r?.expiresAt == null ? NaN : r.expiresAt - job.dueAt;
+    // A warning planned for an expiry that has since moved (its replacement is planned) or
+    // for access that is no longer active: nothing to say.
+    if (!r || r.status !== 'active' || r.expiresAt === null || !offsets.includes(offset)) return this.finishStale(job);
+    const now = this.now();
+    // The next warning, even if its moment has passed (a late run still gives it), unless the access has expired.
+    const next = r.expiresAt > now ? offsets.filter((o) => o < offset).sort((a, b) => b - a)[0] : undefined;
+    if (next === undefined) await this.finishStale(job);
+    else if (!(await this.store.rescheduleJob(job.id, this.owner, r.expiresAt - next, null))) return;
+    this.publish(r, 'request.expiring', { expiresAt: r.expiresAt, warningOffsetMs: offset, msLeft: Math.max(0, r.expiresAt - now) }, `warn-${offset}`);
   }
+
 
   /** Entitlements among `entitlements` that another holding request of the same person covers. */
   private async coveredElsewhere(r: RequestRecord, entitlements: Entitlement[]): Promise<Entitlement[]> {
