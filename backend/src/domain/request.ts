@@ -98,6 +98,11 @@ export interface RequestRecord {
   version: number;
 }
 
+/** A request after an update: the fields set, and the next version (the store applies exactly this). */
+export function applyRequestUpdate(base: RequestRecord, set: Partial<Omit<RequestRecord, 'id' | 'version'>>): RequestRecord {
+  return { ...base, ...set, version: base.version + 1 };
+}
+
 export interface GrantRecord {
   requestId: string;
   integration: string;

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { uuidv7 } from '../domain/ids.ts';
 import type { FlowConfig } from '../domain/config.ts';
 import {
-  entitlementKey, formatEntitlement,
+  applyRequestUpdate, entitlementKey, formatEntitlement,
   type Decision, type EndReason, type Entitlement, type Favorite, type GrantRecord, type JobKind, type JobRecord, type RequestRecord, type RequestStatus,
 } from '../domain/request.ts';
 import { CompiledConfig, dedupe, MAX_BUNDLE_ENTITLEMENTS } from '../domain/catalog.ts';
@@ -545,7 +545,7 @@ export class Engine {
       cs.updateRequests![0]!.set = { ...cs.updateRequests![0]!.set, status: finalStatusFor(endReason), endedAt: now };
     }
     await this.commitOrConflict(cs, r.id);
-    const after: RequestRecord = { ...r, ...cs.updateRequests![0]!.set, version: r.version + 1 };
+    const after = applyRequestUpdate(r, cs.updateRequests![0]!.set);
     const grantsAfter = grants.map((g) => (live.includes(g) ? { ...g, status: 'revoking' as const, attempts: 0, lastError: null } : g));
     for (const j of jobs) this.justCommitted.set(j.id, { request: after, grants: grantsAfter });
     this.publish(after, 'request.revoking', { by: actor, reason: note });
@@ -688,6 +688,18 @@ export class Engine {
     return { id: r.requester, email: this.config.users.get(r.requester)?.email ?? '' };
   }
 
+  /**
+   * The request and grant a grant or revoke job works on: the state this process just
+   * committed for it if there is one (taken once), else read from the store.
+   */
+  private async jobTarget(job: JobRecord): Promise<{ known?: { request: RequestRecord; grants: GrantRecord[] }; r: RequestRecord | null; grant?: GrantRecord }> {
+    const known = this.justCommitted.get(job.id);
+    this.justCommitted.delete(job.id);
+    const r = known ? known.request : await this.store.getRequest(job.requestId);
+    const grant = r ? (known ? known.grants : await this.store.getGrants(r.id)).find((g) => g.integration === job.target) : undefined;
+    return { known, r, grant };
+  }
+
   private async runStart(job: JobRecord): Promise<void> {
     const r = await this.store.getRequest(job.requestId);
     if (!r || r.status !== 'scheduled') return this.finishStale(job);
@@ -706,10 +718,7 @@ export class Engine {
   }
 
   private async runGrant(job: JobRecord): Promise<void> {
-    const known = this.justCommitted.get(job.id);
-    this.justCommitted.delete(job.id);
-    const r = known ? known.request : await this.store.getRequest(job.requestId);
-    const grant = r ? (known ? known.grants : await this.store.getGrants(r.id)).find((g) => g.integration === job.target) : undefined;
+    const { known, r, grant } = await this.jobTarget(job);
     if (!r || !grant || r.status !== 'granting' || grant.status !== 'granting') return this.finishStale(job);
     const integration = this.integrations.get(grant.integration);
     const expiresAt = r.durationMs === null ? null : this.now() + r.durationMs;
@@ -730,8 +739,9 @@ export class Engine {
           updateGrants: [{ requestId: r.id, integration: grant.integration, expectStatus: ['granting'], set: { attempts: job.attempts, lastError: error } }],
           audit: [{ at: now, actor: 'system', action: 'grant.attempt_failed', requestId: r.id, data: { integration: grant.integration, attempt: job.attempts, error } }],
         }).catch(() => undefined);
-        await this.store.rescheduleJob(job.id, this.owner, now + this.grantRetryMs * 2 ** (job.attempts - 1), error);
-        this.opts.onJobsScheduled?.(now + this.grantRetryMs);
+        const retryAt = now + this.grantRetryMs * 2 ** (job.attempts - 1);
+        await this.store.rescheduleJob(job.id, this.owner, retryAt, error);
+        this.opts.onJobsScheduled?.(retryAt);
         return;
       }
       return this.failGrant(r, grant, job, error);
@@ -740,7 +750,6 @@ export class Engine {
     // on the other grants still being as it saw them, so two cannot both conclude that the
     // other is unfinished (leaving the request `granting`, with no expiry, for ever): the one
     // that commits second conflicts, reads again, and activates the request.
-    let activated = false;
     let activatedRecord: RequestRecord | null = null;
     for (let attempt = 1; ; attempt++) {
       // First try with what this process committed a moment ago; after a conflict, re-read.
@@ -756,18 +765,16 @@ export class Engine {
         deleteJobs: [{ id: job.id, owner: this.owner }],
         audit: [{ at: now, actor: 'system', action: 'grant.active', requestId: r.id, data: { integration: grant.integration, entitlements: grant.entitlements.map(formatEntitlement) } }],
       };
-      activated = false;
       if (othersActive && fresh.status === 'granting') {
         const exp = fresh.durationMs === null ? null : now + fresh.durationMs;
         cs.updateRequests = [{ id: r.id, expectVersion: fresh.version, base: fresh, set: { status: 'active', grantedAt: now, expiresAt: exp, updatedAt: now, error: null } }];
         if (exp !== null) cs.insertJobs = [this.job('expire', r.id, '', exp, null), ...this.warnJobs(r.id, exp, now)];
         // The last grant activates the request: one event says both.
         cs.audit = [{ at: now, actor: 'system', action: 'request.active', requestId: r.id, data: { integration: grant.integration, entitlements: grant.entitlements.map(formatEntitlement), expiresAt: exp } }];
-        activated = true;
       }
       try {
         await this.store.commit(cs);
-        if (activated) activatedRecord = { ...fresh, ...cs.updateRequests![0]!.set, version: fresh.version + 1 };
+        if (cs.updateRequests) activatedRecord = applyRequestUpdate(fresh, cs.updateRequests[0]!.set);
         break;
       } catch (err) {
         if (!(err instanceof ConflictError)) throw err;
@@ -780,7 +787,7 @@ export class Engine {
       await this.compensate(r, grant);
       return;
     }
-    if (activated && activatedRecord) {
+    if (activatedRecord) {
       const stored: RequestRecord = activatedRecord;
       if (this.awaitingOutcome.has(r.id)) this.outcomes.set(r.id, stored);
       this.publish(stored, 'request.granted');
@@ -868,10 +875,7 @@ export class Engine {
   }
 
   private async runRevoke(job: JobRecord): Promise<void> {
-    const known = this.justCommitted.get(job.id);
-    this.justCommitted.delete(job.id);
-    const r = known ? known.request : await this.store.getRequest(job.requestId);
-    const grant = r ? (known ? known.grants : await this.store.getGrants(r.id)).find((g) => g.integration === job.target) : undefined;
+    const { known, r, grant } = await this.jobTarget(job);
     if (!r || !grant || grant.status !== 'revoking') return this.finishStale(job);
     const integration = this.integrations.get(grant.integration);
     let error: string | null = null;
@@ -934,7 +938,7 @@ export class Engine {
         if (attempt < 5 && mine?.status === 'revoking') continue; // another grant of it moved on: look again
         return;
       }
-      if (finished) this.publish({ ...fresh, ...cs.updateRequests![0]!.set, version: fresh.version + 1 }, `request.${finished}`, { by: fresh.endedBy, reason: fresh.endNote });
+      if (finished) this.publish(applyRequestUpdate(fresh, cs.updateRequests![0]!.set), `request.${finished}`, { by: fresh.endedBy, reason: fresh.endNote });
       return;
     }
   }

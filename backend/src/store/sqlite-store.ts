@@ -7,7 +7,7 @@
 import Database from 'libsql';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { entitlementKey, type Favorite, type GrantRecord, type JobRecord, type RequestRecord } from '../domain/request.ts';
+import { applyRequestUpdate, entitlementKey, type Favorite, type GrantRecord, type JobRecord, type RequestRecord } from '../domain/request.ts';
 import { canonicalJson, GENESIS_HASH, hashAuditEvent } from '../audit/chain.ts';
 import {
   ConflictError,
@@ -199,7 +199,7 @@ export class SqliteStore implements Store {
         current = JSON.parse(String(row.doc)) as RequestRecord;
         if (current.version !== u.expectVersion) return new ConflictError(`request ${u.id} was changed by someone else (now ${current.status})`);
       }
-      requests.push({ current, next: { ...current, ...u.set, version: current.version + 1 } });
+      requests.push({ current, next: applyRequestUpdate(current, u.set) });
     }
     for (const u of cs.updateGrants ?? []) {
       const row = this.get('SELECT doc FROM grants WHERE request_id = ? AND integration = ?', u.requestId, u.integration);
