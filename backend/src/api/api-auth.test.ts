@@ -6,31 +6,16 @@ import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startService, STORE_FILE, type Service } from '../service.ts';
+import { startService, STORE_FILE } from '../service.ts';
 import { silentLogger } from '../logger.ts';
-import { EXAMPLE, USERS, type User, type Res, call, assertProblem, ent } from './api-test-support.ts';
+import { EXAMPLE, call, assertProblem, ent, startTestServer, type TestServer } from './api-test-support.ts';
 import { createToken, hashToken } from '../auth/tokens.ts';
-
-interface Server {
-  svc: Service;
-  dir: string;
-  tokens: Record<User, string>;
-  as(user: User, method: string, path: string, body?: unknown): Promise<Res>;
-}
-
-async function startServer(opts: { configPath?: string; dir?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Server> {
-  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'lapse-'));
-  const svc = await startService({ configPath: opts.configPath ?? EXAMPLE, dataDir: dir, port: 0, logger: silentLogger, env: opts.env ?? {} });
-  const tokens = {} as Record<User, string>;
-  for (const u of USERS) tokens[u] = (await createToken(svc.store, u, `test ${u}`)).token;
-  return { svc, dir, tokens, as: (user, method, path, body) => call(svc.url, method, path, tokens[user], body) };
-}
 
 // ── authentication ───────────────────────────────────────────────────────────────────
 
 describe('authentication', () => {
-  let s: Server;
-  before(async () => { s = await startServer(); });
+  let s: TestServer;
+  before(async () => { s = await startTestServer(); });
   after(async () => { await s.svc.stop(); rmSync(s.dir, { recursive: true, force: true }); });
 
   test('a valid token authenticates as its user', async () => {
@@ -86,8 +71,8 @@ describe('authentication', () => {
 });
 
 describe('failed authentication is rate-limited per address', () => {
-  let s: Server;
-  before(async () => { s = await startServer(); });
+  let s: TestServer;
+  before(async () => { s = await startTestServer(); });
   after(async () => { await s.svc.stop(); rmSync(s.dir, { recursive: true, force: true }); });
 
   test('10 failures a minute are answered 401; the 11th attempt gets 429 with retry-after', async () => {
@@ -170,8 +155,8 @@ describe('admin token file', () => {
 // ── health, metrics, OpenAPI, me, catalog ──────────────────────────────────────────
 
 describe('health, metrics, OpenAPI, me and catalog', () => {
-  let s: Server;
-  before(async () => { s = await startServer(); });
+  let s: TestServer;
+  before(async () => { s = await startTestServer(); });
   after(async () => { await s.svc.stop(); rmSync(s.dir, { recursive: true, force: true }); });
 
   test('/healthz and /readyz answer 200', async () => {
@@ -281,7 +266,7 @@ describe('health, metrics, OpenAPI, me and catalog', () => {
 // ── configuration reload ─────────────────────────────────────────────────────────────
 
 describe('configuration reload', () => {
-  let s: Server;
+  let s: TestServer;
   let configPath: string;
   let original: string;
   const configDir = mkdtempSync(join(tmpdir(), 'lapse-'));
@@ -289,7 +274,7 @@ describe('configuration reload', () => {
     configPath = join(configDir, 'lapse.yaml');
     copyFileSync(EXAMPLE, configPath);
     original = readFileSync(configPath, 'utf8');
-    s = await startServer({ configPath });
+    s = await startTestServer({ configPath });
   });
   after(async () => {
     await s.svc.stop();

@@ -4,13 +4,9 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startService, type Service } from '../service.ts';
-import { silentLogger } from '../logger.ts';
-import { EXAMPLE, USERS, type User, call, assertProblem, ent, appRead, analyticsRead, usersWrite, ordersWrite } from './api-test-support.ts';
-import { createToken } from '../auth/tokens.ts';
+import { rmSync } from 'node:fs';
+import type { Service } from '../service.ts';
+import { type User, call, assertProblem, ent, appRead, analyticsRead, usersWrite, ordersWrite, startTestServer } from './api-test-support.ts';
 import type { DemoIntegration } from '../integrations/demo-integration.ts';
 
 let svc: Service;
@@ -39,9 +35,9 @@ async function revokeAllOf(user: User): Promise<void> {
 }
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'lapse-'));
-  svc = await startService({ configPath: EXAMPLE, dataDir: dir, port: 0, logger: silentLogger, env: {} });
-  for (const u of USERS) tokens[u] = (await createToken(svc.store, u, `test ${u}`)).token;
+  const server = await startTestServer();
+  ({ svc, dir } = server);
+  Object.assign(tokens, server.tokens);
 });
 after(async () => {
   // Stopping ends the open event streams (an open stream must not keep the server up).

@@ -2,7 +2,13 @@
 // problem+json assertion.
 
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startService, type Service } from '../service.ts';
+import { silentLogger } from '../logger.ts';
+import { createToken } from '../auth/tokens.ts';
 
 export const EXAMPLE = fileURLToPath(new URL('../../examples/lapse.yaml', import.meta.url));
 export const USERS = ['alice', 'bob', 'carol', 'dave', 'erin'] as const;
@@ -14,6 +20,22 @@ export interface Res {
   text: string;
   // Parsed JSON of whatever shape the endpoint answers; the tests assert on it field by field.
   body: any;
+}
+
+export interface TestServer {
+  svc: Service;
+  dir: string;
+  tokens: Record<User, string>;
+  as(user: User, method: string, path: string, body?: unknown): Promise<Res>;
+}
+
+/** A real server on a free port in a fresh data directory (or `dir`), with a token per user. */
+export async function startTestServer(opts: { configPath?: string; dir?: string; env?: NodeJS.ProcessEnv } = {}): Promise<TestServer> {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'lapse-'));
+  const svc = await startService({ configPath: opts.configPath ?? EXAMPLE, dataDir: dir, port: 0, logger: silentLogger, env: opts.env ?? {} });
+  const tokens = {} as Record<User, string>;
+  for (const u of USERS) tokens[u] = (await createToken(svc.store, u, `test ${u}`)).token;
+  return { svc, dir, tokens, as: (user, method, path, body) => call(svc.url, method, path, tokens[user], body) };
 }
 
 /** One HTTP call; `raw` sends a body as is (for malformed JSON). */
