@@ -33,6 +33,8 @@ export interface RequestView {
   approvalMode: RequestRecord['approvalMode'];
   approverGroups: { description: string; users: string[] }[];
   decisions: { approver: string; decision: string; reason: string | null; at: string; subject: string }[];
+  /** Whether the flow requires a reason from whoever approves or denies (shown by the inbox). */
+  approverReasonRequired: boolean;
   /** For the caller: why they may decide this request (empty when they may not). */
   yourApproverRoles: string[];
   extensions: number;
@@ -81,6 +83,7 @@ export function requestView(r: RequestRecord, grants: GrantRecord[], cfg: Compil
     approvalMode: r.approvalMode,
     approverGroups: r.approverGroups,
     decisions: r.decisions.map((d) => ({ ...d, at: iso(d.at)! })),
+    approverReasonRequired: flow?.settings.requireApproverReason ?? false,
     yourApproverRoles: approverRolesOf(r, viewer).filter(() => !(isRequester && (flow?.settings.requesterCannotApproveOwn ?? true))),
     extensions: r.extensions,
     maxExtensions: flow?.settings.maxExtensions ?? 0,
