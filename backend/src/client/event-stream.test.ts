@@ -1,0 +1,79 @@
+// The events client against a real server: what arrives, the notifications it plans for
+// each person, resume with Last-Event-ID, and a refused token.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestServer, usersWrite, type TestServer } from '../api/api-test-support.ts';
+import { backoffDelay, EventStream, SseParser, type ConnectionState } from './event-stream.ts';
+import { planEventNotification, type StreamEvent } from './notifications.ts';
+
+let server: TestServer | undefined;
+after(async () => server?.svc.stop());
+
+async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('SSE parsing: ids, event names, multi-line data, comments, CRLF and split chunks', () => {
+  const p = new SseParser();
+  assert.deepEqual(p.push('retry: 2000\n: hello\n\nid: a\nevent: x\ndata: {"a":'), []);
+  assert.deepEqual(p.push('1}\r\n\r\ndata: l1\ndata: l2\n\n'), [{ id: 'a', event: 'x', data: '{"a":1}' }, { id: null, event: 'message', data: 'l1\nl2' }]);
+});
+
+test('backoff grows, is capped at about 30 s and jittered', () => {
+  assert.equal(backoffDelay(0, () => 0.5), 1000);
+  assert.equal(backoffDelay(3, () => 0.5), 8000);
+  assert.equal(backoffDelay(20, () => 0.5), 30_000);
+  assert.equal(backoffDelay(20, () => 1), 37_500);
+  assert.equal(backoffDelay(20, () => 0), 22_500);
+});
+
+test('a requester and an approver each get their own notifications from the live stream', async () => {
+  server = await startTestServer();
+  const s = server;
+  const got: Record<'alice' | 'bob', StreamEvent[]> = { alice: [], bob: [] };
+  const states: ConnectionState[] = [];
+  const streams = (['alice', 'bob'] as const).map((u) => new EventStream({ url: s.svc.url, token: s.tokens[u], onEvent: (e) => got[u].push(e), onState: (st) => u === 'alice' && states.push(st) }));
+  try {
+    await until('both streams', () => s.svc.events.size === 2);
+    const created = await s.as('alice', 'POST', '/api/v1/requests', { flowId: 'demo-approval', entitlements: [usersWrite], justification: 'incident 42' });
+    assert.equal(created.status, 201, created.text);
+    const id = created.body.id as string;
+    await until('the approver is asked', () => got.bob.some((e) => e.type === 'approval.requested'));
+    const asked = got.bob.map((e) => planEventNotification(e, 'bob')).filter((n) => n !== null);
+    assert.deepEqual(asked.map((n) => [n.title, n.onClick]), [['Request waiting for your approval', { view: 'inbox', requestId: id }]]);
+
+    const approved = await s.as('bob', 'POST', `/api/v1/requests/${id}/approve`, { reason: 'go ahead' });
+    assert.equal(approved.status, 200, approved.text);
+    await until('granted', () => got.alice.some((e) => e.type === 'request.granted'));
+    const told = got.alice.map((e) => planEventNotification(e, 'alice')).filter((n) => n !== null);
+    assert.deepEqual(told.map((n) => n.title), ['Request approved', 'Access granted']);
+    assert.match(told[0]!.body, /approved by bob: go ahead/);
+    assert.ok(states.includes('online'));
+    assert.equal(streams[0]!.lastEventId, got.alice.at(-1)!.id, 'the last id is kept for Last-Event-ID');
+  } finally {
+    for (const st of streams) st.close();
+    await Promise.all(streams.map((st) => st.done));
+  }
+});
+
+test('a refused token stops the stream with a clear reason instead of retrying', async () => {
+  server ??= await startTestServer();
+  const states: string[] = [];
+  const stream = new EventStream({ url: server.svc.url, token: 'lapse_nottherealone_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', onEvent: () => {}, onState: (st, detail) => states.push(`${st}${detail ? `: ${detail}` : ''}`), delay: () => 10 });
+  await stream.done;
+  assert.deepEqual(states, ['connecting', 'offline: the server refused the token (401); set a valid one']);
+});
+
+test('an unreachable server: offline with the cause, then retries until closed', async () => {
+  const states: string[] = [];
+  const stream = new EventStream({ url: 'http://127.0.0.1:9', token: 't', onEvent: () => {}, onState: (st) => states.push(st), delay: () => 20 });
+  await until('two attempts', () => states.filter((x) => x === 'offline').length >= 2);
+  stream.close();
+  await stream.done;
+  assert.deepEqual(states.slice(0, 4), ['connecting', 'offline', 'connecting', 'offline']);
+});

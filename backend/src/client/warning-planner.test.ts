@@ -1,0 +1,95 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ManualClock } from '../engine/clock.ts';
+import { planWarnings, warningKey, WarningScheduler, type PlannedWarning } from './warning-planner.ts';
+
+const T0 = Date.UTC(2026, 0, 5, 12, 0, 0);
+const MIN = 60_000;
+
+/** Timers driven by a ManualClock: `advance` runs what falls due, in order. */
+class ManualTimers {
+  private next = 1;
+  private readonly pending = new Map<number, { at: number; fn: () => void }>();
+  constructor(private readonly clock: ManualClock) {}
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = this.next++;
+    this.pending.set(id, { at: this.clock.now() + ms, fn });
+    return id;
+  }
+  clearTimeout(handle: unknown): void {
+    this.pending.delete(handle as number);
+  }
+  advance(ms: number): void {
+    const until = this.clock.now() + ms;
+    for (;;) {
+      const due = [...this.pending.entries()].filter(([, t]) => t.at <= until).sort((a, b) => a[1].at - b[1].at)[0];
+      if (!due) break;
+      this.pending.delete(due[0]);
+      this.clock.set(Math.max(this.clock.now(), due[1].at));
+      due[1].fn();
+    }
+    this.clock.set(until);
+  }
+  get size(): number {
+    return this.pending.size;
+  }
+}
+
+test('plans one warning per offset, soonest first, with stable keys', () => {
+  const plan = planWarnings([{ requestId: 'r1', expiresAt: T0 + 60 * MIN }, { requestId: 'r2', expiresAt: T0 + 30 * MIN }], [10 * MIN, MIN], T0);
+  assert.deepEqual(plan.map((w) => [w.requestId, w.offsetMs / MIN, (w.at - T0) / MIN]), [['r2', 10, 20], ['r2', 1, 29], ['r1', 10, 50], ['r1', 1, 59]]);
+  assert.equal(plan[0]!.key, warningKey('r2', T0 + 30 * MIN, 10 * MIN));
+});
+
+test('a missed warning is given once, late; earlier missed ones and expired or indefinite access are not', () => {
+  const plan = planWarnings([
+    { requestId: 'late', expiresAt: T0 + 5 * MIN },
+    { requestId: 'both-missed', expiresAt: T0 + 30_000 },
+    { requestId: 'gone', expiresAt: T0 - 1 },
+    { requestId: 'forever', expiresAt: null },
+  ], [10 * MIN, MIN], T0);
+  assert.deepEqual(plan.map((w) => [w.requestId, w.offsetMs / MIN, w.at <= T0]), [['late', 10, true], ['both-missed', 1, true], ['late', 1, false]]);
+});
+
+test('offsets are deduplicated and bad ones ignored', () => {
+  const plan = planWarnings([{ requestId: 'r', expiresAt: T0 + 60 * MIN }], [MIN, MIN, 0, -5, NaN, 5 * MIN], T0);
+  assert.deepEqual(plan.map((w) => w.offsetMs / MIN), [5, 1]);
+});
+
+test('the scheduler fires each warning at its moment, once, with an injected clock', () => {
+  const clock = new ManualClock(T0);
+  const timers = new ManualTimers(clock);
+  const fired: [string, number, number][] = [];
+  const s = new WarningScheduler(clock, timers, (w: PlannedWarning) => fired.push([w.requestId, w.offsetMs / MIN, (clock.now() - T0) / MIN]));
+  s.update([{ requestId: 'r1', expiresAt: T0 + 15 * MIN }]);
+  assert.equal(s.nextAt, T0 + 5 * MIN);
+  timers.advance(4 * MIN);
+  assert.deepEqual(fired, []);
+  timers.advance(MIN);
+  assert.deepEqual(fired, [['r1', 10, 5]]);
+  // A rebuild of the plan (any event) does not repeat a warning already given.
+  s.update([{ requestId: 'r1', expiresAt: T0 + 15 * MIN }]);
+  timers.advance(9 * MIN);
+  assert.deepEqual(fired, [['r1', 10, 5], ['r1', 1, 14]]);
+  timers.advance(10 * MIN);
+  assert.equal(fired.length, 2);
+  assert.equal(timers.size, 0);
+});
+
+test('an extension moves the warnings; a revoke cancels them; new offsets apply on the next update', () => {
+  const clock = new ManualClock(T0);
+  const timers = new ManualTimers(clock);
+  const fired: string[] = [];
+  const s = new WarningScheduler(clock, timers, (w) => fired.push(`${w.requestId}@${(clock.now() - T0) / MIN}`));
+  s.update([{ requestId: 'r1', expiresAt: T0 + 20 * MIN }, { requestId: 'r2', expiresAt: T0 + 20 * MIN }]);
+  timers.advance(5 * MIN);
+  s.update([{ requestId: 'r1', expiresAt: T0 + 80 * MIN }]); // r1 extended by an hour, r2 revoked
+  timers.advance(66 * MIN);
+  assert.deepEqual(fired, ['r1@70']);
+  s.setOffsets([2 * MIN]);
+  s.update([{ requestId: 'r1', expiresAt: T0 + 80 * MIN }]);
+  timers.advance(20 * MIN);
+  assert.deepEqual(fired, ['r1@70', 'r1@78']);
+  s.stop();
+  assert.equal(timers.size, 0);
+});
