@@ -10,6 +10,7 @@ import { createToken } from '../auth/tokens.ts';
 import { verifyAudit } from '../api/server.ts';
 import { ApiClient, ApiError } from './client.ts';
 import { parseEntitlement, printRequest, printTable, relative } from './format.ts';
+import { defaultStateFile, nodeNotifier, watch } from './watch.ts';
 
 const USAGE = `lapse — just-in-time access
 
@@ -37,6 +38,8 @@ Client (server from --url or LAPSE_URL, default http://127.0.0.1:7420; token fro
   lapse favorites [list | add --name N FLOW ... | save REQUEST_ID [--name N] | request FAVORITE_ID | delete FAVORITE_ID]
   lapse revoke-all [--user ID] [--flow ID] [--integration ID] [--label L] [--reason TEXT]   (admin)
   lapse audit export [--format csv|json] [--since ISO] [--until ISO]   (admin)
+
+  lapse watch [--state FILE]                      show notifications as they happen (desktop notifications)
 
 Every client verb takes --json for machine-readable output.`;
 
@@ -66,6 +69,7 @@ const OPTIONS = {
   format: { type: 'string' },
   since: { type: 'string' },
   until: { type: 'string' },
+  state: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -91,6 +95,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     case 'config': return config(p[1], p[2], v, out);
     case 'token': return token(p[1], p[2], v, out);
     case 'audit': return audit(p[1], v, out);
+    case 'watch': return watchVerb(v, out);
     default: return client(verb, p.slice(1), v, out);
   }
 }
@@ -220,6 +225,21 @@ async function audit(sub: string | undefined, v: Values, out: (s: string) => voi
     }
   }
   throw new UsageError('expected: lapse audit verify | audit export');
+}
+
+async function watchVerb(v: Values, out: (s: string) => void): Promise<number> {
+  const api = apiClient(v);
+  const stop = new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  return watch({ api, token: apiToken(v), stateFile: v.state ?? defaultStateFile(api.baseUrl), notify: await nodeNotifier(), out, stop });
+}
+
+function apiToken(v: Values): string {
+  const token = v.token ?? process.env.LAPSE_TOKEN;
+  if (!token) throw new UsageError('a token is required: --token TOKEN or LAPSE_TOKEN (make one with `lapse token create --user ID --data-dir DIR`)');
+  return token;
 }
 
 function apiClient(v: Values): ApiClient {

@@ -87,7 +87,8 @@ export function planEventNotification(event: StreamEvent, me: string, about?: Re
     case 'request.extended':
       return { ...base, title: 'Access extended', body: `${what}${typeof d.expiresAt === 'number' ? ` — now until ${new Date(d.expiresAt).toISOString().slice(11, 16)} UTC` : ''}`, actions: [], onClick: myAccess };
     case 'request.granted': {
-      const left = typeof d.expiresAt === 'number' ? ` for ${durationWords(Math.max(0, d.expiresAt - Date.parse(event.at)))}` : '';
+      // The event is stamped a few ms after the grant: round to the minute ("1 h", not "59 min").
+      const left = typeof d.expiresAt === 'number' ? ` for ${durationWords(Math.max(1000, Math.round((d.expiresAt - Date.parse(event.at)) / 60_000) * 60_000))}` : '';
       return { ...base, title: 'Access granted', body: `${what} — active${left}`, actions: about?.hasAccessDetails === false ? [] : actions('copy-access-details'), onClick: myAccess };
     }
     case 'request.failed':
