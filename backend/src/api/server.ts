@@ -20,6 +20,7 @@ import { activityCsvHeader, activityCsvRows, auditView, favoriteView, iso, reque
 import * as S from './schemas.ts';
 import { buildOpenApi, type RouteDoc } from './openapi.ts';
 import { FailedAuthLimiter } from './rate-limit.ts';
+import { registerPortal } from './portal.ts';
 
 export interface ServerDeps {
   engine: Engine;
@@ -31,6 +32,8 @@ export interface ServerDeps {
   reload: () => Promise<{ ok: true } | { ok: false; errors: string }>;
   logger: Logger;
   bodyLimit?: number;
+  /** The built renderer served as the web portal at `/` (default: renderer/dist). */
+  portalDir?: string;
 }
 
 declare module 'fastify' {
@@ -396,6 +399,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   });
 
   app.get('/api/v1/openapi.json', async () => buildOpenApi(docs));
+  registerPortal(app, { dir: deps.portalDir });
 
   return app;
 }

@@ -1,0 +1,206 @@
+// End to end in real Chromium: the renderer as the web portal of a real started backend.
+// alice requests, bob approves and denies in his inbox, alice's page follows live, revokes
+// her own access, and bad input is shown at the field. Screenshots of the inbox and the
+// request window go to test-artifacts/.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright';
+import { startTestServer, type TestServer } from '../../backend/src/api/api-test-support.ts';
+import { buildRenderer } from '../build.ts';
+
+export const CHROMIUM = process.env.LAPSE_CHROMIUM ?? '/usr/bin/chromium';
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
+const WAIT = 10_000;
+
+let server: TestServer;
+let browser: Browser;
+let alice: Page;
+let bob: Page;
+const contexts: BrowserContext[] = [];
+const cspViolations: string[] = [];
+
+async function signIn(token: string): Promise<Page> {
+  const context = await browser.newContext({ colorScheme: 'light', viewport: { width: 1000, height: 900 } });
+  context.setDefaultTimeout(WAIT);
+  contexts.push(context);
+  const page = await context.newPage();
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+  });
+  await page.goto(server.svc.url + '/');
+  await page.getByLabel('Token').fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('navigation', { name: 'Views' }).waitFor({ timeout: WAIT });
+  return page;
+}
+
+/** The card of one request (an article named by its title) on `page`. */
+const card = (page: Page, name: RegExp) => page.getByRole('article', { name });
+const visible = (l: Locator) => l.waitFor({ state: 'visible', timeout: WAIT });
+const hidden = (l: Locator) => l.waitFor({ state: 'hidden', timeout: WAIT });
+
+async function apiStatus(id: string): Promise<string> {
+  const res = await server.as('alice', 'GET', `/api/v1/requests/${id}`);
+  return res.body.status;
+}
+
+before(async () => {
+  assert.ok(existsSync(CHROMIUM), `Chromium is needed at ${CHROMIUM} (Debian: apt-get install chromium; or set LAPSE_CHROMIUM)`);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const [, srv, b] = await Promise.all([
+    buildRenderer(),
+    startTestServer(),
+    chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS }),
+  ]);
+  server = srv;
+  browser = b;
+  [alice, bob] = await Promise.all([signIn(server.tokens.alice), signIn(server.tokens.bob)]);
+});
+
+after(async () => {
+  for (const c of contexts) await c.close().catch(() => undefined);
+  await browser?.close();
+  await server?.svc.stop();
+  if (server) rmSync(server.dir, { recursive: true, force: true });
+});
+
+describe('web portal in Chromium', { concurrency: false }, () => {
+  test('the signed-in portal keeps the token in this tab only and shows who is signed in', async () => {
+    await alice.goto(server.svc.url + '/#/settings');
+    await visible(alice.getByText(/Signed in as\s+Alice/));
+    const storage = await alice.evaluate(() => ({ session: sessionStorage.getItem('lapse.token'), local: Object.keys(localStorage).length }));
+    assert.equal(storage.session, server.tokens.alice);
+    assert.equal(storage.local, 0);
+  });
+
+  test('bad input in the request window is shown at the field (from the form and from the API)', async () => {
+    await alice.goto(server.svc.url + '/#/request');
+    await alice.getByLabel('Search the catalog').fill('app tables');
+    // The search leaves only the matching flow; outside-window flows would be disabled.
+    await visible(alice.getByRole('radio', { name: /Write app tables/ }));
+    assert.equal(await alice.getByRole('radio', { name: /Read any database/ }).count(), 0);
+    await alice.getByRole('radio', { name: /Write app tables/ }).check();
+    await alice.getByRole('checkbox', { name: 'demo · table app/users · write' }).check();
+    await alice.getByRole('button', { name: 'Request access' }).click();
+
+    // The form's own check: this flow requires a justification.
+    const justification = alice.getByLabel('Justification (required)');
+    assert.equal(await justification.getAttribute('aria-invalid'), 'true');
+    await visible(alice.getByRole('alert').filter({ hasText: 'This flow requires a justification.' }));
+    const describedBy = (await justification.getAttribute('aria-describedby')) ?? '';
+    assert.match(await alice.locator(`[id="${describedBy.split(' ')[0]}"]`).innerText(), /requires a justification/);
+
+    // The API's check, shown at the field its problem+json names: a start 120 days ahead.
+    await justification.fill('INC-7: fix the users table');
+    const start = new Date(Date.now() + 120 * 86_400_000);
+    const local = new Date(start.getTime() - start.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+    await alice.getByLabel('Start at (optional)').fill(local);
+    await alice.getByRole('button', { name: 'Request access' }).click();
+    const startField = alice.getByLabel('Start at (optional)');
+    await visible(alice.getByRole('alert').filter({ hasText: 'startAt is more than 90 days ahead' }));
+    assert.equal(await startField.getAttribute('aria-invalid'), 'true');
+    assert.equal(await justification.getAttribute('aria-invalid'), null, 'the fixed field is no longer marked');
+
+    // A duration beyond the flow's maximum, caught before sending.
+    await startField.fill('');
+    await alice.getByLabel('Duration').fill('9h');
+    await alice.getByRole('button', { name: 'Request access' }).click();
+    await visible(alice.getByRole('alert').filter({ hasText: 'At most 4h for this flow.' }));
+    await alice.screenshot({ path: join(ARTIFACTS, 'request-window.png'), fullPage: true });
+    await alice.getByLabel('Duration').fill('1h');
+    await hidden(alice.getByRole('alert').filter({ hasText: 'At most 4h for this flow.' }));
+
+    // Nothing was created by the refused attempts.
+    const mine = await server.as('alice', 'GET', '/api/v1/requests?mine=true&flow=demo-approval');
+    assert.equal(mine.body.requests.length, 0);
+
+    await alice.getByLabel('Favorite name').fill('users write');
+    await alice.getByRole('button', { name: 'Save as favorite' }).click();
+    await visible(alice.getByRole('status').filter({ hasText: 'Saved as favorite “users write”.' }));
+  });
+
+  test('a favorite request reaches the inbox live; bob approves with a reason; alice sees it active with a countdown, live', async () => {
+    await bob.goto(server.svc.url + '/#/inbox');
+    await visible(bob.getByText('Nothing waits for your decision.'));
+    await alice.goto(server.svc.url + '/#/access');
+    await alice.getByRole('button', { name: 'Request users write', exact: true }).click();
+    const aliceCard = card(alice, /Write app tables/);
+    await visible(aliceCard.getByText('Pending approval'));
+
+    // bob's inbox follows the events stream: no reload.
+    const row = card(bob, /^alice · Write app tables/);
+    await visible(row);
+    const facts = await row.innerText();
+    for (const text of ['Requester', 'alice', 'Integrations', 'demo', 'Resources', 'table app/users', 'Permissions', 'write', 'Duration', '1h', 'INC-7: fix the users table', 'You approve as']) {
+      assert.ok(facts.includes(text), `the inbox row shows ${text}: ${facts}`);
+    }
+    assert.match(facts, /You approve as\s+\S/, 'why bob is an approver');
+    await bob.screenshot({ path: join(ARTIFACTS, 'inbox.png'), fullPage: true });
+
+    await row.getByRole('button', { name: /^Approve request by alice/ }).click();
+    const dialog = bob.getByRole('dialog', { name: 'Approve request' });
+    await visible(dialog);
+    // This flow requires the approver's reason.
+    await dialog.getByRole('button', { name: 'Approve' }).click();
+    await visible(dialog.getByRole('alert').filter({ hasText: 'A reason is required' }));
+    await dialog.getByLabel('Reason (required)').fill('ok for INC-7');
+    await visible(dialog.getByText('12 / 124'));
+    await dialog.getByLabel('Reason (required)').press('Enter'); // a textarea: Enter is a new line, not a submit
+    await visible(dialog.getByText('13 / 124'));
+    await dialog.getByRole('button', { name: 'Approve' }).click();
+    await hidden(dialog);
+    await hidden(row);
+
+    // alice's page was not reloaded: the events stream brought the change.
+    const timer = aliceCard.getByRole('timer');
+    await visible(timer);
+    await visible(aliceCard.getByText('Active', { exact: true }));
+    assert.match(await timer.innerText(), /^(1 h left|59 min left)$/);
+    const id = await aliceCard.getAttribute('data-request-id');
+    assert.equal(await apiStatus(id!), 'active');
+
+    // Access details: revealed on demand.
+    await aliceCard.getByRole('button', { name: 'Reveal access details' }).click();
+    await visible(aliceCard.getByLabel('Access details'));
+    assert.match(await aliceCard.getByLabel('Access details').innerText(), /# demo/);
+  });
+
+  test('self-revoke: confirmed in a dialog, ended in the backend, shown in the history', async () => {
+    const aliceCard = card(alice, /Write app tables/);
+    const id = (await aliceCard.getAttribute('data-request-id'))!;
+    await aliceCard.getByRole('button', { name: 'Revoke Write app tables now' }).click();
+    const dialog = alice.getByRole('dialog', { name: 'Revoke access now?' });
+    await visible(dialog);
+    await dialog.getByRole('button', { name: 'Revoke' }).click();
+    await hidden(dialog);
+    await hidden(aliceCard);
+    const history = alice.getByRole('table', { name: 'History' });
+    await visible(history.getByRole('row').filter({ hasText: 'Revoked by you' }));
+    for (let i = 0; i < 50 && (await apiStatus(id)) !== 'revoked'; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await apiStatus(id), 'revoked');
+  });
+
+  test('a denial shows the approver\'s reason to the requester, live', async () => {
+    await alice.getByRole('button', { name: 'Request users write', exact: true }).click();
+    await visible(card(alice, /Write app tables/).getByText('Pending approval'));
+    const row = card(bob, /^alice · Write app tables/);
+    await visible(row);
+    await row.getByRole('button', { name: /^Deny request by alice/ }).click();
+    const dialog = bob.getByRole('dialog', { name: 'Deny request' });
+    await dialog.getByLabel('Reason (required)').fill('change freeze until Monday');
+    await dialog.getByRole('button', { name: 'Deny' }).click();
+    await hidden(dialog);
+    await hidden(row);
+    await visible(alice.getByRole('table', { name: 'History' }).getByRole('row').filter({ hasText: 'Denied by bob: change freeze until Monday' }));
+    await hidden(card(alice, /Write app tables/));
+  });
+
+  test('the strict Content-Security-Policy held: no violation in any page', () => {
+    assert.deepEqual(cspViolations, []);
+  });
+});

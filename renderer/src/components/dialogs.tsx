@@ -1,0 +1,129 @@
+// Confirmation, reason and duration dialogs (Radix Dialog: focus trap, Escape, labelled).
+
+import { useId, useState, type ReactNode } from 'react';
+import * as Dialog from '@radix-ui/react-dialog';
+import { ApiError, APPROVER_REASON_MAX } from '../api/lapse-api.ts';
+
+function Frame(props: { open: boolean; onOpenChange(open: boolean): void; title: string; description?: ReactNode; children: ReactNode }) {
+  return (
+    <Dialog.Root open={props.open} onOpenChange={props.onOpenChange}>
+      <Dialog.Portal>
+        <Dialog.Overlay className="overlay" />
+        <Dialog.Content className="dialog">
+          <Dialog.Title className="dialog-title">{props.title}</Dialog.Title>
+          {props.description ? <Dialog.Description className="dialog-description">{props.description}</Dialog.Description> : <Dialog.Description className="sr-only">{props.title}</Dialog.Description>}
+          {props.children}
+        </Dialog.Content>
+      </Dialog.Portal>
+    </Dialog.Root>
+  );
+}
+
+function errorText(err: unknown): { field?: string; message: string } {
+  const e = ApiError.from(err);
+  return { ...(e.field ? { field: e.field } : {}), message: e.detail };
+}
+
+/** Yes/no confirmation; `onConfirm` may reject with an ApiError, shown in the dialog. */
+export function ConfirmDialog(props: { open: boolean; onOpenChange(open: boolean): void; title: string; description: ReactNode; confirmLabel: string; danger?: boolean; onConfirm(): Promise<void> }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const confirm = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await props.onConfirm();
+      props.onOpenChange(false);
+    } catch (err) {
+      setError(errorText(err).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <Frame open={props.open} onOpenChange={props.onOpenChange} title={props.title} description={props.description}>
+      {error && <p role="alert" className="error">{error}</p>}
+      <div className="actions">
+        <Dialog.Close asChild><button type="button">Cancel</button></Dialog.Close>
+        <button type="button" className={props.danger ? 'danger' : 'primary'} disabled={busy} onClick={confirm}>{props.confirmLabel}</button>
+      </div>
+    </Frame>
+  );
+}
+
+/** Approve or deny with a reason: required where the flow says, at most 124 characters, counted as typed. */
+export function ReasonDialog(props: { open: boolean; onOpenChange(open: boolean): void; verb: 'Approve' | 'Deny'; subject: string; required: boolean; onSubmit(reason: string): Promise<void> }) {
+  const [reason, setReason] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const id = useId();
+  const submit = async (ev: React.FormEvent) => {
+    ev.preventDefault();
+    const text = reason.trim();
+    if (props.required && !text) return setError('A reason is required for this flow.');
+    if (text.length > APPROVER_REASON_MAX) return setError(`At most ${APPROVER_REASON_MAX} characters.`);
+    setBusy(true);
+    setError(null);
+    try {
+      await props.onSubmit(text);
+      setReason('');
+      props.onOpenChange(false);
+    } catch (err) {
+      setError(errorText(err).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const over = reason.length > APPROVER_REASON_MAX;
+  return (
+    <Frame open={props.open} onOpenChange={props.onOpenChange} title={`${props.verb} request`} description={props.subject}>
+      <form onSubmit={submit} noValidate>
+        <label htmlFor={`${id}-reason`}>Reason{props.required ? ' (required)' : ' (optional)'}</label>
+        <textarea
+          id={`${id}-reason`} value={reason} rows={3} autoFocus
+          aria-invalid={error ? true : undefined} aria-describedby={`${id}-count${error ? ` ${id}-error` : ''}`}
+          onChange={(e) => setReason(e.target.value)}
+        />
+        <div id={`${id}-count`} className={over ? 'counter over' : 'counter'} aria-live="polite">{reason.length} / {APPROVER_REASON_MAX}</div>
+        {error && <p id={`${id}-error`} role="alert" className="field-error">{error}</p>}
+        <div className="actions">
+          <Dialog.Close asChild><button type="button">Cancel</button></Dialog.Close>
+          <button type="submit" className={props.verb === 'Deny' ? 'danger' : 'primary'} disabled={busy}>{props.verb}</button>
+        </div>
+      </form>
+    </Frame>
+  );
+}
+
+/** Extend active access by a duration (validated by the server against the flow). */
+export function ExtendDialog(props: { open: boolean; onOpenChange(open: boolean): void; subject: string; onSubmit(duration: string, justification: string): Promise<void> }) {
+  const [duration, setDuration] = useState('1h');
+  const [justification, setJustification] = useState('');
+  const [error, setError] = useState<{ field?: string; message: string } | null>(null);
+  const id = useId();
+  const submit = async (ev: React.FormEvent) => {
+    ev.preventDefault();
+    setError(null);
+    try {
+      await props.onSubmit(duration.trim(), justification.trim());
+      props.onOpenChange(false);
+    } catch (err) {
+      setError(errorText(err));
+    }
+  };
+  return (
+    <Frame open={props.open} onOpenChange={props.onOpenChange} title="Extend access" description={props.subject}>
+      <form onSubmit={submit} noValidate>
+        <label htmlFor={`${id}-d`}>Extend by</label>
+        <input id={`${id}-d`} value={duration} onChange={(e) => setDuration(e.target.value)} aria-invalid={error?.field === 'duration' || undefined} />
+        <label htmlFor={`${id}-j`}>Justification</label>
+        <textarea id={`${id}-j`} rows={2} value={justification} onChange={(e) => setJustification(e.target.value)} aria-invalid={error?.field === 'justification' || undefined} />
+        {error && <p role="alert" className="field-error">{error.field ? `${error.field}: ` : ''}{error.message}</p>}
+        <div className="actions">
+          <Dialog.Close asChild><button type="button">Cancel</button></Dialog.Close>
+          <button type="submit" className="primary">Extend</button>
+        </div>
+      </form>
+    </Frame>
+  );
+}

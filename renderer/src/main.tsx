@@ -1,0 +1,19 @@
+import './styles.css';
+// Entry point: the desktop app's preload exposes the API as `window.lapse`; without it this
+// is the web portal, talking to the server that served it.
+
+import { createRoot } from 'react-dom/client';
+import { LAPSE_API_GLOBAL, type LapseApi } from './api/lapse-api.ts';
+import { createHttpApi } from './api/http-api.ts';
+import { useApiInstance } from './stores.ts';
+import { App } from './app.tsx';
+
+// The portal's index.html carries the CSP nonce for the one <style> element the dialogs'
+// scroll lock inserts (react-style-singleton reads it from this global).
+const nonce = document.querySelector<HTMLMetaElement>('meta[property="csp-nonce"]')?.content;
+if (nonce) (globalThis as { __webpack_nonce__?: string }).__webpack_nonce__ = nonce;
+
+const exposed = (window as unknown as Record<string, LapseApi | undefined>)[LAPSE_API_GLOBAL];
+const api: LapseApi = exposed ?? createHttpApi({ storage: window.sessionStorage });
+useApiInstance(api);
+createRoot(document.getElementById('root')!).render(<App api={api} />);

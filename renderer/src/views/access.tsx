@@ -1,0 +1,189 @@
+// My access: favorites (one-click request), open requests with live countdowns, access
+// details (reveal, copy), extend, revoke or cancel; then the history with statuses.
+
+import { memo, useEffect, useState } from 'react';
+import type { AccessRequest } from '../api/lapse-api.ts';
+import { useFavorites, useRequests, theApi } from '../stores.ts';
+import { countdownText, denialOf, isOpen, requestTitle, shortTime, statusText } from '../format.ts';
+import { useNow } from '../use-now.ts';
+import { navigate } from '../router.ts';
+import { ConfirmDialog, ExtendDialog } from '../components/dialogs.tsx';
+
+type Action = { kind: 'revoke' | 'cancel' | 'extend'; r: AccessRequest };
+
+function AccessDetails({ r }: { r: AccessRequest }) {
+  const [details, setDetails] = useState<Record<string, Record<string, string>> | null>(null);
+  const [copied, setCopied] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const load = async () => details ?? (await theApi().accessDetails(r.id));
+  const text = (d: Record<string, Record<string, string>>) =>
+    Object.entries(d).map(([integration, kv]) => [`# ${integration}`, ...Object.entries(kv).map(([k, v]) => `${k}=${v}`)].join('\n')).join('\n');
+  const reveal = async () => {
+    try {
+      setDetails(details ? null : await load());
+    } catch (err) {
+      setError(String((err as Error).message));
+    }
+  };
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(text(await load()));
+      setCopied(true);
+      setTimeout(() => setCopied(false), 2000);
+    } catch (err) {
+      setError(`Could not copy: ${String((err as Error).message)}`);
+    }
+  };
+  return (
+    <div className="details">
+      <button type="button" aria-expanded={!!details} onClick={reveal}>{details ? 'Hide access details' : 'Reveal access details'}</button>
+      <button type="button" onClick={copy}>Copy access details</button>
+      {copied && <span role="status">Copied</span>}
+      {error && <p role="alert" className="error">{error}</p>}
+      {details && <pre aria-label="Access details">{text(details) || 'No details for this access.'}</pre>}
+    </div>
+  );
+}
+
+const OpenRow = memo(function OpenRow({ r, now, onAction }: { r: AccessRequest; now: number; onAction(a: Action): void }) {
+  const titleId = `req-${r.id}-title`;
+  return (
+    <article className="card" aria-labelledby={titleId} data-request-id={r.id}>
+      <header>
+        <h3 id={titleId}>{requestTitle(r)}</h3>
+        <span className={`badge status-${r.status}`}>{statusText(r.status)}</span>
+      </header>
+      {r.status === 'active' && <p className="countdown" role="timer" aria-label={`Time left for ${r.flowName}`}>{countdownText(r.expiresAt, now)}</p>}
+      {r.status === 'scheduled' && <p>Starts {shortTime(r.startAt)}</p>}
+      {r.status === 'pending' && <p>Waiting for {r.approverGroups.map((g) => g.description).join(' or ') || 'approval'}</p>}
+      {r.pendingExtension && <p>Extension by {r.pendingExtension.duration} waiting for approval</p>}
+      {r.error && <p className="error">{r.error}</p>}
+      {r.status === 'active' && <AccessDetails r={r} />}
+      <div className="actions">
+        {r.status === 'active' && r.expiresAt && r.extensions < r.maxExtensions && !r.pendingExtension && (
+          <button type="button" onClick={() => onAction({ kind: 'extend', r })}>Extend</button>
+        )}
+        {(r.status === 'active' || r.status === 'granting') && (
+          <button type="button" className="danger" aria-label={`Revoke ${r.flowName} now`} onClick={() => onAction({ kind: 'revoke', r })}>Revoke now</button>
+        )}
+        {(r.status === 'pending' || r.status === 'scheduled') && (
+          <button type="button" aria-label={`Cancel request for ${r.flowName}`} onClick={() => onAction({ kind: 'cancel', r })}>Cancel request</button>
+        )}
+      </div>
+    </article>
+  );
+});
+
+function HistoryRow({ r }: { r: AccessRequest }) {
+  const denial = r.status === 'rejected' ? denialOf(r) : null;
+  return (
+    <tr>
+      <td>{requestTitle(r)}</td>
+      <td><span className={`badge status-${r.status}`}>{statusText(r.status)}</span></td>
+      <td>
+        {denial ? `Denied by ${denial.by}${denial.reason ? `: ${denial.reason}` : ''}` : ''}
+        {r.endReason === 'self' ? 'Revoked by you' : r.endReason === 'expiry' ? 'Lapsed' : r.endedBy && r.status === 'revoked' ? `Revoked by ${r.endedBy}` : ''}
+        {r.endNote && r.status !== 'rejected' ? ` — ${r.endNote}` : ''}
+        {r.error && r.status === 'failed' ? r.error : ''}
+      </td>
+      <td>{shortTime(r.endedAt ?? r.createdAt)}</td>
+    </tr>
+  );
+}
+
+export function AccessView() {
+  const list = useRequests((s) => s.list);
+  const loaded = useRequests((s) => s.loaded);
+  const favorites = useFavorites((s) => s.favorites);
+  const now = useNow(1000);
+  const [action, setAction] = useState<Action | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [busyFavorite, setBusyFavorite] = useState<string | null>(null);
+
+  useEffect(() => {
+    useRequests.getState().load().catch((err) => setError(String(err.message ?? err)));
+    useFavorites.getState().load().catch(() => undefined);
+  }, []);
+
+  const open = list.filter(isOpen);
+  const history = list.filter((r) => !isOpen(r));
+
+  const requestFavorite = async (id: string) => {
+    setError(null);
+    setBusyFavorite(id);
+    try {
+      useRequests.getState().upsert(await theApi().requestFromFavorite(id));
+    } catch (err) {
+      // Where the favorite needs more (a justification, an MFA code), open the request window pre-filled.
+      const e = err as { status?: number; field?: string; detail?: string };
+      if (e.status === 422 && e.field) navigate('request', { favorite: id });
+      else setError(e.detail ?? String(err));
+    } finally {
+      setBusyFavorite(null);
+    }
+  };
+  const deleteFavorite = async (id: string) => {
+    await theApi().deleteFavorite(id);
+    await useFavorites.getState().load();
+  };
+
+  const a = action;
+  return (
+    <main aria-labelledby="access-title">
+      <h2 id="access-title">My access</h2>
+      {error && <p role="alert" className="error">{error}</p>}
+
+      <section aria-labelledby="fav-title">
+        <h3 id="fav-title">Favorites</h3>
+        {favorites.length === 0 && <p className="empty">No favorites yet: save one from the request window.</p>}
+        <ul className="favorites">
+          {favorites.map((f) => (
+            <li key={f.id}>
+              <span>{f.name}</span>
+              <button type="button" className="primary" disabled={busyFavorite === f.id} aria-label={`Request ${f.name}`} onClick={() => requestFavorite(f.id)}>Request</button>
+              <button type="button" aria-label={`Edit and request ${f.name}`} onClick={() => navigate('request', { favorite: f.id })}>Edit…</button>
+              <button type="button" aria-label={`Delete favorite ${f.name}`} onClick={() => deleteFavorite(f.id)}>Delete</button>
+            </li>
+          ))}
+        </ul>
+      </section>
+
+      <section aria-labelledby="open-title">
+        <h3 id="open-title">Active and pending</h3>
+        {loaded && open.length === 0 && <p className="empty">No active access.</p>}
+        <div className="list">{open.map((r) => <OpenRow key={r.id} r={r} now={now} onAction={setAction} />)}</div>
+      </section>
+
+      <section aria-labelledby="history-title">
+        <h3 id="history-title">History</h3>
+        {loaded && history.length === 0 ? <p className="empty">Nothing yet.</p> : (
+          <table aria-labelledby="history-title">
+            <thead><tr><th scope="col">Access</th><th scope="col">Status</th><th scope="col">Note</th><th scope="col">When</th></tr></thead>
+            <tbody>{history.map((r) => <HistoryRow key={r.id} r={r} />)}</tbody>
+          </table>
+        )}
+      </section>
+
+      {a?.kind === 'revoke' && (
+        <ConfirmDialog
+          open onOpenChange={(o) => !o && setAction(null)} title="Revoke access now?" danger confirmLabel="Revoke"
+          description={`${requestTitle(a.r)} ends now${a.r.breakGlass ? ' (break-glass access)' : ''}${a.r.bundleName ? `, every permission of the bundle ${a.r.bundleName}` : ''}.`}
+          onConfirm={async () => useRequests.getState().upsert(await theApi().revoke(a.r.id))}
+        />
+      )}
+      {a?.kind === 'cancel' && (
+        <ConfirmDialog
+          open onOpenChange={(o) => !o && setAction(null)} title="Cancel this request?" confirmLabel="Cancel request"
+          description={requestTitle(a.r)}
+          onConfirm={async () => useRequests.getState().upsert(await theApi().cancel(a.r.id))}
+        />
+      )}
+      {a?.kind === 'extend' && (
+        <ExtendDialog
+          open onOpenChange={(o) => !o && setAction(null)} subject={requestTitle(a.r)}
+          onSubmit={async (d, j) => useRequests.getState().upsert(await theApi().extend(a.r.id, d, j || undefined))}
+        />
+      )}
+    </main>
+  );
+}

@@ -1,0 +1,84 @@
+// The approver inbox: every pending request the caller may decide, with what is asked and
+// why they are an approver; approve or deny with a reason. Rows are memoized: a live update
+// re-renders only the row that changed.
+
+import { memo, useCallback, useEffect, useLayoutEffect, useState } from 'react';
+import type { AccessRequest } from '../api/lapse-api.ts';
+import { useApprovals, useSession, theApi } from '../stores.ts';
+import { integrationsOf, permissionsOf, resourcesOf, requestTitle, shortTime } from '../format.ts';
+import { ReasonDialog } from '../components/dialogs.tsx';
+
+type Decide = (r: AccessRequest, verb: 'Approve' | 'Deny') => void;
+
+const InboxRow = memo(function InboxRow({ r, onDecide }: { r: AccessRequest; onDecide: Decide }) {
+  const titleId = `inbox-${r.id}-title`;
+  const ext = r.pendingExtension;
+  return (
+    <article className="card inbox-row" aria-labelledby={titleId} data-request-id={r.id}>
+      <header>
+        <h3 id={titleId}>{r.requester} · {requestTitle(r)}</h3>
+        <span className="badge">{ext ? `extension by ${ext.duration}` : r.duration}</span>
+        {r.breakGlass && <span className="badge warn">break-glass</span>}
+      </header>
+      <dl className="facts">
+        <dt>Requester</dt><dd>{r.requester}</dd>
+        <dt>Flow</dt><dd>{r.flowName}</dd>
+        {r.bundleName && <><dt>Bundle</dt><dd>{r.bundleName}</dd></>}
+        <dt>Integrations</dt><dd>{integrationsOf(r.entitlements).join(', ')}</dd>
+        <dt>Resources</dt><dd>{resourcesOf(r.entitlements).join(', ')}</dd>
+        <dt>Permissions</dt><dd>{permissionsOf(r.entitlements).join(', ')}</dd>
+        <dt>Duration</dt><dd>{ext ? `${ext.duration} more (extension ${ext.number})` : r.duration}</dd>
+        <dt>Justification</dt><dd>{(ext ? ext.justification : r.justification) ?? '—'}</dd>
+        <dt>You approve as</dt><dd>{r.yourApproverRoles.join('; ') || '—'}</dd>
+        <dt>Requested</dt><dd>{shortTime(ext ? ext.requestedAt : r.createdAt)}</dd>
+      </dl>
+      <div className="actions">
+        <button type="button" className="primary" aria-label={`Approve request by ${r.requester}: ${r.flowName}`} onClick={() => onDecide(r, 'Approve')}>Approve</button>
+        <button type="button" className="danger" aria-label={`Deny request by ${r.requester}: ${r.flowName}`} onClick={() => onDecide(r, 'Deny')}>Deny</button>
+      </div>
+    </article>
+  );
+});
+
+/** The list alone (no loading): used by the view and by the benchmark page. */
+export function InboxList(props: { list: AccessRequest[]; onDecide: Decide; onCommit?: () => void }) {
+  useLayoutEffect(() => props.onCommit?.());
+  if (props.list.length === 0) return <p className="empty">Nothing waits for your decision.</p>;
+  return (
+    <section aria-label="Pending approvals" className="list">
+      {props.list.map((r) => <InboxRow key={r.id} r={r} onDecide={props.onDecide} />)}
+    </section>
+  );
+}
+
+export function InboxView() {
+  const list = useApprovals((s) => s.list);
+  const loaded = useApprovals((s) => s.loaded);
+  const me = useSession((s) => s.me);
+  const [deciding, setDeciding] = useState<{ r: AccessRequest; verb: 'Approve' | 'Deny' } | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    useApprovals.getState().load().catch((err) => setError(String(err.message ?? err)));
+  }, []);
+  const onDecide = useCallback<Decide>((r, verb) => setDeciding({ r, verb }), []);
+  const submit = async (reason: string) => {
+    if (!deciding || !me) return;
+    const api = theApi();
+    const after = deciding.verb === 'Approve' ? await api.approve(deciding.r.id, reason || undefined) : await api.deny(deciding.r.id, reason || undefined);
+    useApprovals.getState().apply(after, me.id);
+  };
+  return (
+    <main aria-labelledby="inbox-title">
+      <h2 id="inbox-title">Approvals{loaded ? ` (${list.length})` : ''}</h2>
+      {error && <p role="alert" className="error">{error}</p>}
+      {loaded ? <InboxList list={list} onDecide={onDecide} /> : <p aria-busy="true">Loading…</p>}
+      {deciding && (
+        <ReasonDialog
+          open onOpenChange={(open) => !open && setDeciding(null)}
+          verb={deciding.verb} subject={`${deciding.r.requester} · ${requestTitle(deciding.r)}`}
+          required={deciding.r.approverReasonRequired} onSubmit={submit}
+        />
+      )}
+    </main>
+  );
+}

@@ -1,0 +1,74 @@
+// Settings. In the desktop app: server URL and token (the token goes to main and its OS
+// keychain, and never comes back), notification offsets, do not disturb, launch at login,
+// embedded mode. In the portal: who is signed in, and sign out.
+
+import { useEffect, useId, useState } from 'react';
+import { ApiError, type DesktopSettings } from '../api/lapse-api.ts';
+import { useSession, theApi } from '../stores.ts';
+
+export function SettingsView({ onSignOut }: { onSignOut(): void }) {
+  const api = theApi();
+  const me = useSession((s) => s.me);
+  return (
+    <main aria-labelledby="settings-title">
+      <h2 id="settings-title">{api.host === 'desktop' ? 'Settings' : 'Account'}</h2>
+      {me && (
+        <p>Signed in as <strong>{me.name ?? me.id}</strong> ({me.id}{me.email ? `, ${me.email}` : ''}) · {me.roles.join(', ')}</p>
+      )}
+      {api.host === 'desktop' ? <DesktopSettingsForm /> : <button type="button" onClick={onSignOut}>Sign out</button>}
+    </main>
+  );
+}
+
+function DesktopSettingsForm() {
+  const api = theApi();
+  const id = useId();
+  const [s, setS] = useState<DesktopSettings | null>(null);
+  const [offsets, setOffsets] = useState('');
+  const [token, setToken] = useState('');
+  const [error, setError] = useState<{ field?: string; message: string } | null>(null);
+  const [saved, setSaved] = useState<string | null>(null);
+  useEffect(() => {
+    api.getSettings().then((x) => { setS(x); setOffsets(x.notificationOffsetsMinutes.join(', ')); }, (err) => setError({ message: ApiError.from(err).detail }));
+  }, []);
+  if (!s) return error ? <p role="alert" className="error">{error.message}</p> : <p aria-busy="true">Loading…</p>;
+
+  const save = async (ev: React.FormEvent) => {
+    ev.preventDefault();
+    setError(null);
+    setSaved(null);
+    const parts = offsets.split(',').map((x) => x.trim()).filter(Boolean);
+    const minutes = parts.map(Number);
+    if (minutes.some((m) => !Number.isInteger(m) || m <= 0)) return setError({ field: 'notificationOffsetsMinutes', message: 'Whole minutes above zero, separated by commas (e.g. 10, 1).' });
+    try {
+      const next = await api.updateSettings({ serverUrl: s.serverUrl.trim(), notificationOffsetsMinutes: minutes, doNotDisturb: s.doNotDisturb, launchAtLogin: s.launchAtLogin, embedded: s.embedded });
+      if (token.trim()) await api.setToken(token.trim());
+      setToken('');
+      setS({ ...next, hasToken: next.hasToken || !!token.trim() });
+      setSaved('Saved.');
+    } catch (err) {
+      const e = ApiError.from(err);
+      setError({ ...(e.field ? { field: e.field } : {}), message: e.detail });
+    }
+  };
+  const err = (field: string) => (error?.field === field ? <p className="field-error" role="alert">{error.message}</p> : null);
+  return (
+    <form onSubmit={save} noValidate className="settings">
+      <label className="option"><input type="checkbox" checked={s.embedded} onChange={(e) => setS({ ...s, embedded: e.target.checked })} /> Embedded mode (no server: Lapse runs inside the app on a local file)</label>
+      <label htmlFor={`${id}-url`}>Server URL</label>
+      <input id={`${id}-url`} type="url" value={s.serverUrl} disabled={s.embedded} placeholder="https://lapse.example.com" onChange={(e) => setS({ ...s, serverUrl: e.target.value })} />
+      {err('serverUrl')}
+      <label htmlFor={`${id}-token`}>Token</label>
+      <input id={`${id}-token`} type="password" autoComplete="off" value={token} disabled={s.embedded} placeholder={s.hasToken ? 'stored in the OS keychain' : 'paste a token'} onChange={(e) => setToken(e.target.value)} />
+      {s.keychainProblem && <p className="error" role="alert">{s.keychainProblem}</p>}
+      {s.hasToken && <button type="button" onClick={async () => { await api.clearToken(); setS({ ...s, hasToken: false }); }}>Forget the token</button>}
+      <label htmlFor={`${id}-offsets`}>Expiry warnings (minutes before, comma separated)</label>
+      <input id={`${id}-offsets`} value={offsets} onChange={(e) => setOffsets(e.target.value)} aria-invalid={error?.field === 'notificationOffsetsMinutes' || undefined} />
+      {err('notificationOffsetsMinutes')}
+      <label className="option"><input type="checkbox" checked={s.doNotDisturb} onChange={(e) => setS({ ...s, doNotDisturb: e.target.checked })} /> Do not disturb</label>
+      <label className="option"><input type="checkbox" checked={s.launchAtLogin} onChange={(e) => setS({ ...s, launchAtLogin: e.target.checked })} /> Launch at login</label>
+      {error && !error.field && <p className="error" role="alert">{error.message}</p>}
+      <div className="actions"><button type="submit" className="primary">Save settings</button>{saved && <span role="status">{saved}</span>}</div>
+    </form>
+  );
+}
