@@ -1,0 +1,56 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { LAPSE_API_METHODS, LAPSE_CALL_CHANNEL_PREFIX } from '../../renderer/src/api/lapse-api.ts';
+import { IpcPayloadError, methodOfChannel, validateCall } from './ipc-validation.ts';
+
+const pathOf = (fn: () => unknown): string => {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof IpcPayloadError, String(err));
+    return err.path;
+  }
+  assert.fail('expected the payload to be refused');
+};
+
+test('channels: only the API’s methods, by their prefix', () => {
+  for (const m of LAPSE_API_METHODS) assert.equal(methodOfChannel(`${LAPSE_CALL_CHANNEL_PREFIX}${m}`), m);
+  for (const bad of ['lapse:call:constructor', 'lapse:call:__proto__', 'lapse:call:subscribe', 'lapse:call:', 'other:me', 'me', 42, null]) {
+    assert.equal(pathOf(() => methodOfChannel(bad)), 'channel', String(bad));
+  }
+});
+
+test('good calls pass, with optional arguments left out', () => {
+  assert.deepEqual(validateCall('me', []), []);
+  assert.deepEqual(validateCall('approve', ['r-1', undefined]), ['r-1']);
+  validateCall('approve', ['req_01HX', 'looks fine']);
+  validateCall('createRequest', [{ flowId: 'demo-approval', entitlements: [{ integration: 'demo', resourceType: 'table', resource: 'app/users', permission: 'write' }], duration: '1h30m', justification: 'incident 7', startAt: '2026-01-05T12:00:00Z', mfaCode: '123456' }]);
+  validateCall('listMyRequests', [{ statuses: ['active', 'pending'], limit: 50 }]);
+  validateCall('extend', ['r1', '30m']);
+  validateCall('requestFromFavorite', ['fav1', { justification: 'again' }]);
+  validateCall('updateSettings', [{ notificationOffsetsMinutes: [10, 1], doNotDisturb: true }]);
+  validateCall('createFavorite', [{ name: 'mine', fromRequestId: 'r1' }]);
+  validateCall('setToken', ['lapse_abcdefabcdef_secret']);
+});
+
+test('bad calls are refused, naming the argument and field at fault', () => {
+  assert.equal(pathOf(() => validateCall('me', ['extra'])), 'me');
+  assert.equal(pathOf(() => validateCall('getRequest', [])), 'getRequest(args[0])');
+  assert.equal(pathOf(() => validateCall('getRequest', [{ id: 'x' }])), 'getRequest(args[0])');
+  assert.equal(pathOf(() => validateCall('getRequest', ['../../admin'])), 'getRequest(args[0])');
+  assert.equal(pathOf(() => validateCall('approve', ['r1', 'x'.repeat(1001)])), 'approve(args[1])');
+  assert.equal(pathOf(() => validateCall('createRequest', [{}])), 'createRequest(args[0]).flowId');
+  assert.equal(pathOf(() => validateCall('createRequest', [{ flowId: 'f', admin: true }])), 'createRequest(args[0]).admin');
+  assert.equal(pathOf(() => validateCall('createRequest', [{ flowId: 'f', entitlements: [{ integration: 'demo', resourceType: 'db', resource: 'app' }] }])), 'createRequest(args[0]).entitlements[0].permission');
+  assert.equal(pathOf(() => validateCall('createRequest', [{ flowId: 'f', duration: 'forever' }])), 'createRequest(args[0]).duration');
+  assert.equal(pathOf(() => validateCall('createRequest', [{ flowId: 'f', mfaCode: '12ab56' }])), 'createRequest(args[0]).mfaCode');
+  assert.equal(pathOf(() => validateCall('createRequest', [{ flowId: 'f', startAt: 'tomorrow' }])), 'createRequest(args[0]).startAt');
+  assert.equal(pathOf(() => validateCall('listMyRequests', [{ statuses: ['active', 'hacked'] }])), 'listMyRequests(args[0]).statuses[1]');
+  assert.equal(pathOf(() => validateCall('listMyRequests', [{ limit: 1e6 }])), 'listMyRequests(args[0]).limit');
+  assert.equal(pathOf(() => validateCall('updateSettings', [{ token: 'x' }])), 'updateSettings(args[0]).token');
+  assert.equal(pathOf(() => validateCall('updateSettings', [{ notificationOffsetsMinutes: [10, -1] }])), 'updateSettings(args[0]).notificationOffsetsMinutes[1]');
+  assert.equal(pathOf(() => validateCall('setToken', ['has a space'])), 'setToken(args[0])');
+  assert.equal(pathOf(() => validateCall('extend', ['r1'])), 'extend(args[1])');
+  assert.equal(pathOf(() => validateCall('createRequest', 'not-a-list' as unknown as unknown[])), 'createRequest');
+  assert.equal(pathOf(() => validateCall('createRequest', [{ flowId: 'f', entitlements: Array.from({ length: 1001 }, () => ({ integration: 'd', resourceType: 't', resource: 'r', permission: 'p' })) }])), 'createRequest(args[0]).entitlements');
+});

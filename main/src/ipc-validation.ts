@@ -1,0 +1,120 @@
+// Every IPC call from the renderer is checked here before main acts on it: the channel
+// must name a method of the renderer's API, and the arguments must have that method's
+// shape (no extra fields, bounded sizes). The server validates meaning; this keeps a
+// compromised renderer from sending anything main does not expect.
+
+import { LAPSE_CALL_CHANNEL_PREFIX, isLapseApiMethod, type LapseApiMethod } from '../../renderer/src/api/lapse-api.ts';
+
+export class IpcPayloadError extends Error {
+  constructor(
+    readonly path: string,
+    message: string,
+  ) {
+    super(`${path}: ${message}`);
+    this.name = 'IpcPayloadError';
+  }
+}
+
+type Check = (value: unknown, path: string) => void;
+
+const fail = (path: string, message: string): never => {
+  throw new IpcPayloadError(path, message);
+};
+const describe = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v);
+
+const str = (max: number, pattern?: RegExp, what?: string): Check => (v, path) => {
+  if (typeof v !== 'string') fail(path, `must be text, got ${describe(v)}`);
+  if ((v as string).length > max) fail(path, `must be at most ${max} characters`);
+  if (pattern && !pattern.test(v as string)) fail(path, `must be ${what ?? `like ${pattern}`}`);
+};
+const bool: Check = (v, path) => {
+  if (typeof v !== 'boolean') fail(path, `must be true or false, got ${describe(v)}`);
+};
+const int = (min: number, max: number): Check => (v, path) => {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) fail(path, `must be a whole number from ${min} to ${max}`);
+};
+const list = (item: Check, max: number): Check => (v, path) => {
+  if (!Array.isArray(v)) fail(path, `must be a list, got ${describe(v)}`);
+  if ((v as unknown[]).length > max) fail(path, `must have at most ${max} items`);
+  (v as unknown[]).forEach((x, i) => item(x, `${path}[${i}]`));
+};
+const obj = (fields: Record<string, Check>, required: string[] = []): Check => (v, path) => {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) fail(path, `must be an object, got ${describe(v)}`);
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (!(k in fields)) fail(`${path}.${k}`, 'is not expected');
+  for (const k of required) if (o[k] === undefined) fail(`${path}.${k}`, 'is required');
+  for (const [k, check] of Object.entries(fields)) if (o[k] !== undefined) check(o[k], `${path}.${k}`);
+};
+
+const ID = str(128, /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/, 'an id (letters, digits, _ . : -)');
+const NAME = str(200);
+const TEXT = str(2000);
+const DURATION = str(32, /^(indefinite|(\d+[smhdw])+)$/, 'a duration such as 30m, 1h30m or 2d');
+const ISO_TIME = str(40, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/, 'an ISO 8601 date-time');
+const MFA = str(16, /^\d{6,8}$/, '6 to 8 digits');
+const STATUSES = ['pending', 'scheduled', 'granting', 'active', 'revoking', 'expired', 'revoked', 'rejected', 'canceled', 'failed', 'revoke_canceled'];
+const STATUS: Check = (v, path) => {
+  if (typeof v !== 'string' || !STATUSES.includes(v)) fail(path, `must be one of ${STATUSES.join(', ')}`);
+};
+const ENTITLEMENT = obj({ integration: ID, resourceType: NAME, resource: str(1000), permission: NAME }, ['integration', 'resourceType', 'resource', 'permission']);
+const ENTITLEMENTS = list(ENTITLEMENT, 1000);
+
+const NEW_REQUEST = obj({ flowId: ID, entitlements: ENTITLEMENTS, bundleId: ID, duration: DURATION, justification: TEXT, startAt: ISO_TIME, mfaCode: MFA, breakGlass: bool }, ['flowId']);
+const NEW_FAVORITE = obj({ name: NAME, flowId: ID, bundleId: ID, entitlements: ENTITLEMENTS, duration: DURATION, justification: TEXT, fromRequestId: ID }, ['name']);
+const FAVORITE_OPTIONS = obj({ justification: TEXT, mfaCode: MFA, startAt: ISO_TIME, duration: DURATION });
+const LIST_QUERY = obj({ statuses: list(STATUS, STATUSES.length), limit: int(1, 1000) });
+const SETTINGS_UPDATE = obj({ serverUrl: str(2048), notificationOffsetsMinutes: list(int(1, 1440), 5), doNotDisturb: bool, launchAtLogin: bool, embedded: bool });
+const REASON = str(1000);
+const TOKEN = str(4096, /^\S+$/, 'a token without spaces');
+
+/** Per method: the checks of its positional arguments, and how many are required. */
+const SIGNATURES: Record<LapseApiMethod, { args: Check[]; required: number }> = {
+  me: { args: [], required: 0 },
+  catalog: { args: [], required: 0 },
+  listMyRequests: { args: [LIST_QUERY], required: 0 },
+  getRequest: { args: [ID], required: 1 },
+  createRequest: { args: [NEW_REQUEST], required: 1 },
+  approve: { args: [ID, REASON], required: 1 },
+  deny: { args: [ID, REASON], required: 1 },
+  cancel: { args: [ID], required: 1 },
+  revoke: { args: [ID, REASON], required: 1 },
+  extend: { args: [ID, DURATION, TEXT], required: 2 },
+  approvals: { args: [], required: 0 },
+  accessDetails: { args: [ID], required: 1 },
+  listFavorites: { args: [], required: 0 },
+  createFavorite: { args: [NEW_FAVORITE], required: 1 },
+  deleteFavorite: { args: [ID], required: 1 },
+  requestFromFavorite: { args: [ID, FAVORITE_OPTIONS], required: 1 },
+  connectionState: { args: [], required: 0 },
+  getSettings: { args: [], required: 0 },
+  updateSettings: { args: [SETTINGS_UPDATE], required: 1 },
+  setToken: { args: [TOKEN], required: 1 },
+  clearToken: { args: [], required: 0 },
+};
+
+/** The method a channel calls, or an error when the channel is not one of the API's. */
+export function methodOfChannel(channel: unknown): LapseApiMethod {
+  if (typeof channel !== 'string' || !channel.startsWith(LAPSE_CALL_CHANNEL_PREFIX)) throw new IpcPayloadError('channel', `"${String(channel)}" is not a Lapse API channel`);
+  const method = channel.slice(LAPSE_CALL_CHANNEL_PREFIX.length);
+  if (!isLapseApiMethod(method)) throw new IpcPayloadError('channel', `"${method}" is not a method of the Lapse API`);
+  return method;
+}
+
+/** Checks the arguments of one call; throws an IpcPayloadError naming the argument at fault. */
+export function validateCall(method: LapseApiMethod, args: unknown): unknown[] {
+  if (!Array.isArray(args)) fail(method, 'the arguments must be a list');
+  const a = args as unknown[];
+  // Trailing undefined arguments (an optional one left out) do not count.
+  let n = a.length;
+  while (n > 0 && a[n - 1] === undefined) n--;
+  const sig = SIGNATURES[method];
+  if (n > sig.args.length) fail(`${method}`, `takes at most ${sig.args.length} argument(s), got ${n}`);
+  for (let i = 0; i < sig.args.length; i++) {
+    if (a[i] === undefined) {
+      if (i < sig.required) fail(`${method}(args[${i}])`, 'is required');
+      continue;
+    }
+    sig.args[i]!(a[i], `${method}(args[${i}])`);
+  }
+  return a.slice(0, n);
+}
