@@ -1,0 +1,176 @@
+// The tray app's controller against a real server, with a recording shell in place of
+// Electron: the menu follows the events stream, notifications come once and respect do
+// not disturb, menu actions reach the server, IPC calls are validated.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Conf from 'conf';
+import { startTestServer, usersWrite, appRead, type TestServer } from '../../backend/src/api/api-test-support.ts';
+import { systemClock } from '../../backend/src/engine/clock.ts';
+import type { PlannedNotification } from '../../backend/src/client/notifications.ts';
+import { Controller, type Shell } from './controller.ts';
+import { SettingsStore } from './settings.ts';
+import { TokenVault, type KeychainEntry } from './keychain.ts';
+import { walkMenu, type MenuItem, type TrayIconState } from './menu-model.ts';
+import { CallError } from './server-api.ts';
+
+let server: TestServer;
+const dirs: string[] = [];
+const controllers: Controller[] = [];
+after(async () => {
+  for (const c of controllers) await c.stop();
+  await server?.svc.stop();
+  dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
+});
+
+/** An in-memory keychain: the real one is tested in keychain.test.ts. */
+function memoryVault(): TokenVault {
+  const data = new Map<string, string>();
+  return new TokenVault((service, account): KeychainEntry => ({
+    getPassword: () => data.get(`${service}/${account}`) ?? null,
+    setPassword: (p) => void data.set(`${service}/${account}`, p),
+    deletePassword: () => data.delete(`${service}/${account}`),
+  }));
+}
+
+class RecordingShell implements Shell {
+  menu: MenuItem[] = [];
+  icon: TrayIconState = 'none';
+  renders = 0;
+  notes: PlannedNotification[] = [];
+  copied: string[] = [];
+  confirms: string[] = [];
+  opened: unknown[] = [];
+  answer = true;
+  render(menu: MenuItem[], icon: TrayIconState) { this.menu = menu; this.icon = icon; this.renders++; }
+  notify(n: PlannedNotification) { this.notes.push(n); }
+  broadcast() {}
+  async confirm(message: string) { this.confirms.push(message); return this.answer; }
+  copyText(t: string) { this.copied.push(t); }
+  openWindow(view: string, o?: unknown) { this.opened.push([view, o]); }
+  quit() {}
+  setLaunchAtLogin() {}
+  item(id: string) { return [...walkMenu(this.menu)].find((i) => i.id === id); }
+  labels() { return [...walkMenu(this.menu)].map((i) => i.label); }
+}
+
+async function until(what: string, cond: () => unknown, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const vault = memoryVault();
+
+async function controllerFor(user: 'alice' | 'bob', settingsDir?: string) {
+  const cwd = settingsDir ?? mkdtempSync(join(tmpdir(), 'lapse-ctl-'));
+  if (!settingsDir) dirs.push(cwd);
+  const settings = new SettingsStore(new Conf<Record<string, unknown>>({ cwd, configName: 'settings', projectName: 'lapse-test' }));
+  if (!settingsDir) settings.update({ serverUrl: server.svc.url });
+  vault.set(server.svc.url, server.tokens[user]);
+  const shell = new RecordingShell();
+  const c = new Controller({ settings, vault, shell, clock: systemClock, timers: { setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) }, startEmbedded: () => Promise.reject(new Error('not in this test')), debounceMs: 50 });
+  controllers.push(c);
+  await c.connect();
+  await until(`${user} online`, () => c.connectionState.state === 'online');
+  return { c, shell, settings, cwd };
+}
+
+test('one click from the menu, the menu follows; approval, notification once; revoke with confirmation', async () => {
+  server = await startTestServer();
+  const alice = await controllerFor('alice');
+  const bob = await controllerFor('bob');
+  const sent: import('../../backend/src/engine/events.ts').LapseEvent[] = [];
+  const unsubscribe = server.svc.events.subscribe((e) => sent.push(e));
+  await until('the catalog in the menu', () => alice.shell.item('flow:demo-auto'));
+
+  // One click on an automatically approved entitlement: active within a second or so.
+  const t0 = Date.now();
+  await alice.c.runAction(alice.shell.item('flow:demo-auto:demo/database:app#read')!.action!);
+  await until('active access in the menu', () => alice.shell.labels().some((l) => /^app · read — (59 min|1 h) left$/.test(l)));
+  assert.ok(Date.now() - t0 < 5000);
+  assert.equal(alice.shell.icon, 'active');
+  assert.deepEqual(alice.shell.notes.map((n) => n.title), ['Access granted']);
+
+  // A request that needs approval: bob is told, and sees Approvals (1).
+  const created = await alice.c.call('lapse:call:createRequest', [{ flowId: 'demo-approval', entitlements: [usersWrite], justification: 'incident 9' }]) as { id: string };
+  await until('bob notified', () => bob.shell.notes.some((n) => n.title === 'Request waiting for your approval'));
+  await until('bob sees the count', () => bob.shell.item('approvals')?.label === 'Approvals (1)');
+  assert.equal(bob.shell.icon, 'approvals');
+  assert.deepEqual(bob.shell.notes.find((n) => n.title === 'Request waiting for your approval')!.onClick, { view: 'inbox', requestId: created.id });
+  await bob.c.call('lapse:call:approve', [created.id, 'go ahead']);
+  await until('alice told', () => alice.shell.notes.some((n) => n.title === 'Request approved'));
+  assert.match(alice.shell.notes.find((n) => n.title === 'Request approved')!.body, /app\/users · write — approved by bob: go ahead/);
+  await until('two active entries', () => alice.shell.labels().filter((l) => / left$/.test(l)).length === 2);
+
+  // Revoke a break-glass-less single grant: no confirmation; declining a confirmed one keeps it.
+  const readId = (await alice.c.call('lapse:call:listMyRequests', [{ statuses: ['active'] }]) as { id: string; flowId: string }[]).find((r) => r.flowId === 'demo-auto')!.id;
+  const revoke = alice.shell.item(`active:${readId}:revoke`)!.action!;
+  assert.deepEqual(revoke, { kind: 'revoke', requestId: readId, confirm: false });
+  await alice.c.runAction(revoke);
+  await until('revoked entry gone', () => !alice.shell.item(`active:${readId}`));
+  assert.deepEqual(alice.shell.confirms, []);
+  alice.shell.answer = false;
+  await alice.c.runAction({ kind: 'revoke', requestId: created.id, confirm: true });
+  assert.equal(alice.shell.confirms.length, 1);
+  assert.equal((await alice.c.call('lapse:call:getRequest', [created.id]) as { status: string }).status, 'active');
+
+  // Copy access details from the menu.
+  await alice.c.runAction({ kind: 'copy-access-details', requestId: created.id });
+  assert.match(alice.shell.copied[0]!, /^# demo\n/);
+
+  // A restart on the same settings, and the server sending every earlier event again (as a
+  // replay after a reconnect would): nothing is shown twice; the next new event is.
+  unsubscribe();
+  assert.equal(new Set(alice.shell.notes.map((n) => n.key)).size, alice.shell.notes.length);
+  await alice.c.stop();
+  const again = await controllerFor('alice', alice.cwd);
+  for (const e of sent) server.svc.events.publish(e);
+  const revoked = await server.as('bob', 'POST', `/api/v1/requests/${created.id}/revoke`, { reason: 'done' });
+  assert.equal(revoked.status, 200, revoked.text);
+  await until('the revoke notification', () => again.shell.notes.length > 0);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(again.shell.notes.map((n) => n.title), ['Access revoked']);
+});
+
+test('do not disturb: nothing shown, and nothing shown later for what happened meanwhile', async () => {
+  server ??= await startTestServer();
+  const alice = await controllerFor('alice');
+  await alice.c.call('lapse:call:updateSettings', [{ doNotDisturb: true }]);
+  await alice.c.call('lapse:call:createRequest', [{ flowId: 'demo-auto', entitlements: [appRead] }]);
+  await until('the menu shows it', () => alice.shell.labels().some((l) => l.startsWith('app · read —')));
+  assert.deepEqual(alice.shell.notes, []);
+  const state = alice.settings.get().notificationState;
+  assert.ok(state.keys.some((k) => k.endsWith(':request.granted')), 'recorded as seen');
+});
+
+test('IPC: bad channels and payloads are refused with the field; settings errors name the setting; the token never comes back', async () => {
+  server ??= await startTestServer();
+  const alice = await controllerFor('alice');
+  const refused = async (channel: string, args: unknown[]) => {
+    try {
+      await alice.c.call(channel, args);
+    } catch (err) {
+      assert.ok(err instanceof CallError, String(err));
+      return err.data;
+    }
+    assert.fail(`${channel} accepted`);
+  };
+  assert.equal((await refused('lapse:call:eval', []))!.field, 'channel');
+  assert.equal((await refused('lapse:call:getRequest', [{ $ne: 1 }]))!.field, 'getRequest(args[0])');
+  assert.equal((await refused('lapse:call:updateSettings', [{ serverUrl: 'nope' }]))!.field, 'serverUrl');
+  const problem = (await refused('lapse:call:createRequest', [{ flowId: 'demo-approval', entitlements: [usersWrite] }]))!;
+  assert.equal(problem.status, 422, 'the server’s own validation comes back as problem data');
+  assert.equal(problem.field, 'justification');
+  const settings = await alice.c.call('lapse:call:getSettings', []) as Record<string, unknown>;
+  assert.equal(settings.hasToken, true);
+  assert.doesNotMatch(JSON.stringify(settings), /lapse_[a-z0-9]{12}_/);
+  await alice.c.call('lapse:call:clearToken', []);
+  assert.equal(alice.c.connectionState.state, 'not-configured');
+  assert.equal((await alice.c.call('lapse:call:getSettings', []) as { hasToken: boolean }).hasToken, false);
+});

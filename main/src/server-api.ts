@@ -1,0 +1,89 @@
+// The server half of the renderer's API, called from main with ky: main holds the token
+// (team mode: from the keychain; embedded mode: made at start) and the renderer never
+// sees it. Failures become the renderer's ApiErrorData (problem+json fields).
+
+import ky, { HTTPError, type KyInstance } from 'ky';
+import type {
+  AccessRequest, ApiErrorData, Catalog, Favorite, Favorites, FavoriteRequestOptions, LapseApi, ListRequestsQuery, Me, NewFavorite, NewRequest,
+} from '../../renderer/src/api/lapse-api.ts';
+
+/** The methods that go to the server (the rest are answered by main itself). */
+export type ServerMethods = Omit<LapseApi, 'host' | 'subscribe' | 'connectionState' | 'getSettings' | 'updateSettings' | 'setToken' | 'clearToken'>;
+
+/** A failure in the renderer's terms; crosses IPC as plain data. */
+export class CallError extends Error {
+  constructor(readonly data: ApiErrorData) {
+    super(`${data.title}: ${data.detail}`);
+    this.name = 'CallError';
+  }
+}
+
+async function toCallError(err: unknown, baseUrl: string): Promise<CallError> {
+  if (err instanceof HTTPError) {
+    let p: { title?: string; detail?: string; field?: string } = {};
+    try {
+      p = (await err.response.clone().json()) as typeof p;
+    } catch {
+      // not JSON
+    }
+    return new CallError({ status: err.response.status, title: p.title ?? err.response.statusText ?? 'Error', detail: p.detail ?? `HTTP ${err.response.status}`, ...(typeof p.field === 'string' ? { field: p.field } : {}) });
+  }
+  const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : err instanceof Error ? err.message : String(err);
+  return new CallError({ status: 0, title: 'Network error', detail: `the Lapse server at ${baseUrl} could not be reached (${cause})` });
+}
+
+export function createServerApi(baseUrl: string, token: string, opts: { timeoutMs?: number } = {}): ServerMethods {
+  const http: KyInstance = ky.create({
+    prefixUrl: baseUrl.replace(/\/+$/, ''),
+    headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+    timeout: opts.timeoutMs ?? 15_000,
+    retry: { limit: 1, methods: ['get'] },
+  });
+  const call = async <T>(fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (err) {
+      throw await toCallError(err, baseUrl);
+    }
+  };
+  const id = (v: string) => encodeURIComponent(v);
+  const get = <T>(path: string, searchParams?: URLSearchParams) => call(() => http.get(path, searchParams ? { searchParams } : {}).json<T>());
+  const post = <T>(path: string, json: unknown = {}) => call(() => http.post(path, { json }).json<T>());
+
+  return {
+    me: () => get<Me>('api/v1/me'),
+    catalog: () => get<Catalog>('api/v1/catalog'),
+    listMyRequests: async (q: ListRequestsQuery = {}) => {
+      const params = new URLSearchParams({ mine: 'true' });
+      if (q.statuses?.length) params.set('status', q.statuses.join(','));
+      if (q.limit !== undefined) params.set('limit', String(q.limit));
+      return (await get<{ requests: AccessRequest[] }>('api/v1/requests', params)).requests;
+    },
+    getRequest: (rid) => get<AccessRequest>(`api/v1/requests/${id(rid)}`),
+    createRequest: (input: NewRequest) => post<AccessRequest>('api/v1/requests', input),
+    approve: (rid, reason) => post<AccessRequest>(`api/v1/requests/${id(rid)}/approve`, reason ? { reason } : {}),
+    deny: (rid, reason) => post<AccessRequest>(`api/v1/requests/${id(rid)}/deny`, reason ? { reason } : {}),
+    cancel: (rid) => post<AccessRequest>(`api/v1/requests/${id(rid)}/cancel`),
+    revoke: (rid, reason) => post<AccessRequest>(`api/v1/requests/${id(rid)}/revoke`, reason ? { reason } : {}),
+    extend: (rid, duration, justification) => post<AccessRequest>(`api/v1/requests/${id(rid)}/extend`, { duration, ...(justification ? { justification } : {}) }),
+    approvals: async () => (await get<{ approvals: AccessRequest[] }>('api/v1/approvals')).approvals,
+    accessDetails: async (rid) => {
+      const r = await get<AccessRequest>(`api/v1/requests/${id(rid)}`);
+      const out: Record<string, Record<string, string>> = {};
+      for (const g of r.grants) if (g.accessDetails) out[g.integration] = g.accessDetails;
+      return out;
+    },
+    listFavorites: () => get<Favorites>('api/v1/favorites'),
+    createFavorite: (input: NewFavorite) => post<Favorite>('api/v1/favorites', input),
+    deleteFavorite: async (fid) => {
+      await call(() => http.delete(`api/v1/favorites/${id(fid)}`));
+    },
+    requestFromFavorite: (fid, options: FavoriteRequestOptions = {}) => post<AccessRequest>(`api/v1/favorites/${id(fid)}/request`, options),
+  };
+}
+
+/** Access details as text for the clipboard: one "key: value" line each, by integration. */
+export function accessDetailsText(details: Record<string, Record<string, string>>): string {
+  const blocks = Object.entries(details).map(([integration, d]) => [`# ${integration}`, ...Object.entries(d).map(([k, v]) => `${k}: ${v}`)].join('\n'));
+  return blocks.join('\n\n');
+}
