@@ -7,14 +7,17 @@ import type { AccessRequest } from '../api/lapse-api.ts';
 import { useApprovals, useSession, theApi } from '../stores.ts';
 import { integrationsOf, permissionsOf, resourcesOf, requestTitle, shortTime } from '../format.ts';
 import { ReasonDialog } from '../components/dialogs.tsx';
+import { WindowList } from '../components/window-list.tsx';
+
+const keyOf = (r: AccessRequest) => r.id;
 
 type Decide = (r: AccessRequest, verb: 'Approve' | 'Deny') => void;
 
-const InboxRow = memo(function InboxRow({ r, onDecide }: { r: AccessRequest; onDecide: Decide }) {
+const InboxRow = memo(function InboxRow({ r, onDecide, index, total }: { r: AccessRequest; onDecide: Decide; index: number; total: number }) {
   const titleId = `inbox-${r.id}-title`;
   const ext = r.pendingExtension;
   return (
-    <article className="card inbox-row" aria-labelledby={titleId} data-request-id={r.id}>
+    <article className="card inbox-row" aria-labelledby={titleId} aria-posinset={index + 1} aria-setsize={total} data-request-id={r.id}>
       <header>
         <h3 id={titleId}>{r.requester} · {requestTitle(r)}</h3>
         <span className="badge">{ext ? `extension by ${ext.duration}` : r.duration}</span>
@@ -45,13 +48,15 @@ export function InboxList(props: { list: AccessRequest[]; onDecide: Decide; onCo
   useLayoutEffect(() => props.onCommit?.());
   if (props.list.length === 0) return <p className="empty">Nothing waits for your decision.</p>;
   return (
-    <section aria-label="Pending approvals" className="list">
-      {props.list.map((r) => <InboxRow key={r.id} r={r} onDecide={props.onDecide} />)}
-    </section>
+    <WindowList
+      label="Pending approvals" className="list" items={props.list} getKey={keyOf} estimate={250}
+      renderItem={(r, i) => <InboxRow key={r.id} r={r} onDecide={props.onDecide} index={i} total={props.list.length} />}
+    />
   );
 }
 
-export function InboxView() {
+/** `onCommit` runs after each commit of the list (the benchmark's marker that rows are in the DOM). */
+export function InboxView({ onCommit }: { onCommit?: (rows: number) => void } = {}) {
   const list = useApprovals((s) => s.list);
   const loaded = useApprovals((s) => s.loaded);
   const me = useSession((s) => s.me);
@@ -71,7 +76,7 @@ export function InboxView() {
     <main aria-labelledby="inbox-title">
       <h2 id="inbox-title">Approvals{loaded ? ` (${list.length})` : ''}</h2>
       {error && <p role="alert" className="error">{error}</p>}
-      {loaded ? <InboxList list={list} onDecide={onDecide} /> : <p aria-busy="true">Loading…</p>}
+      {loaded ? <InboxList list={list} onDecide={onDecide} onCommit={onCommit && (() => onCommit(list.length))} /> : <p aria-busy="true">Loading…</p>}
       {deciding && (
         <ReasonDialog
           open onOpenChange={(open) => !open && setDeciding(null)}

@@ -1,0 +1,120 @@
+// LapseApi held in memory: requests, favorites and an events stream, with the same rules
+// the inbox and my-access views rely on (what awaits whom, status changes on decisions).
+// Used by the renderer benchmark to drive the real views without a server.
+
+import {
+  ApiError, type AccessRequest, type Catalog, type ConnectionState, type DesktopSettings, type Favorite, type Favorites,
+  type LapseApi, type LapseEvent, type Me, type NewRequest, type StreamMessage,
+} from '../src/api/lapse-api.ts';
+
+export class MemoryApi implements LapseApi {
+  readonly host = 'portal' as const;
+  private readonly requests = new Map<string, AccessRequest>();
+  private readonly favorites: Favorite[] = [];
+  private readonly listeners = new Set<(m: StreamMessage) => void>();
+  private seq = 0;
+
+  constructor(private readonly user: Me, private readonly catalogData: Catalog = { flows: [] }, private readonly now: () => number = Date.now) {}
+
+  /** Adds requests as they would exist on a server (no event). */
+  seed(list: AccessRequest[]): void {
+    for (const r of list) this.requests.set(r.id, r);
+  }
+
+  /** Replaces one request and tells subscribers, as the server's events stream would. */
+  change(r: AccessRequest, type: string): void {
+    this.requests.set(r.id, r);
+    const event: LapseEvent = { id: `${r.id}:${++this.seq}:${type}`, type, at: new Date(this.now()).toISOString(), requestId: r.id, data: { status: r.status } };
+    for (const l of this.listeners) l({ kind: 'event', event });
+  }
+
+  private get(id: string): AccessRequest {
+    const r = this.requests.get(id);
+    if (!r) throw new ApiError({ status: 404, title: 'Not found', detail: `request ${id} not found` });
+    return r;
+  }
+
+  private decide(id: string, decision: 'approve' | 'deny', reason?: string): AccessRequest {
+    const r = this.get(id);
+    if (r.status !== 'pending') throw new ApiError({ status: 409, title: 'Conflict', detail: `request ${id} is ${r.status}, not pending` });
+    if (r.approverReasonRequired && !reason) throw new ApiError({ status: 422, title: 'Invalid request', detail: 'this flow requires a reason from the approver', field: 'reason' });
+    const at = new Date(this.now()).toISOString();
+    const next: AccessRequest = {
+      ...r,
+      status: decision === 'approve' ? 'active' : 'rejected',
+      decisions: [...r.decisions, { approver: this.user.id, decision, reason: reason ?? null, at, subject: 'request' }],
+      ...(decision === 'approve' ? { grantedAt: at } : { endedAt: at }),
+    };
+    this.change(next, decision === 'approve' ? 'request.approved' : 'request.rejected');
+    return next;
+  }
+
+  async me(): Promise<Me> { return this.user; }
+  async catalog(): Promise<Catalog> { return this.catalogData; }
+  async listMyRequests(): Promise<AccessRequest[]> {
+    return [...this.requests.values()].filter((r) => r.requester === this.user.id).reverse();
+  }
+  async getRequest(id: string): Promise<AccessRequest> { return this.get(id); }
+  async createRequest(input: NewRequest): Promise<AccessRequest> {
+    throw new ApiError({ status: 501, title: 'Not available', detail: `creating requests (${input.flowId}) is not part of the in-memory API` });
+  }
+  async approve(id: string, reason?: string): Promise<AccessRequest> { return this.decide(id, 'approve', reason); }
+  async deny(id: string, reason?: string): Promise<AccessRequest> { return this.decide(id, 'deny', reason); }
+  async cancel(id: string): Promise<AccessRequest> {
+    const next = { ...this.get(id), status: 'canceled' as const };
+    this.change(next, 'request.canceled');
+    return next;
+  }
+  async revoke(id: string): Promise<AccessRequest> {
+    const next = { ...this.get(id), status: 'revoked' as const, endReason: 'self', endedBy: this.user.id };
+    this.change(next, 'request.revoked');
+    return next;
+  }
+  async extend(id: string): Promise<AccessRequest> { return this.get(id); }
+  async approvals(): Promise<AccessRequest[]> {
+    return [...this.requests.values()].filter((r) => r.status === 'pending' && r.yourApproverRoles.length > 0 && r.requester !== this.user.id);
+  }
+  async accessDetails(id: string): Promise<Record<string, Record<string, string>>> {
+    const out: Record<string, Record<string, string>> = {};
+    for (const g of this.get(id).grants) if (g.accessDetails) out[g.integration] = g.accessDetails;
+    return out;
+  }
+  async listFavorites(): Promise<Favorites> { return { favorites: this.favorites, suggestions: [] }; }
+  async createFavorite(): Promise<Favorite> { throw new ApiError({ status: 501, title: 'Not available', detail: 'favorites are not part of the in-memory API' }); }
+  async deleteFavorite(): Promise<void> {}
+  async requestFromFavorite(id: string): Promise<AccessRequest> {
+    throw new ApiError({ status: 404, title: 'Not found', detail: `favorite ${id} not found` });
+  }
+  subscribe(onMessage: (m: StreamMessage) => void): () => void {
+    this.listeners.add(onMessage);
+    onMessage({ kind: 'connection', state: 'online' });
+    return () => this.listeners.delete(onMessage);
+  }
+  async connectionState(): Promise<ConnectionState> { return 'online'; }
+  async getSettings(): Promise<DesktopSettings> { throw new ApiError({ status: 501, title: 'Not available', detail: 'desktop settings exist only in the desktop app' }); }
+  async updateSettings(): Promise<DesktopSettings> { return this.getSettings(); }
+  async setToken(): Promise<void> {}
+  async clearToken(): Promise<void> {}
+}
+
+/** `n` pending requests from varied requesters, flows and entitlements, awaiting `approver`. */
+export function generatePendingRequests(n: number, approver: string, now = Date.parse('2026-06-01T10:00:00Z')): AccessRequest[] {
+  const flows = ['Write app tables', 'Read any database', 'Demo bundle', 'Admin on analytics', 'Deploy rights'];
+  return Array.from({ length: n }, (_, i) => {
+    const entitlements = Array.from({ length: 1 + (i % 4) }, (_, j) => ({
+      integration: ['demo', 'pg-prod', 'redis-cache'][(i + j) % 3]!, resourceType: j % 2 ? 'table' : 'database', resource: `db${i % 37}/t${j}`, permission: ['read', 'write', 'admin'][(i + j) % 3]!,
+    }));
+    return {
+      id: `req-${String(i).padStart(5, '0')}`, requester: `user${i % 113}`, flowId: `flow${i % 5}`, flowName: flows[i % 5]!,
+      bundleId: i % 7 === 0 ? 'b1' : null, bundleName: i % 7 === 0 ? 'Payments read bundle' : null,
+      status: 'pending', entitlements, duration: `${1 + (i % 8)}h`,
+      justification: `INC-${1000 + i}: investigate the ${['orders', 'users', 'billing'][i % 3]} backlog reported by support`,
+      labels: [], breakGlass: i % 97 === 0, createdAt: new Date(now - i * 60_000).toISOString(), startAt: null, grantedAt: null,
+      expiresAt: null, endedAt: null, endReason: null, endedBy: null, endNote: null, approvalMode: 'anyOf',
+      approverGroups: [{ description: 'group is sre-leads', users: [approver] }], decisions: [], approverReasonRequired: i % 2 === 0,
+      yourApproverRoles: i % 3 === 0 ? ['group is sre-leads', 'manager'] : ['group is sre-leads'],
+      extensions: 0, maxExtensions: 2, pendingExtension: null, error: null,
+      grants: [{ integration: 'demo', status: 'pending', entitlements, attempts: 0, lastError: null, grantedAt: null, revokedAt: null }],
+    };
+  });
+}
