@@ -36,3 +36,12 @@ test('windows are isolated and sandboxed; the CSP loads nothing from elsewhere',
   assert.equal(script, "script-src 'self'", 'no inline or eval scripts');
   assert.doesNotMatch(CONTENT_SECURITY_POLICY, /unsafe-eval/);
 });
+
+test('window routes: the renderer’s hash for each view and target', async () => {
+  const { windowHash } = await import('./routes.ts');
+  assert.equal(windowHash('inbox', { requestId: 'r 1' }), '#/inbox?request=r+1');
+  assert.equal(windowHash('my-access'), '#/access');
+  assert.equal(windowHash('request', { prefill: { favoriteId: 'fav1', flowId: 'f' } }), '#/request?favorite=fav1');
+  assert.equal(windowHash('request', { prefill: { flowId: 'demo-bundle-flow', bundleId: 'demo-bundle' } }), '#/request?flow=demo-bundle-flow&bundle=demo-bundle');
+  assert.equal(windowHash('settings'), '#/settings');
+});
