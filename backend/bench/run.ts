@@ -1,4 +1,4 @@
-// `npm run bench [-- catalog throughput scheduler recovery renderer]`: prints figures and ratios.
+// `npm run bench [-- catalog throughput scheduler recovery renderer menu]`: prints figures and ratios.
 // Targets from the backend issue are printed beside each figure; nothing here asserts:
 // the machine is shared, so figures are for reading, not for failing a build.
 
@@ -12,6 +12,7 @@ import {
   countStatuses, demoGrantedCount, expiryLags, httpCall, loadLoop, REPO, seedActiveGrants, sleep, startServerProcess, summarize, tempDir, tokenFor, writeTeamConfig,
 } from './support.ts';
 import { rendererBench } from '../../renderer/bench/renderer-bench.ts';
+import { menuBench } from '../../main/bench/menu-bench.ts';
 
 type Row = [string, string, string];
 const rows: Row[] = [];
@@ -244,6 +245,7 @@ const SCENARIOS: Record<string, () => Promise<void>> = {
   scheduler: schedulerBench,
   recovery: recoveryBench,
   renderer: () => rendererBench(report),
+  menu: () => menuBench(report),
 };
 
 const chosen = process.argv.slice(2).filter((a) => a in SCENARIOS);
