@@ -199,6 +199,44 @@ describe('web portal in Chromium', { concurrency: false }, () => {
     await hidden(card(alice, /Write app tables/));
   });
 
+  test('a favorite that needs more (here a justification) opens the request window pre-filled; a pending request can be canceled', async () => {
+    const fav = await server.as('alice', 'POST', '/api/v1/favorites', { name: 'orders write', flowId: 'demo-approval', entitlements: [{ integration: 'demo', resourceType: 'table', resource: 'app/orders', permission: 'write' }], duration: '2h' });
+    assert.equal(fav.status, 201, fav.text);
+    await alice.goto(server.svc.url + '/#/request');
+    await alice.goto(server.svc.url + '/#/access');
+    await alice.getByRole('button', { name: 'Request orders write', exact: true }).click();
+    await visible(alice.getByText('From favorite “orders write”.'));
+    assert.equal(new URL(alice.url()).hash, `#/request?favorite=${fav.body.id}`);
+    assert.equal(await alice.getByRole('radio', { name: /Write app tables/ }).isChecked(), true);
+    assert.equal(await alice.getByRole('checkbox', { name: 'demo · table app/orders · write' }).isChecked(), true);
+    assert.equal(await alice.getByRole('checkbox', { name: 'demo · table app/users · write' }).isChecked(), false);
+    assert.equal(await alice.getByLabel('Duration').inputValue(), '2h');
+    await alice.getByLabel('Justification (required)').fill('INC-9: orders stuck');
+    await alice.getByRole('button', { name: 'Request access' }).click();
+    const pendingCard = card(alice, /Write app tables · table app\/orders/);
+    await visible(pendingCard.getByText('Pending approval'));
+    assert.equal(new URL(alice.url()).hash, '#/access');
+
+    await pendingCard.getByRole('button', { name: 'Cancel request for Write app tables' }).click();
+    const dialog = alice.getByRole('dialog', { name: 'Cancel this request?' });
+    await dialog.getByRole('button', { name: 'Cancel request' }).click();
+    await hidden(pendingCard);
+    await visible(alice.getByRole('table', { name: 'History' }).getByRole('row').filter({ hasText: 'Canceled' }));
+    await hidden(card(bob, /^alice · Write app tables/));
+  });
+
+  test('the page follows the OS light/dark theme', async () => {
+    const background = () => alice.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    await alice.emulateMedia({ colorScheme: 'light' });
+    const light = await background();
+    await alice.emulateMedia({ colorScheme: 'dark' });
+    const dark = await background();
+    assert.notEqual(light, dark);
+    const luminance = (rgb: string) => rgb.match(/\d+/g)!.slice(0, 3).map(Number).reduce((a, b) => a + b, 0);
+    assert.ok(luminance(dark) < luminance(light), `${dark} is darker than ${light}`);
+    await alice.emulateMedia({ colorScheme: 'light' });
+  });
+
   test('the strict Content-Security-Policy held: no violation in any page', () => {
     assert.deepEqual(cspViolations, []);
   });
