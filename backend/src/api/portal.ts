@@ -96,7 +96,7 @@ export function registerPortal(app: FastifyInstance, opts: { dir?: string } = {}
     if (name === 'index.html') {
       // A fresh nonce per answer, so the page is never cached or revalidated.
       const nonce = randomBytes(16).toString('base64');
-      const html = file.body.toString('utf8').replace('<head>', `<head>\n  <meta property="csp-nonce" content="${nonce}">`);
+      const html = file.body.toString('utf8').replace('</head>', `  <meta property="csp-nonce" content="${nonce}">\n</head>`);
       return reply.header('content-security-policy', portalCsp(nonce)).header('cache-control', 'no-store').type(CONTENT_TYPES.html!).send(html);
     }
     reply.header('etag', file.etag);
