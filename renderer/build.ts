@@ -29,7 +29,8 @@ export async function buildRenderer(opts: { outdir?: string; entry?: string; htm
     outdir,
     bundle: true,
     minify: true,
-    format: 'esm',
+    // A classic script: it loads the same from the portal and from file:// in the desktop app.
+    format: 'iife',
     target: ['chrome120'],
     jsx: 'automatic',
     define: { 'process.env.NODE_ENV': '"production"' },
