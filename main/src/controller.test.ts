@@ -102,7 +102,9 @@ test('one click from the menu, the menu follows; approval, notification once; re
   await until('bob notified', () => bob.shell.notes.some((n) => n.title === 'Request waiting for your approval'));
   await until('bob sees the count', () => bob.shell.item('approvals')?.label === 'Approvals (1)');
   assert.equal(bob.shell.icon, 'approvals');
-  assert.deepEqual(bob.shell.notes.find((n) => n.title === 'Request waiting for your approval')!.onClick, { view: 'inbox', requestId: created.id });
+  const asked = bob.shell.notes.find((n) => n.title === 'Request waiting for your approval')!;
+  assert.deepEqual(asked.onClick, { view: 'inbox', requestId: created.id });
+  assert.equal(asked.body, 'alice asks for app/users · write', 'named after the request, read from the server');
   await bob.c.call('lapse:call:approve', [created.id, 'go ahead']);
   await until('alice told', () => alice.shell.notes.some((n) => n.title === 'Request approved'));
   assert.match(alice.shell.notes.find((n) => n.title === 'Request approved')!.body, /app\/users · write — approved by bob: go ahead/);

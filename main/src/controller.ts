@@ -153,16 +153,26 @@ export class Controller {
 
   // ── events and notifications ─────────────────────────────────────────────────────────
 
+  private eventQueue: Promise<void> = Promise.resolve();
+
   private onEvent(e: StreamEvent): void {
     this.d.shell.broadcast({ kind: 'event', event: e });
-    if (this.me) {
-      const r = e.requestId ? (this.state.myRequests.find((x) => x.id === e.requestId) ?? this.approvals.find((x) => x.id === e.requestId)) : undefined;
-      const n = planEventNotification(e, this.me, r ? { label: describeAccess(r), hasAccessDetails: true } : undefined);
-      if (n) this.deliver(n);
+    // One at a time and in order: a notification may need the request's name first.
+    this.eventQueue = this.eventQueue.then(() => this.notifyAbout(e)).catch(() => {});
+    this.requestRefresh();
+  }
+
+  private async notifyAbout(e: StreamEvent): Promise<void> {
+    const me = this.me;
+    const first = me ? planEventNotification(e, me) : null;
+    if (me && first && !this.seen.has(first.key)) {
+      let r = e.requestId ? (this.state.myRequests.find((x) => x.id === e.requestId) ?? this.approvals.find((x) => x.id === e.requestId)) : undefined;
+      if (!r && e.requestId && this.api) r = await this.api.getRequest(e.requestId).catch(() => undefined);
+      const about = r ? { label: describeAccess(r), hasAccessDetails: r.requester !== me || r.grants.some((g) => g.accessDetails !== null) } : undefined;
+      this.deliver(planEventNotification(e, me, about) ?? first);
     }
     this.seen.lastEventId = e.id;
     this.saveSeen();
-    this.requestRefresh();
   }
 
   /** Shows a notification once (across restarts), unless do-not-disturb is on. */

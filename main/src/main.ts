@@ -25,7 +25,7 @@ const ICONS = resolve(ROOT, 'build/tray');
 const EXAMPLE_CONFIG = resolve(ROOT, 'backend/examples/lapse.yaml');
 const DEV_ORIGIN = process.env.LAPSE_RENDERER_DEV_URL ?? null;
 
-protocol.registerSchemesAsPrivileged([{ scheme: 'lapse', privileges: { standard: true, secure: true, supportFetchAPI: false, corsEnabled: false } }]);
+protocol.registerSchemesAsPrivileged([{ scheme: 'lapse', privileges: { standard: true, secure: true, supportFetchAPI: true, corsEnabled: true } }]);
 
 if (!app.requestSingleInstanceLock()) app.quit();
 
