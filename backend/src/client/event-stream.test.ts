@@ -77,3 +77,28 @@ test('an unreachable server: offline with the cause, then retries until closed',
   await stream.done;
   assert.deepEqual(states.slice(0, 4), ['connecting', 'offline', 'connecting', 'offline']);
 });
+
+test('a reconnect sends the last event id as Last-Event-ID', async () => {
+  // A bare HTTP server that ends each stream after one event, and records what the client sent.
+  const { createServer } = await import('node:http');
+  const seen: (string | undefined)[] = [];
+  const http = createServer((req, res) => {
+    seen.push(req.headers['last-event-id'] as string | undefined);
+    const n = seen.length;
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.end(`id: r1:${n}:request.granted\nevent: request.granted\ndata: ${JSON.stringify({ id: `r1:${n}:request.granted`, type: 'request.granted', at: new Date().toISOString(), requestId: 'r1', data: {} })}\n\n`);
+  });
+  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+  const port = (http.address() as { port: number }).port;
+  const got: string[] = [];
+  const stream = new EventStream({ url: `http://127.0.0.1:${port}`, token: 't', lastEventId: 'from-the-state-file', onEvent: (e) => got.push(e.id), delay: () => 10 });
+  try {
+    await until('three connections', () => seen.length >= 3);
+  } finally {
+    stream.close();
+    await stream.done;
+    http.close();
+  }
+  assert.deepEqual(seen.slice(0, 3), ['from-the-state-file', 'r1:1:request.granted', 'r1:2:request.granted']);
+  assert.deepEqual(got.slice(0, 2), ['r1:1:request.granted', 'r1:2:request.granted']);
+});
