@@ -43,6 +43,23 @@ const card = (page: Page, name: RegExp) => page.getByRole('article', { name });
 const visible = (l: Locator) => l.waitFor({ state: 'visible', timeout: WAIT });
 const hidden = (l: Locator) => l.waitFor({ state: 'hidden', timeout: WAIT });
 
+/** Controls on the page without an accessible name (label, aria-label(ledby) or text). Kept as
+ * text: the test's transpiler would add helpers the page does not have. */
+const UNNAMED_CONTROLS = `(() => {
+  const text = (el) => ((el && el.textContent) || '').trim();
+  const out = [];
+  for (const el of document.querySelectorAll('button, input, textarea, select, a[href], [role="button"], [role="timer"], [role="feed"], [role="dialog"], article')) {
+    const named = (el.getAttribute('aria-label') || '').trim()
+      || (el.getAttribute('aria-labelledby') || '').split(/\s+/).map((id) => text(document.getElementById(id))).join('')
+      || (el.id ? Array.from(document.querySelectorAll('label[for="' + CSS.escape(el.id) + '"]')).map(text).join('') : '')
+      || text(el.closest('label'))
+      || (/^(BUTTON|A)$/.test(el.tagName) ? text(el) : '');
+    if (!named) out.push(el.outerHTML.slice(0, 120));
+  }
+  return out;
+})()`;
+const unnamedControls = (page: Page): Promise<string[]> => page.evaluate(UNNAMED_CONTROLS);
+
 async function apiStatus(id: string): Promise<string> {
   const res = await server.as('alice', 'GET', `/api/v1/requests/${id}`);
   return res.body.status;
@@ -72,6 +89,7 @@ describe('web portal in Chromium', { concurrency: false }, () => {
   test('the signed-in portal keeps the token in this tab only and shows who is signed in', async () => {
     await alice.goto(server.svc.url + '/#/settings');
     await visible(alice.getByText(/Signed in as\s+Alice/));
+    assert.deepEqual(await unnamedControls(alice), []);
     const storage = await alice.evaluate(() => ({ session: sessionStorage.getItem('lapse.token'), local: Object.keys(localStorage).length }));
     assert.equal(storage.session, server.tokens.alice);
     assert.equal(storage.local, 0);
@@ -111,6 +129,7 @@ describe('web portal in Chromium', { concurrency: false }, () => {
     await alice.getByRole('button', { name: 'Request access' }).click();
     await visible(alice.getByRole('alert').filter({ hasText: 'At most 4h for this flow.' }));
     await alice.screenshot({ path: join(ARTIFACTS, 'request-window.png'), fullPage: true });
+    assert.deepEqual(await unnamedControls(alice), [], 'every control of the request window has a name');
     await alice.getByLabel('Duration').fill('1h');
     await hidden(alice.getByRole('alert').filter({ hasText: 'At most 4h for this flow.' }));
 
@@ -140,6 +159,7 @@ describe('web portal in Chromium', { concurrency: false }, () => {
     }
     assert.match(facts, /You approve as\s+\S/, 'why bob is an approver');
     await bob.screenshot({ path: join(ARTIFACTS, 'inbox.png'), fullPage: true });
+    assert.deepEqual(await unnamedControls(bob), [], 'every control of the inbox has a name');
 
     await row.getByRole('button', { name: /^Approve request by alice/ }).click();
     const dialog = bob.getByRole('dialog', { name: 'Approve request' });
@@ -151,6 +171,7 @@ describe('web portal in Chromium', { concurrency: false }, () => {
     await visible(dialog.getByText('12 / 124'));
     await dialog.getByLabel('Reason (required)').press('Enter'); // a textarea: Enter is a new line, not a submit
     await visible(dialog.getByText('13 / 124'));
+    assert.deepEqual(await unnamedControls(bob), [], 'every control of the reason dialog has a name');
     await dialog.getByRole('button', { name: 'Approve' }).click();
     await hidden(dialog);
     await hidden(row);
@@ -167,6 +188,7 @@ describe('web portal in Chromium', { concurrency: false }, () => {
     await aliceCard.getByRole('button', { name: 'Reveal access details' }).click();
     await visible(aliceCard.getByLabel('Access details'));
     assert.match(await aliceCard.getByLabel('Access details').innerText(), /# demo/);
+    assert.deepEqual(await unnamedControls(alice), [], 'every control of my access has a name');
   });
 
   test('self-revoke: confirmed in a dialog, ended in the backend, shown in the history', async () => {
@@ -223,6 +245,24 @@ describe('web portal in Chromium', { concurrency: false }, () => {
     await hidden(pendingCard);
     await visible(alice.getByRole('table', { name: 'History' }).getByRole('row').filter({ hasText: 'Canceled' }));
     await hidden(card(bob, /^alice · Write app tables/));
+  });
+
+  test('extend: active access gets longer through a dialog, the countdown follows', async () => {
+    const created = await server.as('alice', 'POST', '/api/v1/requests', { flowId: 'demo-auto', entitlements: [{ integration: 'demo', resourceType: 'database', resource: 'analytics', permission: 'read' }], duration: '30m' });
+    assert.equal(created.status, 201, created.text);
+    const c = alice.locator(`article[data-request-id="${created.body.id}"]`);
+    await visible(c.getByRole('timer'));
+    assert.match(await c.getByRole('timer').innerText(), /^(30|29) min left$/);
+    await c.getByRole('button', { name: 'Extend' }).click();
+    const dialog = alice.getByRole('dialog', { name: 'Extend access' });
+    await dialog.getByLabel('Extend by').fill('9h');
+    await dialog.getByRole('button', { name: 'Extend' }).click();
+    await visible(dialog.getByRole('alert').filter({ hasText: /duration: .*maximum/ }));
+    await dialog.getByLabel('Extend by').fill('1h');
+    await dialog.getByRole('button', { name: 'Extend' }).click();
+    await hidden(dialog);
+    await visible(c.getByRole('timer').filter({ hasText: /^1 h (29|30) min left$/ }));
+    await server.as('alice', 'POST', `/api/v1/requests/${created.body.id}/revoke`, {});
   });
 
   test('the page follows the OS light/dark theme', async () => {
