@@ -176,3 +176,26 @@ test('IPC: bad channels and payloads are refused with the field; settings errors
   assert.equal(alice.c.connectionState.state, 'not-configured');
   assert.equal((await alice.c.call('lapse:call:getSettings', []) as { hasToken: boolean }).hasToken, false);
 });
+
+test('local expiry warnings at the configured offsets, with Extend and Revoke now acting on the server', async () => {
+  server ??= await startTestServer();
+  const alice = await controllerFor('alice');
+  // A warning 60 minutes before the end of one hour of access is due at once.
+  await alice.c.call('lapse:call:updateSettings', [{ notificationOffsetsMinutes: [60] }]);
+  const r = await alice.c.call('lapse:call:createRequest', [{ flowId: 'demo-auto', entitlements: [appRead] }]) as { id: string };
+  await until('the warning', () => alice.shell.notes.some((n) => n.title === 'Access expires in 1 h' && n.requestId === r.id));
+  const warning = alice.shell.notes.find((n) => n.title === 'Access expires in 1 h' && n.requestId === r.id)!;
+  assert.deepEqual(warning.actions.map((a) => a.label), ['Extend', 'Revoke now']);
+  assert.match(warning.key, new RegExp(`^warn:${r.id}:\\d+:3600000$`));
+  assert.match(warning.body, /^app · read lapses at \d\d:\d\d UTC$/);
+
+  await alice.c.onNotificationAction(warning, 'extend');
+  await until('extended in the menu', () => /^app · read — 1 h 59 min left$/.test(alice.shell.item(`active:${r.id}`)?.label ?? ''));
+  await alice.c.onNotificationAction(warning, 'revoke');
+  await until('gone from the menu', () => !alice.shell.item(`active:${r.id}`));
+  const after = await alice.c.call('lapse:call:getRequest', [r.id]) as { status: string; extensions: number };
+  assert.equal(after.extensions, 1);
+  assert.match(after.status, /^(revoking|revoked)$/);
+  await alice.c.onNotificationAction(warning, 'click');
+  assert.deepEqual(alice.shell.opened.at(-1), ['my-access', { requestId: r.id }]);
+});
