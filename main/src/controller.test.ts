@@ -199,3 +199,35 @@ test('local expiry warnings at the configured offsets, with Extend and Revoke no
   await alice.c.onNotificationAction(warning, 'click');
   assert.deepEqual(alice.shell.opened.at(-1), ['my-access', { requestId: r.id }]);
 });
+
+test('offline: the menu says why while the server is down, and the app reconnects when it is back', async () => {
+  const own = await startTestServer();
+  const port = own.svc.port;
+  const cwd = mkdtempSync(join(tmpdir(), 'lapse-ctl-'));
+  dirs.push(cwd);
+  const settings = new SettingsStore(new Conf<Record<string, unknown>>({ cwd, configName: 'settings', projectName: 'lapse-test' }));
+  settings.update({ serverUrl: own.svc.url });
+  const ownVault = memoryVault();
+  ownVault.set(own.svc.url, own.tokens.alice);
+  const shell = new RecordingShell();
+  const c = new Controller({ settings, vault: ownVault, shell, clock: systemClock, timers: { setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) }, startEmbedded: () => Promise.reject(new Error('no')), debounceMs: 50 });
+  controllers.push(c);
+  await c.connect();
+  await until('online', () => c.connectionState.state === 'online' && shell.item('flow:demo-auto'));
+
+  await own.svc.stop();
+  await until('offline in the menu', () => shell.item('status')?.label.startsWith('Offline — '));
+  assert.equal(shell.item('reconnect')!.enabled, true);
+  assert.equal(shell.item('flow:demo-auto:demo/database:app#read')!.enabled, false, 'nothing to request while offline');
+
+  const { startService } = await import('../../backend/src/service.ts');
+  const { silentLogger } = await import('../../backend/src/logger.ts');
+  const back = await startService({ configPath: (await import('../../backend/src/api/api-test-support.ts')).EXAMPLE, dataDir: own.dir, port, logger: silentLogger, env: {} });
+  try {
+    await until('online again', () => c.connectionState.state === 'online', 20_000);
+    await until('the menu without the offline items', () => !shell.item('status') && shell.item('flow:demo-auto:demo/database:app#read')?.enabled);
+  } finally {
+    await c.stop();
+    await back.stop();
+  }
+});
