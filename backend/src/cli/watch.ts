@@ -99,7 +99,7 @@ export async function watch(o: WatchOptions): Promise<number> {
     token: o.token,
     lastEventId: seen.lastEventId,
     onEvent: (e) => {
-      queue = queue.then(() => handle(e));
+      queue = queue.then(() => handle(e)).catch((err) => o.out(`  (could not handle event ${e.id}: ${(err as Error).message})`));
     },
     onState: (state, detail) => {
       if (state === lastState && state !== 'offline') return;

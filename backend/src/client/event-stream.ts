@@ -120,7 +120,11 @@ export class EventStream {
             continue;
           }
           if (m.id) this.lastEventId = m.id;
-          this.opts.onEvent(parsed);
+          try {
+            this.opts.onEvent(parsed);
+          } catch {
+            // A failing handler must not drop the connection (and the events after this one).
+          }
         }
       }
     } catch (err) {
