@@ -265,6 +265,29 @@ describe('web portal in Chromium', { concurrency: false }, () => {
     await server.as('alice', 'POST', `/api/v1/requests/${created.body.id}/revoke`, {});
   });
 
+  test('windows opened by the tray: the inbox on one request, the request window on a flow and bundle', async () => {
+    const ids: string[] = [];
+    for (const resource of ['app/users', 'app/orders']) {
+      const r = await server.as('alice', 'POST', '/api/v1/requests', { flowId: 'demo-approval', entitlements: [{ integration: 'demo', resourceType: 'table', resource, permission: 'write' }], justification: 'INC-11' });
+      assert.equal(r.status, 201, r.text);
+      ids.push(r.body.id);
+    }
+    await bob.goto(`${server.svc.url}/#/inbox?request=${ids[1]}`);
+    const first = bob.getByRole('feed', { name: 'Pending approvals' }).getByRole('article').first();
+    await visible(first);
+    assert.equal(await first.getAttribute('data-request-id'), ids[1]);
+    assert.equal(await first.getAttribute('aria-current'), 'true');
+    assert.match((await first.innerText()), /app\/orders/);
+
+    await alice.goto(`${server.svc.url}/#/request?flow=demo-bundle-flow&bundle=demo-bundle`);
+    await visible(alice.getByRole('checkbox', { name: /Bundle: Demo bundle/ }));
+    assert.equal(await alice.getByRole('radio', { name: /^Demo bundle/ }).isChecked(), true);
+    assert.equal(await alice.getByRole('checkbox', { name: /Bundle: Demo bundle/ }).isChecked(), true);
+    assert.equal(await alice.getByLabel('Duration').inputValue(), '2h');
+    for (const id of ids) assert.equal((await server.as('alice', 'POST', `/api/v1/requests/${id}/cancel`)).status, 200);
+    await alice.goto(server.svc.url + '/#/access');
+  });
+
   test('the page follows the OS light/dark theme', async () => {
     const background = () => alice.evaluate(() => getComputedStyle(document.body).backgroundColor);
     await alice.emulateMedia({ colorScheme: 'light' });

@@ -72,8 +72,8 @@ export function App({ api }: { api: LapseApi }) {
         <span className="who">{me.name ?? me.id}</span>
       </header>
       <ConnectionBanner />
-      {route.view === 'inbox' && <InboxView />}
-      {route.view === 'request' && <RequestView key={hash} favoriteId={route.params.get('favorite') ?? undefined} />}
+      {route.view === 'inbox' && <InboxView focusId={route.params.get('request') ?? undefined} />}
+      {route.view === 'request' && <RequestView key={hash} favoriteId={route.params.get('favorite') ?? undefined} flowId={route.params.get('flow') ?? undefined} bundleId={route.params.get('bundle') ?? undefined} />}
       {route.view === 'access' && <AccessView />}
       {route.view === 'settings' && <SettingsView onSignOut={signOut} />}
     </div>

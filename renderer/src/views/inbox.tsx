@@ -2,7 +2,7 @@
 // why they are an approver; approve or deny with a reason. Rows are memoized: a live update
 // re-renders only the row that changed.
 
-import { memo, useCallback, useEffect, useLayoutEffect, useState } from 'react';
+import { memo, useCallback, useEffect, useLayoutEffect, useMemo, useState } from 'react';
 import type { AccessRequest } from '../api/lapse-api.ts';
 import { useApprovals, useSession, theApi } from '../stores.ts';
 import { integrationsOf, permissionsOf, resourcesOf, requestTitle, shortTime } from '../format.ts';
@@ -13,11 +13,11 @@ const keyOf = (r: AccessRequest) => r.id;
 
 type Decide = (r: AccessRequest, verb: 'Approve' | 'Deny') => void;
 
-const InboxRow = memo(function InboxRow({ r, onDecide, index, total }: { r: AccessRequest; onDecide: Decide; index: number; total: number }) {
+const InboxRow = memo(function InboxRow({ r, onDecide, index, total, focused }: { r: AccessRequest; onDecide: Decide; index: number; total: number; focused: boolean }) {
   const titleId = `inbox-${r.id}-title`;
   const ext = r.pendingExtension;
   return (
-    <article className="card inbox-row" aria-labelledby={titleId} aria-posinset={index + 1} aria-setsize={total} data-request-id={r.id}>
+    <article className={focused ? 'card inbox-row focused' : 'card inbox-row'} aria-current={focused || undefined} aria-labelledby={titleId} aria-posinset={index + 1} aria-setsize={total} data-request-id={r.id}>
       <header>
         <h3 id={titleId}>{r.requester} · {requestTitle(r)}</h3>
         <span className="badge">{ext ? `extension by ${ext.duration}` : r.duration}</span>
@@ -44,20 +44,28 @@ const InboxRow = memo(function InboxRow({ r, onDecide, index, total }: { r: Acce
 });
 
 /** The list alone (no loading): used by the view and by the benchmark page. */
-export function InboxList(props: { list: AccessRequest[]; onDecide: Decide; onCommit?: () => void }) {
+export function InboxList(props: { list: AccessRequest[]; onDecide: Decide; onCommit?: () => void; focusId?: string }) {
   useLayoutEffect(() => props.onCommit?.());
   if (props.list.length === 0) return <p className="empty">Nothing waits for your decision.</p>;
   return (
     <WindowList
       label="Pending approvals" className="list" items={props.list} getKey={keyOf} estimate={250}
-      renderItem={(r, i) => <InboxRow key={r.id} r={r} onDecide={props.onDecide} index={i} total={props.list.length} />}
+      renderItem={(r, i) => <InboxRow key={r.id} r={r} onDecide={props.onDecide} index={i} total={props.list.length} focused={r.id === props.focusId} />}
     />
   );
 }
 
-/** `onCommit` runs after each commit of the list (the benchmark's marker that rows are in the DOM). */
-export function InboxView({ onCommit }: { onCommit?: (rows: number) => void } = {}) {
-  const list = useApprovals((s) => s.list);
+/**
+ * `focusId` (from `#/inbox?request=<id>`, e.g. a notification's click) puts that request
+ * first and marks it. `onCommit` runs after each commit of the list (the benchmark's marker
+ * that rows are in the DOM).
+ */
+export function InboxView({ onCommit, focusId }: { onCommit?: (rows: number) => void; focusId?: string } = {}) {
+  const all = useApprovals((s) => s.list);
+  const list = useMemo(() => {
+    const i = focusId ? all.findIndex((r) => r.id === focusId) : -1;
+    return i <= 0 ? all : [all[i]!, ...all.slice(0, i), ...all.slice(i + 1)];
+  }, [all, focusId]);
   const loaded = useApprovals((s) => s.loaded);
   const me = useSession((s) => s.me);
   const [deciding, setDeciding] = useState<{ r: AccessRequest; verb: 'Approve' | 'Deny' } | null>(null);
@@ -76,7 +84,8 @@ export function InboxView({ onCommit }: { onCommit?: (rows: number) => void } = 
     <main aria-labelledby="inbox-title">
       <h2 id="inbox-title">Approvals{loaded ? ` (${list.length})` : ''}</h2>
       {error && <p role="alert" className="error">{error}</p>}
-      {loaded ? <InboxList list={list} onDecide={onDecide} onCommit={onCommit && (() => onCommit(list.length))} /> : <p aria-busy="true">Loading…</p>}
+      {loaded && focusId && !all.some((r) => r.id === focusId) && <p role="status" className="hint">That request no longer waits for your decision.</p>}
+      {loaded ? <InboxList list={list} focusId={focusId} onDecide={onDecide} onCommit={onCommit && (() => onCommit(list.length))} /> : <p aria-busy="true">Loading…</p>}
       {deciding && (
         <ReasonDialog
           open onOpenChange={(open) => !open && setDeciding(null)}

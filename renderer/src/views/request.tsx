@@ -49,7 +49,8 @@ function FieldError({ id, text }: { id: string; text: string | undefined }) {
   return text ? <p id={id} className="field-error" role="alert">{text}</p> : null;
 }
 
-export function RequestView({ favoriteId }: { favoriteId?: string }) {
+/** Pre-filled from a favorite (`#/request?favorite=<id>`) or with a flow and bundle (`?flow=<id>&bundle=<id>`, from the tray). */
+export function RequestView({ favoriteId, flowId: initialFlow, bundleId: initialBundle }: { favoriteId?: string; flowId?: string; bundleId?: string }) {
   const flows = useCatalog((s) => s.flows);
   const favorites = useFavorites((s) => s.favorites);
   const [query, setQuery] = useState('');
@@ -82,6 +83,17 @@ export function RequestView({ favoriteId }: { favoriteId?: string }) {
     setJustification(favorite.justification ?? '');
     setFavoriteName(favorite.name);
   }, [favorite?.id]);
+
+  // Or pre-select the flow (and bundle) named in the route, once the catalog is here.
+  const routeFlow = !favoriteId && initialFlow ? flows.find((f) => f.id === initialFlow && f.available) : undefined;
+  useEffect(() => {
+    if (!routeFlow) return;
+    chooseFlow(routeFlow);
+    if (initialBundle && routeFlow.bundles.some((b) => b.id === initialBundle)) {
+      setBundleId(initialBundle);
+      setPicked(new Set());
+    }
+  }, [routeFlow?.id]);
 
   const flow = flows.find((f) => f.id === flowId);
   const shown = useMemo(() => flows.filter((f) => matches(f, query)), [flows, query]);
