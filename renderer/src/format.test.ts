@@ -7,7 +7,7 @@ import { awaitsDecisionBy, countdownText, denialOf, requestTitle } from './forma
 import { fieldOf, validate } from './views/request.tsx';
 import { parseRoute } from './router.ts';
 import { generatePendingRequests } from '../bench/memory-api.ts';
-import type { CatalogFlow } from './api/lapse-api.ts';
+import { ApiError, errorDetail, isLapseApiMethod, type CatalogFlow } from './api/lapse-api.ts';
 
 const T = Date.parse('2026-06-01T10:00:00Z');
 const at = (ms: number) => new Date(T + ms).toISOString();
@@ -92,4 +92,18 @@ test('routes: the window kind from the hash, access by default', () => {
   assert.equal(parseRoute('#/settings').view, 'settings');
   assert.equal(parseRoute('').view, 'access');
   assert.equal(parseRoute('#/nope').view, 'access');
+});
+
+test('errors in any shape they arrive in (IPC rejects with plain problem data) become an ApiError', () => {
+  const fromIpc = ApiError.from({ status: 422, title: 'Invalid request', detail: 'flow "x" requires a justification', field: 'justification' });
+  assert.ok(fromIpc instanceof ApiError);
+  assert.equal(fromIpc.field, 'justification');
+  assert.equal(errorDetail({ status: 404, title: 'Not found', detail: 'request r1 not found' }), 'request r1 not found');
+  assert.equal(errorDetail(new Error('boom')), 'boom');
+  assert.equal(ApiError.from(new Error('boom')).status, 0);
+  assert.equal(errorDetail('plain text'), 'plain text');
+  assert.ok(isLapseApiMethod('approve'));
+  assert.ok(!isLapseApiMethod('subscribe'), 'the stream has its own channel');
+  assert.ok(!isLapseApiMethod('constructor'));
+  assert.ok(!isLapseApiMethod(42));
 });

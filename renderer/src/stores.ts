@@ -2,7 +2,7 @@
 // was started with (IPC in the desktop app, HTTP in the portal, in memory in benchmarks).
 
 import { create } from 'zustand';
-import type { AccessRequest, CatalogFlow, ConnectionState, Favorite, Me, Suggestion, LapseApi } from './api/lapse-api.ts';
+import { errorDetail, type AccessRequest, type CatalogFlow, type ConnectionState, type Favorite, type Me, type Suggestion, type LapseApi } from './api/lapse-api.ts';
 import { awaitsDecisionBy } from './format.ts';
 
 let api: LapseApi | null = null;
@@ -32,7 +32,7 @@ export const useCatalog = create<CatalogState>((set) => ({
     try {
       set({ flows: (await theApi().catalog()).flows, loaded: true, error: null });
     } catch (err) {
-      set({ error: String((err as Error).message ?? err), loaded: true });
+      set({ error: errorDetail(err), loaded: true });
     }
   },
 }));

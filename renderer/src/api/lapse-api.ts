@@ -249,6 +249,11 @@ export class ApiError extends Error implements ApiErrorData {
   }
 }
 
+/** What to show for a failure, whatever shape it arrived in (ApiError, plain problem data over IPC, Error). */
+export function errorDetail(err: unknown): string {
+  return ApiError.from(err).detail;
+}
+
 export interface LapseApi {
   readonly host: ApiHost;
 

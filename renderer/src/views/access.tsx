@@ -2,7 +2,7 @@
 // details (reveal, copy), extend, revoke or cancel; then the history with statuses.
 
 import { memo, useEffect, useState } from 'react';
-import type { AccessRequest } from '../api/lapse-api.ts';
+import { ApiError, errorDetail, type AccessRequest } from '../api/lapse-api.ts';
 import { useFavorites, useRequests, theApi } from '../stores.ts';
 import { countdownText, denialOf, isOpen, requestTitle, shortTime, statusText } from '../format.ts';
 import { useNow } from '../use-now.ts';
@@ -22,7 +22,7 @@ function AccessDetails({ r }: { r: AccessRequest }) {
     try {
       setDetails(details ? null : await load());
     } catch (err) {
-      setError(String((err as Error).message));
+      setError(errorDetail(err));
     }
   };
   const copy = async () => {
@@ -31,7 +31,7 @@ function AccessDetails({ r }: { r: AccessRequest }) {
       setCopied(true);
       setTimeout(() => setCopied(false), 2000);
     } catch (err) {
-      setError(`Could not copy: ${String((err as Error).message)}`);
+      setError(`Could not copy: ${errorDetail(err)}`);
     }
   };
   return (
@@ -101,7 +101,7 @@ export function AccessView() {
   const [busyFavorite, setBusyFavorite] = useState<string | null>(null);
 
   useEffect(() => {
-    useRequests.getState().load().catch((err) => setError(String(err.message ?? err)));
+    useRequests.getState().load().catch((err) => setError(errorDetail(err)));
     useFavorites.getState().load().catch(() => undefined);
   }, []);
 
@@ -115,9 +115,9 @@ export function AccessView() {
       useRequests.getState().upsert(await theApi().requestFromFavorite(id));
     } catch (err) {
       // Where the favorite needs more (a justification, an MFA code), open the request window pre-filled.
-      const e = err as { status?: number; field?: string; detail?: string };
+      const e = ApiError.from(err);
       if (e.status === 422 && e.field) navigate('request', { favorite: id });
-      else setError(e.detail ?? String(err));
+      else setError(e.detail);
     } finally {
       setBusyFavorite(null);
     }

@@ -3,7 +3,7 @@
 // re-renders only the row that changed.
 
 import { memo, useCallback, useEffect, useLayoutEffect, useMemo, useState } from 'react';
-import type { AccessRequest } from '../api/lapse-api.ts';
+import { errorDetail, type AccessRequest } from '../api/lapse-api.ts';
 import { useApprovals, useSession, theApi } from '../stores.ts';
 import { integrationsOf, permissionsOf, resourcesOf, requestTitle, shortTime } from '../format.ts';
 import { ReasonDialog } from '../components/dialogs.tsx';
@@ -71,7 +71,7 @@ export function InboxView({ onCommit, focusId }: { onCommit?: (rows: number) => 
   const [deciding, setDeciding] = useState<{ r: AccessRequest; verb: 'Approve' | 'Deny' } | null>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
-    useApprovals.getState().load().catch((err) => setError(String(err.message ?? err)));
+    useApprovals.getState().load().catch((err) => setError(errorDetail(err)));
   }, []);
   const onDecide = useCallback<Decide>((r, verb) => setDeciding({ r, verb }), []);
   const submit = async (reason: string) => {
