@@ -25,6 +25,7 @@ const cspViolations: string[] = [];
 
 async function signIn(token: string): Promise<Page> {
   const context = await browser.newContext({ colorScheme: 'light', viewport: { width: 1000, height: 900 } });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.svc.url });
   context.setDefaultTimeout(WAIT);
   contexts.push(context);
   const page = await context.newPage();
@@ -93,6 +94,31 @@ describe('web portal in Chromium', { concurrency: false }, () => {
     const storage = await alice.evaluate(() => ({ session: sessionStorage.getItem('lapse.token'), local: Object.keys(localStorage).length }));
     assert.equal(storage.session, server.tokens.alice);
     assert.equal(storage.local, 0);
+  });
+
+  test('sign-in refuses a bad token at the field; sign out forgets the token', async () => {
+    const context = await browser.newContext();
+    context.setDefaultTimeout(WAIT);
+    contexts.push(context);
+    const page = await context.newPage();
+    await page.goto(server.svc.url + '/');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await visible(page.getByRole('alert').filter({ hasText: 'Paste your token.' }));
+    await page.getByLabel('Token').fill('lapse_wrong');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await visible(page.getByRole('alert').filter({ hasText: 'This token is not valid' }));
+    assert.equal(await page.getByLabel('Token').getAttribute('aria-invalid'), 'true');
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('lapse.token')), null);
+    await page.getByLabel('Token').fill(server.tokens.dave);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('link', { name: 'Account' }).click();
+    await visible(page.getByText(/Signed in as\s+Dave/));
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await visible(page.getByRole('heading', { name: 'Sign in to Lapse' }));
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('lapse.token')), null);
+    await page.reload();
+    await visible(page.getByRole('heading', { name: 'Sign in to Lapse' }));
+    await context.close();
   });
 
   test('bad input in the request window is shown at the field (from the form and from the API)', async () => {
@@ -189,6 +215,9 @@ describe('web portal in Chromium', { concurrency: false }, () => {
     await visible(aliceCard.getByLabel('Access details'));
     assert.match(await aliceCard.getByLabel('Access details').innerText(), /# demo/);
     assert.deepEqual(await unnamedControls(alice), [], 'every control of my access has a name');
+    await aliceCard.getByRole('button', { name: 'Copy access details' }).click();
+    await visible(aliceCard.getByRole('status').filter({ hasText: 'Copied' }));
+    assert.equal(await alice.evaluate(() => navigator.clipboard.readText()), await aliceCard.getByLabel('Access details').innerText());
   });
 
   test('self-revoke: confirmed in a dialog, ended in the backend, shown in the history', async () => {

@@ -2,7 +2,7 @@
 
 import { useEffect, useState } from 'react';
 import type { LapseApi, Me } from './api/lapse-api.ts';
-import { useApprovals, useConnection, useSession, useCatalog } from './stores.ts';
+import { useApprovals, useConnection, useSession, useCatalog, useFavorites, useRequests } from './stores.ts';
 import { startLiveUpdates } from './live.ts';
 import { parseRoute, useHash } from './router.ts';
 import { InboxView } from './views/inbox.tsx';
@@ -50,6 +50,11 @@ export function App({ api }: { api: LapseApi }) {
 
   const signOut = async () => {
     await api.clearToken();
+    // Nothing of this person stays in memory for whoever signs in next.
+    useRequests.setState({ list: [], loaded: false });
+    useApprovals.setState({ list: [], loaded: false });
+    useFavorites.setState({ favorites: [], suggestions: [], loaded: false });
+    useCatalog.setState({ flows: [], loaded: false, error: null });
     useSession.getState().setMe(null);
   };
 
