@@ -52,6 +52,9 @@ test('the request form\'s checks name each field at fault', () => {
   assert.deepEqual(validate({ ...flow, requireMfa: false }, { ...good, mfaCode: '' }, T), {});
   assert.match(validate(flow, { ...good, startAt: '2026-05-01T10:00' }, T).startAt!, /in the past/);
   assert.match(validate(flow, { ...good, startAt: 'nope' }, T).startAt!, /valid date/);
+  const optional = { ...flow, requireJustification: false, breakGlass: true };
+  assert.match(validate(optional, { ...good, justification: '', breakGlass: true }, T).justification!, /Break-glass access needs a justification/);
+  assert.deepEqual(validate(optional, { ...good, breakGlass: true }, T), {});
 });
 
 test('API field paths land on the form\'s fields', () => {
@@ -60,6 +63,7 @@ test('API field paths land on the form\'s fields', () => {
   assert.equal(fieldOf('entitlements'), 'entitlements');
   assert.equal(fieldOf('startAt'), 'startAt');
   assert.equal(fieldOf('mfaCode'), 'mfaCode');
+  assert.equal(fieldOf('breakGlass'), 'breakGlass');
   assert.equal(fieldOf('query status'), 'form');
   assert.equal(fieldOf(undefined), 'form');
   assert.equal(fieldOf('(body)'), 'form');

@@ -9,7 +9,7 @@ import { useCatalog, useFavorites, useRequests, theApi } from '../stores.ts';
 import { entitlementText, parseDuration } from '../format.ts';
 import { navigate } from '../router.ts';
 
-type Field = 'flowId' | 'entitlements' | 'bundleId' | 'duration' | 'justification' | 'startAt' | 'mfaCode' | 'favoriteName' | 'form';
+type Field = 'flowId' | 'entitlements' | 'bundleId' | 'duration' | 'justification' | 'startAt' | 'mfaCode' | 'breakGlass' | 'favoriteName' | 'form';
 type Errors = Partial<Record<Field, string>>;
 
 const key = (e: Entitlement) => `${e.integration}|${e.resourceType}|${e.resource}|${e.permission}`;
@@ -17,7 +17,7 @@ const key = (e: Entitlement) => `${e.integration}|${e.resourceType}|${e.resource
 /** `entitlements[0].permission` → `entitlements`; unknown paths → the form. */
 export function fieldOf(path: string | undefined): Field {
   const head = (path ?? '').split(/[.[]/)[0] ?? '';
-  return (['flowId', 'entitlements', 'bundleId', 'duration', 'justification', 'startAt', 'mfaCode'] as const).find((f) => f === head) ?? 'form';
+  return (['flowId', 'entitlements', 'bundleId', 'duration', 'justification', 'startAt', 'mfaCode', 'breakGlass'] as const).find((f) => f === head) ?? 'form';
 }
 
 function matches(flow: CatalogFlow, q: string): boolean {
@@ -26,7 +26,7 @@ function matches(flow: CatalogFlow, q: string): boolean {
   return q.toLowerCase().split(/\s+/).filter(Boolean).every((w) => hay.includes(w));
 }
 
-export function validate(flow: CatalogFlow | undefined, v: { picked: Set<string>; bundleId: string; duration: string; justification: string; startAt: string; mfaCode: string }, now: number): Errors {
+export function validate(flow: CatalogFlow | undefined, v: { picked: Set<string>; bundleId: string; duration: string; justification: string; startAt: string; mfaCode: string; breakGlass?: boolean }, now: number): Errors {
   const errors: Errors = {};
   if (!flow) return { flowId: 'Choose what to request.' };
   if (!v.bundleId && v.picked.size === 0) errors.entitlements = 'Choose at least one permission, or a bundle.';
@@ -39,6 +39,7 @@ export function validate(flow: CatalogFlow | undefined, v: { picked: Set<string>
     }
   } else if (v.duration.trim() === 'indefinite' && flow.maxDuration !== 'indefinite') errors.duration = `At most ${flow.maxDuration} for this flow.`;
   if (flow.requireJustification && !v.justification.trim()) errors.justification = 'This flow requires a justification.';
+  else if (v.breakGlass && !v.justification.trim()) errors.justification = 'Break-glass access needs a justification.';
   if (v.startAt && Number.isNaN(Date.parse(v.startAt))) errors.startAt = 'Not a valid date and time.';
   else if (v.startAt && Date.parse(v.startAt) < now - 60_000) errors.startAt = 'The start time is in the past.';
   if (flow.requireMfa && !/^[0-9]{6}$/.test(v.mfaCode)) errors.mfaCode = 'Enter the 6-digit code from your authenticator.';
@@ -61,6 +62,7 @@ export function RequestView({ favoriteId, flowId: initialFlow, bundleId: initial
   const [justification, setJustification] = useState('');
   const [startAt, setStartAt] = useState('');
   const [mfaCode, setMfaCode] = useState('');
+  const [breakGlass, setBreakGlass] = useState(false);
   const [favoriteName, setFavoriteName] = useState('');
   const [errors, setErrors] = useState<Errors>({});
   const [notice, setNotice] = useState<string | null>(null);
@@ -115,6 +117,7 @@ export function RequestView({ favoriteId, flowId: initialFlow, bundleId: initial
       ...(justification.trim() ? { justification: justification.trim() } : {}),
       ...(startAt ? { startAt: new Date(startAt).toISOString() } : {}),
       ...(mfaCode ? { mfaCode } : {}),
+      ...(breakGlass && f.breakGlass ? { breakGlass: true } : {}),
     };
   };
 
@@ -126,7 +129,7 @@ export function RequestView({ favoriteId, flowId: initialFlow, bundleId: initial
   const submit = async (ev: React.FormEvent) => {
     ev.preventDefault();
     setNotice(null);
-    const found = validate(flow, { picked, bundleId, duration, justification, startAt, mfaCode }, Date.now());
+    const found = validate(flow, { picked, bundleId, duration, justification, startAt, mfaCode, breakGlass }, Date.now());
     setErrors(found);
     if (Object.keys(found).length) return;
     setBusy(true);
@@ -148,7 +151,7 @@ export function RequestView({ favoriteId, flowId: initialFlow, bundleId: initial
     setErrors(found);
     if (Object.keys(found).length) return;
     try {
-      const { startAt: _s, mfaCode: _m, ...rest } = input();
+      const { startAt: _s, mfaCode: _m, breakGlass: _b, ...rest } = input();
       const f = await theApi().createFavorite({ name: favoriteName.trim(), ...rest });
       await useFavorites.getState().load();
       setNotice(`Saved as favorite “${f.name}”.`);
@@ -226,6 +229,17 @@ export function RequestView({ favoriteId, flowId: initialFlow, bundleId: initial
                 <label htmlFor={`${id}-mfa`}>MFA code</label>
                 <input id={`${id}-mfa`} inputMode="numeric" autoComplete="one-time-code" maxLength={6} value={mfaCode} onChange={edit('mfaCode', setMfaCode)} aria-invalid={!!errors.mfaCode || undefined} aria-describedby={described('mfaCode')} />
                 <FieldError id={`${id}-mfaCode-error`} text={errors.mfaCode} />
+              </>
+            )}
+
+            {flow.breakGlass && (
+              <>
+                <label className="option">
+                  <input type="checkbox" checked={breakGlass} onChange={(e) => setBreakGlass(e.target.checked)} aria-describedby={`${id}-bg-hint`} />
+                  <span>Break-glass: grant it now without waiting for approval</span>
+                </label>
+                <p id={`${id}-bg-hint`} className="hint">For emergencies only: the justification is required and every approver is told at once.</p>
+                <FieldError id={`${id}-breakGlass-error`} text={errors.breakGlass} />
               </>
             )}
 
