@@ -26,10 +26,16 @@ export class KeychainUnavailableError extends Error {
   }
 }
 
-/** The @napi-rs/keyring factory, loaded on first use (a native module). */
+/**
+ * The @napi-rs/keyring factory, loaded on first use (a native module). On Linux the entry is
+ * pinned to the Secret Service: left alone, the library falls back silently to the kernel
+ * keyring, which lives in memory only, so the token would be gone after a restart (or, on
+ * a headless machine, after the process ends) with nothing said. Pinned, a missing service
+ * is an error the settings window shows.
+ */
 export async function napiKeyring(): Promise<EntryFactory> {
   const { Entry } = await import('@napi-rs/keyring');
-  return (service, account) => new Entry(service, account);
+  return (service, account) => new Entry(service, account, { linux: { store: 'secret-service' } });
 }
 
 export class TokenVault {
