@@ -231,3 +231,30 @@ test('offline: the menu says why while the server is down, and the app reconnect
     await back.stop();
   }
 });
+
+test('embedded mode: the backend starts in process; no keychain service is reported before any token is typed', async () => {
+  const cwd = mkdtempSync(join(tmpdir(), 'lapse-ctl-'));
+  dirs.push(cwd);
+  const settings = new SettingsStore(new Conf<Record<string, unknown>>({ cwd, configName: 'settings', projectName: 'lapse-test' }));
+  assert.equal(settings.get().embedded, true, 'the default');
+  const { startEmbedded } = await import('./embedded.ts');
+  const { EXAMPLE } = await import('../../backend/src/api/api-test-support.ts');
+  const { silentLogger } = await import('../../backend/src/logger.ts');
+  const broken = new TokenVault(() => {
+    throw new Error('Platform failure: no Secret Service');
+  });
+  const shell = new RecordingShell();
+  const c = new Controller({
+    settings, vault: broken, shell, clock: systemClock, timers: { setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) },
+    startEmbedded: () => startEmbedded({ dir: join(cwd, 'embedded'), exampleConfigPath: EXAMPLE, osUser: 'Jane.Doe', logger: silentLogger }), debounceMs: 50,
+  });
+  controllers.push(c);
+  await c.connect();
+  await until('online', () => c.connectionState.state === 'online' && shell.item('flow:demo-auto'));
+  assert.equal((await c.call('lapse:call:me', []) as { id: string }).id, 'jane.doe');
+  const s = await c.call('lapse:call:getSettings', []) as { embedded: boolean; keychainProblem: string | null; hasToken: boolean };
+  assert.equal(s.embedded, true);
+  assert.equal(s.hasToken, false);
+  assert.match(s.keychainProblem ?? '', /^No keychain service is available to keep the token \(Platform failure: no Secret Service\)/);
+  await c.stop();
+});

@@ -66,6 +66,7 @@ export class Controller {
   private refreshAgain = false;
   private generation = 0;
   private keychainProblem: string | null = null;
+  private keychainProbed = false;
 
   constructor(private readonly d: ControllerDeps) {
     this.seen = new SeenKeys(d.settings.get().notificationState);
@@ -351,6 +352,12 @@ export class Controller {
       }
     }
     if (!this.d.vault) this.keychainProblem = this.d.keychainLoadError ?? 'the keychain module could not be loaded';
+    else if (!s.serverUrl && !this.keychainProbed) {
+      // No server yet (embedded mode): find out now whether a token could be kept, so the
+      // settings window says so before the person types one.
+      this.keychainProbed = true;
+      this.keychainProblem = this.d.vault.problem();
+    }
     return {
       serverUrl: s.serverUrl, notificationOffsetsMinutes: s.notificationOffsetsMinutes, doNotDisturb: s.doNotDisturb,
       launchAtLogin: s.launchAtLogin, embedded: s.embedded, hasToken, keychainProblem: this.keychainProblem,
