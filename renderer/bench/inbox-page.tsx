@@ -1,9 +1,12 @@
 // The benchmark page: the real inbox view, its stores and the live-update path, fed by the
 // in-memory API with 1,000 pending requests. `window.lapseBench()` returns the timings.
+// The same page mounts the inbox or the whole app on the in-memory API for the tests of
+// what the portal cannot show (long lists, the desktop settings).
 
 import { createRoot } from 'react-dom/client';
 import '../src/styles.css';
 import { InboxView } from '../src/views/inbox.tsx';
+import { App } from '../src/app.tsx';
 import { useApiInstance, useApprovals, useSession } from '../src/stores.ts';
 import { startLiveUpdates } from '../src/live.ts';
 import { MemoryApi, generatePendingRequests } from './memory-api.ts';
@@ -112,4 +115,14 @@ async function mount(rows: number): Promise<void> {
   (window as unknown as { lapseMemoryApi: MemoryApi }).lapseMemoryApi = api;
 }
 
-Object.assign(window, { lapseBench: run, lapseMountInbox: mount });
+/** Mounts the whole app on the in-memory API as the desktop app or the portal would show it, at `hash`. */
+async function mountApp(host: 'desktop' | 'portal', hash: string, keychainProblem: string | null): Promise<void> {
+  const api = new MemoryApi(ME, { flows: [] }, Date.now, host);
+  api.settings.keychainProblem = keychainProblem;
+  useApiInstance(api);
+  location.hash = hash;
+  createRoot(document.getElementById('root')!).render(<App api={api} />);
+  (window as unknown as { lapseMemoryApi: MemoryApi }).lapseMemoryApi = api;
+}
+
+Object.assign(window, { lapseBench: run, lapseMountInbox: mount, lapseMountApp: mountApp });

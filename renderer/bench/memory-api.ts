@@ -3,18 +3,30 @@
 // Used by the renderer benchmark to drive the real views without a server.
 
 import {
-  ApiError, type AccessRequest, type Catalog, type ConnectionState, type DesktopSettings, type Favorite, type Favorites,
+  ApiError, type AccessRequest, type ApiHost, type DesktopSettingsUpdate, type Catalog, type ConnectionState, type DesktopSettings, type Favorite, type Favorites,
   type LapseApi, type LapseEvent, type Me, type NewRequest, type StreamMessage,
 } from '../src/api/lapse-api.ts';
 
 export class MemoryApi implements LapseApi {
-  readonly host = 'portal' as const;
+  readonly host: ApiHost;
+  /** Desktop settings as main would keep them (the token apart, never returned). */
+  settings: DesktopSettings = {
+    serverUrl: '', notificationOffsetsMinutes: [10, 1], doNotDisturb: false, launchAtLogin: false, embedded: true, hasToken: false, keychainProblem: null,
+  };
+  private token: string | null = null;
   private readonly requests = new Map<string, AccessRequest>();
   private readonly favorites: Favorite[] = [];
   private readonly listeners = new Set<(m: StreamMessage) => void>();
   private seq = 0;
 
-  constructor(private readonly user: Me, private readonly catalogData: Catalog = { flows: [] }, private readonly now: () => number = Date.now) {}
+  constructor(private readonly user: Me, private readonly catalogData: Catalog = { flows: [] }, private readonly now: () => number = Date.now, host: ApiHost = 'portal') {
+    this.host = host;
+  }
+
+  /** Whether a token was handed over (the token itself stays here). */
+  get tokenStored(): boolean {
+    return this.token !== null;
+  }
 
   /** Adds requests as they would exist on a server (no event). */
   seed(list: AccessRequest[]): void {
@@ -91,10 +103,25 @@ export class MemoryApi implements LapseApi {
     return () => this.listeners.delete(onMessage);
   }
   async connectionState(): Promise<ConnectionState> { return 'online'; }
-  async getSettings(): Promise<DesktopSettings> { throw new ApiError({ status: 501, title: 'Not available', detail: 'desktop settings exist only in the desktop app' }); }
-  async updateSettings(): Promise<DesktopSettings> { return this.getSettings(); }
-  async setToken(): Promise<void> {}
-  async clearToken(): Promise<void> {}
+  async getSettings(): Promise<DesktopSettings> {
+    if (this.host !== 'desktop') throw new ApiError({ status: 501, title: 'Not available', detail: 'desktop settings exist only in the desktop app' });
+    return { ...this.settings, hasToken: this.token !== null };
+  }
+  async updateSettings(update: DesktopSettingsUpdate): Promise<DesktopSettings> {
+    await this.getSettings();
+    const next = { ...this.settings, ...update };
+    if (!next.embedded && !/^https?:\/\/[^\s/]+/.test(next.serverUrl)) {
+      throw new ApiError({ status: 422, title: 'Invalid settings', detail: `server URL must be an http(s) URL, got ${JSON.stringify(next.serverUrl)}`, field: 'serverUrl' });
+    }
+    this.settings = next;
+    return this.getSettings();
+  }
+  async setToken(token: string): Promise<void> {
+    this.token = token;
+  }
+  async clearToken(): Promise<void> {
+    this.token = null;
+  }
 }
 
 /** `n` pending requests from varied requesters, flows and entitlements, awaiting `approver`. */

@@ -56,7 +56,7 @@ function DesktopSettingsForm() {
     <form onSubmit={save} noValidate className="settings">
       <label className="option"><input type="checkbox" checked={s.embedded} onChange={(e) => setS({ ...s, embedded: e.target.checked })} /> Embedded mode (no server: Lapse runs inside the app on a local file)</label>
       <label htmlFor={`${id}-url`}>Server URL</label>
-      <input id={`${id}-url`} type="url" value={s.serverUrl} disabled={s.embedded} placeholder="https://lapse.example.com" onChange={(e) => setS({ ...s, serverUrl: e.target.value })} />
+      <input id={`${id}-url`} type="url" value={s.serverUrl} disabled={s.embedded} placeholder="https://lapse.example.com" onChange={(e) => setS({ ...s, serverUrl: e.target.value })} aria-invalid={error?.field === 'serverUrl' || undefined} />
       {err('serverUrl')}
       <label htmlFor={`${id}-token`}>Token</label>
       <input id={`${id}-token`} type="password" autoComplete="off" value={token} disabled={s.embedded} placeholder={s.hasToken ? 'stored in the OS keychain' : 'paste a token'} onChange={(e) => setToken(e.target.value)} />
