@@ -165,6 +165,8 @@ app.on('before-quit', (e) => {
 });
 
 app.whenReady().then(async () => {
+  // A tray app: no Dock icon on macOS (the packaged app says so in Info.plist too).
+  app.dock?.hide();
   serveRenderer();
   session.defaultSession.setPermissionRequestHandler((_wc, _permission, callback) => callback(false));
   let vault: TokenVault | null = null;
