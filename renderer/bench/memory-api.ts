@@ -40,6 +40,11 @@ export class MemoryApi implements LapseApi {
     for (const l of this.listeners) l({ kind: 'event', event });
   }
 
+  /** Tells subscribers the connection changed, as the stream would. */
+  setConnection(state: ConnectionState, detail?: string): void {
+    for (const l of this.listeners) l({ kind: 'connection', state, ...(detail ? { detail } : {}) });
+  }
+
   private get(id: string): AccessRequest {
     const r = this.requests.get(id);
     if (!r) throw new ApiError({ status: 404, title: 'Not found', detail: `request ${id} not found` });

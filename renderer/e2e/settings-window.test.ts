@@ -96,3 +96,23 @@ test('in the portal the same window is the account: who is signed in, no desktop
   assert.equal(await page.getByLabel('Server URL').count(), 0);
   await page.close();
 });
+
+test('the connection state: a banner once the stream has been down for a second, gone when it is back', async () => {
+  const page = await open('desktop');
+  await page.getByRole('heading', { name: 'Settings' }).waitFor();
+  const banner = page.getByRole('status').filter({ hasText: /Reconnecting|Offline/ });
+  assert.equal(await banner.count(), 0);
+  const push = (state: string, detail?: string) => page.evaluate(([s, d]) => (window as unknown as { lapseMemoryApi: { setConnection(s: string, d?: string): void } }).lapseMemoryApi.setConnection(s!, d), [state, detail]);
+  await push('reconnecting', 'the events stream ended');
+  await page.getByRole('status').filter({ hasText: 'Reconnecting to the server… (the events stream ended)' }).waitFor();
+  await push('offline');
+  await page.getByRole('status').filter({ hasText: 'Offline: changes are not shown live.' }).waitFor();
+  await push('online');
+  await banner.waitFor({ state: 'hidden' });
+  // A drop shorter than a second shows nothing.
+  await push('reconnecting');
+  await push('online');
+  await page.waitForTimeout(1300);
+  assert.equal(await banner.count(), 0);
+  await page.close();
+});

@@ -18,10 +18,17 @@ const VIEWS = [
   ['settings', 'Settings'],
 ] as const;
 
+/** Shown once the connection has been down for a second (no flash while connecting or on a quick reconnect). */
 function ConnectionBanner() {
   const state = useConnection((s) => s.state);
   const detail = useConnection((s) => s.detail);
-  if (state === 'online') return null;
+  const [shown, setShown] = useState(false);
+  useEffect(() => {
+    if (state === 'online') return setShown(false);
+    const t = setTimeout(() => setShown(true), 1000);
+    return () => clearTimeout(t);
+  }, [state]);
+  if (state === 'online' || !shown) return null;
   return (
     <p role="status" className={`connection ${state}`}>
       {state === 'reconnecting' ? 'Reconnecting to the server…' : 'Offline: changes are not shown live.'}{detail ? ` (${detail})` : ''}

@@ -103,6 +103,7 @@ interface ConnectionStoreState {
   set(state: ConnectionState, detail?: string): void;
 }
 export const useConnection = create<ConnectionStoreState>((set) => ({
-  state: 'offline', detail: null,
+  // Until the stream says otherwise: connecting.
+  state: 'reconnecting', detail: null,
   set: (state, detail) => set({ state, detail: detail ?? null }),
 }));

@@ -68,6 +68,7 @@ export function createHttpApi(opts: { baseUrl?: string; storage: TokenStorage; f
 
     const connect = async () => {
       if (stopped) return;
+      if (state === 'offline' && failures === 0) setState('reconnecting');
       controller = new AbortController();
       const t = token();
       try {
