@@ -7,7 +7,7 @@ import { createRoot } from 'react-dom/client';
 import '../src/styles.css';
 import { InboxView } from '../src/views/inbox.tsx';
 import { App } from '../src/app.tsx';
-import { useApiInstance, useApprovals, useSession } from '../src/stores.ts';
+import { setApi, useApprovals, useSession } from '../src/stores.ts';
 import { startLiveUpdates } from '../src/live.ts';
 import { MemoryApi, generatePendingRequests } from './memory-api.ts';
 import type { AccessRequest, Me } from '../src/api/lapse-api.ts';
@@ -37,7 +37,7 @@ async function run(rows: number, updates: number): Promise<BenchResult> {
   const api = new MemoryApi(ME);
   const pending = generatePendingRequests(rows, ME.id);
   api.seed(pending);
-  useApiInstance(api);
+  setApi(api);
   useSession.setState({ me: ME });
   useApprovals.setState({ list: [], loaded: false });
 
@@ -108,7 +108,7 @@ async function run(rows: number, updates: number): Promise<BenchResult> {
 async function mount(rows: number): Promise<void> {
   const api = new MemoryApi(ME);
   api.seed(generatePendingRequests(rows, ME.id));
-  useApiInstance(api);
+  setApi(api);
   useSession.setState({ me: ME });
   startLiveUpdates(api);
   createRoot(document.getElementById('root')!).render(<InboxView />);
@@ -119,7 +119,7 @@ async function mount(rows: number): Promise<void> {
 async function mountApp(host: 'desktop' | 'portal', hash: string, keychainProblem: string | null): Promise<void> {
   const api = new MemoryApi(ME, { flows: [] }, Date.now, host);
   api.settings.keychainProblem = keychainProblem;
-  useApiInstance(api);
+  setApi(api);
   location.hash = hash;
   createRoot(document.getElementById('root')!).render(<App api={api} />);
   (window as unknown as { lapseMemoryApi: MemoryApi }).lapseMemoryApi = api;

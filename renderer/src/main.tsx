@@ -5,7 +5,7 @@ import './styles.css';
 import { createRoot } from 'react-dom/client';
 import { LAPSE_API_GLOBAL, type LapseApi } from './api/lapse-api.ts';
 import { createHttpApi } from './api/http-api.ts';
-import { useApiInstance } from './stores.ts';
+import { setApi } from './stores.ts';
 import { App } from './app.tsx';
 
 // The portal's index.html carries the CSP nonce for the one <style> element the dialogs'
@@ -15,5 +15,5 @@ if (nonce) (globalThis as { __webpack_nonce__?: string }).__webpack_nonce__ = no
 
 const exposed = (window as unknown as Record<string, LapseApi | undefined>)[LAPSE_API_GLOBAL];
 const api: LapseApi = exposed ?? createHttpApi({ storage: window.sessionStorage });
-useApiInstance(api);
+setApi(api);
 createRoot(document.getElementById('root')!).render(<App api={api} />);

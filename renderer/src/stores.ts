@@ -6,7 +6,7 @@ import { errorDetail, type AccessRequest, type CatalogFlow, type ConnectionState
 import { awaitsDecisionBy } from './format.ts';
 
 let api: LapseApi | null = null;
-export function useApiInstance(next: LapseApi): void {
+export function setApi(next: LapseApi): void {
   api = next;
 }
 export function theApi(): LapseApi {
