@@ -18,6 +18,11 @@ import { systemClock, type Clock } from './engine/clock.ts';
 import { DemoIntegration } from './integrations/demo-integration.ts';
 import type { Integration } from './integrations/integration.ts';
 import { UnavailableIntegration } from './integrations/unavailable-integration.ts';
+import { CredentialError, resolveSecret } from './integrations/credentials.ts';
+import { RedisIntegration, type RedisConnection } from './integrations/redis.ts';
+import { WebhookIntegration } from './integrations/webhook.ts';
+import { PostgresIntegration, type PostgresConnection } from './integrations/postgresql.ts';
+import { CommandIntegration, type CommandConnection } from './integrations/command.ts';
 import { TotpVerifier } from './auth/mfa.ts';
 import { createToken } from './auth/tokens.ts';
 import { buildServer } from './api/server.ts';
@@ -55,12 +60,33 @@ export function openStore(dataDir: string): SqliteStore {
   return new SqliteStore(join(resolve(dataDir), STORE_FILE));
 }
 
-export function createIntegration(cfg: IntegrationConfig, dataDir: string, clock: Clock): Integration {
-  switch (cfg.type) {
-    case 'demo':
-      return new DemoIntegration(cfg.id, join(resolve(dataDir), `demo-${cfg.id}.db`), cfg.resources, () => clock.now(), typeof cfg.connection.faultsFile === 'string' ? cfg.connection.faultsFile : undefined);
-    default:
-      return new UnavailableIntegration(cfg.id, cfg.type);
+/**
+ * The integration a configuration entry describes. Its credentials are read here (from the
+ * environment or the files the connection names); one that cannot be read leaves the
+ * integration unavailable, with the reason as its health, rather than stopping the server.
+ */
+export function createIntegration(cfg: IntegrationConfig, dataDir: string, clock: Clock, env: NodeJS.ProcessEnv = process.env): Integration {
+  const c = cfg.connection;
+  const secret = (name: 'password' | 'secret', required = false) => resolveSecret(c, name, { integration: cfg.id, env, required });
+  const { passwordEnv: _pe, passwordFile: _pf, secretEnv: _se, secretFile: _sf, ...plain } = c;
+  try {
+    switch (cfg.type) {
+      case 'demo':
+        return new DemoIntegration(cfg.id, join(resolve(dataDir), `demo-${cfg.id}.db`), cfg.resources, () => clock.now(), typeof c.faultsFile === 'string' ? c.faultsFile : undefined);
+      case 'postgresql':
+        return new PostgresIntegration(cfg.id, { ...(plain as unknown as PostgresConnection), password: secret('password') }, { clock: () => clock.now() });
+      case 'redis':
+        return new RedisIntegration(cfg.id, { host: '127.0.0.1', port: 6379, ...(plain as Partial<RedisConnection>), password: secret('password') }, { clock, resources: cfg.resources });
+      case 'webhook':
+        return new WebhookIntegration(cfg.id, { ...(plain as { url: string; timeoutMs?: number }), secret: secret('secret', true)! }, { clock, resources: cfg.resources });
+      case 'command':
+        return new CommandIntegration(cfg.id, { ...(plain as Omit<CommandConnection, 'secret'>), secret: secret('secret') }, { clock, resources: cfg.resources, env });
+      default:
+        return new UnavailableIntegration(cfg.id, cfg.type);
+    }
+  } catch (err) {
+    if (err instanceof CredentialError) return new UnavailableIntegration(cfg.id, cfg.type, err.message);
+    throw err;
   }
 }
 
@@ -84,7 +110,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   if (expedited > 0) log.info('retrying revokes that were waiting in backoff', { jobs: expedited });
   const integrations = new Map<string, Integration>();
   const syncIntegrations = (cfg: LapseConfig) => {
-    for (const i of cfg.integrations) if (!integrations.has(i.id)) integrations.set(i.id, createIntegration(i, dataDir, clock));
+    for (const i of cfg.integrations) if (!integrations.has(i.id)) integrations.set(i.id, createIntegration(i, dataDir, clock, env));
   };
   syncIntegrations(config);
 

@@ -117,6 +117,7 @@
 // requester conditions (and `when`) hold.
 
 import { readFile } from 'node:fs/promises';
+import { checkConnection, requiredConnectionKeys } from './connection.ts';
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type ErrorCode, type Scalar, type YAMLMap } from 'yaml';
 import {
   CONDITION_OPS,
@@ -273,7 +274,7 @@ function listForMessage(items: string[]): string {
 }
 
 /** The keys of one YAML map, after its keys were checked. */
-class Fields {
+export class Fields {
   constructor(
     readonly node: YAMLMap,
     readonly path: string,
@@ -297,7 +298,7 @@ class Fields {
   }
 }
 
-class Reader {
+export class Reader {
   private readonly errors: ConfigError[] = [];
   private readonly declared = new Map<DeclaredKind, Map<string, number>>();
   private readonly refs: Array<{ kind: RefKind; id: string; node: unknown; path: string }> = [];
@@ -560,6 +561,17 @@ class Reader {
     if (isMap(m)) return true;
     this.error(node, path, `expected ${what}; got ${describe(m)}`);
     return false;
+  }
+
+  /** How many errors have been recorded so far. */
+  errorCount(): number {
+    return this.errors.length;
+  }
+
+  /** The keys of a map node (none for anything else), without checking anything. */
+  keysOf(node: unknown): string[] {
+    const m = this.deref(node);
+    return isMap(m) ? m.items.map((pair) => String(this.scalar(pair.key))) : [];
   }
 
   /** Whether `node` is a map holding `key`, without checking anything. */
@@ -859,17 +871,24 @@ function readIntegration(r: Reader, node: unknown, path: string, known: Resource
   const name = f.has('name') ? r.name(f.get('name'), f.at('name')) : id;
   const owner = f.has('owner') ? readOwner(r, f.get('owner'), f.at('owner')) : undefined;
 
+  let resourceTypes: Record<string, ResourceTypeConfig> | undefined;
+  if (f.has('resourceTypes')) resourceTypes = readResourceTypes(r, f.get('resourceTypes'), f.at('resourceTypes'));
+  else if (type !== undefined) resourceTypes = defaultResourceTypes(type);
+
   let connection: Record<string, unknown> | undefined = {};
   if (f.has('connection')) {
     const c = f.get('connection');
     if (!r.isMap(c, f.at('connection'))) connection = undefined;
     else if (!checkNoInlineSecrets(r, c, f.at('connection'))) connection = undefined;
-    else connection = r.plain(c, f.at('connection')) as Record<string, unknown>;
+    else {
+      const before = r.errorCount();
+      connection = r.plain(c, f.at('connection')) as Record<string, unknown>;
+      if (r.errorCount() > before) connection = undefined;
+      else if (type !== undefined && !checkConnection(r, type, c, f.at('connection'), resourceTypes)) connection = undefined;
+    }
+  } else if (type !== undefined && requiredConnectionKeys(type).length > 0) {
+    connection = r.error(node, path, `missing required key "connection": a ${type} integration needs ${requiredConnectionKeys(type).join(', ')}`);
   }
-
-  let resourceTypes: Record<string, ResourceTypeConfig> | undefined;
-  if (f.has('resourceTypes')) resourceTypes = readResourceTypes(r, f.get('resourceTypes'), f.at('resourceTypes'));
-  else if (type !== undefined) resourceTypes = defaultResourceTypes(type);
   if (id !== undefined && resourceTypes !== undefined) known.set(id, resourceTypes);
 
   const resources = f.has('resources')

@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 
 export const DEFAULT_ACCOUNT_PREFIX = 'lapse_';
 /** What a configured account prefix may look like. */
-export const ACCOUNT_PREFIX_PATTERN = /^[a-z][a-z0-9_]{0,19}$/;
+export const ACCOUNT_PREFIX_PATTERN = /^[a-z_][a-z0-9_]{0,15}$/;
 
 export function shortId(requestId: string): string {
   return createHash('sha256').update(requestId).digest('hex').slice(0, 10);

@@ -18,7 +18,7 @@ const prefix = `lt${run}_`;
 const keyBase = `lapse-test:${run}:`;
 
 const admin = new Redis({ host: HOST, port: PORT, lazyConnect: true, maxRetriesPerRequest: 1 });
-const integration = new RedisIntegration('cache', { host: HOST, port: PORT, accountPrefix: prefix });
+const integration = new RedisIntegration('cache', { host: HOST, port: PORT, rolePrefix: prefix });
 const clients: Redis[] = [];
 
 after(async () => {
@@ -135,7 +135,7 @@ test('listGranted lists only users with the prefix; removeAccount refuses others
 test('health: ok against the server; a closed port reports the error', async () => {
   assert.equal((await integration.health()).ok, true);
   const proxy = await startTcpProxy({ host: HOST, port: PORT });
-  const down = new RedisIntegration('down', { host: HOST, port: proxy.port, accountPrefix: prefix, timeoutMs: 500 });
+  const down = new RedisIntegration('down', { host: HOST, port: proxy.port, rolePrefix: prefix, timeoutMs: 500 });
   try {
     proxy.cut();
     const h = await down.health();

@@ -4,9 +4,9 @@
 //   host: 127.0.0.1            port: 6379
 //   user: default              # the ACL user Lapse connects as; it needs +acl, +client|kill, +ping
 //   passwordEnv / passwordFile # that user's password, by reference
-//   accountPrefix: lapse_      # the name of every ACL user Lapse creates starts with this
+//   rolePrefix: lapse_      # the name of every ACL user Lapse creates starts with this
 //   timeout: 5s                # connect and command timeout
-//   publicHost / publicPort    # what the requester is told to connect to (default host/port)
+//   accessHost / accessPort    # what the requester is told to connect to (default host/port)
 //   permissions:               # per permission: which keys (read | write | readwrite) and commands
 //     read:  { keys: read,      commands: ["+@read", "-@dangerous"] }
 //     write: { keys: readwrite, commands: ["+@read", "+@write", "-@dangerous"] }
@@ -52,10 +52,10 @@ export interface RedisConnection {
   port: number;
   user?: string;
   password?: string;
-  accountPrefix?: string;
+  rolePrefix?: string;
   timeoutMs?: number;
-  publicHost?: string;
-  publicPort?: number;
+  accessHost?: string;
+  accessPort?: number;
   permissions?: Record<string, RedisPermissionRules>;
 }
 
@@ -106,7 +106,7 @@ export class RedisIntegration implements Integration {
     private readonly connection: RedisConnection,
     private readonly opts: RedisIntegrationOptions = {},
   ) {
-    this.prefix = connection.accountPrefix ?? DEFAULT_ACCOUNT_PREFIX;
+    this.prefix = connection.rolePrefix ?? DEFAULT_ACCOUNT_PREFIX;
     this.permissions = connection.permissions ?? { ...DEFAULT_REDIS_PERMISSIONS };
     this.now = () => (opts.clock ?? Date).now();
     const timeout = connection.timeoutMs ?? 5000;
@@ -142,8 +142,8 @@ export class RedisIntegration implements Integration {
     const password = randomPassword();
     const rules = aclRules(password, input.entitlements, this.permissions);
     await this.call('ACL', 'SETUSER', account, ...rules);
-    const host = this.connection.publicHost ?? this.connection.host;
-    const port = this.connection.publicPort ?? this.connection.port;
+    const host = this.connection.accessHost ?? this.connection.host;
+    const port = this.connection.accessPort ?? this.connection.port;
     return {
       accessDetails: {
         host,
