@@ -10,7 +10,7 @@ import type { GrantInput } from './integration.ts';
 import { PostgresIntegration, scramVerifier } from './postgresql.ts';
 import { shortId } from './sql/common.ts';
 import {
-  createPgDatabase, hex, HOSTILE, PG, pgAdminQuery, pgCleanup, pgConnect, pgConnectDetails, pgRolesWithPrefix, uniquePrefix,
+  closeSessions, createPgDatabase, hex, HOSTILE, PG, pgAdminQuery, pgCleanup, pgConnect, pgConnectDetails, pgRolesWithPrefix, uniquePrefix,
 } from './sql/sql-test-support.ts';
 
 const q = pg.escapeIdentifier;
@@ -52,6 +52,7 @@ before(async () => {
 });
 
 after(async () => {
+  await closeSessions();
   await integration.close();
   await pgCleanup([db, hostileDb], prefix);
 });

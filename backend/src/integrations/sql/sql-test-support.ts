@@ -24,6 +24,21 @@ export const HOSTILE = {
   backtick: 'b`; DROP TABLE victim; -- ',
 } as const;
 
+/** Requester sessions a test opened; closed by closeSessions() even when an assertion failed midway. */
+const openSessions = new Set<() => Promise<void>>();
+
+function trackSession(close: () => Promise<void>): void {
+  const once = async () => {
+    openSessions.delete(once);
+    await close().catch(() => undefined);
+  };
+  openSessions.add(once);
+}
+
+export async function closeSessions(): Promise<void> {
+  await Promise.all([...openSessions].map((close) => close()));
+}
+
 // ── PostgreSQL ───────────────────────────────────────────────────────────────────────
 
 export async function pgClient(database: string, user = PG.user, password?: string): Promise<pg.Client> {
@@ -39,6 +54,7 @@ export async function pgConnect(url: string): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
   client.on('error', () => undefined);
   await client.connect();
+  trackSession(() => client.end());
   return client;
 }
 
@@ -47,6 +63,7 @@ export async function pgConnectDetails(d: Record<string, string>): Promise<pg.Cl
   const client = new pg.Client({ host: d.host, port: Number(d.port), database: d.database, user: d.user, password: d.password, connectionTimeoutMillis: 5000 });
   client.on('error', () => undefined);
   await client.connect();
+  trackSession(() => client.end());
   return client;
 }
 
@@ -109,6 +126,7 @@ export async function myConnect(details: Record<string, string>, database?: stri
     database: database ?? details.database, connectTimeout: 5000, charset: 'utf8mb4',
   });
   c.on('error', () => undefined);
+  trackSession(async () => c.destroy());
   return c;
 }
 
