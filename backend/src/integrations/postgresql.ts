@@ -136,8 +136,10 @@ export class PostgresIntegration implements Integration {
         allowExitOnIdle: true,
         application_name: 'lapse',
       });
-      // An idle client's connection dropping (server restart, network cut) must not crash the process.
+      // A connection dropping (server restart, network cut) must not crash the process: an
+      // idle client's error reaches the pool, a busy one's its query, which rejects.
       p.on('error', () => undefined);
+      p.on('connect', (client) => client.on('error', () => undefined));
       this.pools.set(database, p);
     }
     return p;
