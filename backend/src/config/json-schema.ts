@@ -318,6 +318,11 @@ export const configJsonSchema: Schema = {
     settings: object('Server settings.', {
       admins: array('User ids with the admin role.', ref('id')),
       expiryWarnings: array('How long before expiry the requester is warned; default [10m, 1m].', ref('duration')),
+      reconcileEvery: {
+        description: 'How often Lapse removes what it created on the targets that no request covers (at least 10s), or "off"; default 5m.',
+        anyOf: [ref('duration'), { const: 'off' }],
+      },
+      healthCheckEvery: ref('duration', "How often every integration's health is checked (at least 10s); default 1m."),
     }),
     identities: object('Users, groups and on-call shifts.', {
       users: array('Users.', ref('user')),

@@ -19,6 +19,9 @@
 // settings:                      # optional
 //   admins: [carol]              # user ids with the admin role; default none
 //   expiryWarnings: [10m, 1m]    # warn the requester this long before expiry; default [10m, 1m]
+//   reconcileEvery: 5m           # how often Lapse removes what it created that no request covers
+//                                # (at least 10s, or "off"); default 5m
+//   healthCheckEvery: 1m         # how often every integration's health is checked (at least 10s); default 1m
 //
 // identities:
 //   users:
@@ -674,12 +677,25 @@ function defaultSettings(): ServerSettings {
 }
 
 function readSettings(r: Reader, node: unknown, path: string): ServerSettings | undefined {
-  const f = r.map(node, path, ['admins?', 'expiryWarnings?']);
+  const f = r.map(node, path, ['admins?', 'expiryWarnings?', 'reconcileEvery?', 'healthCheckEvery?']);
   if (f === undefined) return undefined;
   const admins = f.has('admins') ? r.list(f.get('admins'), f.at('admins'), (n, p) => userRef(r, n, p)) : [];
   const warnings = f.has('expiryWarnings') ? r.list(f.get('expiryWarnings'), f.at('expiryWarnings'), (n, p) => r.duration(n, p)) : [...DEFAULT_EXPIRY_WARNINGS];
+  const reconcileEvery = f.has('reconcileEvery') ? (r.scalar(f.get('reconcileEvery')) === 'off' ? null : atLeastSeconds(r, f.get('reconcileEvery'), f.at('reconcileEvery'), ', or "off"')) : undefined;
+  const healthCheckEvery = f.has('healthCheckEvery') ? atLeastSeconds(r, f.get('healthCheckEvery'), f.at('healthCheckEvery'), '') : undefined;
   if (admins === undefined || warnings === undefined) return undefined;
-  return { admins, expiryWarnings: [...new Set(warnings)].sort((a, b) => b - a) };
+  if ((f.has('reconcileEvery') && reconcileEvery === undefined) || (f.has('healthCheckEvery') && healthCheckEvery === undefined)) return undefined;
+  const settings: ServerSettings = { admins, expiryWarnings: [...new Set(warnings)].sort((a, b) => b - a) };
+  if (reconcileEvery !== undefined) settings.reconcileEvery = reconcileEvery;
+  if (healthCheckEvery !== undefined) settings.healthCheckEvery = healthCheckEvery;
+  return settings;
+}
+
+/** A duration of at least 10 s (a sweep or check more often than that would only load the targets). */
+function atLeastSeconds(r: Reader, node: unknown, path: string, alternatives: string): number | undefined {
+  const ms = r.duration(node, path);
+  if (ms !== undefined && ms < 10_000) return r.error(node, path, `expected a duration of at least 10s${alternatives}; got ${JSON.stringify(r.scalar(node))}`);
+  return ms;
 }
 
 /** The `id` of a user, group, shift, integration, bundle or flow; a second use of an id is an error. */
