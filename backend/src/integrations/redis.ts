@@ -100,6 +100,7 @@ export class RedisIntegration implements Integration {
   private readonly prefix: string;
   private readonly permissions: Record<string, RedisPermissionRules>;
   private readonly now: () => number;
+  private lastConnectionError: string | null = null;
 
   constructor(
     readonly id: string,
@@ -116,13 +117,21 @@ export class RedisIntegration implements Integration {
       username: connection.user,
       password: connection.password,
       lazyConnect: true,
+      // The ready check runs INFO, which an ACL-only admin user need not be allowed.
+      enableReadyCheck: false,
       connectTimeout: timeout,
       commandTimeout: timeout,
       maxRetriesPerRequest: 1,
       retryStrategy: (times) => Math.min(times * 100, 1000),
     });
-    // Connection errors surface as failed commands; the event itself only needs a listener.
-    this.client.on('error', () => undefined);
+    // Connection errors surface as failed commands, which name the last one (a timeout
+    // alone would not say why).
+    this.client.on('error', (err: Error) => {
+      this.lastConnectionError = err.message;
+    });
+    this.client.on('ready', () => {
+      this.lastConnectionError = null;
+    });
   }
 
   accountOf(requestId: string, user: GrantSubject): string {
@@ -133,7 +142,8 @@ export class RedisIntegration implements Integration {
     try {
       return await this.client.call(args[0]!, ...args.slice(1));
     } catch (err) {
-      throw new Error(`redis ${this.connection.host}:${this.connection.port}: ${args.slice(0, 2).join(' ')} failed: ${(err as Error).message}`);
+      const cause = this.client.status !== 'ready' && this.lastConnectionError ? ` (cannot connect: ${this.lastConnectionError})` : '';
+      throw new Error(`redis ${this.connection.host}:${this.connection.port}: ${args.slice(0, 2).join(' ')} failed: ${(err as Error).message}${cause}`);
     }
   }
 
