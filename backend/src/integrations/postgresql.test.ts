@@ -131,6 +131,21 @@ describe('postgresql integration', () => {
     assert.deepEqual(await pgRolesWithPrefix(prefix), []);
   });
 
+  test('concurrent grants on one table share transactions; a bad grant among them fails alone', async () => {
+    const good = Array.from({ length: 12 }, (_, i) => input(`p${i}`, [e('table', `${db}/public/items`, 'read')]));
+    const bad = input('pbad', [e('table', `${db}/public/missing`, 'read')]);
+    const results = await Promise.allSettled([...good, bad].map((r) => integration.grant(r)));
+    assert.deepEqual(results.map((r) => r.status), [...good.map(() => 'fulfilled'), 'rejected']);
+    assert.match(String((results[12] as PromiseRejectedResult).reason.message), /relation "public\.missing" does not exist/);
+    for (const r of results.slice(0, 3)) {
+      const c = await pgConnect((r as PromiseFulfilledResult<{ accessDetails: Record<string, string> }>).value.accessDetails.url!);
+      assert.equal((await c.query('SELECT count(*)::int AS n FROM items')).rows[0].n, 1);
+      await c.end();
+    }
+    await Promise.all([...good, bad].map((r) => integration.revoke({ ...r, stillCovered: [] })));
+    assert.deepEqual(await pgRolesWithPrefix(prefix), []);
+  });
+
   test('schema and database resources: read covers every table of the schema or database, nothing more', async () => {
     const schemaRead = input('dave', [e('schema', `${db}/other`, 'read')]);
     const s = (await integration.grant(schemaRead)).accessDetails!;
@@ -269,10 +284,10 @@ describe('postgresql integration', () => {
     }
   });
 
-  test('the SCRAM verifier matches the RFC 7677 example exchange', () => {
+  test('the SCRAM verifier matches the RFC 7677 example exchange', async () => {
     // RFC 7677 section 3: password "pencil", this salt; the server's signature over the
     // example's auth message must come out of the ServerKey the verifier holds.
-    const v = scramVerifier('pencil', Buffer.from('W22ZaJ0SNY7soEsUEjb6gQ==', 'base64'));
+    const v = await scramVerifier('pencil', Buffer.from('W22ZaJ0SNY7soEsUEjb6gQ==', 'base64'));
     const m = /^SCRAM-SHA-256\$4096:W22ZaJ0SNY7soEsUEjb6gQ==\$([^:]+):(.+)$/.exec(v);
     assert.ok(m, v);
     const nonce = 'rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0';

@@ -26,9 +26,9 @@
 // another request of the same person that covers the same table keeps working.
 
 import pg from 'pg';
-import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
+import { createHash, createHmac, pbkdf2, randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 import type { Entitlement } from '../domain/request.ts';
-import { KeyedMutex } from '../engine/keyed-mutex.ts';
 import type { DiscoveredResource, GrantedEntry, GrantInput, GrantResult, HealthReport, Integration, RevokeInput } from './integration.ts';
 import {
   checkRolePrefix, cleanError, decodeMarker, DEFAULT_ROLE_PREFIX, encodeMarker, generatePassword, loginName, markerFor, mergePermissions, redact,
@@ -93,8 +93,8 @@ export class PostgresIntegration implements Integration {
   private readonly prefix: string;
   private readonly permissions: Record<string, Record<PgLevel, string[]>>;
   private readonly now: () => number;
-  /** ACL changes inside one database run one at a time here (concurrent GRANTs on one object collide). */
-  private readonly aclLock = new KeyedMutex();
+  /** ACL changes waiting for their database's next transaction (see runAcl). */
+  private readonly aclQueues = new Map<string, { statements: string[]; resolve: () => void; reject: (err: unknown) => void }[]>();
   private readonly adminDb: string;
   private closed = false;
 
@@ -202,7 +202,7 @@ export class PostgresIntegration implements Integration {
   private async ensureRole(role: string, password: string, marker: LoginMarker, expiresAt: number | null): Promise<void> {
     const validUntil = expiresAt === null ? 'infinity' : new Date(expiresAt).toISOString();
     // The server receives a SCRAM verifier, never the password itself (nothing to leak in its logs).
-    const secret = quoteLiteral(scramVerifier(password));
+    const secret = quoteLiteral(await scramVerifier(password));
     const attrs = `LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT PASSWORD ${secret} VALID UNTIL ${quoteLiteral(validUntil)}`;
     await withRetry(async () => {
       const client = await this.pool(this.adminDb).connect();
@@ -254,24 +254,72 @@ export class PostgresIntegration implements Integration {
   }
 
   private async applyGrants(database: string, role: string, targets: Target[]): Promise<void> {
-    await this.aclLock.run(database, () => withRetry(async () => {
-      const client = await this.pool(database).connect();
-      try {
-        const needSchemas = targets.some((t) => t.schema === undefined);
-        const schemas = needSchemas
-          ? (await client.query<{ nspname: string }>(
-            "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema' ORDER BY nspname")).rows.map((r) => r.nspname)
-          : [];
-        await client.query('BEGIN');
-        for (const t of targets) for (const sql of this.grantStatements(role, t, schemas)) await client.query(sql);
-        await client.query('COMMIT');
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      } finally {
-        client.release();
+    const schemas = targets.some((t) => t.schema === undefined)
+      ? (await this.query<{ nspname: string }>(database,
+        "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema' ORDER BY nspname")).rows.map((r) => r.nspname)
+      : [];
+    await this.runAcl(database, targets.flatMap((t) => this.grantStatements(role, t, schemas)));
+  }
+
+  /**
+   * Runs ACL-changing statements in `database`. Concurrent GRANTs on one object collide in
+   * PostgreSQL ("tuple concurrently updated"), so the changes of one database run one
+   * transaction at a time here; whatever queued up meanwhile (other requests' grants and
+   * revokes) shares the next transaction. If a shared transaction fails, each part is run
+   * alone, so one bad grant fails only its own request.
+   */
+  private runAcl(database: string, statements: string[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const queued = this.aclQueues.get(database);
+      const item = { statements, resolve, reject };
+      if (queued) {
+        queued.push(item);
+        return;
       }
-    }, isRetryable));
+      this.aclQueues.set(database, [item]);
+      void this.drainAcl(database);
+    });
+  }
+
+  private async drainAcl(database: string): Promise<void> {
+    for (;;) {
+      const batch = this.aclQueues.get(database)!;
+      if (!batch.length) {
+        this.aclQueues.delete(database);
+        return;
+      }
+      this.aclQueues.set(database, []);
+      try {
+        await withRetry(() => this.inTransaction(database, batch.flatMap((b) => b.statements)), isRetryable);
+        for (const b of batch) b.resolve();
+      } catch (err) {
+        if (batch.length === 1) {
+          batch[0]!.reject(err);
+          continue;
+        }
+        for (const b of batch) {
+          try {
+            await withRetry(() => this.inTransaction(database, b.statements), isRetryable);
+            b.resolve();
+          } catch (e) {
+            b.reject(e);
+          }
+        }
+      }
+    }
+  }
+
+  private async inTransaction(database: string, statements: string[]): Promise<void> {
+    const client = await this.pool(database).connect();
+    try {
+      // One round trip: the statements are fully quoted, without parameters.
+      await client.query(['BEGIN', ...statements, 'COMMIT'].join(';\n'));
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
   }
 
   async revoke(input: RevokeInput): Promise<void> {
@@ -307,10 +355,7 @@ export class PostgresIntegration implements Integration {
       [oid, markerDatabases(marker)]);
     const databases = dependent.rows.map((r) => r.datname);
     if (!databases.length) databases.push(this.adminDb);
-    for (const db of databases) {
-      await this.aclLock.run(db, () => withRetry(
-        () => this.query(db, `REASSIGN OWNED BY ${quoteIdent(role)} TO CURRENT_USER; DROP OWNED BY ${quoteIdent(role)}`), isRetryable));
-    }
+    for (const db of databases) await this.runAcl(db, [`REASSIGN OWNED BY ${quoteIdent(role)} TO CURRENT_USER`, `DROP OWNED BY ${quoteIdent(role)}`]);
     await this.terminate(role);
     await withRetry(() => this.query(this.adminDb, `DROP ROLE IF EXISTS ${quoteIdent(role)}`), isRetryable);
   }
@@ -407,6 +452,8 @@ export class PostgresIntegration implements Integration {
   }
 }
 
+const pbkdf2Async = promisify(pbkdf2);
+
 function markerDatabases(m: LoginMarker): string[] {
   return [...new Set(m.entitlements.map((e) => e.resource.split('/')[0]!))];
 }
@@ -419,8 +466,9 @@ function isRetryable(err: unknown): boolean {
 }
 
 /** The SCRAM-SHA-256 verifier PostgreSQL stores for `password` (RFC 5802 / 7677), as `ALTER ROLE … PASSWORD` accepts it. */
-export function scramVerifier(password: string, salt: Buffer = randomBytes(16), iterations = 4096): string {
-  const salted = pbkdf2Sync(password.normalize('NFKC'), salt, iterations, 32, 'sha256');
+export async function scramVerifier(password: string, salt: Buffer = randomBytes(16), iterations = 4096): Promise<string> {
+  // Off the event loop (libuv's pool): a few milliseconds of CPU per grant.
+  const salted = await pbkdf2Async(password.normalize('NFKC'), salt, iterations, 32, 'sha256');
   const clientKey = createHmac('sha256', salted).update('Client Key').digest();
   const storedKey = createHash('sha256').update(clientKey).digest();
   const serverKey = createHmac('sha256', salted).update('Server Key').digest();
