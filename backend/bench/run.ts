@@ -11,6 +11,7 @@ import { CompiledConfig, catalogFor } from '../src/domain/catalog.ts';
 import {
   countStatuses, demoGrantedCount, expiryLags, httpCall, loadLoop, REPO, seedActiveGrants, sleep, startServerProcess, summarize, tempDir, tokenFor, writeTeamConfig,
 } from './support.ts';
+import { pgStormBench, sqlLatencyBench } from './integrations-sql.ts';
 
 type Row = [string, string, string];
 const rows: Row[] = [];
@@ -242,6 +243,8 @@ const SCENARIOS: Record<string, () => Promise<void>> = {
   throughput: throughputBench,
   scheduler: schedulerBench,
   recovery: recoveryBench,
+  'sql-latency': () => sqlLatencyBench(report),
+  'pg-storm': () => pgStormBench(report),
 };
 
 const chosen = process.argv.slice(2).filter((a) => a in SCENARIOS);
