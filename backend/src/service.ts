@@ -22,6 +22,7 @@ import { CredentialError, resolveSecret } from './integrations/credentials.ts';
 import { RedisIntegration, type RedisConnection } from './integrations/redis.ts';
 import { WebhookIntegration } from './integrations/webhook.ts';
 import { PostgresIntegration, type PostgresConnection } from './integrations/postgresql.ts';
+import { MysqlIntegration, type MysqlConnection } from './integrations/mysql.ts';
 import { CommandIntegration, type CommandConnection } from './integrations/command.ts';
 import { TotpVerifier } from './auth/mfa.ts';
 import { AccessSealer, loadSecretKey } from './engine/access-sealer.ts';
@@ -81,6 +82,8 @@ export function createIntegration(cfg: IntegrationConfig, dataDir: string, clock
         return new DemoIntegration(cfg.id, join(resolve(dataDir), `demo-${cfg.id}.db`), cfg.resources, () => clock.now(), typeof c.faultsFile === 'string' ? c.faultsFile : undefined);
       case 'postgresql':
         return new PostgresIntegration(cfg.id, { ...(plain as unknown as PostgresConnection), password: secret('password') }, { clock: () => clock.now() });
+      case 'mysql':
+        return new MysqlIntegration(cfg.id, { ...(plain as unknown as MysqlConnection), password: secret('password') }, { clock: () => clock.now() });
       case 'redis':
         return new RedisIntegration(cfg.id, { host: '127.0.0.1', port: 6379, ...(plain as Partial<RedisConnection>), password: secret('password') }, { clock, resources: cfg.resources });
       case 'webhook':

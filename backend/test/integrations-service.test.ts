@@ -62,6 +62,12 @@ integrations:
     type: redis
     connection: { host: 127.0.0.1, port: ${closedPort}, rolePrefix: ${prefix}, timeoutMs: 300 }
     resources: [ { type: key-prefix, name: "x:" } ]
+  - id: pg
+    type: postgresql
+    connection: { host: 127.0.0.1, port: 5432, user: postgres, database: test, passwordFile: ${join(dir, 'pg.pw')}, rolePrefix: ${prefix} }
+  - id: my
+    type: mysql
+    connection: { host: 127.0.0.1, port: 3306, user: root, rolePrefix: ${prefix} }
 flows:
   - { id: cache-read, targets: [ { integration: cache, resourceType: key-prefix, resources: any, permissions: [read] } ], approval: automatic, requesters: { conditions: [ { attribute: group, value: engineering } ] } }
   - { id: demo-read, targets: [ { integration: demo, resourceType: database, resources: any, permissions: [read] } ], approval: automatic, requesters: { conditions: [ { attribute: group, value: engineering } ] } }
@@ -78,6 +84,7 @@ before(async () => {
   await redis.call('ACL', 'SETUSER', adminUser, 'on', `>${ADMIN_PASSWORD}`, '+acl', '+client|kill', '+ping');
   await redis.set(`${keyPrefix}greeting`, 'hello');
   await redis.set(otherKey, 'not yours');
+  writeFileSync(join(dir, 'pg.pw'), 'trust-auth-ignores-this\n', { mode: 0o600 });
   writeFileSync(join(dir, 'lapse.yaml'), config());
   svc = await startService({
     configPath: join(dir, 'lapse.yaml'), dataDir: join(dir, 'data'), port: 0,
@@ -150,7 +157,8 @@ test('integrations report their health; the catalog marks flows whose integratio
   const res = await as('alice', 'GET', '/api/v1/integrations?check=true');
   assert.equal(res.status, 200);
   const byId = Object.fromEntries(res.body.integrations.map((i: { id: string }) => [i.id, i]));
-  assert.deepEqual(Object.keys(byId).sort(), ['broken', 'cache', 'demo']);
+  assert.deepEqual(Object.keys(byId).sort(), ['broken', 'cache', 'demo', 'my', 'pg']);
+  assert.deepEqual([byId.pg.type, byId.pg.health.ok, byId.my.type, byId.my.health.ok], ['postgresql', true, 'mysql', true], res.text);
   assert.equal(byId.cache.type, 'redis');
   assert.equal(byId.cache.health.ok, true);
   assert.equal(byId.cache.health.error, null);
@@ -183,7 +191,7 @@ test('reconcile removes an orphan ACL user and an orphan demo grant; an active r
   const res = await as('carol', 'POST', '/api/v1/admin/reconcile');
   assert.equal(res.status, 200, res.text);
   const fixes = res.body.fixes.map((f: { integration: string; account: string | null; user: string; ok: boolean }) => [f.integration, f.account, f.user, f.ok]);
-  assert.deepEqual(fixes.filter((f: unknown[]) => f[0] !== 'broken').sort(), [['cache', orphan.accessDetails!.user, 'alice', true], ['demo', null, 'alice', true]]);
+  assert.deepEqual(fixes.filter((f: unknown[]) => f[0] === 'cache' || f[0] === 'demo').sort(), [['cache', orphan.accessDetails!.user, 'alice', true], ['demo', null, 'alice', true]]);
   const broken = res.body.integrations.find((i: { integration: string }) => i.integration === 'broken');
   assert.match(broken.error, /ACL USERS failed/);
 
