@@ -10,13 +10,14 @@ import type { IntegrationConfig } from '../src/domain/config.ts';
 import { DEFAULT_RESOURCE_TYPES } from '../src/domain/config.ts';
 import type { Entitlement, RequestRecord } from '../src/domain/request.ts';
 import { Engine } from '../src/engine/engine.ts';
+import { reconcile } from '../src/engine/reconcile.ts';
 import { buildConfig, createHarness, flow, HOUR, resource, selector, type Harness } from '../src/engine/test-support.ts';
 import { DemoIntegration } from '../src/integrations/demo-integration.ts';
 import type { GrantInput, Integration, RevokeInput } from '../src/integrations/integration.ts';
 import { MysqlIntegration } from '../src/integrations/mysql.ts';
 import { PostgresIntegration } from '../src/integrations/postgresql.ts';
 import {
-  closeSessions, createPgDatabase, hex, MY, myAdminQuery, myCleanup, myConnect, myIdent, myUsersWithPrefix, PG, pgCleanup, pgConnect, pgRolesWithPrefix,
+  closeSessions, createPgDatabase, hex, MY, myAdminQuery, myCleanup, myConnect, myIdent, myUsersWithPrefix, PG, pgAdminQuery, pgCleanup, pgConnect, pgRolesWithPrefix,
   uniquePrefix,
 } from '../src/integrations/sql/sql-test-support.ts';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.ts';
@@ -151,6 +152,40 @@ describe('SQL integrations through the engine', () => {
     } finally {
       await closeSessions();
       await h.close();
+    }
+  });
+
+  test('reconciliation removes the logins Lapse made that no request covers, keeps the covered ones and never touches others', async () => {
+    const pgInt = newPg();
+    const myInt = newMy();
+    const h = await harness([pgInt, myInt]);
+    const foreignPg = `${prefix}handmade_00000000`;
+    const foreignMy = `${prefix}handmade_00000000`;
+    try {
+      const covered = await h.engine.createRequest('alice', { flowId: 'sql', entitlements: [pgItems, myItems] });
+      const pgd = await details(h, covered, 'pg');
+      const myd = await details(h, covered, 'my');
+      // Left behind by a state that was lost: made by the integrations, no request behind them.
+      const orphan = { requestId: `lost-${hex()}`, user: { id: 'dave', email: 'dave@example.com' }, expiresAt: Date.now() + HOUR };
+      const orphanPg = (await pgInt.grant({ ...orphan, entitlements: [pgItems] })).accessDetails!;
+      const orphanMy = (await myInt.grant({ ...orphan, entitlements: [myItems] })).accessDetails!;
+      await pgAdminQuery('postgres', `CREATE ROLE ${foreignPg} LOGIN`);
+      await myAdminQuery("CREATE USER ?@'%' IDENTIFIED BY 'Handmade-pass-1'", [foreignMy]);
+
+      const report = await reconcile({ store: h.store, integrations: new Map<string, Integration>([['pg', pgInt], ['my', myInt]]), now: () => h.clock.now() }, 'test');
+      assert.deepEqual(report.fixes.map((f) => [f.integration, f.account, f.ok]).sort(), [['my', orphanMy.user, true], ['pg', orphanPg.user, true]]);
+      assert.deepEqual(await pgRolesWithPrefix(prefix), [pgd.user, foreignPg].sort());
+      assert.deepEqual(await myUsersWithPrefix(prefix), [myd.user, foreignMy].sort());
+      const s = await pgConnect(pgd.url!);
+      assert.deepEqual((await s.query('SELECT id FROM items')).rows, [{ id: 1 }]);
+      await h.engine.revoke('alice', covered.id);
+      assert.deepEqual(await pgRolesWithPrefix(prefix), [foreignPg]);
+      assert.deepEqual(await myUsersWithPrefix(prefix), [foreignMy]);
+    } finally {
+      await closeSessions();
+      await h.close();
+      await pgAdminQuery('postgres', `DROP ROLE IF EXISTS ${foreignPg}`);
+      await myAdminQuery("DROP USER IF EXISTS ?@'%'", [foreignMy]);
     }
   });
 

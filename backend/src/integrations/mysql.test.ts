@@ -69,7 +69,8 @@ describe('mysql integration', () => {
     await fails(session.query('SELECT * FROM secret'), /command denied/);
     await fails(session.query("INSERT INTO items VALUES (2, 'two')"), /command denied/);
     await fails(myConnect({ ...d, password: 'wrong' }), /Access denied/);
-    assert.deepEqual((await integration.listGranted()).map((g) => [g.user, g.requestId, g.entitlement.resource]), [['alice', req.requestId, `${db}/items`]]);
+    assert.deepEqual((await integration.listGranted()).map((g) => [g.account, g.user, g.requestId, g.entitlement.resource]), [[login, 'alice', req.requestId, `${db}/items`]]);
+    assert.equal(integration.accountOf(req.requestId, req.user), login);
 
     await integration.revoke({ ...req, stillCovered: [] });
     await fails(session.query('SELECT 1'), /closed|killed|lost|interrupted|ECONNRESET|Connection/i);
@@ -171,7 +172,7 @@ describe('mysql integration', () => {
     await myAdminQuery("CREATE USER ?@'%' IDENTIFIED BY 'x-Handmade-1'", [foreign]);
     try {
       assert.deepEqual(await integration.listGranted(), []);
-      await fails(integration.dropLogin(foreign), /not created by Lapse/);
+      await fails(integration.removeAccount(foreign), /not created by Lapse/);
       assert.deepEqual(await myUsersWithPrefix(prefix), [foreign]);
     } finally {
       await myAdminQuery("DROP USER ?@'%'", [foreign]);

@@ -30,7 +30,7 @@
 
 import mysql from 'mysql2/promise';
 import type { Entitlement } from '../domain/request.ts';
-import type { DiscoveredResource, GrantedEntry, GrantInput, GrantResult, HealthReport, Integration, RevokeInput } from './integration.ts';
+import type { DiscoveredResource, GrantedEntry, GrantInput, GrantSubject, GrantResult, HealthReport, Integration, RevokeInput } from './integration.ts';
 import {
   checkRolePrefix, cleanError, decodeMarker, DEFAULT_ROLE_PREFIX, encodeMarker, generatePassword, loginName, markerFor, redact, splitPath,
   withRetry, type LoginMarker,
@@ -111,6 +111,10 @@ export class MysqlIntegration implements Integration {
   /** The user a request gets on this integration. */
   userFor(requestId: string, userId: string): string {
     return loginName(this.prefix, this.id, requestId, userId, MAX_USER_LENGTH);
+  }
+
+  accountOf(requestId: string, user: GrantSubject): string {
+    return this.userFor(requestId, user.id);
   }
 
   private get pool(): mysql.Pool {
@@ -274,7 +278,8 @@ export class MysqlIntegration implements Integration {
   }
 
   async listGranted(): Promise<GrantedEntry[]> {
-    return (await this.markedUsers()).flatMap(({ marker }) => marker.entitlements.map((e) => ({
+    return (await this.markedUsers()).flatMap(({ user, marker }) => marker.entitlements.map((e) => ({
+      account: user,
       user: marker.user,
       requestId: marker.request,
       entitlement: { integration: this.id, resourceType: e.resourceType, resource: e.resource, permission: e.permission },
@@ -282,7 +287,7 @@ export class MysqlIntegration implements Integration {
   }
 
   /** Drops a user this integration created, by name (reconciliation of a login no request covers). */
-  async dropLogin(login: string): Promise<void> {
+  async removeAccount(login: string): Promise<void> {
     try {
       await this.dropUser(login, null);
     } catch (err) {

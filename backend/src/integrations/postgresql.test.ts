@@ -80,8 +80,9 @@ describe('postgresql integration', () => {
     assert.equal(attrs!.rolvaliduntil.getTime(), req.expiresAt);
     assert.deepEqual([attrs!.rolsuper, attrs!.rolcreaterole], [false, false]);
 
-    assert.deepEqual((await integration.listGranted()).map((g) => [g.user, g.requestId, g.entitlement.resource, g.entitlement.permission]),
-      [['alice', req.requestId, `${db}/public/items`, 'read']]);
+    assert.deepEqual((await integration.listGranted()).map((g) => [g.account, g.user, g.requestId, g.entitlement.resource, g.entitlement.permission]),
+      [[role, 'alice', req.requestId, `${db}/public/items`, 'read']]);
+    assert.equal(integration.accountOf(req.requestId, req.user), role);
 
     await integration.revoke({ ...req, stillCovered: [] });
     await fails(session.query('SELECT 1'), /terminat|Connection|ended|closed/i);
@@ -227,7 +228,7 @@ describe('postgresql integration', () => {
     await pgAdminQuery('postgres', `CREATE ROLE ${q(foreign)} LOGIN`);
     await pgAdminQuery('postgres', `COMMENT ON ROLE ${q(foreign)} IS 'made by hand'`);
     assert.deepEqual(await integration.listGranted(), []);
-    await fails(integration.dropLogin(foreign), /not created by Lapse/);
+    await fails(integration.removeAccount(foreign), /not created by Lapse/);
     assert.deepEqual(await pgRolesWithPrefix(prefix), [foreign]);
     await pgAdminQuery('postgres', `DROP ROLE ${q(foreign)}`);
   });

@@ -29,7 +29,7 @@ import pg from 'pg';
 import { createHash, createHmac, pbkdf2, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { Entitlement } from '../domain/request.ts';
-import type { DiscoveredResource, GrantedEntry, GrantInput, GrantResult, HealthReport, Integration, RevokeInput } from './integration.ts';
+import type { DiscoveredResource, GrantedEntry, GrantInput, GrantSubject, GrantResult, HealthReport, Integration, RevokeInput } from './integration.ts';
 import {
   checkRolePrefix, cleanError, decodeMarker, DEFAULT_ROLE_PREFIX, encodeMarker, generatePassword, loginName, markerFor, mergePermissions, redact,
   splitPath, withRetry, type LoginMarker,
@@ -115,6 +115,10 @@ export class PostgresIntegration implements Integration {
   /** The role a request gets on this integration. */
   roleFor(requestId: string, userId: string): string {
     return loginName(this.prefix, this.id, requestId, userId, MAX_ROLE_LENGTH);
+  }
+
+  accountOf(requestId: string, user: GrantSubject): string {
+    return this.roleFor(requestId, user.id);
   }
 
   private pool(database: string): pg.Pool {
@@ -367,7 +371,8 @@ export class PostgresIntegration implements Integration {
   /** Roles of this integration's prefix that carry its marker, one entry per entitlement they were granted. */
   async listGranted(): Promise<GrantedEntry[]> {
     const roles = await this.markedRoles();
-    return roles.flatMap(({ marker }) => marker.entitlements.map((e) => ({
+    return roles.flatMap(({ role, marker }) => marker.entitlements.map((e) => ({
+      account: role,
       user: marker.user,
       requestId: marker.request,
       entitlement: { integration: this.id, resourceType: e.resourceType, resource: e.resource, permission: e.permission },
@@ -384,7 +389,7 @@ export class PostgresIntegration implements Integration {
   }
 
   /** Drops a role this integration created, by name (reconciliation of a login no request covers). */
-  async dropLogin(role: string): Promise<void> {
+  async removeAccount(role: string): Promise<void> {
     try {
       await this.dropRole(role, this.id, null);
     } catch (err) {
