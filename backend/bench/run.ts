@@ -12,6 +12,7 @@ import {
   countStatuses, demoGrantedCount, expiryLags, httpCall, loadLoop, REPO, seedActiveGrants, sleep, startServerProcess, summarize, tempDir, tokenFor, writeTeamConfig,
 } from './support.ts';
 import { pgStormBench, sqlLatencyBench } from './integrations-sql.ts';
+import { kvLatencyBench } from './integrations-kv.ts';
 
 type Row = [string, string, string];
 const rows: Row[] = [];
@@ -245,6 +246,7 @@ const SCENARIOS: Record<string, () => Promise<void>> = {
   recovery: recoveryBench,
   'sql-latency': () => sqlLatencyBench(report),
   'pg-storm': () => pgStormBench(report),
+  'kv-latency': () => kvLatencyBench(report),
 };
 
 const chosen = process.argv.slice(2).filter((a) => a in SCENARIOS);
