@@ -208,23 +208,29 @@ export class PostgresIntegration implements Integration {
     // The server receives a SCRAM verifier, never the password itself (nothing to leak in its logs).
     const secret = quoteLiteral(await scramVerifier(password));
     const attrs = `LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT PASSWORD ${secret} VALID UNTIL ${quoteLiteral(validUntil)}`;
+    const comment = `COMMENT ON ROLE ${quoteIdent(role)} IS ${quoteLiteral(encodeMarker(marker))}`;
     await withRetry(async () => {
       const client = await this.pool(this.adminDb).connect();
       try {
+        // The usual case in one round trip. Created and marked in one transaction: no Lapse
+        // role exists without its marker.
+        try {
+          await client.query(['BEGIN', `CREATE ROLE ${quoteIdent(role)} WITH ${attrs}`, comment, 'COMMIT'].join(';\n'));
+          return;
+        } catch (err) {
+          await client.query('ROLLBACK').catch(() => undefined);
+          if ((err as { code?: string }).code !== '42710') throw err; // 42710: the role exists (a grant run again)
+        }
         await client.query('BEGIN');
         const found = await client.query<{ comment: string | null }>(
           "SELECT shobj_description(oid, 'pg_authid') AS comment FROM pg_roles WHERE rolname = $1", [role]);
-        if (found.rowCount) {
-          const existing = decodeMarker(found.rows[0]!.comment);
-          if (!existing || existing.integration !== marker.integration || existing.request !== marker.request) {
-            throw new Error(`role ${role} already exists and was not created by Lapse for this request; leaving it alone`);
-          }
-          await client.query(`ALTER ROLE ${quoteIdent(role)} WITH ${attrs}`);
-        } else {
-          await client.query(`CREATE ROLE ${quoteIdent(role)} WITH ${attrs}`);
+        if (!found.rowCount) throw Object.assign(new Error(`role ${role} vanished while being granted`), { code: '40001' }); // retried
+        const existing = decodeMarker(found.rows[0]!.comment);
+        if (!existing || existing.integration !== marker.integration || existing.request !== marker.request) {
+          throw new Error(`role ${role} already exists and was not created by Lapse for this request; leaving it alone`);
         }
-        // Created and marked in one transaction: no Lapse role exists without its marker.
-        await client.query(`COMMENT ON ROLE ${quoteIdent(role)} IS ${quoteLiteral(encodeMarker(marker))}`);
+        await client.query(`ALTER ROLE ${quoteIdent(role)} WITH ${attrs}`);
+        await client.query(comment);
         await client.query('COMMIT');
       } catch (err) {
         await client.query('ROLLBACK').catch(() => undefined);
