@@ -191,7 +191,9 @@ describe('mysql integration', () => {
       await custom.revoke({ ...req, stillCovered: [] });
       await myAdminQuery(`DELETE FROM ${myIdent(db)}.items WHERE id = 20`);
 
-      await fails(custom.grant(input('frank', [e('table', `${db}/nope`, 'read')])), /grant of .* failed: .*nope.* doesn't exist/);
+      // Fails halfway (the first table is granted, the second missing): no user is left behind.
+      await fails(custom.grant(input('frank', [e('table', `${db}/items`, 'read'), e('table', `${db}/nope`, 'read')])), /grant of .* failed: .*nope.* doesn't exist/);
+      assert.deepEqual(await myUsersWithPrefix(prefix), []);
       await fails(custom.grant(input('frank', [e('database', `${db}_missing`, 'read')])), /database ".*_missing" does not exist/);
       await fails(custom.grant(input('frank', [e('table', `${db}/items`, 'superpower')])), /unknown permission "superpower"/);
     } finally {

@@ -217,6 +217,9 @@ export class MysqlIntegration implements Integration {
         for (const t of targets) await this.query(`GRANT ${this.permissions[t.entitlement.permission]!.join(', ')} ON ${t.on} TO ?@?`, [login, this.userHost]);
       }, isRetryable);
     } catch (err) {
+      // Half a grant is no grant: the user goes (when the server can be reached), and a
+      // retry starts afresh. What cannot be removed now, reconciliation removes later.
+      await this.dropUser(login, input.requestId).catch(() => undefined);
       throw cleanError(err, [password, this.conn.password], `grant of ${login} failed`);
     }
     const host = this.conn.accessHost ?? this.conn.host;

@@ -186,6 +186,9 @@ export class PostgresIntegration implements Integration {
       for (const t of targets) byDatabase.set(t.database, [...(byDatabase.get(t.database) ?? []), t]);
       for (const [database, list] of byDatabase) await this.applyGrants(database, role, list);
     } catch (err) {
+      // Half a grant is no grant: the role goes (when the server can be reached), and a
+      // retry starts afresh. What cannot be removed now, reconciliation removes later.
+      await this.dropRole(role, this.id, input.requestId).catch(() => undefined);
       throw cleanError(err, [password, this.conn.password], `grant of ${role} failed`);
     }
     const host = this.conn.accessHost ?? this.conn.host;
