@@ -100,3 +100,11 @@ test('bad connection fields name the field and what was expected', () => {
   ]);
 });
 
+
+test('a redis key prefix with white space is refused where it is declared', () => {
+  assert.deepEqual(errorsOf(`integrations:
+  - id: cache
+    type: redis
+    resources: [ { type: key-prefix, name: "app: x" }, { type: key-prefix, name: "ok:*" } ]
+`), ['lapse.yaml:4:44: integrations[0].resources[0].name: expected a key prefix without white space or control characters (an ACL rule cannot hold them); got "app: x"']);
+});

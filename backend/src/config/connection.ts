@@ -196,3 +196,9 @@ export function requiredConnectionKeys(type: IntegrationType): string[] {
   if (spec.secret?.required) keys.push(`${spec.secret.name}Env or ${spec.secret.name}File`);
   return keys;
 }
+
+/** Resource names an integration type cannot take: a Redis key prefix goes into an ACL rule. */
+export function resourceNameProblem(type: IntegrationType): ((name: string) => string | undefined) | undefined {
+  if (type !== 'redis') return undefined;
+  return (name) => (/[\s\p{Cc}]/u.test(name) ? `expected a key prefix without white space or control characters (an ACL rule cannot hold them); got ${JSON.stringify(name)}` : undefined);
+}

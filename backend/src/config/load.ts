@@ -120,7 +120,7 @@
 // requester conditions (and `when`) hold.
 
 import { readFile } from 'node:fs/promises';
-import { checkConnection, requiredConnectionKeys } from './connection.ts';
+import { checkConnection, requiredConnectionKeys, resourceNameProblem } from './connection.ts';
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type ErrorCode, type Scalar, type YAMLMap } from 'yaml';
 import {
   CONDITION_OPS,
@@ -908,7 +908,7 @@ function readIntegration(r: Reader, node: unknown, path: string, known: Resource
   if (id !== undefined && resourceTypes !== undefined) known.set(id, resourceTypes);
 
   const resources = f.has('resources')
-    ? readResources(r, f.get('resources'), f.at('resources'), id ?? '?', resourceTypes)
+    ? readResources(r, f.get('resources'), f.at('resources'), id ?? '?', resourceTypes, type === undefined ? undefined : resourceNameProblem(type))
     : [];
 
   if (id === undefined || type === undefined || name === undefined || connection === undefined || resourceTypes === undefined || resources === undefined) return undefined;
@@ -924,6 +924,8 @@ function readResources(
   path: string,
   integration: string,
   types: Record<string, ResourceTypeConfig> | undefined,
+  /** What is wrong with a resource name for this integration type, if anything. */
+  nameProblem?: (name: string) => string | undefined,
 ): ResourceConfig[] | undefined {
   const seen = new Set<string>();
   /** Every path written, even of resources with other mistakes, so that their children are not blamed too. */
@@ -935,6 +937,8 @@ function readResources(
     const type = f.has('type') ? resourceType(r, f.get('type'), f.at('type'), integration, types) : undefined;
     let name = f.has('name') ? r.name(f.get('name'), f.at('name'), 'a resource name') : undefined;
     if (name?.includes('/')) name = r.error(f.get('name'), f.at('name'), `expected a resource name without "/" (use parent for the path); got ${JSON.stringify(name)}`);
+    const problem = name === undefined ? undefined : nameProblem?.(name);
+    if (problem !== undefined) name = r.error(f.get('name'), f.at('name'), problem);
     const parent = f.has('parent') ? r.name(f.get('parent'), f.at('parent'), 'the path of a declared resource') : undefined;
     if (parent !== undefined) parents.push({ parent, node: f.get('parent'), path: f.at('parent') });
     const tags = f.has('tags') ? r.dict(f.get('tags'), f.at('tags'), (tn, tp) => r.text(tn, tp)) : {};
