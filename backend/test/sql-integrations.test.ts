@@ -303,6 +303,31 @@ async function until(check: () => Promise<boolean>, what: string, timeoutMs = 10
   }
 }
 
+describe('a server that vanished (connections accepted and never answered)', () => {
+  for (const kind of ['pg', 'my'] as const) {
+    test(`${kind}: grant, revoke and health fail within the connect timeout instead of hanging`, async () => {
+      const proxy = await startTcpProxy(kind === 'pg' ? PG : MY);
+      const target = kind === 'pg' ? newPg({ port: proxy.port, connectTimeoutMs: 500 }) : newMy({ port: proxy.port, connectTimeoutMs: 500 });
+      try {
+        const req = { requestId: `gone-${hex()}`, user: { id: 'erin', email: 'erin@example.com' }, entitlements: [kind === 'pg' ? pgItems : myItems], expiresAt: Date.now() + HOUR };
+        proxy.cut('blackhole');
+        const started = performance.now();
+        await rejects(target.grant(req), /timeout|timed out|ETIMEDOUT/i);
+        await rejects(target.revoke({ ...req, stillCovered: [] }), /timeout|timed out|ETIMEDOUT/i);
+        const health = await target.health();
+        assert.equal(health.ok, false);
+        // Three calls, each bounded by the 500 ms connect timeout (generous slack for a loaded machine).
+        assert.ok(performance.now() - started < 10_000);
+        proxy.restore();
+        assert.deepEqual(await (kind === 'pg' ? pgRolesWithPrefix(prefix) : myUsersWithPrefix(prefix)), []);
+      } finally {
+        await target.close();
+        await proxy.close();
+      }
+    });
+  }
+});
+
 /**
  * An engine whose process dies right after its call reached the target (the call never
  * returns to it); `granted` / `revoked` resolve once the target call itself has finished.

@@ -57,6 +57,8 @@ export interface MysqlOptions {
   healthTimeoutMs?: number;
   /** Connections in the pool (default 4). */
   poolSize?: number;
+  /** How long one statement may take before it fails (default 15000 ms): a server that stops answering must not hold a revoke for ever. */
+  queryTimeoutMs?: number;
 }
 
 export const MYSQL_DEFAULT_PERMISSIONS: Record<string, string[]> = {
@@ -139,7 +141,7 @@ export class MysqlIntegration implements Integration {
   }
 
   private async query<R>(sql: string, values?: unknown[]): Promise<R> {
-    const [rows] = await this.pool.query(sql, values);
+    const [rows] = await this.pool.query({ sql, values, timeout: this.opts.queryTimeoutMs ?? 15_000 });
     return rows as R;
   }
 
