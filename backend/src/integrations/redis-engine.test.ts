@@ -29,7 +29,7 @@ after(async () => {
 
 async function setup(): Promise<{ h: Harness; proxy: TcpProxy; cache: RedisIntegration; close: () => Promise<void> }> {
   const proxy = await startTcpProxy({ host: '127.0.0.1', port: 6379 });
-  const cache = new RedisIntegration('cache', { host: '127.0.0.1', port: proxy.port, rolePrefix: prefix, timeoutMs: 400 });
+  const cache = new RedisIntegration('cache', { host: '127.0.0.1', port: proxy.port, rolePrefix: prefix, timeoutMs: 1500 });
   const h = await createHarness({
     overrides: {
       extraIntegrations: [{ id: 'cache', type: 'redis', name: 'Cache', connection: {}, resourceTypes: { 'key-prefix': { permissions: ['read', 'write'] } }, resources: [resource('key-prefix', keyPrefix)] }],

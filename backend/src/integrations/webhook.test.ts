@@ -44,7 +44,9 @@ after(() => {
   server.close();
 });
 
-const hook = new WebhookIntegration('hook', { url, secret: SECRET, timeoutMs: 300 });
+const hook = new WebhookIntegration('hook', { url, secret: SECRET, timeoutMs: 10_000 });
+/** The same receiver with a short timeout, for the test of silence. */
+const impatient = new WebhookIntegration('hook', { url, secret: SECRET, timeoutMs: 300 });
 const input: GrantInput = {
   requestId: 'req-1', user: { id: 'alice', email: 'alice@example.com' },
   entitlements: [{ integration: 'hook', resourceType: 'service', resource: 'billing', permission: 'use' }], expiresAt: Date.UTC(2026, 0, 1, 10),
@@ -87,7 +89,7 @@ test('non-2xx and timeouts are failures with a clear error that shows neither th
     return true;
   });
   answer = () => undefined; // never answers
-  await assert.rejects(hook.revoke({ ...input, stillCovered: [] }), /webhook revoke POST .* failed: no answer within 300 ms/);
+  await assert.rejects(impatient.revoke({ ...input, stillCovered: [] }), /webhook revoke POST .* failed: no answer within 300 ms/);
   const closed = createServer();
   await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
   const closedPort = (closed.address() as { port: number }).port;
