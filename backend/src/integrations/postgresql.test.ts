@@ -270,6 +270,7 @@ describe('postgresql integration', () => {
     has('table', HOSTILE.injection, `${db}/public`);
     has('schema', hostileSchema, db);
     has('table', 't', `${hostileDb}/public`);
+    assert.ok(!found.some((r) => r.type === 'schema' && (r.name.startsWith('pg_') || r.name === 'information_schema')), 'system schemas are not listed');
   });
 
   test('health: ok against the server; an unreachable server is reported without the password', async () => {

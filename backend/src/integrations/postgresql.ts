@@ -414,20 +414,9 @@ export class PostgresIntegration implements Integration {
       out.push({ type: 'database', name: datname, tags: {} });
       let rows: { nspname: string; relname: string | null }[];
       try {
-        rows = (await this.query<{ nspname: string; relname: string | null }>(datname,
-          `SELECT n.nspname, c.relname FROM pg_namespace n
-             LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
-            WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'
-            ORDER BY n.nspname, c.relname`)).rows;
+        rows = await this.discoverIn(datname);
       } catch {
         continue; // dropped meanwhile, or not reachable with these credentials
-      } finally {
-        // Discovery visits every database: do not keep a pool open for each.
-        if (datname !== this.adminDb && this.pools.has(datname)) {
-          const p = this.pools.get(datname)!;
-          this.pools.delete(datname);
-          await p.end().catch(() => undefined);
-        }
       }
       const seen = new Set<string>();
       for (const r of rows) {
@@ -439,6 +428,30 @@ export class PostgresIntegration implements Integration {
       }
     }
     return out;
+  }
+
+  /**
+   * Schemas and tables of one database, over a connection of its own: discovery visits
+   * every database and keeps nothing open, and never ends a pool a grant may be using.
+   */
+  private async discoverIn(database: string): Promise<{ nspname: string; relname: string | null }[]> {
+    const sql = `SELECT n.nspname, c.relname FROM pg_namespace n
+        LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+       WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'
+       ORDER BY n.nspname, c.relname`;
+    if (database === this.adminDb || this.pools.has(database)) return (await this.query<{ nspname: string; relname: string | null }>(database, sql)).rows;
+    const client = new pg.Client({
+      host: this.conn.host, port: this.conn.port ?? 5432, user: this.conn.user, password: this.conn.password, database,
+      ssl: this.conn.ssl ? { rejectUnauthorized: true } : undefined, connectionTimeoutMillis: this.conn.connectTimeoutMs ?? 5000,
+      statement_timeout: this.conn.statementTimeoutMs ?? 15_000, application_name: 'lapse',
+    });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      return (await client.query<{ nspname: string; relname: string | null }>(sql)).rows;
+    } finally {
+      await client.end().catch(() => undefined);
+    }
   }
 
   async health(): Promise<HealthReport> {
