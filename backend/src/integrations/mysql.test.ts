@@ -211,6 +211,19 @@ describe('mysql integration', () => {
     assert.ok(!found.some((r) => r.name === books || r.parent === books));
   });
 
+  test('listing and revoking on a server where nothing was granted creates no bookkeeping database', async () => {
+    const fresh = `lapse_t_my_books_${hex()}`;
+    const other = new MysqlIntegration('my', { ...MY, bookkeepingDatabase: fresh }, { rolePrefix: prefix });
+    try {
+      assert.deepEqual(await other.listGranted(), []);
+      await other.revoke({ ...input('nobody', [e('table', `${db}/items`, 'read')]), stillCovered: [] });
+      assert.deepEqual(await myAdminQuery('SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [fresh]), []);
+    } finally {
+      await other.close();
+      await myAdminQuery(`DROP DATABASE IF EXISTS ${myIdent(fresh)}`);
+    }
+  });
+
   test('health: ok against the server; an unreachable server is reported without the password', async () => {
     assert.deepEqual(await integration.health().then((h) => [h.ok, h.error]), [true, null]);
     const down = new MysqlIntegration('my', { host: '127.0.0.1', port: 1, user: 'root', password: 'the-admin-password' }, { healthTimeoutMs: 2000 });

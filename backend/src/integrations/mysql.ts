@@ -187,9 +187,22 @@ export class MysqlIntegration implements Integration {
   }
 
   /** The bookkeeping row of a login, and whether the login exists on the server. */
+  /**
+   * Rows of the bookkeeping table; none while it does not exist (only a grant creates it,
+   * so listing and revoking on a server Lapse never granted on leaves nothing behind).
+   */
+  private async readBooks<R>(sql: string, values: unknown[]): Promise<R[]> {
+    try {
+      return await this.query<R[]>(sql, values);
+    } catch (err) {
+      const errno = (err as { errno?: number }).errno;
+      if (errno === 1146 || errno === 1049) return []; // no such table / database
+      throw err;
+    }
+  }
+
   private async lookup(login: string): Promise<{ marker: LoginMarker | null; recorded: boolean; exists: boolean }> {
-    await this.ensureBookkeeping();
-    const rows = await this.query<{ marker: string }[]>(`SELECT marker FROM ${this.books()} WHERE login = ? AND host = ?`, [login, this.userHost]);
+    const rows = await this.readBooks<{ marker: string }>(`SELECT marker FROM ${this.books()} WHERE login = ? AND host = ?`, [login, this.userHost]);
     const users = await this.query<unknown[]>('SELECT 1 FROM mysql.user WHERE User = ? AND Host = ?', [login, this.userHost]);
     return { marker: rows.length ? decodeMarker(rows[0]!.marker) : null, recorded: rows.length > 0, exists: users.length > 0 };
   }
@@ -200,6 +213,7 @@ export class MysqlIntegration implements Integration {
     const password = generatePassword();
     const marker = markerFor(this.id, input.requestId, input.user.id, input.entitlements);
     try {
+      await this.ensureBookkeeping();
       const found = await this.lookup(login);
       if ((found.exists && !found.recorded) || (found.recorded && (!found.marker || found.marker.integration !== this.id || found.marker.request !== input.requestId))) {
         throw new Error(`user ${login} already exists and was not created by Lapse for this request; leaving it alone`);
@@ -269,8 +283,7 @@ export class MysqlIntegration implements Integration {
 
   /** Users this integration created that still exist, with their markers (reconciliation, tests). */
   async markedUsers(): Promise<{ user: string; marker: LoginMarker }[]> {
-    await this.ensureBookkeeping();
-    const rows = await this.query<{ login: string; marker: string }[]>(
+    const rows = await this.readBooks<{ login: string; marker: string }>(
       `SELECT login, marker FROM ${this.books()} WHERE integration = ? AND host = ? AND LEFT(login, ?) = ? ORDER BY login`,
       [this.id, this.userHost, this.prefix.length, this.prefix]);
     if (!rows.length) return [];
