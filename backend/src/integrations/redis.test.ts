@@ -127,6 +127,16 @@ test('listGranted lists only users with the prefix; removeAccount refuses others
     assert.deepEqual(mine.map((e) => [e.user, e.entitlement.resource, e.entitlement.permission]), [['carol', `${keyBase}lg:`, 'write']]);
     await assert.rejects(integration.removeAccount(foreign), /does not start with/);
     assert.notEqual(await admin.call('ACL', 'GETUSER', foreign), null);
+
+    // A user with the prefix that this integration did not create (no ownership marker) is
+    // neither listed, nor removed, nor taken over by a grant that would reuse its name.
+    const impostorReq = input([ent(`${keyBase}lg:`, 'read')], 'mallory');
+    const impostor = integration.accountOf(impostorReq.requestId, impostorReq.user);
+    await admin.call('ACL', 'SETUSER', impostor, 'on', '>impostor-pass', '~*', '+@all');
+    assert.ok(!(await integration.listGranted()).some((e) => e.account === impostor));
+    await assert.rejects(integration.removeAccount(impostor), /not created by this integration/);
+    await assert.rejects(integration.grant(impostorReq), /exists and was not created by this integration/);
+    assert.match(String(((await admin.call('ACL', 'GETUSER', impostor)) as unknown[])[7]), /~\*/);
   } finally {
     await admin.call('ACL', 'DELUSER', foreign);
   }

@@ -15,6 +15,7 @@
 // the resource name is the prefix. A grant runs
 //
 //   ACL SETUSER <prefix><user>_<short id> reset on ><random password> resetchannels
+//       &lapse-owned:<integration id>      (the ownership marker, see ownershipMarker)
 //       %R~<escaped prefix>*   (read)   |   ~<escaped prefix>*   (readwrite)   …per entitlement
 //       <the commands of every permission granted>
 //
@@ -72,8 +73,17 @@ function unescapeKeyPattern(pattern: string): string {
   return pattern.replace(/\\(.)/g, '$1');
 }
 
+/**
+ * Redis keeps no comment on a user, so the users Lapse creates carry a marker: permission on
+ * one pub/sub channel named after the integration (harmless: the default permissions grant no
+ * pub/sub command). Only users with the prefix and this marker are listed or removed.
+ */
+export function ownershipMarker(integrationId: string): string {
+  return `&lapse-owned:${integrationId.replace(/[*?[\]\\]/g, (c) => `\\${c}`)}`;
+}
+
 /** The ACL SETUSER rules (after the user name) for one grant. */
-export function aclRules(password: string, entitlements: Entitlement[], permissions: Record<string, RedisPermissionRules>): string[] {
+export function aclRules(password: string, entitlements: Entitlement[], permissions: Record<string, RedisPermissionRules>, marker?: string): string[] {
   const keyRules: string[] = [];
   const commandRules: string[] = [];
   for (const e of entitlements) {
@@ -86,7 +96,7 @@ export function aclRules(password: string, entitlements: Entitlement[], permissi
       commandRules.push(c);
     }
   }
-  return ['reset', 'on', `>${password}`, 'resetchannels', ...keyRules, ...commandRules];
+  return ['reset', 'on', `>${password}`, 'resetchannels', ...(marker ? [marker] : []), ...keyRules, ...commandRules];
 }
 
 export interface RedisIntegrationOptions {
@@ -150,7 +160,10 @@ export class RedisIntegration implements Integration {
   async grant(input: GrantInput): Promise<GrantResult> {
     const account = this.accountOf(input.requestId, input.user);
     const password = randomPassword();
-    const rules = aclRules(password, input.entitlements, this.permissions);
+    const rules = aclRules(password, input.entitlements, this.permissions, ownershipMarker(this.id));
+    // A user with this name that Lapse did not create is never taken over.
+    const existing = await this.userInfo(account);
+    if (existing && !this.isOwned(existing)) throw new Error(`ACL user "${account}" exists and was not created by this integration; refusing to change it`);
     await this.call('ACL', 'SETUSER', account, ...rules);
     const host = this.connection.accessHost ?? this.connection.host;
     const port = this.connection.accessPort ?? this.connection.port;
@@ -170,10 +183,24 @@ export class RedisIntegration implements Integration {
     await this.removeAccount(this.accountOf(input.requestId, input.user));
   }
 
+  /** GETUSER as a map of its fields; null when there is no such user. */
+  private async userInfo(account: string): Promise<Map<string, unknown> | null> {
+    const info = (await this.call('ACL', 'GETUSER', account)) as unknown[] | null;
+    if (info === null) return null;
+    const fields = new Map<string, unknown>();
+    for (let i = 0; i + 1 < info.length; i += 2) fields.set(String(info[i]), info[i + 1]);
+    return fields;
+  }
+
+  private isOwned(fields: Map<string, unknown>): boolean {
+    return String(fields.get('channels') ?? '').split(' ').includes(ownershipMarker(this.id));
+  }
+
   async removeAccount(account: string): Promise<void> {
     if (!account.startsWith(this.prefix)) throw new Error(`refusing to remove ACL user "${account}": it does not start with this integration's prefix "${this.prefix}"`);
-    const exists = (await this.call('ACL', 'GETUSER', account)) !== null;
-    if (!exists) return;
+    const info = await this.userInfo(account);
+    if (info === null) return;
+    if (!this.isOwned(info)) throw new Error(`refusing to remove ACL user "${account}": it was not created by this integration (no ownership marker)`);
     // Off first, so nobody authenticates between the kill and the delete.
     await this.call('ACL', 'SETUSER', account, 'off', 'resetpass');
     await this.call('CLIENT', 'KILL', 'USER', account).catch((err: Error) => {
@@ -187,10 +214,8 @@ export class RedisIntegration implements Integration {
     const out: GrantedEntry[] = [];
     for (const account of users) {
       if (!account.startsWith(this.prefix)) continue;
-      const info = (await this.call('ACL', 'GETUSER', account)) as unknown[] | null;
-      if (info === null) continue;
-      const fields = new Map<string, unknown>();
-      for (let i = 0; i + 1 < info.length; i += 2) fields.set(String(info[i]), info[i + 1]);
+      const fields = await this.userInfo(account);
+      if (fields === null || !this.isOwned(fields)) continue;
       const keys = String(fields.get('keys') ?? '').split(' ').filter((k) => k !== '');
       const user = account.slice(this.prefix.length, account.lastIndexOf('_'));
       for (const pattern of keys) {
