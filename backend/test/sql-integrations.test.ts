@@ -233,8 +233,8 @@ describe('SQL integrations through the engine', () => {
       const proxy: TcpProxy = await startTcpProxy(kind === 'pg' ? PG : MY);
       // The integration talks through the proxy; the requester connects directly (accessPort).
       const target = kind === 'pg'
-        ? newPg({ port: proxy.port, accessPort: PG.port, connectTimeoutMs: 1000 })
-        : newMy({ port: proxy.port, accessPort: MY.port, connectTimeoutMs: 1000 });
+        ? newPg({ port: proxy.port, accessPort: PG.port })
+        : newMy({ port: proxy.port, accessPort: MY.port });
       const h = await harness([target]);
       const ent = kind === 'pg' ? pgItems : myItems;
       const logins = () => (kind === 'pg' ? pgRolesWithPrefix(prefix) : myUsersWithPrefix(prefix));
