@@ -164,7 +164,12 @@ test('integrations report their health; the catalog marks flows whose integratio
   assert.equal(byId.cache.health.error, null);
   assert.equal(byId.broken.health.ok, false);
   assert.match(byId.broken.health.error, new RegExp(`redis 127\\.0\\.0\\.1:${closedPort}: ACL USERS failed: .*(ECONNREFUSED|Connection is closed)`));
-  assert.ok(!Number.isNaN(Date.parse(byId.broken.health.lastCheck)));
+  assert.ok(!Number.isNaN(Date.parse(byId.broken.health.checkedAt)));
+
+  const cli: string[] = [];
+  assert.equal(await main(['integrations', '--url', svc.url, '--token', tokens.alice!], (line) => cli.push(line)), 1);
+  assert.ok(cli.includes('cache (redis): ok'), cli.join('\n'));
+  assert.ok(cli.some((l) => /^broken \(redis\): UNHEALTHY: redis 127\.0\.0\.1:\d+: ACL USERS failed/.test(l)), cli.join('\n'));
 
   const catalog = await as('alice', 'GET', '/api/v1/catalog');
   const flows = Object.fromEntries(catalog.body.flows.map((f: { id: string }) => [f.id, f]));

@@ -247,7 +247,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     for (const [id, integration] of deps.integrations) {
       const cfg = engine.config.integrations.get(id);
       const h = await healthOf(id, checkNow);
-      out.push({ id, type: integration.type, name: cfg?.name ?? id, health: { ok: h.ok, lastCheck: iso(h.checkedAt), error: h.error } });
+      out.push({ id, type: integration.type, name: cfg?.name ?? id, health: { ok: h.ok, checkedAt: iso(h.checkedAt), error: h.error } });
     }
     return { integrations: out };
   });

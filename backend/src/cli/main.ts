@@ -375,7 +375,7 @@ async function client(verb: string, args: string[], v: Values, out: (s: string) 
       return report.fixes.some((f) => !f.ok) || report.integrations.some((i) => i.error) ? 1 : 0;
     }
     case 'integrations': {
-      const result = await api.get<{ integrations: { id: string; type: string; health: { ok: boolean; lastCheck: string | null; error: string | null } }[] }>('/api/v1/integrations?check=true');
+      const result = await api.get<{ integrations: { id: string; type: string; health: { ok: boolean; checkedAt: string | null; error: string | null } }[] }>('/api/v1/integrations?check=true');
       emit(result, () => {
         for (const i of result.integrations) out(`${i.id} (${i.type}): ${i.health.ok ? 'ok' : `UNHEALTHY: ${i.health.error}`}`);
       });
