@@ -108,3 +108,19 @@ test('a redis key prefix with white space is refused where it is declared', () =
     resources: [ { type: key-prefix, name: "app: x" }, { type: key-prefix, name: "ok:*" } ]
 `), ['lapse.yaml:4:44: integrations[0].resources[0].name: expected a key prefix without white space or control characters (an ACL rule cannot hold them); got "app: x"']);
 });
+
+test('settings: reconcileEvery (a duration of at least 10s, or "off") and healthCheckEvery', () => {
+  const settingsOf = (text: string) => {
+    const parsed = parseConfig(text, 'lapse.yaml');
+    assert.ok(parsed.ok, parsed.ok ? '' : formatConfigErrors(parsed.errors));
+    return parsed.config.settings;
+  };
+  assert.deepEqual(settingsOf('settings: { reconcileEvery: 5m, healthCheckEvery: 30s }\n'), { admins: [], expiryWarnings: [600_000, 60_000], reconcileEvery: 300_000, healthCheckEvery: 30_000 });
+  assert.equal(settingsOf('settings: { reconcileEvery: "off" }\n').reconcileEvery, null);
+  assert.equal('reconcileEvery' in settingsOf('settings: {}\n'), false, 'absent: the default applies');
+  assert.deepEqual(errorsOf('settings: { reconcileEvery: 5s, healthCheckEvery: never }\n'), [
+    'lapse.yaml:1:29: settings.reconcileEvery: expected a duration of at least 10s, or "off"; got "5s"',
+    'lapse.yaml:1:51: settings.healthCheckEvery: expected a duration such as "90m", "1h" or "1h30m", got "never"',
+  ]);
+  assert.equal(validate(parse('settings: { reconcileEvery: "off", healthCheckEvery: 1m }\n')), true);
+});
