@@ -13,6 +13,8 @@ import {
 } from './support.ts';
 import { rendererBench } from '../../renderer/bench/renderer-bench.ts';
 import { menuBench } from '../../main/bench/menu-bench.ts';
+import { pgStormBench, sqlLatencyBench } from './integrations-sql.ts';
+import { kvLatencyBench } from './integrations-kv.ts';
 
 type Row = [string, string, string];
 const rows: Row[] = [];
@@ -246,6 +248,9 @@ const SCENARIOS: Record<string, () => Promise<void>> = {
   recovery: recoveryBench,
   renderer: () => rendererBench(report),
   menu: () => menuBench(report),
+  'sql-latency': () => sqlLatencyBench(report),
+  'pg-storm': () => pgStormBench(report),
+  'kv-latency': () => kvLatencyBench(report),
 };
 
 const chosen = process.argv.slice(2).filter((a) => a in SCENARIOS);

@@ -6,7 +6,7 @@ import { existsSync, writeFileSync, chmodSync, mkdirSync, readFileSync, rmSync }
 import { join, resolve } from 'node:path';
 import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
-import type { IntegrationConfig, LapseConfig } from './domain/config.ts';
+import { DEFAULT_HEALTH_CHECK_EVERY_MS, DEFAULT_RECONCILE_EVERY_MS, type IntegrationConfig, type LapseConfig } from './domain/config.ts';
 import { CompiledConfig } from './domain/catalog.ts';
 import { ConfigInvalidError, loadConfigFile } from './config/load.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
@@ -18,7 +18,16 @@ import { systemClock, type Clock } from './engine/clock.ts';
 import { DemoIntegration } from './integrations/demo-integration.ts';
 import type { Integration } from './integrations/integration.ts';
 import { UnavailableIntegration } from './integrations/unavailable-integration.ts';
+import { CredentialError, resolveSecret } from './integrations/credentials.ts';
+import { RedisIntegration, type RedisConnection } from './integrations/redis.ts';
+import { WebhookIntegration } from './integrations/webhook.ts';
+import { PostgresIntegration, type PostgresConnection } from './integrations/postgresql.ts';
+import { MysqlIntegration, type MysqlConnection } from './integrations/mysql.ts';
+import { CommandIntegration, type CommandConnection } from './integrations/command.ts';
 import { TotpVerifier } from './auth/mfa.ts';
+import { AccessSealer, loadSecretKey } from './engine/access-sealer.ts';
+import { IntegrationHealth } from './engine/integration-health.ts';
+import { reconcile, type ReconcileReport } from './engine/reconcile.ts';
 import { createToken } from './auth/tokens.ts';
 import { buildServer } from './api/server.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -43,7 +52,10 @@ export interface Service {
   readonly scheduler: Scheduler;
   readonly events: EventBus;
   readonly integrations: Map<string, Integration>;
+  readonly health: IntegrationHealth;
   readonly http: FastifyInstance;
+  /** Removes what Lapse created on the targets that no request covers (see engine/reconcile.ts). */
+  reconcile(by: string): Promise<ReconcileReport>;
   /** Re-reads the configuration file; a bad file is refused and the running one stays. */
   reload(): Promise<{ ok: true } | { ok: false; errors: string }>;
   stop(): Promise<void>;
@@ -55,12 +67,35 @@ export function openStore(dataDir: string): SqliteStore {
   return new SqliteStore(join(resolve(dataDir), STORE_FILE));
 }
 
-export function createIntegration(cfg: IntegrationConfig, dataDir: string, clock: Clock): Integration {
-  switch (cfg.type) {
-    case 'demo':
-      return new DemoIntegration(cfg.id, join(resolve(dataDir), `demo-${cfg.id}.db`), cfg.resources, () => clock.now(), typeof cfg.connection.faultsFile === 'string' ? cfg.connection.faultsFile : undefined);
-    default:
-      return new UnavailableIntegration(cfg.id, cfg.type);
+/**
+ * The integration a configuration entry describes. Its credentials are read here (from the
+ * environment or the files the connection names); one that cannot be read leaves the
+ * integration unavailable, with the reason as its health, rather than stopping the server.
+ */
+export function createIntegration(cfg: IntegrationConfig, dataDir: string, clock: Clock, env: NodeJS.ProcessEnv = process.env): Integration {
+  const c = cfg.connection;
+  const secret = (name: 'password' | 'secret', required = false) => resolveSecret(c, name, { integration: cfg.id, env, required });
+  const { passwordEnv: _pe, passwordFile: _pf, secretEnv: _se, secretFile: _sf, ...plain } = c;
+  try {
+    switch (cfg.type) {
+      case 'demo':
+        return new DemoIntegration(cfg.id, join(resolve(dataDir), `demo-${cfg.id}.db`), cfg.resources, () => clock.now(), typeof c.faultsFile === 'string' ? c.faultsFile : undefined);
+      case 'postgresql':
+        return new PostgresIntegration(cfg.id, { ...(plain as unknown as PostgresConnection), password: secret('password') }, { clock: () => clock.now() });
+      case 'mysql':
+        return new MysqlIntegration(cfg.id, { ...(plain as unknown as MysqlConnection), password: secret('password') }, { clock: () => clock.now() });
+      case 'redis':
+        return new RedisIntegration(cfg.id, { host: '127.0.0.1', port: 6379, ...(plain as Partial<RedisConnection>), password: secret('password') }, { clock, resources: cfg.resources });
+      case 'webhook':
+        return new WebhookIntegration(cfg.id, { ...(plain as { url: string; timeoutMs?: number }), secret: secret('secret', true)! }, { clock, resources: cfg.resources });
+      case 'command':
+        return new CommandIntegration(cfg.id, { ...(plain as Omit<CommandConnection, 'secret'>), secret: secret('secret') }, { clock, resources: cfg.resources, env });
+      default:
+        return new UnavailableIntegration(cfg.id, cfg.type);
+    }
+  } catch (err) {
+    if (err instanceof CredentialError) return new UnavailableIntegration(cfg.id, cfg.type, err.message);
+    throw err;
   }
 }
 
@@ -70,6 +105,9 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const log = opts.logger ?? createLogger();
   const dataDir = resolve(opts.dataDir);
   let config: LapseConfig = await loadConfigFile(opts.configPath);
+  // Access details are sealed before they are stored, and opened for the requester only.
+  mkdirSync(dataDir, { recursive: true });
+  const sealer = new AccessSealer(loadSecretKey(dataDir, env).key);
   const releaseLock = acquireDataDirLock(dataDir);
   const store = openStore(dataDir);
   await store.migrate();
@@ -84,7 +122,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   if (expedited > 0) log.info('retrying revokes that were waiting in backoff', { jobs: expedited });
   const integrations = new Map<string, Integration>();
   const syncIntegrations = (cfg: LapseConfig) => {
-    for (const i of cfg.integrations) if (!integrations.has(i.id)) integrations.set(i.id, createIntegration(i, dataDir, clock));
+    for (const i of cfg.integrations) if (!integrations.has(i.id)) integrations.set(i.id, createIntegration(i, dataDir, clock, env));
   };
   syncIntegrations(config);
 
@@ -97,10 +135,24 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     store, clock, events, integrations, config: compiled, owner, leaseMs,
     mfa: new TotpVerifier(() => engine.config.users, store, clock, env),
     onJobsScheduled: (at) => scheduler?.wake(at),
+    sealAccessDetails: (requestId, integration, details) => sealer.seal(requestId, integration, details),
     log: (level, message, fields) => log[level](message, fields),
   });
+  const health = new IntegrationHealth(integrations, () => clock.now());
+  const runReconcile = async (by: string): Promise<ReconcileReport> => {
+    const report = await reconcile({ store, integrations, now: () => clock.now() }, by);
+    const fixed = report.fixes.filter((f) => f.ok).length;
+    if (report.fixes.length > 0) log.warn('reconciliation removed access no request covers', { by, fixed, failed: report.fixes.length - fixed, accounts: report.fixes.map((f) => f.account ?? `${f.user}@${f.integration}`) });
+    for (const i of report.integrations) if (i.error) log.error('reconciliation could not list an integration', { integration: i.integration, error: i.error });
+    return report;
+  };
+  const reconcileEvery = config.settings.reconcileEvery === undefined ? DEFAULT_RECONCILE_EVERY_MS : config.settings.reconcileEvery;
   scheduler = new Scheduler(store, engine, clock, {
     owner, leaseMs, ...opts.scheduler,
+    periodic: [
+      { name: 'health', everyMs: config.settings.healthCheckEvery ?? DEFAULT_HEALTH_CHECK_EVERY_MS, run: () => health.checkAll() },
+      ...(reconcileEvery === null ? [] : [{ name: 'reconcile', everyMs: reconcileEvery, run: () => runReconcile('system') }]),
+    ],
     onError: (err) => log.error('scheduler error', { error: String(err) }),
   });
 
@@ -130,7 +182,10 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
 
   let http: FastifyInstance;
   try {
-    http = await buildServer({ engine, store, events, scheduler, integrations, clock, reload, logger: log });
+    http = await buildServer({
+      engine, store, events, scheduler, integrations, clock, reload, logger: log, health, reconcile: runReconcile,
+      openAccessDetails: (g) => (g.accessDetails === null ? null : sealer.open(g.requestId, g.integration, g.accessDetails)),
+    });
     await http.listen({ port: opts.port, host: opts.host ?? '127.0.0.1' });
   } catch (err) {
     await scheduler.stop();
@@ -145,7 +200,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
 
   let stopped = false;
   return {
-    url, port, engine, store, scheduler, events, integrations, http, reload,
+    url, port, engine, store, scheduler, events, integrations, http, reload, health, reconcile: runReconcile,
     async stop() {
       if (stopped) return;
       stopped = true;

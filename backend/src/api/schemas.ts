@@ -101,6 +101,12 @@ export const listRequestsQuery = {
   },
 } as const;
 
+export const integrationsQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { check: { type: 'string', enum: ['true', 'false'], description: 'true: check every integration now' } },
+} as const;
+
 export const auditQuery = {
   type: 'object',
   additionalProperties: false,

@@ -9,14 +9,16 @@ import type { EventBus, LapseEvent } from '../engine/events.ts';
 import type { Scheduler } from '../engine/scheduler.ts';
 import type { Clock } from '../engine/clock.ts';
 import type { Store } from '../store/store.ts';
-import type { Integration } from '../integrations/integration.ts';
+import type { HealthReport, Integration } from '../integrations/integration.ts';
+import type { IntegrationHealth } from '../engine/integration-health.ts';
+import type { ReconcileReport } from '../engine/reconcile.ts';
 import type { Logger } from '../logger.ts';
 import { REQUEST_STATUSES, type RequestStatus, type Entitlement } from '../domain/request.ts';
 import { catalogFor } from '../domain/catalog.ts';
 import { formatDuration } from '../domain/duration.ts';
 import { authenticate } from '../auth/tokens.ts';
 import { ChainVerifier, canonicalJson } from '../audit/chain.ts';
-import { activityCsvHeader, activityCsvRows, auditView, favoriteView, iso, requestView } from './views.ts';
+import { activityCsvHeader, activityCsvRows, auditView, favoriteView, iso, requestView, type AccessDetailsOpener } from './views.ts';
 import * as S from './schemas.ts';
 import { buildOpenApi, type RouteDoc } from './openapi.ts';
 import { FailedAuthLimiter } from './rate-limit.ts';
@@ -31,6 +33,12 @@ export interface ServerDeps {
   clock: Clock;
   reload: () => Promise<{ ok: true } | { ok: false; errors: string }>;
   logger: Logger;
+  /** Last known health of the integrations (default: each call checks them). */
+  health?: IntegrationHealth;
+  /** Reconciliation (POST /api/v1/admin/reconcile); absent: the route answers 503. */
+  reconcile?: (by: string) => Promise<ReconcileReport>;
+  /** Opens sealed access details for the requester (default: shown as stored). */
+  openAccessDetails?: AccessDetailsOpener;
   bodyLimit?: number;
   /** The built renderer served as the web portal at `/` (default: renderer/dist). */
   portalDir?: string;
@@ -140,9 +148,19 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const requireAdmin = (req: FastifyRequest) => {
     if (!req.caller.admin) throw new LapseError('forbidden', 'this needs the admin role');
   };
+  const openDetails: AccessDetailsOpener = (g) => {
+    if (g.accessDetails === null) return null;
+    if (!deps.openAccessDetails) return g.accessDetails;
+    try {
+      return deps.openAccessDetails(g);
+    } catch (err) {
+      logger.error('cannot open the access details of a grant (was the secret key changed?)', { request: g.requestId, integration: g.integration, error: (err as Error).message });
+      return null;
+    }
+  };
   const view = async (id: string, viewer: string) => {
     const r = (await store.getRequest(id))!;
-    return requestView(r, await store.getGrants(id), engine.config, viewer);
+    return requestView(r, await store.getGrants(id), engine.config, viewer, openDetails);
   };
   const parseTime = (text: string | undefined, field: string): number | undefined => {
     if (text === undefined) return undefined;
@@ -194,21 +212,54 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   route('GET', '/api/v1/catalog', { summary: 'What the caller may request now (flows, entitlements, bundles), with the reason where a flow is unavailable' }, async (req) => {
     const user = engine.config.users.get(req.caller.id);
     if (!user) return { flows: [] };
+    const unhealthy = await unhealthyIntegrations();
     const flows = catalogFor(engine.config, user, clock.now()).map((f) => ({
       ...f,
+      // Integrations of this flow whose last health check failed: a grant there would fail.
+      integrationHealth: [...new Set([...f.entitlements, ...f.bundles.flatMap((b) => b.entitlements)].map((e) => e.integration))]
+        .flatMap((id) => {
+          const h = unhealthy.get(id);
+          return h ? [{ integration: id, ok: false, error: h.error, checkedAt: iso(h.checkedAt) }] : [];
+        }),
       defaultDuration: f.defaultDuration === null ? 'indefinite' : formatDuration(f.defaultDuration),
       maxDuration: f.maxDuration === null ? 'indefinite' : formatDuration(f.maxDuration),
     }));
     return { flows };
   });
 
-  route('GET', '/api/v1/integrations', { summary: 'Integrations and their health' }, async () => {
+  /** The last health report of an integration (checked now when there is none yet, or without a monitor). */
+  const healthOf = async (id: string, checkNow: boolean): Promise<HealthReport> => {
+    const integration = deps.integrations.get(id)!;
+    if (!deps.health) return integration.health();
+    const known = checkNow ? undefined : deps.health.get(id);
+    return known ?? (await deps.health.check(id))!;
+  };
+  const unhealthyIntegrations = async (): Promise<Map<string, HealthReport>> => {
+    const out = new Map<string, HealthReport>();
+    if (!deps.health) return out;
+    for (const id of deps.integrations.keys()) {
+      const h = deps.health.get(id);
+      if (h && !h.ok) out.set(id, h);
+    }
+    return out;
+  };
+
+  route('GET', '/api/v1/integrations', { summary: 'Integrations, their type and health (last check; check=true checks now)', query: S.integrationsQuery }, async (req) => {
+    const checkNow = (req.query as { check?: string }).check === 'true';
     const out = [];
     for (const [id, integration] of deps.integrations) {
       const cfg = engine.config.integrations.get(id);
-      out.push({ id, type: integration.type, name: cfg?.name ?? id, health: await integration.health().then((h) => ({ ...h, checkedAt: iso(h.checkedAt) })) });
+      const h = await healthOf(id, checkNow);
+      out.push({ id, type: integration.type, name: cfg?.name ?? id, health: { ok: h.ok, checkedAt: iso(h.checkedAt), error: h.error } });
     }
     return { integrations: out };
+  });
+
+  route('POST', '/api/v1/admin/reconcile', { summary: 'Admin: remove what Lapse created on the targets that no active request covers, and report it' }, async (req) => {
+    requireAdmin(req);
+    if (!deps.reconcile) throw new LapseError('unavailable', 'reconciliation is not available on this server');
+    const report = await deps.reconcile(req.caller.id);
+    return { ...report, at: iso(report.at) };
   });
 
   // ── requests ──
@@ -216,7 +267,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     const b = req.body as { flowId: string; entitlements?: Entitlement[]; bundleId?: string; duration?: string; justification?: string; startAt?: string; mfaCode?: string; breakGlass?: boolean };
     const r = await engine.createRequest(req.caller.id, { ...b, startAt: parseTime(b.startAt, 'startAt') });
     reply.code(201).header('location', `/api/v1/requests/${r.id}`);
-    return requestView(r, await store.getGrants(r.id), engine.config, req.caller.id);
+    return requestView(r, await store.getGrants(r.id), engine.config, req.caller.id, openDetails);
   });
 
   route('GET', '/api/v1/requests', { summary: 'List requests: your own (mine=true), or for admins everyone\'s', query: S.listRequestsQuery }, async (req) => {
@@ -227,13 +278,26 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     const requester = everyone ? q.user : req.caller.id;
     const list = await store.listRequests({ requester, statuses, flowId: q.flow, limit: Math.min(Number(q.limit ?? 100), 1000) });
     const grants = await store.getGrantsOf(list.map((r) => r.id));
-    return { requests: list.map((r) => requestView(r, grants.get(r.id) ?? [], engine.config, req.caller.id)) };
+    return { requests: list.map((r) => requestView(r, grants.get(r.id) ?? [], engine.config, req.caller.id, openDetails)) };
   });
 
   route('GET', '/api/v1/requests/:id', { summary: 'One request, with its grants (access details for the requester)', params: S.idParams }, async (req) => {
     const { id } = req.params as { id: string };
     await engine.getVisible(req.caller.id, id);
     return view(id, req.caller.id);
+  });
+
+  route('GET', '/api/v1/requests/:id/access', { summary: 'The access details of your active request, per integration (the requester only)', params: S.idParams }, async (req) => {
+    const { id } = req.params as { id: string };
+    const r = await engine.getVisible(req.caller.id, id);
+    if (r.requester !== req.caller.id) throw new LapseError('forbidden', 'access details are shown to the requester only');
+    if (r.status !== 'active') throw new LapseError('conflict', `the request is ${r.status}; access details are available while it is active`);
+    const grants = await store.getGrants(id);
+    return {
+      requestId: id,
+      expiresAt: iso(r.expiresAt),
+      grants: grants.filter((g) => g.status === 'active').map((g) => ({ integration: g.integration, accessDetails: openDetails(g) })),
+    };
   });
 
   const decision = (verb: 'approve' | 'deny' | 'revoke' | 'mark-revoke-canceled', summary: string) =>
@@ -271,7 +335,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     return {
       approvals: list
         .filter((r) => !(r.requester === req.caller.id && (engine.config.flows.get(r.flowId)?.settings.requesterCannotApproveOwn ?? true)) && !decided(r))
-        .map((r) => requestView(r, grants.get(r.id) ?? [], engine.config, req.caller.id)),
+        .map((r) => requestView(r, grants.get(r.id) ?? [], engine.config, req.caller.id, openDetails)),
     };
   });
 

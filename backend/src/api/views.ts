@@ -56,7 +56,11 @@ export interface GrantView {
   accessDetails?: Record<string, string> | null;
 }
 
-export function requestView(r: RequestRecord, grants: GrantRecord[], cfg: CompiledConfig, viewer: string): RequestView {
+/** Turns a grant's stored (sealed) access details into what the requester sees. */
+export type AccessDetailsOpener = (grant: GrantRecord) => Record<string, string> | null;
+const asStored: AccessDetailsOpener = (g) => g.accessDetails;
+
+export function requestView(r: RequestRecord, grants: GrantRecord[], cfg: CompiledConfig, viewer: string, openDetails: AccessDetailsOpener = asStored): RequestView {
   const flow = cfg.flows.get(r.flowId);
   const isRequester = viewer === r.requester;
   return {
@@ -102,7 +106,7 @@ export function requestView(r: RequestRecord, grants: GrantRecord[], cfg: Compil
       lastError: g.lastError,
       grantedAt: iso(g.grantedAt),
       revokedAt: iso(g.revokedAt),
-      ...(isRequester ? { accessDetails: g.status === 'active' ? g.accessDetails : null } : {}),
+      ...(isRequester ? { accessDetails: g.status === 'active' ? openDetails(g) : null } : {}),
     })),
   };
 }

@@ -38,6 +38,9 @@ Client (server from --url or LAPSE_URL, default http://127.0.0.1:7420; token fro
   lapse favorites [list | add --name N FLOW ... | save REQUEST_ID [--name N] | request FAVORITE_ID | delete FAVORITE_ID]
   lapse revoke-all [--user ID] [--flow ID] [--integration ID] [--label L] [--reason TEXT]   (admin)
   lapse audit export [--format csv|json] [--since ISO] [--until ISO]   (admin)
+  lapse reconcile                                 remove what Lapse created on the targets that no
+                                                  active request covers, and list it (admin)
+  lapse integrations                              each integration's type and health
 
   lapse watch [--state FILE]                      show notifications as they happen (desktop notifications)
 
@@ -374,6 +377,29 @@ async function client(verb: string, args: string[], v: Values, out: (s: string) 
         for (const f of result.failed) out(`  could not revoke ${f.id}: ${f.error}`);
       });
       return result.failed.length ? 1 : 0;
+    }
+    case 'reconcile': {
+      interface Report {
+        integrations: { integration: string; listed: number; fixed: number; failed: number; error: string | null }[];
+        fixes: { integration: string; account: string | null; user: string; entitlements: string[]; ok: boolean; error: string | null }[];
+      }
+      const report = await api.post<Report>('/api/v1/admin/reconcile', {});
+      emit(report, () => {
+        for (const i of report.integrations) {
+          out(`${i.integration}: ${i.error ? `not reconciled: ${i.error}` : `${i.listed} listed, ${i.fixed} removed${i.failed ? `, ${i.failed} failed` : ''}`}`);
+        }
+        for (const f of report.fixes) {
+          out(`  ${f.ok ? 'removed' : 'FAILED to remove'} ${f.account ?? `${f.user}'s`} on ${f.integration}: ${f.entitlements.join(', ')}${f.error ? ` (${f.error})` : ''}`);
+        }
+      });
+      return report.fixes.some((f) => !f.ok) || report.integrations.some((i) => i.error) ? 1 : 0;
+    }
+    case 'integrations': {
+      const result = await api.get<{ integrations: { id: string; type: string; health: { ok: boolean; checkedAt: string | null; error: string | null } }[] }>('/api/v1/integrations?check=true');
+      emit(result, () => {
+        for (const i of result.integrations) out(`${i.id} (${i.type}): ${i.health.ok ? 'ok' : `UNHEALTHY: ${i.health.error}`}`);
+      });
+      return result.integrations.every((i) => i.health.ok) ? 0 : 1;
     }
     default:
       throw new UsageError(`unknown command "${verb}"; see lapse --help`);

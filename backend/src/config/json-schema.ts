@@ -42,6 +42,61 @@ const URL_WITH_PASSWORD_PATTERN = '^[A-Za-z][A-Za-z0-9+.-]*://[^/@:\\s]*:[^/@\\s
 
 const DURATION = '^(?=\\d)(?:\\d+w)?(?:\\d+d)?(?:\\d+h)?(?:\\d+m)?(?:\\d+s)?$';
 
+/** The connection keys of each integration type (config/connection.ts checks them in full). */
+function connectionDefinitions(): Record<string, Schema> {
+  const integer = (description: string, minimum: number, maximum: number): Schema => ({ type: 'integer', description, minimum, maximum });
+  const port = (description: string) => integer(description, 1, 65535);
+  const ms = (description: string) => integer(`${description} (milliseconds).`, 1, 3_600_000);
+  const host = (description: string) => string(description, { minLength: 1 });
+  const envName = (what: string) => string(`The environment variable that holds the ${what}.`, { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' });
+  const file = (what: string) => string(`A file that holds the ${what} (one trailing newline ignored).`, { minLength: 1 });
+  const prefix = string('Prefix of the logins / ACL users Lapse creates; default "lapse_". Only logins with it are ever listed or removed.', { pattern: '^[a-z_][a-z0-9_]{0,15}$' });
+  const privileges = array('Privileges.', string('A privilege, e.g. SELECT.', { pattern: '^[A-Za-z][A-Za-z ]*$' }));
+  const sql = {
+    host: host('The server (required).'), port: port('The port.'), user: string('The user Lapse connects as (required).', { minLength: 1 }),
+    passwordEnv: envName('password'), passwordFile: file('password'),
+    accessHost: host('The host requesters are told to connect to; default host.'), accessPort: port('The port requesters are told; default port.'),
+    rolePrefix: prefix, connectTimeoutMs: ms('Connect timeout'),
+  };
+  return {
+    connection_demo: object('The demo integration\'s connection.', { faultsFile: file('faults to inject (tests)') }),
+    connection_postgresql: object('A PostgreSQL server.', {
+      ...sql, database: string('Where roles are managed; default "postgres".', { minLength: 1 }),
+      permissions: { type: 'object', description: 'Permission → privileges by level.', additionalProperties: object('Privileges by level.', { database: privileges, schema: privileges, table: privileges, sequence: privileges }) },
+      ssl: boolean('Connect with TLS.', false), statementTimeoutMs: ms('Statement timeout'),
+    }, ['host', 'user']),
+    connection_mysql: object('A MySQL or MariaDB server.', {
+      ...sql, userHost: string('Host part of the users Lapse creates; default "%".', { minLength: 1 }),
+      bookkeepingDatabase: string('The database holding Lapse\'s record of the users it created; default "lapse".', { minLength: 1 }),
+      permissions: { type: 'object', description: 'Permission → privileges.', additionalProperties: privileges },
+    }, ['host', 'user']),
+    connection_redis: object('A Redis server (ACL users).', {
+      host: host('The server; default 127.0.0.1.'), port: port('The port; default 6379.'), user: string('The ACL user Lapse connects as.', { minLength: 1 }),
+      passwordEnv: envName('password'), passwordFile: file('password'),
+      accessHost: host('The host requesters are told; default host.'), accessPort: port('The port requesters are told; default port.'),
+      rolePrefix: prefix, timeoutMs: ms('Connect and command timeout; default 5000'),
+      permissions: {
+        type: 'object', description: 'Permission → which keys and which commands.',
+        additionalProperties: object('ACL rules of one permission.', {
+          keys: { description: 'Key access on the prefix.', enum: ['read', 'write', 'readwrite'] },
+          commands: array('ACL command rules: +@category, -@category, +command, -command|subcommand.', string('An ACL command rule.', { pattern: '^[+-](@[a-z]+|[a-z][a-z0-9_-]*(\\|[a-z][a-z0-9_-]*)?)$' })),
+        }, ['keys', 'commands']),
+      },
+    }),
+    connection_webhook: object('An HTTP receiver of signed grant and revoke calls.', {
+      url: string('The URL calls are POSTed to (http or https, no credentials in it).', { pattern: '^[hH][tT][tT][pP][sS]?://' }),
+      secretEnv: envName('HMAC signing key'), secretFile: file('HMAC signing key'), timeoutMs: ms('Per call; default 10000'),
+    }, ['url']),
+    connection_command: object('An executable run for each grant and revoke, the request as JSON on stdin.', {
+      path: string('Absolute path of the executable (no shell, no PATH search).', { pattern: '^/' }),
+      args: array('Fixed arguments.', { type: 'string' }),
+      env: { type: 'object', description: 'Extra environment variables (fixed strings).', propertyNames: { pattern: '^(?!LAPSE_)[A-Za-z_][A-Za-z0-9_]*$' }, additionalProperties: ref('scalarText') },
+      secretEnv: envName('secret handed over as LAPSE_COMMAND_SECRET'), secretFile: file('secret handed over as LAPSE_COMMAND_SECRET'),
+      timeoutMs: ms('Per run; default 30000'), list: boolean('The executable answers action "list".', false),
+    }, ['path']),
+  };
+}
+
 const definitions: Record<string, Schema> = {
   id: string('An id: letters, digits, ".", "_", "-", "@", starting with a letter or digit.', { pattern: ID_PATTERN.source }),
   duration: string('A duration: <integer><unit> parts, units w, d, h, m, s, largest first ("45s", "90m", "1h30m", "2d").', { pattern: DURATION }),
@@ -199,6 +254,7 @@ const definitions: Record<string, Schema> = {
     },
     ['id', 'type'],
   ),
+  ...connectionDefinitions(),
   bundle: object(
     'A named set of targets, requested, approved and revoked as one.',
     { id: ref('id'), name: string('Display name; default the id.', { minLength: 1 }), targets: array('Target selectors.', ref('targetSelector'), 1) },
@@ -246,6 +302,15 @@ const definitions: Record<string, Schema> = {
   ),
 };
 
+// Each type's connection keys, on top of the secret checks every connection gets.
+definitions.integration = {
+  ...definitions.integration,
+  allOf: INTEGRATION_TYPES.map((t) => ({
+    if: { properties: { type: { const: t } }, required: ['type'] },
+    then: { properties: { connection: ref(`connection_${t}`) } },
+  })),
+};
+
 export const configJsonSchema: Schema = {
   $schema: 'http://json-schema.org/draft-07/schema#',
   title: 'Lapse configuration',
@@ -253,6 +318,11 @@ export const configJsonSchema: Schema = {
     settings: object('Server settings.', {
       admins: array('User ids with the admin role.', ref('id')),
       expiryWarnings: array('How long before expiry the requester is warned; default [10m, 1m].', ref('duration')),
+      reconcileEvery: {
+        description: 'How often Lapse removes what it created on the targets that no request covers (at least 10s), or "off"; default 5m.',
+        anyOf: [ref('duration'), { const: 'off' }],
+      },
+      healthCheckEvery: ref('duration', "How often every integration's health is checked (at least 10s); default 1m."),
     }),
     identities: object('Users, groups and on-call shifts.', {
       users: array('Users.', ref('user')),

@@ -454,7 +454,7 @@ test('defaults are filled in', () => {
   users:
     - { id: u1, email: u1@example.com }
 integrations:
-  - { id: pg, type: postgresql }
+  - { id: pg, type: postgresql, connection: { host: 127.0.0.1, user: lapse } }
 flows:
   - id: minimal
     targets: [ { integration: pg, resourceType: schema, resources: { except: [public] }, permissions: [read, read] } ]
@@ -471,7 +471,7 @@ flows:
       id: 'pg',
       type: 'postgresql',
       name: 'pg',
-      connection: {},
+      connection: { host: '127.0.0.1', user: 'lapse' },
       resourceTypes: {
         database: { permissions: ['read', 'write', 'admin'] },
         schema: { permissions: ['read', 'write', 'admin'] },
@@ -646,8 +646,8 @@ flows:
   assert.deepEqual(config.flows[0].targets, [{ selector: config.bundles[0].targets[0] }]);
 
   // An alias inside the free-form connection that points back at it is an error, not a hang.
-  const cyclic = problems('integrations:\n  - { id: a, type: demo, connection: &c { nested: [ 1, *c ] } }\n');
-  assert.deepEqual(cyclic, ['integrations[0].connection.nested[1]: an alias to a collection that contains it; expected plain data']);
+  const cyclic = problems('integrations:\n  - { id: a, type: command, connection: &c { path: /bin/true, args: [ a, *c ] } }\n');
+  assert.deepEqual(cyclic, ['integrations[0].connection.args[1]: an alias to a collection that contains it; expected plain data']);
 });
 
 // --- files ---

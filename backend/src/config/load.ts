@@ -19,6 +19,9 @@
 // settings:                      # optional
 //   admins: [carol]              # user ids with the admin role; default none
 //   expiryWarnings: [10m, 1m]    # warn the requester this long before expiry; default [10m, 1m]
+//   reconcileEvery: 5m           # how often Lapse removes what it created that no request covers
+//                                # (at least 10s, or "off"); default 5m
+//   healthCheckEvery: 1m         # how often every integration's health is checked (at least 10s); default 1m
 //
 // identities:
 //   users:
@@ -117,6 +120,7 @@
 // requester conditions (and `when`) hold.
 
 import { readFile } from 'node:fs/promises';
+import { checkConnection, requiredConnectionKeys, resourceNameProblem } from './connection.ts';
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type ErrorCode, type Scalar, type YAMLMap } from 'yaml';
 import {
   CONDITION_OPS,
@@ -273,7 +277,7 @@ function listForMessage(items: string[]): string {
 }
 
 /** The keys of one YAML map, after its keys were checked. */
-class Fields {
+export class Fields {
   constructor(
     readonly node: YAMLMap,
     readonly path: string,
@@ -297,7 +301,7 @@ class Fields {
   }
 }
 
-class Reader {
+export class Reader {
   private readonly errors: ConfigError[] = [];
   private readonly declared = new Map<DeclaredKind, Map<string, number>>();
   private readonly refs: Array<{ kind: RefKind; id: string; node: unknown; path: string }> = [];
@@ -562,6 +566,17 @@ class Reader {
     return false;
   }
 
+  /** How many errors have been recorded so far. */
+  errorCount(): number {
+    return this.errors.length;
+  }
+
+  /** The keys of a map node (none for anything else), without checking anything. */
+  keysOf(node: unknown): string[] {
+    const m = this.deref(node);
+    return isMap(m) ? m.items.map((pair) => String(this.scalar(pair.key))) : [];
+  }
+
   /** Whether `node` is a map holding `key`, without checking anything. */
   hasKey(node: unknown, key: string): boolean {
     const m = this.deref(node);
@@ -662,12 +677,25 @@ function defaultSettings(): ServerSettings {
 }
 
 function readSettings(r: Reader, node: unknown, path: string): ServerSettings | undefined {
-  const f = r.map(node, path, ['admins?', 'expiryWarnings?']);
+  const f = r.map(node, path, ['admins?', 'expiryWarnings?', 'reconcileEvery?', 'healthCheckEvery?']);
   if (f === undefined) return undefined;
   const admins = f.has('admins') ? r.list(f.get('admins'), f.at('admins'), (n, p) => userRef(r, n, p)) : [];
   const warnings = f.has('expiryWarnings') ? r.list(f.get('expiryWarnings'), f.at('expiryWarnings'), (n, p) => r.duration(n, p)) : [...DEFAULT_EXPIRY_WARNINGS];
+  const reconcileEvery = f.has('reconcileEvery') ? (r.scalar(f.get('reconcileEvery')) === 'off' ? null : atLeastSeconds(r, f.get('reconcileEvery'), f.at('reconcileEvery'), ', or "off"')) : undefined;
+  const healthCheckEvery = f.has('healthCheckEvery') ? atLeastSeconds(r, f.get('healthCheckEvery'), f.at('healthCheckEvery'), '') : undefined;
   if (admins === undefined || warnings === undefined) return undefined;
-  return { admins, expiryWarnings: [...new Set(warnings)].sort((a, b) => b - a) };
+  if ((f.has('reconcileEvery') && reconcileEvery === undefined) || (f.has('healthCheckEvery') && healthCheckEvery === undefined)) return undefined;
+  const settings: ServerSettings = { admins, expiryWarnings: [...new Set(warnings)].sort((a, b) => b - a) };
+  if (reconcileEvery !== undefined) settings.reconcileEvery = reconcileEvery;
+  if (healthCheckEvery !== undefined) settings.healthCheckEvery = healthCheckEvery;
+  return settings;
+}
+
+/** A duration of at least 10 s (a sweep or check more often than that would only load the targets). */
+function atLeastSeconds(r: Reader, node: unknown, path: string, alternatives: string): number | undefined {
+  const ms = r.duration(node, path);
+  if (ms !== undefined && ms < 10_000) return r.error(node, path, `expected a duration of at least 10s${alternatives}; got ${JSON.stringify(r.scalar(node))}`);
+  return ms;
 }
 
 /** The `id` of a user, group, shift, integration, bundle or flow; a second use of an id is an error. */
@@ -859,21 +887,28 @@ function readIntegration(r: Reader, node: unknown, path: string, known: Resource
   const name = f.has('name') ? r.name(f.get('name'), f.at('name')) : id;
   const owner = f.has('owner') ? readOwner(r, f.get('owner'), f.at('owner')) : undefined;
 
+  let resourceTypes: Record<string, ResourceTypeConfig> | undefined;
+  if (f.has('resourceTypes')) resourceTypes = readResourceTypes(r, f.get('resourceTypes'), f.at('resourceTypes'));
+  else if (type !== undefined) resourceTypes = defaultResourceTypes(type);
+
   let connection: Record<string, unknown> | undefined = {};
   if (f.has('connection')) {
     const c = f.get('connection');
     if (!r.isMap(c, f.at('connection'))) connection = undefined;
     else if (!checkNoInlineSecrets(r, c, f.at('connection'))) connection = undefined;
-    else connection = r.plain(c, f.at('connection')) as Record<string, unknown>;
+    else {
+      const before = r.errorCount();
+      connection = r.plain(c, f.at('connection')) as Record<string, unknown>;
+      if (r.errorCount() > before) connection = undefined;
+      else if (type !== undefined && !checkConnection(r, type, c, f.at('connection'), resourceTypes)) connection = undefined;
+    }
+  } else if (type !== undefined && requiredConnectionKeys(type).length > 0) {
+    connection = r.error(node, path, `missing required key "connection": a ${type} integration needs ${requiredConnectionKeys(type).join(', ')}`);
   }
-
-  let resourceTypes: Record<string, ResourceTypeConfig> | undefined;
-  if (f.has('resourceTypes')) resourceTypes = readResourceTypes(r, f.get('resourceTypes'), f.at('resourceTypes'));
-  else if (type !== undefined) resourceTypes = defaultResourceTypes(type);
   if (id !== undefined && resourceTypes !== undefined) known.set(id, resourceTypes);
 
   const resources = f.has('resources')
-    ? readResources(r, f.get('resources'), f.at('resources'), id ?? '?', resourceTypes)
+    ? readResources(r, f.get('resources'), f.at('resources'), id ?? '?', resourceTypes, type === undefined ? undefined : resourceNameProblem(type))
     : [];
 
   if (id === undefined || type === undefined || name === undefined || connection === undefined || resourceTypes === undefined || resources === undefined) return undefined;
@@ -889,6 +924,8 @@ function readResources(
   path: string,
   integration: string,
   types: Record<string, ResourceTypeConfig> | undefined,
+  /** What is wrong with a resource name for this integration type, if anything. */
+  nameProblem?: (name: string) => string | undefined,
 ): ResourceConfig[] | undefined {
   const seen = new Set<string>();
   /** Every path written, even of resources with other mistakes, so that their children are not blamed too. */
@@ -900,6 +937,8 @@ function readResources(
     const type = f.has('type') ? resourceType(r, f.get('type'), f.at('type'), integration, types) : undefined;
     let name = f.has('name') ? r.name(f.get('name'), f.at('name'), 'a resource name') : undefined;
     if (name?.includes('/')) name = r.error(f.get('name'), f.at('name'), `expected a resource name without "/" (use parent for the path); got ${JSON.stringify(name)}`);
+    const problem = name === undefined ? undefined : nameProblem?.(name);
+    if (problem !== undefined) name = r.error(f.get('name'), f.at('name'), problem);
     const parent = f.has('parent') ? r.name(f.get('parent'), f.at('parent'), 'the path of a declared resource') : undefined;
     if (parent !== undefined) parents.push({ parent, node: f.get('parent'), path: f.at('parent') });
     const tags = f.has('tags') ? r.dict(f.get('tags'), f.at('tags'), (tn, tp) => r.text(tn, tp)) : {};

@@ -174,7 +174,14 @@ export interface ServerSettings {
   expiryWarnings: number[];
   /** User ids with the admin role. */
   admins: string[];
+  /** How often the reconciliation sweep runs (ms); null = never; absent = the default (5 min). */
+  reconcileEvery?: number | null;
+  /** How often every integration's health is checked (ms); absent = the default (1 min). */
+  healthCheckEvery?: number;
 }
+
+export const DEFAULT_RECONCILE_EVERY_MS = 5 * 60_000;
+export const DEFAULT_HEALTH_CHECK_EVERY_MS = 60_000;
 
 export interface LapseConfig {
   users: UserConfig[];

@@ -70,6 +70,8 @@ export interface EngineOptions {
   grantRetryMs?: number;
   /** How long an API call waits for the grant it started before answering with `granting`. */
   inlineWaitMs?: number;
+  /** Seals access details before they are stored (encryption at rest); default: stored as they are. */
+  sealAccessDetails?: (requestId: string, integration: string, details: Record<string, string>) => Record<string, string>;
   /** Called whenever jobs were created that fall due before the scheduler's next look. */
   onJobsScheduled?: (earliestDueAt: number) => void;
   log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
@@ -727,7 +729,9 @@ export class Engine {
     await this.targetLock.run(`${r.requester}\u0000${grant.integration}`, async () => {
       try {
         if (!integration) throw new Error(`integration "${grant.integration}" is not configured`);
-        accessDetails = (await integration.grant({ requestId: r.id, user: this.subject(r), entitlements: grant.entitlements, expiresAt })).accessDetails;
+        const details = (await integration.grant({ requestId: r.id, user: this.subject(r), entitlements: grant.entitlements, expiresAt })).accessDetails;
+        const seal = this.opts.sealAccessDetails;
+        accessDetails = details && seal ? seal(r.id, grant.integration, details) : details;
       } catch (err) {
         error = errorMessage(err);
       }

@@ -21,7 +21,18 @@ export interface SchedulerOptions {
   idleMs?: number;
   /** How often automatic flows are re-evaluated. */
   automaticSyncMs?: number;
+  /**
+   * Work the loop starts every `everyMs` (the first time at start): reconciliation, health
+   * checks. Each runs beside the jobs, never twice at once.
+   */
+  periodic?: PeriodicTask[];
   onError?: (err: unknown) => void;
+}
+
+export interface PeriodicTask {
+  name: string;
+  everyMs: number;
+  run: () => Promise<unknown>;
 }
 
 export class Scheduler {
@@ -37,6 +48,7 @@ export class Scheduler {
   private wakeResolve: (() => void) | null = null;
   private lastAutomaticSync = 0;
   private plannedWakeAt = 0;
+  private readonly periodicState = new Map<string, { lastStart: number; running: Promise<void> | null }>();
   /** Jobs completed by this scheduler (for metrics). */
   completed = 0;
 
@@ -116,6 +128,7 @@ export class Scheduler {
     this.wake();
     await this.loop;
     this.loop = null;
+    await Promise.all([...this.periodicState.values()].map((s) => s.running));
   }
 
   /** Tells the loop that work may be due earlier than it planned to look. */
@@ -128,6 +141,7 @@ export class Scheduler {
   private async run(): Promise<void> {
     while (this.running) {
       try {
+        this.startPeriodic();
         if (this.clock.now() - this.lastAutomaticSync >= this.automaticSyncMs) {
           this.lastAutomaticSync = this.clock.now();
           await this.engine.syncAutomaticFlows();
@@ -145,6 +159,19 @@ export class Scheduler {
         this.opts.onError?.(err);
       }
       if (sleep > 0) await this.sleep(sleep);
+    }
+  }
+
+  private startPeriodic(): void {
+    for (const task of this.opts.periodic ?? []) {
+      const state = this.periodicState.get(task.name) ?? { lastStart: -Infinity, running: null };
+      this.periodicState.set(task.name, state);
+      const now = this.clock.now();
+      if (state.running || now - state.lastStart < task.everyMs) continue;
+      state.lastStart = now;
+      state.running = task.run().then(() => undefined, (err: unknown) => this.opts.onError?.(err)).finally(() => {
+        state.running = null;
+      });
     }
   }
 

@@ -40,6 +40,8 @@ export interface GrantedEntry {
   entitlement: Entitlement;
   /** The request the target attributes it to, where it knows. */
   requestId: string | null;
+  /** The login or account on the target that holds it (integrations with one account per request). */
+  account?: string;
 }
 
 export interface DiscoveredResource {
@@ -64,4 +66,12 @@ export interface Integration {
   listResources(): Promise<DiscoveredResource[]>;
   health(): Promise<HealthReport>;
   close(): Promise<void>;
+  /**
+   * Integrations that create one account per request: the name of the account a request's
+   * grant creates (deterministic), so that reconciliation can tell which accounts on the
+   * target an active request covers.
+   */
+  accountOf?(requestId: string, user: GrantSubject): string;
+  /** Removes an account this integration created and no request covers (reconciliation). */
+  removeAccount?(account: string): Promise<void>;
 }

@@ -1,5 +1,6 @@
-// Stands in for an integration type this build cannot drive yet: the configuration stays
-// valid and the catalog shows why a grant would fail, but nothing is pretended.
+// Stands in for an integration that cannot be driven: a type this build cannot drive yet, or
+// one whose credentials could not be read. The configuration stays valid and the catalog
+// shows why a grant would fail, but nothing is pretended.
 
 import type { DiscoveredResource, GrantedEntry, GrantResult, HealthReport, Integration } from './integration.ts';
 
@@ -7,10 +8,12 @@ export class UnavailableIntegration implements Integration {
   constructor(
     readonly id: string,
     readonly type: string,
+    /** Why it cannot be used (default: the type is not available in this build). */
+    private readonly why?: string,
   ) {}
 
   private get reason(): string {
-    return `integration type "${this.type}" is not available in this version of Lapse`;
+    return this.why ?? `integration type "${this.type}" is not available in this version of Lapse`;
   }
 
   async grant(): Promise<GrantResult> {

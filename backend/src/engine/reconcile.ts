@@ -1,0 +1,150 @@
+// Reconciliation: what each integration reports as granted, compared with what Lapse holds
+// (requests granting, active or revoking). Whatever Lapse created that no such request
+// covers is removed, and reported; nothing else on the target is ever touched, because
+// integrations only list what they created (their login prefix, their ownership marker).
+//
+// What "covered" means depends on what the integration can tell:
+// - one account per request (`accountOf`): the account is covered when it is the account of
+//   a holding request's grant on that integration; otherwise the account is removed whole;
+// - entries attributed to a request: covered while that request holds a grant there;
+// - any entry: covered while a holding request of the same person has a grant there that
+//   includes the entitlement (per-person targets such as `demo`).
+// Entries are listed before requests are read, so access granted after the listing is
+// never seen, and a grant in flight belongs to a request that is `granting` (covered).
+
+import { entitlementKey, formatEntitlement, HOLDING_STATUSES, type Entitlement, type GrantRecord, type RequestRecord } from '../domain/request.ts';
+import type { GrantedEntry, Integration } from '../integrations/integration.ts';
+import type { AuditInput, Store } from '../store/store.ts';
+
+export interface ReconcileFix {
+  integration: string;
+  /** The account removed (integrations with one account per request). */
+  account: string | null;
+  user: string;
+  requestId: string | null;
+  entitlements: string[];
+  ok: boolean;
+  error: string | null;
+}
+
+export interface ReconcileIntegrationResult {
+  integration: string;
+  /** Entries the integration listed. */
+  listed: number;
+  fixed: number;
+  failed: number;
+  /** Why the integration could not be reconciled (listing failed). */
+  error: string | null;
+}
+
+export interface ReconcileReport {
+  at: number;
+  by: string;
+  integrations: ReconcileIntegrationResult[];
+  fixes: ReconcileFix[];
+}
+
+export interface ReconcileDeps {
+  store: Store;
+  integrations: ReadonlyMap<string, Integration>;
+  now: () => number;
+}
+
+/** Holding grants per integration: the request and its grant there. */
+type Holding = Map<string, Array<{ request: RequestRecord; grant: GrantRecord }>>;
+
+async function holdingGrants(store: Store): Promise<Holding> {
+  const requests = await store.listRequests({ statuses: [...HOLDING_STATUSES], limit: 1_000_000 });
+  const grants = await store.getGrantsOf(requests.map((r) => r.id));
+  const out: Holding = new Map();
+  for (const request of requests) {
+    for (const grant of grants.get(request.id) ?? []) {
+      if (grant.status !== 'granting' && grant.status !== 'active' && grant.status !== 'revoking') continue;
+      let list = out.get(grant.integration);
+      if (!list) out.set(grant.integration, (list = []));
+      list.push({ request, grant });
+    }
+  }
+  return out;
+}
+
+export async function reconcile(deps: ReconcileDeps, by: string): Promise<ReconcileReport> {
+  const at = deps.now();
+  const report: ReconcileReport = { at, by, integrations: [], fixes: [] };
+  const listed = new Map<string, GrantedEntry[]>();
+  for (const [id, integration] of deps.integrations) {
+    try {
+      listed.set(id, await integration.listGranted());
+    } catch (err) {
+      report.integrations.push({ integration: id, listed: 0, fixed: 0, failed: 0, error: (err as Error).message });
+    }
+  }
+  const holding = await holdingGrants(deps.store);
+
+  for (const [id, entries] of listed) {
+    const integration = deps.integrations.get(id)!;
+    const mine = holding.get(id) ?? [];
+    const result: ReconcileIntegrationResult = { integration: id, listed: entries.length, fixed: 0, failed: 0, error: null };
+    const coveredAccounts = new Set<string>();
+    if (integration.accountOf) {
+      for (const { request } of mine) coveredAccounts.add(integration.accountOf(request.id, { id: request.requester, email: '' }));
+    }
+    const holdingRequests = new Set(mine.map((h) => h.request.id));
+    const coveredFor = (user: string) => new Set(mine.filter((h) => h.request.requester === user).flatMap((h) => h.grant.entitlements.map(entitlementKey)));
+
+    const orphanAccounts = new Map<string, GrantedEntry[]>();
+    const orphanGrants = new Map<string, GrantedEntry[]>();
+    for (const entry of entries) {
+      if (entry.account !== undefined && integration.accountOf && integration.removeAccount) {
+        if (coveredAccounts.has(entry.account)) continue;
+        orphanAccounts.set(entry.account, [...(orphanAccounts.get(entry.account) ?? []), entry]);
+        continue;
+      }
+      if (entry.requestId !== null && holdingRequests.has(entry.requestId)) continue;
+      if (coveredFor(entry.user).has(entitlementKey(entry.entitlement))) continue;
+      const key = `${entry.user}\u0000${entry.requestId ?? ''}`;
+      orphanGrants.set(key, [...(orphanGrants.get(key) ?? []), entry]);
+    }
+
+    for (const [account, group] of orphanAccounts) {
+      const fix: ReconcileFix = { integration: id, account, user: group[0]!.user, requestId: null, entitlements: group.map((e) => formatEntitlement(e.entitlement)), ok: true, error: null };
+      try {
+        await integration.removeAccount!(account);
+      } catch (err) {
+        fix.ok = false;
+        fix.error = (err as Error).message;
+      }
+      report.fixes.push(fix);
+    }
+    for (const group of orphanGrants.values()) {
+      const first = group[0]!;
+      const entitlements: Entitlement[] = group.map((e) => e.entitlement);
+      const fix: ReconcileFix = { integration: id, account: first.account ?? null, user: first.user, requestId: first.requestId, entitlements: entitlements.map(formatEntitlement), ok: true, error: null };
+      try {
+        await integration.revoke({ requestId: first.requestId ?? `reconcile-${at}`, user: { id: first.user, email: '' }, entitlements, stillCovered: [] });
+      } catch (err) {
+        fix.ok = false;
+        fix.error = (err as Error).message;
+      }
+      report.fixes.push(fix);
+    }
+    const fixes = report.fixes.filter((f) => f.integration === id);
+    result.fixed = fixes.filter((f) => f.ok).length;
+    result.failed = fixes.length - result.fixed;
+    report.integrations.push(result);
+  }
+  report.integrations.sort((a, b) => a.integration.localeCompare(b.integration));
+
+  const audit: AuditInput[] = report.fixes.map((f) => ({
+    at, actor: by, action: f.ok ? 'reconcile.revoked' : 'reconcile.revoke_failed', requestId: null,
+    data: { integration: f.integration, account: f.account, user: f.user, orphanOf: f.requestId, entitlements: f.entitlements, ...(f.error ? { error: f.error } : {}) },
+  }));
+  if (audit.length > 0 || report.integrations.some((i) => i.error !== null)) {
+    audit.push({
+      at, actor: by, action: 'reconcile.run', requestId: null,
+      data: { fixed: report.fixes.filter((f) => f.ok).length, failed: report.fixes.filter((f) => !f.ok).length, errors: report.integrations.filter((i) => i.error).map((i) => `${i.integration}: ${i.error}`) },
+    });
+  }
+  if (audit.length > 0) await deps.store.appendAudit(audit);
+  return report;
+}
