@@ -349,7 +349,8 @@ export class SqliteStore implements Store {
     return row && row.t !== null && row.t !== undefined ? Number(row.t) : null;
   }
 
-  async releaseAllLeases(): Promise<number> {
+  async releaseAllLeases(owner?: string): Promise<number> {
+    if (owner !== undefined) return this.run('UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?', owner);
     return this.run('UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL');
   }
 
@@ -492,7 +493,7 @@ interface WritePlan {
   grants: GrantRecord[];
 }
 
-function jobFromRow(r: Row): JobRecord {
+export function jobFromRow(r: Row): JobRecord {
   return {
     id: String(r.id),
     kind: r.kind as JobRecord['kind'],
@@ -506,7 +507,7 @@ function jobFromRow(r: Row): JobRecord {
   };
 }
 
-function auditFromRow(r: Row): AuditEvent {
+export function auditFromRow(r: Row): AuditEvent {
   return {
     seq: Number(r.seq),
     at: Number(r.at),
@@ -519,7 +520,7 @@ function auditFromRow(r: Row): AuditEvent {
   };
 }
 
-function tokenFromRow(r: Row): TokenRecord {
+export function tokenFromRow(r: Row): TokenRecord {
   return {
     id: String(r.id),
     userId: String(r.user_id),
