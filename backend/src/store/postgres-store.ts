@@ -27,7 +27,7 @@ type Queryable = pg.Pool | pg.PoolClient;
 const AWAITING_DECISION = (r: RequestRecord) => r.status === 'pending' || r.pendingExtension !== null;
 const HOLDING = (status: string) => status === 'granting' || status === 'active';
 /** Entitlement keys separate their parts with NUL, which PostgreSQL text cannot hold: stored as JSON strings. */
-const storedKey = (key: string) => JSON.stringify(key);
+export const storedKey = (key: string) => JSON.stringify(key);
 
 /** Pool settings; each can be given in the store URL's query (e.g. `?pool_max=20`). */
 export interface PoolSettings {

@@ -481,11 +481,20 @@ export class SqliteStore implements Store {
     this.run('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value', key, value);
   }
 
+  /** Every row of one of the store's tables, as stored (for `lapse migrate-store`). */
+  readTable(table: (typeof STORE_TABLES)[number]): Row[] {
+    if (!STORE_TABLES.includes(table)) throw new Error(`not a table of the store: ${table}`);
+    return this.db.prepare(`SELECT * FROM ${table}`).all() as Row[];
+  }
+
   /** Test and tooling hook: raw SQL against the database (e.g. to tamper with the audit log in a test). */
   execRaw(sql: string, ...params: unknown[]): number {
     return this.db.prepare(sql).run(...params).changes;
   }
 }
+
+/** The tables of the store's schema (the same in SQLite and PostgreSQL), parents first. */
+export const STORE_TABLES = ['requests', 'request_approvers', 'holdings', 'grants', 'jobs', 'audit', 'audit_head', 'favorites', 'tokens', 'meta'] as const;
 
 /** What a checked change set will write: the requests and grants as they become. */
 interface WritePlan {
