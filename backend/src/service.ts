@@ -95,6 +95,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const shared = isPostgresUrl(storeSpec);
   // The SQLite store is single-process (one server per data directory); PostgreSQL replicas
   // coordinate through the database and may share nothing else.
+  if (shared) mkdirSync(dataDir, { recursive: true });
   const releaseLock = shared ? () => undefined : acquireDataDirLock(dataDir);
   let store: SqliteStore | PostgresStore;
   try {
@@ -129,7 +130,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const events = new EventBus();
   // Unique per process (and per service in a process): the owner of this replica's leases.
   const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  const leaseMs = opts.scheduler?.leaseMs ?? 30_000;
+  const leaseMs = opts.scheduler?.leaseMs ?? leaseFromEnv(env) ?? 30_000;
   let scheduler: Scheduler | undefined;
   const relay = store instanceof PostgresStore
     ? new PgReplicaRelay(store, events, { origin: owner, onWake: (at) => scheduler?.wake(at), log: (level, message, fields) => log[level](message, fields) })
@@ -149,8 +150,16 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     onError: (err) => log.error('scheduler error', { error: String(err) }),
   });
 
-  await relay?.start();
-  await bootstrapAdminToken(store, dataDir, config, env, log);
+  try {
+    await relay?.start();
+    await bootstrapAdminToken(store, dataDir, config, env, log);
+  } catch (err) {
+    await relay?.stop();
+    for (const i of integrations.values()) await i.close();
+    await store.close();
+    releaseLock();
+    throw err;
+  }
 
   const reload = async (): Promise<{ ok: true } | { ok: false; errors: string }> => {
     try {
@@ -206,6 +215,14 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       releaseLock();
     },
   };
+}
+
+/** LAPSE_LEASE_MS: how long a replica holds claimed work before another may take it over. */
+function leaseFromEnv(env: NodeJS.ProcessEnv): number | undefined {
+  if (!env.LAPSE_LEASE_MS) return undefined;
+  const ms = Number(env.LAPSE_LEASE_MS);
+  if (!Number.isInteger(ms) || ms < 500) throw new Error(`LAPSE_LEASE_MS must be a whole number of milliseconds ≥ 500, got "${env.LAPSE_LEASE_MS}"`);
+  return ms;
 }
 
 /**

@@ -84,6 +84,11 @@ export function redactStoreUrl(url: string): string {
   }
 }
 
+/** Transactions of change sets one process runs at once (each takes a connection). */
+const MAX_COMMIT_TRANSACTIONS = 2;
+/** Change sets at most in one transaction. */
+const MAX_BATCH = 100;
+
 /** Errors worth retrying the whole transaction for: a deadlock or a serialisation failure. */
 const RETRYABLE = new Set(['40P01', '40001']);
 
@@ -190,73 +195,126 @@ export class PostgresStore implements Store {
     await this.pool.query('SELECT 1');
   }
 
-  async commit(cs: ChangeSet): Promise<void> {
-    await this.transaction(async (c) => {
-      // Checks first (each locks what it checks), then the writes, as the SQLite store does.
-      const requests: { current: RequestRecord; next: RequestRecord }[] = [];
-      for (const u of cs.updateRequests ?? []) {
-        const row = await this.one('SELECT version, status, doc FROM requests WHERE id = $1 FOR UPDATE', [u.id], c);
-        if (!row) throw new ConflictError(`request ${u.id} does not exist`);
-        if (Number(row.version) !== u.expectVersion) throw new ConflictError(`request ${u.id} was changed by someone else (now ${String(row.status)})`);
-        const current = u.base && u.base.version === u.expectVersion ? u.base : (JSON.parse(String(row.doc)) as RequestRecord);
-        requests.push({ current, next: applyRequestUpdate(current, u.set) });
-      }
-      const grants: GrantRecord[] = [];
-      for (const u of cs.updateGrants ?? []) {
-        const row = await this.one('SELECT doc FROM grants WHERE request_id = $1 AND integration = $2 FOR UPDATE', [u.requestId, u.integration], c);
-        if (!row) throw new ConflictError(`grant ${u.requestId}/${u.integration} does not exist`);
-        const current = JSON.parse(String(row.doc)) as GrantRecord;
-        if (u.expectStatus && !u.expectStatus.includes(current.status)) {
-          throw new ConflictError(`grant ${u.requestId}/${u.integration} is ${current.status}, expected ${u.expectStatus.join(' or ')}`);
-        }
-        grants.push({ ...current, ...u.set });
-      }
-      for (const d of cs.deleteJobs ?? []) {
-        if (d.owner === undefined) continue;
-        const row = await this.one('SELECT lease_owner FROM jobs WHERE id = $1 FOR UPDATE', [d.id], c);
-        if (!row || row.lease_owner !== d.owner) throw new ConflictError(`job ${d.id} is no longer held by ${d.owner}`);
-      }
-
-      for (const r of cs.insertRequests ?? []) {
-        const inserted = await this.count(
-          `INSERT INTO requests (id, requester, flow_id, status, created_at, updated_at, version, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-           ON CONFLICT (id) DO NOTHING`,
-          [r.id, r.requester, r.flowId, r.status, r.createdAt, r.updatedAt, r.version, JSON.stringify(r)], c,
-        );
-        // A duplicate id (an automatic flow's request made twice, maybe by two replicas) is a conflict, not a fault.
-        if (inserted === 0) throw new ConflictError(`request ${r.id} already exists`);
-        if (AWAITING_DECISION(r)) await this.syncApprovers(r, c);
-        if (HOLDING(r.status)) await this.addHoldings(r, c);
-      }
-      for (const { current, next } of requests) {
-        await c.query('UPDATE requests SET status = $1, updated_at = $2, version = $3, doc = $4 WHERE id = $5', [next.status, next.updatedAt, next.version, JSON.stringify(next), next.id]);
-        if (AWAITING_DECISION(current) || AWAITING_DECISION(next)) await this.syncApprovers(next, c);
-        if (HOLDING(current.status) !== HOLDING(next.status)) {
-          if (HOLDING(next.status)) await this.addHoldings(next, c);
-          else await c.query('DELETE FROM holdings WHERE request_id = $1', [next.id]);
-        }
-      }
-      for (const g of cs.insertGrants ?? []) {
-        await c.query('INSERT INTO grants (request_id, integration, status, doc) VALUES ($1, $2, $3, $4)', [g.requestId, g.integration, g.status, JSON.stringify(g)]);
-      }
-      for (const g of grants) {
-        await c.query('UPDATE grants SET status = $1, doc = $2 WHERE request_id = $3 AND integration = $4', [g.status, JSON.stringify(g), g.requestId, g.integration]);
-      }
-      for (const d of cs.deleteJobs ?? []) await c.query('DELETE FROM jobs WHERE id = $1', [d.id]);
-      for (const d of cs.deleteJobsOfRequest ?? []) {
-        if (d.kinds.length === 0) continue;
-        await c.query('DELETE FROM jobs WHERE request_id = $1 AND kind = ANY($2::text[])', [d.requestId, d.kinds]);
-      }
-      for (const j of cs.insertJobs ?? []) {
-        await c.query(
-          `INSERT INTO jobs (id, kind, request_id, target, due_at, attempts, last_error, lease_owner, lease_until)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-           ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, lease_owner = excluded.lease_owner, lease_until = excluded.lease_until`,
-          [j.id, j.kind, j.requestId, j.target, j.dueAt, j.attempts, j.lastError, j.leaseOwner, j.leaseUntil],
-        );
-      }
-      if (cs.audit?.length) await this.appendAuditInTx(cs.audit, c);
+  /**
+   * Group commit, as in the SQLite store: change sets that arrive while this process's
+   * transactions are busy share the next one (each in a savepoint, so a conflicting one is
+   * skipped whole and the others land), and their audit events are appended under one
+   * lock of the chain's head. At most a few transactions per process run at once.
+   */
+  commit(cs: ChangeSet): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ cs, resolve, reject });
+      this.kick();
     });
+  }
+
+  private pending: { cs: ChangeSet; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  private flushing = 0;
+
+  private kick(): void {
+    while (this.flushing < MAX_COMMIT_TRANSACTIONS && this.pending.length > 0) {
+      const batch = this.pending.splice(0, MAX_BATCH);
+      this.flushing++;
+      void this.flush(batch).finally(() => {
+        this.flushing--;
+        this.kick();
+      });
+    }
+  }
+
+  private async flush(batch: { cs: ChangeSet; resolve: () => void; reject: (err: unknown) => void }[]): Promise<void> {
+    let outcomes: unknown[] = [];
+    try {
+      await this.transaction(async (c) => {
+        outcomes = [];
+        const audit: AuditInput[] = [];
+        for (const [i, item] of batch.entries()) {
+          if (batch.length > 1) await c.query(`SAVEPOINT cs${i}`);
+          try {
+            await this.apply(item.cs, c);
+            audit.push(...(item.cs.audit ?? []));
+            outcomes.push(null);
+          } catch (err) {
+            const code = (err as { code?: string }).code;
+            if (batch.length === 1 || (code && RETRYABLE.has(code))) throw err;
+            await c.query(`ROLLBACK TO SAVEPOINT cs${i}`);
+            outcomes.push(err);
+          }
+        }
+        if (audit.length) await this.appendAuditInTx(audit, c);
+      });
+    } catch (err) {
+      for (const item of batch) item.reject(err);
+      return;
+    }
+    batch.forEach((item, i) => (outcomes[i] === null ? item.resolve() : item.reject(outcomes[i])));
+  }
+
+  /** One change set's checks (each locks what it checks), then its writes, as the SQLite store does; its audit is appended by the caller. */
+  private async apply(cs: ChangeSet, c: pg.PoolClient): Promise<void> {
+    // Checks first (each locks what it checks), then the writes, as the SQLite store does.
+    const requests: { current: RequestRecord; next: RequestRecord }[] = [];
+    for (const u of cs.updateRequests ?? []) {
+      const row = await this.one('SELECT version, status, doc FROM requests WHERE id = $1 FOR UPDATE', [u.id], c);
+      if (!row) throw new ConflictError(`request ${u.id} does not exist`);
+      if (Number(row.version) !== u.expectVersion) throw new ConflictError(`request ${u.id} was changed by someone else (now ${String(row.status)})`);
+      const current = u.base && u.base.version === u.expectVersion ? u.base : (JSON.parse(String(row.doc)) as RequestRecord);
+      requests.push({ current, next: applyRequestUpdate(current, u.set) });
+    }
+    const grants: GrantRecord[] = [];
+    for (const u of cs.updateGrants ?? []) {
+      const row = await this.one('SELECT doc FROM grants WHERE request_id = $1 AND integration = $2 FOR UPDATE', [u.requestId, u.integration], c);
+      if (!row) throw new ConflictError(`grant ${u.requestId}/${u.integration} does not exist`);
+      const current = JSON.parse(String(row.doc)) as GrantRecord;
+      if (u.expectStatus && !u.expectStatus.includes(current.status)) {
+        throw new ConflictError(`grant ${u.requestId}/${u.integration} is ${current.status}, expected ${u.expectStatus.join(' or ')}`);
+      }
+      grants.push({ ...current, ...u.set });
+    }
+    for (const d of cs.deleteJobs ?? []) {
+      if (d.owner === undefined) continue;
+      const row = await this.one('SELECT lease_owner FROM jobs WHERE id = $1 FOR UPDATE', [d.id], c);
+      if (!row || row.lease_owner !== d.owner) throw new ConflictError(`job ${d.id} is no longer held by ${d.owner}`);
+    }
+
+    for (const r of cs.insertRequests ?? []) {
+      const inserted = await this.count(
+        `INSERT INTO requests (id, requester, flow_id, status, created_at, updated_at, version, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (id) DO NOTHING`,
+        [r.id, r.requester, r.flowId, r.status, r.createdAt, r.updatedAt, r.version, JSON.stringify(r)], c,
+      );
+      // A duplicate id (an automatic flow's request made twice, maybe by two replicas) is a conflict, not a fault.
+      if (inserted === 0) throw new ConflictError(`request ${r.id} already exists`);
+      if (AWAITING_DECISION(r)) await this.syncApprovers(r, c);
+      if (HOLDING(r.status)) await this.addHoldings(r, c);
+    }
+    for (const { current, next } of requests) {
+      await c.query('UPDATE requests SET status = $1, updated_at = $2, version = $3, doc = $4 WHERE id = $5', [next.status, next.updatedAt, next.version, JSON.stringify(next), next.id]);
+      if (AWAITING_DECISION(current) || AWAITING_DECISION(next)) await this.syncApprovers(next, c);
+      if (HOLDING(current.status) !== HOLDING(next.status)) {
+        if (HOLDING(next.status)) await this.addHoldings(next, c);
+        else await c.query('DELETE FROM holdings WHERE request_id = $1', [next.id]);
+      }
+    }
+    for (const g of cs.insertGrants ?? []) {
+      await c.query('INSERT INTO grants (request_id, integration, status, doc) VALUES ($1, $2, $3, $4)', [g.requestId, g.integration, g.status, JSON.stringify(g)]);
+    }
+    for (const g of grants) {
+      await c.query('UPDATE grants SET status = $1, doc = $2 WHERE request_id = $3 AND integration = $4', [g.status, JSON.stringify(g), g.requestId, g.integration]);
+    }
+    for (const d of cs.deleteJobs ?? []) await c.query('DELETE FROM jobs WHERE id = $1', [d.id]);
+    for (const d of cs.deleteJobsOfRequest ?? []) {
+      if (d.kinds.length === 0) continue;
+      await c.query('DELETE FROM jobs WHERE request_id = $1 AND kind = ANY($2::text[])', [d.requestId, d.kinds]);
+    }
+    for (const j of cs.insertJobs ?? []) {
+      await c.query(
+        `INSERT INTO jobs (id, kind, request_id, target, due_at, attempts, last_error, lease_owner, lease_until)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, lease_owner = excluded.lease_owner, lease_until = excluded.lease_until`,
+        [j.id, j.kind, j.requestId, j.target, j.dueAt, j.attempts, j.lastError, j.leaseOwner, j.leaseUntil],
+      );
+    }
   }
 
   private async syncApprovers(r: RequestRecord, c: pg.PoolClient): Promise<void> {
@@ -396,12 +454,14 @@ export class PostgresStore implements Store {
       [seq, e.at, e.actor, e.action, e.requestId, dataText, prev, hash].forEach((v, i) => cols[i]!.push(v));
       prev = hash;
     }
+    // One statement (one round trip while the head is locked): the events, then the head.
     await c.query(
-      `INSERT INTO audit (seq, at, actor, action, request_id, data, prev_hash, hash)
-       SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])`,
-      cols,
+      `WITH appended AS (
+         INSERT INTO audit (seq, at, actor, action, request_id, data, prev_hash, hash)
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]))
+       UPDATE audit_head SET seq = $9, hash = $10 WHERE id = 1`,
+      [...cols, seq, prev],
     );
-    await c.query('UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1', [seq, prev]);
   }
 
   async listAudit(f: AuditFilter): Promise<AuditEvent[]> {
