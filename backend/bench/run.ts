@@ -1,4 +1,4 @@
-// `npm run bench [-- catalog throughput scheduler recovery]`: prints figures and ratios.
+// `npm run bench [-- catalog throughput scheduler recovery postgres]`: prints figures and ratios.
 // Targets from the backend issue are printed beside each figure; nothing here asserts:
 // the machine is shared, so figures are for reading, not for failing a build.
 
@@ -11,6 +11,7 @@ import { CompiledConfig, catalogFor } from '../src/domain/catalog.ts';
 import {
   countStatuses, demoGrantedCount, expiryLags, httpCall, loadLoop, REPO, seedActiveGrants, sleep, startServerProcess, summarize, tempDir, tokenFor, writeTeamConfig,
 } from './support.ts';
+import { postgresBench } from './postgres.ts';
 
 type Row = [string, string, string];
 const rows: Row[] = [];
@@ -242,6 +243,7 @@ const SCENARIOS: Record<string, () => Promise<void>> = {
   throughput: throughputBench,
   scheduler: schedulerBench,
   recovery: recoveryBench,
+  postgres: () => postgresBench(report),
 };
 
 const chosen = process.argv.slice(2).filter((a) => a in SCENARIOS);

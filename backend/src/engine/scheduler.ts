@@ -73,7 +73,9 @@ export class Scheduler {
       const now = this.clock.now();
       // Claim in chunks (a quarter of the slots at least), not one job per freed slot.
       const enoughFree = running === 0 || free >= Math.max(1, Math.floor(this.concurrency / 4));
-      const mayClaim = enoughFree && (!exhausted || (now - lastClaimAt >= REFILL_MS && completedSinceClaim > 0) || (running === 0 && completedSinceClaim > 0));
+      // Also look again every idleMs while only slow jobs run: work that fell due meanwhile
+      // (or that a dead replica's lapsed lease freed) must not wait for them to finish.
+      const mayClaim = enoughFree && (!exhausted || (now - lastClaimAt >= REFILL_MS && completedSinceClaim > 0) || (running === 0 && completedSinceClaim > 0) || (running > 0 && now - lastClaimAt >= this.idleMs));
       if (mayClaim) {
         const limit = Math.min(this.batchSize, free);
         const jobs = await this.store.claimDueJobs(now, this.owner, now + this.leaseMs, limit);
@@ -97,7 +99,9 @@ export class Scheduler {
       if (running === 0 && (exhausted && completedSinceClaim === 0)) return total;
       if (running === 0) continue;
       await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => slotFreed?.(), this.idleMs);
         slotFreed = () => {
+          clearTimeout(timer);
           slotFreed = null;
           resolve();
         };
