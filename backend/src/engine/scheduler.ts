@@ -113,9 +113,28 @@ export class Scheduler {
     if (this.running) return;
     this.running = true;
     this.loop = this.run();
+    // A third of a lease apart, the leases of the jobs still running are extended: a slow
+    // job keeps its lease while this process lives, and a dead process's leases lapse.
+    this.renewTimer = setInterval(() => void this.renewLeases(), Math.max(100, Math.floor(this.leaseMs / 3)));
+  }
+
+  private renewTimer: NodeJS.Timeout | null = null;
+
+  /** Extends the leases of the jobs the engine is running now. */
+  async renewLeases(): Promise<number> {
+    const ids = [...this.engine.runningJobs];
+    if (ids.length === 0) return 0;
+    try {
+      return await this.store.renewLeases(ids, this.owner, this.clock.now() + this.leaseMs);
+    } catch (err) {
+      this.opts.onError?.(err);
+      return 0;
+    }
   }
 
   async stop(): Promise<void> {
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    this.renewTimer = null;
     this.running = false;
     this.wake();
     await this.loop;

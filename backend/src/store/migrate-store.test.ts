@@ -36,7 +36,8 @@ async function snapshot(store: Store, tokens: string[]) {
     audit,
     head: await store.auditHead(),
     favorites: await store.listFavorites('alice'),
-    tokens: await store.listTokens(),
+    // Tokens made in the same millisecond have no defined order: compared by id.
+    tokens: (await store.listTokens()).sort((a, b) => a.id.localeCompare(b.id)),
     authenticated: await Promise.all(tokens.map(async (t) => (await authenticate(store, t))?.id ?? null)),
     meta: await store.getMeta('admin-token-created'),
     nextDue: await store.nextDueAt(),

@@ -405,6 +405,11 @@ export class PostgresStore implements Store {
     return rows.map(jobFromRow).sort((a, b) => a.dueAt - b.dueAt);
   }
 
+  async renewLeases(ids: string[], owner: string, leaseUntil: number): Promise<number> {
+    if (ids.length === 0) return 0;
+    return this.count('UPDATE jobs SET lease_until = $1 WHERE id = ANY($2::text[]) AND lease_owner = $3', [leaseUntil, ids, owner]);
+  }
+
   async rescheduleJob(id: string, owner: string, dueAt: number, lastError: string | null): Promise<boolean> {
     return (await this.count(
       'UPDATE jobs SET due_at = $1, last_error = $2, lease_owner = NULL, lease_until = NULL WHERE id = $3 AND lease_owner = $4',

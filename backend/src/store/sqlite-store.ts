@@ -336,6 +336,12 @@ export class SqliteStore implements Store {
     );
   }
 
+  async renewLeases(ids: string[], owner: string, leaseUntil: number): Promise<number> {
+    let n = 0;
+    for (const id of ids) n += this.run('UPDATE jobs SET lease_until = ? WHERE id = ? AND lease_owner = ?', leaseUntil, id, owner);
+    return n;
+  }
+
   async rescheduleJob(id: string, owner: string, dueAt: number, lastError: string | null): Promise<boolean> {
     return this.run(
       'UPDATE jobs SET due_at = ?, last_error = ?, lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?',

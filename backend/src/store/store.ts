@@ -118,6 +118,11 @@ export interface Store {
    * one more attempt in the same statement. Oldest due first.
    */
   claimDueJobs(now: number, owner: string, leaseUntil: number, limit: number): Promise<JobRecord[]>;
+  /**
+   * Extends the leases `owner` still holds on these jobs (the ones it is running), so that
+   * work slower than a lease is not taken over while its holder is alive. Returns how many.
+   */
+  renewLeases(ids: string[], owner: string, leaseUntil: number): Promise<number>;
   /** Gives a claimed job back for a later attempt (only while `owner` holds it). */
   rescheduleJob(id: string, owner: string, dueAt: number, lastError: string | null): Promise<boolean>;
   nextDueAt(): Promise<number | null>;
