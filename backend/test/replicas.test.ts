@@ -30,7 +30,11 @@ const USER_COUNT = 200;
 const DATABASES = 10;
 /** 200 users × 10 databases: 2,000 requests that do not overlap (each its own revoke call). */
 const GRANTS = USER_COUNT * DATABASES;
-/** Long enough that a replica merely slowed down by this busy machine keeps its lease. */
+/**
+ * The killed replica's work is taken over once its leases lapse. Running jobs' leases are
+ * renewed, but the demo target's record is one SQLite file shared by four processes here,
+ * whose lock waits stall a whole process at times: the lease must outlast such a stall.
+ */
 const LEASE_MS = 8000;
 const USERS = Array.from({ length: USER_COUNT }, (_, i) => `u${String(i).padStart(3, '0')}`);
 
