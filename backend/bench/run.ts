@@ -1,4 +1,5 @@
-// `npm run bench [-- catalog throughput scheduler recovery renderer menu]`: prints figures and ratios.
+// `npm run bench [-- catalog throughput scheduler recovery postgres sql-latency pg-storm kv-latency renderer menu]`:
+// prints figures and ratios.
 // Targets from the backend issue are printed beside each figure; nothing here asserts:
 // the machine is shared, so figures are for reading, not for failing a build.
 
@@ -15,6 +16,7 @@ import { rendererBench } from '../../renderer/bench/renderer-bench.ts';
 import { menuBench } from '../../main/bench/menu-bench.ts';
 import { pgStormBench, sqlLatencyBench } from './integrations-sql.ts';
 import { kvLatencyBench } from './integrations-kv.ts';
+import { postgresBench } from './postgres.ts';
 
 type Row = [string, string, string];
 const rows: Row[] = [];
@@ -251,6 +253,7 @@ const SCENARIOS: Record<string, () => Promise<void>> = {
   'sql-latency': () => sqlLatencyBench(report),
   'pg-storm': () => pgStormBench(report),
   'kv-latency': () => kvLatencyBench(report),
+  postgres: () => postgresBench(report),
 };
 
 const chosen = process.argv.slice(2).filter((a) => a in SCENARIOS);

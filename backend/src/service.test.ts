@@ -28,3 +28,16 @@ test('one server per data directory; a server that cannot listen leaves nothing 
     rmSync(b, { recursive: true, force: true });
   }
 });
+
+test('replicas on PostgreSQL need one sealing key: without LAPSE_SECRET_KEY the server refuses to start and writes no key of its own', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lapse-svc-'));
+  try {
+    await assert.rejects(
+      startService({ configPath: EXAMPLE, dataDir: dir, port: 0, logger: silentLogger, env: {}, store: 'postgres://lapse@127.0.0.1:5432/none' }),
+      /the PostgreSQL store needs LAPSE_SECRET_KEY .* the same on every replica/,
+    );
+    assert.equal(existsSync(join(dir, 'secret.key')), false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -10,6 +10,8 @@ import { DEFAULT_HEALTH_CHECK_EVERY_MS, DEFAULT_RECONCILE_EVERY_MS, type Integra
 import { CompiledConfig } from './domain/catalog.ts';
 import { ConfigInvalidError, loadConfigFile } from './config/load.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
+import { PostgresStore, redactStoreUrl } from './store/postgres-store.ts';
+import { PgReplicaRelay } from './store/postgres-notify.ts';
 import type { Store } from './store/store.ts';
 import { Engine } from './engine/engine.ts';
 import { Scheduler } from './engine/scheduler.ts';
@@ -42,6 +44,11 @@ export interface ServiceOptions {
   /** Scheduler tuning (benchmarks, tests). */
   scheduler?: { idleMs?: number; batchSize?: number; concurrency?: number; leaseMs?: number };
   env?: NodeJS.ProcessEnv;
+  /**
+   * The store: `postgres://…` for a PostgreSQL store shared by replicas, `sqlite:PATH` for
+   * a SQLite file elsewhere; default LAPSE_DATABASE_URL, else SQLite in the data directory.
+   */
+  store?: string;
 }
 
 export interface Service {
@@ -67,6 +74,19 @@ export function openStore(dataDir: string): SqliteStore {
   return new SqliteStore(join(resolve(dataDir), STORE_FILE));
 }
 
+/** Whether a store spec names PostgreSQL. */
+export function isPostgresUrl(spec: string | undefined): boolean {
+  return spec !== undefined && /^postgres(ql)?:\/\//.test(spec);
+}
+
+/** The store a spec names (see ServiceOptions.store); SQLite in the data directory without one. */
+export function openStoreSpec(spec: string | undefined, dataDir: string): SqliteStore | PostgresStore {
+  if (spec === undefined || spec === '') return openStore(dataDir);
+  if (isPostgresUrl(spec)) return new PostgresStore(spec!);
+  if (spec.startsWith('sqlite:')) return new SqliteStore(resolve(spec.slice('sqlite:'.length)));
+  throw new Error(`unknown store "${spec.split(':')[0]}": expected postgres://… or sqlite:PATH`);
+}
+
 /**
  * The integration a configuration entry describes. Its credentials are read here (from the
  * environment or the files the connection names); one that cannot be read leaves the
@@ -79,7 +99,8 @@ export function createIntegration(cfg: IntegrationConfig, dataDir: string, clock
   try {
     switch (cfg.type) {
       case 'demo':
-        return new DemoIntegration(cfg.id, join(resolve(dataDir), `demo-${cfg.id}.db`), cfg.resources, () => clock.now(), typeof c.faultsFile === 'string' ? c.faultsFile : undefined);
+        // `connection.recordFile`: one record shared by several replicas (each in its own data dir).
+        return new DemoIntegration(cfg.id, typeof c.recordFile === 'string' ? resolve(c.recordFile) : join(resolve(dataDir), `demo-${cfg.id}.db`), cfg.resources, () => clock.now(), typeof c.faultsFile === 'string' ? c.faultsFile : undefined);
       case 'postgresql':
         return new PostgresIntegration(cfg.id, { ...(plain as unknown as PostgresConnection), password: secret('password') }, { clock: () => clock.now() });
       case 'mysql':
@@ -105,16 +126,37 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const log = opts.logger ?? createLogger();
   const dataDir = resolve(opts.dataDir);
   let config: LapseConfig = await loadConfigFile(opts.configPath);
-  // Access details are sealed before they are stored, and opened for the requester only.
+  const storeSpec = opts.store ?? (env.LAPSE_DATABASE_URL || undefined);
+  const shared = isPostgresUrl(storeSpec);
+  // The SQLite store is single-process (one server per data directory); PostgreSQL replicas
+  // coordinate through the database and may share nothing else.
   mkdirSync(dataDir, { recursive: true });
+  // Access details are sealed before they are stored, and opened for the requester only.
+  // Replicas on PostgreSQL open each other's: they need one key, from LAPSE_SECRET_KEY.
+  if (shared && !env.LAPSE_SECRET_KEY) {
+    throw new Error('the PostgreSQL store needs LAPSE_SECRET_KEY (the base64 encoding of 32 random bytes, e.g. `openssl rand -base64 32`), the same on every replica: access details are sealed with it');
+  }
   const sealer = new AccessSealer(loadSecretKey(dataDir, env).key);
-  const releaseLock = acquireDataDirLock(dataDir);
-  const store = openStore(dataDir);
-  await store.migrate();
-  // The SQLite store belongs to this one process (the lock above): leases left by a
-  // predecessor that crashed are void, so its unfinished work runs right away.
-  const released = await store.releaseAllLeases();
-  if (released > 0) log.info('resuming work left by a previous run', { jobs: released });
+  const releaseLock = shared ? () => undefined : acquireDataDirLock(dataDir);
+  let store: SqliteStore | PostgresStore;
+  try {
+    store = openStoreSpec(storeSpec, dataDir);
+    if (store instanceof PostgresStore) {
+      store.onPoolError = (err) => log.warn('a database connection failed; it will be replaced', { error: err.message });
+      log.info('using the PostgreSQL store', { url: redactStoreUrl(storeSpec!), pool: store.settings.max });
+    }
+    await store.migrate();
+  } catch (err) {
+    releaseLock();
+    throw err;
+  }
+  if (!shared) {
+    // The SQLite store belongs to this one process (the lock above): leases left by a
+    // predecessor that crashed are void, so its unfinished work runs right away. On
+    // PostgreSQL another replica may be alive and holding them: they run out by themselves.
+    const released = await store.releaseAllLeases();
+    if (released > 0) log.info('resuming work left by a previous run', { jobs: released });
+  }
   // A revoke waiting out a backoff when the predecessor stopped is retried at once, not when
   // that backoff ends: the access should be gone already, and a restart is often what
   // follows a repair of the target. A revoke that fails again backs off from where it was.
@@ -127,14 +169,21 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   syncIntegrations(config);
 
   const events = new EventBus();
+  // Unique per process (and per service in a process): the owner of this replica's leases.
   const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  const leaseMs = opts.scheduler?.leaseMs ?? 30_000;
+  const leaseMs = opts.scheduler?.leaseMs ?? leaseFromEnv(env) ?? 30_000;
   let scheduler: Scheduler | undefined;
+  const relay = store instanceof PostgresStore
+    ? new PgReplicaRelay(store, events, { origin: owner, onWake: (at) => scheduler?.wake(at), log: (level, message, fields) => log[level](message, fields) })
+    : null;
   let compiled = new CompiledConfig(config);
   const engine: Engine = new Engine({
     store, clock, events, integrations, config: compiled, owner, leaseMs,
     mfa: new TotpVerifier(() => engine.config.users, store, clock, env),
-    onJobsScheduled: (at) => scheduler?.wake(at),
+    onJobsScheduled: (at) => {
+      scheduler?.wake(at);
+      relay?.notifyWake(at);
+    },
     sealAccessDetails: (requestId, integration, details) => sealer.seal(requestId, integration, details),
     log: (level, message, fields) => log[level](message, fields),
   });
@@ -156,7 +205,16 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     onError: (err) => log.error('scheduler error', { error: String(err) }),
   });
 
-  await bootstrapAdminToken(store, dataDir, config, env, log);
+  try {
+    await relay?.start();
+    await bootstrapAdminToken(store, dataDir, config, env, log);
+  } catch (err) {
+    await relay?.stop();
+    for (const i of integrations.values()) await i.close();
+    await store.close();
+    releaseLock();
+    throw err;
+  }
 
   const reload = async (): Promise<{ ok: true } | { ok: false; errors: string }> => {
     try {
@@ -189,6 +247,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     await http.listen({ port: opts.port, host: opts.host ?? '127.0.0.1' });
   } catch (err) {
     await scheduler.stop();
+    await relay?.stop();
     for (const i of integrations.values()) await i.close();
     await store.close();
     releaseLock();
@@ -206,11 +265,22 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       stopped = true;
       await http.close();
       await scheduler!.stop();
+      await relay?.stop();
+      // A replica stopping cleanly hands its unfinished work to the others at once.
+      if (shared) await store.releaseAllLeases(owner).catch(() => undefined);
       for (const i of integrations.values()) await i.close();
       await store.close();
       releaseLock();
     },
   };
+}
+
+/** LAPSE_LEASE_MS: how long a replica holds claimed work before another may take it over. */
+function leaseFromEnv(env: NodeJS.ProcessEnv): number | undefined {
+  if (!env.LAPSE_LEASE_MS) return undefined;
+  const ms = Number(env.LAPSE_LEASE_MS);
+  if (!Number.isInteger(ms) || ms < 500) throw new Error(`LAPSE_LEASE_MS must be a whole number of milliseconds ≥ 500, got "${env.LAPSE_LEASE_MS}"`);
+  return ms;
 }
 
 /**

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startService, STORE_FILE } from '../service.ts';
 import { silentLogger } from '../logger.ts';
-import { EXAMPLE, call, assertProblem, ent, startTestServer, type TestServer } from './api-test-support.ts';
+import { EXAMPLE, call, assertProblem, ent, rawStoreBytes, startTestServer, type TestServer } from './api-test-support.ts';
 import { createToken, hashToken } from '../auth/tokens.ts';
 
 // ── authentication ───────────────────────────────────────────────────────────────────
@@ -57,7 +57,7 @@ describe('authentication', () => {
     assert.equal(found?.id, record.id);
     assert.equal(await s.svc.store.findTokenByHash(token), null, 'the token itself is not a lookup key');
     // The raw bytes of the database (and its write-ahead log) hold the hash, never the token.
-    const bytes = Buffer.concat(['', '-wal'].map((suffix) => join(s.dir, STORE_FILE + suffix)).filter(existsSync).map((p) => readFileSync(p)));
+    const bytes = await rawStoreBytes(s);
     assert.ok(bytes.includes(hashToken(token)), 'the hash is in the database files (so the search below is meaningful)');
     assert.ok(!bytes.includes(secret), 'the token secret is not in the database files');
     assert.ok(!bytes.includes(token), 'the token text is not in the database files');

@@ -2,13 +2,15 @@
 // problem+json assertion.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startService, type Service } from '../service.ts';
+import { startService, STORE_FILE, type Service } from '../service.ts';
+import { PostgresStore } from '../store/postgres-store.ts';
 import { silentLogger } from '../logger.ts';
 import { createToken } from '../auth/tokens.ts';
+import { freshTestStoreUrl, TEST_SECRET_KEY, testStoreKind } from '../store/postgres-test-support.ts';
 
 export const EXAMPLE = fileURLToPath(new URL('../../examples/lapse.yaml', import.meta.url));
 export const USERS = ['alice', 'bob', 'carol', 'dave', 'erin'] as const;
@@ -29,13 +31,36 @@ export interface TestServer {
   as(user: User, method: string, path: string, body?: unknown): Promise<Res>;
 }
 
-/** A real server on a free port in a fresh data directory (or `dir`), with a token per user. */
-export async function startTestServer(opts: { configPath?: string; dir?: string; env?: NodeJS.ProcessEnv } = {}): Promise<TestServer> {
+/**
+ * A real server on a free port in a fresh data directory (or `dir`), with a token per user.
+ * Its store is SQLite in the data directory, or with LAPSE_TEST_STORE=postgres (or `store`)
+ * a fresh schema on the test PostgreSQL server.
+ */
+export async function startTestServer(opts: { configPath?: string; dir?: string; env?: NodeJS.ProcessEnv; store?: 'sqlite' | 'postgres' } = {}): Promise<TestServer> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'lapse-'));
-  const svc = await startService({ configPath: opts.configPath ?? EXAMPLE, dataDir: dir, port: 0, logger: silentLogger, env: opts.env ?? {} });
+  const store = (opts.store ?? testStoreKind()) === 'postgres' ? await freshTestStoreUrl() : undefined;
+  const svc = await startService({ configPath: opts.configPath ?? EXAMPLE, dataDir: dir, port: 0, logger: silentLogger, env: { ...(store ? { LAPSE_SECRET_KEY: TEST_SECRET_KEY } : {}), ...opts.env }, store });
   const tokens = {} as Record<User, string>;
   for (const u of USERS) tokens[u] = (await createToken(svc.store, u, `test ${u}`)).token;
   return { svc, dir, tokens, as: (user, method, path, body) => call(svc.url, method, path, tokens[user], body) };
+}
+
+/**
+ * Everything the server's database holds, as raw bytes: SQLite's files (and write-ahead
+ * log), or every row of every table of a PostgreSQL store as text.
+ */
+export async function rawStoreBytes(s: TestServer): Promise<Buffer> {
+  if (s.svc.store instanceof PostgresStore) {
+    const pool = s.svc.store.pool;
+    const tables = (await pool.query("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")).rows as { table_name: string }[];
+    const parts: string[] = [];
+    for (const { table_name } of tables) {
+      const rows = (await pool.query(`SELECT t::text AS line FROM "${table_name.replace(/"/g, '""')}" t`)).rows as { line: string }[];
+      parts.push(...rows.map((r) => r.line));
+    }
+    return Buffer.from(parts.join('\n'));
+  }
+  return Buffer.concat(['', '-wal'].map((suffix) => join(s.dir, STORE_FILE + suffix)).filter(existsSync).map((p) => readFileSync(p)));
 }
 
 /** One HTTP call; `raw` sends a body as is (for malformed JSON). */

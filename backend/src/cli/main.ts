@@ -2,10 +2,14 @@
 // (tokens, config check, audit verify) and client verbs against a running server.
 
 import { parseArgs } from 'node:util';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { ConfigInvalidError, formatConfigErrors, parseConfig } from '../config/load.ts';
 import { configJsonSchema } from '../config/json-schema.ts';
-import { startService, openStore } from '../service.ts';
+import { isPostgresUrl, openStore, openStoreSpec, startService, STORE_FILE } from '../service.ts';
+import type { Store } from '../store/store.ts';
+import { SqliteStore } from '../store/sqlite-store.ts';
+import { PostgresStore, redactStoreUrl } from '../store/postgres-store.ts';
+import { migrateStore } from '../store/migrate-store.ts';
 import { createToken } from '../auth/tokens.ts';
 import { verifyAudit } from '../api/server.ts';
 import { ApiClient, ApiError } from './client.ts';
@@ -15,14 +19,18 @@ import { defaultStateFile, nodeNotifier, watch } from './watch.ts';
 const USAGE = `lapse — just-in-time access
 
 Server and offline tools:
-  lapse server --config FILE --data-dir DIR [--port N] [--host H]
+  lapse server --config FILE --data-dir DIR [--port N] [--host H] [--store postgres://…]
+                                     (store: --store or LAPSE_DATABASE_URL; default SQLite in the data dir)
   lapse config check FILE            validate a configuration; every error with file:line:column
   lapse config schema                print the JSON Schema of the configuration file
   lapse config reload                ask the running server to re-read its configuration (admin)
   lapse token create --user ID --data-dir DIR [--name TEXT]
   lapse token list --data-dir DIR [--user ID]
   lapse token revoke TOKEN_ID --data-dir DIR
-  lapse audit verify [--data-dir DIR]  verify the audit hash chain (offline with --data-dir)
+  lapse audit verify [--data-dir DIR]  verify the audit hash chain (offline with --data-dir or --store)
+  lapse migrate-store --from sqlite:PATH --to postgres://…
+                                     copy an embedded store into an empty PostgreSQL database
+  (token and audit verify take --store URL instead of --data-dir for a PostgreSQL store)
 
 Client (server from --url or LAPSE_URL, default http://127.0.0.1:7420; token from --token or LAPSE_TOKEN):
   lapse catalog                                   what you may request now
@@ -49,6 +57,9 @@ Every client verb takes --json for machine-readable output.`;
 const OPTIONS = {
   config: { type: 'string' },
   'data-dir': { type: 'string' },
+  store: { type: 'string' },
+  from: { type: 'string' },
+  to: { type: 'string' },
   port: { type: 'string' },
   host: { type: 'string' },
   user: { type: 'string' },
@@ -99,6 +110,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     case 'token': return token(p[1], p[2], v, out);
     case 'audit': return audit(p[1], v, out);
     case 'watch': return watchVerb(v, out);
+    case 'migrate-store': return migrateStoreVerb(v, out);
     default: return client(verb, p.slice(1), v, out);
   }
 }
@@ -111,7 +123,7 @@ function need(value: string | undefined, what: string): string {
 async function server(v: Values): Promise<number> {
   const port = Number(v.port ?? '7420');
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a port number (0 picks a free one), got ${v.port}`);
-  const service = await startService({ configPath: need(v.config, '--config FILE'), dataDir: need(v['data-dir'], '--data-dir DIR'), port, host: v.host });
+  const service = await startService({ configPath: need(v.config, '--config FILE'), dataDir: need(v['data-dir'], '--data-dir DIR'), port, host: v.host, store: v.store });
   process.stderr.write(`listening on ${service.url}\n`);
   process.on('SIGHUP', () => void service.reload());
   await new Promise<void>((resolve) => {
@@ -158,8 +170,39 @@ async function config(sub: string | undefined, file: string | undefined, v: Valu
   throw new UsageError('expected: lapse config check FILE | config schema | config reload');
 }
 
+/** The store an offline verb works on: --store, else --data-dir's SQLite file, else LAPSE_DATABASE_URL. */
+function offlineStore(v: Values): Store {
+  if (v.store) return openStoreSpec(v.store, v['data-dir'] ?? '.');
+  if (v['data-dir']) return openStore(v['data-dir']);
+  if (process.env.LAPSE_DATABASE_URL) return openStoreSpec(process.env.LAPSE_DATABASE_URL, '.');
+  throw new UsageError('--data-dir DIR (or --store URL) is required');
+}
+
+async function migrateStoreVerb(v: Values, out: (s: string) => void): Promise<number> {
+  const from = need(v.from, '--from sqlite:PATH');
+  const to = need(v.to, '--to postgres://…');
+  if (!from.startsWith('sqlite:')) throw new UsageError(`--from must be sqlite:PATH (the embedded store's file, e.g. sqlite:./data/${STORE_FILE}), got ${from}`);
+  if (!isPostgresUrl(to)) throw new UsageError('--to must be a postgres:// URL');
+  const path = from.slice('sqlite:'.length);
+  if (!existsSync(path)) throw new UsageError(`--from: no such file ${path}`);
+  const source = new SqliteStore(path);
+  const target = new PostgresStore(to);
+  try {
+    const report = await migrateStore(source, target);
+    if (v.json) out(JSON.stringify(report, null, 2));
+    else {
+      out(`copied to ${redactStoreUrl(to)}: ${Object.entries(report.copied).map(([t, n]) => `${t} ${n}`).join(', ')}`);
+      out(`audit chain ok on the target: ${report.auditEvents} events verified`);
+    }
+    return 0;
+  } finally {
+    await source.close();
+    await target.close();
+  }
+}
+
 async function token(sub: string | undefined, arg: string | undefined, v: Values, out: (s: string) => void): Promise<number> {
-  const store = openStore(need(v['data-dir'], '--data-dir DIR'));
+  const store = offlineStore(v);
   await store.migrate();
   try {
     if (sub === 'create') {
@@ -195,8 +238,8 @@ async function token(sub: string | undefined, arg: string | undefined, v: Values
 async function audit(sub: string | undefined, v: Values, out: (s: string) => void): Promise<number> {
   if (sub === 'verify') {
     let result;
-    if (v['data-dir']) {
-      const store = openStore(v['data-dir']);
+    if (v['data-dir'] || v.store) {
+      const store = offlineStore(v);
       await store.migrate();
       try { result = await verifyAudit(store); } finally { await store.close(); }
     } else {

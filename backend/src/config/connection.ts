@@ -18,7 +18,7 @@
 //   webhook     url (required, http or https), secretEnv | secretFile (required), timeoutMs 10000
 //   command     path (required, absolute), args [], env {}, secretEnv | secretFile,
 //               timeoutMs 30000, list false
-//   demo        faultsFile
+//   demo        faultsFile, recordFile
 
 import { isAbsolute } from 'node:path';
 import type { IntegrationType, ResourceTypeConfig } from '../domain/config.ts';
@@ -129,7 +129,7 @@ const SQL_COMMON: Record<string, Check> = {
 };
 
 const SPECS: Record<IntegrationType, ConnectionSpec> = {
-  demo: { keys: { 'faultsFile?': filePath } },
+  demo: { keys: { 'faultsFile?': filePath, 'recordFile?': filePath } },
   postgresql: {
     keys: { ...SQL_COMMON, 'database?': name, 'permissions?': pgPermissions, 'ssl?': bool, 'statementTimeoutMs?': millis },
     secret: { name: 'password', required: false },

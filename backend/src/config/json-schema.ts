@@ -59,7 +59,7 @@ function connectionDefinitions(): Record<string, Schema> {
     rolePrefix: prefix, connectTimeoutMs: ms('Connect timeout'),
   };
   return {
-    connection_demo: object('The demo integration\'s connection.', { faultsFile: file('faults to inject (tests)') }),
+    connection_demo: object('The demo integration\'s connection.', { faultsFile: file('faults to inject (tests)'), recordFile: file('where the demo target keeps its record; several replicas share one (default: demo-<id>.db in the data directory)') }),
     connection_postgresql: object('A PostgreSQL server.', {
       ...sql, database: string('Where roles are managed; default "postgres".', { minLength: 1 }),
       permissions: { type: 'object', description: 'Permission → privileges by level.', additionalProperties: object('Privileges by level.', { database: privileges, schema: privileges, table: privileges, sequence: privileges }) },

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { canonicalJson, ChainVerifier } from '../audit/chain.ts';
 import type { RequestRecord } from '../domain/request.ts';
 import type { GrantInput, Integration, RevokeInput } from '../integrations/integration.ts';
-import type { SqliteStore } from '../store/sqlite-store.ts';
+import type { Store } from '../store/store.ts';
 import { Engine } from './engine.ts';
 import { LapseError, type LapseErrorKind } from './errors.ts';
 import type { LapseEvent } from './events.ts';
@@ -75,7 +75,7 @@ async function approvedRequest(h: Harness, who = 'alice'): Promise<RequestRecord
   return approved;
 }
 
-async function verifyAudit(store: SqliteStore) {
+async function verifyAudit(store: Store) {
   const verifier = new ChainVerifier();
   for await (const page of store.iterateAudit(7)) {
     for (const e of page) verifier.add({ ...e, dataText: canonicalJson(e.data) });
@@ -919,7 +919,7 @@ describe('audit chain', () => {
   test('an edited audit event is detected', () => withHarness(async (h) => {
     await lifecycle(h);
     const [event] = await h.store.listAudit({ afterSeq: 2, limit: 1 });
-    assert.equal(h.store.execRaw('UPDATE audit SET data = ? WHERE seq = ?', canonicalJson({ ...event!.data, reason: 'edited' }), 3), 1);
+    assert.equal(await h.store.execRaw('UPDATE audit SET data = ? WHERE seq = ?', canonicalJson({ ...event!.data, reason: 'edited' }), 3), 1);
     const result = await verifyAudit(h.store);
     assert.equal(result.ok, false);
     assert.deepEqual(result.problems, [{ seq: 3, problem: 'content does not match its hash (edited event)' }]);
@@ -927,7 +927,7 @@ describe('audit chain', () => {
 
   test('a deleted event in the middle of the chain is detected', () => withHarness(async (h) => {
     await lifecycle(h);
-    assert.equal(h.store.execRaw('DELETE FROM audit WHERE seq = ?', 5), 1);
+    assert.equal(await h.store.execRaw('DELETE FROM audit WHERE seq = ?', 5), 1);
     const result = await verifyAudit(h.store);
     assert.equal(result.ok, false);
     assert.deepEqual(result.problems, [
@@ -939,7 +939,7 @@ describe('audit chain', () => {
   test('a deleted last event is detected by the head', () => withHarness(async (h) => {
     await lifecycle(h);
     const head = (await h.store.auditHead())!;
-    assert.equal(h.store.execRaw('DELETE FROM audit WHERE seq = ?', head.seq), 1);
+    assert.equal(await h.store.execRaw('DELETE FROM audit WHERE seq = ?', head.seq), 1);
     const result = await verifyAudit(h.store);
     assert.equal(result.ok, false);
     assert.deepEqual(result.problems, [{

@@ -671,14 +671,22 @@ export class Engine {
     clearTimeout(timer);
   }
 
+  /** Ids of the jobs this process is running now (the scheduler renews their leases). */
+  readonly runningJobs = new Set<string>();
+
   /** Executes one claimed job. Completion is conditional on still holding its lease. */
   async runJob(job: JobRecord): Promise<void> {
-    switch (job.kind) {
-      case 'grant': return this.runGrant(job);
-      case 'revoke': return this.runRevoke(job);
-      case 'expire': return this.runExpire(job);
-      case 'warn': return this.runWarn(job);
-      case 'start': return this.runStart(job);
+    this.runningJobs.add(job.id);
+    try {
+      switch (job.kind) {
+        case 'grant': return await this.runGrant(job);
+        case 'revoke': return await this.runRevoke(job);
+        case 'expire': return await this.runExpire(job);
+        case 'warn': return await this.runWarn(job);
+        case 'start': return await this.runStart(job);
+      }
+    } finally {
+      this.runningJobs.delete(job.id);
     }
   }
 

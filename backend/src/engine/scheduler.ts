@@ -85,7 +85,9 @@ export class Scheduler {
       const now = this.clock.now();
       // Claim in chunks (a quarter of the slots at least), not one job per freed slot.
       const enoughFree = running === 0 || free >= Math.max(1, Math.floor(this.concurrency / 4));
-      const mayClaim = enoughFree && (!exhausted || (now - lastClaimAt >= REFILL_MS && completedSinceClaim > 0) || (running === 0 && completedSinceClaim > 0));
+      // Also look again every idleMs while only slow jobs run: work that fell due meanwhile
+      // (or that a dead replica's lapsed lease freed) must not wait for them to finish.
+      const mayClaim = enoughFree && (!exhausted || (now - lastClaimAt >= REFILL_MS && completedSinceClaim > 0) || (running === 0 && completedSinceClaim > 0) || (running > 0 && now - lastClaimAt >= this.idleMs));
       if (mayClaim) {
         const limit = Math.min(this.batchSize, free);
         const jobs = await this.store.claimDueJobs(now, this.owner, now + this.leaseMs, limit);
@@ -109,7 +111,9 @@ export class Scheduler {
       if (running === 0 && (exhausted && completedSinceClaim === 0)) return total;
       if (running === 0) continue;
       await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => slotFreed?.(), this.idleMs);
         slotFreed = () => {
+          clearTimeout(timer);
           slotFreed = null;
           resolve();
         };
@@ -121,9 +125,28 @@ export class Scheduler {
     if (this.running) return;
     this.running = true;
     this.loop = this.run();
+    // A third of a lease apart, the leases of the jobs still running are extended: a slow
+    // job keeps its lease while this process lives, and a dead process's leases lapse.
+    this.renewTimer = setInterval(() => void this.renewLeases(), Math.max(100, Math.floor(this.leaseMs / 3)));
+  }
+
+  private renewTimer: NodeJS.Timeout | null = null;
+
+  /** Extends the leases of the jobs the engine is running now. */
+  async renewLeases(): Promise<number> {
+    const ids = [...this.engine.runningJobs];
+    if (ids.length === 0) return 0;
+    try {
+      return await this.store.renewLeases(ids, this.owner, this.clock.now() + this.leaseMs);
+    } catch (err) {
+      this.opts.onError?.(err);
+      return 0;
+    }
   }
 
   async stop(): Promise<void> {
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    this.renewTimer = null;
     this.running = false;
     this.wake();
     await this.loop;

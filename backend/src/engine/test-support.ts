@@ -1,6 +1,7 @@
 // Builders for engine tests: a small team's configuration written in code, and a harness
 // that wires the engine, the scheduler, an in-memory store and demo targets to one manual
-// clock. Nothing here touches the disk or the network.
+// clock. On SQLite (the default) nothing here touches the disk or the network; with
+// LAPSE_TEST_STORE=postgres the store is a fresh schema on the test PostgreSQL server.
 
 import type {
   BundleConfig, Condition, ConditionGroup, ConditionOp, FlowConfig, FlowSettings, IntegrationConfig, LapseConfig, ResourceConfig,
@@ -12,6 +13,8 @@ import { CompiledConfig } from '../domain/catalog.ts';
 import { DemoIntegration } from '../integrations/demo-integration.ts';
 import type { Integration } from '../integrations/integration.ts';
 import { SqliteStore } from '../store/sqlite-store.ts';
+import { PostgresStore } from '../store/postgres-store.ts';
+import { freshTestStoreUrl, testStoreKind } from '../store/postgres-test-support.ts';
 import { ManualClock } from './clock.ts';
 import { Engine, type EngineOptions } from './engine.ts';
 import { EventBus, type LapseEvent } from './events.ts';
@@ -173,12 +176,24 @@ export interface HarnessOptions {
   start?: number;
   /** Engine options on top of the harness's. */
   engine?: Partial<EngineOptions>;
+  /** Which store; default from LAPSE_TEST_STORE (SQLite in memory unless it says postgres). */
+  store?: 'sqlite' | 'postgres';
+}
+
+/** Either store, with the raw-SQL hook of both (`?` placeholders; a number or a promise of one). */
+export type TestStore = SqliteStore | PostgresStore;
+
+/** A migrated, empty store of the given kind. */
+export async function createTestStore(kind: 'sqlite' | 'postgres' = testStoreKind()): Promise<TestStore> {
+  const store = kind === 'postgres' ? new PostgresStore(await freshTestStoreUrl()) : new SqliteStore(':memory:');
+  await store.migrate();
+  return store;
 }
 
 export interface Harness {
   engine: Engine;
   scheduler: Scheduler;
-  store: SqliteStore;
+  store: TestStore;
   /** The `demo` target's own record. */
   demo: DemoIntegration;
   /** Every demo-type integration of the configuration, by id (`demo` included). */
@@ -199,8 +214,7 @@ export interface Harness {
 export async function createHarness(opts: HarnessOptions = {}): Promise<Harness> {
   const config = opts.config ?? buildConfig(opts.overrides);
   const clock = new ManualClock(opts.start ?? T0);
-  const store = new SqliteStore(':memory:');
-  await store.migrate();
+  const store = await createTestStore(opts.store);
   const eventBus = new EventBus();
   const events: LapseEvent[] = [];
   eventBus.subscribe((e) => events.push(e));

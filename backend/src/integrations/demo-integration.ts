@@ -35,9 +35,11 @@ export class DemoIntegration implements Integration {
   ) {
     if (dbPath !== ':memory:') mkdirSync(dirname(dbPath), { recursive: true });
     this.db = new Database(dbPath);
+    // The busy timeout first: replicas sharing one record open it at the same moment, and
+    // switching to WAL or creating the tables must wait for the others, not fail.
+    this.db.exec('PRAGMA busy_timeout = 10000');
     this.db.exec('PRAGMA journal_mode = WAL');
     this.db.exec('PRAGMA synchronous = NORMAL');
-    this.db.exec('PRAGMA busy_timeout = 5000');
     this.db.exec('PRAGMA wal_autocheckpoint = 4000');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS granted (

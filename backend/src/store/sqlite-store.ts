@@ -336,6 +336,12 @@ export class SqliteStore implements Store {
     );
   }
 
+  async renewLeases(ids: string[], owner: string, leaseUntil: number): Promise<number> {
+    let n = 0;
+    for (const id of ids) n += this.run('UPDATE jobs SET lease_until = ? WHERE id = ? AND lease_owner = ?', leaseUntil, id, owner);
+    return n;
+  }
+
   async rescheduleJob(id: string, owner: string, dueAt: number, lastError: string | null): Promise<boolean> {
     return this.run(
       'UPDATE jobs SET due_at = ?, last_error = ?, lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?',
@@ -349,7 +355,8 @@ export class SqliteStore implements Store {
     return row && row.t !== null && row.t !== undefined ? Number(row.t) : null;
   }
 
-  async releaseAllLeases(): Promise<number> {
+  async releaseAllLeases(owner?: string): Promise<number> {
+    if (owner !== undefined) return this.run('UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?', owner);
     return this.run('UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL');
   }
 
@@ -480,11 +487,20 @@ export class SqliteStore implements Store {
     this.run('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value', key, value);
   }
 
+  /** Every row of one of the store's tables, as stored (for `lapse migrate-store`). */
+  readTable(table: (typeof STORE_TABLES)[number]): Row[] {
+    if (!STORE_TABLES.includes(table)) throw new Error(`not a table of the store: ${table}`);
+    return this.db.prepare(`SELECT * FROM ${table}`).all() as Row[];
+  }
+
   /** Test and tooling hook: raw SQL against the database (e.g. to tamper with the audit log in a test). */
   execRaw(sql: string, ...params: unknown[]): number {
     return this.db.prepare(sql).run(...params).changes;
   }
 }
+
+/** The tables of the store's schema (the same in SQLite and PostgreSQL), parents first. */
+export const STORE_TABLES = ['requests', 'request_approvers', 'holdings', 'grants', 'jobs', 'audit', 'audit_head', 'favorites', 'tokens', 'meta'] as const;
 
 /** What a checked change set will write: the requests and grants as they become. */
 interface WritePlan {
@@ -492,7 +508,7 @@ interface WritePlan {
   grants: GrantRecord[];
 }
 
-function jobFromRow(r: Row): JobRecord {
+export function jobFromRow(r: Row): JobRecord {
   return {
     id: String(r.id),
     kind: r.kind as JobRecord['kind'],
@@ -506,7 +522,7 @@ function jobFromRow(r: Row): JobRecord {
   };
 }
 
-function auditFromRow(r: Row): AuditEvent {
+export function auditFromRow(r: Row): AuditEvent {
   return {
     seq: Number(r.seq),
     at: Number(r.at),
@@ -519,7 +535,7 @@ function auditFromRow(r: Row): AuditEvent {
   };
 }
 
-function tokenFromRow(r: Row): TokenRecord {
+export function tokenFromRow(r: Row): TokenRecord {
   return {
     id: String(r.id),
     userId: String(r.user_id),

@@ -118,14 +118,21 @@ export interface Store {
    * one more attempt in the same statement. Oldest due first.
    */
   claimDueJobs(now: number, owner: string, leaseUntil: number, limit: number): Promise<JobRecord[]>;
+  /**
+   * Extends the leases `owner` still holds on these jobs (the ones it is running), so that
+   * work slower than a lease is not taken over while its holder is alive. Returns how many.
+   */
+  renewLeases(ids: string[], owner: string, leaseUntil: number): Promise<number>;
   /** Gives a claimed job back for a later attempt (only while `owner` holds it). */
   rescheduleJob(id: string, owner: string, dueAt: number, lastError: string | null): Promise<boolean>;
   nextDueAt(): Promise<number | null>;
   /**
-   * Frees every lease. Only for a store used by a single process (embedded SQLite): at
-   * start, leases held by a crashed predecessor would otherwise delay its work.
+   * Frees leases. Without `owner`, every lease: only for a store used by a single process
+   * (embedded SQLite), where at start leases held by a crashed predecessor would otherwise
+   * delay its work. With `owner`, only that owner's (a replica stopping cleanly on a shared
+   * PostgreSQL store, which refuses the unscoped form).
    */
-  releaseAllLeases(): Promise<number>;
+  releaseAllLeases(owner?: string): Promise<number>;
   /** Makes revokes that wait out a backoff due now (at start: the access should be gone already). */
   retryBackedOffRevokesNow(now: number): Promise<number>;
   jobsOfRequest(requestId: string): Promise<JobRecord[]>;

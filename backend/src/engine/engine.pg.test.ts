@@ -1,0 +1,4 @@
+// The engine suite again, on the PostgreSQL store (each harness in a fresh schema of this
+// file's own database).
+process.env.LAPSE_TEST_STORE = 'postgres';
+await import('./engine.test.ts');

@@ -1,0 +1,106 @@
+// Versioned schema migrations for the PostgreSQL store. Append only: never edit a released
+// one. They run under a session advisory lock (see PostgresStore.migrate), so replicas that
+// start at the same time apply each version exactly once.
+
+import { GENESIS_HASH } from '../audit/chain.ts';
+import type { Migration } from './sqlite-migrations.ts';
+
+/** The advisory lock key of the migrations (any constant 64-bit number, the same in every replica). */
+export const MIGRATION_LOCK_KEY = 7_420_001;
+
+export const POSTGRES_MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+      CREATE TABLE requests (
+        id TEXT PRIMARY KEY,
+        requester TEXT NOT NULL,
+        flow_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        version INTEGER NOT NULL,
+        doc TEXT NOT NULL
+      );
+      CREATE INDEX requests_requester ON requests (requester, created_at);
+      CREATE INDEX requests_created ON requests (created_at);
+
+      CREATE TABLE request_approvers (
+        user_id TEXT NOT NULL,
+        request_id TEXT NOT NULL REFERENCES requests (id),
+        PRIMARY KEY (user_id, request_id)
+      );
+      CREATE INDEX request_approvers_request ON request_approvers (request_id);
+
+      -- What each holding (granting or active) request covers, for the overlap check.
+      CREATE TABLE holdings (
+        requester TEXT NOT NULL,
+        ent_key TEXT NOT NULL,
+        request_id TEXT NOT NULL REFERENCES requests (id),
+        PRIMARY KEY (requester, ent_key, request_id)
+      );
+      CREATE INDEX holdings_request ON holdings (request_id);
+
+      CREATE TABLE grants (
+        request_id TEXT NOT NULL REFERENCES requests (id),
+        integration TEXT NOT NULL,
+        status TEXT NOT NULL,
+        doc TEXT NOT NULL,
+        PRIMARY KEY (request_id, integration)
+      );
+
+      CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        target TEXT NOT NULL,
+        due_at BIGINT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        lease_owner TEXT,
+        lease_until BIGINT
+      );
+      CREATE INDEX jobs_due ON jobs (due_at);
+      CREATE INDEX jobs_request ON jobs (request_id);
+      CREATE INDEX jobs_lease_owner ON jobs (lease_owner) WHERE lease_owner IS NOT NULL;
+
+      CREATE TABLE audit (
+        seq BIGINT PRIMARY KEY,
+        at BIGINT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        request_id TEXT,
+        data TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+      );
+      CREATE INDEX audit_request ON audit (request_id);
+      CREATE INDEX audit_at ON audit (at);
+      -- The head row always exists (seq 0 = empty chain): appends lock it FOR UPDATE, which
+      -- serialises writers of every replica into one chain.
+      CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL, hash TEXT NOT NULL);
+      INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '${GENESIS_HASH}');
+
+      CREATE TABLE favorites (
+        id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        doc TEXT NOT NULL
+      );
+      CREATE INDEX favorites_owner ON favorites (owner);
+
+      CREATE TABLE tokens (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE,
+        created_at BIGINT NOT NULL,
+        revoked_at BIGINT,
+        last_used_at BIGINT
+      );
+
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    `,
+  },
+];

@@ -1,0 +1,162 @@
+// The PostgreSQL store under several writers: each "replica" here is a store of its own
+// (its own connection pool) on the same database, as separate processes would be.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import type { JobRecord, RequestRecord } from '../domain/request.ts';
+import { verifyAudit } from '../api/server.ts';
+import { PostgresStore, parseStoreUrl, redactStoreUrl } from './postgres-store.ts';
+import { createTestDatabase, freshTestStoreUrl } from './postgres-test-support.ts';
+import { POSTGRES_MIGRATIONS } from './postgres-migrations.ts';
+import { ConflictError } from './store.ts';
+
+function request(id: string, fields: Partial<RequestRecord> = {}): RequestRecord {
+  return {
+    id, requester: 'alice', flowId: 'f', bundleId: null, status: 'pending', entitlements: [], durationMs: 3_600_000, justification: null,
+    labels: [], breakGlass: false, createdAt: 1, updatedAt: 1, startAt: null, grantedAt: null, expiresAt: null, endedAt: null, endReason: null,
+    endedBy: null, endNote: null, approverGroups: [], approvalMode: 'automatic', decisions: [], extensions: 0, pendingExtension: null, error: null,
+    version: 1, ...fields,
+  };
+}
+
+function job(id: string, dueAt: number, fields: Partial<JobRecord> = {}): JobRecord {
+  return { id, kind: 'expire', requestId: 'r1', target: '', dueAt, attempts: 0, lastError: null, leaseOwner: null, leaseUntil: null, ...fields };
+}
+
+/** Three stores ("replicas") on one fresh, migrated schema. */
+let replicas: PostgresStore[] = [];
+before(async () => {
+  const url = await freshTestStoreUrl();
+  replicas = [new PostgresStore(url), new PostgresStore(url), new PostgresStore(url)];
+  await Promise.all(replicas.map((r) => r.migrate()));
+});
+after(async () => {
+  for (const r of replicas) await r.close();
+});
+
+test('replicas migrating a fresh database at the same moment apply each migration once', async () => {
+  const db = await createTestDatabase();
+  const stores = Array.from({ length: 5 }, () => new PostgresStore(db.url));
+  try {
+    await Promise.all(stores.map((s) => s.migrate()));
+    const rows = (await stores[0]!.pool.query('SELECT version FROM schema_migrations ORDER BY version')).rows as { version: number }[];
+    assert.deepEqual(rows.map((r) => r.version), POSTGRES_MIGRATIONS.map((m) => m.version));
+    // A later start finds nothing to do, and the store works.
+    await stores[1]!.migrate();
+    await stores[2]!.commit({ insertRequests: [request('r1')] });
+    assert.equal((await stores[3]!.getRequest('r1'))!.status, 'pending');
+  } finally {
+    for (const s of stores) await s.close();
+    await db.drop();
+  }
+});
+
+test('due jobs claimed by three replicas at once: each job by exactly one; lapsed leases are claimable again', async () => {
+  const [a, b, c] = replicas as [PostgresStore, PostgresStore, PostgresStore];
+  await a.commit({ insertJobs: Array.from({ length: 300 }, (_, i) => job(`claim-${i}`, 1000 + i)) });
+  const claimed: JobRecord[][] = [[], [], []];
+  await Promise.all([a, b, c].map(async (s, i) => {
+    for (;;) {
+      const got = await s.claimDueJobs(5000, `owner-${i}`, 60_000, 25);
+      if (got.length === 0) return;
+      claimed[i]!.push(...got);
+    }
+  }));
+  const ids = claimed.flat().map((j) => j.id);
+  assert.equal(ids.length, 300);
+  assert.equal(new Set(ids).size, 300, 'no job was claimed twice');
+  assert.ok(claimed.flat().every((j) => j.attempts === 1 && j.leaseUntil === 60_000));
+  // Nothing is claimable while the leases last; once they lapse, another replica takes them.
+  assert.deepEqual(await b.claimDueJobs(59_999, 'late', 100_000, 500), []);
+  const again = await b.claimDueJobs(60_000, 'late', 100_000, 500);
+  assert.equal(again.length, 300);
+  assert.ok(again.every((j) => j.leaseOwner === 'late' && j.attempts === 2));
+  // A replica frees only its own leases; the unscoped form is refused on a shared store.
+  await a.commit({ insertJobs: [job('other-1', 10)] });
+  await c.claimDueJobs(10, 'other', 200_000, 1);
+  assert.equal(await a.releaseAllLeases('late'), 300);
+  await assert.rejects(a.releaseAllLeases(), /release the leases of one owner only/);
+  assert.equal((await a.jobsOfRequest('r1')).filter((j) => j.leaseOwner !== null).map((j) => j.id).join(), 'other-1');
+  // A job deleted by its former holder after losing the lease is a conflict, and stays.
+  await assert.rejects(b.commit({ deleteJobs: [{ id: 'other-1', owner: 'late' }] }), ConflictError);
+  await c.commit({ deleteJobs: [{ id: 'other-1', owner: 'other' }] });
+  await a.commit({ deleteJobsOfRequest: [{ requestId: 'r1', kinds: ['expire'] }] });
+  assert.deepEqual(await a.jobsOfRequest('r1'), []);
+});
+
+test('the audit chain stays one valid chain with three replicas appending at once', async () => {
+  const writes: Promise<void>[] = [];
+  for (let i = 0; i < 60; i++) {
+    const s = replicas[i % 3]!;
+    writes.push(i % 2 === 0
+      ? s.appendAudit([{ at: i, actor: `r${i % 3}`, action: 'test.append', requestId: null, data: { i } }, { at: i, actor: `r${i % 3}`, action: 'test.append2', requestId: null, data: { i } }])
+      : s.commit({ insertRequests: [request(`audit-${i}`)], audit: [{ at: i, actor: `r${i % 3}`, action: 'request.created', requestId: `audit-${i}`, data: { i } }] }));
+  }
+  await Promise.all(writes);
+  const result = await verifyAudit(replicas[1]!);
+  assert.deepEqual(result, { ok: true, checked: 90, problems: [] });
+  assert.equal((await replicas[2]!.auditHead())!.seq, 90);
+});
+
+test('two replicas updating one request version at once: exactly one wins, the other gets a ConflictError and wrote nothing', async () => {
+  const [a, b] = replicas as [PostgresStore, PostgresStore];
+  for (let round = 0; round < 10; round++) {
+    const id = `race-${round}`;
+    await a.commit({ insertRequests: [request(id)] });
+    const head = (await a.auditHead())!.seq;
+    const results = await Promise.allSettled([
+      a.commit({ updateRequests: [{ id, expectVersion: 1, set: { status: 'granting' } }], audit: [{ at: 1, actor: 'bob', action: 'request.approved', requestId: id, data: {} }] }),
+      b.commit({ updateRequests: [{ id, expectVersion: 1, set: { status: 'rejected' } }], audit: [{ at: 1, actor: 'erin', action: 'request.denied', requestId: id, data: {} }] }),
+    ]);
+    assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1, `round ${round}: one winner`);
+    const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    assert.ok(lost.reason instanceof ConflictError, String(lost.reason));
+    assert.match(lost.reason.message, new RegExp(`request ${id} was changed by someone else \\(now (granting|rejected)\\)`));
+    const stored = (await b.getRequest(id))!;
+    assert.equal(stored.version, 2);
+    assert.equal((await a.auditHead())!.seq, head + 1, 'only the winner audited');
+    assert.deepEqual((await a.listAudit({ requestId: id })).map((e) => e.action), [stored.status === 'granting' ? 'request.approved' : 'request.denied']);
+  }
+  assert.equal((await verifyAudit(a)).ok, true);
+});
+
+test('the holdings overlap check and the approvers index see what other replicas committed', async () => {
+  const [a, b] = replicas as [PostgresStore, PostgresStore];
+  const e = { integration: 'demo', resourceType: 'database', resource: 'app', permission: 'read' };
+  const key = 'demo\u0000database\u0000app\u0000read';
+  await a.commit({ insertRequests: [request('hold-1', { requester: 'dave', status: 'active', entitlements: [e] })] });
+  assert.deepEqual([...(await b.coveredByOthers('dave', 'hold-2', [key, 'demo\u0000x\u0000y\u0000z']))], [key]);
+  assert.deepEqual([...(await b.coveredByOthers('dave', 'hold-1', [key]))], []);
+  await b.commit({ updateRequests: [{ id: 'hold-1', expectVersion: 1, set: { status: 'expired' } }] });
+  assert.deepEqual([...(await a.coveredByOthers('dave', 'hold-2', [key]))], []);
+  await a.commit({ insertRequests: [request('wait-1', { requester: 'dave', approverGroups: [{ description: 'leads', users: ['erin', 'bob'] }] })] });
+  assert.deepEqual((await b.listAwaitingDecisionBy('erin')).map((r) => r.id), ['wait-1']);
+});
+
+test('only one replica sets a meta key that is absent (the admin token bootstrap)', async () => {
+  const results = await Promise.all(replicas.flatMap((s) => [s.setMetaIfAbsent('race', 'a'), s.setMetaIfAbsent('race', 'b')]));
+  assert.equal(results.filter(Boolean).length, 1);
+});
+
+test('pool settings come from the store URL, and a bad one is named', () => {
+  const { connectionString, pool } = parseStoreUrl('postgres://lapse:secret@db:5432/lapse?pool_max=20&statement_timeout_ms=5000&sslmode=require');
+  assert.equal(pool.max, 20);
+  assert.equal(pool.statementTimeoutMs, 5000);
+  assert.equal(pool.idleTimeoutMs, 30_000);
+  assert.equal(connectionString, 'postgres://lapse:secret@db:5432/lapse?sslmode=require');
+  assert.throws(() => parseStoreUrl('postgres://db/lapse?pool_max=0'), /pool_max must be a whole number ≥ 1 \(got "0"\)/);
+  assert.throws(() => parseStoreUrl('mysql://db/lapse'), /must start with postgres:\/\//);
+  assert.equal(redactStoreUrl('postgres://lapse:secret@db/lapse'), 'postgres://lapse:***@db/lapse');
+});
+
+test('a statement beyond the statement timeout is cancelled by the server', async () => {
+  const url = new URL(await freshTestStoreUrl());
+  url.searchParams.set('statement_timeout_ms', '100');
+  const s = new PostgresStore(url.toString());
+  try {
+    await assert.rejects(s.pool.query('SELECT pg_sleep(2)'), (err: unknown) => (err as pg.DatabaseError).code === '57014');
+  } finally {
+    await s.close();
+  }
+});
