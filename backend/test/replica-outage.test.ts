@@ -48,7 +48,7 @@ test('a database outage: not ready while it lasts, no crash, overdue revokes run
 
   const url = new URL(proxy.wrap(db.url));
   url.searchParams.set('connect_timeout_ms', '1000');
-  const replicas = await Promise.all([0, 1].map((i) => startReplica(configPath, join(workDir, `data-${i}`), url.toString(), { LAPSE_LEASE_MS: '3000' })));
+  const replicas = await Promise.all([0, 1].map((i) => startReplica(configPath, join(workDir, `data-${i}`), url.toString(), { LAPSE_LEASE_MS: '3000', LAPSE_LOG_LEVEL: 'info' })));
   const ready = async (i: number) => (await fetch(replicas[i]!.url + '/readyz', { signal: AbortSignal.timeout(10_000) })).status;
   assert.deepEqual([await ready(0), await ready(1)], [200, 200]);
 
@@ -98,7 +98,10 @@ test('a database outage: not ready while it lasts, no crash, overdue revokes run
     demo.close();
   }
 
-  // Events cross replicas again: the listening connections came back by themselves.
+  // Events cross replicas again: the listening connections came back by themselves (they
+  // retry every second; an event sent before a replica listens again is not replayed).
+  await waitFor('both replicas to listen again', 10_000, 100, async () =>
+    Number(((await store.pool.query("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'lapse-listen'")).rows[0] as { n: string }).n) === 2 ? true : undefined);
   const res = await fetch(`${replicas[1]!.url}/api/v1/events`, { headers: { authorization: `Bearer ${token('u00')}` } });
   const reader = res.body!.getReader();
   let text = '';
@@ -110,12 +113,14 @@ test('a database outage: not ready while it lasts, no crash, overdue revokes run
     }
   })().catch(() => undefined);
   await sleep(200);
-  let created: RequestView | undefined;
-  await waitFor('an event made on replica 0 to reach a client of replica 1', 5000, 20, async () => {
-    if (!created) created = (await api<RequestView>(replicas[0]!.url, token('u00'), 'POST', '/api/v1/requests', {
-      flowId: 'short-read', entitlements: [{ integration: 'demo', resourceType: 'database', resource: 'db1', permission: 'read' }], duration: '1m',
-    })).body;
-    return text.includes(`id: ${created.id}:`) ? true : undefined;
+  const created = await api<RequestView>(replicas[0]!.url, token('u00'), 'POST', '/api/v1/requests', {
+    flowId: 'short-read', entitlements: [{ integration: 'demo', resourceType: 'database', resource: 'db1', permission: 'read' }], duration: '1m',
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  await waitFor('an event made on replica 0 to reach a client of replica 1', 5000, 20, async () =>
+    (text.includes(`id: ${created.body.id}:`) ? true : undefined)).catch(async (err: unknown) => {
+    const sessions = (await store.pool.query("SELECT application_name, state, left(query, 60) AS q, backend_start FROM pg_stat_activity WHERE datname = current_database()")).rows;
+    throw new Error(`${String(err)}\nsessions: ${JSON.stringify(sessions)}\nstream: ${text}\nreplica 0:\n${replicas[0]!.log()}\nreplica 1:\n${replicas[1]!.log()}`);
   });
   await reader.cancel();
   await reading;

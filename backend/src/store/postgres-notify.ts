@@ -17,6 +17,7 @@ import type { PostgresStore } from './postgres-store.ts';
 const MAX_PAYLOAD = 7900;
 const RECONNECT_MS = 1000;
 const WAKE_COALESCE_MS = 20;
+const WATCHDOG_MS = 3000;
 
 export interface RelayOptions {
   /** This replica's id: notifications it sent itself are ignored. */
@@ -55,10 +56,40 @@ export class PgReplicaRelay {
     this.wakeChannel = `lapse_wake${suffix}`.slice(0, 63);
     this.unsubscribe = this.bus.subscribe((e) => this.onLocalEvent(e));
     await this.connect();
+    // A watchdog: a listening connection that died silently is noticed by a ping, and a
+    // reconnect that is not under way (whatever stopped it) is started again.
+    this.watchdog = setInterval(() => void this.check(), WATCHDOG_MS);
+  }
+
+  private watchdog: NodeJS.Timeout | null = null;
+  private connecting = false;
+
+  private async check(): Promise<void> {
+    if (this.stopped || this.connecting) return;
+    const client = this.listener;
+    if (client === null) {
+      if (!this.reconnectTimer) void this.connect();
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        client.query('SELECT 1'),
+        new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('no answer to a ping')), WATCHDOG_MS); }),
+      ]);
+    } catch (err) {
+      if (this.listener !== client) return;
+      this.opts.log('warn', 'the replica notification connection stopped answering; reconnecting', { error: String(err) });
+      this.dropListener(client);
+      void client.end().catch(() => undefined);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.watchdog) clearInterval(this.watchdog);
     this.unsubscribe?.();
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
@@ -84,6 +115,17 @@ export class PgReplicaRelay {
   }
 
   private async connect(): Promise<void> {
+    if (this.connecting || this.stopped) return;
+    this.connecting = true;
+    try {
+      await this.connectOnce();
+    } finally {
+      this.connecting = false;
+    }
+  }
+
+  private async connectOnce(): Promise<void> {
+    const wasDown = this.droppedOnce;
     const client = this.store.newClient();
     client.on('error', (err) => {
       this.opts.log('warn', 'the replica notification connection failed; reconnecting', { error: err.message });
@@ -91,27 +133,42 @@ export class PgReplicaRelay {
     });
     client.on('end', () => this.dropListener(client));
     client.on('notification', (n) => this.onNotification(n.channel, n.payload));
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await client.connect();
-      await client.query(`LISTEN "${this.eventsChannel}"`);
-      await client.query(`LISTEN "${this.wakeChannel}"`);
+      // Bounded: an attempt that hangs (a half-open connection) must not stop the retries.
+      await Promise.race([
+        (async () => {
+          await client.connect();
+          await client.query(`LISTEN "${this.eventsChannel}"`);
+          await client.query(`LISTEN "${this.wakeChannel}"`);
+        })(),
+        new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('connecting took too long')), this.store.settings.connectTimeoutMs + WATCHDOG_MS); }),
+      ]);
     } catch (err) {
+      clearTimeout(timer);
       this.dropListener(client);
-      await client.end().catch(() => undefined);
-      if (this.listener === null && !this.stopped && !this.reconnectTimer) this.scheduleReconnect();
+      // Not awaited: ending a connection that never fully opened may not settle.
+      void client.end().catch(() => undefined);
+      if (this.listener === null && !this.stopped) this.scheduleReconnect();
       this.opts.log('warn', 'could not listen for other replicas; retrying', { error: String(err) });
       return;
     }
+    clearTimeout(timer);
     if (this.stopped) {
       await client.end().catch(() => undefined);
       return;
     }
     this.listener = client;
     this.listening = true;
+    if (wasDown) this.opts.log('info', 'listening for other replicas again');
   }
+
+  /** Whether a listening connection was lost before (to log its recovery). */
+  private droppedOnce = false;
 
   private dropListener(client: pg.Client): void {
     if (this.listener === client) {
+      this.droppedOnce = true;
       this.listener = null;
       this.listening = false;
     }
@@ -122,7 +179,10 @@ export class PgReplicaRelay {
     if (this.reconnectTimer || this.stopped) return;
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
-      if (!this.stopped && this.listener === null) void this.connect();
+      if (!this.stopped && this.listener === null) void this.connect().then(() => {
+        // A failed attempt inside connect() could not schedule the next one while it ran.
+        if (!this.stopped && this.listener === null) this.scheduleReconnect();
+      });
     }, RECONNECT_MS);
   }
 
