@@ -50,6 +50,10 @@ export class DemoIntegration implements Integration {
         seq INTEGER PRIMARY KEY, op TEXT NOT NULL, request_id TEXT NOT NULL, user_id TEXT NOT NULL,
         entitlements TEXT NOT NULL, ok INTEGER NOT NULL, at INTEGER NOT NULL);
     `);
+    // How many entitlements the call really changed on the target: a repeated revoke (say,
+    // after its first caller died before recording it) changes nothing. Older records lack it.
+    const columns = this.db.prepare('PRAGMA table_info(calls)').all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'changed')) this.db.exec('ALTER TABLE calls ADD COLUMN changed INTEGER');
   }
 
   private async delay(): Promise<void> {
@@ -95,8 +99,9 @@ export class DemoIntegration implements Integration {
     const keep = new Set(input.stillCovered.map(key));
     await this.inTransaction(() => {
       const del = this.stmt('DELETE FROM granted WHERE user_id = ? AND resource_type = ? AND resource = ? AND permission = ?');
-      for (const e of input.entitlements) if (!keep.has(key(e))) del.run(input.user.id, e.resourceType, e.resource, e.permission);
-      this.logCall('revoke', input.requestId, input.user.id, input.entitlements, true);
+      let changed = 0;
+      for (const e of input.entitlements) if (!keep.has(key(e))) changed += del.run(input.user.id, e.resourceType, e.resource, e.permission).changes;
+      this.logCall('revoke', input.requestId, input.user.id, input.entitlements, true, changed);
     });
   }
 
@@ -171,9 +176,9 @@ export class DemoIntegration implements Integration {
     return Number(row.n);
   }
 
-  private logCall(op: string, requestId: string, userId: string, entitlements: Entitlement[], ok: boolean): void {
-    this.stmt('INSERT INTO calls (op, request_id, user_id, entitlements, ok, at) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(op, requestId, userId, JSON.stringify(entitlements.map(key)), ok ? 1 : 0, this.now());
+  private logCall(op: string, requestId: string, userId: string, entitlements: Entitlement[], ok: boolean, changed: number | null = null): void {
+    this.stmt('INSERT INTO calls (op, request_id, user_id, entitlements, ok, at, changed) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(op, requestId, userId, JSON.stringify(entitlements.map(key)), ok ? 1 : 0, this.now(), changed);
   }
 
   async close(): Promise<void> {
