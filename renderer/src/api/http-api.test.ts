@@ -20,7 +20,7 @@ class MemoryStorage implements TokenStorage {
 
 let server: TestServer;
 let svc: Service;
-const apis: Record<'alice' | 'bob', LapseApi> = {} as never;
+const apis = {} as Record<'alice' | 'bob', LapseApi>;
 const storages = { alice: new MemoryStorage(), bob: new MemoryStorage() };
 
 async function waitFor(what: string, check: () => boolean, ms = 5000): Promise<void> {
