@@ -17,30 +17,15 @@ import type { Integration } from '../src/integrations/integration.ts';
 import { RedisIntegration } from '../src/integrations/redis.ts';
 import { WebhookIntegration, verifyWebhookSignature, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../src/integrations/webhook.ts';
 import { CommandIntegration } from '../src/integrations/command.ts';
-import { summarize } from './support.ts';
+import { grantRevokeCycles, summarize } from './support.ts';
 import type { Report } from './integrations-sql.ts';
 
 const ms = (v: number) => `${v.toFixed(2)} ms`;
 const hex = () => randomBytes(4).toString('hex');
 
-async function cycles(integration: Integration, ent: Entitlement, n: number): Promise<{ grant: number[]; revoke: number[] }> {
-  const grant: number[] = [];
-  const revoke: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const input = { requestId: `bench-${hex()}-${i}`, user: { id: `u${i % 20}`, email: `u${i % 20}@example.com` }, entitlements: [ent], expiresAt: Date.now() + 3_600_000 };
-    let t = performance.now();
-    await integration.grant(input);
-    grant.push(performance.now() - t);
-    t = performance.now();
-    await integration.revoke({ ...input, stillCovered: [] });
-    revoke.push(performance.now() - t);
-  }
-  return { grant, revoke };
-}
-
 async function measure(report: Report, label: string, integration: Integration, ent: Entitlement, n: number): Promise<void> {
-  await cycles(integration, ent, 10);
-  const r = await cycles(integration, ent, n);
+  await grantRevokeCycles(integration, ent, 10);
+  const r = await grantRevokeCycles(integration, ent, n);
   const g = summarize(r.grant);
   const v = summarize(r.revoke);
   report(`${label} grant p50 / p99`, `${ms(g.p50)} / ${ms(g.p99)}`);

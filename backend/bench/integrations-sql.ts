@@ -19,26 +19,11 @@ import { PostgresIntegration } from '../src/integrations/postgresql.ts';
 import {
   createPgDatabase, hex, MY, myAdminQuery, myCleanup, myIdent, PG, pgCleanup, pgRolesWithPrefix, uniquePrefix,
 } from '../src/integrations/sql/sql-test-support.ts';
-import { summarize } from './support.ts';
+import { grantRevokeCycles, summarize } from './support.ts';
 
 export type Report = (name: string, figure: string, target?: string) => void;
 
 const ms = (v: number) => `${v.toFixed(2)} ms`;
-
-async function cycles(integration: Integration, ent: Entitlement, n: number): Promise<{ grant: number[]; revoke: number[] }> {
-  const grant: number[] = [];
-  const revoke: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const input = { requestId: `bench-${hex()}-${i}`, user: { id: `u${i % 20}`, email: `u${i % 20}@example.com` }, entitlements: [ent], expiresAt: Date.now() + HOUR };
-    let t = performance.now();
-    await integration.grant(input);
-    grant.push(performance.now() - t);
-    t = performance.now();
-    await integration.revoke({ ...input, stillCovered: [] });
-    revoke.push(performance.now() - t);
-  }
-  return { grant, revoke };
-}
 
 export async function sqlLatencyBench(report: Report): Promise<void> {
   const n = Number(process.env.BENCH_SQL_CYCLES ?? 200);
@@ -50,8 +35,8 @@ export async function sqlLatencyBench(report: Report): Promise<void> {
   const pgInt = new PostgresIntegration('pg', { ...PG, database: 'postgres' }, { rolePrefix: prefix });
   try {
     const ent: Entitlement = { integration: 'pg', resourceType: 'table', resource: `${pgDb}/public/items`, permission: 'read' };
-    await cycles(pgInt, ent, 10);
-    const r = await cycles(pgInt, ent, n);
+    await grantRevokeCycles(pgInt, ent, 10);
+    const r = await grantRevokeCycles(pgInt, ent, n);
     const g = summarize(r.grant), v = summarize(r.revoke);
     report('postgresql grant p50 / p99', `${ms(g.p50)} / ${ms(g.p99)}`);
     report('postgresql revoke p50 / p99', `${ms(v.p50)} / ${ms(v.p99)}`);
@@ -68,8 +53,8 @@ export async function sqlLatencyBench(report: Report): Promise<void> {
   const myInt = new MysqlIntegration('my', { ...MY, bookkeepingDatabase: books }, { rolePrefix: prefix });
   try {
     const ent: Entitlement = { integration: 'my', resourceType: 'table', resource: `${myDb}/items`, permission: 'read' };
-    await cycles(myInt, ent, 10);
-    const r = await cycles(myInt, ent, n);
+    await grantRevokeCycles(myInt, ent, 10);
+    const r = await grantRevokeCycles(myInt, ent, n);
     const g = summarize(r.grant), v = summarize(r.revoke);
     report('mysql grant p50 / p99', `${ms(g.p50)} / ${ms(g.p99)}`);
     report('mysql revoke p50 / p99', `${ms(v.p50)} / ${ms(v.p99)}`);

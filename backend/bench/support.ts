@@ -1,6 +1,7 @@
 // Shared pieces of the benchmarks: generated configurations, seeding a data directory
 // directly through the store, a server child process, an HTTP load loop and percentiles.
 
+import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,7 @@ import { stringify } from 'yaml';
 import { SqliteStore } from '../src/store/sqlite-store.ts';
 import { entitlementKey, type Entitlement, type GrantRecord, type JobRecord, type RequestRecord } from '../src/domain/request.ts';
 import { createToken } from '../src/auth/tokens.ts';
+import type { Integration } from '../src/integrations/integration.ts';
 
 export const REPO = new URL('../..', import.meta.url).pathname;
 
@@ -242,4 +244,20 @@ export function demoGrantedCount(dataDir: string): number {
   } finally {
     db.close();
   }
+}
+
+/** `n` grant-then-revoke cycles straight on an integration (each its own request): the latency of each call, in ms. */
+export async function grantRevokeCycles(integration: Integration, ent: Entitlement, n: number): Promise<{ grant: number[]; revoke: number[] }> {
+  const grant: number[] = [];
+  const revoke: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const input = { requestId: `bench-${randomBytes(4).toString('hex')}-${i}`, user: { id: `u${i % 20}`, email: `u${i % 20}@example.com` }, entitlements: [ent], expiresAt: Date.now() + 3_600_000 };
+    let t = performance.now();
+    await integration.grant(input);
+    grant.push(performance.now() - t);
+    t = performance.now();
+    await integration.revoke({ ...input, stillCovered: [] });
+    revoke.push(performance.now() - t);
+  }
+  return { grant, revoke };
 }
