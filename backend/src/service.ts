@@ -34,6 +34,9 @@ import { createToken } from './auth/tokens.ts';
 import { buildServer } from './api/server.ts';
 import { createLogger, type Logger } from './logger.ts';
 
+/** When the first periodic reconciliation runs after a start. */
+const RECONCILE_FIRST_AFTER_MS = 60_000;
+
 export interface ServiceOptions {
   configPath: string;
   dataDir: string;
@@ -200,7 +203,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     owner, leaseMs, ...opts.scheduler,
     periodic: [
       { name: 'health', everyMs: config.settings.healthCheckEvery ?? DEFAULT_HEALTH_CHECK_EVERY_MS, run: () => health.checkAll() },
-      ...(reconcileEvery === null ? [] : [{ name: 'reconcile', everyMs: reconcileEvery, run: () => runReconcile('system') }]),
+      // The first sweep waits a minute: right after a start the overdue revokes come first.
+      ...(reconcileEvery === null ? [] : [{ name: 'reconcile', everyMs: reconcileEvery, firstAfterMs: Math.min(reconcileEvery, RECONCILE_FIRST_AFTER_MS), run: () => runReconcile('system') }]),
     ],
     onError: (err) => log.error('scheduler error', { error: String(err) }),
   });

@@ -102,4 +102,32 @@ describe('periodic sweep', () => {
       await scheduler.stop();
     }
   }));
+
+  test('a task with firstAfterMs first runs that long after the start, then every interval', () => withHarness(async (h) => {
+    let runs = 0;
+    const scheduler = new Scheduler(h.store, h.engine, h.clock, {
+      owner: 'sweep', idleMs: 5,
+      periodic: [{ name: 'reconcile', everyMs: 5 * MINUTE, firstAfterMs: MINUTE, run: async () => { runs++; } }],
+    });
+    scheduler.start();
+    const settle = () => new Promise((r) => setTimeout(r, 40));
+    try {
+      await settle();
+      assert.equal(runs, 0, 'not at start');
+      h.clock.advance(MINUTE - 1);
+      await settle();
+      assert.equal(runs, 0, 'not before firstAfterMs');
+      h.clock.advance(1);
+      await settle();
+      assert.equal(runs, 1, 'at firstAfterMs');
+      h.clock.advance(5 * MINUTE - 1);
+      await settle();
+      assert.equal(runs, 1, 'not before the interval');
+      h.clock.advance(1);
+      await settle();
+      assert.equal(runs, 2);
+    } finally {
+      await scheduler.stop();
+    }
+  }));
 });

@@ -90,7 +90,12 @@ export async function reconcile(deps: ReconcileDeps, by: string): Promise<Reconc
       for (const { request } of mine) coveredAccounts.add(integration.accountOf(request.id, { id: request.requester, email: '' }));
     }
     const holdingRequests = new Set(mine.map((h) => h.request.id));
-    const coveredFor = (user: string) => new Set(mine.filter((h) => h.request.requester === user).flatMap((h) => h.grant.entitlements.map(entitlementKey)));
+    const coveredByUser = new Map<string, Set<string>>();
+    for (const { request, grant } of mine) {
+      let keys = coveredByUser.get(request.requester);
+      if (!keys) coveredByUser.set(request.requester, (keys = new Set()));
+      for (const e of grant.entitlements) keys.add(entitlementKey(e));
+    }
 
     const orphanAccounts = new Map<string, GrantedEntry[]>();
     const orphanGrants = new Map<string, GrantedEntry[]>();
@@ -101,7 +106,7 @@ export async function reconcile(deps: ReconcileDeps, by: string): Promise<Reconc
         continue;
       }
       if (entry.requestId !== null && holdingRequests.has(entry.requestId)) continue;
-      if (coveredFor(entry.user).has(entitlementKey(entry.entitlement))) continue;
+      if (coveredByUser.get(entry.user)?.has(entitlementKey(entry.entitlement))) continue;
       const key = `${entry.user}\u0000${entry.requestId ?? ''}`;
       orphanGrants.set(key, [...(orphanGrants.get(key) ?? []), entry]);
     }

@@ -32,6 +32,8 @@ export interface SchedulerOptions {
 export interface PeriodicTask {
   name: string;
   everyMs: number;
+  /** How long after the scheduler starts the first run comes (default 0: at start). */
+  firstAfterMs?: number;
   run: () => Promise<unknown>;
 }
 
@@ -187,9 +189,9 @@ export class Scheduler {
 
   private startPeriodic(): void {
     for (const task of this.opts.periodic ?? []) {
-      const state = this.periodicState.get(task.name) ?? { lastStart: -Infinity, running: null };
-      this.periodicState.set(task.name, state);
       const now = this.clock.now();
+      const state = this.periodicState.get(task.name) ?? { lastStart: now - task.everyMs + (task.firstAfterMs ?? 0), running: null };
+      this.periodicState.set(task.name, state);
       if (state.running || now - state.lastStart < task.everyMs) continue;
       state.lastStart = now;
       state.running = task.run().then(() => undefined, (err: unknown) => this.opts.onError?.(err)).finally(() => {
