@@ -31,7 +31,7 @@ import { promisify } from 'node:util';
 import type { Entitlement } from '../domain/request.ts';
 import type { DiscoveredResource, GrantedEntry, GrantInput, GrantSubject, GrantResult, HealthReport, Integration, RevokeInput } from './integration.ts';
 import {
-  checkRolePrefix, cleanError, decodeMarker, DEFAULT_ROLE_PREFIX, encodeMarker, generatePassword, loginName, markerFor, mergePermissions, redact,
+  checkHealth, checkRolePrefix, cleanError, decodeMarker, DEFAULT_ROLE_PREFIX, encodeMarker, generatePassword, loginName, markerFor, mergePermissions,
   splitPath, withRetry, type LoginMarker,
 } from './sql/common.ts';
 
@@ -455,20 +455,7 @@ export class PostgresIntegration implements Integration {
   }
 
   async health(): Promise<HealthReport> {
-    const checkedAt = this.now();
-    const timeoutMs = this.opts.healthTimeoutMs ?? 5000;
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        this.query(this.adminDb, 'SELECT 1'),
-        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs))),
-      ]);
-      return { ok: true, checkedAt, error: null };
-    } catch (err) {
-      return { ok: false, checkedAt, error: redact(err, [this.conn.password]) || 'connection failed' };
-    } finally {
-      clearTimeout(timer);
-    }
+    return checkHealth(() => this.query(this.adminDb, 'SELECT 1'), this.now(), this.opts.healthTimeoutMs ?? 5000, [this.conn.password]);
   }
 
   async close(): Promise<void> {

@@ -4,6 +4,7 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import type { Entitlement } from '../../domain/request.ts';
+import type { HealthReport } from '../integration.ts';
 
 export const DEFAULT_ROLE_PREFIX = 'lapse_';
 
@@ -157,5 +158,24 @@ export async function withRetry<T>(fn: () => Promise<T>, retryable: (err: unknow
       if (i >= attempts || !retryable(err)) throw err;
       await new Promise((r) => setTimeout(r, 10 * i + Math.random() * 20 * i));
     }
+  }
+}
+
+/**
+ * A health check shared by the SQL integrations: `SELECT 1` must answer within `timeoutMs`;
+ * the error, if any, comes without the secrets.
+ */
+export async function checkHealth(select1: () => Promise<unknown>, checkedAt: number, timeoutMs: number, secrets: (string | undefined)[]): Promise<HealthReport> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      select1(),
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs))),
+    ]);
+    return { ok: true, checkedAt, error: null };
+  } catch (err) {
+    return { ok: false, checkedAt, error: redact(err, secrets) || 'connection failed' };
+  } finally {
+    clearTimeout(timer);
   }
 }
