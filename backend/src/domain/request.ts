@@ -36,6 +36,11 @@ export const REQUEST_STATUSES: readonly RequestStatus[] = [
 
 /** Statuses in which the request's access may exist on a target. */
 export const HOLDING_STATUSES: readonly RequestStatus[] = ['granting', 'active', 'revoking'];
+/**
+ * Statuses in which a request's entitlements cover the same entitlements of its requester's
+ * other requests (the overlap check): a revoking request covers nothing any more.
+ */
+export const coversEntitlements = (status: RequestStatus): boolean => status === 'granting' || status === 'active';
 /** Statuses after which nothing more happens. */
 export const FINAL_STATUSES: readonly RequestStatus[] = ['expired', 'revoked', 'rejected', 'canceled', 'failed', 'revoke_canceled'];
 
@@ -142,3 +147,6 @@ export interface Favorite {
   justification: string | null;
   createdAt: number;
 }
+
+/** Whether approvers may decide on the request now: it awaits approval, or an extension of it does. */
+export const awaitsDecision = (r: RequestRecord): boolean => r.status === 'pending' || r.pendingExtension !== null;

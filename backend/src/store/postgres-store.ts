@@ -6,7 +6,7 @@
 // writers. Due work is claimed with FOR UPDATE SKIP LOCKED and a lease.
 
 import pg from 'pg';
-import { applyRequestUpdate, entitlementKey, type Favorite, type GrantRecord, type JobRecord, type RequestRecord } from '../domain/request.ts';
+import { applyRequestUpdate, awaitsDecision, coversEntitlements, entitlementKey, type Favorite, type GrantRecord, type JobRecord, type RequestRecord } from '../domain/request.ts';
 import { canonicalJson, hashAuditEvent } from '../audit/chain.ts';
 import {
   ConflictError,
@@ -24,8 +24,6 @@ import { auditFromRow, jobFromRow, tokenFromRow } from './sqlite-store.ts';
 type Row = Record<string, unknown>;
 type Queryable = pg.Pool | pg.PoolClient;
 
-const AWAITING_DECISION = (r: RequestRecord) => r.status === 'pending' || r.pendingExtension !== null;
-const HOLDING = (status: string) => status === 'granting' || status === 'active';
 /** Entitlement keys separate their parts with NUL, which PostgreSQL text cannot hold: stored as JSON strings. */
 export const storedKey = (key: string) => JSON.stringify(key);
 
@@ -285,14 +283,14 @@ export class PostgresStore implements Store {
       );
       // A duplicate id (an automatic flow's request made twice, maybe by two replicas) is a conflict, not a fault.
       if (inserted === 0) throw new ConflictError(`request ${r.id} already exists`);
-      if (AWAITING_DECISION(r)) await this.syncApprovers(r, c);
-      if (HOLDING(r.status)) await this.addHoldings(r, c);
+      if (awaitsDecision(r)) await this.syncApprovers(r, c);
+      if (coversEntitlements(r.status)) await this.addHoldings(r, c);
     }
     for (const { current, next } of requests) {
       await c.query('UPDATE requests SET status = $1, updated_at = $2, version = $3, doc = $4 WHERE id = $5', [next.status, next.updatedAt, next.version, JSON.stringify(next), next.id]);
-      if (AWAITING_DECISION(current) || AWAITING_DECISION(next)) await this.syncApprovers(next, c);
-      if (HOLDING(current.status) !== HOLDING(next.status)) {
-        if (HOLDING(next.status)) await this.addHoldings(next, c);
+      if (awaitsDecision(current) || awaitsDecision(next)) await this.syncApprovers(next, c);
+      if (coversEntitlements(current.status) !== coversEntitlements(next.status)) {
+        if (coversEntitlements(next.status)) await this.addHoldings(next, c);
         else await c.query('DELETE FROM holdings WHERE request_id = $1', [next.id]);
       }
     }
@@ -319,7 +317,7 @@ export class PostgresStore implements Store {
 
   private async syncApprovers(r: RequestRecord, c: pg.PoolClient): Promise<void> {
     await c.query('DELETE FROM request_approvers WHERE request_id = $1', [r.id]);
-    if (!AWAITING_DECISION(r)) return;
+    if (!awaitsDecision(r)) return;
     const users = [...new Set(r.approverGroups.flatMap((g) => g.users))];
     if (users.length === 0) return;
     await c.query('INSERT INTO request_approvers (user_id, request_id) SELECT u, $2 FROM unnest($1::text[]) AS u', [users, r.id]);

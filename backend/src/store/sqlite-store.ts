@@ -7,7 +7,7 @@
 import Database from 'libsql';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { applyRequestUpdate, entitlementKey, type Favorite, type GrantRecord, type JobRecord, type RequestRecord } from '../domain/request.ts';
+import { applyRequestUpdate, awaitsDecision, coversEntitlements, entitlementKey, type Favorite, type GrantRecord, type JobRecord, type RequestRecord } from '../domain/request.ts';
 import { canonicalJson, GENESIS_HASH, hashAuditEvent } from '../audit/chain.ts';
 import {
   ConflictError,
@@ -25,8 +25,6 @@ import { WalCheckpointer } from './wal-checkpointer.ts';
 type Row = Record<string, unknown>;
 type Statement = Database.Statement<unknown[]>;
 
-const AWAITING_DECISION = (r: RequestRecord) => r.status === 'pending' || r.pendingExtension !== null;
-const HOLDING = (status: string) => status === 'granting' || status === 'active';
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
@@ -230,14 +228,14 @@ export class SqliteStore implements Store {
         if (String((err as { code?: string }).code ?? '').startsWith('SQLITE_CONSTRAINT')) throw new ConflictError(`request ${r.id} already exists`);
         throw err;
       }
-      if (AWAITING_DECISION(r)) this.syncApprovers(r);
-      if (HOLDING(r.status)) this.addHoldings(r);
+      if (awaitsDecision(r)) this.syncApprovers(r);
+      if (coversEntitlements(r.status)) this.addHoldings(r);
     }
     for (const { current, next } of plan.requests) {
       this.run('UPDATE requests SET status = ?, updated_at = ?, version = ?, doc = ? WHERE id = ?', next.status, next.updatedAt, next.version, JSON.stringify(next), next.id);
-      if (AWAITING_DECISION(current) || AWAITING_DECISION(next)) this.syncApprovers(next);
-      if (HOLDING(current.status) !== HOLDING(next.status)) {
-        if (HOLDING(next.status)) this.addHoldings(next);
+      if (awaitsDecision(current) || awaitsDecision(next)) this.syncApprovers(next);
+      if (coversEntitlements(current.status) !== coversEntitlements(next.status)) {
+        if (coversEntitlements(next.status)) this.addHoldings(next);
         else this.run('DELETE FROM holdings WHERE request_id = ?', next.id);
       }
     }
@@ -265,7 +263,7 @@ export class SqliteStore implements Store {
 
   private syncApprovers(r: RequestRecord): void {
     this.run('DELETE FROM request_approvers WHERE request_id = ?', r.id);
-    if (!AWAITING_DECISION(r)) return;
+    if (!awaitsDecision(r)) return;
     const users = new Set(r.approverGroups.flatMap((g) => g.users));
     for (const user of users) this.run('INSERT INTO request_approvers (user_id, request_id) VALUES (?, ?)', user, r.id);
   }
