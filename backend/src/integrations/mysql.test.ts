@@ -80,7 +80,7 @@ describe('mysql integration', () => {
     assert.deepEqual(await integration.listGranted(), []);
   });
 
-  test('idempotent: a second grant keeps one user with the new password; revoking twice, or what was never granted, succeeds', async () => {
+  test('idempotent: a second grant keeps one user with the new password; revoking twice, or what was not granted, succeeds', async () => {
     const req = input('bob', [e('table', `${db}/items`, 'write')]);
     const first = (await integration.grant(req)).accessDetails!;
     const second = (await integration.grant(req)).accessDetails!;

@@ -92,7 +92,7 @@ describe('postgresql integration', () => {
     assert.deepEqual(await integration.listGranted(), []);
   });
 
-  test('idempotent: a second grant of the same request keeps one role and delivers working details; revoking twice, or what was never granted, succeeds', async () => {
+  test('idempotent: a second grant of the same request keeps one role and delivers working details; revoking twice, or what was not granted, succeeds', async () => {
     const req = input('bob', [e('table', `${db}/public/items`, 'write')]);
     const first = (await integration.grant(req)).accessDetails!;
     const second = (await integration.grant(req)).accessDetails!;
