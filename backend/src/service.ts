@@ -192,7 +192,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   });
   const health = new IntegrationHealth(integrations, () => clock.now());
   const runReconcile = async (by: string): Promise<ReconcileReport> => {
-    const report = await reconcile({ store, integrations, now: () => clock.now() }, by);
+    const report = await reconcile({ store, integrations, now: () => clock.now(), withTargetLock: (user, integration, fn) => engine.withTargetLock(user, integration, fn) }, by);
     const fixed = report.fixes.filter((f) => f.ok).length;
     if (report.fixes.length > 0) log.warn('reconciliation removed access no request covers', { by, fixed, failed: report.fixes.length - fixed, accounts: report.fixes.map((f) => f.account ?? `${f.user}@${f.integration}`) });
     for (const i of report.integrations) if (i.error) log.error('reconciliation could not list an integration', { integration: i.integration, error: i.error });

@@ -671,6 +671,14 @@ export class Engine {
     clearTimeout(timer);
   }
 
+  /**
+   * Runs `fn` while no grant or revoke of this person on this integration runs in this
+   * process (reconciliation removes entries under it).
+   */
+  withTargetLock<T>(user: string, integration: string, fn: () => Promise<T>): Promise<T> {
+    return this.targetLock.run(`${user}\u0000${integration}`, fn);
+  }
+
   /** Ids of the jobs this process is running now (the scheduler renews their leases). */
   readonly runningJobs = new Set<string>();
 

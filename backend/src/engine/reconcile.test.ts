@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { createHarness, ent, MINUTE, type Harness } from './test-support.ts';
 import { reconcile } from './reconcile.ts';
 import { Scheduler } from './scheduler.ts';
+import type { Store } from '../store/store.ts';
 
 const appRead = ent('database', 'app', 'read');
 const analyticsRead = ent('database', 'analytics', 'read');
@@ -20,7 +21,8 @@ async function withHarness(fn: (h: Harness) => Promise<void>): Promise<void> {
 }
 
 const onTarget = async (h: Harness) => (await h.demo.listGranted()).map((g) => `${g.user} ${g.entitlement.resource}#${g.entitlement.permission}`).sort();
-const run = (h: Harness, by = 'carol') => reconcile({ store: h.store, integrations: new Map([['demo', h.demo]]), now: () => h.clock.now() }, by);
+const run = (h: Harness, by = 'carol', store: Store = h.store) =>
+  reconcile({ store, integrations: new Map([['demo', h.demo]]), now: () => h.clock.now(), pageSize: 2, withTargetLock: (u, i, fn) => h.engine.withTargetLock(u, i, fn) }, by);
 
 describe('reconcile', () => {
   test('removes what no holding request covers, keeps what one does, and audits each fix', () => withHarness(async (h) => {
@@ -57,6 +59,43 @@ describe('reconcile', () => {
     assert.equal((await h.store.getRequest(first.id))!.status, 'revoked');
     assert.equal((await h.store.getRequest(second.id))!.status, 'active');
     assert.deepEqual((await run(h)).fixes, []);
+    assert.deepEqual(await onTarget(h), ['alice app#read']);
+  }));
+
+  test('holding grants are read page by page, and every page counts', () => withHarness(async (h) => {
+    // Three holding requests with a page size of two: two pages.
+    const asks: [string, typeof appRead][] = [['alice', appRead], ['alice', analyticsRead], ['dave', appRead]];
+    for (const [who, e] of asks) assert.equal((await h.engine.createRequest(who, { flowId: 'auto', entitlements: [e] })).status, 'active');
+    await h.demo.grant({ requestId: 'lost', user: { id: 'dave', email: '' }, entitlements: [analyticsRead], expiresAt: null });
+    const pages: number[] = [];
+    const counting = new Proxy(h.store, {
+      get: (target, prop, receiver) => prop === 'holdingGrantsPage'
+        ? async (...args: Parameters<Store['holdingGrantsPage']>) => { const page = await target.holdingGrantsPage(...args); pages.push(page.length); return page; }
+        : Reflect.get(target, prop, receiver),
+    });
+    const report = await run(h, 'carol', counting);
+    assert.deepEqual(pages, [2, 1]);
+    assert.deepEqual(report.fixes.map((f) => [f.user, f.entitlements]), [['dave', ['demo/database:analytics#read']]]);
+    assert.deepEqual(await onTarget(h), ['alice analytics#read', 'alice app#read', 'dave app#read']);
+  }));
+
+  test('an entry a request started while the pages were read covers is kept', () => withHarness(async (h) => {
+    // Left by a lost request: an orphan when listed. While reconciliation reads its pages,
+    // alice asks for the same access again; her new grant must survive.
+    await h.demo.grant({ requestId: 'lost', user: { id: 'alice', email: '' }, entitlements: [appRead], expiresAt: null });
+    let fresh: string | null = null;
+    const racing = new Proxy(h.store, {
+      get: (target, prop, receiver) => prop === 'holdingGrantsPage'
+        ? async (...args: Parameters<Store['holdingGrantsPage']>) => {
+          const page = await target.holdingGrantsPage(...args);
+          if (fresh === null) fresh = (await h.engine.createRequest('alice', { flowId: 'auto', entitlements: [appRead] })).id;
+          return page;
+        }
+        : Reflect.get(target, prop, receiver),
+    });
+    const report = await run(h, 'carol', racing);
+    assert.equal((await h.store.getRequest(fresh!))!.status, 'active');
+    assert.deepEqual(report.fixes, []);
     assert.deepEqual(await onTarget(h), ['alice app#read']);
   }));
 

@@ -11,10 +11,13 @@
 //   includes the entitlement (per-person targets such as `demo`).
 // Entries are listed before requests are read, so access granted after the listing is
 // never seen, and a grant in flight belongs to a request that is `granting` (covered).
+// Holding grants are read a page at a time (the service keeps answering and revoking
+// meanwhile); an entry attributed to a person gets a last look at what covers it, under the
+// engine's lock for that person and integration, right before it is removed.
 
-import { entitlementKey, formatEntitlement, HOLDING_STATUSES, type Entitlement, type GrantRecord, type RequestRecord } from '../domain/request.ts';
+import { entitlementKey, formatEntitlement, HOLDING_STATUSES, type Entitlement } from '../domain/request.ts';
 import type { GrantedEntry, Integration } from '../integrations/integration.ts';
-import type { AuditInput, Store } from '../store/store.ts';
+import type { AuditInput, HeldGrant, Store } from '../store/store.ts';
 
 export interface ReconcileFix {
   integration: string;
@@ -48,24 +51,52 @@ export interface ReconcileDeps {
   store: Store;
   integrations: ReadonlyMap<string, Integration>;
   now: () => number;
+  /**
+   * Runs `fn` while no grant or revoke of this person on this integration runs in this
+   * process (the engine's lock), so that a grant cannot slip between the last look at what
+   * covers an entry and its removal.
+   */
+  withTargetLock?: <T>(user: string, integration: string, fn: () => Promise<T>) => Promise<T>;
+  /** Holding grants read per page (default 1,000). */
+  pageSize?: number;
 }
 
-/** Holding grants per integration: the request and its grant there. */
-type Holding = Map<string, Array<{ request: RequestRecord; grant: GrantRecord }>>;
+/** Holding grants per integration. */
+type Holding = Map<string, HeldGrant[]>;
 
-async function holdingGrants(store: Store): Promise<Holding> {
-  const requests = await store.listRequests({ statuses: [...HOLDING_STATUSES], limit: 1_000_000 });
-  const grants = await store.getGrantsOf(requests.map((r) => r.id));
+/** Rows read per page; between pages the event loop runs, so the service stays responsive. */
+const DEFAULT_PAGE = 1000;
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+async function holdingGrants(store: Store, pageSize: number): Promise<Holding> {
   const out: Holding = new Map();
-  for (const request of requests) {
-    for (const grant of grants.get(request.id) ?? []) {
-      if (grant.status !== 'granting' && grant.status !== 'active' && grant.status !== 'revoking') continue;
-      let list = out.get(grant.integration);
-      if (!list) out.set(grant.integration, (list = []));
-      list.push({ request, grant });
+  let after: HeldGrant | null = null;
+  for (;;) {
+    const page = await store.holdingGrantsPage(after, pageSize);
+    for (const held of page) {
+      let list = out.get(held.integration);
+      if (!list) out.set(held.integration, (list = []));
+      list.push(held);
     }
+    if (page.length < pageSize) return out;
+    after = page[page.length - 1]!;
+    await yieldToEventLoop();
   }
-  return out;
+}
+
+/**
+ * The last look before an entry attributed to a person (not to an account of its own) is
+ * removed: the pages were read over some time, and a request that covers the entry may have
+ * started meanwhile.
+ */
+async function stillOrphaned(store: Store, user: string, requestId: string | null, entitlements: Entitlement[]): Promise<Entitlement[]> {
+  if (requestId !== null) {
+    const request = await store.getRequest(requestId);
+    if (request && HOLDING_STATUSES.includes(request.status)) return [];
+  }
+  const covered = await store.coveredByOthers(user, '', entitlements.map(entitlementKey));
+  return entitlements.filter((e) => !covered.has(entitlementKey(e)));
 }
 
 export async function reconcile(deps: ReconcileDeps, by: string): Promise<ReconcileReport> {
@@ -79,7 +110,7 @@ export async function reconcile(deps: ReconcileDeps, by: string): Promise<Reconc
       report.integrations.push({ integration: id, listed: 0, fixed: 0, failed: 0, error: (err as Error).message });
     }
   }
-  const holding = await holdingGrants(deps.store);
+  const holding = await holdingGrants(deps.store, deps.pageSize ?? DEFAULT_PAGE);
 
   for (const [id, entries] of listed) {
     const integration = deps.integrations.get(id)!;
@@ -87,14 +118,14 @@ export async function reconcile(deps: ReconcileDeps, by: string): Promise<Reconc
     const result: ReconcileIntegrationResult = { integration: id, listed: entries.length, fixed: 0, failed: 0, error: null };
     const coveredAccounts = new Set<string>();
     if (integration.accountOf) {
-      for (const { request } of mine) coveredAccounts.add(integration.accountOf(request.id, { id: request.requester, email: '' }));
+      for (const held of mine) coveredAccounts.add(integration.accountOf(held.requestId, { id: held.requester, email: '' }));
     }
-    const holdingRequests = new Set(mine.map((h) => h.request.id));
+    const holdingRequests = new Set(mine.map((h) => h.requestId));
     const coveredByUser = new Map<string, Set<string>>();
-    for (const { request, grant } of mine) {
-      let keys = coveredByUser.get(request.requester);
-      if (!keys) coveredByUser.set(request.requester, (keys = new Set()));
-      for (const e of grant.entitlements) keys.add(entitlementKey(e));
+    for (const held of mine) {
+      let keys = coveredByUser.get(held.requester);
+      if (!keys) coveredByUser.set(held.requester, (keys = new Set()));
+      for (const e of held.entitlements) keys.add(entitlementKey(e));
     }
 
     const orphanAccounts = new Map<string, GrantedEntry[]>();
@@ -121,17 +152,21 @@ export async function reconcile(deps: ReconcileDeps, by: string): Promise<Reconc
       }
       report.fixes.push(fix);
     }
+    const locked = deps.withTargetLock ?? (<T>(_user: string, _integration: string, fn: () => Promise<T>) => fn());
     for (const group of orphanGrants.values()) {
       const first = group[0]!;
-      const entitlements: Entitlement[] = group.map((e) => e.entitlement);
-      const fix: ReconcileFix = { integration: id, account: first.account ?? null, user: first.user, requestId: first.requestId, entitlements: entitlements.map(formatEntitlement), ok: true, error: null };
-      try {
-        await integration.revoke({ requestId: first.requestId ?? `reconcile-${at}`, user: { id: first.user, email: '' }, entitlements, stillCovered: [] });
-      } catch (err) {
-        fix.ok = false;
-        fix.error = (err as Error).message;
-      }
-      report.fixes.push(fix);
+      await locked(first.user, id, async () => {
+        const entitlements = await stillOrphaned(deps.store, first.user, first.requestId, group.map((e) => e.entitlement));
+        if (entitlements.length === 0) return;
+        const fix: ReconcileFix = { integration: id, account: first.account ?? null, user: first.user, requestId: first.requestId, entitlements: entitlements.map(formatEntitlement), ok: true, error: null };
+        try {
+          await integration.revoke({ requestId: first.requestId ?? `reconcile-${at}`, user: { id: first.user, email: '' }, entitlements, stillCovered: [] });
+        } catch (err) {
+          fix.ok = false;
+          fix.error = (err as Error).message;
+        }
+        report.fixes.push(fix);
+      });
     }
     const fixes = report.fixes.filter((f) => f.integration === id);
     result.fixed = fixes.filter((f) => f.ok).length;

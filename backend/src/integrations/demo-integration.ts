@@ -150,14 +150,25 @@ export class DemoIntegration implements Integration {
   }
 
   async listGranted(): Promise<GrantedEntry[]> {
-    return this.db.prepare('SELECT * FROM granted ORDER BY user_id, resource_type, resource, permission').all().map((row) => {
-      const r = row as Record<string, unknown>;
-      return {
-        user: String(r.user_id),
-        requestId: r.request_id === null ? null : String(r.request_id),
-        entitlement: { integration: this.id, resourceType: String(r.resource_type), resource: String(r.resource), permission: String(r.permission) },
-      };
-    });
+    // A page at a time with the event loop running in between: a record of many thousands
+    // of grants must not stall the service that lists it (reconciliation).
+    const page = this.db.prepare(`SELECT * FROM granted WHERE (user_id, resource_type, resource, permission) > (?, ?, ?, ?)
+      ORDER BY user_id, resource_type, resource, permission LIMIT 2000`);
+    const out: GrantedEntry[] = [];
+    for (let after = ['', '', '', '']; ;) {
+      const rows = page.all(...after) as Record<string, unknown>[];
+      for (const r of rows) {
+        out.push({
+          user: String(r.user_id),
+          requestId: r.request_id === null ? null : String(r.request_id),
+          entitlement: { integration: this.id, resourceType: String(r.resource_type), resource: String(r.resource), permission: String(r.permission) },
+        });
+      }
+      if (rows.length < 2000) return out;
+      const last = rows[rows.length - 1]!;
+      after = [String(last.user_id), String(last.resource_type), String(last.resource), String(last.permission)];
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
   }
 
   async listResources(): Promise<DiscoveredResource[]> {

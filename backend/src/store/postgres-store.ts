@@ -6,7 +6,7 @@
 // writers. Due work is claimed with FOR UPDATE SKIP LOCKED and a lease.
 
 import pg from 'pg';
-import { applyRequestUpdate, awaitsDecision, coversEntitlements, entitlementKey, type Favorite, type GrantRecord, type JobRecord, type RequestRecord } from '../domain/request.ts';
+import { applyRequestUpdate, awaitsDecision, coversEntitlements, entitlementKey, HOLDING_STATUSES, type Favorite, type GrantRecord, type JobRecord, type RequestRecord } from '../domain/request.ts';
 import { canonicalJson, hashAuditEvent } from '../audit/chain.ts';
 import {
   ConflictError,
@@ -14,6 +14,7 @@ import {
   type AuditFilter,
   type AuditInput,
   type ChangeSet,
+  type HeldGrant,
   type RequestFilter,
   type Store,
   type TokenRecord,
@@ -348,6 +349,20 @@ export class PostgresStore implements Store {
 
   async getGrants(requestId: string): Promise<GrantRecord[]> {
     return (await this.rows('SELECT doc FROM grants WHERE request_id = $1 ORDER BY integration', [requestId])).map((r) => JSON.parse(String(r.doc)) as GrantRecord);
+  }
+
+  async holdingGrantsPage(after: { requestId: string; integration: string } | null, limit: number): Promise<HeldGrant[]> {
+    const rows = await this.rows(
+      `SELECT g.request_id, g.integration, r.requester, g.doc FROM grants g JOIN requests r ON r.id = g.request_id
+       WHERE g.status IN ('granting', 'active', 'revoking') AND r.status = ANY($3::text[])
+         AND (g.request_id, g.integration) > ($1, $2)
+       ORDER BY g.request_id, g.integration LIMIT $4`,
+      [after?.requestId ?? '', after?.integration ?? '', [...HOLDING_STATUSES], Math.floor(limit)],
+    );
+    return rows.map((row) => ({
+      requestId: String(row.request_id), integration: String(row.integration), requester: String(row.requester),
+      entitlements: (JSON.parse(String(row.doc)) as GrantRecord).entitlements,
+    }));
   }
 
   async getGrantsOf(requestIds: string[]): Promise<Map<string, GrantRecord[]>> {

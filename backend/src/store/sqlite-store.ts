@@ -7,7 +7,7 @@
 import Database from 'libsql';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { applyRequestUpdate, awaitsDecision, coversEntitlements, entitlementKey, type Favorite, type GrantRecord, type JobRecord, type RequestRecord } from '../domain/request.ts';
+import { applyRequestUpdate, awaitsDecision, coversEntitlements, entitlementKey, HOLDING_STATUSES, type Favorite, type GrantRecord, type JobRecord, type RequestRecord } from '../domain/request.ts';
 import { canonicalJson, GENESIS_HASH, hashAuditEvent } from '../audit/chain.ts';
 import {
   ConflictError,
@@ -15,6 +15,7 @@ import {
   type AuditFilter,
   type AuditInput,
   type ChangeSet,
+  type HeldGrant,
   type RequestFilter,
   type Store,
   type TokenRecord,
@@ -280,6 +281,19 @@ export class SqliteStore implements Store {
       if (this.get('SELECT 1 FROM holdings WHERE requester = ? AND ent_key = ? AND request_id <> ? LIMIT 1', requester, key, excludeRequestId)) covered.add(key);
     }
     return covered;
+  }
+
+  async holdingGrantsPage(after: { requestId: string; integration: string } | null, limit: number): Promise<HeldGrant[]> {
+    return this.all(
+      `SELECT g.request_id, g.integration, r.requester, g.doc FROM grants g JOIN requests r ON r.id = g.request_id
+       WHERE g.status IN ('granting', 'active', 'revoking') AND r.status IN (${HOLDING_STATUSES.map((s) => `'${s}'`).join(', ')})
+         AND (g.request_id, g.integration) > (?, ?)
+       ORDER BY g.request_id, g.integration LIMIT ?`,
+      after?.requestId ?? '', after?.integration ?? '', Math.floor(limit),
+    ).map((row) => ({
+      requestId: String(row.request_id), integration: String(row.integration), requester: String(row.requester),
+      entitlements: (JSON.parse(String(row.doc)) as GrantRecord).entitlements,
+    }));
   }
 
   async getRequest(id: string): Promise<RequestRecord | null> {

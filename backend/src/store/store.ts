@@ -81,6 +81,14 @@ export interface AuditFilter {
   limit?: number;
 }
 
+/** A grant that still holds (granting, active or revoking) on a holding request. */
+export interface HeldGrant {
+  requestId: string;
+  requester: string;
+  integration: string;
+  entitlements: Entitlement[];
+}
+
 export interface TokenRecord {
   id: string;
   userId: string;
@@ -112,6 +120,11 @@ export interface Store {
    * same requester covers.
    */
   coveredByOthers(requester: string, excludeRequestId: string, keys: string[]): Promise<Set<string>>;
+  /**
+   * Holding grants in (request id, integration) order, after `after`, at most `limit`: a page
+   * at a time, so that reading every holding grant (reconciliation) never blocks for long.
+   */
+  holdingGrantsPage(after: { requestId: string; integration: string } | null, limit: number): Promise<HeldGrant[]>;
 
   /**
    * Claims up to `limit` due jobs whose lease is free or lapsed, stamping owner, lease and
