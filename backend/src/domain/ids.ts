@@ -2,13 +2,13 @@
 // timestamp, the rest random. Rows keyed by them are appended near each other in the
 // store's indexes instead of landing on random pages, which keeps commits small.
 
-import { randomBytes } from 'node:crypto';
+import { secureRandomBytes } from './random.ts';
 
 let lastMs = 0;
 let counter = 0;
 
 export function uuidv7(now: number = Date.now()): string {
-  const bytes = randomBytes(16);
+  const bytes = secureRandomBytes(16);
   // Monotonic within one process: a 12-bit counter in rand_a for ids made in the same ms.
   if (now <= lastMs) {
     now = lastMs;

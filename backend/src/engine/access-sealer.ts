@@ -10,6 +10,7 @@
 // details of active requests (not the access itself: revokes do not need them).
 
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { secureRandomBytes } from '../domain/random.ts';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -22,7 +23,7 @@ export class AccessSealer {
   }
 
   seal(requestId: string, integration: string, details: Record<string, string>): Record<string, string> {
-    const nonce = randomBytes(12);
+    const nonce = secureRandomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', this.key, nonce);
     cipher.setAAD(aad(requestId, integration));
     const body = Buffer.concat([cipher.update(JSON.stringify(details), 'utf8'), cipher.final()]);

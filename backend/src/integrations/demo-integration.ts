@@ -6,7 +6,7 @@
 import Database from 'libsql';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { secureRandomBytes } from '../domain/random.ts';
 import type { Entitlement } from '../domain/request.ts';
 import type { ResourceConfig } from '../domain/config.ts';
 import type { DiscoveredResource, GrantedEntry, GrantInput, GrantResult, HealthReport, Integration, RevokeInput } from './integration.ts';
@@ -84,7 +84,7 @@ export class DemoIntegration implements Integration {
     return {
       accessDetails: {
         user: `demo_${input.user.id}`,
-        token: `demo-${randomBytes(12).toString('hex')}`,
+        token: `demo-${secureRandomBytes(12).toString('hex')}`,
         note: 'demo access: nothing real was granted',
       },
     };
