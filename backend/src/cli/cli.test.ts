@@ -6,6 +6,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseConfig } from '../config/load.ts';
+import { currentShiftMember } from '../domain/shifts.ts';
 
 const REPO = new URL('../../..', import.meta.url).pathname;
 const BIN = join(REPO, 'backend/bin/lapse.js');
@@ -26,6 +28,14 @@ function tmp(): string {
 function lapse(args: string[], env: Record<string, string> = {}) {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60_000 });
   return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+/** Whether alice is on the example's sre-oncall shift now. */
+function aliceOnCall(): boolean {
+  const parsed = parseConfig(readFileSync(EXAMPLE, 'utf8'), EXAMPLE);
+  if (!parsed.ok) throw new Error('the example configuration is invalid');
+  const shift = parsed.config.shifts.find((s) => s.id === 'sre-oncall')!;
+  return currentShiftMember(shift, Date.now()) === 'alice';
 }
 
 async function startServer(config: string, dataDir: string): Promise<{ url: string; child: ChildProcess }> {
@@ -92,8 +102,13 @@ test('tokens made offline work against a running server; SIGHUP reloads the conf
   assert.match(alice, /^lapse_[a-z0-9]{12}_/);
   const env = { LAPSE_URL: url, LAPSE_TOKEN: alice };
 
+  // The on-call flow is listed for alice only while she is on shift (every other day).
+  const onShiftBefore = aliceOnCall();
   const catalog = JSON.parse(lapse(['catalog', '--json'], env).out) as { flows: { id: string; available: boolean }[] };
-  assert.deepEqual(catalog.flows.map((f) => f.id).sort(), ['demo-approval', 'demo-auto', 'demo-bundle-flow', 'demo-maintenance', 'demo-oncall']);
+  const onShiftAfter = aliceOnCall();
+  const ids = catalog.flows.map((f) => f.id).sort();
+  assert.deepEqual(ids.filter((id) => id !== 'demo-oncall'), ['demo-approval', 'demo-auto', 'demo-bundle-flow', 'demo-maintenance']);
+  if (onShiftBefore === onShiftAfter) assert.equal(ids.includes('demo-oncall'), onShiftBefore);
 
   const tokens = JSON.parse(lapse(['token', 'list', '--json', '--user', 'alice', '--data-dir', join(dir, 'data')]).out) as { userId: string; lastUsedAt: number | null }[];
   assert.equal(tokens.length, 1);
@@ -112,7 +127,8 @@ test('tokens made offline work against a running server; SIGHUP reloads the conf
   writeFileSync(config, original.replace('id: demo-auto', 'id: demo-auto\n    grnatFor: 1h'));
   child.kill('SIGHUP');
   await new Promise((res) => setTimeout(res, 1500));
-  assert.equal(JSON.parse(lapse(['catalog', '--json'], env).out).flows.length, 5);
+  const offered = (out: string) => (JSON.parse(out) as { flows: { id: string }[] }).flows.map((f) => f.id).filter((id) => id !== 'demo-oncall').sort();
+  assert.deepEqual(offered(lapse(['catalog', '--json'], env).out), ['demo-approval', 'demo-auto', 'demo-bundle-flow', 'demo-maintenance']);
 
   // A good one: a new flow appears.
   writeFileSync(config, original.replace('  - id: demo-auto', '  - id: demo-extra\n    requesters: { conditions: [ { attribute: group, value: engineering } ] }\n    targets: [ { integration: demo, resourceType: database, resources: any, permissions: [write] } ]\n    approval: automatic\n\n  - id: demo-auto'));
