@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { DEFAULT_HEALTH_CHECK_EVERY_MS, DEFAULT_RECONCILE_EVERY_MS, type IntegrationConfig, type LapseConfig } from './domain/config.ts';
 import { CompiledConfig } from './domain/catalog.ts';
 import { ConfigInvalidError, loadConfigFile } from './config/load.ts';
-import { SqliteStore } from './store/sqlite-store.ts';
+import { SqliteStore, type SqliteStoreOptions } from './store/sqlite-store.ts';
 import { PostgresStore, redactStoreUrl } from './store/postgres-store.ts';
 import { PgReplicaRelay } from './store/postgres-notify.ts';
 import type { Store } from './store/store.ts';
@@ -52,6 +52,12 @@ export interface ServiceOptions {
    * a SQLite file elsewhere; default LAPSE_DATABASE_URL, else SQLite in the data directory.
    */
   store?: string;
+  /**
+   * Where the SQLite store's writes run: a worker thread (default), so that commits never
+   * hold up the API, or `inline` on the one connection (a bundled backend, such as the
+   * desktop app's embedded one, which has no TypeScript loader for a thread).
+   */
+  sqliteWriter?: 'thread' | 'inline';
 }
 
 export interface Service {
@@ -73,8 +79,8 @@ export interface Service {
 
 export const STORE_FILE = 'lapse.db';
 
-export function openStore(dataDir: string): SqliteStore {
-  return new SqliteStore(join(resolve(dataDir), STORE_FILE));
+export function openStore(dataDir: string, opts: SqliteStoreOptions = {}): SqliteStore {
+  return new SqliteStore(join(resolve(dataDir), STORE_FILE), opts);
 }
 
 /** Whether a store spec names PostgreSQL. */
@@ -83,10 +89,10 @@ export function isPostgresUrl(spec: string | undefined): boolean {
 }
 
 /** The store a spec names (see ServiceOptions.store); SQLite in the data directory without one. */
-export function openStoreSpec(spec: string | undefined, dataDir: string): SqliteStore | PostgresStore {
-  if (spec === undefined || spec === '') return openStore(dataDir);
+export function openStoreSpec(spec: string | undefined, dataDir: string, sqlite: SqliteStoreOptions = {}): SqliteStore | PostgresStore {
+  if (spec === undefined || spec === '') return openStore(dataDir, sqlite);
   if (isPostgresUrl(spec)) return new PostgresStore(spec!);
-  if (spec.startsWith('sqlite:')) return new SqliteStore(resolve(spec.slice('sqlite:'.length)));
+  if (spec.startsWith('sqlite:')) return new SqliteStore(resolve(spec.slice('sqlite:'.length)), sqlite);
   throw new Error(`unknown store "${spec.split(':')[0]}": expected postgres://… or sqlite:PATH`);
 }
 
@@ -143,7 +149,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const releaseLock = shared ? () => undefined : acquireDataDirLock(dataDir);
   let store: SqliteStore | PostgresStore;
   try {
-    store = openStoreSpec(storeSpec, dataDir);
+    store = openStoreSpec(storeSpec, dataDir, { writer: opts.sqliteWriter ?? 'thread' });
     if (store instanceof PostgresStore) {
       store.onPoolError = (err) => log.warn('a database connection failed; it will be replaced', { error: err.message });
       log.info('using the PostgreSQL store', { url: redactStoreUrl(storeSpec!), pool: store.settings.max });

@@ -1,0 +1,430 @@
+// Every write of the SQLite store, on one connection. The store runs it either on its own
+// connection (`inline`: one-shot commands, the desktop app's embedded backend) or on a
+// connection of its own in a worker thread (`thread`: the server), where committing —
+// mostly writing pages to the write-ahead log — happens beside the event loop. The methods
+// are synchronous and take and return plain data, so that either way they are the same code.
+
+import Database from 'libsql';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { applyRequestUpdate, awaitsDecision, coversEntitlements, entitlementKey, type Favorite, type GrantRecord, type JobRecord, type RequestRecord } from '../domain/request.ts';
+import { canonicalJson, GENESIS_HASH, hashAuditEvent } from '../audit/chain.ts';
+import { ConflictError, type AuditInput, type ChangeSet, type TokenRecord } from './store.ts';
+import { SQLITE_MIGRATIONS } from './sqlite-migrations.ts';
+
+export type Row = Record<string, unknown>;
+type Statement = Database.Statement<unknown[]>;
+
+/** A SQLite connection as the store uses it: WAL, and a wait rather than an error when another connection writes. */
+export function openSqlite(path: string): Database.Database {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  // The busy timeout first: the writer thread's connection and the reading one open the same
+  // file at the same moment, and switching to WAL must wait for the other, not fail.
+  db.exec('PRAGMA busy_timeout = 5000');
+  db.exec('PRAGMA journal_mode = WAL');
+  db.exec('PRAGMA synchronous = NORMAL');
+  db.exec('PRAGMA foreign_keys = ON');
+  // Checkpoints run in a worker thread (WalCheckpointer); the automatic one, every ~200 MiB
+  // of log, is a safety net should that thread ever stop.
+  db.exec(`PRAGMA wal_autocheckpoint = ${path === ':memory:' ? 1000 : 50_000}`);
+  // Keep the hot part of a large store in memory: 64 MiB of page cache.
+  db.exec('PRAGMA cache_size = -65536');
+  return db;
+}
+
+/** How one change set of a batch ended: committed, or refused (nothing of it written). */
+export type CommitOutcome = { ok: true } | { ok: false; conflict: boolean; message: string; code?: string };
+
+export class StatementCache {
+  private readonly statements = new Map<string, Statement>();
+  constructor(private readonly db: Database.Database) {}
+
+  stmt(sql: string): Statement {
+    let s = this.statements.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.statements.set(sql, s);
+    }
+    return s;
+  }
+
+  all(sql: string, ...params: unknown[]): Row[] {
+    return this.stmt(sql).all(...params) as Row[];
+  }
+
+  get(sql: string, ...params: unknown[]): Row | undefined {
+    return this.stmt(sql).get(...params) as Row | undefined;
+  }
+
+  run(sql: string, ...params: unknown[]): number {
+    return this.stmt(sql).run(...params).changes;
+  }
+
+  clear(): void {
+    this.statements.clear();
+  }
+}
+
+/** What a checked change set will write: the requests and grants as they become. */
+interface WritePlan {
+  requests: { current: RequestRecord; next: RequestRecord }[];
+  grants: GrantRecord[];
+}
+
+export class SqliteWriter {
+  private readonly sql: StatementCache;
+  /** The audit chain's head as the open transaction sees it (read once, written once at the end). */
+  private txHead: { seq: number; hash: string; dirty: boolean } | null = null;
+
+  constructor(private readonly db: Database.Database) {
+    this.sql = new StatementCache(db);
+  }
+
+  private run(sql: string, ...params: unknown[]): number {
+    return this.sql.run(sql, ...params);
+  }
+
+  private get(sql: string, ...params: unknown[]): Row | undefined {
+    return this.sql.get(sql, ...params);
+  }
+
+  private headInTx(): { seq: number; hash: string; dirty: boolean } | null {
+    return this.txHead;
+  }
+
+  private transaction<T>(fn: () => T): T {
+    this.db.exec('BEGIN IMMEDIATE');
+    this.txHead = null;
+    try {
+      const result = fn();
+      const head = this.headInTx();
+      if (head?.dirty) {
+        this.run('INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash', head.seq, head.hash);
+      }
+      this.db.exec('COMMIT');
+      return result;
+    } catch (err) {
+      this.db.exec('ROLLBACK');
+      throw err;
+    } finally {
+      this.txHead = null;
+    }
+  }
+
+  migrate(): void {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    const applied = new Set(this.sql.all('SELECT version FROM schema_migrations').map((r) => Number(r.version)));
+    for (const m of SQLITE_MIGRATIONS) {
+      if (applied.has(m.version)) continue;
+      this.transaction(() => {
+        this.db.exec(m.sql);
+        this.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', m.version, m.name, Date.now());
+      });
+    }
+  }
+
+  /**
+   * Commits a batch of change sets in one transaction (a commit's cost is mostly writing its
+   * pages to the log, not the rows). Each change set's preconditions are checked before it
+   * writes anything, so a conflict skips only that one.
+   */
+  applyChangeSets(batch: ChangeSet[]): CommitOutcome[] {
+    const outcomes: CommitOutcome[] = [];
+    try {
+      this.transaction(() => {
+        for (const cs of batch) {
+          const plan = this.check(cs);
+          if (plan instanceof ConflictError) {
+            outcomes.push(refused(plan));
+            continue;
+          }
+          this.write(cs, plan);
+          outcomes.push({ ok: true });
+        }
+      });
+      return outcomes;
+    } catch (err) {
+      // A write failed after its checks passed (a bug or a full disk): the batch was rolled
+      // back; commit each change set on its own so only the faulty one fails.
+      if (batch.length === 1) return [refused(err)];
+      return batch.map((cs) => {
+        try {
+          this.transaction(() => {
+            const plan = this.check(cs);
+            if (plan instanceof ConflictError) throw plan;
+            this.write(cs, plan);
+          });
+          return { ok: true };
+        } catch (e) {
+          return refused(e);
+        }
+      });
+    }
+  }
+
+  /** Reads what the change set depends on and checks its preconditions; writes nothing. */
+  private check(cs: ChangeSet): WritePlan | ConflictError {
+    const requests: WritePlan['requests'] = [];
+    const grants: WritePlan['grants'] = [];
+    for (const u of cs.updateRequests ?? []) {
+      let current: RequestRecord;
+      if (u.base && u.base.version === u.expectVersion) {
+        const row = this.get('SELECT version, status FROM requests WHERE id = ?', u.id);
+        if (!row) return new ConflictError(`request ${u.id} does not exist`);
+        if (Number(row.version) !== u.expectVersion) return new ConflictError(`request ${u.id} was changed by someone else (now ${String(row.status)})`);
+        current = u.base;
+      } else {
+        const row = this.get('SELECT doc FROM requests WHERE id = ?', u.id);
+        if (!row) return new ConflictError(`request ${u.id} does not exist`);
+        current = JSON.parse(String(row.doc)) as RequestRecord;
+        if (current.version !== u.expectVersion) return new ConflictError(`request ${u.id} was changed by someone else (now ${current.status})`);
+      }
+      requests.push({ current, next: applyRequestUpdate(current, u.set) });
+    }
+    for (const u of cs.updateGrants ?? []) {
+      const row = this.get('SELECT doc FROM grants WHERE request_id = ? AND integration = ?', u.requestId, u.integration);
+      if (!row) return new ConflictError(`grant ${u.requestId}/${u.integration} does not exist`);
+      const current = JSON.parse(String(row.doc)) as GrantRecord;
+      if (u.expectStatus && !u.expectStatus.includes(current.status)) {
+        return new ConflictError(`grant ${u.requestId}/${u.integration} is ${current.status}, expected ${u.expectStatus.join(' or ')}`);
+      }
+      grants.push({ ...current, ...u.set });
+    }
+    for (const d of cs.deleteJobs ?? []) {
+      if (d.owner === undefined) continue;
+      const row = this.get('SELECT lease_owner FROM jobs WHERE id = ?', d.id);
+      if (!row || row.lease_owner !== d.owner) return new ConflictError(`job ${d.id} is no longer held by ${d.owner}`);
+    }
+    return { requests, grants };
+  }
+
+  private write(cs: ChangeSet, plan: WritePlan): void {
+    for (const r of cs.insertRequests ?? []) {
+      try {
+        this.run(
+          'INSERT INTO requests (id, requester, flow_id, status, created_at, updated_at, version, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+          r.id, r.requester, r.flowId, r.status, r.createdAt, r.updatedAt, r.version, JSON.stringify(r),
+        );
+      } catch (err) {
+        // A duplicate id (an automatic flow's request made twice) is a conflict, not a fault.
+        if (String((err as { code?: string }).code ?? '').startsWith('SQLITE_CONSTRAINT')) throw new ConflictError(`request ${r.id} already exists`);
+        throw err;
+      }
+      if (awaitsDecision(r)) this.syncApprovers(r);
+      if (coversEntitlements(r.status)) this.addHoldings(r);
+    }
+    for (const { current, next } of plan.requests) {
+      this.run('UPDATE requests SET status = ?, updated_at = ?, version = ?, doc = ? WHERE id = ?', next.status, next.updatedAt, next.version, JSON.stringify(next), next.id);
+      if (awaitsDecision(current) || awaitsDecision(next)) this.syncApprovers(next);
+      if (coversEntitlements(current.status) !== coversEntitlements(next.status)) {
+        if (coversEntitlements(next.status)) this.addHoldings(next);
+        else this.run('DELETE FROM holdings WHERE request_id = ?', next.id);
+      }
+    }
+    for (const g of cs.insertGrants ?? []) {
+      this.run('INSERT INTO grants (request_id, integration, status, doc) VALUES (?, ?, ?, ?)', g.requestId, g.integration, g.status, JSON.stringify(g));
+    }
+    for (const g of plan.grants) {
+      this.run('UPDATE grants SET status = ?, doc = ? WHERE request_id = ? AND integration = ?', g.status, JSON.stringify(g), g.requestId, g.integration);
+    }
+    for (const d of cs.deleteJobs ?? []) this.run('DELETE FROM jobs WHERE id = ?', d.id);
+    for (const d of cs.deleteJobsOfRequest ?? []) {
+      if (d.kinds.length === 0) continue;
+      this.run(`DELETE FROM jobs WHERE request_id = ? AND kind IN (${d.kinds.map(() => '?').join(', ')})`, d.requestId, ...d.kinds);
+    }
+    for (const j of cs.insertJobs ?? []) {
+      this.run(
+        `INSERT INTO jobs (id, kind, request_id, target, due_at, attempts, last_error, lease_owner, lease_until)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, lease_owner = excluded.lease_owner, lease_until = excluded.lease_until`,
+        j.id, j.kind, j.requestId, j.target, j.dueAt, j.attempts, j.lastError, j.leaseOwner, j.leaseUntil,
+      );
+    }
+    if (cs.audit?.length) this.appendAuditInTx(cs.audit);
+  }
+
+  private syncApprovers(r: RequestRecord): void {
+    this.run('DELETE FROM request_approvers WHERE request_id = ?', r.id);
+    if (!awaitsDecision(r)) return;
+    const users = new Set(r.approverGroups.flatMap((g) => g.users));
+    for (const user of users) this.run('INSERT INTO request_approvers (user_id, request_id) VALUES (?, ?)', user, r.id);
+  }
+
+  private addHoldings(r: RequestRecord): void {
+    for (const e of r.entitlements) {
+      this.run('INSERT INTO holdings (requester, ent_key, request_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING', r.requester, entitlementKey(e), r.id);
+    }
+  }
+
+  claimDueJobs(now: number, owner: string, leaseUntil: number, limit: number): JobRecord[] {
+    return this.transaction(() =>
+      this.sql.all(
+        `UPDATE jobs SET lease_owner = ?, lease_until = ?, attempts = attempts + 1
+         WHERE id IN (SELECT id FROM jobs WHERE due_at <= ? AND (lease_until IS NULL OR lease_until <= ?) ORDER BY due_at LIMIT ?)
+         RETURNING *`,
+        owner, leaseUntil, now, now, limit,
+      ).map(jobFromRow).sort((a, b) => a.dueAt - b.dueAt),
+    );
+  }
+
+  renewLeases(ids: string[], owner: string, leaseUntil: number): number {
+    return this.transaction(() => {
+      let n = 0;
+      for (const id of ids) n += this.run('UPDATE jobs SET lease_until = ? WHERE id = ? AND lease_owner = ?', leaseUntil, id, owner);
+      return n;
+    });
+  }
+
+  rescheduleJob(id: string, owner: string, dueAt: number, lastError: string | null): boolean {
+    return this.run(
+      'UPDATE jobs SET due_at = ?, last_error = ?, lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?',
+      dueAt, lastError, id, owner,
+    ) === 1;
+  }
+
+  releaseAllLeases(owner?: string): number {
+    if (owner !== undefined) return this.run('UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?', owner);
+    return this.run('UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL');
+  }
+
+  /**
+   * Makes every revoke that is waiting out a backoff due at `now` (used on start, see
+   * service.ts). Its attempts count is kept, so a revoke that fails again backs off from
+   * where it was. Returns how many were brought forward.
+   */
+  retryBackedOffRevokesNow(now: number): number {
+    return this.run("UPDATE jobs SET due_at = ? WHERE kind = 'revoke' AND due_at > ? AND lease_owner IS NULL", now, now);
+  }
+
+  appendAudit(events: AuditInput[]): void {
+    this.transaction(() => this.appendAuditInTx(events));
+  }
+
+  private appendAuditInTx(events: AuditInput[]): void {
+    if (!this.txHead) {
+      const head = this.get('SELECT seq, hash FROM audit_head WHERE id = 1');
+      this.txHead = { seq: head ? Number(head.seq) : 0, hash: head ? String(head.hash) : GENESIS_HASH, dirty: false };
+    }
+    let seq = this.txHead.seq;
+    let prev = this.txHead.hash;
+    for (const e of events) {
+      seq++;
+      const dataText = canonicalJson(e.data);
+      const hash = hashAuditEvent(prev, { seq, at: e.at, actor: e.actor, action: e.action, requestId: e.requestId, dataText });
+      this.run(
+        'INSERT INTO audit (seq, at, actor, action, request_id, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        seq, e.at, e.actor, e.action, e.requestId, dataText, prev, hash,
+      );
+      prev = hash;
+    }
+    this.txHead = { seq, hash: prev, dirty: true };
+  }
+
+  insertFavorite(f: Favorite): void {
+    this.run('INSERT INTO favorites (id, owner, created_at, doc) VALUES (?, ?, ?, ?)', f.id, f.owner, f.createdAt, JSON.stringify(f));
+  }
+
+  updateFavorite(f: Favorite): boolean {
+    return this.run('UPDATE favorites SET doc = ? WHERE id = ? AND owner = ?', JSON.stringify(f), f.id, f.owner) === 1;
+  }
+
+  deleteFavorite(owner: string, id: string): boolean {
+    return this.run('DELETE FROM favorites WHERE id = ? AND owner = ?', id, owner) === 1;
+  }
+
+  insertToken(t: TokenRecord, secretHash: string): void {
+    this.run(
+      'INSERT INTO tokens (id, user_id, name, hash, created_at, revoked_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      t.id, t.userId, t.name, secretHash, t.createdAt, t.revokedAt, t.lastUsedAt,
+    );
+  }
+
+  revokeToken(id: string, at: number): boolean {
+    return this.run('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', at, id) === 1;
+  }
+
+  touchToken(id: string, at: number): void {
+    this.run('UPDATE tokens SET last_used_at = ? WHERE id = ?', at, id);
+  }
+
+  setMetaIfAbsent(key: string, value: string): boolean {
+    return this.run('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING', key, value) === 1;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.run('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value', key, value);
+  }
+
+  close(): void {
+    this.sql.clear();
+  }
+}
+
+/** The writes, as the store calls them: the same methods, answering with promises. */
+export type SqliteWrites = {
+  [K in WriteMethod]: (...args: Parameters<SqliteWriter[K]>) => Promise<ReturnType<SqliteWriter[K]>>;
+};
+
+export type WriteMethod = Exclude<keyof SqliteWriter, 'close'>;
+
+/** Carries one write to wherever the writer runs, and its answer back. */
+export type WriteCall = <K extends WriteMethod>(method: K, args: Parameters<SqliteWriter[K]>) => Promise<ReturnType<SqliteWriter[K]>>;
+
+/** Every write, sent through `call`. */
+export function writesVia(call: WriteCall): SqliteWrites {
+  return {
+    migrate: (...args) => call('migrate', args),
+    applyChangeSets: (...args) => call('applyChangeSets', args),
+    claimDueJobs: (...args) => call('claimDueJobs', args),
+    renewLeases: (...args) => call('renewLeases', args),
+    rescheduleJob: (...args) => call('rescheduleJob', args),
+    releaseAllLeases: (...args) => call('releaseAllLeases', args),
+    retryBackedOffRevokesNow: (...args) => call('retryBackedOffRevokesNow', args),
+    appendAudit: (...args) => call('appendAudit', args),
+    insertFavorite: (...args) => call('insertFavorite', args),
+    updateFavorite: (...args) => call('updateFavorite', args),
+    deleteFavorite: (...args) => call('deleteFavorite', args),
+    insertToken: (...args) => call('insertToken', args),
+    revokeToken: (...args) => call('revokeToken', args),
+    touchToken: (...args) => call('touchToken', args),
+    setMetaIfAbsent: (...args) => call('setMetaIfAbsent', args),
+    setMeta: (...args) => call('setMeta', args),
+  };
+}
+
+/** Runs one write on `writer` by name (the method and its arguments come from `writesVia`). */
+export function runWrite(writer: SqliteWriter, method: string, args: unknown[]): unknown {
+  const fn: unknown = writer[method as WriteMethod];
+  if (method === 'close' || typeof fn !== 'function') throw new Error(`not a write of the SQLite store: ${method}`);
+  return Reflect.apply(fn, writer, args);
+}
+
+/** The writes on the caller's own connection. */
+export function inlineWrites(writer: SqliteWriter): SqliteWrites {
+  return writesVia(async (method, args) => Reflect.apply(writer[method], writer, args));
+}
+
+function refused(err: unknown): CommitOutcome {
+  return { ok: false, conflict: err instanceof ConflictError, message: err instanceof Error ? err.message : String(err), code: (err as { code?: string }).code };
+}
+
+/** The error a refused change set stands for, on the caller's side. */
+export function outcomeError(o: Extract<CommitOutcome, { ok: false }>): Error {
+  if (o.conflict) return new ConflictError(o.message);
+  return Object.assign(new Error(o.message), o.code === undefined ? {} : { code: o.code });
+}
+
+export function jobFromRow(r: Row): JobRecord {
+  return {
+    id: String(r.id),
+    kind: r.kind as JobRecord['kind'],
+    requestId: String(r.request_id),
+    target: String(r.target),
+    dueAt: Number(r.due_at),
+    attempts: Number(r.attempts),
+    lastError: r.last_error === null ? null : String(r.last_error),
+    leaseOwner: r.lease_owner === null ? null : String(r.lease_owner),
+    leaseUntil: r.lease_until === null ? null : Number(r.lease_until),
+  };
+}
