@@ -10,7 +10,7 @@ import { stringify } from 'yaml';
 import { parseConfig } from '../src/config/load.ts';
 import { CompiledConfig, catalogFor } from '../src/domain/catalog.ts';
 import {
-  countStatuses, demoGrantedCount, expiryLags, httpCall, loadLoop, REPO, seedActiveGrants, sleep, startServerProcess, summarize, tempDir, tokenFor, writeTeamConfig,
+  countStatuses, demoGrantedCount, endTimes, expiryLags, httpCall, jobsWatcher, loadLoop, REPO, seedActiveGrants, sleep, startServerProcess, summarize, tempDir, tokenFor, writeTeamConfig,
 } from './support.ts';
 import { rendererBench } from '../../renderer/bench/renderer-bench.ts';
 import { menuBench } from '../../main/bench/menu-bench.ts';
@@ -160,18 +160,20 @@ async function schedulerBench(): Promise<void> {
   console.log(`  (seeded in ${((performance.now() - seedStart) / 1000).toFixed(1)} s)`);
   if (Date.now() > t0 - 5000) throw new Error('seeding took too long for the planned start; lower BENCH_SCHEDULER_GRANTS');
   const server = await startServerProcess(configPath, dir);
+  const jobs = jobsWatcher(dir);
   let peak = 0;
   try {
     const deadline = t0 + spreadMs + 120_000;
+    // Each seeded grant has one job (its expiry): none left, all revoked.
     for (;;) {
       await sleep(1000);
       peak = Math.max(peak, server.peakRss());
-      const st = countStatuses(dir);
-      if ((st.active ?? 0) + (st.revoking ?? 0) === 0) break;
-      if (Date.now() > deadline) throw new Error(`not finished: ${JSON.stringify(st)}`);
+      if (jobs.left() === 0) break;
+      if (Date.now() > deadline) throw new Error(`not finished: ${JSON.stringify(countStatuses(dir))}`);
     }
     peak = Math.max(peak, server.peakRss());
   } finally {
+    jobs.close();
     await server.stop();
   }
   const lags = summarize(expiryLags(dir));
@@ -212,26 +214,42 @@ async function recoveryBench(): Promise<void> {
   }
 
   const server = await startServerProcess(configPath, dir);
+  const jobs = jobsWatcher(dir);
   const catalogLat: number[] = [];
   const getLat: number[] = [];
-  let recoveredMs = NaN;
-  let stormMs = NaN;
   try {
     const probing = (async () => {
       const until = stormAt + 15_000;
       while (Date.now() < until) await probeApi(server.url, token, 'seed-0000001', 250, catalogLat, getLat);
     })();
-    for (;;) {
-      await sleep(50);
-      const st = countStatuses(dir);
-      if ((st.expired ?? 0) >= overdue && Number.isNaN(recoveredMs)) recoveredMs = Date.now() - server.startedAt;
-      if ((st.expired ?? 0) >= overdue * 2) { stormMs = Date.now() - stormAt; break; }
-      if (Date.now() > stormAt + 120_000) throw new Error(`storm not finished: ${JSON.stringify(st)}`);
-    }
+    // Each seeded grant has one job (its expiry) until it is revoked: first the overdue
+    // ones' jobs run out, then, after the storm, all of them.
+    const waitForJobs = async (dueBy?: number) => {
+      while (jobs.left(dueBy) > 0) {
+        if (Date.now() > stormAt + 120_000) throw new Error(`storm not finished: ${JSON.stringify(countStatuses(dir))}`);
+        await sleep(100);
+      }
+    };
+    await waitForJobs(stormAt - 1);
+    await waitForJobs();
     await probing;
   } finally {
+    jobs.close();
     await server.stop();
   }
+  // When each was revoked, as the server recorded it (the overdue grants are the even seeds).
+  const ended = endTimes(dir);
+  const lastEnd = (overdueSet: boolean) => {
+    let last = 0;
+    for (let i = overdueSet ? 0 : 1; i < overdue * 2; i += 2) {
+      const at = ended.get(`seed-${i.toString().padStart(7, '0')}`);
+      if (at == null) throw new Error(`seed-${i} was not revoked`);
+      last = Math.max(last, at);
+    }
+    return last;
+  };
+  const recoveredMs = lastEnd(true) - server.startedAt;
+  const stormMs = lastEnd(false) - stormAt;
   report('recovery: overdue revoked after start', `${(recoveredMs / 1000).toFixed(2)} s from process start (${((recoveredMs - (server.listeningAt - server.startedAt)) / 1000).toFixed(2)} s from listening)`, '≤ 5 s');
   report(`storm: ${overdue.toLocaleString()} expiring in 1 s all revoked`, `${(stormMs / 1000).toFixed(2)} s after the first expiry`);
   const rc = summarize(restCatalog), rg = summarize(restGet), sc = summarize(catalogLat), sg = summarize(getLat);

@@ -212,6 +212,31 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/**
+ * Jobs left in a data directory's store (with `dueBy`, those due by then), read over one
+ * connection kept open: a cheap look (an index range), so that watching a server work
+ * takes next to nothing from it.
+ */
+export function jobsWatcher(dataDir: string): { left(dueBy?: number): number; close(): void } {
+  const db = new Database(join(dataDir, 'lapse.db'));
+  const all = db.prepare('SELECT count(*) AS n FROM jobs');
+  const due = db.prepare('SELECT count(*) AS n FROM jobs WHERE due_at <= ?');
+  return {
+    left: (dueBy) => Number(((dueBy === undefined ? all.get() : due.get(dueBy)) as { n: number }).n),
+    close: () => db.close(),
+  };
+}
+
+/** When each request ended (endedAt), by id, straight from a data directory's store. */
+export function endTimes(dataDir: string): Map<string, number | null> {
+  const db = new Database(join(dataDir, 'lapse.db'));
+  try {
+    return new Map((db.prepare('SELECT id, doc FROM requests').all() as { id: string; doc: string }[]).map((r) => [r.id, (JSON.parse(r.doc) as RequestRecord).endedAt]));
+  } finally {
+    db.close();
+  }
+}
+
 /** Counts requests by status straight from a data directory's store. */
 export function countStatuses(dataDir: string): Record<string, number> {
   const db = new Database(join(dataDir, 'lapse.db'));
