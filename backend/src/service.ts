@@ -10,7 +10,7 @@ import { DEFAULT_HEALTH_CHECK_EVERY_MS, DEFAULT_RECONCILE_EVERY_MS, type Integra
 import { CompiledConfig } from './domain/catalog.ts';
 import { ConfigInvalidError, loadConfigFile } from './config/load.ts';
 import { SqliteStore, type SqliteStoreOptions } from './store/sqlite-store.ts';
-import { PostgresStore, redactStoreUrl } from './store/postgres-store.ts';
+import type { PostgresStore } from './store/postgres-store.ts';
 import { PgReplicaRelay } from './store/postgres-notify.ts';
 import type { Store } from './store/store.ts';
 import { Engine } from './engine/engine.ts';
@@ -21,11 +21,10 @@ import { DemoIntegration } from './integrations/demo-integration.ts';
 import type { Integration } from './integrations/integration.ts';
 import { UnavailableIntegration } from './integrations/unavailable-integration.ts';
 import { CredentialError, resolveSecret } from './integrations/credentials.ts';
-import { RedisIntegration, type RedisConnection } from './integrations/redis.ts';
-import { WebhookIntegration } from './integrations/webhook.ts';
-import { PostgresIntegration, type PostgresConnection } from './integrations/postgresql.ts';
-import { MysqlIntegration, type MysqlConnection } from './integrations/mysql.ts';
-import { CommandIntegration, type CommandConnection } from './integrations/command.ts';
+import type { RedisConnection } from './integrations/redis.ts';
+import type { PostgresConnection } from './integrations/postgresql.ts';
+import type { MysqlConnection } from './integrations/mysql.ts';
+import type { CommandConnection } from './integrations/command.ts';
 import { TotpVerifier } from './auth/mfa.ts';
 import { AccessSealer, loadSecretKey } from './engine/access-sealer.ts';
 import { IntegrationHealth } from './engine/integration-health.ts';
@@ -89,9 +88,13 @@ export function isPostgresUrl(spec: string | undefined): boolean {
 }
 
 /** The store a spec names (see ServiceOptions.store); SQLite in the data directory without one. */
-export function openStoreSpec(spec: string | undefined, dataDir: string, sqlite: SqliteStoreOptions = {}): SqliteStore | PostgresStore {
+export async function openStoreSpec(spec: string | undefined, dataDir: string, sqlite: SqliteStoreOptions = {}): Promise<SqliteStore | PostgresStore> {
   if (spec === undefined || spec === '') return openStore(dataDir, sqlite);
-  if (isPostgresUrl(spec)) return new PostgresStore(spec!);
+  if (isPostgresUrl(spec)) {
+    // The PostgreSQL driver is loaded only for a PostgreSQL store (it takes time at start).
+    const { PostgresStore } = await import('./store/postgres-store.ts');
+    return new PostgresStore(spec);
+  }
   if (spec.startsWith('sqlite:')) return new SqliteStore(resolve(spec.slice('sqlite:'.length)), sqlite);
   throw new Error(`unknown store "${spec.split(':')[0]}": expected postgres://… or sqlite:PATH`);
 }
@@ -100,8 +103,9 @@ export function openStoreSpec(spec: string | undefined, dataDir: string, sqlite:
  * The integration a configuration entry describes. Its credentials are read here (from the
  * environment or the files the connection names); one that cannot be read leaves the
  * integration unavailable, with the reason as its health, rather than stopping the server.
+ * The module of a type (and its client library) is loaded when a configuration first uses it.
  */
-export function createIntegration(cfg: IntegrationConfig, dataDir: string, clock: Clock, env: NodeJS.ProcessEnv = process.env): Integration {
+export async function createIntegration(cfg: IntegrationConfig, dataDir: string, clock: Clock, env: NodeJS.ProcessEnv = process.env): Promise<Integration> {
   const c = cfg.connection;
   const secret = (name: 'password' | 'secret', required = false) => resolveSecret(c, name, { integration: cfg.id, env, required });
   const { passwordEnv: _pe, passwordFile: _pf, secretEnv: _se, secretFile: _sf, ...plain } = c;
@@ -110,16 +114,26 @@ export function createIntegration(cfg: IntegrationConfig, dataDir: string, clock
       case 'demo':
         // `connection.recordFile`: one record shared by several replicas (each in its own data dir).
         return new DemoIntegration(cfg.id, typeof c.recordFile === 'string' ? resolve(c.recordFile) : join(resolve(dataDir), `demo-${cfg.id}.db`), cfg.resources, () => clock.now(), typeof c.faultsFile === 'string' ? c.faultsFile : undefined);
-      case 'postgresql':
+      case 'postgresql': {
+        const { PostgresIntegration } = await import('./integrations/postgresql.ts');
         return new PostgresIntegration(cfg.id, { ...(plain as unknown as PostgresConnection), password: secret('password') }, { clock: () => clock.now() });
-      case 'mysql':
+      }
+      case 'mysql': {
+        const { MysqlIntegration } = await import('./integrations/mysql.ts');
         return new MysqlIntegration(cfg.id, { ...(plain as unknown as MysqlConnection), password: secret('password') }, { clock: () => clock.now() });
-      case 'redis':
+      }
+      case 'redis': {
+        const { RedisIntegration } = await import('./integrations/redis.ts');
         return new RedisIntegration(cfg.id, { host: '127.0.0.1', port: 6379, ...(plain as Partial<RedisConnection>), password: secret('password') }, { clock, resources: cfg.resources });
-      case 'webhook':
+      }
+      case 'webhook': {
+        const { WebhookIntegration } = await import('./integrations/webhook.ts');
         return new WebhookIntegration(cfg.id, { ...(plain as { url: string; timeoutMs?: number }), secret: secret('secret', true)! }, { clock, resources: cfg.resources });
-      case 'command':
+      }
+      case 'command': {
+        const { CommandIntegration } = await import('./integrations/command.ts');
         return new CommandIntegration(cfg.id, { ...(plain as Omit<CommandConnection, 'secret'>), secret: secret('secret') }, { clock, resources: cfg.resources, env });
+      }
       default:
         return new UnavailableIntegration(cfg.id, cfg.type);
     }
@@ -147,15 +161,17 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   }
   const sealer = new AccessSealer(loadSecretKey(dataDir, env).key);
   const releaseLock = shared ? () => undefined : acquireDataDirLock(dataDir);
-  let store: SqliteStore | PostgresStore;
+  let store: SqliteStore | PostgresStore | undefined;
   try {
-    store = openStoreSpec(storeSpec, dataDir, { writer: opts.sqliteWriter ?? 'thread' });
-    if (store instanceof PostgresStore) {
+    store = await openStoreSpec(storeSpec, dataDir, { writer: opts.sqliteWriter ?? 'thread' });
+    if (store.kind === 'postgres') {
+      const { redactStoreUrl } = await import('./store/postgres-store.ts');
       store.onPoolError = (err) => log.warn('a database connection failed; it will be replaced', { error: err.message });
       log.info('using the PostgreSQL store', { url: redactStoreUrl(storeSpec!), pool: store.settings.max });
     }
     await store.migrate();
   } catch (err) {
+    await store?.close().catch(() => undefined);
     releaseLock();
     throw err;
   }
@@ -172,17 +188,17 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const expedited = await store.retryBackedOffRevokesNow(clock.now());
   if (expedited > 0) log.info('retrying revokes that were waiting in backoff', { jobs: expedited });
   const integrations = new Map<string, Integration>();
-  const syncIntegrations = (cfg: LapseConfig) => {
-    for (const i of cfg.integrations) if (!integrations.has(i.id)) integrations.set(i.id, createIntegration(i, dataDir, clock, env));
+  const syncIntegrations = async (cfg: LapseConfig) => {
+    for (const i of cfg.integrations) if (!integrations.has(i.id)) integrations.set(i.id, await createIntegration(i, dataDir, clock, env));
   };
-  syncIntegrations(config);
+  await syncIntegrations(config);
 
   const events = new EventBus();
   // Unique per process (and per service in a process): the owner of this replica's leases.
   const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const leaseMs = opts.scheduler?.leaseMs ?? leaseFromEnv(env) ?? 30_000;
   let scheduler: Scheduler | undefined;
-  const relay = store instanceof PostgresStore
+  const relay = store.kind === 'postgres'
     ? new PgReplicaRelay(store, events, { origin: owner, onWake: (at) => scheduler?.wake(at), log: (level, message, fields) => log[level](message, fields) })
     : null;
   let compiled = new CompiledConfig(config);
@@ -231,7 +247,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       const next = await loadConfigFile(opts.configPath);
       config = next;
       compiled = new CompiledConfig(next);
-      syncIntegrations(next);
+      await syncIntegrations(next);
       engine.config = compiled;
       await store.appendAudit([{ at: clock.now(), actor: 'system', action: 'config.reloaded', requestId: null, data: { flows: next.flows.length, users: next.users.length } }]);
       await engine.syncAutomaticFlows();

@@ -138,7 +138,7 @@ test('three replicas: events across replicas, one outcome for racing decisions, 
   // this process on the same store and target record (HTTP would only add time here; the
   // API paths were exercised above): the replicas only see the due work.
   const config = await loadConfigFile(configPath);
-  const target = createIntegration(config.integrations[0]!, workDir, systemClock);
+  const target = await createIntegration(config.integrations[0]!, workDir, systemClock);
   cleanup.push(() => target.close());
   const creator = new Engine({
     store, clock: systemClock, events: new EventBus(), owner: 'test-creator', integrations: new Map([['demo', target]]), config: new CompiledConfig(config),

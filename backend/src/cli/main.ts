@@ -8,8 +8,6 @@ import { configJsonSchema } from '../config/json-schema.ts';
 import { isPostgresUrl, openStore, openStoreSpec, startService, STORE_FILE } from '../service.ts';
 import type { Store } from '../store/store.ts';
 import { SqliteStore } from '../store/sqlite-store.ts';
-import { PostgresStore, redactStoreUrl } from '../store/postgres-store.ts';
-import { migrateStore } from '../store/migrate-store.ts';
 import { createToken } from '../auth/tokens.ts';
 import { verifyAudit } from '../api/server.ts';
 import { ApiClient, ApiError } from './client.ts';
@@ -171,7 +169,7 @@ async function config(sub: string | undefined, file: string | undefined, v: Valu
 }
 
 /** The store an offline verb works on: --store, else --data-dir's SQLite file, else LAPSE_DATABASE_URL. */
-function offlineStore(v: Values): Store {
+async function offlineStore(v: Values): Promise<Store> {
   if (v.store) return openStoreSpec(v.store, v['data-dir'] ?? '.');
   if (v['data-dir']) return openStore(v['data-dir']);
   if (process.env.LAPSE_DATABASE_URL) return openStoreSpec(process.env.LAPSE_DATABASE_URL, '.');
@@ -185,6 +183,8 @@ async function migrateStoreVerb(v: Values, out: (s: string) => void): Promise<nu
   if (!isPostgresUrl(to)) throw new UsageError('--to must be a postgres:// URL');
   const path = from.slice('sqlite:'.length);
   if (!existsSync(path)) throw new UsageError(`--from: no such file ${path}`);
+  const { PostgresStore, redactStoreUrl } = await import('../store/postgres-store.ts');
+  const { migrateStore } = await import('../store/migrate-store.ts');
   const source = new SqliteStore(path);
   const target = new PostgresStore(to);
   try {
@@ -202,7 +202,7 @@ async function migrateStoreVerb(v: Values, out: (s: string) => void): Promise<nu
 }
 
 async function token(sub: string | undefined, arg: string | undefined, v: Values, out: (s: string) => void): Promise<number> {
-  const store = offlineStore(v);
+  const store = await offlineStore(v);
   await store.migrate();
   try {
     if (sub === 'create') {
@@ -239,7 +239,7 @@ async function audit(sub: string | undefined, v: Values, out: (s: string) => voi
   if (sub === 'verify') {
     let result;
     if (v['data-dir'] || v.store) {
-      const store = offlineStore(v);
+      const store = await offlineStore(v);
       await store.migrate();
       try { result = await verifyAudit(store); } finally { await store.close(); }
     } else {

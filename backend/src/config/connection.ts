@@ -22,7 +22,7 @@
 
 import { isAbsolute } from 'node:path';
 import type { IntegrationType, ResourceTypeConfig } from '../domain/config.ts';
-import { DEFAULT_REDIS_PERMISSIONS, REDIS_COMMAND_RULE } from '../integrations/redis.ts';
+import { DEFAULT_REDIS_PERMISSIONS, REDIS_COMMAND_RULE } from '../integrations/redis-permissions.ts';
 import { ACCOUNT_PREFIX_PATTERN } from '../integrations/account-name.ts';
 import type { Fields, Reader } from './load.ts';
 

@@ -31,22 +31,7 @@ import type { ResourceConfig } from '../domain/config.ts';
 import type { Entitlement } from '../domain/request.ts';
 import { accountName, DEFAULT_ACCOUNT_PREFIX, randomPassword } from './account-name.ts';
 import type { DiscoveredResource, GrantedEntry, GrantInput, GrantResult, GrantSubject, HealthReport, Integration, RevokeInput } from './integration.ts';
-
-export type RedisKeyAccess = 'read' | 'write' | 'readwrite';
-
-export interface RedisPermissionRules {
-  keys: RedisKeyAccess;
-  /** ACL command rules: `+@category`, `-@category`, `+command`, `-command`, `+command|sub`. */
-  commands: string[];
-}
-
-export const DEFAULT_REDIS_PERMISSIONS: Readonly<Record<string, RedisPermissionRules>> = {
-  read: { keys: 'read', commands: ['+@read', '-@dangerous'] },
-  write: { keys: 'readwrite', commands: ['+@read', '+@write', '-@dangerous'] },
-};
-
-/** An ACL command rule and nothing else (no key pattern, password, `on`, `nopass`, `allkeys`…). */
-export const REDIS_COMMAND_RULE = /^[+-](@[a-z]+|[a-z][a-z0-9_-]*(\|[a-z][a-z0-9_-]*)?)$/;
+import { DEFAULT_REDIS_PERMISSIONS, REDIS_COMMAND_RULE, type RedisKeyAccess, type RedisPermissionRules } from './redis-permissions.ts';
 
 export interface RedisConnection {
   host: string;
