@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { DEFAULT_HEALTH_CHECK_EVERY_MS, DEFAULT_RECONCILE_EVERY_MS, type IntegrationConfig, type LapseConfig } from './domain/config.ts';
 import { CompiledConfig } from './domain/catalog.ts';
 import { ConfigInvalidError, loadConfigFile } from './config/load.ts';
-import { SqliteStore, type SqliteStoreOptions } from './store/sqlite-store.ts';
+import { SqliteStore } from './store/sqlite-store.ts';
 import type { PostgresStore } from './store/postgres-store.ts';
 import { PgReplicaRelay } from './store/postgres-notify.ts';
 import type { Store } from './store/store.ts';
@@ -51,12 +51,6 @@ export interface ServiceOptions {
    * a SQLite file elsewhere; default LAPSE_DATABASE_URL, else SQLite in the data directory.
    */
   store?: string;
-  /**
-   * Where the SQLite store's writes run: a worker thread (default), so that commits never
-   * hold up the API, or `inline` on the one connection (a bundled backend, such as the
-   * desktop app's embedded one, which has no TypeScript loader for a thread).
-   */
-  sqliteWriter?: 'thread' | 'inline';
 }
 
 export interface Service {
@@ -78,8 +72,8 @@ export interface Service {
 
 export const STORE_FILE = 'lapse.db';
 
-export function openStore(dataDir: string, opts: SqliteStoreOptions = {}): SqliteStore {
-  return new SqliteStore(join(resolve(dataDir), STORE_FILE), opts);
+export function openStore(dataDir: string): SqliteStore {
+  return new SqliteStore(join(resolve(dataDir), STORE_FILE));
 }
 
 /** Whether a store spec names PostgreSQL. */
@@ -88,14 +82,14 @@ export function isPostgresUrl(spec: string | undefined): boolean {
 }
 
 /** The store a spec names (see ServiceOptions.store); SQLite in the data directory without one. */
-export async function openStoreSpec(spec: string | undefined, dataDir: string, sqlite: SqliteStoreOptions = {}): Promise<SqliteStore | PostgresStore> {
-  if (spec === undefined || spec === '') return openStore(dataDir, sqlite);
+export async function openStoreSpec(spec: string | undefined, dataDir: string): Promise<SqliteStore | PostgresStore> {
+  if (spec === undefined || spec === '') return openStore(dataDir);
   if (isPostgresUrl(spec)) {
     // The PostgreSQL driver is loaded only for a PostgreSQL store (it takes time at start).
     const { PostgresStore } = await import('./store/postgres-store.ts');
     return new PostgresStore(spec);
   }
-  if (spec.startsWith('sqlite:')) return new SqliteStore(resolve(spec.slice('sqlite:'.length)), sqlite);
+  if (spec.startsWith('sqlite:')) return new SqliteStore(resolve(spec.slice('sqlite:'.length)));
   throw new Error(`unknown store "${spec.split(':')[0]}": expected postgres://… or sqlite:PATH`);
 }
 
@@ -163,7 +157,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const releaseLock = shared ? () => undefined : acquireDataDirLock(dataDir);
   let store: SqliteStore | PostgresStore | undefined;
   try {
-    store = await openStoreSpec(storeSpec, dataDir, { writer: opts.sqliteWriter ?? 'thread' });
+    store = await openStoreSpec(storeSpec, dataDir);
     if (store.kind === 'postgres') {
       const { redactStoreUrl } = await import('./store/postgres-store.ts');
       store.onPoolError = (err) => log.warn('a database connection failed; it will be replaced', { error: err.message });

@@ -61,7 +61,7 @@ export async function startEmbedded(opts: { dir: string; exampleConfigPath: stri
   mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
   const configPath = join(opts.dir, 'lapse.yaml');
   if (!existsSync(configPath)) writeFileSync(configPath, embeddedConfig(readFileSync(opts.exampleConfigPath, 'utf8'), userId, osUser), { mode: 0o600 });
-  const service = await startService({ configPath, dataDir: join(opts.dir, 'data'), port: 0, host: '127.0.0.1', logger: opts.logger, env: {}, sqliteWriter: 'inline' });
+  const service = await startService({ configPath, dataDir: join(opts.dir, 'data'), port: 0, host: '127.0.0.1', logger: opts.logger, env: {} });
   try {
     const { token, record } = await createToken(service.store, userId, 'desktop app (embedded mode)');
     return {

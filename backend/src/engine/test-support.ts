@@ -1,13 +1,8 @@
 // Builders for engine tests: a small team's configuration written in code, and a harness
 // that wires the engine, the scheduler, an in-memory store and demo targets to one manual
 // clock. On SQLite (the default) nothing here touches the disk or the network; with
-// LAPSE_TEST_SQLITE_WRITER=thread the SQLite store is a file in a temporary directory whose
-// writes run in a worker thread, as the server runs it; with LAPSE_TEST_STORE=postgres the
-// store is a fresh schema on the test PostgreSQL server.
+// LAPSE_TEST_STORE=postgres the store is a fresh schema on the test PostgreSQL server.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type {
   BundleConfig, Condition, ConditionGroup, ConditionOp, FlowConfig, FlowSettings, IntegrationConfig, LapseConfig, ResourceConfig,
   ServerSettings, ShiftConfig, TargetSelector, UserConfig,
@@ -190,20 +185,8 @@ export type TestStore = SqliteStore | PostgresStore;
 
 /** A migrated, empty store of the given kind. */
 export async function createTestStore(kind: 'sqlite' | 'postgres' = testStoreKind()): Promise<TestStore> {
-  const store = kind === 'postgres' ? new PostgresStore(await freshTestStoreUrl()) : createTestSqliteStore();
+  const store = kind === 'postgres' ? new PostgresStore(await freshTestStoreUrl()) : new SqliteStore(':memory:');
   await store.migrate();
-  return store;
-}
-
-function createTestSqliteStore(): SqliteStore {
-  if (process.env.LAPSE_TEST_SQLITE_WRITER !== 'thread') return new SqliteStore(':memory:');
-  const dir = mkdtempSync(join(tmpdir(), 'lapse-engine-'));
-  const store = new SqliteStore(join(dir, 'lapse.db'), { writer: 'thread' });
-  const close = store.close.bind(store);
-  store.close = async () => {
-    await close();
-    rmSync(dir, { recursive: true, force: true });
-  };
   return store;
 }
 

@@ -1,9 +1,9 @@
 // The embedded default store: SQLite (WAL) through libsql, whose N-API binaries are
 // prebuilt in its npm packages, so the same install runs under Node and inside Electron.
-// Reads run on this object's connection; writes go to a SqliteWriter (sqlite-writer.ts),
-// on the same connection (`inline`) or on its own in a worker thread (`thread`, the
-// server's choice: commits then never hold up the event loop). Either way all writes go
-// through one connection, one transaction at a time.
+// libsql is synchronous: each method runs its statements to completion before it returns.
+// Reads are here; every write goes through the SqliteWriter (sqlite-writer.ts) on the same
+// connection, one `BEGIN IMMEDIATE` transaction at a time, so concurrent callers in this
+// process never interleave inside a transaction.
 
 import Database from 'libsql';
 import { HOLDING_STATUSES, type Favorite, type GrantRecord, type JobRecord, type RequestRecord } from '../domain/request.ts';
@@ -17,35 +17,27 @@ import {
   type Store,
   type TokenRecord,
 } from './store.ts';
-import { inlineWrites, jobFromRow, openSqlite, outcomeError, SqliteWriter, StatementCache, type Row, type SqliteWrites } from './sqlite-writer.ts';
-import { SqliteWriterThread } from './sqlite-writer-thread.ts';
+import { jobFromRow, openSqlite, SqliteWriter, StatementCache, type Row } from './sqlite-writer.ts';
 import { WalCheckpointer } from './wal-checkpointer.ts';
 
-export interface SqliteStoreOptions {
-  /** Where writes run: on this connection (default), or on a worker thread's own. */
-  writer?: 'inline' | 'thread';
-}
+/**
+ * Change sets written in one transaction at most. A larger backlog (a revocation storm) is
+ * written a slice at a time, with the event loop turning in between, so that the API
+ * answers while it is worked off.
+ */
+const MAX_BATCH = 64;
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   private readonly db: Database.Database;
   private readonly sql: StatementCache;
-  private readonly writes: SqliteWrites;
-  private readonly inlineWriter: SqliteWriter | null = null;
-  private readonly thread: SqliteWriterThread | null = null;
+  private readonly writer: SqliteWriter;
   private readonly checkpointer: WalCheckpointer | null;
 
-  constructor(readonly path: string, opts: SqliteStoreOptions = {}) {
+  constructor(readonly path: string) {
     this.db = openSqlite(path);
     this.sql = new StatementCache(this.db);
-    if (opts.writer === 'thread') {
-      if (path === ':memory:') throw new Error('an in-memory SQLite store cannot be written from another thread');
-      this.thread = new SqliteWriterThread(path);
-      this.writes = this.thread.writes;
-    } else {
-      this.inlineWriter = new SqliteWriter(this.db);
-      this.writes = inlineWrites(this.inlineWriter);
-    }
+    this.writer = new SqliteWriter(this.db);
     this.checkpointer = path === ':memory:' ? null : new WalCheckpointer(path);
   }
 
@@ -58,28 +50,26 @@ export class SqliteStore implements Store {
   }
 
   async migrate(): Promise<void> {
-    await this.writes.migrate();
+    this.writer.migrate();
   }
 
   async close(): Promise<void> {
-    while (this.pending.length || this.flushing) await (this.flushing ?? this.flush());
-    await this.thread?.close();
-    this.inlineWriter?.close();
+    while (this.pending.length) this.flush();
     await this.checkpointer?.stop();
+    this.writer.close();
     this.sql.clear();
     this.db.close();
   }
 
   async ping(): Promise<void> {
-    if (this.thread?.failure) throw this.thread.failure;
     this.get('SELECT 1');
   }
 
   /**
-   * Group commit: change sets committed while the previous batch is being written (or in
-   * the same turn of the event loop) share one transaction. Each change set's
-   * preconditions are checked before it writes anything, so a conflict skips only that
-   * one; each caller's promise settles after the shared COMMIT.
+   * Group commit: change sets committed in the same turn of the event loop share one
+   * transaction (a commit's cost is mostly writing its pages to the WAL, not the rows).
+   * Each change set's preconditions are checked before it writes anything, so a conflict
+   * skips only that one; each caller's promise settles after the shared COMMIT.
    */
   commit(cs: ChangeSet): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -90,38 +80,26 @@ export class SqliteStore implements Store {
 
   private pending: { cs: ChangeSet; resolve: () => void; reject: (err: unknown) => void }[] = [];
   private flushScheduled = false;
-  /** The batch being written, if one is. */
-  private flushing: Promise<void> | null = null;
 
   private scheduleFlush(): void {
-    if (this.flushScheduled || this.flushing) return;
+    if (this.flushScheduled) return;
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;
-      void this.flush();
+      this.flush();
+      if (this.pending.length) this.scheduleFlush();
     });
   }
 
-  private flush(): Promise<void> {
-    const batch = this.pending;
-    this.pending = [];
-    if (batch.length === 0) return Promise.resolve();
-    this.flushing = (async () => {
-      try {
-        const outcomes = await this.writes.applyChangeSets(batch.map((item) => item.cs));
-        batch.forEach((item, i) => {
-          const outcome = outcomes[i]!;
-          if (outcome.ok) item.resolve();
-          else item.reject(outcomeError(outcome));
-        });
-      } catch (err) {
-        for (const item of batch) item.reject(err);
-      } finally {
-        this.flushing = null;
-        if (this.pending.length) this.scheduleFlush();
-      }
-    })();
-    return this.flushing;
+  private flush(): void {
+    const batch = this.pending.splice(0, MAX_BATCH);
+    if (batch.length === 0) return;
+    const outcomes = this.writer.applyChangeSets(batch.map((item) => item.cs));
+    batch.forEach((item, i) => {
+      const refused = outcomes[i];
+      if (refused) item.reject(refused);
+      else item.resolve();
+    });
   }
 
   async coveredByOthers(requester: string, excludeRequestId: string, keys: string[]): Promise<Set<string>> {
@@ -186,16 +164,16 @@ export class SqliteStore implements Store {
     return out;
   }
 
-  claimDueJobs(now: number, owner: string, leaseUntil: number, limit: number): Promise<JobRecord[]> {
-    return this.writes.claimDueJobs(now, owner, leaseUntil, limit);
+  async claimDueJobs(now: number, owner: string, leaseUntil: number, limit: number): Promise<JobRecord[]> {
+    return this.writer.claimDueJobs(now, owner, leaseUntil, limit);
   }
 
-  renewLeases(ids: string[], owner: string, leaseUntil: number): Promise<number> {
-    return this.writes.renewLeases(ids, owner, leaseUntil);
+  async renewLeases(ids: string[], owner: string, leaseUntil: number): Promise<number> {
+    return this.writer.renewLeases(ids, owner, leaseUntil);
   }
 
-  rescheduleJob(id: string, owner: string, dueAt: number, lastError: string | null): Promise<boolean> {
-    return this.writes.rescheduleJob(id, owner, dueAt, lastError);
+  async rescheduleJob(id: string, owner: string, dueAt: number, lastError: string | null): Promise<boolean> {
+    return this.writer.rescheduleJob(id, owner, dueAt, lastError);
   }
 
   /** The earliest due time among jobs nobody holds (lapsed leases are found by the scheduler's regular look). */
@@ -204,20 +182,20 @@ export class SqliteStore implements Store {
     return row && row.t !== null && row.t !== undefined ? Number(row.t) : null;
   }
 
-  releaseAllLeases(owner?: string): Promise<number> {
-    return this.writes.releaseAllLeases(owner);
+  async releaseAllLeases(owner?: string): Promise<number> {
+    return this.writer.releaseAllLeases(owner);
   }
 
-  retryBackedOffRevokesNow(now: number): Promise<number> {
-    return this.writes.retryBackedOffRevokesNow(now);
+  async retryBackedOffRevokesNow(now: number): Promise<number> {
+    return this.writer.retryBackedOffRevokesNow(now);
   }
 
   async jobsOfRequest(requestId: string): Promise<JobRecord[]> {
     return this.all('SELECT * FROM jobs WHERE request_id = ? ORDER BY due_at', requestId).map(jobFromRow);
   }
 
-  appendAudit(events: AuditInput[]): Promise<void> {
-    return this.writes.appendAudit(events);
+  async appendAudit(events: AuditInput[]): Promise<void> {
+    this.writer.appendAudit(events);
   }
 
 
@@ -250,16 +228,16 @@ export class SqliteStore implements Store {
     return row ? { seq: Number(row.seq), hash: String(row.hash) } : null;
   }
 
-  insertFavorite(f: Favorite): Promise<void> {
-    return this.writes.insertFavorite(f);
+  async insertFavorite(f: Favorite): Promise<void> {
+    this.writer.insertFavorite(f);
   }
 
-  updateFavorite(f: Favorite): Promise<boolean> {
-    return this.writes.updateFavorite(f);
+  async updateFavorite(f: Favorite): Promise<boolean> {
+    return this.writer.updateFavorite(f);
   }
 
-  deleteFavorite(owner: string, id: string): Promise<boolean> {
-    return this.writes.deleteFavorite(owner, id);
+  async deleteFavorite(owner: string, id: string): Promise<boolean> {
+    return this.writer.deleteFavorite(owner, id);
   }
 
   async listFavorites(owner: string): Promise<Favorite[]> {
@@ -271,8 +249,8 @@ export class SqliteStore implements Store {
     return row ? (JSON.parse(String(row.doc)) as Favorite) : null;
   }
 
-  insertToken(t: TokenRecord, secretHash: string): Promise<void> {
-    return this.writes.insertToken(t, secretHash);
+  async insertToken(t: TokenRecord, secretHash: string): Promise<void> {
+    this.writer.insertToken(t, secretHash);
   }
 
   async findTokenByHash(secretHash: string): Promise<TokenRecord | null> {
@@ -287,12 +265,12 @@ export class SqliteStore implements Store {
     return rows.map(tokenFromRow);
   }
 
-  revokeToken(id: string, at: number): Promise<boolean> {
-    return this.writes.revokeToken(id, at);
+  async revokeToken(id: string, at: number): Promise<boolean> {
+    return this.writer.revokeToken(id, at);
   }
 
-  touchToken(id: string, at: number): Promise<void> {
-    return this.writes.touchToken(id, at);
+  async touchToken(id: string, at: number): Promise<void> {
+    this.writer.touchToken(id, at);
   }
 
   async getMeta(key: string): Promise<string | null> {
@@ -300,12 +278,12 @@ export class SqliteStore implements Store {
     return row ? String(row.value) : null;
   }
 
-  setMetaIfAbsent(key: string, value: string): Promise<boolean> {
-    return this.writes.setMetaIfAbsent(key, value);
+  async setMetaIfAbsent(key: string, value: string): Promise<boolean> {
+    return this.writer.setMetaIfAbsent(key, value);
   }
 
-  setMeta(key: string, value: string): Promise<void> {
-    return this.writes.setMeta(key, value);
+  async setMeta(key: string, value: string): Promise<void> {
+    this.writer.setMeta(key, value);
   }
 
   /** Every row of one of the store's tables, as stored (for `lapse migrate-store`). */

@@ -1,8 +1,5 @@
-// Every write of the SQLite store, on one connection. The store runs it either on its own
-// connection (`inline`: one-shot commands, the desktop app's embedded backend) or on a
-// connection of its own in a worker thread (`thread`: the server), where committing —
-// mostly writing pages to the write-ahead log — happens beside the event loop. The methods
-// are synchronous and take and return plain data, so that either way they are the same code.
+// Every write of the SQLite store (sqlite-store.ts), on its connection: change sets with
+// their preconditions, claims and leases of jobs, the audit chain, tokens, favorites, meta.
 
 import Database from 'libsql';
 import { mkdirSync } from 'node:fs';
@@ -19,8 +16,8 @@ type Statement = Database.Statement<unknown[]>;
 export function openSqlite(path: string): Database.Database {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
-  // The busy timeout first: the writer thread's connection and the reading one open the same
-  // file at the same moment, and switching to WAL must wait for the other, not fail.
+  // The busy timeout first: another process (a `lapse token` command, the checkpointer's
+  // connection) may hold the file at this moment; switching to WAL must wait, not fail.
   db.exec('PRAGMA busy_timeout = 5000');
   db.exec('PRAGMA journal_mode = WAL');
   db.exec('PRAGMA synchronous = NORMAL');
@@ -33,8 +30,8 @@ export function openSqlite(path: string): Database.Database {
   return db;
 }
 
-/** How one change set of a batch ended: committed, or refused (nothing of it written). */
-export type CommitOutcome = { ok: true } | { ok: false; conflict: boolean; message: string; code?: string };
+/** How one change set of a batch ended: null when committed, else why nothing of it was written. */
+export type CommitOutcome = null | ConflictError | Error;
 
 export class StatementCache {
   private readonly statements = new Map<string, Statement>();
@@ -136,18 +133,18 @@ export class SqliteWriter {
         for (const cs of batch) {
           const plan = this.check(cs);
           if (plan instanceof ConflictError) {
-            outcomes.push(refused(plan));
+            outcomes.push(plan);
             continue;
           }
           this.write(cs, plan);
-          outcomes.push({ ok: true });
+          outcomes.push(null);
         }
       });
       return outcomes;
     } catch (err) {
       // A write failed after its checks passed (a bug or a full disk): the batch was rolled
       // back; commit each change set on its own so only the faulty one fails.
-      if (batch.length === 1) return [refused(err)];
+      if (batch.length === 1) return [asError(err)];
       return batch.map((cs) => {
         try {
           this.transaction(() => {
@@ -155,9 +152,9 @@ export class SqliteWriter {
             if (plan instanceof ConflictError) throw plan;
             this.write(cs, plan);
           });
-          return { ok: true };
+          return null;
         } catch (e) {
-          return refused(e);
+          return asError(e);
         }
       });
     }
@@ -361,58 +358,8 @@ export class SqliteWriter {
   }
 }
 
-/** The writes, as the store calls them: the same methods, answering with promises. */
-export type SqliteWrites = {
-  [K in WriteMethod]: (...args: Parameters<SqliteWriter[K]>) => Promise<ReturnType<SqliteWriter[K]>>;
-};
-
-export type WriteMethod = Exclude<keyof SqliteWriter, 'close'>;
-
-/** Carries one write to wherever the writer runs, and its answer back. */
-export type WriteCall = <K extends WriteMethod>(method: K, args: Parameters<SqliteWriter[K]>) => Promise<ReturnType<SqliteWriter[K]>>;
-
-/** Every write, sent through `call`. */
-export function writesVia(call: WriteCall): SqliteWrites {
-  return {
-    migrate: (...args) => call('migrate', args),
-    applyChangeSets: (...args) => call('applyChangeSets', args),
-    claimDueJobs: (...args) => call('claimDueJobs', args),
-    renewLeases: (...args) => call('renewLeases', args),
-    rescheduleJob: (...args) => call('rescheduleJob', args),
-    releaseAllLeases: (...args) => call('releaseAllLeases', args),
-    retryBackedOffRevokesNow: (...args) => call('retryBackedOffRevokesNow', args),
-    appendAudit: (...args) => call('appendAudit', args),
-    insertFavorite: (...args) => call('insertFavorite', args),
-    updateFavorite: (...args) => call('updateFavorite', args),
-    deleteFavorite: (...args) => call('deleteFavorite', args),
-    insertToken: (...args) => call('insertToken', args),
-    revokeToken: (...args) => call('revokeToken', args),
-    touchToken: (...args) => call('touchToken', args),
-    setMetaIfAbsent: (...args) => call('setMetaIfAbsent', args),
-    setMeta: (...args) => call('setMeta', args),
-  };
-}
-
-/** Runs one write on `writer` by name (the method and its arguments come from `writesVia`). */
-export function runWrite(writer: SqliteWriter, method: string, args: unknown[]): unknown {
-  const fn: unknown = writer[method as WriteMethod];
-  if (method === 'close' || typeof fn !== 'function') throw new Error(`not a write of the SQLite store: ${method}`);
-  return Reflect.apply(fn, writer, args);
-}
-
-/** The writes on the caller's own connection. */
-export function inlineWrites(writer: SqliteWriter): SqliteWrites {
-  return writesVia(async (method, args) => Reflect.apply(writer[method], writer, args));
-}
-
-function refused(err: unknown): CommitOutcome {
-  return { ok: false, conflict: err instanceof ConflictError, message: err instanceof Error ? err.message : String(err), code: (err as { code?: string }).code };
-}
-
-/** The error a refused change set stands for, on the caller's side. */
-export function outcomeError(o: Extract<CommitOutcome, { ok: false }>): Error {
-  if (o.conflict) return new ConflictError(o.message);
-  return Object.assign(new Error(o.message), o.code === undefined ? {} : { code: o.code });
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
 }
 
 export function jobFromRow(r: Row): JobRecord {
