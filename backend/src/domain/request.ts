@@ -123,7 +123,22 @@ export interface GrantRecord {
 
 export type JobKind = 'start' | 'grant' | 'expire' | 'revoke' | 'warn';
 
+/**
+ * A job's id: its request's id first, then the kind and target. A request's jobs so sort
+ * together, and the SQLite store finds them by that prefix (jobIdRange) instead of keeping
+ * an index for it.
+ */
+export function jobId(kind: JobKind, requestId: string, target = ''): string {
+  return `${requestId}:${kind}:${target}`;
+}
+
+/** Every id jobId can give for this request lies in [from, to). */
+export function jobIdRange(requestId: string): { from: string; to: string } {
+  return { from: `${requestId}:`, to: `${requestId};` };
+}
+
 export interface JobRecord {
+  /** jobId(kind, requestId, target). */
   id: string;
   kind: JobKind;
   requestId: string;

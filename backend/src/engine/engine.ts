@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { uuidv7 } from '../domain/ids.ts';
 import type { FlowConfig } from '../domain/config.ts';
 import {
-  applyRequestUpdate, entitlementKey, formatEntitlement,
+  applyRequestUpdate, entitlementKey, formatEntitlement, jobId,
   type Decision, type EndReason, type Entitlement, type Favorite, type GrantRecord, type JobKind, type JobRecord, type RequestRecord, type RequestStatus,
 } from '../domain/request.ts';
 import { CompiledConfig, dedupe, MAX_BUNDLE_ENTITLEMENTS } from '../domain/catalog.ts';
@@ -79,8 +79,6 @@ export interface EngineOptions {
 
 /** Ids of requests made by automatic flows start with this. */
 export const AUTOMATIC_PREFIX = 'auto-';
-
-const jobId = (kind: JobKind, requestId: string, target = '') => `${kind}:${requestId}:${target}`;
 
 export class Engine {
   config: CompiledConfig;

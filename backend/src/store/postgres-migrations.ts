@@ -103,4 +103,10 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
       CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     `,
   },
+  {
+    version: 2,
+    name: 'job ids begin with the request id',
+    // The id format of domain/request.ts jobId, the same in both stores.
+    sql: `UPDATE jobs SET id = request_id || ':' || kind || ':' || target;`,
+  },
 ];

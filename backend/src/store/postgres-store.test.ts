@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import type { JobRecord, RequestRecord } from '../domain/request.ts';
+import { jobId, type JobRecord, type RequestRecord } from '../domain/request.ts';
 import { verifyAudit } from '../api/server.ts';
 import { PostgresStore, parseStoreUrl, redactStoreUrl } from './postgres-store.ts';
 import { createTestDatabase, freshTestStoreUrl } from './postgres-test-support.ts';
@@ -158,5 +158,26 @@ test('a statement beyond the statement timeout is cancelled by the server', asyn
     await assert.rejects(s.pool.query('SELECT pg_sleep(2)'), (err: unknown) => (err as pg.DatabaseError).code === '57014');
   } finally {
     await s.close();
+  }
+});
+
+test('a store made by the first schema gets its job ids in the form of jobId', async () => {
+  const url = await freshTestStoreUrl();
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(POSTGRES_MIGRATIONS[0]!.sql);
+    await client.query('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
+    await client.query('INSERT INTO schema_migrations VALUES (1, $1, 0)', [POSTGRES_MIGRATIONS[0]!.name]);
+    await client.query("INSERT INTO jobs (id, kind, request_id, target, due_at, attempts) VALUES ('revoke:r9:demo', 'revoke', 'r9', 'demo', 700, 3)");
+  } finally {
+    await client.end();
+  }
+  const store = new PostgresStore(url);
+  try {
+    await store.migrate();
+    assert.deepEqual((await store.jobsOfRequest('r9')).map((j) => [j.id, j.attempts]), [[jobId('revoke', 'r9', 'demo'), 3]]);
+  } finally {
+    await store.close();
   }
 });

@@ -1,8 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'libsql';
+import { SQLITE_MIGRATIONS } from './sqlite-migrations.ts';
 import { SqliteStore } from './sqlite-store.ts';
 import { ConflictError } from './store.ts';
-import type { JobRecord, RequestRecord } from '../domain/request.ts';
+import { jobId, type JobRecord, type RequestRecord } from '../domain/request.ts';
 
 function request(id: string, fields: Partial<RequestRecord> = {}): RequestRecord {
   return {
@@ -13,8 +18,9 @@ function request(id: string, fields: Partial<RequestRecord> = {}): RequestRecord
   };
 }
 
-function job(id: string, dueAt: number, fields: Partial<JobRecord> = {}): JobRecord {
-  return { id, kind: 'expire', requestId: 'r1', target: '', dueAt, attempts: 0, lastError: null, leaseOwner: null, leaseUntil: null, ...fields };
+/** A job of request r1 labelled by its target (its id is the store's format: see jobId). */
+function job(label: string, dueAt: number, fields: Partial<JobRecord> = {}): JobRecord {
+  return { id: jobId('revoke', 'r1', label), kind: 'revoke', requestId: 'r1', target: label, dueAt, attempts: 0, lastError: null, leaseOwner: null, leaseUntil: null, ...fields };
 }
 
 async function store(): Promise<SqliteStore> {
@@ -55,15 +61,51 @@ test('due jobs are claimed once, with a lease and an attempt, and completed only
   const s = await store();
   await s.commit({ insertRequests: [request('r1')], insertJobs: [job('a', 10), job('b', 20), job('later', 1000)] });
   const first = await s.claimDueJobs(100, 'p1', 200, 10);
-  assert.deepEqual(first.map((j) => [j.id, j.leaseOwner, j.leaseUntil, j.attempts]), [['a', 'p1', 200, 1], ['b', 'p1', 200, 1]]);
+  assert.deepEqual(first.map((j) => [j.target, j.leaseOwner, j.leaseUntil, j.attempts]), [['a', 'p1', 200, 1], ['b', 'p1', 200, 1]]);
   assert.deepEqual(await s.claimDueJobs(150, 'p2', 250, 10), [], 'leased jobs are not claimed again while the lease holds');
-  await assert.rejects(s.commit({ deleteJobs: [{ id: 'a', owner: 'p2' }] }), ConflictError);
+  await assert.rejects(s.commit({ deleteJobs: [{ id: jobId('revoke', 'r1', 'a'), owner: 'p2' }] }), ConflictError);
   const lapsed = await s.claimDueJobs(300, 'p2', 400, 10);
-  assert.deepEqual(lapsed.map((j) => [j.id, j.leaseOwner, j.attempts]), [['a', 'p2', 2], ['b', 'p2', 2]], 'a lapsed lease is claimed by another holder');
-  await assert.rejects(s.commit({ deleteJobs: [{ id: 'a', owner: 'p1' }] }), ConflictError, 'the old holder can no longer complete it');
-  await s.commit({ deleteJobs: [{ id: 'a', owner: 'p2' }] });
-  assert.equal(await s.rescheduleJob('b', 'p2', 900, 'target down'), true);
-  assert.deepEqual((await s.jobsOfRequest('r1')).map((j) => [j.id, j.dueAt, j.leaseOwner, j.lastError]), [['b', 900, null, 'target down'], ['later', 1000, null, null]]);
+  assert.deepEqual(lapsed.map((j) => [j.target, j.leaseOwner, j.attempts]), [['a', 'p2', 2], ['b', 'p2', 2]], 'a lapsed lease is claimed by another holder');
+  await assert.rejects(s.commit({ deleteJobs: [{ id: jobId('revoke', 'r1', 'a'), owner: 'p1' }] }), ConflictError, 'the old holder can no longer complete it');
+  await s.commit({ deleteJobs: [{ id: jobId('revoke', 'r1', 'a'), owner: 'p2' }] });
+  assert.equal(await s.rescheduleJob(jobId('revoke', 'r1', 'b'), 'p2', 900, 'target down'), true);
+  assert.deepEqual((await s.jobsOfRequest('r1')).map((j) => [j.target, j.dueAt, j.leaseOwner, j.lastError]), [['b', 900, null, 'target down'], ['later', 1000, null, null]]);
   assert.equal(await s.nextDueAt(), 900);
   await s.close();
+});
+
+test('a store made by the first schema moves to the second with its jobs (ids in the new form), holdings and approvers', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lapse-store-'));
+  try {
+    const path = join(dir, 'lapse.db');
+    // The first schema as an earlier release left it, with a request that has each kind of row.
+    const old = new Database(path);
+    old.exec(SQLITE_MIGRATIONS[0]!.sql);
+    old.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    old.prepare('INSERT INTO schema_migrations VALUES (1, ?, 0)').run(SQLITE_MIGRATIONS[0]!.name);
+    const r = request('r1', { status: 'active', requester: 'alice', approverGroups: [{ description: 'leads', users: ['bob'] }], pendingExtension: { number: 1, durationMs: 60_000, justification: null, requestedAt: 1 } });
+    old.prepare('INSERT INTO requests (id, requester, flow_id, status, created_at, updated_at, version, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(r.id, r.requester, r.flowId, r.status, 1, 1, 1, JSON.stringify(r));
+    old.prepare('INSERT INTO jobs (id, kind, request_id, target, due_at, attempts, last_error, lease_owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run('expire:r1:', 'expire', 'r1', '', 500, 0, null, null, null);
+    old.prepare('INSERT INTO jobs (id, kind, request_id, target, due_at, attempts, last_error, lease_owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run('revoke:r1:demo', 'revoke', 'r1', 'demo', 700, 3, 'target down', null, null);
+    old.prepare('INSERT INTO holdings (requester, ent_key, request_id) VALUES (?, ?, ?)').run('alice', 'demo\u0000database\u0000app\u0000read', 'r1');
+    old.prepare('INSERT INTO request_approvers (user_id, request_id) VALUES (?, ?)').run('bob', 'r1');
+    old.close();
+
+    const s = new SqliteStore(path);
+    await s.migrate();
+    assert.deepEqual((await s.jobsOfRequest('r1')).map((j) => [j.id, j.kind, j.target, j.dueAt, j.attempts, j.lastError]), [
+      [jobId('expire', 'r1'), 'expire', '', 500, 0, null],
+      [jobId('revoke', 'r1', 'demo'), 'revoke', 'demo', 700, 3, 'target down'],
+    ]);
+    assert.deepEqual([...await s.coveredByOthers('alice', 'r2', ['demo\u0000database\u0000app\u0000read', 'demo\u0000database\u0000app\u0000write'])], ['demo\u0000database\u0000app\u0000read']);
+    assert.deepEqual((await s.listAwaitingDecisionBy('bob')).map((x) => x.id), ['r1']);
+    // The jobs are still claimed and completed as before.
+    const claimed = await s.claimDueJobs(600, 'p1', 900, 10);
+    assert.deepEqual(claimed.map((j) => j.id), [jobId('expire', 'r1')]);
+    await s.commit({ deleteJobsOfRequest: [{ requestId: 'r1', kinds: ['expire', 'revoke'] }] });
+    assert.deepEqual(await s.jobsOfRequest('r1'), []);
+    await s.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -4,7 +4,7 @@
 import Database from 'libsql';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { applyRequestUpdate, awaitsDecision, coversEntitlements, entitlementKey, type Favorite, type GrantRecord, type JobRecord, type RequestRecord } from '../domain/request.ts';
+import { applyRequestUpdate, awaitsDecision, coversEntitlements, entitlementKey, jobIdRange, type Favorite, type GrantRecord, type JobRecord, type RequestRecord } from '../domain/request.ts';
 import { canonicalJson, GENESIS_HASH, hashAuditEvent } from '../audit/chain.ts';
 import { ConflictError, type AuditInput, type ChangeSet, type TokenRecord } from './store.ts';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.ts';
@@ -228,7 +228,8 @@ export class SqliteWriter {
     for (const d of cs.deleteJobs ?? []) this.run('DELETE FROM jobs WHERE id = ?', d.id);
     for (const d of cs.deleteJobsOfRequest ?? []) {
       if (d.kinds.length === 0) continue;
-      this.run(`DELETE FROM jobs WHERE request_id = ? AND kind IN (${d.kinds.map(() => '?').join(', ')})`, d.requestId, ...d.kinds);
+      const { from, to } = jobIdRange(d.requestId);
+      this.run(`DELETE FROM jobs WHERE id >= ? AND id < ? AND request_id = ? AND kind IN (${d.kinds.map(() => '?').join(', ')})`, from, to, d.requestId, ...d.kinds);
     }
     for (const j of cs.insertJobs ?? []) {
       this.run(
