@@ -265,9 +265,9 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   // ── requests ──
   route('POST', '/api/v1/requests', { summary: 'Request access', body: S.createRequestBody }, async (req, reply) => {
     const b = req.body as { flowId: string; entitlements?: Entitlement[]; bundleId?: string; duration?: string; justification?: string; startAt?: string; mfaCode?: string; breakGlass?: boolean };
-    const r = await engine.createRequest(req.caller.id, { ...b, startAt: parseTime(b.startAt, 'startAt') });
-    reply.code(201).header('location', `/api/v1/requests/${r.id}`);
-    return requestView(r, await store.getGrants(r.id), engine.config, req.caller.id, openDetails);
+    const { request, grants } = await engine.submitRequest(req.caller.id, { ...b, startAt: parseTime(b.startAt, 'startAt') });
+    reply.code(201).header('location', `/api/v1/requests/${request.id}`);
+    return requestView(request, grants, engine.config, req.caller.id, openDetails);
   });
 
   route('GET', '/api/v1/requests', { summary: 'List requests: your own (mine=true), or for admins everyone\'s', query: S.listRequestsQuery }, async (req) => {
@@ -389,9 +389,9 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   route('POST', '/api/v1/favorites/:id/request', { summary: 'Request access from a favorite in one call', params: S.idParams, body: S.favoriteRequestBody }, async (req, reply) => {
     const { id } = req.params as { id: string };
     const b = (req.body ?? {}) as { justification?: string; mfaCode?: string; startAt?: string; duration?: string };
-    const r = await engine.requestFromFavorite(req.caller.id, id, { ...b, startAt: parseTime(b.startAt, 'startAt') });
-    reply.code(201).header('location', `/api/v1/requests/${r.id}`);
-    return view(r.id, req.caller.id);
+    const { request, grants } = await engine.requestFromFavorite(req.caller.id, id, { ...b, startAt: parseTime(b.startAt, 'startAt') });
+    reply.code(201).header('location', `/api/v1/requests/${request.id}`);
+    return requestView(request, grants, engine.config, req.caller.id, openDetails);
   });
 
   // ── audit and reports ──

@@ -603,8 +603,10 @@ describe('failing grant', () => {
   }));
 
   test('a request across two integrations whose grants complete together becomes active, with an expiry', () => withHarness(async (h) => {
-    const r = await h.engine.createRequest('alice', { flowId: 'both', entitlements: [appRead, ent('database', 'books', 'read', 'ledger')] });
+    const { request: r, grants } = await h.engine.submitRequest('alice', { flowId: 'both', entitlements: [appRead, ent('database', 'books', 'read', 'ledger')] });
     assert.equal(r.status, 'active');
+    assert.deepEqual(r, await request(h, r.id), 'the request answered is the one stored');
+    assert.deepEqual(grants, await h.store.getGrants(r.id), 'the grants answered are the ones stored');
     assert.equal(r.expiresAt, T0 + HOUR);
     assert.deepEqual((await h.store.getGrants(r.id)).map((g) => [g.integration, g.status]), [['demo', 'active'], ['ledger', 'active']]);
     assert.deepEqual(await jobs(h, r.id), [`warn@${HOUR - 10 * MINUTE}`, `expire@${HOUR}`]);
@@ -734,9 +736,11 @@ describe('favorites', () => {
     await h.engine.revoke('alice', r.id);
 
     h.clock.advance(HOUR);
-    const again = await h.engine.requestFromFavorite('alice', fav.id, {});
+    const { request: again, grants } = await h.engine.requestFromFavorite('alice', fav.id, {});
     assert.notEqual(again.id, r.id);
     assert.equal(again.status, 'active');
+    assert.deepEqual(grants, await h.store.getGrants(again.id), 'the grants answered are the ones stored');
+    assert.deepEqual(grants.map((g) => [g.integration, g.status]), [['demo', 'active']]);
     assert.deepEqual(again.entitlements, [appRead, analyticsRead]);
     assert.equal(again.expiresAt, T0 + HOUR + 2 * HOUR);
     assert.deepEqual(await onTarget(h), ['alice database:analytics#read', 'alice database:app#read']);
@@ -748,7 +752,7 @@ describe('favorites', () => {
     assert.deepEqual(r.entitlements, [appRead, analyticsRead]);
     const fav = await h.engine.favoriteFromRequest('alice', r.id);
     assert.equal(fav.bundleId, 'b1');
-    const again = await h.engine.requestFromFavorite('alice', fav.id, {});
+    const { request: again } = await h.engine.requestFromFavorite('alice', fav.id, {});
     assert.equal(again.bundleId, 'b1');
     assert.deepEqual(again.entitlements, [appRead, analyticsRead]);
     assert.equal(again.durationMs, 2 * HOUR);

@@ -77,6 +77,12 @@ export interface EngineOptions {
   log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
 }
 
+/** A request and its grants, as of one moment. */
+export interface RequestWithGrants {
+  request: RequestRecord;
+  grants: GrantRecord[];
+}
+
 /** Ids of requests made by automatic flows start with this. */
 export const AUTOMATIC_PREFIX = 'auto-';
 
@@ -100,9 +106,9 @@ export class Engine {
    * and a re-read at completion.
    */
   private readonly justCommitted = new Map<string, { request: RequestRecord; grants: GrantRecord[] }>();
-  /** Requests whose creator waits for the inline grant, and the record the grant committed. */
+  /** Requests whose creator waits for the inline grant, and what the grant committed. */
   private readonly awaitingOutcome = new Set<string>();
-  private readonly outcomes = new Map<string, RequestRecord>();
+  private readonly outcomes = new Map<string, RequestWithGrants>();
   private readonly opts: EngineOptions;
 
   constructor(opts: EngineOptions) {
@@ -147,6 +153,14 @@ export class Engine {
   // ── creating ───────────────────────────────────────────────────────────────────────
 
   async createRequest(actor: string, input: NewRequestInput): Promise<RequestRecord> {
+    return (await this.submitRequest(actor, input)).request;
+  }
+
+  /**
+   * Creates a request; an automatically approved one is granted before this returns (or
+   * after inlineWaitMs at most). Answers with the request and its grants as they are then.
+   */
+  async submitRequest(actor: string, input: NewRequestInput): Promise<RequestWithGrants> {
     const now = this.now();
     const cfg = this.config;
     const user = cfg.users.get(actor);
@@ -244,8 +258,7 @@ export class Engine {
     this.awaitingOutcome.add(request.id);
     try {
       await this.runInline(claimed);
-      const outcome = this.outcomes.get(request.id);
-      return outcome ?? (await this.store.getRequest(request.id))!;
+      return this.outcomes.get(request.id) ?? { request: (await this.store.getRequest(request.id))!, grants: await this.store.getGrants(request.id) };
     } finally {
       this.awaitingOutcome.delete(request.id);
       this.outcomes.delete(request.id);
@@ -768,7 +781,7 @@ export class Engine {
     // on the other grants still being as it saw them, so two cannot both conclude that the
     // other is unfinished (leaving the request `granting`, with no expiry, for ever): the one
     // that commits second conflicts, reads again, and activates the request.
-    let activatedRecord: RequestRecord | null = null;
+    let activated: RequestWithGrants | null = null;
     for (let attempt = 1; ; attempt++) {
       // First try with what this process committed a moment ago; after a conflict, re-read.
       const fresh = attempt === 1 && known ? known.request : (await this.store.getRequest(r.id))!;
@@ -792,7 +805,10 @@ export class Engine {
       }
       try {
         await this.store.commit(cs);
-        if (cs.updateRequests) activatedRecord = applyRequestUpdate(fresh, cs.updateRequests[0]!.set);
+        if (cs.updateRequests) {
+          const mine = cs.updateGrants![0]!.set;
+          activated = { request: applyRequestUpdate(fresh, cs.updateRequests[0]!.set), grants: grants.map((g) => (g.integration === grant.integration ? { ...g, ...mine } : g)) };
+        }
         break;
       } catch (err) {
         if (!(err instanceof ConflictError)) throw err;
@@ -805,9 +821,9 @@ export class Engine {
       await this.compensate(r, grant);
       return;
     }
-    if (activatedRecord) {
-      const stored: RequestRecord = activatedRecord;
-      if (this.awaitingOutcome.has(r.id)) this.outcomes.set(r.id, stored);
+    if (activated) {
+      const stored = activated.request;
+      if (this.awaitingOutcome.has(r.id)) this.outcomes.set(r.id, activated);
       this.publish(stored, 'request.granted');
       if (stored.expiresAt !== null) this.opts.onJobsScheduled?.(stored.expiresAt);
     }
@@ -997,10 +1013,10 @@ export class Engine {
     });
   }
 
-  async requestFromFavorite(actor: string, favoriteId: string, overrides: { justification?: string; mfaCode?: string; startAt?: number; duration?: string }): Promise<RequestRecord> {
+  async requestFromFavorite(actor: string, favoriteId: string, overrides: { justification?: string; mfaCode?: string; startAt?: number; duration?: string }): Promise<RequestWithGrants> {
     const f = await this.store.getFavorite(actor, favoriteId);
     if (!f) throw notFound(`favorite ${favoriteId} not found`);
-    return this.createRequest(actor, {
+    return this.submitRequest(actor, {
       flowId: f.flowId,
       bundleId: f.bundleId ?? undefined,
       entitlements: f.entitlements.length ? f.entitlements : undefined,
