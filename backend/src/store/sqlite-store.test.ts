@@ -7,7 +7,8 @@ import Database from 'libsql';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.ts';
 import { SqliteStore } from './sqlite-store.ts';
 import { ConflictError } from './store.ts';
-import { jobId, type JobRecord, type RequestRecord } from '../domain/request.ts';
+import { jobId, type GrantRecord, type JobRecord, type RequestRecord } from '../domain/request.ts';
+import { verifyAudit } from '../api/server.ts';
 
 function request(id: string, fields: Partial<RequestRecord> = {}): RequestRecord {
   return {
@@ -108,4 +109,33 @@ test('a store made by the first schema moves to the second with its jobs (ids in
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a grant update sets just its fields where the grant is as expected; a refused change set leaves no trace, not even in the audit chain', async () => {
+  const s = await store();
+  const grant: GrantRecord = { requestId: 'r1', integration: 'demo', status: 'granting', entitlements: [], accessDetails: null, attempts: 1, lastError: 'slow', grantedAt: null, revokedAt: null };
+  await s.commit({ insertRequests: [request('r1')], insertGrants: [grant], audit: [{ at: 1, actor: 'x', action: 'created', requestId: 'r1', data: {} }] });
+  const results = await Promise.allSettled([
+    // Refused: the grant is not revoking. Its audit event, job and request update must all be undone.
+    s.commit({
+      updateRequests: [{ id: 'r1', expectVersion: 1, set: { status: 'revoking' } }],
+      updateGrants: [{ requestId: 'r1', integration: 'demo', expectStatus: ['revoking'], set: { status: 'revoked' } }],
+      insertJobs: [job('never', 5)],
+      audit: [{ at: 2, actor: 'x', action: 'refused', requestId: 'r1', data: {} }],
+    }),
+    s.commit({
+      updateGrants: [{ requestId: 'r1', integration: 'demo', expectStatus: ['granting'], set: { status: 'active', accessDetails: { token: 't' }, grantedAt: 9, lastError: null } }],
+      audit: [{ at: 3, actor: 'x', action: 'granted', requestId: 'r1', data: {} }],
+    }),
+    s.commit({ updateGrants: [{ requestId: 'r1', integration: 'nowhere', set: { attempts: 2 } }] }),
+  ]);
+  assert.deepEqual(results.map((r) => r.status), ['rejected', 'fulfilled', 'rejected']);
+  assert.match(String((results[0] as PromiseRejectedResult).reason), /grant r1\/demo is granting, expected revoking/);
+  assert.match(String((results[2] as PromiseRejectedResult).reason), /grant r1\/nowhere does not exist/);
+  assert.deepEqual(await s.getGrants('r1'), [{ ...grant, status: 'active', accessDetails: { token: 't' }, grantedAt: 9, lastError: null }]);
+  assert.equal((await s.getRequest('r1'))!.status, 'pending');
+  assert.deepEqual(await s.jobsOfRequest('r1'), []);
+  assert.deepEqual((await s.listAudit({})).map((e) => [e.seq, e.action]), [[1, 'created'], [2, 'granted']]);
+  assert.equal((await verifyAudit(s)).ok, true);
+  await s.close();
 });
