@@ -9,6 +9,7 @@ import { SqliteStore } from './sqlite-store.ts';
 import { ConflictError } from './store.ts';
 import { jobId, type GrantRecord, type JobRecord, type RequestRecord } from '../domain/request.ts';
 import { verifyAudit } from '../api/server.ts';
+import { authenticate, createToken } from '../auth/tokens.ts';
 
 function request(id: string, fields: Partial<RequestRecord> = {}): RequestRecord {
   return {
@@ -138,4 +139,30 @@ test('a grant update sets just its fields where the grant is as expected; a refu
   assert.deepEqual((await s.listAudit({})).map((e) => [e.seq, e.action]), [[1, 'created'], [2, 'granted']]);
   assert.equal((await verifyAudit(s)).ok, true);
   await s.close();
+});
+
+test('a token looked up is answered from memory for a moment: revoked here, refused at once; revoked by another process, within that moment', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lapse-store-'));
+  const path = join(dir, 'lapse.db');
+  const server = new SqliteStore(path, { tokenCacheMs: 300 });
+  const cli = new SqliteStore(path);
+  try {
+    await server.migrate();
+    const a = await createToken(cli, 'alice', 'a');
+    const b = await createToken(cli, 'bob', 'b');
+    assert.equal((await authenticate(server, a.token))?.userId, 'alice', 'a token made by another process works at once');
+    assert.equal((await authenticate(server, b.token))?.userId, 'bob');
+    // Revoked through the store that looked it up: refused at once.
+    assert.equal(await server.revokeToken(a.record.id, Date.now()), true);
+    assert.equal(await authenticate(server, a.token), null);
+    // Revoked by another process: refused once the moment has passed, and from then on.
+    assert.equal(await cli.revokeToken(b.record.id, Date.now()), true);
+    await new Promise((r) => setTimeout(r, 350));
+    assert.equal(await authenticate(server, b.token), null);
+    assert.equal(await authenticate(server, b.token), null);
+  } finally {
+    await cli.close();
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

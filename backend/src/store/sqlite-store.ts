@@ -27,6 +27,13 @@ import { WalCheckpointer } from './wal-checkpointer.ts';
  */
 const MAX_BATCH = 64;
 
+/**
+ * How long a token once looked up is answered from memory (every API call looks one up). A
+ * revocation through this store takes effect at once; one made by another process (`lapse
+ * token revoke` on the data directory while the server runs) within this time.
+ */
+export const TOKEN_CACHE_MS = 1000;
+
 /** Turns of the event loop a commit waits at most for more change sets to join it. */
 const MAX_GATHER_TURNS = 8;
 
@@ -37,7 +44,11 @@ export class SqliteStore implements Store {
   private readonly writer: SqliteWriter;
   private readonly checkpointer: WalCheckpointer | null;
 
-  constructor(readonly path: string) {
+  private readonly tokenCacheMs: number;
+  private readonly tokens = new Map<string, { record: TokenRecord; until: number }>();
+
+  constructor(readonly path: string, opts: { tokenCacheMs?: number } = {}) {
+    this.tokenCacheMs = opts.tokenCacheMs ?? TOKEN_CACHE_MS;
     this.db = openSqlite(path);
     this.sql = new StatementCache(this.db);
     this.writer = new SqliteWriter(this.db);
@@ -270,8 +281,19 @@ export class SqliteStore implements Store {
   }
 
   async findTokenByHash(secretHash: string): Promise<TokenRecord | null> {
+    const now = Date.now();
+    const cached = this.tokens.get(secretHash);
+    if (cached && cached.until > now) return { ...cached.record };
     const row = this.get('SELECT * FROM tokens WHERE hash = ?', secretHash);
-    return row ? tokenFromRow(row) : null;
+    if (!row) {
+      this.tokens.delete(secretHash);
+      return null;
+    }
+    const record = tokenFromRow(row);
+    // Bounded: a flood of distinct tokens only empties it.
+    if (this.tokens.size >= 10_000) this.tokens.clear();
+    this.tokens.set(secretHash, { record, until: now + this.tokenCacheMs });
+    return { ...record };
   }
 
   async listTokens(userId?: string): Promise<TokenRecord[]> {
@@ -282,11 +304,14 @@ export class SqliteStore implements Store {
   }
 
   async revokeToken(id: string, at: number): Promise<boolean> {
-    return this.writer.revokeToken(id, at);
+    const revoked = this.writer.revokeToken(id, at);
+    for (const [hash, cached] of this.tokens) if (cached.record.id === id) this.tokens.delete(hash);
+    return revoked;
   }
 
   async touchToken(id: string, at: number): Promise<void> {
     this.writer.touchToken(id, at);
+    for (const cached of this.tokens.values()) if (cached.record.id === id) cached.record.lastUsedAt = at;
   }
 
   async getMeta(key: string): Promise<string | null> {
