@@ -178,7 +178,7 @@ describe('web portal in Chromium', { concurrency: false }, () => {
 
     // bob's inbox follows the events stream: no reload.
     const row = card(bob, /^alice · Write app tables/);
-    await visible(row);
+    await visible(row.getByText('INC-7: fix the users table'));
     const facts = await row.innerText();
     for (const text of ['Requester', 'alice', 'Integrations', 'demo', 'Resources', 'table app/users', 'Permissions', 'write', 'Duration', '1h', 'INC-7: fix the users table', 'You approve as']) {
       assert.ok(facts.includes(text), `the inbox row shows ${text}: ${facts}`);
