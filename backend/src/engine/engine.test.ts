@@ -441,6 +441,24 @@ describe('extension', () => {
     assert.deepEqual(await onTarget(h), []);
   }));
 
+  test('jobs read ahead as a batch: a request changed between that read and the run is read again, and still expires on time', () => withHarness(async (h) => {
+    const r = await approvedRequest(h);
+    const daves = await autoRequest(h, 'dave');
+    await h.engine.extend('alice', r.id, { duration: '30m', justification: 'slow' });
+    h.clock.set(T0 + HOUR);
+    const jobs = await h.store.claimDueJobs(h.clock.now(), 'test', h.clock.now() + 30_000, 100);
+    assert.ok(jobs.some((j) => j.kind === 'expire' && j.requestId === r.id) && jobs.some((j) => j.kind === 'expire' && j.requestId === daves.id));
+    await h.engine.prepareJobs(jobs);
+    // After the read, before the run: the extension is denied (a new version, still active).
+    await h.engine.deny('bob', r.id, 'no');
+    await Promise.all(jobs.map((j) => h.engine.runJob(j)));
+    const ended = await request(h, r.id);
+    assert.deepEqual([ended.status, ended.endedAt], ['expired', T0 + HOUR]);
+    assert.equal((await request(h, daves.id)).status, 'expired');
+    assert.deepEqual(await onTarget(h), []);
+    assert.deepEqual([...await h.store.jobsOfRequest(r.id), ...await h.store.jobsOfRequest(daves.id)], []);
+  }));
+
   test('a denied extension leaves the expiry where it was', () => withHarness(async (h) => {
     const r = await approvedRequest(h);
     await h.engine.extend('alice', r.id, { duration: '1h', justification: 'more time' });

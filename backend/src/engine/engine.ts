@@ -101,11 +101,12 @@ export class Engine {
   private readonly inlineWaitMs: number;
   private readonly targetLock = new KeyedMutex();
   /**
-   * State this process has just committed for revoke jobs it claimed in the same change set,
-   * so running them does not read it back. Used once; a stale entry only costs a conflict
-   * and a re-read at completion.
+   * The request and grants a job works on, by job id, where this process knows them: it has
+   * just committed them with the job (a revoke it claimed in the same change set), or read
+   * them for a batch of jobs the scheduler claimed (prepareJobs). Taken once; a stale entry
+   * only costs a conflict and a re-read.
    */
-  private readonly justCommitted = new Map<string, { request: RequestRecord; grants: GrantRecord[] }>();
+  private readonly knownState = new Map<string, RequestWithGrants>();
   /** Requests whose creator waits for the inline grant, and what the grant committed. */
   private readonly awaitingOutcome = new Set<string>();
   private readonly outcomes = new Map<string, RequestWithGrants>();
@@ -251,7 +252,7 @@ export class Engine {
     }
     await this.store.commit(cs);
     const stored = request; // as inserted (version 1)
-    for (const j of claimed) this.justCommitted.set(j.id, { request, grants });
+    for (const j of claimed) this.knownState.set(j.id, { request, grants });
     this.publish(stored, 'request.created');
     if (request.breakGlass) this.publish(stored, 'request.break_glass', { notify: allApprovers(approverGroups) });
     else if (!autoApproved) this.publish(stored, 'approval.requested', { approvers: allApprovers(approverGroups) });
@@ -531,7 +532,7 @@ export class Engine {
    * creates its revoke jobs, claimed by this process. Returns null if the request is not in
    * a state that can be revoked.
    */
-  private async beginRevoke(r: RequestRecord, endReason: EndReason, actor: string, note: string | null): Promise<JobRecord[] | null> {
+  private async beginRevoke(r: RequestRecord, endReason: EndReason, actor: string, note: string | null, knownGrants?: GrantRecord[]): Promise<JobRecord[] | null> {
     const now = this.now();
     if (r.status === 'scheduled') {
       await this.commitOrConflict({
@@ -543,7 +544,7 @@ export class Engine {
       return [];
     }
     if (r.status !== 'active' && r.status !== 'granting') return null;
-    const grants = await this.store.getGrants(r.id);
+    const grants = knownGrants ?? await this.store.getGrants(r.id);
     const live = grants.filter((g) => g.status === 'active' || g.status === 'granting' || g.status === 'pending');
     const jobs = live.map((g) => this.job('revoke', r.id, g.integration, now, now + this.leaseMs));
     const cs: ChangeSet = {
@@ -560,7 +561,7 @@ export class Engine {
     await this.commitOrConflict(cs, r.id);
     const after = applyRequestUpdate(r, cs.updateRequests![0]!.set);
     const grantsAfter = grants.map((g) => (live.includes(g) ? { ...g, status: 'revoking' as const, attempts: 0, lastError: null } : g));
-    for (const j of jobs) this.justCommitted.set(j.id, { request: after, grants: grantsAfter });
+    for (const j of jobs) this.knownState.set(j.id, { request: after, grants: grantsAfter });
     this.publish(after, 'request.revoking', { by: actor, reason: note });
     return jobs;
   }
@@ -706,7 +707,29 @@ export class Engine {
       }
     } finally {
       this.runningJobs.delete(job.id);
+      this.knownState.delete(job.id);
     }
+  }
+
+  /**
+   * Reads the requests and grants of jobs the scheduler claimed, two reads for the batch
+   * instead of two per job, for runJob to take.
+   */
+  async prepareJobs(jobs: JobRecord[]): Promise<void> {
+    const ids = [...new Set(jobs.filter((j) => j.kind === 'expire' || j.kind === 'revoke' || j.kind === 'grant').map((j) => j.requestId))];
+    if (ids.length < 2) return;
+    const [requests, grants] = await Promise.all([this.store.getRequests(ids), this.store.getGrantsOf(ids)]);
+    for (const j of jobs) {
+      const request = requests.get(j.requestId);
+      if (request && !this.knownState.has(j.id)) this.knownState.set(j.id, { request, grants: grants.get(j.requestId) ?? [] });
+    }
+  }
+
+  /** What this process knows of a job's request and grants, taken once (see knownState). */
+  private takeKnownState(job: JobRecord): RequestWithGrants | undefined {
+    const known = this.knownState.get(job.id);
+    this.knownState.delete(job.id);
+    return known;
   }
 
   private async finishStale(job: JobRecord): Promise<void> {
@@ -718,12 +741,11 @@ export class Engine {
   }
 
   /**
-   * The request and grant a grant or revoke job works on: the state this process just
-   * committed for it if there is one (taken once), else read from the store.
+   * The request and grant a grant or revoke job works on: what this process knows of them
+   * (knownState), else read from the store.
    */
-  private async jobTarget(job: JobRecord): Promise<{ known?: { request: RequestRecord; grants: GrantRecord[] }; r: RequestRecord | null; grant?: GrantRecord }> {
-    const known = this.justCommitted.get(job.id);
-    this.justCommitted.delete(job.id);
+  private async jobTarget(job: JobRecord): Promise<{ known?: RequestWithGrants; r: RequestRecord | null; grant?: GrantRecord }> {
+    const known = this.takeKnownState(job);
     const r = known ? known.request : await this.store.getRequest(job.requestId);
     const grant = r ? (known ? known.grants : await this.store.getGrants(r.id)).find((g) => g.integration === job.target) : undefined;
     return { known, r, grant };
@@ -873,13 +895,16 @@ export class Engine {
   }
 
   private async runExpire(job: JobRecord): Promise<void> {
-    const r = await this.store.getRequest(job.requestId);
+    const known = this.takeKnownState(job);
+    const r = known ? known.request : await this.store.getRequest(job.requestId);
     if (!r || r.status !== 'active' || r.expiresAt === null || r.expiresAt > this.now()) return this.finishStale(job);
     let claimed: JobRecord[] | null;
     try {
-      claimed = await this.beginRevoke(r, 'expiry', 'system', null);
+      claimed = await this.beginRevoke(r, 'expiry', 'system', null, known?.grants);
     } catch (err) {
-      if (err instanceof LapseError) return; // changed meanwhile; whoever changed it owns what follows
+      // Changed meanwhile: look again at the request as it is now (when what was known of it
+      // may be what changed); otherwise whoever changed it owns what follows.
+      if (err instanceof LapseError) return known ? this.runExpire(job) : undefined;
       throw err;
     }
     // beginRevoke's change set deleted this expire job with the request's other timers.

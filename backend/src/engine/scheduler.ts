@@ -93,6 +93,8 @@ export class Scheduler {
       if (mayClaim) {
         const limit = Math.min(this.batchSize, free);
         const jobs = await this.store.claimDueJobs(now, this.owner, now + this.leaseMs, limit);
+        // One read for the batch's requests and grants; should it fail, each job reads its own.
+        await this.engine.prepareJobs(jobs).catch((err: unknown) => this.opts.onError?.(err));
         lastClaimAt = now;
         completedSinceClaim = 0;
         exhausted = jobs.length < limit;

@@ -348,6 +348,16 @@ export class PostgresStore implements Store {
     return row ? (JSON.parse(String(row.doc)) as RequestRecord) : null;
   }
 
+  async getRequests(ids: string[]): Promise<Map<string, RequestRecord>> {
+    const out = new Map<string, RequestRecord>();
+    if (ids.length === 0) return out;
+    for (const row of await this.rows('SELECT doc FROM requests WHERE id = ANY($1::text[])', [ids])) {
+      const r = JSON.parse(String(row.doc)) as RequestRecord;
+      out.set(r.id, r);
+    }
+    return out;
+  }
+
   async getGrants(requestId: string): Promise<GrantRecord[]> {
     return (await this.rows('SELECT doc FROM grants WHERE request_id = $1 ORDER BY integration', [requestId])).map((r) => JSON.parse(String(r.doc)) as GrantRecord);
   }

@@ -158,9 +158,22 @@ export class SqliteStore implements Store {
     return this.all('SELECT doc FROM grants WHERE request_id = ? ORDER BY integration', requestId).map((r) => JSON.parse(String(r.doc)) as GrantRecord);
   }
 
+  async getRequests(ids: string[]): Promise<Map<string, RequestRecord>> {
+    const out = new Map<string, RequestRecord>();
+    if (ids.length === 0) return out;
+    for (const row of this.all('SELECT doc FROM requests WHERE id IN (SELECT value FROM json_each(?))', JSON.stringify(ids))) {
+      const r = JSON.parse(String(row.doc)) as RequestRecord;
+      out.set(r.id, r);
+    }
+    return out;
+  }
+
   async getGrantsOf(requestIds: string[]): Promise<Map<string, GrantRecord[]>> {
     const out = new Map<string, GrantRecord[]>();
-    for (const id of requestIds) out.set(id, await this.getGrants(id));
+    for (const id of requestIds) out.set(id, []);
+    if (requestIds.length === 0) return out;
+    const rows = this.all('SELECT request_id, doc FROM grants WHERE request_id IN (SELECT value FROM json_each(?)) ORDER BY request_id, integration', JSON.stringify(requestIds));
+    for (const row of rows) out.get(String(row.request_id))?.push(JSON.parse(String(row.doc)) as GrantRecord);
     return out;
   }
 

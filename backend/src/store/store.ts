@@ -109,6 +109,8 @@ export interface Store {
   commit(changes: ChangeSet): Promise<void>;
 
   getRequest(id: string): Promise<RequestRecord | null>;
+  /** The requests among these ids that exist, by id (one read for many). */
+  getRequests(ids: string[]): Promise<Map<string, RequestRecord>>;
   getGrants(requestId: string): Promise<GrantRecord[]>;
   getGrantsOf(requestIds: string[]): Promise<Map<string, GrantRecord[]>>;
   listRequests(filter: RequestFilter): Promise<RequestRecord[]>;
