@@ -303,7 +303,8 @@ describe('web portal in Chromium', { concurrency: false }, () => {
     }
     await bob.goto(`${server.svc.url}/#/inbox?request=${ids[1]}`);
     const first = bob.getByRole('feed', { name: 'Pending approvals' }).getByRole('article').first();
-    await visible(first);
+    // The inbox may show the first request (from the events stream) before the second arrives.
+    await visible(bob.locator(`article[data-request-id="${ids[1]}"][aria-current="true"]`));
     assert.equal(await first.getAttribute('data-request-id'), ids[1]);
     assert.equal(await first.getAttribute('aria-current'), 'true');
     assert.match((await first.innerText()), /app\/orders/);
