@@ -20,8 +20,7 @@ import {
   type TokenRecord,
 } from './store.ts';
 import { MIGRATION_LOCK_KEY, POSTGRES_MIGRATIONS } from './postgres-migrations.ts';
-import { auditFromRow, tokenFromRow } from './sqlite-store.ts';
-import { jobFromRow } from './sqlite-writer.ts';
+import { auditFromRow, jobFromRow, tokenFromRow } from './rows.ts';
 
 type Row = Record<string, unknown>;
 type Queryable = pg.Pool | pg.PoolClient;

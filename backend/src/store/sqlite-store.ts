@@ -17,7 +17,9 @@ import {
   type Store,
   type TokenRecord,
 } from './store.ts';
-import { jobFromRow, openSqlite, SqliteWriter, StatementCache, type Row } from './sqlite-writer.ts';
+import { SqliteWriter } from './sqlite-writer.ts';
+import { openSqlite, StatementCache, type Row } from './sqlite-connection.ts';
+import { auditFromRow, jobFromRow, tokenFromRow } from './rows.ts';
 import { WalCheckpointer } from './wal-checkpointer.ts';
 
 /**
@@ -354,27 +356,3 @@ export class SqliteStore implements Store {
 
 /** The tables of the store's schema (the same in SQLite and PostgreSQL), parents first. */
 export const STORE_TABLES = ['requests', 'request_approvers', 'holdings', 'grants', 'jobs', 'audit', 'audit_head', 'favorites', 'tokens', 'meta'] as const;
-
-export function auditFromRow(r: Row): AuditEvent {
-  return {
-    seq: Number(r.seq),
-    at: Number(r.at),
-    actor: String(r.actor),
-    action: String(r.action),
-    requestId: r.request_id === null ? null : String(r.request_id),
-    data: JSON.parse(String(r.data)) as Record<string, unknown>,
-    prevHash: String(r.prev_hash),
-    hash: String(r.hash),
-  };
-}
-
-export function tokenFromRow(r: Row): TokenRecord {
-  return {
-    id: String(r.id),
-    userId: String(r.user_id),
-    name: String(r.name),
-    createdAt: Number(r.created_at),
-    revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
-    lastUsedAt: r.last_used_at === null ? null : Number(r.last_used_at),
-  };
-}

@@ -1,67 +1,16 @@
 // Every write of the SQLite store (sqlite-store.ts), on its connection: change sets with
 // their preconditions, claims and leases of jobs, the audit chain, tokens, favorites, meta.
 
-import Database from 'libsql';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import type Database from 'libsql';
 import { applyRequestUpdate, awaitsDecision, coversEntitlements, entitlementKey, jobIdRange, type Favorite, type GrantRecord, type JobRecord, type RequestRecord } from '../domain/request.ts';
 import { canonicalJson, GENESIS_HASH, hashAuditEvent } from '../audit/chain.ts';
 import { ConflictError, type AuditInput, type ChangeSet, type TokenRecord } from './store.ts';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.ts';
-
-export type Row = Record<string, unknown>;
-type Statement = Database.Statement<unknown[]>;
-
-/** A SQLite connection as the store uses it: WAL, and a wait rather than an error when another connection writes. */
-export function openSqlite(path: string): Database.Database {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const db = new Database(path);
-  // The busy timeout first: another process (a `lapse token` command, the checkpointer's
-  // connection) may hold the file at this moment; switching to WAL must wait, not fail.
-  db.exec('PRAGMA busy_timeout = 5000');
-  db.exec('PRAGMA journal_mode = WAL');
-  db.exec('PRAGMA synchronous = NORMAL');
-  db.exec('PRAGMA foreign_keys = ON');
-  // Checkpoints run in a worker thread (WalCheckpointer); the automatic one, every ~200 MiB
-  // of log, is a safety net should that thread ever stop.
-  db.exec(`PRAGMA wal_autocheckpoint = ${path === ':memory:' ? 1000 : 50_000}`);
-  // Keep the hot part of a large store in memory: 64 MiB of page cache.
-  db.exec('PRAGMA cache_size = -65536');
-  return db;
-}
+import { StatementCache, type Row } from './sqlite-connection.ts';
+import { jobFromRow } from './rows.ts';
 
 /** How one change set of a batch ended: null when committed, else why nothing of it was written. */
 export type CommitOutcome = null | ConflictError | Error;
-
-export class StatementCache {
-  private readonly statements = new Map<string, Statement>();
-  constructor(private readonly db: Database.Database) {}
-
-  stmt(sql: string): Statement {
-    let s = this.statements.get(sql);
-    if (!s) {
-      s = this.db.prepare(sql);
-      this.statements.set(sql, s);
-    }
-    return s;
-  }
-
-  all(sql: string, ...params: unknown[]): Row[] {
-    return this.stmt(sql).all(...params) as Row[];
-  }
-
-  get(sql: string, ...params: unknown[]): Row | undefined {
-    return this.stmt(sql).get(...params) as Row | undefined;
-  }
-
-  run(sql: string, ...params: unknown[]): number {
-    return this.stmt(sql).run(...params).changes;
-  }
-
-  clear(): void {
-    this.statements.clear();
-  }
-}
 
 /** What a checked change set will write: the requests and grants as they become. */
 interface WritePlan {
@@ -361,18 +310,4 @@ export class SqliteWriter {
 
 function asError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
-}
-
-export function jobFromRow(r: Row): JobRecord {
-  return {
-    id: String(r.id),
-    kind: r.kind as JobRecord['kind'],
-    requestId: String(r.request_id),
-    target: String(r.target),
-    dueAt: Number(r.due_at),
-    attempts: Number(r.attempts),
-    lastError: r.last_error === null ? null : String(r.last_error),
-    leaseOwner: r.lease_owner === null ? null : String(r.lease_owner),
-    leaseUntil: r.lease_until === null ? null : Number(r.lease_until),
-  };
 }
