@@ -3,7 +3,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import http from 'node:http';
@@ -16,8 +16,18 @@ import type { Integration } from '../src/integrations/integration.ts';
 
 export const REPO = new URL('../..', import.meta.url).pathname;
 
+const tempDirs: string[] = [];
+// A scenario's data directories hold up to hundreds of megabytes: gone when the bench ends
+// (BENCH_KEEP_DIRS=1 keeps them for a look).
+process.on('exit', () => {
+  if (process.env.BENCH_KEEP_DIRS) return;
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
 export function tempDir(label: string): string {
-  return mkdtempSync(join(tmpdir(), `lapse-bench-${label}-`));
+  const dir = mkdtempSync(join(tmpdir(), `lapse-bench-${label}-`));
+  tempDirs.push(dir);
+  return dir;
 }
 
 export function percentile(sorted: number[], p: number): number {
