@@ -104,7 +104,8 @@ export const SQLITE_MIGRATIONS: Migration[] = [
     name: 'jobs, holdings and approvers as clustered tables; job ids begin with the request id',
     // Each of these tables is a narrow row found by its key: stored in the key's own b-tree
     // (WITHOUT ROWID) a write touches one b-tree less. A request's jobs sort together under
-    // their id (see jobId), which replaces the index on request_id.
+    // their id (see jobId), which replaces the index on request_id; a request's holdings are
+    // removed by their whole key (the request's entitlements), which replaces that index too.
     sql: `
       CREATE TABLE jobs_v2 (
         id TEXT PRIMARY KEY,
@@ -131,7 +132,6 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       INSERT INTO holdings_v2 SELECT requester, ent_key, request_id FROM holdings;
       DROP TABLE holdings;
       ALTER TABLE holdings_v2 RENAME TO holdings;
-      CREATE INDEX holdings_request ON holdings (request_id);
 
       CREATE TABLE request_approvers_v2 (
         user_id TEXT NOT NULL,

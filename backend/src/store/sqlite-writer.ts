@@ -165,7 +165,7 @@ export class SqliteWriter {
       if (awaitsDecision(current) || awaitsDecision(next)) this.syncApprovers(next);
       if (coversEntitlements(current.status) !== coversEntitlements(next.status)) {
         if (coversEntitlements(next.status)) this.addHoldings(next);
-        else this.run('DELETE FROM holdings WHERE request_id = ?', next.id);
+        else this.removeHoldings(next);
       }
     }
     for (const g of cs.insertGrants ?? []) {
@@ -201,6 +201,13 @@ export class SqliteWriter {
   private addHoldings(r: RequestRecord): void {
     for (const e of r.entitlements) {
       this.run('INSERT INTO holdings (requester, ent_key, request_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING', r.requester, entitlementKey(e), r.id);
+    }
+  }
+
+  /** The rows addHoldings wrote (a request's entitlements do not change). */
+  private removeHoldings(r: RequestRecord): void {
+    for (const e of r.entitlements) {
+      this.run('DELETE FROM holdings WHERE requester = ? AND ent_key = ? AND request_id = ?', r.requester, entitlementKey(e), r.id);
     }
   }
 
