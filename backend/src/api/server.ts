@@ -14,7 +14,7 @@ import type { IntegrationHealth } from '../engine/integration-health.ts';
 import type { ReconcileReport } from '../engine/reconcile.ts';
 import type { Logger } from '../logger.ts';
 import { REQUEST_STATUSES, type RequestStatus, type Entitlement } from '../domain/request.ts';
-import { catalogFor } from '../domain/catalog.ts';
+import { catalogFor, catalogStableUntil, type CompiledConfig } from '../domain/catalog.ts';
 import { formatDuration } from '../domain/duration.ts';
 import { authenticate } from '../auth/tokens.ts';
 import { ChainVerifier, canonicalJson } from '../audit/chain.ts';
@@ -51,6 +51,7 @@ declare module 'fastify' {
 }
 
 const PROBLEM = 'application/problem+json';
+const JSON_TYPE = 'application/json; charset=utf-8';
 const STATUS_BY_KIND: Record<LapseError['kind'], number> = {
   invalid: 422, unauthorized: 401, forbidden: 403, 'not-found': 404, conflict: 409, unavailable: 503,
 };
@@ -209,11 +210,24 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     };
   });
 
-  route('GET', '/api/v1/catalog', { summary: 'What the caller may request now (flows, entitlements, bundles), with the reason where a flow is unavailable' }, async (req) => {
+  // A user's catalog changes with time only at known instants (catalogStableUntil): it is
+  // kept, as sent, until the next of them, a new configuration or a change in which
+  // integrations are unhealthy.
+  const catalogs = new Map<string, { body: string; health: string }>();
+  let catalogsValid: { config: CompiledConfig; until: number } | null = null;
+  route('GET', '/api/v1/catalog', { summary: 'What the caller may request now (flows, entitlements, bundles), with the reason where a flow is unavailable' }, async (req, reply) => {
     const user = engine.config.users.get(req.caller.id);
     if (!user) return { flows: [] };
     const unhealthy = await unhealthyIntegrations();
-    const flows = catalogFor(engine.config, user, clock.now()).map((f) => ({
+    const health = JSON.stringify([...unhealthy]);
+    const now = clock.now();
+    if (!catalogsValid || catalogsValid.config !== engine.config || now >= catalogsValid.until) {
+      catalogs.clear();
+      catalogsValid = { config: engine.config, until: catalogStableUntil(engine.config, now) };
+    }
+    const cached = catalogs.get(user.id);
+    if (cached && cached.health === health) return reply.type(JSON_TYPE).send(cached.body);
+    const flows = catalogFor(engine.config, user, now).map((f) => ({
       ...f,
       // Integrations of this flow whose last health check failed: a grant there would fail.
       integrationHealth: [...new Set([...f.entitlements, ...f.bundles.flatMap((b) => b.entitlements)].map((e) => e.integration))]
@@ -224,7 +238,9 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       defaultDuration: f.defaultDuration === null ? 'indefinite' : formatDuration(f.defaultDuration),
       maxDuration: f.maxDuration === null ? 'indefinite' : formatDuration(f.maxDuration),
     }));
-    return { flows };
+    const body = JSON.stringify({ flows });
+    catalogs.set(user.id, { body, health });
+    return reply.type(JSON_TYPE).send(body);
   });
 
   /** The last health report of an integration (checked now when there is none yet, or without a monitor). */

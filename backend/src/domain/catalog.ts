@@ -6,7 +6,8 @@ import type {
 } from './config.ts';
 import { entitlementKey, type Entitlement } from './request.ts';
 import { userMatches, type ConditionContext } from './conditions.ts';
-import { windowUnavailableReason } from './time-windows.ts';
+import { nextWindowChange, windowUnavailableReason } from './time-windows.ts';
+import { nextHandoff } from './shifts.ts';
 
 export const MAX_BUNDLE_ENTITLEMENTS = 1000;
 
@@ -180,6 +181,22 @@ export interface CatalogFlow {
  * meet, with `available: false` and a reason where the flow is outside its time window.
  * Automatic flows the user holds access through are listed as not requestable.
  */
+/** catalogFor looks at the time of day no less often than this. */
+const CATALOG_LOOK_AGAIN_MS = 3600_000;
+
+/**
+ * An instant up to which catalogFor answers, for every user, as it does at `at`: what it
+ * shows changes with time only when a flow's window opens or closes (its reason names the
+ * next opening, which stays the same while it is closed) or a shift hands over (conditions
+ * on `shift`).
+ */
+export function catalogStableUntil(compiled: CompiledConfig, at: number): number {
+  let until = at + CATALOG_LOOK_AGAIN_MS;
+  for (const flow of compiled.config.flows) if (flow.when) until = Math.min(until, nextWindowChange(flow.when, at));
+  for (const shift of compiled.config.shifts) until = Math.min(until, nextHandoff(shift, at));
+  return until;
+}
+
 export function catalogFor(compiled: CompiledConfig, user: UserConfig, at: number): CatalogFlow[] {
   const ctx = compiled.conditionContext(at);
   const out: CatalogFlow[] = [];

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TimeWindow, Weekday } from './config.ts';
-import { describeWindow, isWithinWindow, nextWindowOpening, windowUnavailableReason } from './time-windows.ts';
+import { describeWindow, isWithinWindow, nextWindowChange, nextWindowOpening, windowUnavailableReason } from './time-windows.ts';
 
 const utc = (y: number, mo: number, d: number, h = 0, mi = 0, s = 0) => Date.UTC(y, mo - 1, d, h, mi, s);
 const iso = (t: number) => new Date(t).toISOString();
@@ -170,6 +170,28 @@ test('the next opening is the first instant the window opens at or after the giv
 test('a window that never opens within 8 days has no next opening', () => {
   assert.throws(() => nextWindowOpening(window([], '08:00', '20:00', 'UTC'), utc(2026, 11, 23)), RangeError);
   assert.throws(() => nextWindowOpening(window(ALL_DAYS, '00:00', '00:00', 'UTC'), utc(2026, 11, 23)), RangeError);
+});
+
+test('the next change of a window is its next opening or closing, whichever comes first', () => {
+  const cases: [string, TimeWindow, number, number][] = [
+    ['open: closes at 20:00', officeBerlin, utc(2026, 11, 23, 10, 0), utc(2026, 11, 23, 19, 0)],
+    ['closed in the evening: opens next morning', officeBerlin, utc(2026, 11, 23, 20, 0), utc(2026, 11, 24, 7, 0)],
+    ['closed on Friday evening: opens on Monday', officeBerlin, utc(2026, 11, 27, 19, 30), utc(2026, 11, 30, 7, 0)],
+    ['exactly at an opening: the closing that follows', officeBerlin, utc(2026, 11, 23, 7, 0), utc(2026, 11, 23, 19, 0)],
+    ['inside a window crossing midnight: closes at 02:00 the next day', fridayNight, utc(2026, 11, 27, 22, 30), utc(2026, 11, 28, 1, 0)],
+    ['before a window crossing midnight: opens at 22:00', fridayNight, utc(2026, 11, 27, 12, 0), utc(2026, 11, 27, 21, 0)],
+    ['Berlin: closes at 20:00 CEST on the day of spring forward', window(['sun'], '08:00', '20:00', 'Europe/Berlin'), utc(2026, 3, 29, 9, 0), utc(2026, 3, 29, 18, 0)],
+    ['Berlin: a start in the skipped hour opens at the jump', window(['sun'], '02:30', '05:00', 'Europe/Berlin'), utc(2026, 3, 28, 12, 0), utc(2026, 3, 29, 1, 0)],
+    ['Berlin: a window in the repeated hour closes, then opens again', window(['sun'], '02:00', '02:30', 'Europe/Berlin'), utc(2026, 10, 25, 0, 10), utc(2026, 10, 25, 0, 30)],
+    ['never open: stays so for the 8 days looked at', window([], '08:00', '20:00', 'UTC'), utc(2026, 11, 23), utc(2026, 12, 1)],
+    ['always open: stays so for the 8 days looked at', window(ALL_DAYS, '00:00', '00:00', 'UTC'), utc(2026, 11, 23), utc(2026, 12, 1)],
+  ];
+  for (const [label, w, at, expected] of cases) {
+    const next = nextWindowChange(w, at);
+    assert.equal(iso(next), iso(expected), label);
+    // Nothing changes before it.
+    for (const t of [at + 1, Math.floor((at + next) / 2), next - 1]) assert.equal(isWithinWindow(w, t), isWithinWindow(w, at + 1), `${label}: unchanged at ${iso(t)}`);
+  }
 });
 
 test('a window is described by its days, hours and zone', () => {

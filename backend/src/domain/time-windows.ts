@@ -67,6 +67,30 @@ export function nextWindowOpening(w: TimeWindow, at: number): number {
   return best;
 }
 
+/**
+ * The first instant after `at` at which the window opens or closes. Looks up to 8 days
+ * ahead; when it does neither in that time (no days listed, or open throughout), answers
+ * the end of that look-ahead: until then it stays as it is at `at`.
+ */
+export function nextWindowChange(w: TimeWindow, at: number): number {
+  const from = parseHHMM(w.from);
+  const to = parseHHMM(w.to);
+  const horizon = at + SEARCH_DAYS * DAY_MS;
+  // Open or closed can only change when the wall clock reaches `from` or `to`, or jumps at
+  // an offset change.
+  const candidates = offsetTransitions(at, horizon, w.timezone);
+  const today = zonedParts(at, w.timezone);
+  for (let n = -1; n <= SEARCH_DAYS + 1; n++) {
+    const date = addLocalDays(today.year, today.month, today.day, n);
+    for (const minutes of [from, to]) candidates.push(...zonedToInstants(date.year, date.month, date.day, Math.floor(minutes / 60), minutes % 60, w.timezone));
+  }
+  let best = horizon;
+  for (const t of candidates) {
+    if (t > at && t < best && isWithinWindow(w, t) !== isWithinWindow(w, t - 1)) best = t;
+  }
+  return best;
+}
+
 /** The listed days compactly: runs of three or more as "mon–fri", wrapping past Sunday ("fri–mon"). */
 function describeDays(days: readonly Weekday[]): string {
   const listed = WEEKDAYS.map((d) => days.includes(d));

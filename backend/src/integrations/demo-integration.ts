@@ -18,6 +18,8 @@ export interface DemoFaults {
   revoke?: string;
   /** Added latency per call, ms. */
   latencyMs?: number;
+  /** When set, health checks report this error. */
+  health?: string;
 }
 
 export class DemoIntegration implements Integration {
@@ -56,14 +58,18 @@ export class DemoIntegration implements Integration {
     if (!columns.some((c) => c.name === 'changed')) this.db.exec('ALTER TABLE calls ADD COLUMN changed INTEGER');
   }
 
-  private async delay(): Promise<void> {
-    if (this.faultsFile) {
-      try {
-        this.faults = JSON.parse(readFileSync(this.faultsFile, 'utf8')) as DemoFaults;
-      } catch {
-        this.faults = {};
-      }
+  /** The faults file, when there is one, is read again on every call. */
+  private loadFaults(): void {
+    if (!this.faultsFile) return;
+    try {
+      this.faults = JSON.parse(readFileSync(this.faultsFile, 'utf8')) as DemoFaults;
+    } catch {
+      this.faults = {};
     }
+  }
+
+  private async delay(): Promise<void> {
+    this.loadFaults();
     if (this.faults.latencyMs) await new Promise((r) => setTimeout(r, this.faults.latencyMs));
   }
 
@@ -176,7 +182,8 @@ export class DemoIntegration implements Integration {
   }
 
   async health(): Promise<HealthReport> {
-    return { ok: true, checkedAt: this.now(), error: null };
+    this.loadFaults();
+    return this.faults.health ? { ok: false, checkedAt: this.now(), error: this.faults.health } : { ok: true, checkedAt: this.now(), error: null };
   }
 
   /** Number of successful calls of one kind, optionally for one request (for tests and benchmarks). */
