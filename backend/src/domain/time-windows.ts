@@ -39,27 +39,34 @@ export function isWithinWindow(w: TimeWindow, at: number): boolean {
 }
 
 /**
+ * The instants in [at, at + 8 days] at which the wall clock of the window's zone reads one
+ * of `times` (minutes of the day) on a day `onDay` accepts, plus the offset changes in that
+ * time (where the wall clock jumps): the only instants at which the window can open or
+ * close. Unsorted.
+ */
+function boundaryCandidates(w: TimeWindow, at: number, times: number[], onDay: (day: Weekday) => boolean): number[] {
+  const horizon = at + SEARCH_DAYS * DAY_MS;
+  const candidates = offsetTransitions(at, horizon, w.timezone);
+  const today = zonedParts(at, w.timezone);
+  for (let n = -1; n <= SEARCH_DAYS + 1; n++) {
+    const date = addLocalDays(today.year, today.month, today.day, n);
+    if (!onDay(weekdayOf(date.year, date.month, date.day))) continue;
+    for (const minutes of times) candidates.push(...zonedToInstants(date.year, date.month, date.day, Math.floor(minutes / 60), minutes % 60, w.timezone));
+  }
+  return candidates.filter((t) => t >= at && t <= horizon);
+}
+
+/**
  * The first instant at or after `at` at which the window opens (is open, having been closed
  * just before). When the window is open at `at`, that is the opening after the current
  * stretch closes. Looks up to 8 days ahead; throws RangeError when the window does not open
  * in that time (no days listed, or open for the whole of it).
  */
 export function nextWindowOpening(w: TimeWindow, at: number): number {
-  const from = parseHHMM(w.from);
-  const horizon = at + SEARCH_DAYS * DAY_MS;
-  // The window can only open when the wall clock reaches `from` on a listed day, or when it
-  // jumps at an offset change (into or out of a daylight-saving gap or overlap).
-  const candidates = offsetTransitions(at, horizon, w.timezone);
-  const today = zonedParts(at, w.timezone);
-  for (let n = -1; n <= SEARCH_DAYS + 1; n++) {
-    const date = addLocalDays(today.year, today.month, today.day, n);
-    if (!w.days.includes(weekdayOf(date.year, date.month, date.day))) continue;
-    candidates.push(...zonedToInstants(date.year, date.month, date.day, Math.floor(from / 60), from % 60, w.timezone));
-  }
+  // It can only open when the wall clock reaches `from` on a listed day, or jumps.
   let best: number | undefined;
-  for (const t of candidates) {
-    if (t < at || t > horizon || (best !== undefined && t >= best)) continue;
-    if (isWithinWindow(w, t) && !isWithinWindow(w, t - 1)) best = t;
+  for (const t of boundaryCandidates(w, at, [parseHHMM(w.from)], (day) => w.days.includes(day))) {
+    if ((best === undefined || t < best) && isWithinWindow(w, t) && !isWithinWindow(w, t - 1)) best = t;
   }
   if (best === undefined) {
     throw new RangeError(`the time window (${describeWindow(w)}) does not open within ${SEARCH_DAYS} days`);
@@ -73,19 +80,10 @@ export function nextWindowOpening(w: TimeWindow, at: number): number {
  * the end of that look-ahead: until then it stays as it is at `at`.
  */
 export function nextWindowChange(w: TimeWindow, at: number): number {
-  const from = parseHHMM(w.from);
-  const to = parseHHMM(w.to);
-  const horizon = at + SEARCH_DAYS * DAY_MS;
-  // Open or closed can only change when the wall clock reaches `from` or `to`, or jumps at
-  // an offset change.
-  const candidates = offsetTransitions(at, horizon, w.timezone);
-  const today = zonedParts(at, w.timezone);
-  for (let n = -1; n <= SEARCH_DAYS + 1; n++) {
-    const date = addLocalDays(today.year, today.month, today.day, n);
-    for (const minutes of [from, to]) candidates.push(...zonedToInstants(date.year, date.month, date.day, Math.floor(minutes / 60), minutes % 60, w.timezone));
-  }
-  let best = horizon;
-  for (const t of candidates) {
+  // It can only change when the wall clock reaches `from` or `to` (a closing after midnight
+  // falls on a day that is not listed), or jumps.
+  let best = at + SEARCH_DAYS * DAY_MS;
+  for (const t of boundaryCandidates(w, at, [parseHHMM(w.from), parseHHMM(w.to)], () => true)) {
     if (t > at && t < best && isWithinWindow(w, t) !== isWithinWindow(w, t - 1)) best = t;
   }
   return best;
