@@ -53,7 +53,7 @@ export class SqliteStore implements Store {
     this.tokenCacheMs = opts.tokenCacheMs ?? TOKEN_CACHE_MS;
     this.db = openSqlite(path);
     this.sql = new StatementCache(this.db);
-    this.writer = new SqliteWriter(this.db);
+    this.writer = new SqliteWriter(this.db, this.sql);
     this.checkpointer = path === ':memory:' ? null : new WalCheckpointer(path);
   }
 
@@ -72,7 +72,6 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     while (this.pending.length) this.flush();
     await this.checkpointer?.stop();
-    this.writer.close();
     this.sql.clear();
     this.db.close();
   }
@@ -125,8 +124,8 @@ export class SqliteStore implements Store {
     const outcomes = this.writer.applyChangeSets(batch.map((item) => item.cs));
     batch.forEach((item, i) => {
       const refused = outcomes[i];
-      if (refused) item.reject(refused);
-      else item.resolve();
+      if (refused === null) item.resolve();
+      else item.reject(refused);
     });
   }
 

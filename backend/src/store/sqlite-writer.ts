@@ -10,7 +10,7 @@ import { StatementCache, type Row } from './sqlite-connection.ts';
 import { jobFromRow } from './rows.ts';
 
 /** How one change set of a batch ended: null when committed, else why nothing of it was written. */
-export type CommitOutcome = null | ConflictError | Error;
+export type CommitOutcome = unknown;
 
 /** What a checked change set will write: the requests and grants as they become. */
 interface WritePlan {
@@ -19,13 +19,11 @@ interface WritePlan {
 }
 
 export class SqliteWriter {
-  private readonly sql: StatementCache;
   /** The audit chain's head as the open transaction sees it (read once, written once at the end). */
   private txHead: { seq: number; hash: string; dirty: boolean } | null = null;
 
-  constructor(private readonly db: Database.Database) {
-    this.sql = new StatementCache(db);
-  }
+  /** `sql`: the statements of the store's connection `db`, shared with its reads. */
+  constructor(private readonly db: Database.Database, private readonly sql: StatementCache) {}
 
   private run(sql: string, ...params: unknown[]): number {
     return this.sql.run(sql, ...params);
@@ -93,7 +91,7 @@ export class SqliteWriter {
     } catch (err) {
       // A write failed after its checks passed (a bug or a full disk): the batch was rolled
       // back; commit each change set on its own so only the faulty one fails.
-      if (batch.length === 1) return [asError(err)];
+      if (batch.length === 1) return [err];
       return batch.map((cs) => {
         try {
           this.transaction(() => {
@@ -103,7 +101,7 @@ export class SqliteWriter {
           });
           return null;
         } catch (e) {
-          return asError(e);
+          return e;
         }
       });
     }
@@ -309,12 +307,4 @@ export class SqliteWriter {
   setMeta(key: string, value: string): void {
     this.run('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value', key, value);
   }
-
-  close(): void {
-    this.sql.clear();
-  }
-}
-
-function asError(err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err));
 }
