@@ -307,7 +307,7 @@ describe('web portal in Chromium', { concurrency: false }, () => {
     await visible(bob.locator(`article[data-request-id="${ids[1]}"][aria-current="true"]`));
     assert.equal(await first.getAttribute('data-request-id'), ids[1]);
     assert.equal(await first.getAttribute('aria-current'), 'true');
-    assert.match((await first.innerText()), /app\/orders/);
+    await visible(first.getByText('table app/orders', { exact: true }));
 
     await alice.goto(`${server.svc.url}/#/request?flow=demo-bundle-flow&bundle=demo-bundle`);
     await visible(alice.getByRole('checkbox', { name: /Bundle: Demo bundle/ }));
