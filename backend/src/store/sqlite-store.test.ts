@@ -112,6 +112,56 @@ test('a store made by the first schema moves to the second with its jobs (ids in
   }
 });
 
+test('a store made by the second schema moves its grants into their requests\' rows, in integration order', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lapse-store-'));
+  try {
+    const path = join(dir, 'lapse.db');
+    const old = new Database(path);
+    old.exec('PRAGMA foreign_keys = ON');
+    old.exec(SQLITE_MIGRATIONS[0]!.sql);
+    old.exec(SQLITE_MIGRATIONS[1]!.sql);
+    old.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    old.prepare('INSERT INTO schema_migrations VALUES (1, ?, 0), (2, ?, 0)').run(SQLITE_MIGRATIONS[0]!.name, SQLITE_MIGRATIONS[1]!.name);
+    const insertRequest = old.prepare('INSERT INTO requests (id, requester, flow_id, status, created_at, updated_at, version, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    const insertGrant = old.prepare('INSERT INTO grants (request_id, integration, status, doc) VALUES (?, ?, ?, ?)');
+    const grant = (requestId: string, integration: string, status: GrantRecord['status']): GrantRecord => ({
+      requestId, integration, status, entitlements: [{ integration, resourceType: 'database', resource: 'app', permission: 'read' }],
+      accessDetails: integration === 'pg' ? { user: 'lapse_alice' } : null, attempts: 1, lastError: null, grantedAt: 5, revokedAt: null,
+    });
+    for (const [r, grants] of [
+      [request('r1', { status: 'active' }), [grant('r1', 'redis', 'active'), grant('r1', 'pg', 'active')]],
+      [request('r2', { status: 'revoked' }), [grant('r2', 'pg', 'revoked')]],
+      [request('r3', { status: 'pending' }), []],
+    ] as const) {
+      insertRequest.run(r.id, r.requester, r.flowId, r.status, 1, 1, 1, JSON.stringify(r));
+      for (const g of grants) insertGrant.run(g.requestId, g.integration, g.status, JSON.stringify(g));
+    }
+    old.close();
+
+    const s = new SqliteStore(path);
+    await s.migrate();
+    assert.deepEqual(await s.getGrants('r1'), [grant('r1', 'pg', 'active'), grant('r1', 'redis', 'active')]);
+    assert.deepEqual(await s.getGrants('r2'), [grant('r2', 'pg', 'revoked')]);
+    assert.deepEqual(await s.getGrants('r3'), []);
+    assert.deepEqual([...(await s.getGrantsOf(['r1', 'r3', 'nope'])).entries()].map(([id, gs]) => [id, gs.map((g) => g.integration)]), [['r1', ['pg', 'redis']], ['r3', []], ['nope', []]]);
+    // Holding grants, a page at a time, resuming inside a request's grants.
+    assert.deepEqual((await s.holdingGrantsPage(null, 1)).map((h) => [h.requestId, h.integration]), [['r1', 'pg']]);
+    assert.deepEqual((await s.holdingGrantsPage({ requestId: 'r1', integration: 'pg' }, 10)).map((h) => [h.requestId, h.integration, h.requester]), [['r1', 'redis', 'alice']]);
+    // The grants table is gone; the rows migrate-store copies are read out as before.
+    assert.deepEqual(s.readTable('grants').map((row) => [row.request_id, row.integration, row.status]), [['r1', 'pg', 'active'], ['r1', 'redis', 'active'], ['r2', 'pg', 'revoked']]);
+    assert.equal(Object.keys(s.readTable('requests')[0]!).includes('grants'), false);
+    // And they are updated in place.
+    await s.commit({ updateGrants: [{ requestId: 'r1', integration: 'redis', expectStatus: ['active'], set: { status: 'revoking' } }], insertGrants: [grant('r3', 'demo', 'granting')] });
+    assert.deepEqual((await s.getGrants('r1')).map((g) => g.status), ['active', 'revoking']);
+    assert.deepEqual((await s.getGrants('r3')).map((g) => g.integration), ['demo']);
+    await assert.rejects(s.commit({ insertGrants: [grant('r3', 'demo', 'granting')] }), /grant r3\/demo already exists/);
+    await assert.rejects(s.commit({ insertGrants: [grant('r9', 'demo', 'granting')] }), /request r9 does not exist/);
+    await s.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a grant update sets just its fields where the grant is as expected; a refused change set leaves no trace, not even in the audit chain', async () => {
   const s = await store();
   const grant: GrantRecord = { requestId: 'r1', integration: 'demo', status: 'granting', entitlements: [], accessDetails: null, attempts: 1, lastError: 'slow', grantedAt: null, revokedAt: null };

@@ -138,16 +138,24 @@ export class SqliteStore implements Store {
   }
 
   async holdingGrantsPage(after: { requestId: string; integration: string } | null, limit: number): Promise<HeldGrant[]> {
-    return this.all(
-      `SELECT g.request_id, g.integration, r.requester, g.doc FROM grants g JOIN requests r ON r.id = g.request_id
-       WHERE g.status IN ('granting', 'active', 'revoking') AND r.status IN (${HOLDING_STATUSES.map((s) => `'${s}'`).join(', ')})
-         AND (g.request_id, g.integration) > (?, ?)
-       ORDER BY g.request_id, g.integration LIMIT ?`,
-      after?.requestId ?? '', after?.integration ?? '', Math.floor(limit),
-    ).map((row) => ({
-      requestId: String(row.request_id), integration: String(row.integration), requester: String(row.requester),
-      entitlements: (JSON.parse(String(row.doc)) as GrantRecord).entitlements,
-    }));
+    // The grants live in their request's row: requests are read in id order from the one
+    // `after` names (it may hold more grants past `after`), until the page is full.
+    const holding = HOLDING_STATUSES.map((s) => `'${s}'`).join(', ');
+    const page = Math.max(1, Math.floor(limit));
+    const out: HeldGrant[] = [];
+    let rows = this.all(`SELECT id, requester, grants FROM requests WHERE status IN (${holding}) AND id >= ? ORDER BY id LIMIT ?`, after?.requestId ?? '', page);
+    for (;;) {
+      for (const row of rows) {
+        for (const g of JSON.parse(String(row.grants)) as GrantRecord[]) {
+          if (g.status !== 'granting' && g.status !== 'active' && g.status !== 'revoking') continue;
+          if (after && g.requestId === after.requestId && g.integration <= after.integration) continue;
+          out.push({ requestId: g.requestId, integration: g.integration, requester: String(row.requester), entitlements: g.entitlements });
+          if (out.length === page) return out;
+        }
+      }
+      if (rows.length < page) return out;
+      rows = this.all(`SELECT id, requester, grants FROM requests WHERE status IN (${holding}) AND id > ? ORDER BY id LIMIT ?`, String(rows[rows.length - 1]!.id), page);
+    }
   }
 
   async getRequest(id: string): Promise<RequestRecord | null> {
@@ -156,7 +164,8 @@ export class SqliteStore implements Store {
   }
 
   async getGrants(requestId: string): Promise<GrantRecord[]> {
-    return this.all('SELECT doc FROM grants WHERE request_id = ? ORDER BY integration', requestId).map((r) => JSON.parse(String(r.doc)) as GrantRecord);
+    const row = this.get('SELECT grants FROM requests WHERE id = ?', requestId);
+    return row ? (JSON.parse(String(row.grants)) as GrantRecord[]) : [];
   }
 
   async getRequests(ids: string[]): Promise<Map<string, RequestRecord>> {
@@ -173,8 +182,9 @@ export class SqliteStore implements Store {
     const out = new Map<string, GrantRecord[]>();
     for (const id of requestIds) out.set(id, []);
     if (requestIds.length === 0) return out;
-    const rows = this.all('SELECT request_id, doc FROM grants WHERE request_id IN (SELECT value FROM json_each(?)) ORDER BY request_id, integration', JSON.stringify(requestIds));
-    for (const row of rows) out.get(String(row.request_id))?.push(JSON.parse(String(row.doc)) as GrantRecord);
+    for (const row of this.all('SELECT id, grants FROM requests WHERE id IN (SELECT value FROM json_each(?))', JSON.stringify(requestIds))) {
+      out.set(String(row.id), JSON.parse(String(row.grants)) as GrantRecord[]);
+    }
     return out;
   }
 
@@ -344,6 +354,13 @@ export class SqliteStore implements Store {
   /** Every row of one of the store's tables, as stored (for `lapse migrate-store`). */
   readTable(table: (typeof STORE_TABLES)[number]): Row[] {
     if (!STORE_TABLES.includes(table)) throw new Error(`not a table of the store: ${table}`);
+    // Grants are kept inside their request's row here (see migration 3); they are read out
+    // as the rows of the grants table the other stores have.
+    if (table === 'requests') return this.db.prepare('SELECT id, requester, flow_id, status, created_at, updated_at, version, doc FROM requests').all() as Row[];
+    if (table === 'grants') {
+      return this.db.prepare(`SELECT r.id AS request_id, json_extract(g.value, '$.integration') AS integration, json_extract(g.value, '$.status') AS status, g.value AS doc
+        FROM requests r, json_each(r.grants) g`).all() as Row[];
+    }
     return this.db.prepare(`SELECT * FROM ${table}`).all() as Row[];
   }
 
@@ -353,5 +370,5 @@ export class SqliteStore implements Store {
   }
 }
 
-/** The tables of the store's schema (the same in SQLite and PostgreSQL), parents first. */
+/** The tables of the store's schema, parents first (PostgreSQL's; SQLite keeps grants inside their requests' rows). */
 export const STORE_TABLES = ['requests', 'request_approvers', 'holdings', 'grants', 'jobs', 'audit', 'audit_head', 'favorites', 'tokens', 'meta'] as const;

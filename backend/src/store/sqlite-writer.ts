@@ -12,11 +12,27 @@ import { jobFromRow } from './rows.ts';
 /** How one change set of a batch ended: null when committed, else why nothing of it was written. */
 export type CommitOutcome = unknown;
 
-/** What a checked change set will write: the requests and grants as they become. */
-interface WritePlan {
-  requests: { current: RequestRecord; next: RequestRecord }[];
-  grants: GrantRecord[];
+/**
+ * One stored request a checked change set changes: the request as it becomes (when it is
+ * updated) and its grants, which live in its row (as the JSON array `grantsText` was read).
+ */
+interface RowPlan {
+  id: string;
+  current?: RequestRecord;
+  next?: RequestRecord;
+  grantsText: string;
+  grants?: GrantRecord[];
 }
+
+/** What a checked change set will write. */
+interface WritePlan {
+  /** Requests inserted by the change set, each with the grants inserted beside it. */
+  inserted: Map<string, { request: RequestRecord; grants: GrantRecord[] }>;
+  /** Stored requests it updates, or whose grants it inserts or updates. */
+  rows: Map<string, RowPlan>;
+}
+
+const byIntegration = (a: GrantRecord, b: GrantRecord) => (a.integration < b.integration ? -1 : a.integration > b.integration ? 1 : 0);
 
 export class SqliteWriter {
   /** The audit chain's head as the open transaction sees it (read once, written once at the end). */
@@ -109,46 +125,69 @@ export class SqliteWriter {
 
   /** Reads what the change set depends on and checks its preconditions; writes nothing. */
   private check(cs: ChangeSet): WritePlan | ConflictError {
-    const requests: WritePlan['requests'] = [];
-    const grants: WritePlan['grants'] = [];
+    const inserted: WritePlan['inserted'] = new Map((cs.insertRequests ?? []).map((r) => [r.id, { request: r, grants: [] }]));
+    const rows: WritePlan['rows'] = new Map();
     for (const u of cs.updateRequests ?? []) {
+      if (rows.has(u.id)) return new ConflictError(`request ${u.id} is updated twice in one change set`);
       let current: RequestRecord;
+      let grantsText: string;
       if (u.base && u.base.version === u.expectVersion) {
-        const row = this.get('SELECT version, status FROM requests WHERE id = ?', u.id);
+        const row = this.get('SELECT version, status, grants FROM requests WHERE id = ?', u.id);
         if (!row) return new ConflictError(`request ${u.id} does not exist`);
         if (Number(row.version) !== u.expectVersion) return new ConflictError(`request ${u.id} was changed by someone else (now ${String(row.status)})`);
         current = u.base;
+        grantsText = String(row.grants);
       } else {
-        const row = this.get('SELECT doc FROM requests WHERE id = ?', u.id);
+        const row = this.get('SELECT doc, grants FROM requests WHERE id = ?', u.id);
         if (!row) return new ConflictError(`request ${u.id} does not exist`);
         current = JSON.parse(String(row.doc)) as RequestRecord;
         if (current.version !== u.expectVersion) return new ConflictError(`request ${u.id} was changed by someone else (now ${current.status})`);
+        grantsText = String(row.grants);
       }
-      requests.push({ current, next: applyRequestUpdate(current, u.set) });
+      rows.set(u.id, { id: u.id, current, next: applyRequestUpdate(current, u.set), grantsText });
+    }
+    // The grants of a stored request, read with it (or for the first time here).
+    const grantsOf = (requestId: string): GrantRecord[] | null => {
+      const added = inserted.get(requestId);
+      if (added) return added.grants;
+      let plan = rows.get(requestId);
+      if (!plan) {
+        const row = this.get('SELECT grants FROM requests WHERE id = ?', requestId);
+        if (!row) return null;
+        rows.set(requestId, (plan = { id: requestId, grantsText: String(row.grants) }));
+      }
+      return (plan.grants ??= JSON.parse(plan.grantsText) as GrantRecord[]);
+    };
+    for (const g of cs.insertGrants ?? []) {
+      const grants = grantsOf(g.requestId);
+      if (!grants) return new ConflictError(`request ${g.requestId} does not exist`);
+      if (grants.some((x) => x.integration === g.integration)) return new ConflictError(`grant ${g.requestId}/${g.integration} already exists`);
+      grants.push(g);
     }
     for (const u of cs.updateGrants ?? []) {
-      const row = this.get('SELECT doc FROM grants WHERE request_id = ? AND integration = ?', u.requestId, u.integration);
-      if (!row) return new ConflictError(`grant ${u.requestId}/${u.integration} does not exist`);
-      const current = JSON.parse(String(row.doc)) as GrantRecord;
+      const grants = grantsOf(u.requestId);
+      const i = grants ? grants.findIndex((x) => x.integration === u.integration) : -1;
+      if (!grants || i < 0) return new ConflictError(`grant ${u.requestId}/${u.integration} does not exist`);
+      const current = grants[i]!;
       if (u.expectStatus && !u.expectStatus.includes(current.status)) {
         return new ConflictError(`grant ${u.requestId}/${u.integration} is ${current.status}, expected ${u.expectStatus.join(' or ')}`);
       }
-      grants.push({ ...current, ...u.set });
+      grants[i] = { ...current, ...u.set };
     }
     for (const d of cs.deleteJobs ?? []) {
       if (d.owner === undefined) continue;
       const row = this.get('SELECT lease_owner FROM jobs WHERE id = ?', d.id);
       if (!row || row.lease_owner !== d.owner) return new ConflictError(`job ${d.id} is no longer held by ${d.owner}`);
     }
-    return { requests, grants };
+    return { inserted, rows };
   }
 
   private write(cs: ChangeSet, plan: WritePlan): void {
-    for (const r of cs.insertRequests ?? []) {
+    for (const { request: r, grants } of plan.inserted.values()) {
       try {
         this.run(
-          'INSERT INTO requests (id, requester, flow_id, status, created_at, updated_at, version, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-          r.id, r.requester, r.flowId, r.status, r.createdAt, r.updatedAt, r.version, JSON.stringify(r),
+          'INSERT INTO requests (id, requester, flow_id, status, created_at, updated_at, version, doc, grants) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+          r.id, r.requester, r.flowId, r.status, r.createdAt, r.updatedAt, r.version, JSON.stringify(r), JSON.stringify(grants.sort(byIntegration)),
         );
       } catch (err) {
         // A duplicate id (an automatic flow's request made twice) is a conflict, not a fault.
@@ -158,19 +197,18 @@ export class SqliteWriter {
       if (awaitsDecision(r)) this.syncApprovers(r);
       if (coversEntitlements(r.status)) this.addHoldings(r);
     }
-    for (const { current, next } of plan.requests) {
-      this.run('UPDATE requests SET status = ?, updated_at = ?, version = ?, doc = ? WHERE id = ?', next.status, next.updatedAt, next.version, JSON.stringify(next), next.id);
+    for (const { id, current, next, grantsText, grants } of plan.rows.values()) {
+      const nextGrants = grants ? JSON.stringify(grants.sort(byIntegration)) : grantsText;
+      if (!current || !next) {
+        this.run('UPDATE requests SET grants = ? WHERE id = ?', nextGrants, id);
+        continue;
+      }
+      this.run('UPDATE requests SET status = ?, updated_at = ?, version = ?, doc = ?, grants = ? WHERE id = ?', next.status, next.updatedAt, next.version, JSON.stringify(next), nextGrants, id);
       if (awaitsDecision(current) || awaitsDecision(next)) this.syncApprovers(next);
       if (coversEntitlements(current.status) !== coversEntitlements(next.status)) {
         if (coversEntitlements(next.status)) this.addHoldings(next);
         else this.removeHoldings(next);
       }
-    }
-    for (const g of cs.insertGrants ?? []) {
-      this.run('INSERT INTO grants (request_id, integration, status, doc) VALUES (?, ?, ?, ?)', g.requestId, g.integration, g.status, JSON.stringify(g));
-    }
-    for (const g of plan.grants) {
-      this.run('UPDATE grants SET status = ?, doc = ? WHERE request_id = ? AND integration = ?', g.status, JSON.stringify(g), g.requestId, g.integration);
     }
     for (const d of cs.deleteJobs ?? []) this.run('DELETE FROM jobs WHERE id = ?', d.id);
     for (const d of cs.deleteJobsOfRequest ?? []) {
