@@ -121,7 +121,7 @@ export interface GrantRecord {
   revokedAt: number | null;
 }
 
-export type JobKind = 'start' | 'grant' | 'expire' | 'revoke' | 'warn';
+export type JobKind = 'start' | 'grant' | 'expire' | 'revoke';
 
 /**
  * A job's id: its request's id first, then the kind and target. A request's jobs so sort
@@ -138,11 +138,11 @@ export function jobIdRange(requestId: string): { from: string; to: string } {
 }
 
 export interface JobRecord {
-  /** jobId(kind, requestId, target). */
+  /** jobId(kind, requestId, target); for expire jobs jobId('expire', requestId). */
   id: string;
   kind: JobKind;
   requestId: string;
-  /** For grant and revoke: which integration. For warn: the offset in ms. */
+  /** For grant and revoke: which integration. For expire: the expiry warnings still ahead, ms before it, comma-separated. */
   target: string;
   dueAt: number;
   attempts: number;

@@ -45,7 +45,8 @@ async function request(h: Harness, id: string): Promise<RequestRecord> {
 }
 
 async function jobs(h: Harness, id: string): Promise<string[]> {
-  return (await h.store.jobsOfRequest(id)).map((j) => `${j.kind}@${j.dueAt - T0}`);
+  // An expire job falls due at each warning still ahead (its target), then at the expiry.
+  return (await h.store.jobsOfRequest(id)).map((j) => `${j.kind}@${j.dueAt - T0}${j.kind === 'expire' && j.target ? ` warns ${j.target}` : ''}`);
 }
 
 async function auditActions(h: Harness, requestId: string): Promise<string[]> {
@@ -96,7 +97,7 @@ describe('automatic approval', () => {
     assert.deepEqual(grants.map((g) => [g.integration, g.status, g.attempts, g.lastError, g.grantedAt]), [['demo', 'active', 1, null, T0]]);
     assert.deepEqual(await onTarget(h), ['alice database:app#read']);
     assert.equal(h.demo.countCalls('grant', r.id), 1);
-    assert.deepEqual(await jobs(h, r.id), [`warn@${HOUR - 10 * MINUTE}`, `expire@${HOUR}`]);
+    assert.deepEqual(await jobs(h, r.id), [`expire@${HOUR - 10 * MINUTE} warns ${10 * MINUTE},${MINUTE}`]);
     assert.deepEqual(eventsOf(h, 'request.granted', r.id).map((e) => e.audience), [['alice']]);
 
     // Up to the last millisecond before expiry nothing is revoked (the warnings run).
@@ -152,7 +153,7 @@ describe('expiry warnings', () => {
     const extended = await h.engine.extend('alice', r.id, {});
     const exp2 = exp + HOUR;
     assert.equal(extended.expiresAt, exp2);
-    assert.deepEqual(await jobs(h, r.id), [`warn@${exp2 - T0 - 10 * MINUTE}`, `expire@${exp2 - T0}`]);
+    assert.deepEqual(await jobs(h, r.id), [`expire@${exp2 - T0 - 10 * MINUTE} warns ${10 * MINUTE},${MINUTE}`]);
 
     // The old 1-minute warning and the old expiry no longer happen.
     await h.advanceTo(exp - MINUTE);
@@ -174,7 +175,7 @@ describe('expiry warnings', () => {
 
   test('a warning whose moment has already passed when access starts is not planned', () => withHarness(async (h) => {
     const r = await autoRequest(h, 'alice', [appRead], { duration: '5m' });
-    assert.deepEqual(await jobs(h, r.id), [`warn@${4 * MINUTE}`, `expire@${5 * MINUTE}`]);
+    assert.deepEqual(await jobs(h, r.id), [`expire@${4 * MINUTE} warns ${MINUTE}`]);
   }));
 });
 
@@ -398,7 +399,7 @@ describe('extension', () => {
     assert.equal(twice.extensions, 2);
     await rejectsWith(h.engine.extend('alice', r.id, {}), 'conflict');
     assert.equal((await request(h, r.id)).expiresAt, T0 + 3 * HOUR + 30 * MINUTE);
-    assert.equal((await h.store.jobsOfRequest(r.id)).find((j) => j.kind === 'expire')!.dueAt, T0 + 3 * HOUR + 30 * MINUTE);
+    assert.deepEqual(await jobs(h, r.id), [`expire@${3 * HOUR + 20 * MINUTE} warns ${10 * MINUTE},${MINUTE}`], 'the expiry job moved to the new expiry\'s first warning');
     await rejectsWith(h.engine.extend('dave', r.id, {}), 'not-found');
 
     // The original expiry passes without effect; the new one revokes.
@@ -627,7 +628,7 @@ describe('failing grant', () => {
     assert.deepEqual(grants, await h.store.getGrants(r.id), 'the grants answered are the ones stored');
     assert.equal(r.expiresAt, T0 + HOUR);
     assert.deepEqual((await h.store.getGrants(r.id)).map((g) => [g.integration, g.status]), [['demo', 'active'], ['ledger', 'active']]);
-    assert.deepEqual(await jobs(h, r.id), [`warn@${HOUR - 10 * MINUTE}`, `expire@${HOUR}`]);
+    assert.deepEqual(await jobs(h, r.id), [`expire@${HOUR - 10 * MINUTE} warns ${10 * MINUTE},${MINUTE}`]);
     assert.equal(eventsOf(h, 'request.granted', r.id).length, 1);
     await h.advanceTo(T0 + HOUR);
     assert.equal((await request(h, r.id)).status, 'expired');
@@ -903,10 +904,10 @@ describe('crash safety', () => {
     const exp = T0 + HOUR;
     h.clock.set(exp);
     const claimed = await h.store.claimDueJobs(exp, 'crashed', exp + 30_000, 10);
-    assert.deepEqual(claimed.map((j) => j.kind), ['warn', 'expire']);
+    assert.deepEqual(claimed.map((j) => j.kind), ['expire']);
     assert.equal(await h.scheduler.runDue(), 0);
     assert.equal((await request(h, r.id)).status, 'active');
-    assert.equal(await h.advanceTo(exp + 30_000), 2);
+    assert.equal(await h.advanceTo(exp + 30_000), 1);
     const done = await request(h, r.id);
     assert.equal(done.status, 'expired');
     assert.deepEqual(await onTarget(h), []);

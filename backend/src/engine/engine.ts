@@ -493,18 +493,18 @@ export class Engine {
   private applyExtension(r: RequestRecord, durationMs: number, cs: ChangeSet, now: number, actor: string): void {
     const expiresAt = r.expiresAt! + durationMs;
     (cs.updateRequests ??= []).push({ id: r.id, expectVersion: r.version, set: { expiresAt, extensions: r.extensions + 1, pendingExtension: null, updatedAt: now } });
-    (cs.deleteJobsOfRequest ??= []).push({ requestId: r.id, kinds: ['warn'] });
-    (cs.insertJobs ??= []).push(this.job('expire', r.id, '', expiresAt, null), ...this.warnJobs(r.id, expiresAt, now));
+    (cs.insertJobs ??= []).push(this.expiryJob(r.id, expiresAt, now));
     (cs.audit ??= []).push({ at: now, actor, action: 'request.extended', requestId: r.id, data: { expiresAt, extension: r.extensions + 1 } });
   }
 
   /**
-   * One job carries all of a request's expiry warnings: it falls due at the first warning
-   * still ahead and moves itself to the next one after each (its target lists the offsets).
+   * A request's expiry job, which also gives its expiry warnings: it falls due at the first
+   * warning still ahead, moves itself to the next one after each, and last to the expiry
+   * (its target lists the warnings' offsets; its id leaves them out, so a request has one).
    */
-  private warnJobs(requestId: string, expiresAt: number, now: number): JobRecord[] {
+  private expiryJob(requestId: string, expiresAt: number, now: number): JobRecord {
     const offsets = this.config.config.settings.expiryWarnings.filter((offset) => expiresAt - offset > now).sort((a, b) => b - a);
-    return offsets.length ? [this.job('warn', requestId, offsets.join(','), expiresAt - offsets[0]!, null)] : [];
+    return { ...this.job('expire', requestId, '', offsets.length ? expiresAt - offsets[0]! : expiresAt, null), target: offsets.join(',') };
   }
 
   // ── revoking ───────────────────────────────────────────────────────────────────────
@@ -550,7 +550,7 @@ export class Engine {
     const cs: ChangeSet = {
       updateRequests: [{ id: r.id, expectVersion: r.version, base: r, set: { status: 'revoking', updatedAt: now, endReason, endedBy: actor, endNote: note, pendingExtension: null } }],
       updateGrants: live.map((g) => ({ requestId: r.id, integration: g.integration, set: { status: 'revoking' as const, attempts: 0, lastError: null } })),
-      deleteJobsOfRequest: [{ requestId: r.id, kinds: ['grant', 'expire', 'warn'] }],
+      deleteJobsOfRequest: [{ requestId: r.id, kinds: ['grant', 'expire'] }],
       insertJobs: jobs,
       audit: [{ at: now, actor, action: 'request.revoking', requestId: r.id, data: { by: endReason, reason: note } }],
     };
@@ -702,7 +702,6 @@ export class Engine {
         case 'grant': return await this.runGrant(job);
         case 'revoke': return await this.runRevoke(job);
         case 'expire': return await this.runExpire(job);
-        case 'warn': return await this.runWarn(job);
         case 'start': return await this.runStart(job);
       }
     } finally {
@@ -821,7 +820,7 @@ export class Engine {
       if (othersActive && fresh.status === 'granting') {
         const exp = fresh.durationMs === null ? null : now + fresh.durationMs;
         cs.updateRequests = [{ id: r.id, expectVersion: fresh.version, base: fresh, set: { status: 'active', grantedAt: now, expiresAt: exp, updatedAt: now, error: null } }];
-        if (exp !== null) cs.insertJobs = [this.job('expire', r.id, '', exp, null), ...this.warnJobs(r.id, exp, now)];
+        if (exp !== null) cs.insertJobs = [this.expiryJob(r.id, exp, now)];
         // The last grant activates the request: one event says both.
         cs.audit = [{ at: now, actor: 'system', action: 'request.active', requestId: r.id, data: { integration: grant.integration, entitlements: grant.entitlements.map(formatEntitlement), expiresAt: exp } }];
       }
@@ -897,7 +896,8 @@ export class Engine {
   private async runExpire(job: JobRecord): Promise<void> {
     const known = this.takeKnownState(job);
     const r = known ? known.request : await this.store.getRequest(job.requestId);
-    if (!r || r.status !== 'active' || r.expiresAt === null || r.expiresAt > this.now()) return this.finishStale(job);
+    if (!r || r.status !== 'active' || r.expiresAt === null) return this.finishStale(job);
+    if (r.expiresAt > this.now()) return this.warnOfExpiry(job, r, r.expiresAt);
     let claimed: JobRecord[] | null;
     try {
       claimed = await this.beginRevoke(r, 'expiry', 'system', null, known?.grants);
@@ -911,21 +911,19 @@ export class Engine {
     if (claimed) await Promise.all(claimed.map((j) => this.runJob(j)));
   }
 
-  private async runWarn(job: JobRecord): Promise<void> {
-    const r = await this.store.getRequest(job.requestId);
-    const offsets = job.target.split(',').map(Number);
-    const offset = r?.expiresAt == null ? NaN : r.expiresAt - job.dueAt;
-    // A warning planned for an expiry that has since moved (its replacement is planned) or
-    // for access that is no longer active: nothing to say.
-    if (!r || r.status !== 'active' || r.expiresAt === null || !offsets.includes(offset)) return this.finishStale(job);
+  /** The expiry job ran before the expiry: it gives the warning due now and moves on to the next moment. */
+  private async warnOfExpiry(job: JobRecord, r: RequestRecord, expiresAt: number): Promise<void> {
     const now = this.now();
-    // The next warning, even if its moment has passed (a late run still gives it), unless the access has expired.
-    const next = r.expiresAt > now ? offsets.filter((o) => o < offset).sort((a, b) => b - a)[0] : undefined;
-    if (next === undefined) await this.finishStale(job);
-    else if (!(await this.store.rescheduleJob(job.id, this.owner, r.expiresAt - next, null))) return;
-    this.publish(r, 'request.expiring', { expiresAt: r.expiresAt, warningOffsetMs: offset, msLeft: Math.max(0, r.expiresAt - now) }, `warn-${offset}`);
+    const offsets = job.target ? job.target.split(',').map(Number) : [];
+    const offset = expiresAt - job.dueAt;
+    // The next warning, even if its moment has passed (a late run still gives it); after the last, the expiry.
+    const next = offsets.filter((o) => o < offset).sort((a, b) => b - a)[0];
+    if (!(await this.store.rescheduleJob(job.id, this.owner, next === undefined ? expiresAt : expiresAt - next, null))) return;
+    // A moment that is not one of the warnings (the expiry moved since it was planned) says nothing.
+    if (offsets.includes(offset)) {
+      this.publish(r, 'request.expiring', { expiresAt: expiresAt, warningOffsetMs: offset, msLeft: expiresAt - now }, `warn-${offset}`);
+    }
   }
-
 
   /** Entitlements among `entitlements` that another holding request of the same person covers. */
   private async coveredElsewhere(r: RequestRecord, entitlements: Entitlement[]): Promise<Entitlement[]> {

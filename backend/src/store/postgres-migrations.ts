@@ -109,4 +109,15 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
     // The id format of domain/request.ts jobId, the same in both stores.
     sql: `UPDATE jobs SET id = request_id || ':' || kind || ':' || target;`,
   },
+  {
+    version: 3,
+    name: 'expiry warnings carried by the expiry job',
+    // As SQLite migration 4: the warn job's offsets move to the request's expire job, which
+    // falls due at the next warning first.
+    sql: `
+      UPDATE jobs SET target = w.target, due_at = LEAST(jobs.due_at, w.due_at)
+        FROM jobs w WHERE w.kind = 'warn' AND jobs.id = w.request_id || ':expire:';
+      DELETE FROM jobs WHERE kind = 'warn';
+    `,
+  },
 ];

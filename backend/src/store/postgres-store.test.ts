@@ -161,7 +161,7 @@ test('a statement beyond the statement timeout is cancelled by the server', asyn
   }
 });
 
-test('a store made by the first schema gets its job ids in the form of jobId', async () => {
+test('a store made by the first schema gets its job ids in the form of jobId, and its warnings inside the expire jobs', async () => {
   const url = await freshTestStoreUrl();
   const client = new pg.Client({ connectionString: url });
   await client.connect();
@@ -170,6 +170,8 @@ test('a store made by the first schema gets its job ids in the form of jobId', a
     await client.query('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
     await client.query('INSERT INTO schema_migrations VALUES (1, $1, 0)', [POSTGRES_MIGRATIONS[0]!.name]);
     await client.query("INSERT INTO jobs (id, kind, request_id, target, due_at, attempts) VALUES ('revoke:r9:demo', 'revoke', 'r9', 'demo', 700, 3)");
+    // An active request's expiry and its own warnings job, as releases before the third schema kept them.
+    await client.query("INSERT INTO jobs (id, kind, request_id, target, due_at, attempts) VALUES ('expire:r8:', 'expire', 'r8', '', 5000, 0), ('warn:r8:600000,60000', 'warn', 'r8', '600000,60000', 4400, 0)");
   } finally {
     await client.end();
   }
@@ -177,6 +179,7 @@ test('a store made by the first schema gets its job ids in the form of jobId', a
   try {
     await store.migrate();
     assert.deepEqual((await store.jobsOfRequest('r9')).map((j) => [j.id, j.attempts]), [[jobId('revoke', 'r9', 'demo'), 3]]);
+    assert.deepEqual((await store.jobsOfRequest('r8')).map((j) => [j.id, j.kind, j.target, j.dueAt]), [[jobId('expire', 'r8'), 'expire', '600000,60000', 4400]], 'the warnings moved into the expire job');
   } finally {
     await store.close();
   }

@@ -158,4 +158,16 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       DROP TABLE grants;
     `,
   },
+  {
+    version: 4,
+    name: 'expiry warnings carried by the expiry job',
+    // A request's warnings were a job of their own (kind warn, target the offsets); its expire
+    // job now carries them (the same target) and falls due at the next of them first.
+    sql: `
+      UPDATE jobs SET target = w.target, due_at = min(jobs.due_at, w.due_at)
+        FROM (SELECT request_id, target, due_at FROM jobs WHERE kind = 'warn') AS w
+        WHERE jobs.id = w.request_id || ':expire:';
+      DELETE FROM jobs WHERE kind = 'warn';
+    `,
+  },
 ];

@@ -112,7 +112,7 @@ test('a store made by the first schema moves to the second with its jobs (ids in
   }
 });
 
-test('a store made by the second schema moves its grants into their requests\' rows, in integration order', async () => {
+test('a store made by the second schema moves its grants into their requests\' rows, in integration order, and its warnings into the expire jobs', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'lapse-store-'));
   try {
     const path = join(dir, 'lapse.db');
@@ -136,6 +136,10 @@ test('a store made by the second schema moves its grants into their requests\' r
       insertRequest.run(r.id, r.requester, r.flowId, r.status, 1, 1, 1, JSON.stringify(r));
       for (const g of grants) insertGrant.run(g.requestId, g.integration, g.status, JSON.stringify(g));
     }
+    // r1's expiry and its own warnings job, as the second schema kept them.
+    const insertJob = old.prepare('INSERT INTO jobs (id, kind, request_id, target, due_at, attempts) VALUES (?, ?, ?, ?, ?, 0)');
+    insertJob.run('r1:expire:', 'expire', 'r1', '', 5000);
+    insertJob.run('r1:warn:600000,60000', 'warn', 'r1', '600000,60000', 4400);
     old.close();
 
     const s = new SqliteStore(path);
@@ -143,6 +147,8 @@ test('a store made by the second schema moves its grants into their requests\' r
     assert.deepEqual(await s.getGrants('r1'), [grant('r1', 'pg', 'active'), grant('r1', 'redis', 'active')]);
     assert.deepEqual(await s.getGrants('r2'), [grant('r2', 'pg', 'revoked')]);
     assert.deepEqual(await s.getGrants('r3'), []);
+    // The fourth schema: the warnings moved into the expire job, due at the first of them.
+    assert.deepEqual((await s.jobsOfRequest('r1')).map((j) => [j.id, j.kind, j.target, j.dueAt]), [[jobId('expire', 'r1'), 'expire', '600000,60000', 4400]]);
     assert.deepEqual([...(await s.getGrantsOf(['r1', 'r3', 'nope'])).entries()].map(([id, gs]) => [id, gs.map((g) => g.integration)]), [['r1', ['pg', 'redis']], ['r3', []], ['nope', []]]);
     // Holding grants, a page at a time, resuming inside a request's grants.
     assert.deepEqual((await s.holdingGrantsPage(null, 1)).map((h) => [h.requestId, h.integration]), [['r1', 'pg']]);

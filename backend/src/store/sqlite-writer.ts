@@ -220,7 +220,7 @@ export class SqliteWriter {
       this.run(
         `INSERT INTO jobs (id, kind, request_id, target, due_at, attempts, last_error, lease_owner, lease_until)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, lease_owner = excluded.lease_owner, lease_until = excluded.lease_until`,
+         ON CONFLICT (id) DO UPDATE SET target = excluded.target, due_at = excluded.due_at, lease_owner = excluded.lease_owner, lease_until = excluded.lease_until`,
         j.id, j.kind, j.requestId, j.target, j.dueAt, j.attempts, j.lastError, j.leaseOwner, j.leaseUntil,
       );
     }
