@@ -121,6 +121,12 @@ export interface GrantRecord {
   revokedAt: number | null;
 }
 
+/** A request and its grants, as of one moment. */
+export interface RequestWithGrants {
+  request: RequestRecord;
+  grants: GrantRecord[];
+}
+
 export type JobKind = 'start' | 'grant' | 'expire' | 'revoke';
 
 /**

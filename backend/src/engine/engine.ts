@@ -11,7 +11,7 @@ import { uuidv7 } from '../domain/ids.ts';
 import type { FlowConfig } from '../domain/config.ts';
 import {
   applyRequestUpdate, entitlementKey, formatEntitlement, jobId,
-  type Decision, type EndReason, type Entitlement, type Favorite, type GrantRecord, type JobKind, type JobRecord, type RequestRecord, type RequestStatus,
+  type Decision, type EndReason, type Entitlement, type Favorite, type GrantRecord, type JobKind, type JobRecord, type RequestRecord, type RequestStatus, type RequestWithGrants,
 } from '../domain/request.ts';
 import { CompiledConfig, dedupe, MAX_BUNDLE_ENTITLEMENTS } from '../domain/catalog.ts';
 import { allApprovers, approvalsSatisfied, snapshotApprovers, unapprovableReason } from '../domain/approvals.ts';
@@ -75,12 +75,6 @@ export interface EngineOptions {
   /** Called whenever jobs were created that fall due before the scheduler's next look. */
   onJobsScheduled?: (earliestDueAt: number) => void;
   log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
-}
-
-/** A request and its grants, as of one moment. */
-export interface RequestWithGrants {
-  request: RequestRecord;
-  grants: GrantRecord[];
 }
 
 /** Ids of requests made by automatic flows start with this. */
@@ -711,16 +705,16 @@ export class Engine {
   }
 
   /**
-   * Reads the requests and grants of jobs the scheduler claimed, two reads for the batch
+   * Reads the requests and grants of jobs the scheduler claimed, one read for the batch
    * instead of two per job, for runJob to take.
    */
   async prepareJobs(jobs: JobRecord[]): Promise<void> {
     const ids = [...new Set(jobs.filter((j) => j.kind === 'expire' || j.kind === 'revoke' || j.kind === 'grant').map((j) => j.requestId))];
     if (ids.length < 2) return;
-    const [requests, grants] = await Promise.all([this.store.getRequests(ids), this.store.getGrantsOf(ids)]);
+    const requests = await this.store.getRequestsWithGrants(ids);
     for (const j of jobs) {
-      const request = requests.get(j.requestId);
-      if (request && !this.knownState.has(j.id)) this.knownState.set(j.id, { request, grants: grants.get(j.requestId) ?? [] });
+      const known = requests.get(j.requestId);
+      if (known && !this.knownState.has(j.id)) this.knownState.set(j.id, known);
     }
   }
 

@@ -128,6 +128,8 @@ test('the holdings overlap check and the approvers index see what other replicas
   await a.commit({ insertRequests: [request('hold-1', { requester: 'dave', status: 'active', entitlements: [e] })] });
   assert.deepEqual([...(await b.coveredByOthers('dave', 'hold-2', [key, 'demo\u0000x\u0000y\u0000z']))], [key]);
   assert.deepEqual([...(await b.coveredByOthers('dave', 'hold-1', [key]))], []);
+  await a.commit({ insertGrants: [{ requestId: 'hold-1', integration: 'demo', status: 'active', entitlements: [e], accessDetails: null, attempts: 1, lastError: null, grantedAt: 1, revokedAt: null }] });
+  assert.deepEqual([...(await b.getRequestsWithGrants(['hold-1', 'nope']))].map(([id, { request, grants }]) => [id, request.requester, grants.map((g) => g.integration)]), [['hold-1', 'dave', ['demo']]]);
   await b.commit({ updateRequests: [{ id: 'hold-1', expectVersion: 1, set: { status: 'expired' } }] });
   assert.deepEqual([...(await a.coveredByOthers('dave', 'hold-2', [key]))], []);
   await a.commit({ insertRequests: [request('wait-1', { requester: 'dave', approverGroups: [{ description: 'leads', users: ['erin', 'bob'] }] })] });

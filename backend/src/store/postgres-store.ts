@@ -6,7 +6,7 @@
 // writers. Due work is claimed with FOR UPDATE SKIP LOCKED and a lease.
 
 import pg from 'pg';
-import { applyRequestUpdate, awaitsDecision, coversEntitlements, entitlementKey, HOLDING_STATUSES, type Favorite, type GrantRecord, type JobRecord, type RequestRecord } from '../domain/request.ts';
+import { applyRequestUpdate, awaitsDecision, coversEntitlements, entitlementKey, HOLDING_STATUSES, type Favorite, type GrantRecord, type JobRecord, type RequestRecord, type RequestWithGrants } from '../domain/request.ts';
 import { canonicalJson, hashAuditEvent } from '../audit/chain.ts';
 import {
   ConflictError,
@@ -347,12 +347,13 @@ export class PostgresStore implements Store {
     return row ? (JSON.parse(String(row.doc)) as RequestRecord) : null;
   }
 
-  async getRequests(ids: string[]): Promise<Map<string, RequestRecord>> {
-    const out = new Map<string, RequestRecord>();
+  async getRequestsWithGrants(ids: string[]): Promise<Map<string, RequestWithGrants>> {
+    const out = new Map<string, RequestWithGrants>();
     if (ids.length === 0) return out;
-    for (const row of await this.rows('SELECT doc FROM requests WHERE id = ANY($1::text[])', [ids])) {
-      const r = JSON.parse(String(row.doc)) as RequestRecord;
-      out.set(r.id, r);
+    const [rows, grants] = await Promise.all([this.rows('SELECT doc FROM requests WHERE id = ANY($1::text[])', [ids]), this.getGrantsOf(ids)]);
+    for (const row of rows) {
+      const request = JSON.parse(String(row.doc)) as RequestRecord;
+      out.set(request.id, { request, grants: grants.get(request.id) ?? [] });
     }
     return out;
   }

@@ -150,6 +150,7 @@ test('a store made by the second schema moves its grants into their requests\' r
     // The fourth schema: the warnings moved into the expire job, due at the first of them.
     assert.deepEqual((await s.jobsOfRequest('r1')).map((j) => [j.id, j.kind, j.target, j.dueAt]), [[jobId('expire', 'r1'), 'expire', '600000,60000', 4400]]);
     assert.deepEqual([...(await s.getGrantsOf(['r1', 'r3', 'nope'])).entries()].map(([id, gs]) => [id, gs.map((g) => g.integration)]), [['r1', ['pg', 'redis']], ['r3', []], ['nope', []]]);
+    assert.deepEqual([...(await s.getRequestsWithGrants(['r1', 'r3', 'nope'])).entries()].map(([id, { request, grants }]) => [id, request.status, grants.map((g) => g.integration)]), [['r1', 'active', ['pg', 'redis']], ['r3', 'pending', []]]);
     // Holding grants, a page at a time, resuming inside a request's grants.
     assert.deepEqual((await s.holdingGrantsPage(null, 1)).map((h) => [h.requestId, h.integration]), [['r1', 'pg']]);
     assert.deepEqual((await s.holdingGrantsPage({ requestId: 'r1', integration: 'pg' }, 10)).map((h) => [h.requestId, h.integration, h.requester]), [['r1', 'redis', 'alice']]);

@@ -6,7 +6,7 @@
 // process never interleave inside a transaction.
 
 import Database from 'libsql';
-import { HOLDING_STATUSES, jobIdRange, type Favorite, type GrantRecord, type JobRecord, type RequestRecord } from '../domain/request.ts';
+import { HOLDING_STATUSES, jobIdRange, type Favorite, type GrantRecord, type JobRecord, type RequestRecord, type RequestWithGrants } from '../domain/request.ts';
 import {
   type AuditEvent,
   type AuditFilter,
@@ -168,12 +168,12 @@ export class SqliteStore implements Store {
     return row ? (JSON.parse(String(row.grants)) as GrantRecord[]) : [];
   }
 
-  async getRequests(ids: string[]): Promise<Map<string, RequestRecord>> {
-    const out = new Map<string, RequestRecord>();
+  async getRequestsWithGrants(ids: string[]): Promise<Map<string, RequestWithGrants>> {
+    const out = new Map<string, RequestWithGrants>();
     if (ids.length === 0) return out;
-    for (const row of this.all('SELECT doc FROM requests WHERE id IN (SELECT value FROM json_each(?))', JSON.stringify(ids))) {
-      const r = JSON.parse(String(row.doc)) as RequestRecord;
-      out.set(r.id, r);
+    for (const row of this.all('SELECT doc, grants FROM requests WHERE id IN (SELECT value FROM json_each(?))', JSON.stringify(ids))) {
+      const request = JSON.parse(String(row.doc)) as RequestRecord;
+      out.set(request.id, { request, grants: JSON.parse(String(row.grants)) as GrantRecord[] });
     }
     return out;
   }

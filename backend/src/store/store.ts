@@ -4,7 +4,7 @@
 // in-memory state a second process would need: due work is claimed with a lease in a
 // single conditional update, so a PostgreSQL store with several replicas fits the same shape.
 
-import type { Entitlement, Favorite, GrantRecord, GrantStatus, JobKind, JobRecord, RequestRecord, RequestStatus } from '../domain/request.ts';
+import type { Entitlement, Favorite, GrantRecord, GrantStatus, JobKind, JobRecord, RequestRecord, RequestStatus, RequestWithGrants } from '../domain/request.ts';
 
 export interface AuditInput {
   at: number;
@@ -109,8 +109,8 @@ export interface Store {
   commit(changes: ChangeSet): Promise<void>;
 
   getRequest(id: string): Promise<RequestRecord | null>;
-  /** The requests among these ids that exist, by id (one read for many). */
-  getRequests(ids: string[]): Promise<Map<string, RequestRecord>>;
+  /** The requests among these ids that exist, with their grants, by id (one read for many). */
+  getRequestsWithGrants(ids: string[]): Promise<Map<string, RequestWithGrants>>;
   getGrants(requestId: string): Promise<GrantRecord[]>;
   getGrantsOf(requestIds: string[]): Promise<Map<string, GrantRecord[]>>;
   listRequests(filter: RequestFilter): Promise<RequestRecord[]>;
