@@ -262,6 +262,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   try {
     http = await buildServer({
       engine, store, events, scheduler, integrations, clock, reload, logger: log, health, reconcile: runReconcile,
+      trustProxy: config.settings.trustProxy,
       openAccessDetails: (g) => (g.accessDetails === null ? null : sealer.open(g.requestId, g.integration, g.accessDetails)),
     });
     await http.listen({ port: opts.port, host: opts.host ?? '127.0.0.1' });

@@ -75,7 +75,7 @@ describe('failed authentication is rate-limited per address', () => {
   before(async () => { s = await startTestServer(); });
   after(async () => { await s.svc.stop(); rmSync(s.dir, { recursive: true, force: true }); });
 
-  test('10 failures a minute are answered 401; the 11th attempt gets 429 with retry-after', async () => {
+  test('10 failures a minute are answered 401; the 11th bad token gets 429 with retry-after', async () => {
     for (let i = 0; i < 10; i++) {
       assertProblem(await call(s.svc.url, 'GET', '/api/v1/me', `lapse_guessguess${String(i).padStart(2, '0')}_${'x'.repeat(40)}`), 401);
     }
@@ -83,11 +83,10 @@ describe('failed authentication is rate-limited per address', () => {
     assertProblem(limited, 429, undefined, /too many failed/);
     const retry = Number(limited.headers.get('retry-after'));
     assert.ok(Number.isInteger(retry) && retry > 0 && retry <= 60, `retry-after ${limited.headers.get('retry-after')}`);
-    // While blocked the address is refused even with a valid token (guessing is slowed down,
-    // not just counted), but health checks outside /api/v1 still answer.
-    const valid = await s.as('alice', 'GET', '/api/v1/me');
-    assertProblem(valid, 429);
-    assert.ok(Number(valid.headers.get('retry-after')) > 0, 'Number(valid.headers.get(\'retry-after\')) > 0');
+    // While blocked, further guesses are refused, but a valid token from the same address
+    // still works (others' failures never lock a person out; see api-security.test.ts), and
+    // health checks outside /api/v1 still answer.
+    assert.equal((await s.as('alice', 'GET', '/api/v1/me')).status, 200);
     assert.equal((await call(s.svc.url, 'GET', '/healthz')).status, 200);
   });
 });

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import type { Service } from '../service.ts';
-import { type User, call, assertProblem, ent, appRead, analyticsRead, usersWrite, ordersWrite, startTestServer } from './api-test-support.ts';
+import { type User, type SseStream, call, assertProblem, ent, appRead, analyticsRead, usersWrite, ordersWrite, startTestServer, openEventStream, waitFor } from './api-test-support.ts';
 import type { DemoIntegration } from '../integrations/demo-integration.ts';
 
 let svc: Service;
@@ -284,61 +284,18 @@ describe('revoke-all', () => {
 
 // ── events ───────────────────────────────────────────────────────────────────────────
 
-interface SseEvent { id?: string; event?: string; data?: any }
-
-interface Stream { events: SseEvent[]; connected: Promise<void>; ended: Promise<void>; headers: Headers }
-const streams: Stream[] = [];
+const streams: SseStream[] = [];
 
 /**
  * An open event stream: collects parsed events. Streams are left open and ended by the
  * server when it stops (a client abort would leave the fetch pool's spare connection to
  * delay the server's close by the pool's keep-alive time).
  */
-async function openStream(user: User): Promise<Stream> {
-  const res = await fetch(`${svc.url}/api/v1/events`, { headers: { authorization: `Bearer ${tokens[user]}` } });
-  assert.equal(res.status, 200);
-  const events: SseEvent[] = [];
-  let markConnected!: () => void;
-  const connected = new Promise<void>((resolve) => { markConnected = resolve; });
-  const reader = res.body!.getReader();
-  const decoder = new TextDecoder();
-  let buffer = '';
-  const ended = (async () => {
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        buffer += decoder.decode(value, { stream: true });
-        let cut: number;
-        while ((cut = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, cut);
-          buffer = buffer.slice(cut + 2);
-          if (block.includes(': connected as')) markConnected();
-          const e: SseEvent = {};
-          for (const line of block.split('\n')) {
-            if (line.startsWith('id: ')) e.id = line.slice(4);
-            else if (line.startsWith('event: ')) e.event = line.slice(7);
-            else if (line.startsWith('data: ')) e.data = JSON.parse(line.slice(6));
-          }
-          if (e.event) events.push(e);
-        }
-      }
-    } catch {
-      // the server went away
-    }
-  })();
-  const stream = { events, connected, ended, headers: res.headers };
+async function openStream(user: User): Promise<SseStream> {
+  const stream = await openEventStream(svc.url, tokens[user]);
+  assert.equal(stream.status, 200);
   streams.push(stream);
   return stream;
-}
-
-async function waitFor(predicate: () => boolean, ms: number): Promise<boolean> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (predicate()) return true;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return predicate();
 }
 
 describe('GET /api/v1/events', () => {

@@ -92,3 +92,56 @@ export const appRead = ent('database', 'app', 'read');
 export const analyticsRead = ent('database', 'analytics', 'read');
 export const usersWrite = ent('table', 'app/users', 'write');
 export const ordersWrite = ent('table', 'app/orders', 'write');
+
+export interface SseEvent { id?: string; event?: string; data?: any }
+
+export interface SseStream { status: number; events: SseEvent[]; connected: Promise<void>; ended: Promise<void>; headers: Headers; isEnded(): boolean }
+
+/** An open event stream (GET /api/v1/events): collects parsed events until the server ends it. */
+export async function openEventStream(url: string, token: string): Promise<SseStream> {
+  const res = await fetch(`${url}/api/v1/events`, { headers: { authorization: `Bearer ${token}` } });
+  const events: SseEvent[] = [];
+  let markConnected!: () => void;
+  const connected = new Promise<void>((resolve) => { markConnected = resolve; });
+  let over = false;
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  const ended = (async () => {
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        let cut: number;
+        while ((cut = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, cut);
+          buffer = buffer.slice(cut + 2);
+          if (block.includes(': connected as')) markConnected();
+          const e: SseEvent = {};
+          for (const line of block.split('\n')) {
+            if (line.startsWith('id: ')) e.id = line.slice(4);
+            else if (line.startsWith('event: ')) e.event = line.slice(7);
+            else if (line.startsWith('data: ')) e.data = JSON.parse(line.slice(6));
+          }
+          if (e.event) events.push(e);
+        }
+      }
+    } catch {
+      // the server went away
+    } finally {
+      over = true;
+    }
+  })();
+  return { status: res.status, events, connected, ended, headers: res.headers, isEnded: () => over };
+}
+
+/** Polls `predicate` every 10 ms for at most `ms`; its last answer. */
+export async function waitFor(predicate: () => boolean, ms: number): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (predicate()) return true;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return predicate();
+}

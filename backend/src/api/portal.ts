@@ -106,6 +106,7 @@ export function registerPortal(app: FastifyInstance, opts: { dir?: string } = {}
     return reply.send(file.body);
   };
 
-  app.get('/', (req, reply) => serve('index.html', req, reply));
-  app.get('/:file', (req, reply) => serve((req.params as { file: string }).file, req, reply));
+  const PUBLIC = { config: { access: 'public' as const } };
+  app.get('/', PUBLIC, (req, reply) => serve('index.html', req, reply));
+  app.get('/:file', PUBLIC, (req, reply) => serve((req.params as { file: string }).file, req, reply));
 }

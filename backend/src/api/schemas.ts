@@ -116,7 +116,7 @@ export const auditQuery = {
     action: { type: 'string' },
     since: { type: 'string', format: 'date-time' },
     until: { type: 'string', format: 'date-time' },
-    afterSeq: { type: 'string', pattern: '^[0-9]+$' },
+    afterSeq: { type: 'string', pattern: '^[0-9]{1,15}$' },
     limit: { type: 'string', pattern: '^[0-9]{1,5}$' },
   },
 } as const;

@@ -42,15 +42,54 @@ export interface ServerDeps {
   bodyLimit?: number;
   /** The built renderer served as the web portal at `/` (default: renderer/dist). */
   portalDir?: string;
+  /**
+   * Which proxies to believe about the client's address (X-Forwarded-For), as Fastify's
+   * `trustProxy`: false (default: the connection's address), true, a number of hops, or
+   * addresses and CIDR ranges. The failed-authentication limiter counts per client address.
+   */
+  trustProxy?: boolean | number | string[];
 }
+
+/**
+ * Who may call a route: `public` (no token: health, metrics, the OpenAPI document, the
+ * portal's files) or `token` (a valid bearer token). Every route declares it; the
+ * authentication hook reads it from the route that will run, never from the URL.
+ */
+export type RouteAccess = 'public' | 'token';
 
 declare module 'fastify' {
   interface FastifyRequest {
     caller: { id: string; admin: boolean; tokenId: string };
   }
+  interface FastifyContextConfig {
+    access?: RouteAccess;
+  }
+  interface FastifyInstance {
+    /** Every route with the access it declared, in the order they were registered. */
+    routeAccess: { method: string; url: string; access: RouteAccess }[];
+  }
+}
+
+/**
+ * Refuses, when it is registered, any route that does not declare its access, and keeps the
+ * table of routes and their access (`app.routeAccess`). Call before registering routes.
+ */
+export function enforceRouteAccess(app: FastifyInstance): void {
+  const table: FastifyInstance['routeAccess'] = [];
+  app.decorate('routeAccess', table);
+  app.addHook('onRoute', (opts) => {
+    const access = (opts.config as { access?: unknown } | undefined)?.access;
+    const methods = Array.isArray(opts.method) ? opts.method : [opts.method];
+    if (access !== 'public' && access !== 'token') {
+      throw new Error(`route ${methods.join(',')} ${opts.url} does not declare its access (config.access: 'public' or 'token'); got ${JSON.stringify(access)}`);
+    }
+    for (const method of methods) table.push({ method, url: opts.url, access });
+  });
 }
 
 const PROBLEM = 'application/problem+json';
+/** How often the token of every open event stream is looked up again. */
+const STREAM_RECHECK_MS = 500;
 const JSON_TYPE = 'application/json; charset=utf-8';
 const STATUS_BY_KIND: Record<LapseError['kind'], number> = {
   invalid: 422, unauthorized: 401, forbidden: 403, 'not-found': 404, conflict: 409, unavailable: 503,
@@ -72,10 +111,14 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
     bodyLimit: deps.bodyLimit ?? 256 * 1024,
+    // A number of hops: the client is that many addresses back from the connection's.
+    trustProxy: typeof deps.trustProxy === 'number' ? ((_address: string, hop: number) => hop < (deps.trustProxy as number)) : (deps.trustProxy ?? false),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
   });
+  enforceRouteAccess(app);
   const docs: RouteDoc[] = [];
   const limiter = new FailedAuthLimiter({ max: 10, windowMs: 60_000, now: () => Date.now() });
+  const PUBLIC = { config: { access: 'public' as const } };
   const metrics = { httpRequests: new Map<string, number>() };
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
@@ -108,23 +151,26 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     metrics.httpRequests.set(key, (metrics.httpRequests.get(key) ?? 0) + 1);
   });
 
-  // Authentication for everything under /api/v1 except the OpenAPI document.
+  // Authentication, decided by the route that will run (its declared access), after routing:
+  // a path spelt any other way reaches either the same route, and the same check, or none.
+  // Requests that reach no route get the 404 answer and run nothing.
   app.addHook('onRequest', async (req, reply) => {
-    const path = req.url.split('?')[0]!;
-    if (!path.startsWith('/api/v1/') || path === '/api/v1/openapi.json') return;
-    const ip = req.ip;
-    const retry = limiter.blockedFor(ip);
-    if (retry > 0) {
-      reply.header('retry-after', Math.ceil(retry / 1000));
-      return problem(reply, 429, 'Too many failed sign-ins', `too many failed authentications from this address; retry in ${Math.ceil(retry / 1000)} s`);
-    }
+    if (req.is404 || req.routeOptions.config.access === 'public') return;
     const header = req.headers.authorization;
     const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
     const record = token ? await authenticate(store, token) : null;
     if (!record) {
-      limiter.fail(ip);
       reply.header('www-authenticate', 'Bearer');
-      return problem(reply, 401, 'Unauthorized', token ? 'the token is not valid (unknown, malformed or revoked)' : 'send a token: Authorization: Bearer <token>');
+      if (token === undefined) return problem(reply, 401, 'Unauthorized', 'send a token: Authorization: Bearer <token>');
+      // Only presented tokens that fail count: a guess. A valid token is never refused
+      // because others failed from the same address.
+      const retry = limiter.blockedFor(req.ip);
+      if (retry > 0) {
+        reply.header('retry-after', Math.ceil(retry / 1000));
+        return problem(reply, 429, 'Too many failed sign-ins', `too many failed authentications from this address; retry in ${Math.ceil(retry / 1000)} s`);
+      }
+      limiter.fail(req.ip);
+      return problem(reply, 401, 'Unauthorized', 'the token is not valid (unknown, malformed or revoked)');
     }
     req.caller = { id: record.userId, admin: engine.config.isAdmin(record.userId), tokenId: record.id };
     // "Last used" at minute precision: one write per token per minute, not per call.
@@ -144,7 +190,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     const preValidation = async (req: FastifyRequest) => {
       if (req.body === undefined) req.body = {};
     };
-    app.route({ method, url, schema, handler, ...(optionalBody ? { preValidation } : {}) });
+    app.route({ method, url, schema, handler, config: { access: 'token' }, ...(optionalBody ? { preValidation } : {}) });
   };
   const requireAdmin = (req: FastifyRequest) => {
     if (!req.caller.admin) throw new LapseError('forbidden', 'this needs the admin role');
@@ -163,6 +209,18 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     const r = (await store.getRequest(id))!;
     return requestView(r, await store.getGrants(id), engine.config, viewer, openDetails);
   };
+  /**
+   * One row of a list: a row that cannot be shown (a record no view expects) is logged and
+   * stands as its id and status, so that one row never fails a list as a whole.
+   */
+  const rowView = <T>(r: { id: string; status: string }, render: () => T, fallback?: () => T): T => {
+    try {
+      return render();
+    } catch (err) {
+      logger.error('a request could not be shown in a list', { request: r.id, error: String(err) });
+      return fallback ? fallback() : ({ id: r.id, status: r.status, error: 'this request could not be shown; the server log says why' } as T);
+    }
+  };
   const parseTime = (text: string | undefined, field: string): number | undefined => {
     if (text === undefined) return undefined;
     const t = Date.parse(text);
@@ -171,8 +229,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   };
 
   // ── health and metrics ──
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_req, reply) => {
+  app.get('/healthz', PUBLIC, async () => ({ status: 'ok' }));
+  app.get('/readyz', PUBLIC, async (_req, reply) => {
     try {
       await store.ping();
       return { status: 'ready' };
@@ -180,7 +238,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       return problem(reply, 503, 'Not ready', `the store is unreachable: ${String(err)}`);
     }
   });
-  app.get('/metrics', async (_req, reply) => {
+  app.get('/metrics', PUBLIC, async (_req, reply) => {
     const lines: string[] = [];
     lines.push('# HELP lapse_requests Requests by status.', '# TYPE lapse_requests gauge');
     const counts = await store.countByStatus();
@@ -248,7 +306,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     const integration = deps.integrations.get(id)!;
     if (!deps.health) return integration.health();
     const known = checkNow ? undefined : deps.health.get(id);
-    return known ?? (await deps.health.check(id))!;
+    return known ?? (await (checkNow ? deps.health.checkOnDemand(id) : deps.health.check(id)))!;
   };
   const unhealthyIntegrations = async (): Promise<Map<string, HealthReport>> => {
     const out = new Map<string, HealthReport>();
@@ -294,7 +352,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     const requester = everyone ? q.user : req.caller.id;
     const list = await store.listRequests({ requester, statuses, flowId: q.flow, limit: Math.min(Number(q.limit ?? 100), 1000) });
     const grants = await store.getGrantsOf(list.map((r) => r.id));
-    return { requests: list.map((r) => requestView(r, grants.get(r.id) ?? [], engine.config, req.caller.id, openDetails)) };
+    return { requests: list.map((r) => rowView(r, () => requestView(r, grants.get(r.id) ?? [], engine.config, req.caller.id, openDetails))) };
   });
 
   route('GET', '/api/v1/requests/:id', { summary: 'One request, with its grants (access details for the requester)', params: S.idParams }, async (req) => {
@@ -351,7 +409,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     return {
       approvals: list
         .filter((r) => !(r.requester === req.caller.id && (engine.config.flows.get(r.flowId)?.settings.requesterCannotApproveOwn ?? true)) && !decided(r))
-        .map((r) => requestView(r, grants.get(r.id) ?? [], engine.config, req.caller.id, openDetails)),
+        .map((r) => rowView(r, () => requestView(r, grants.get(r.id) ?? [], engine.config, req.caller.id, openDetails))),
     };
   });
 
@@ -441,7 +499,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       const page = await store.listRequests({ createdBefore: before ?? until, limit: 1000 });
       const inRange = page.filter((r) => r.createdAt >= since);
       const grants = await store.getGrantsOf(inRange.map((r) => r.id));
-      for (const r of inRange) out += activityCsvRows(r, grants.get(r.id) ?? [], engine.config);
+      for (const r of inRange) out += rowView(r, () => activityCsvRows(r, grants.get(r.id) ?? [], engine.config), () => '');
       if (page.length < 1000 || inRange.length < page.length) break;
       before = page[page.length - 1]!.createdAt;
     }
@@ -449,36 +507,56 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   });
 
   // ── events ──
-  const openStreams = new Set<() => void>();
+  // A stream is authorized at every delivery, not once: each event is filtered by the
+  // caller's rights as they are then (a reload may have taken the admin role away), and the
+  // token of every open stream is looked up again every STREAM_RECHECK_MS, so a stream ends
+  // within about a second of its token being revoked, here or by another process.
+  const openStreams = new Map<() => void, string>();
+  let recheck: NodeJS.Timeout | null = null;
+  const recheckStreams = async () => {
+    const byToken = new Map<string, (() => void)[]>();
+    for (const [close, token] of openStreams) byToken.set(token, [...(byToken.get(token) ?? []), close]);
+    for (const [token, closes] of byToken) {
+      const record = await authenticate(store, token).catch(() => undefined);
+      if (record === null) for (const close of closes) close();
+    }
+  };
   route('GET', '/api/v1/events', { summary: 'Server-sent events of every change that concerns the caller' }, async (req, reply) => {
     const caller = req.caller;
+    const token = req.headers.authorization!.slice(7).trim();
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     res.write(`retry: 2000\n: connected as ${caller.id}\n\n`);
     const send = (e: LapseEvent) => {
-      if (!caller.admin && !e.audience.includes(caller.id)) return;
+      if (!openStreams.has(close)) return;
+      if (!e.audience.includes(caller.id) && !engine.config.isAdmin(caller.id)) return;
       res.write(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify({ ...e, at: iso(e.at), audience: undefined })}\n\n`);
     };
     const unsubscribe = events.subscribe(send);
     const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
-    // Ends the stream when the client goes away or the server shuts down: a response left
-    // open keeps its connection busy, and the server from closing.
+    // Ends the stream when the client goes away, its token is revoked or the server shuts
+    // down: a response left open keeps its connection busy, and the server from closing.
     const close = () => {
       if (!openStreams.delete(close)) return;
       clearInterval(heartbeat);
       unsubscribe();
       if (!res.writableEnded) res.end();
+      if (openStreams.size === 0 && recheck) {
+        clearInterval(recheck);
+        recheck = null;
+      }
     };
-    openStreams.add(close);
+    openStreams.set(close, token);
+    recheck ??= setInterval(() => void recheckStreams(), STREAM_RECHECK_MS);
     req.raw.on('close', close);
     res.on('close', close);
   });
   app.addHook('preClose', async () => {
-    for (const close of [...openStreams]) close();
+    for (const close of [...openStreams.keys()]) close();
   });
 
-  app.get('/api/v1/openapi.json', async () => buildOpenApi(docs));
+  app.get('/api/v1/openapi.json', PUBLIC, async () => buildOpenApi(docs));
   registerPortal(app, { dir: deps.portalDir });
 
   return app;

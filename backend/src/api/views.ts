@@ -7,7 +7,12 @@ import { formatDuration } from '../domain/duration.ts';
 import type { AuditEvent } from '../store/store.ts';
 import { approverRolesOf } from '../domain/approvals.ts';
 
-export const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
+/** An instant as ISO 8601; null for none, and for a number no date can hold (never throws). */
+export const iso = (t: number | null): string | null => {
+  if (t === null || !Number.isFinite(t)) return null;
+  const d = new Date(t);
+  return Number.isNaN(d.getTime()) ? null : d.toISOString();
+};
 
 export interface RequestView {
   id: string;

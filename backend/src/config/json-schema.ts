@@ -323,6 +323,10 @@ export const configJsonSchema: Schema = {
         anyOf: [ref('duration'), { const: 'off' }],
       },
       healthCheckEvery: ref('duration', "How often every integration's health is checked (at least 10s); default 1m."),
+      trustProxy: {
+        description: 'Proxies whose X-Forwarded-For is believed for the client address: false (default), true, a number of hops (1-16), or IP addresses and CIDR ranges. Read at start.',
+        anyOf: [{ type: 'boolean' }, { type: 'integer', minimum: 1, maximum: 16 }, { type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1 }],
+      },
     }),
     identities: object('Users, groups and on-call shifts.', {
       users: array('Users.', ref('user')),

@@ -675,3 +675,20 @@ test('a missing file is one error at line 1', async () => {
     return true;
   });
 });
+
+// --- settings.trustProxy ---
+
+test('settings.trustProxy: false, true, hops, or addresses and CIDR ranges; anything else at its line and path', () => {
+  const withTrust = (value: unknown) => stringify({ ...baseConfig(), settings: { admins: ['carol'], trustProxy: value } });
+  assert.equal(expectValid(withTrust(false)).settings.trustProxy, false);
+  assert.equal(expectValid(withTrust(2)).settings.trustProxy, 2);
+  assert.deepEqual(expectValid(withTrust('10.0.0.5')).settings.trustProxy, ['10.0.0.5']);
+  assert.deepEqual(expectValid(withTrust(['10.0.0.0/8', '::1', 'fd00::/8'])).settings.trustProxy, ['10.0.0.0/8', '::1', 'fd00::/8']);
+  assertHasProblem(problems(withTrust(0)), 'settings.trustProxy', 'hops from 1 to 16');
+  assertHasProblem(problems(withTrust(['10.0.0.0/33'])), 'settings.trustProxy[0]', 'prefix length from 0 to 32');
+  assertHasProblem(problems(withTrust(['proxy.internal'])), 'settings.trustProxy[0]', 'IP address or CIDR range');
+  assertHasProblem(problems(withTrust(['10.0.0.1/8/8'])), 'settings.trustProxy[0]', 'IP address or CIDR range');
+  assertHasProblem(problems(withTrust([])), 'settings.trustProxy', 'at least one address');
+  const at = errorsOf('settings:\n  trustProxy: [10.0.0.1, "not an address"]\n').find((e) => e.path === 'settings.trustProxy[1]');
+  assert.deepEqual([at?.line, at?.column], [2, 26]);
+});

@@ -22,6 +22,8 @@
 //   reconcileEvery: 5m           # how often Lapse removes what it created that no request covers
 //                                # (at least 10s, or "off"); default 5m
 //   healthCheckEvery: 1m         # how often every integration's health is checked (at least 10s); default 1m
+//   trustProxy: [10.0.0.5]       # proxies whose X-Forwarded-For is believed: false (default), true,
+//                                # a number of hops, or addresses / CIDR ranges; read at start
 //
 // identities:
 //   users:
@@ -120,6 +122,7 @@
 // requester conditions (and `when`) hold.
 
 import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { checkConnection, requiredConnectionKeys, resourceNameProblem } from './connection.ts';
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type ErrorCode, type Scalar, type YAMLMap } from 'yaml';
 import {
@@ -677,18 +680,50 @@ function defaultSettings(): ServerSettings {
 }
 
 function readSettings(r: Reader, node: unknown, path: string): ServerSettings | undefined {
-  const f = r.map(node, path, ['admins?', 'expiryWarnings?', 'reconcileEvery?', 'healthCheckEvery?']);
+  const f = r.map(node, path, ['admins?', 'expiryWarnings?', 'reconcileEvery?', 'healthCheckEvery?', 'trustProxy?']);
   if (f === undefined) return undefined;
   const admins = f.has('admins') ? r.list(f.get('admins'), f.at('admins'), (n, p) => userRef(r, n, p)) : [];
   const warnings = f.has('expiryWarnings') ? r.list(f.get('expiryWarnings'), f.at('expiryWarnings'), (n, p) => r.duration(n, p)) : [...DEFAULT_EXPIRY_WARNINGS];
   const reconcileEvery = f.has('reconcileEvery') ? (r.scalar(f.get('reconcileEvery')) === 'off' ? null : atLeastSeconds(r, f.get('reconcileEvery'), f.at('reconcileEvery'), ', or "off"')) : undefined;
   const healthCheckEvery = f.has('healthCheckEvery') ? atLeastSeconds(r, f.get('healthCheckEvery'), f.at('healthCheckEvery'), '') : undefined;
   if (admins === undefined || warnings === undefined) return undefined;
+  const trustProxy = f.has('trustProxy') ? readTrustProxy(r, f.get('trustProxy'), f.at('trustProxy')) : undefined;
   if ((f.has('reconcileEvery') && reconcileEvery === undefined) || (f.has('healthCheckEvery') && healthCheckEvery === undefined)) return undefined;
+  if (f.has('trustProxy') && trustProxy === undefined) return undefined;
   const settings: ServerSettings = { admins, expiryWarnings: [...new Set(warnings)].sort((a, b) => b - a) };
   if (reconcileEvery !== undefined) settings.reconcileEvery = reconcileEvery;
   if (healthCheckEvery !== undefined) settings.healthCheckEvery = healthCheckEvery;
+  if (trustProxy !== undefined) settings.trustProxy = trustProxy;
   return settings;
+}
+
+/** `trustProxy`: true or false, a number of hops (1-16), or a list of addresses and CIDR ranges. */
+function readTrustProxy(r: Reader, node: unknown, path: string): boolean | number | string[] | undefined {
+  const value = r.scalar(node);
+  if (typeof value === 'boolean') return value;
+  if (typeof value === 'number') {
+    if (Number.isInteger(value) && value >= 1 && value <= 16) return value;
+    return r.error(node, path, `expected a number of proxy hops from 1 to 16; got ${value}`);
+  }
+  const list = r.listOrOne(node, path, (n, p) => {
+    const text = r.name(n, p, 'an IP address or CIDR range, e.g. 10.0.0.5 or 10.0.0.0/8');
+    if (text === undefined) return undefined;
+    const problem = addressRangeProblem(text);
+    return problem ? r.error(n, p, problem) : text;
+  });
+  if (list !== undefined && list.length === 0) return r.error(node, path, 'expected at least one address; to trust no proxy, leave trustProxy out or set it to false');
+  return list;
+}
+
+/** Why `text` is not an IP address or a CIDR range (address/prefix length), or null. */
+function addressRangeProblem(text: string): string | null {
+  const [address, bits, ...rest] = text.split('/');
+  const family = isIP(address ?? '');
+  if (family === 0 || rest.length > 0) return `expected an IP address or CIDR range, e.g. 10.0.0.5 or 10.0.0.0/8; got ${JSON.stringify(text)}`;
+  if (bits === undefined) return null;
+  const max = family === 4 ? 32 : 128;
+  if (!/^\d{1,3}$/.test(bits) || Number(bits) > max) return `expected a prefix length from 0 to ${max} after "/"; got ${JSON.stringify(text)}`;
+  return null;
 }
 
 /** A duration of at least 10 s (a sweep or check more often than that would only load the targets). */

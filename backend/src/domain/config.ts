@@ -178,6 +178,8 @@ export interface ServerSettings {
   reconcileEvery?: number | null;
   /** How often every integration's health is checked (ms); absent = the default (1 min). */
   healthCheckEvery?: number;
+  /** Proxies believed about the client's address: true, hops, or addresses / CIDR ranges; absent = none. */
+  trustProxy?: boolean | number | string[];
 }
 
 export const DEFAULT_RECONCILE_EVERY_MS = 5 * 60_000;

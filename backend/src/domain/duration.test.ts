@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatDuration, parseDuration } from './duration.ts';
+import { formatDuration, MAX_DURATION_MS, parseDuration } from './duration.ts';
 
 const S = 1000;
 const M = 60 * S;
@@ -67,6 +67,15 @@ test('anything that is not a positive compact duration is rejected, saying what 
       text,
     );
   }
+});
+
+test('a duration is at most 3650 days, so every instant computed from one is a date', () => {
+  assert.equal(parseDuration('3650d'), MAX_DURATION_MS);
+  assert.equal(parseDuration('521w3d'), MAX_DURATION_MS);
+  for (const text of ['3650d1s', '3651d', '522w', '87601h', '14290000w']) {
+    assert.throws(() => parseDuration(text), /at most 3650d .*too long/, text);
+  }
+  assert.ok(!Number.isNaN(new Date(8.64e15 - MAX_DURATION_MS).getTime()));
 });
 
 test('the parse error quotes the bad input exactly', () => {

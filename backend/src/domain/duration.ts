@@ -7,6 +7,13 @@ const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 const WEEK = 7 * DAY;
 
+/**
+ * The longest duration accepted anywhere (a request, an extension, a setting): 3650 days,
+ * about ten years. Longer is "indefinite", not a number: every instant Lapse computes from
+ * a duration stays one a date can hold.
+ */
+export const MAX_DURATION_MS = 3650 * DAY;
+
 /** Units in the only order they may be written in, largest first; each at most once. */
 const DURATION_PATTERN = /^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
 const EXAMPLES = '"90m", "1h" or "1h30m"';
@@ -27,8 +34,8 @@ export function parseDuration(text: string): number {
   if (total === 0) {
     throw new Error(`expected a duration longer than zero such as ${EXAMPLES}, got ${JSON.stringify(text)}`);
   }
-  if (!Number.isSafeInteger(total)) {
-    throw new Error(`expected a duration such as ${EXAMPLES}, got ${JSON.stringify(text)}, which is too long`);
+  if (!Number.isSafeInteger(total) || total > MAX_DURATION_MS) {
+    throw new Error(`expected a duration of at most 3650d (about ten years), such as ${EXAMPLES}, got ${JSON.stringify(text)}, which is too long; longer access is "indefinite", where a flow allows it`);
   }
   return total;
 }

@@ -17,7 +17,7 @@ import { CompiledConfig, dedupe, MAX_BUNDLE_ENTITLEMENTS } from '../domain/catal
 import { allApprovers, approvalsSatisfied, snapshotApprovers, unapprovableReason } from '../domain/approvals.ts';
 import { userMatches } from '../domain/conditions.ts';
 import { isWithinWindow, windowUnavailableReason } from '../domain/time-windows.ts';
-import { parseDuration, formatDuration } from '../domain/duration.ts';
+import { parseDuration, formatDuration, MAX_DURATION_MS } from '../domain/duration.ts';
 import type { Integration } from '../integrations/integration.ts';
 import { ConflictError, type AuditInput, type ChangeSet, type Store } from '../store/store.ts';
 import type { Clock } from './clock.ts';
@@ -461,6 +461,9 @@ export class Engine {
     if (r.extensions >= flow.settings.maxExtensions) throw conflict(`request ${id} was extended ${r.extensions} time(s); flow "${flow.id}" allows ${flow.settings.maxExtensions}`);
     const durationMs = this.resolveDuration(flow, input.duration, 'duration');
     if (durationMs === null) throw invalid('an extension needs a finite duration', 'duration');
+    if (r.expiresAt + durationMs > now + MAX_DURATION_MS) {
+      throw invalid(`extended by ${formatDuration(durationMs)}, the access would last more than 3650d (about ten years) from now; that is "indefinite", which an extension cannot give`, 'duration');
+    }
     const justification = input.justification?.trim() || null;
     if (flow.settings.requireJustification && !justification) throw invalid(`flow "${flow.id}" requires a justification`, 'justification');
     const cs: ChangeSet = { audit: [{ at: now, actor, action: 'extension.requested', requestId: id, data: { duration: formatDuration(durationMs), justification } }] };

@@ -6,9 +6,13 @@ import type { HealthReport, Integration } from '../integrations/integration.ts';
 
 export const DEFAULT_HEALTH_TIMEOUT_MS = 10_000;
 
+/** A check asked for on demand is answered from one this recent instead of calling the target again. */
+export const ON_DEMAND_CHECK_REUSE_MS = 5_000;
+
 export class IntegrationHealth {
   private readonly last = new Map<string, HealthReport>();
   private inFlight: Promise<void> | null = null;
+  private readonly checking = new Map<string, Promise<HealthReport | undefined>>();
 
   constructor(
     private readonly integrations: ReadonlyMap<string, Integration>,
@@ -30,7 +34,27 @@ export class IntegrationHealth {
     return this.inFlight;
   }
 
-  async check(id: string): Promise<HealthReport | undefined> {
+  /**
+   * Checks one integration now, for a caller that asked (GET /integrations?check=true): a
+   * check already running is joined, and one finished within `reuseMs` is answered as it
+   * is, so callers cannot make the server call a target more often than that.
+   */
+  checkOnDemand(id: string, reuseMs = ON_DEMAND_CHECK_REUSE_MS): Promise<HealthReport | undefined> {
+    const known = this.last.get(id);
+    if (known && this.now() - known.checkedAt < reuseMs) return Promise.resolve(known);
+    return this.check(id);
+  }
+
+  /** Checks one integration now (a check of it already running is joined, not repeated). */
+  check(id: string): Promise<HealthReport | undefined> {
+    const running = this.checking.get(id);
+    if (running) return running;
+    const started = this.runCheck(id).finally(() => this.checking.delete(id));
+    this.checking.set(id, started);
+    return started;
+  }
+
+  private async runCheck(id: string): Promise<HealthReport | undefined> {
     const integration = this.integrations.get(id);
     if (!integration) return undefined;
     let timer: NodeJS.Timeout | undefined;
