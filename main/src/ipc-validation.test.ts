@@ -54,3 +54,36 @@ test('bad calls are refused, naming the argument and field at fault', () => {
   assert.equal(pathOf(() => validateCall('createRequest', 'not-a-list' as unknown as unknown[])), 'createRequest');
   assert.equal(pathOf(() => validateCall('createRequest', [{ flowId: 'f', entitlements: Array.from({ length: 1001 }, () => ({ integration: 'd', resourceType: 't', resource: 'r', permission: 'p' })) }])), 'createRequest(args[0]).entitlements');
 });
+
+test('only own fields of plain objects count: inherited names and other prototypes are refused', () => {
+  // Names every object inherits: as fields they are unexpected, never silently accepted.
+  for (const name of ['constructor', 'toString', 'hasOwnProperty', 'valueOf', 'isPrototypeOf']) {
+    assert.equal(pathOf(() => validateCall('createRequest', [{ flowId: 'f', [name]: 'x' }])), `createRequest(args[0]).${name}`, name);
+    assert.equal(pathOf(() => validateCall('updateSettings', [{ doNotDisturb: true, [name]: 'x' }])), `updateSettings(args[0]).${name}`, name);
+  }
+  // JSON.parse makes "__proto__" an own property (an object literal would set the prototype instead).
+  const polluted = JSON.parse('{"flowId": "f", "__proto__": {"admin": true}}') as unknown;
+  assert.ok(Object.hasOwn(polluted as object, '__proto__'));
+  assert.equal(pathOf(() => validateCall('createRequest', [polluted])), 'createRequest(args[0]).__proto__');
+  const entitlement = JSON.parse('{"integration": "demo", "resourceType": "db", "resource": "app", "permission": "read", "__proto__": {}}') as unknown;
+  assert.equal(pathOf(() => validateCall('createRequest', [{ flowId: 'f', entitlements: [entitlement] }])), 'createRequest(args[0]).entitlements[0].__proto__');
+  assert.equal(pathOf(() => validateCall('requestFromFavorite', ['fav1', JSON.parse('{"__proto__": {"justification": "x"}}')])), 'requestFromFavorite(args[1]).__proto__');
+
+  // A required field that is only inherited is missing; an object with another prototype is refused as a whole.
+  assert.equal(pathOf(() => validateCall('createRequest', [Object.create({ flowId: 'f' })])), 'createRequest(args[0])');
+  class Payload { flowId = 'f'; }
+  assert.equal(pathOf(() => validateCall('createRequest', [new Payload()])), 'createRequest(args[0])');
+  assert.equal(pathOf(() => validateCall('createRequest', [new Map([['flowId', 'f']])])), 'createRequest(args[0])');
+  assert.equal(pathOf(() => validateCall('createRequest', [new Date()])), 'createRequest(args[0])');
+
+  // Objects without a prototype, and plain ones, pass.
+  validateCall('createRequest', [Object.assign(Object.create(null), { flowId: 'f', justification: 'incident 7' })]);
+  validateCall('createRequest', [JSON.parse('{"flowId": "f"}')]);
+});
+
+test('method names: only the API’s own, never a name every object inherits', () => {
+  for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf', '__defineGetter__']) {
+    assert.equal(pathOf(() => methodOfChannel(`${LAPSE_CALL_CHANNEL_PREFIX}${name}`)), 'channel', name);
+    assert.equal(pathOf(() => validateCall(name as never, [])), name, name);
+  }
+});

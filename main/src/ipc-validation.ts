@@ -38,12 +38,20 @@ const list = (item: Check, max: number): Check => (v, path) => {
   if ((v as unknown[]).length > max) fail(path, `must have at most ${max} items`);
   (v as unknown[]).forEach((x, i) => item(x, `${path}[${i}]`));
 };
+/** A plain object (what IPC's structured clone makes) or one without a prototype; nothing with behaviour. */
+const isPlainObject = (v: unknown): v is Record<string, unknown> => {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return proto === Object.prototype || proto === null;
+};
+/** Own fields only: a name every object inherits (`constructor`, `toString`, `__proto__`) is not a field. */
+const own = (o: Record<string, unknown>, k: string): unknown => (Object.hasOwn(o, k) ? o[k] : undefined);
 const obj = (fields: Record<string, Check>, required: string[] = []): Check => (v, path) => {
-  if (!v || typeof v !== 'object' || Array.isArray(v)) fail(path, `must be an object, got ${describe(v)}`);
+  if (!isPlainObject(v)) fail(path, describe(v) === 'object' ? 'must be a plain object' : `must be an object, got ${describe(v)}`);
   const o = v as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (!(k in fields)) fail(`${path}.${k}`, 'is not expected');
-  for (const k of required) if (o[k] === undefined) fail(`${path}.${k}`, 'is required');
-  for (const [k, check] of Object.entries(fields)) if (o[k] !== undefined) check(o[k], `${path}.${k}`);
+  for (const k of Object.keys(o)) if (!Object.hasOwn(fields, k)) fail(`${path}.${k}`, 'is not expected');
+  for (const k of required) if (own(o, k) === undefined) fail(`${path}.${k}`, 'is required');
+  for (const [k, check] of Object.entries(fields)) if (own(o, k) !== undefined) check(o[k], `${path}.${k}`);
 };
 
 const ID = str(128, /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/, 'an id (letters, digits, _ . : -)');
@@ -102,6 +110,7 @@ export function methodOfChannel(channel: unknown): LapseApiMethod {
 
 /** Checks the arguments of one call; throws an IpcPayloadError naming the argument at fault. */
 export function validateCall(method: LapseApiMethod, args: unknown): unknown[] {
+  if (!Object.hasOwn(SIGNATURES, method)) fail(String(method), 'is not a method of the Lapse API');
   if (!Array.isArray(args)) fail(method, 'the arguments must be a list');
   const a = args as unknown[];
   // Trailing undefined arguments (an optional one left out) do not count.

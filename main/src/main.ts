@@ -15,7 +15,7 @@ import { SettingsStore } from './settings.ts';
 import { napiKeyring, TokenVault } from './keychain.ts';
 import { startEmbedded } from './embedded.ts';
 import { trayIconFile, type MenuItem, type TrayIconState, type View } from './menu-model.ts';
-import { APP_ORIGIN, CONTENT_SECURITY_POLICY, isAllowedExternal, isAllowedNavigation, secureWebPreferences } from './security.ts';
+import { APP_ORIGIN, appPage, CONTENT_SECURITY_POLICY, isAllowedExternal, isAllowedNavigation, secureWebPreferences } from './security.ts';
 import { windowHash, type OpenOptions } from './routes.ts';
 
 const ROOT = app.getAppPath();
@@ -35,7 +35,7 @@ let controller: Controller | null = null;
 let lastIcon: TrayIconState | null = null;
 const shown = new Set<Notification>();
 
-/** Serves the renderer bundle under lapse://app/ with the CSP; nothing outside its folder. */
+/** Serves the renderer bundle under lapse://app/ with the CSP (pages with a fresh style nonce); nothing outside its folder. */
 function serveRenderer(): void {
   protocol.handle('lapse', async (request) => {
     const url = new URL(request.url);
@@ -44,7 +44,12 @@ function serveRenderer(): void {
     if (!path.startsWith(RENDERER_DIR + sep)) return new Response('not found', { status: 404 });
     try {
       const body = await readFile(path);
-      const type = path.endsWith('.html') ? 'text/html' : path.endsWith('.js') ? 'text/javascript' : path.endsWith('.css') ? 'text/css' : path.endsWith('.svg') ? 'image/svg+xml' : path.endsWith('.png') ? 'image/png' : 'application/octet-stream';
+      if (path.endsWith('.html')) {
+        // A fresh style nonce per answer, in the policy and in the page; never cached.
+        const page = appPage(body.toString('utf8'));
+        return new Response(page.html, { headers: { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': page.csp, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' } });
+      }
+      const type = path.endsWith('.js') ? 'text/javascript' : path.endsWith('.css') ? 'text/css' : path.endsWith('.svg') ? 'image/svg+xml' : path.endsWith('.png') ? 'image/png' : 'application/octet-stream';
       return new Response(body, { headers: { 'content-type': type, 'content-security-policy': CONTENT_SECURITY_POLICY, 'x-content-type-options': 'nosniff' } });
     } catch {
       return new Response('not found', { status: 404 });

@@ -2,22 +2,48 @@
 // Content-Security-Policy of the app's pages, and which navigations and external links
 // are allowed. The checks are pure functions, tested without Electron.
 
+import { randomBytes } from 'node:crypto';
+
 /** The only origin the app's own pages load from (a custom protocol, see main.ts). */
 export const APP_ORIGIN = 'lapse://app';
 
-export const CONTENT_SECURITY_POLICY = [
-  "default-src 'none'",
-  "script-src 'self'",
-  // Inline styles only (dialogs set scroll locks through a <style> element); never inline scripts.
-  "style-src 'self' 'unsafe-inline'",
-  "img-src 'self' data:",
-  "font-src 'self'",
-  "connect-src 'none'",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-  "object-src 'none'",
-].join('; ');
+/**
+ * The Content-Security-Policy of the app's answers. Styles come from the bundle's own files;
+ * `styleNonce` (pages only) admits the one <style> element the dialogs' scroll lock inserts.
+ * No inline script or style attribute, ever.
+ */
+export function contentSecurityPolicy(styleNonce?: string): string {
+  return [
+    "default-src 'none'",
+    "script-src 'self'",
+    styleNonce ? `style-src 'self' 'nonce-${styleNonce}'` : "style-src 'self'",
+    "img-src 'self' data:",
+    "font-src 'self'",
+    "connect-src 'none'",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+    "object-src 'none'",
+  ].join('; ');
+}
+
+/** The policy of every answer that is not a page (scripts, styles, images). */
+export const CONTENT_SECURITY_POLICY = contentSecurityPolicy();
+
+/**
+ * One answer of an HTML page: a fresh nonce, in the policy and in a
+ * `<meta property="csp-nonce">` in the page's head, where the renderer reads it
+ * (renderer/src/main.tsx) for the scroll lock's <style> element. The web portal does the same.
+ */
+export function appPage(html: string): { html: string; csp: string } {
+  const head = /<\/head>/i.exec(html);
+  if (!head) throw new Error('the page has no </head> to carry the style nonce');
+  const nonce = randomBytes(16).toString('base64');
+  return {
+    html: `${html.slice(0, head.index)}  <meta property="csp-nonce" content="${nonce}">\n${html.slice(head.index)}`,
+    csp: contentSecurityPolicy(nonce),
+  };
+}
 
 export function secureWebPreferences(preload: string) {
   return {

@@ -157,3 +157,63 @@ test('a client verb without a token, or against no server, says what is wrong', 
   assert.equal(noServer.code, 1);
   assert.match(noServer.err, /cannot reach the Lapse server at http:\/\/127\.0\.0\.1:9/);
 });
+
+test('server-provided text cannot drive the terminal: human output shows control characters escaped, --json keeps them exact', async () => {
+  const dir = tmp();
+  const { url } = await startServer(EXAMPLE, join(dir, 'data'));
+  const tokenOf = (user: string) => lapse(['token', 'create', '--user', user, '--data-dir', join(dir, 'data')]).out.trim();
+  const alice = { LAPSE_URL: url, LAPSE_TOKEN: tokenOf('alice') };
+  const bob = { LAPSE_URL: url, LAPSE_TOKEN: tokenOf('bob') };
+
+  // Clear the screen and home the cursor, return to the line start, ring the bell, a NUL,
+  // a newline, an 8-bit CSI, and bidi overrides that reorder what follows.
+  const justification = 'fix \x1b[2J\x1b[H order\r approved by security\x07\x00\nline two \x9b31m \u202eevil\u202c \u2066iso\u2069 end';
+  const res = await fetch(new URL('/api/v1/requests', url), {
+    method: 'POST',
+    headers: { authorization: `Bearer ${alice.LAPSE_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ flowId: 'demo-approval', entitlements: [{ integration: 'demo', resourceType: 'table', resource: 'app/users', permission: 'write' }], justification }),
+  });
+  assert.equal(res.status, 201, await res.clone().text());
+  const { id } = (await res.json()) as { id: string };
+
+  const RAW = /[\p{Cc}\p{Bidi_Control}\u2028\u2029]/u;
+  const escaped = String.raw`fix \x1b[2J\x1b[H order\r approved by security\x07\x00\nline two \x9b31m \u202eevil\u202c \u2066iso\u2069 end`;
+  const assertSafe = (text: string, what: string) => {
+    // The CLI's own layout newlines separate the lines; nothing else in them is a control character.
+    for (const line of text.replace(/\n$/, '').split('\n')) assert.doesNotMatch(line, RAW, `${what}: ${JSON.stringify(line)}`);
+  };
+
+  // --json is the exact data: it parses back to the very same string; JSON escapes every
+  // control character, so even the raw JSON holds none.
+  const exact = (args: string[], env: Record<string, string>) => {
+    const r = lapse(args, env);
+    assert.equal(r.code, 0, r.err);
+    assertSafe(r.out, args.join(' '));
+    return JSON.parse(r.out) as { justification?: string; approvals?: { id: string; justification: string }[]; requests?: { id: string; justification: string }[] };
+  };
+  assert.equal(exact(['approvals', '--json'], bob).approvals!.find((r) => r.id === id)!.justification, justification);
+  assert.equal(exact(['status', id, '--json'], alice).justification, justification);
+  assert.equal(exact(['status', '--json'], alice).requests!.find((r) => r.id === id)!.justification, justification);
+
+  const inbox = lapse(['approvals'], bob);
+  assert.equal(inbox.code, 0, inbox.err);
+  assertSafe(inbox.out, 'lapse approvals');
+  assert.ok(inbox.out.includes(escaped), inbox.out);
+
+  const detail = lapse(['status', id], alice);
+  assert.equal(detail.code, 0, detail.err);
+  assertSafe(detail.out, 'lapse status ID');
+  assert.ok(detail.out.includes(`justification: ${escaped}`), detail.out);
+
+  // A decision's reason is server-provided text too.
+  const approved = lapse(['approve', id, '--reason', 'ok\x1b]0;pwned\x07'], bob);
+  assert.equal(approved.code, 0, approved.err);
+  assertSafe(approved.out, 'lapse approve');
+  assert.ok(approved.out.includes(String.raw`approved by bob: ok\x1b]0;pwned\x07`), approved.out);
+
+  // Errors on stderr, with the server's problem detail, go through the same escaping.
+  const bad = lapse(['request', 'nope\x1b[2J\x07\u202e', '--entitlement', 'demo/database:app#read'], alice);
+  assert.equal(bad.code, 1);
+  assertSafe(bad.err, 'stderr');
+  assert.match(bad.err, /unknown flow "nope\\x1b\[2J\\x07\\u202e"/);
+});

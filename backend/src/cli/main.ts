@@ -11,7 +11,7 @@ import { SqliteStore } from '../store/sqlite-store.ts';
 import { createToken } from '../auth/tokens.ts';
 import { verifyAudit } from '../api/server.ts';
 import { ApiClient, ApiError } from './client.ts';
-import { parseEntitlement, printRequest, printTable, relative } from './format.ts';
+import { jsonText, output, parseEntitlement, printRequest, printTable, relative, type Output } from './format.ts';
 import { defaultStateFile, nodeNotifier, watch } from './watch.ts';
 
 const USAGE = `lapse — just-in-time access
@@ -89,7 +89,9 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositi
 
 export class UsageError extends Error {}
 
-export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s + '\n')): Promise<number> {
+/** Runs one command; `write` takes one line at a time (human lines arrive escaped, see Output). */
+export async function main(argv: string[], write: (line: string) => void = (s) => process.stdout.write(s + '\n')): Promise<number> {
+  const o = output(write);
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
@@ -99,17 +101,17 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
   const { values: v, positionals: p } = parsed;
   const verb = p[0];
   if (!verb || v.help || verb === 'help') {
-    out(USAGE);
+    o.data(USAGE); // the CLI's own text, in one write (`lapse --help | head` stays quiet)
     return 0;
   }
   switch (verb) {
     case 'server': return server(v);
-    case 'config': return config(p[1], p[2], v, out);
-    case 'token': return token(p[1], p[2], v, out);
-    case 'audit': return audit(p[1], v, out);
-    case 'watch': return watchVerb(v, out);
-    case 'migrate-store': return migrateStoreVerb(v, out);
-    default: return client(verb, p.slice(1), v, out);
+    case 'config': return config(p[1], p[2], v, o);
+    case 'token': return token(p[1], p[2], v, o);
+    case 'audit': return audit(p[1], v, o);
+    case 'watch': return watchVerb(v, o);
+    case 'migrate-store': return migrateStoreVerb(v, o);
+    default: return client(verb, p.slice(1), v, o);
   }
 }
 
@@ -135,34 +137,34 @@ async function server(v: Values): Promise<number> {
   return 0;
 }
 
-async function config(sub: string | undefined, file: string | undefined, v: Values, out: (s: string) => void): Promise<number> {
+async function config(sub: string | undefined, file: string | undefined, v: Values, o: Output): Promise<number> {
   if (sub === 'check') {
     const path = need(file, 'the configuration FILE');
     let text: string;
     try {
       text = readFileSync(path, 'utf8');
     } catch (err) {
-      out(`${path}:1:1: cannot read the file: ${(err as Error).message}`);
+      o.line(`${path}:1:1: cannot read the file: ${(err as Error).message}`);
       return 1;
     }
     const result = parseConfig(text, path);
     if (!result.ok) {
-      out(formatConfigErrors(result.errors));
-      out(`${result.errors.length} error${result.errors.length === 1 ? '' : 's'}`);
+      for (const line of formatConfigErrors(result.errors).split('\n')) o.line(line);
+      o.line(`${result.errors.length} error${result.errors.length === 1 ? '' : 's'}`);
       return 1;
     }
     const c = result.config;
-    out(`${path}: ok — ${c.users.length} users, ${c.integrations.length} integrations, ${c.bundles.length} bundles, ${c.flows.length} flows`);
+    o.line(`${path}: ok — ${c.users.length} users, ${c.integrations.length} integrations, ${c.bundles.length} bundles, ${c.flows.length} flows`);
     return 0;
   }
   if (sub === 'schema') {
-    out(JSON.stringify(configJsonSchema, null, 2));
+    o.data(jsonText(configJsonSchema, 2));
     return 0;
   }
   if (sub === 'reload') {
     const api = apiClient(v);
     await api.post('/api/v1/admin/config/reload', {});
-    out('configuration reloaded');
+    o.line('configuration reloaded');
     return 0;
   }
   throw new UsageError('expected: lapse config check FILE | config schema | config reload');
@@ -176,7 +178,7 @@ async function offlineStore(v: Values): Promise<Store> {
   throw new UsageError('--data-dir DIR (or --store URL) is required');
 }
 
-async function migrateStoreVerb(v: Values, out: (s: string) => void): Promise<number> {
+async function migrateStoreVerb(v: Values, o: Output): Promise<number> {
   const from = need(v.from, '--from sqlite:PATH');
   const to = need(v.to, '--to postgres://…');
   if (!from.startsWith('sqlite:')) throw new UsageError(`--from must be sqlite:PATH (the embedded store's file, e.g. sqlite:./data/${STORE_FILE}), got ${from}`);
@@ -189,10 +191,10 @@ async function migrateStoreVerb(v: Values, out: (s: string) => void): Promise<nu
   const target = new PostgresStore(to);
   try {
     const report = await migrateStore(source, target);
-    if (v.json) out(JSON.stringify(report, null, 2));
+    if (v.json) o.data(jsonText(report, 2));
     else {
-      out(`copied to ${redactStoreUrl(to)}: ${Object.entries(report.copied).map(([t, n]) => `${t} ${n}`).join(', ')}`);
-      out(`audit chain ok on the target: ${report.auditEvents} events verified`);
+      o.line(`copied to ${redactStoreUrl(to)}: ${Object.entries(report.copied).map(([t, n]) => `${t} ${n}`).join(', ')}`);
+      o.line(`audit chain ok on the target: ${report.auditEvents} events verified`);
     }
     return 0;
   } finally {
@@ -201,20 +203,20 @@ async function migrateStoreVerb(v: Values, out: (s: string) => void): Promise<nu
   }
 }
 
-async function token(sub: string | undefined, arg: string | undefined, v: Values, out: (s: string) => void): Promise<number> {
+async function token(sub: string | undefined, arg: string | undefined, v: Values, o: Output): Promise<number> {
   const store = await offlineStore(v);
   await store.migrate();
   try {
     if (sub === 'create') {
       const user = need(v.user, '--user ID');
       const { token } = await createToken(store, user, v.name ?? `cli token for ${user}`);
-      out(token);
+      o.data(token);
       return 0;
     }
     if (sub === 'list') {
       const list = await store.listTokens(v.user);
-      if (v.json) out(JSON.stringify(list, null, 2));
-      else printTable(out, ['id', 'user', 'name', 'created', 'last used', 'revoked'], list.map((t) => [
+      if (v.json) o.data(jsonText(list, 2));
+      else printTable(o.line, ['id', 'user', 'name', 'created', 'last used', 'revoked'], list.map((t) => [
         t.id, t.userId, t.name, new Date(t.createdAt).toISOString(), t.lastUsedAt ? new Date(t.lastUsedAt).toISOString() : '-', t.revokedAt ? new Date(t.revokedAt).toISOString() : '-',
       ]));
       return 0;
@@ -222,11 +224,11 @@ async function token(sub: string | undefined, arg: string | undefined, v: Values
     if (sub === 'revoke') {
       const id = need(arg, 'TOKEN_ID');
       if (!(await store.revokeToken(id, Date.now()))) {
-        out(`no active token ${id}`);
+        o.line(`no active token ${id}`);
         return 1;
       }
       await store.appendAudit([{ at: Date.now(), actor: 'cli', action: 'token.revoked', requestId: null, data: { tokenId: id } }]);
-      out(`token ${id} revoked`);
+      o.line(`token ${id} revoked`);
       return 0;
     }
     throw new UsageError('expected: lapse token create|list|revoke');
@@ -235,7 +237,7 @@ async function token(sub: string | undefined, arg: string | undefined, v: Values
   }
 }
 
-async function audit(sub: string | undefined, v: Values, out: (s: string) => void): Promise<number> {
+async function audit(sub: string | undefined, v: Values, o: Output): Promise<number> {
   if (sub === 'verify') {
     let result;
     if (v['data-dir'] || v.store) {
@@ -245,11 +247,11 @@ async function audit(sub: string | undefined, v: Values, out: (s: string) => voi
     } else {
       result = await apiClient(v).get<{ ok: boolean; checked: number; problems: { seq: number; problem: string }[] }>('/api/v1/audit/verify');
     }
-    if (v.json) out(JSON.stringify(result, null, 2));
-    else if (result.ok) out(`audit chain ok: ${result.checked} events verified`);
+    if (v.json) o.data(jsonText(result, 2));
+    else if (result.ok) o.line(`audit chain ok: ${result.checked} events verified`);
     else {
-      out(`audit chain BROKEN: ${result.problems.length} problem(s) in ${result.checked} events`);
-      for (const pr of result.problems) out(`  event ${pr.seq}: ${pr.problem}`);
+      o.line(`audit chain BROKEN: ${result.problems.length} problem(s) in ${result.checked} events`);
+      for (const pr of result.problems) o.line(`  event ${pr.seq}: ${pr.problem}`);
     }
     return result.ok ? 0 : 1;
   }
@@ -259,13 +261,13 @@ async function audit(sub: string | undefined, v: Values, out: (s: string) => voi
     if (v.since) qs.set('since', v.since);
     if (v.until) qs.set('until', v.until);
     if ((v.format ?? 'csv') === 'csv') {
-      out((await api.text(`/api/v1/reports/activity.csv?${qs}`)).trimEnd());
+      o.data((await api.text(`/api/v1/reports/activity.csv?${qs}`)).trimEnd());
       return 0;
     }
     let afterSeq = 0;
     for (;;) {
       const page = await api.get<{ events: { seq: number }[] }>(`/api/v1/audit?limit=5000&afterSeq=${afterSeq}${v.since ? `&since=${encodeURIComponent(v.since)}` : ''}${v.until ? `&until=${encodeURIComponent(v.until)}` : ''}`);
-      for (const e of page.events) out(JSON.stringify(e));
+      for (const e of page.events) o.data(jsonText(e));
       if (page.events.length < 5000) return 0;
       afterSeq = page.events[page.events.length - 1]!.seq;
     }
@@ -273,13 +275,13 @@ async function audit(sub: string | undefined, v: Values, out: (s: string) => voi
   throw new UsageError('expected: lapse audit verify | audit export');
 }
 
-async function watchVerb(v: Values, out: (s: string) => void): Promise<number> {
+async function watchVerb(v: Values, o: Output): Promise<number> {
   const api = apiClient(v);
   const stop = new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());
   });
-  return watch({ api, token: apiToken(v), stateFile: v.state ?? defaultStateFile(api.baseUrl), notify: await nodeNotifier(), out, stop });
+  return watch({ api, token: apiToken(v), stateFile: v.state ?? defaultStateFile(api.baseUrl), notify: await nodeNotifier(), out: o.line, stop });
 }
 
 function apiToken(v: Values): string {
@@ -297,13 +299,13 @@ function apiClient(v: Values): ApiClient {
 
 type RequestJson = Parameters<typeof printRequest>[1];
 
-async function client(verb: string, args: string[], v: Values, out: (s: string) => void): Promise<number> {
+async function client(verb: string, args: string[], v: Values, o: Output): Promise<number> {
   const api = apiClient(v);
-  const emit = (data: unknown, human: () => void) => (v.json ? out(JSON.stringify(data, null, 2)) : human());
+  const emit = (data: unknown, human: () => void) => (v.json ? o.data(jsonText(data, 2)) : human());
   switch (verb) {
     case 'catalog': {
       const data = await api.get<{ flows: { id: string; name: string; available: boolean; reason: string | null; approval: string; defaultDuration: string; maxDuration: string; entitlements: unknown[]; bundles: { id: string }[] }[] }>('/api/v1/catalog');
-      emit(data, () => printTable(out, ['flow', 'available', 'approval', 'duration', 'max', 'entitlements', 'bundles'], data.flows.map((f) => [
+      emit(data, () => printTable(o.line, ['flow', 'available', 'approval', 'duration', 'max', 'entitlements', 'bundles'], data.flows.map((f) => [
         f.id, f.available ? 'yes' : `no: ${f.reason}`, f.approval, f.defaultDuration, f.maxDuration, String(f.entitlements.length), f.bundles.map((b) => b.id).join(', ') || '-',
       ])));
       return 0;
@@ -326,26 +328,26 @@ async function client(verb: string, args: string[], v: Values, out: (s: string) 
         body.entitlements = flow.entitlements;
       }
       const r = await api.post<RequestJson>('/api/v1/requests', body);
-      emit(r, () => printRequest(out, r));
+      emit(r, () => printRequest(o.line, r));
       return 0;
     }
     case 'status': {
       if (args[0]) {
         const r = await api.get<RequestJson>(`/api/v1/requests/${encodeURIComponent(args[0])}`);
-        emit(r, () => printRequest(out, r));
+        emit(r, () => printRequest(o.line, r));
         return 0;
       }
       const qs = new URLSearchParams({ mine: v.all ? 'false' : 'true' });
       if (v.status) qs.set('status', v.status);
       const data = await api.get<{ requests: RequestJson[] }>(`/api/v1/requests?${qs}`);
-      emit(data, () => printTable(out, ['id', 'requester', 'flow', 'status', 'expires', 'entitlements'], data.requests.map((r) => [
+      emit(data, () => printTable(o.line, ['id', 'requester', 'flow', 'status', 'expires', 'entitlements'], data.requests.map((r) => [
         r.id, r.requester, r.flowId, r.status, r.expiresAt ? relative(r.expiresAt) : '-', String(r.entitlements.length),
       ])));
       return 0;
     }
     case 'approvals': {
       const data = await api.get<{ approvals: RequestJson[] }>('/api/v1/approvals');
-      emit(data, () => printTable(out, ['id', 'requester', 'flow', 'duration', 'justification', 'why you'], data.approvals.map((r) => [
+      emit(data, () => printTable(o.line, ['id', 'requester', 'flow', 'duration', 'justification', 'why you'], data.approvals.map((r) => [
         r.id, r.requester, r.flowId, r.pendingExtension ? `extend +${r.pendingExtension.duration}` : r.duration, r.justification ?? '-', r.yourApproverRoles.join('; '),
       ])));
       return 0;
@@ -353,19 +355,19 @@ async function client(verb: string, args: string[], v: Values, out: (s: string) 
     case 'approve': case 'deny': case 'revoke': case 'mark-revoke-canceled': {
       const id = need(args[0], 'REQUEST_ID');
       const r = await api.post<RequestJson>(`/api/v1/requests/${encodeURIComponent(id)}/${verb}`, v.reason ? { reason: v.reason } : {});
-      emit(r, () => printRequest(out, r));
+      emit(r, () => printRequest(o.line, r));
       return 0;
     }
     case 'cancel': {
       const r = await api.post<RequestJson>(`/api/v1/requests/${encodeURIComponent(need(args[0], 'REQUEST_ID'))}/cancel`, {});
-      emit(r, () => printRequest(out, r));
+      emit(r, () => printRequest(o.line, r));
       return 0;
     }
     case 'extend': {
       const body: Record<string, unknown> = { duration: need(v.duration, '--duration') };
       if (v.justification) body.justification = v.justification;
       const r = await api.post<RequestJson>(`/api/v1/requests/${encodeURIComponent(need(args[0], 'REQUEST_ID'))}/extend`, body);
-      emit(r, () => printRequest(out, r));
+      emit(r, () => printRequest(o.line, r));
       return 0;
     }
     case 'favorites': {
@@ -373,10 +375,11 @@ async function client(verb: string, args: string[], v: Values, out: (s: string) 
       if (sub === 'list') {
         const data = await api.get<{ favorites: { id: string; name: string; flowId: string; duration: string }[]; suggestions: { requestId: string; flowId: string; duration: string }[] }>('/api/v1/favorites');
         emit(data, () => {
-          printTable(out, ['favorite', 'name', 'flow', 'duration'], data.favorites.map((f) => [f.id, f.name, f.flowId, f.duration]));
+          printTable(o.line, ['favorite', 'name', 'flow', 'duration'], data.favorites.map((f) => [f.id, f.name, f.flowId, f.duration]));
           if (data.suggestions.length) {
-            out('\nrecent (save with `lapse favorites save REQUEST_ID`):');
-            printTable(out, ['request', 'flow', 'duration'], data.suggestions.map((s) => [s.requestId, s.flowId, s.duration]));
+            o.line('');
+            o.line('recent (save with `lapse favorites save REQUEST_ID`):');
+            printTable(o.line, ['request', 'flow', 'duration'], data.suggestions.map((s) => [s.requestId, s.flowId, s.duration]));
           }
         });
         return 0;
@@ -388,12 +391,12 @@ async function client(verb: string, args: string[], v: Values, out: (s: string) 
         if (v.duration) body.duration = v.duration;
         if (v.justification) body.justification = v.justification;
         const f = await api.post<{ id: string; name: string }>('/api/v1/favorites', body);
-        emit(f, () => out(`saved favorite ${f.id} (${f.name})`));
+        emit(f, () => o.line(`saved favorite ${f.id} (${f.name})`));
         return 0;
       }
       if (sub === 'save') {
         const f = await api.post<{ id: string; name: string }>('/api/v1/favorites', { fromRequestId: need(args[1], 'REQUEST_ID'), ...(v.name ? { name: v.name } : {}) });
-        emit(f, () => out(`saved favorite ${f.id} (${f.name})`));
+        emit(f, () => o.line(`saved favorite ${f.id} (${f.name})`));
         return 0;
       }
       if (sub === 'request') {
@@ -401,12 +404,12 @@ async function client(verb: string, args: string[], v: Values, out: (s: string) 
         if (v.justification) body.justification = v.justification;
         if (v.mfa) body.mfaCode = v.mfa;
         const r = await api.post<RequestJson>(`/api/v1/favorites/${encodeURIComponent(need(args[1], 'FAVORITE_ID'))}/request`, body);
-        emit(r, () => printRequest(out, r));
+        emit(r, () => printRequest(o.line, r));
         return 0;
       }
       if (sub === 'delete') {
         await api.delete(`/api/v1/favorites/${encodeURIComponent(need(args[1], 'FAVORITE_ID'))}`);
-        out('deleted');
+        o.line('deleted');
         return 0;
       }
       throw new UsageError('expected: lapse favorites list|add|save|request|delete');
@@ -416,8 +419,8 @@ async function client(verb: string, args: string[], v: Values, out: (s: string) 
       for (const k of ['user', 'flow', 'integration', 'label', 'reason'] as const) if (v[k]) body[k] = v[k];
       const result = await api.post<{ revoked: string[]; failed: { id: string; error: string }[] }>('/api/v1/admin/revoke-all', body);
       emit(result, () => {
-        out(`revoking ${result.revoked.length} request(s)`);
-        for (const f of result.failed) out(`  could not revoke ${f.id}: ${f.error}`);
+        o.line(`revoking ${result.revoked.length} request(s)`);
+        for (const f of result.failed) o.line(`  could not revoke ${f.id}: ${f.error}`);
       });
       return result.failed.length ? 1 : 0;
     }
@@ -429,10 +432,10 @@ async function client(verb: string, args: string[], v: Values, out: (s: string) 
       const report = await api.post<Report>('/api/v1/admin/reconcile', {});
       emit(report, () => {
         for (const i of report.integrations) {
-          out(`${i.integration}: ${i.error ? `not reconciled: ${i.error}` : `${i.listed} listed, ${i.fixed} removed${i.failed ? `, ${i.failed} failed` : ''}`}`);
+          o.line(`${i.integration}: ${i.error ? `not reconciled: ${i.error}` : `${i.listed} listed, ${i.fixed} removed${i.failed ? `, ${i.failed} failed` : ''}`}`);
         }
         for (const f of report.fixes) {
-          out(`  ${f.ok ? 'removed' : 'FAILED to remove'} ${f.account ?? `${f.user}'s`} on ${f.integration}: ${f.entitlements.join(', ')}${f.error ? ` (${f.error})` : ''}`);
+          o.line(`  ${f.ok ? 'removed' : 'FAILED to remove'} ${f.account ?? `${f.user}'s`} on ${f.integration}: ${f.entitlements.join(', ')}${f.error ? ` (${f.error})` : ''}`);
         }
       });
       return report.fixes.some((f) => !f.ok) || report.integrations.some((i) => i.error) ? 1 : 0;
@@ -440,7 +443,7 @@ async function client(verb: string, args: string[], v: Values, out: (s: string) 
     case 'integrations': {
       const result = await api.get<{ integrations: { id: string; type: string; health: { ok: boolean; checkedAt: string | null; error: string | null } }[] }>('/api/v1/integrations?check=true');
       emit(result, () => {
-        for (const i of result.integrations) out(`${i.id} (${i.type}): ${i.health.ok ? 'ok' : `UNHEALTHY: ${i.health.error}`}`);
+        for (const i of result.integrations) o.line(`${i.id} (${i.type}): ${i.health.ok ? 'ok' : `UNHEALTHY: ${i.health.error}`}`);
       });
       return result.integrations.every((i) => i.health.ok) ? 0 : 1;
     }
@@ -453,10 +456,14 @@ export async function run(argv: string[]): Promise<void> {
   try {
     process.exitCode = await main(argv);
   } catch (err) {
-    if (err instanceof UsageError) process.stderr.write(`lapse: ${err.message}\n(see lapse --help)\n`);
-    else if (err instanceof ApiError) process.stderr.write(`lapse: ${err.message}\n`);
-    else if (err instanceof ConfigInvalidError) process.stderr.write(`${err.message}\n`);
-    else process.stderr.write(`lapse: ${(err as Error).message ?? String(err)}\n`);
+    // Errors carry the server's problem detail and the arguments given: escaped like any human line.
+    const e = output((s) => process.stderr.write(s + '\n'));
+    if (err instanceof UsageError) {
+      e.line(`lapse: ${err.message}`);
+      e.line('(see lapse --help)');
+    } else if (err instanceof ApiError) e.line(`lapse: ${err.message}`);
+    else if (err instanceof ConfigInvalidError) for (const line of err.message.split('\n')) e.line(line);
+    else e.line(`lapse: ${(err as Error).message ?? String(err)}`);
     process.exitCode = err instanceof UsageError ? 2 : 1;
   }
 }
