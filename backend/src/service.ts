@@ -2,7 +2,7 @@
 // HTTP API. Used by `lapse server` (headless) and, later, by the desktop app's embedded mode.
 
 import { randomUUID } from 'node:crypto';
-import { existsSync, writeFileSync, chmodSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
@@ -32,6 +32,7 @@ import { reconcile, type ReconcileReport } from './engine/reconcile.ts';
 import { createToken } from './auth/tokens.ts';
 import { buildServer } from './api/server.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { ensurePrivateDir, prepareDataDir, writePrivateFile } from './data-dir.ts';
 
 /** When the first periodic reconciliation runs after a start. */
 const RECONCILE_FIRST_AFTER_MS = 60_000;
@@ -147,7 +148,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const shared = isPostgresUrl(storeSpec);
   // The SQLite store is single-process (one server per data directory); PostgreSQL replicas
   // coordinate through the database and may share nothing else.
-  mkdirSync(dataDir, { recursive: true });
+  prepareDataDir(dataDir, log);
   // Access details are sealed before they are stored, and opened for the requester only.
   // Replicas on PostgreSQL open each other's: they need one key, from LAPSE_SECRET_KEY.
   if (shared && !env.LAPSE_SECRET_KEY) {
@@ -328,8 +329,7 @@ async function bootstrapAdminToken(store: Store, dataDir: string, config: LapseC
   if (!(await store.setMetaIfAbsent('admin-token-created', new Date().toISOString()))) return;
   const path = join(dataDir, 'admin-token');
   const { token } = await createToken(store, admin, 'admin (first start)');
-  writeFileSync(path, token + '\n', { mode: 0o600 });
-  chmodSync(path, 0o600);
+  writePrivateFile(path, token + '\n');
   log.info(`wrote an admin token for ${admin} to ${path}`);
   if (!existsSync(path)) throw new Error(`could not write ${path}`);
 }
@@ -339,11 +339,11 @@ async function bootstrapAdminToken(store: Store, dataDir: string, config: LapseC
  * owner's pid; a lock whose process is gone (a crash) is taken over.
  */
 export function acquireDataDirLock(dataDir: string): () => void {
-  mkdirSync(dataDir, { recursive: true });
+  ensurePrivateDir(dataDir);
   const path = join(dataDir, 'server.lock');
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      writeFileSync(path, String(process.pid), { flag: 'wx', mode: 0o600 });
+      writePrivateFile(path, String(process.pid), { exclusive: true });
       return () => rmSync(path, { force: true });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;

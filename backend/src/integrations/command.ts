@@ -14,9 +14,10 @@
 // JSON document on stdin (payload.ts: action, integration, requestId, user, entitlements,
 // expiresAt / stillCovered), followed by end of input. Exit status 0 is success; for a
 // grant, stdout may be `{ "accessDetails": { "k": "v" } }` (string values only). Any other
-// exit status, a signal or the timeout is a failure, reported with the tail of stderr (any
-// occurrence of the configured secret replaced by "[redacted]"). Its environment is PATH,
-// HOME (from Lapse's own environment), the configured `env`, and LAPSE_COMMAND_SECRET.
+// exit status, a signal or the timeout is a failure, reported with the end of stderr as a
+// redacted excerpt (credentials.ts: the configured secret removed in any shape, at most 300
+// characters, on one line). Its environment is PATH, HOME (from Lapse's own environment),
+// the configured `env`, and LAPSE_COMMAND_SECRET.
 //
 // With `list: true`, listGranted runs it with `{ "action": "list", "integration": "<id>" }`
 // and expects `{ "granted": [ { "user", "resourceType", "resource", "permission",
@@ -26,8 +27,8 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import type { ResourceConfig } from '../domain/config.ts';
-import { redact } from './credentials.ts';
-import { accessDetailsFrom, grantPayload, revokePayload, tail } from './payload.ts';
+import { redactedExcerpt } from './credentials.ts';
+import { accessDetailsFrom, grantPayload, revokePayload } from './payload.ts';
 import type { DiscoveredResource, GrantedEntry, GrantInput, GrantResult, HealthReport, Integration, RevokeInput } from './integration.ts';
 
 export interface CommandConnection {
@@ -41,6 +42,8 @@ export interface CommandConnection {
 
 export const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
 const MAX_OUTPUT = 1024 * 1024;
+/** How much of the end of stderr is kept for the error. */
+const MAX_STDERR = 8192;
 
 export interface CommandIntegrationOptions {
   clock?: { now(): number };
@@ -72,19 +75,24 @@ export class CommandIntegration implements Integration {
       const child = spawn(c.path, c.args ?? [], { env, shell: false, stdio: ['pipe', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
+      let stderrCut = false;
       let timedOut = false;
       child.stdout.setEncoding('utf8').on('data', (d: string) => {
         if (stdout.length < MAX_OUTPUT) stdout += d;
       });
       child.stderr.setEncoding('utf8').on('data', (d: string) => {
-        stderr = (stderr + d).slice(-8192);
+        stderr += d;
+        if (stderr.length > MAX_STDERR) {
+          stderr = stderr.slice(-MAX_STDERR);
+          stderrCut = true;
+        }
       });
       const timer = setTimeout(() => {
         timedOut = true;
         child.kill('SIGKILL');
       }, timeoutMs);
       const errText = () => {
-        const t = tail(redact(stderr, [c.secret]), 500);
+        const t = redactedExcerpt(stderr, [c.secret], { truncated: stderrCut });
         return t ? `; stderr: ${t}` : '';
       };
       child.once('error', (err: NodeJS.ErrnoException) => {

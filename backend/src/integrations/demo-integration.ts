@@ -4,8 +4,8 @@
 // It also counts every grant and revoke call, and can be told to fail (fault injection).
 
 import Database from 'libsql';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { preparePrivateDatabase } from '../data-dir.ts';
 import { secureRandomBytes } from '../domain/random.ts';
 import type { Entitlement } from '../domain/request.ts';
 import type { ResourceConfig } from '../domain/config.ts';
@@ -35,7 +35,8 @@ export class DemoIntegration implements Integration {
     /** A JSON file of DemoFaults read on every call, so a test can inject faults into a running server. */
     private readonly faultsFile?: string,
   ) {
-    if (dbPath !== ':memory:') mkdirSync(dirname(dbPath), { recursive: true });
+    // Created 0600 before SQLite opens it, so its log is private too (data-dir.ts).
+    if (dbPath !== ':memory:') preparePrivateDatabase(dbPath);
     this.db = new Database(dbPath);
     // The busy timeout first: replicas sharing one record open it at the same moment, and
     // switching to WAL or creating the tables must wait for the others, not fail.

@@ -45,8 +45,3 @@ export function accessDetailsFrom(text: string): Record<string, string> | null {
   return Object.keys(out).length > 0 ? out : null;
 }
 
-/** The last `max` characters of a text, marked as cut when they are not all of it. */
-export function tail(text: string, max = 500): string {
-  const t = text.trim();
-  return t.length <= max ? t : `…${t.slice(-max)}`;
-}

@@ -101,6 +101,69 @@ test('non-2xx and timeouts are failures with a clear error that shows neither th
   assert.equal((await hook.health()).ok, true);
 });
 
+/** 8 consecutive characters of the secret in any shape a receiver may echo it in. */
+function fragmentsOf(secret: string): string[] {
+  const bytes = Buffer.from(secret, 'utf8');
+  const shapes = [secret, bytes.toString('base64'), bytes.toString('base64url'), bytes.toString('hex'), bytes.toString('hex').toUpperCase(), encodeURIComponent(secret)];
+  return shapes.flatMap((shape) => Array.from({ length: shape.length - 7 }, (_, i) => shape.slice(i, i + 8)));
+}
+
+/** A receiver's error page echoing the signing key in every shape, split across lines too. */
+function leakyBody(secret: string): string {
+  const b = Buffer.from(secret);
+  return [
+    '<html><body><h1>500 Internal Server Error</h1><pre>',
+    `key=${secret}`, `base64=${b.toString('base64')}`, `base64url=${b.toString('base64url')}`,
+    `hex=${b.toString('hex')} HEX=${b.toString('hex').toUpperCase()}`, `query=?k=${encodeURIComponent(secret)}`,
+    `wrapped=${secret.slice(0, 10)}`, `${secret.slice(10)}`,
+    `json={"key":${JSON.stringify(secret)}}`,
+    '</pre>upstream said: signature check crashed</body></html>',
+  ].join('\n');
+}
+
+test('a receiver answering 500 with the key in other shapes (encoded, split across lines): the error, and the grant\'s lastError, hold none of it', async () => {
+  answer = (_r, res) => res.writeHead(500, { 'content-type': 'text/html' }).end(leakyBody(SECRET));
+  const check = (message: string) => {
+    for (const piece of fragmentsOf(SECRET)) assert.ok(!message.includes(piece), `"${piece}" of the key reached the error: ${message}`);
+    assert.ok(!message.includes('\n'), 'one line');
+    const body = message.slice(message.indexOf('HTTP 500: ') + 'HTTP 500: '.length);
+    assert.ok(body.length <= 300, `bounded: ${body.length}`);
+  };
+  await assert.rejects(hook.grant(input), (err: Error) => {
+    check(err.message);
+    assert.match(err.message, /^webhook grant POST http:\/\/127\.0\.0\.1:\d+\/hooks\/lapse failed: HTTP 500: .*\[redacted\].*upstream said: signature check crashed<\/body><\/html>$/);
+    return true;
+  });
+  // A body of megabytes: its end, redacted and bounded.
+  answer = (_r, res) => res.writeHead(502).end('z'.repeat(4_000_000) + leakyBody(SECRET));
+  await assert.rejects(hook.revoke({ ...input, stillCovered: [] }), (err: Error) => {
+    assert.match(err.message, /HTTP 502: …/);
+    for (const piece of fragmentsOf(SECRET)) assert.ok(!err.message.includes(piece));
+    assert.ok(err.message.length < 400);
+    return true;
+  });
+
+  // Through the engine: what the grant records as its lastError.
+  const h = await createHarness({
+    overrides: {
+      extraIntegrations: [{ id: 'hook', type: 'webhook', name: 'Hook', connection: {}, resourceTypes: { service: { permissions: ['use'] } }, resources: [resource('service', 'billing')] }],
+      extraFlows: [flow('hooked', { targets: [{ selector: selector('hook', 'service', ['use']) }] })],
+    },
+    engine: { integrations: new Map<string, Integration>([['hook', hook]]) },
+  });
+  try {
+    answer = (_r, res) => res.writeHead(500).end(leakyBody(SECRET));
+    const r = await h.engine.createRequest('alice', { flowId: 'hooked', entitlements: [input.entitlements[0]!] });
+    await h.advance(0);
+    await h.advance(5000);
+    const [grant] = await h.store.getGrants(r.id);
+    assert.match(grant!.lastError!, /HTTP 500: .*\[redacted\]/);
+    check(grant!.lastError!);
+  } finally {
+    await h.close();
+  }
+});
+
 test('engine: a revoke the receiver refuses stays revoking with its error, is retried with backoff, and completes once accepted', async () => {
   const h = await createHarness({
     overrides: {

@@ -15,15 +15,16 @@
 // than a few minutes away from its own clock (replays); see verifyWebhookSignature.
 //
 // A 2xx answer is success; its JSON body may carry access details. Any other status, a
-// network error or a timeout is a failure: the engine retries it (grants a few times, then
-// the request fails; revokes with backoff until they succeed). The target must treat a
-// repeated call as the same call (the idempotency key says which). Webhook targets do not
-// report what they hold: listGranted is empty, so reconciliation has nothing to compare.
+// network error or a timeout is a failure (the answer shown only as a redacted excerpt,
+// credentials.ts): the engine retries it (grants a few times, then the request fails;
+// revokes with backoff until they succeed). The target must treat a repeated call as the
+// same call (the idempotency key says which). Webhook targets do not report what they
+// hold: listGranted is empty, so reconciliation has nothing to compare.
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { connect } from 'node:net';
-import { redact } from './credentials.ts';
-import { accessDetailsFrom, grantPayload, revokePayload, tail, type IntegrationAction } from './payload.ts';
+import { redactedExcerpt } from './credentials.ts';
+import { accessDetailsFrom, grantPayload, revokePayload, type IntegrationAction } from './payload.ts';
 import type { DiscoveredResource, GrantedEntry, GrantInput, GrantResult, HealthReport, Integration, RevokeInput } from './integration.ts';
 import type { ResourceConfig } from '../domain/config.ts';
 
@@ -98,10 +99,11 @@ export class WebhookIntegration implements Integration {
     } catch (err) {
       const e = err as Error & { cause?: { code?: string; message?: string } };
       const reason = e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e.cause?.code ?? e.cause?.message ?? e.message);
-      throw new Error(`${where} failed: ${redact(String(reason), [this.connection.secret])}`);
+      throw new Error(`${where} failed: ${redactedExcerpt(String(reason), [this.connection.secret])}`);
     }
     if (res.status < 200 || res.status > 299) {
-      const detail = tail(redact(text, [this.connection.secret]), 300);
+      // The receiver's answer only as a redacted excerpt: it may echo the key in any shape.
+      const detail = redactedExcerpt(text, [this.connection.secret]);
       throw new Error(`${where} failed: HTTP ${res.status}${detail ? `: ${detail}` : ''}`);
     }
     return text;

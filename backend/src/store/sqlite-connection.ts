@@ -2,14 +2,16 @@
 // sqlite-writer.ts), and the prepared statements it keeps.
 
 import Database from 'libsql';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { preparePrivateDatabase } from '../data-dir.ts';
 
 export type Row = Record<string, unknown>;
 
-/** Opens the store's file: WAL, and a wait rather than an error while another connection writes. */
+/**
+ * Opens the store's file: WAL, and a wait rather than an error while another connection
+ * writes. The file and its log are this user's only (mode 0600, see data-dir.ts).
+ */
 export function openSqlite(path: string): Database.Database {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  if (path !== ':memory:') preparePrivateDatabase(path, { tighten: true });
   const db = new Database(path);
   // The busy timeout first: another process (a `lapse token` command, the checkpointer's
   // connection) may hold the file at this moment; switching to WAL must wait, not fail.

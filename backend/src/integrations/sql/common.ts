@@ -5,6 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Entitlement } from '../../domain/request.ts';
 import type { HealthReport } from '../integration.ts';
+import { errorText, redactedExcerpt } from '../credentials.ts';
 
 export const DEFAULT_ROLE_PREFIX = 'lapse_';
 
@@ -104,16 +105,13 @@ export function splitPath(path: string, parts: number, what: string): string[] {
   return [...head, last];
 }
 
-/** The error's message with every given secret replaced, for anything that leaves the integration. */
-export function redact(err: unknown, secrets: (string | undefined)[]): string {
-  let message = err instanceof Error ? err.message : String(err);
-  for (const s of secrets) if (s && s.length >= 4) message = message.split(s).join('[redacted]');
-  return message;
-}
-
-/** A new Error carrying only the redacted message (the driver's error object may hold the query text). */
+/**
+ * A new Error carrying only the driver's message as a redacted excerpt (see redactedExcerpt:
+ * the secrets removed in any shape, bounded, one line); not the driver's error object,
+ * which may hold the query text.
+ */
 export function cleanError(err: unknown, secrets: (string | undefined)[], context?: string): Error {
-  const message = redact(err, secrets);
+  const message = redactedExcerpt(errorText(err), secrets);
   return new Error(context ? `${context}: ${message}` : message);
 }
 
@@ -174,7 +172,7 @@ export async function checkHealth(select1: () => Promise<unknown>, checkedAt: nu
     ]);
     return { ok: true, checkedAt, error: null };
   } catch (err) {
-    return { ok: false, checkedAt, error: redact(err, secrets) || 'connection failed' };
+    return { ok: false, checkedAt, error: redactedExcerpt(errorText(err), secrets) || 'connection failed' };
   } finally {
     clearTimeout(timer);
   }
