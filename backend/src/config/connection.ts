@@ -22,7 +22,7 @@
 
 import { isAbsolute } from 'node:path';
 import type { IntegrationType, ResourceTypeConfig } from '../domain/config.ts';
-import { DEFAULT_REDIS_PERMISSIONS, REDIS_COMMAND_RULE } from '../integrations/redis-permissions.ts';
+import { DEFAULT_REDIS_PERMISSIONS, REDIS_COMMAND_RULE, redisCommandRuleProblem } from '../integrations/redis-permissions.ts';
 import { ACCOUNT_PREFIX_PATTERN } from '../integrations/account-name.ts';
 import type { Fields, Reader } from './load.ts';
 
@@ -111,6 +111,9 @@ const redisPermissions: Check = (r, n, p) =>
         if (s !== undefined && !REDIS_COMMAND_RULE.test(s)) {
           return r.error(item, itemPath, `expected an ACL command rule such as "+@read", "-@dangerous", "+get" or "-client|kill"; got ${JSON.stringify(s)}`);
         }
+        // What every grant is refused (its denial ends every grant's rules): asking for it would do nothing.
+        const problem = s === undefined ? undefined : redisCommandRuleProblem(s);
+        if (problem) return r.error(item, itemPath, problem);
         return s;
       });
     }

@@ -18,20 +18,31 @@
 //       &lapse-owned:<integration id>      (the ownership marker, see ownershipMarker)
 //       %R~<escaped prefix>*   (read)   |   ~<escaped prefix>*   (readwrite)   …per entitlement
 //       <the commands of every permission granted>
+//       -@admin -keys -scan -randomkey -dbsize -info …  (REDIS_DENIED_RULES, always last)
 //
 // where the escaped prefix has `\` put before each of `* ? [ ] \`, so that a prefix is matched
 // literally and cannot widen the pattern; a prefix with white space or control characters is
 // refused (an ACL file would split it into two rules). Each argument is sent as one argument
-// of the protocol, never spliced into a command line. Revoke turns the user off, kills its
-// connections (`CLIENT KILL USER`) and deletes it (`ACL DELUSER`); both are idempotent. Every
-// request gets its own user, so revoking one request never touches another's access.
+// of the protocol, never spliced into a command line.
+//
+// Key patterns cannot hold back a command that names no key, so the rules end with the denial
+// of every command that tells key names or key counts that way (SCAN, KEYS, RANDOMKEY,
+// DBSIZE, INFO, MEMORY STATS…) and of server administration (see REDIS_DENIED_COMMANDS): no
+// permission can undo them, and a `+` rule that names one is an error. Key patterns are the
+// same in every database: where a permission allows SELECT, a grant reaches its prefixes in
+// every database, and nothing else there.
+//
+// Revoke turns the user off, kills its connections (`CLIENT KILL USER`) and deletes it
+// (`ACL DELUSER`); both are idempotent. Every request gets its own user, so revoking one
+// request never touches another's access.
 
 import { Redis } from 'ioredis';
 import type { ResourceConfig } from '../domain/config.ts';
 import type { Entitlement } from '../domain/request.ts';
 import { accountName, DEFAULT_ACCOUNT_PREFIX, randomPassword } from './account-name.ts';
+import { errorText, redactedExcerpt } from './credentials.ts';
 import type { DiscoveredResource, GrantedEntry, GrantInput, GrantResult, GrantSubject, HealthReport, Integration, RevokeInput } from './integration.ts';
-import { DEFAULT_REDIS_PERMISSIONS, REDIS_COMMAND_RULE, type RedisKeyAccess, type RedisPermissionRules } from './redis-permissions.ts';
+import { DEFAULT_REDIS_PERMISSIONS, REDIS_COMMAND_RULE, REDIS_DENIED_RULES, redisCommandRuleProblem, type RedisKeyAccess, type RedisPermissionRules } from './redis-permissions.ts';
 
 export interface RedisConnection {
   host: string;
@@ -78,10 +89,13 @@ export function aclRules(password: string, entitlements: Entitlement[], permissi
     if (!keyRules.includes(rule)) keyRules.push(rule);
     for (const c of rules.commands) {
       if (!REDIS_COMMAND_RULE.test(c)) throw new Error(`"${c}" is not an ACL command rule`);
+      const problem = redisCommandRuleProblem(c);
+      if (problem) throw new Error(`permission "${e.permission}": ${problem}`);
       commandRules.push(c);
     }
   }
-  return ['reset', 'on', `>${password}`, 'resetchannels', ...(marker ? [marker] : []), ...keyRules, ...commandRules];
+  // Last, so that no rule of a permission (a category such as +@read or +@all) undoes them.
+  return ['reset', 'on', `>${password}`, 'resetchannels', ...(marker ? [marker] : []), ...keyRules, ...commandRules, ...REDIS_DENIED_RULES];
 }
 
 export interface RedisIntegrationOptions {
@@ -138,7 +152,7 @@ export class RedisIntegration implements Integration {
       return await this.client.call(args[0]!, ...args.slice(1));
     } catch (err) {
       const cause = this.client.status !== 'ready' && this.lastConnectionError ? ` (cannot connect: ${this.lastConnectionError})` : '';
-      throw new Error(`redis ${this.connection.host}:${this.connection.port}: ${args.slice(0, 2).join(' ')} failed: ${(err as Error).message}${cause}`);
+      throw new Error(`redis ${this.connection.host}:${this.connection.port}: ${args.slice(0, 2).join(' ')} failed: ${redactedExcerpt(errorText(err), [this.connection.password])}${cause}`);
     }
   }
 
@@ -230,7 +244,7 @@ export class RedisIntegration implements Integration {
       await this.call('ACL', 'USERS');
       return { ok: true, checkedAt, error: null };
     } catch (err) {
-      return { ok: false, checkedAt, error: (err as Error).message };
+      return { ok: false, checkedAt, error: redactedExcerpt(errorText(err), [this.connection.password]) };
     }
   }
 
