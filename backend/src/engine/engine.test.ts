@@ -855,8 +855,11 @@ function dyingAfterCall(h: Harness, op: 'grant' | 'revoke'): Integration {
 }
 
 function crashedEngine(h: Harness, op: 'grant' | 'revoke'): Engine {
+  // The locks a process holds end with it (in memory, or a lock row's lease): the dead
+  // engine's calls hold none that the living one would wait for.
+  const store = Object.create(h.store, { withLock: { value: <T>(_key: string, _leaseMs: number, fn: () => Promise<T>) => fn() } }) as typeof h.store;
   return new Engine({
-    store: h.store, clock: h.clock, events: h.eventBus, integrations: new Map([['demo', dyingAfterCall(h, op)]]), config: h.compiled,
+    store, clock: h.clock, events: h.eventBus, integrations: new Map([['demo', dyingAfterCall(h, op)]]), config: h.compiled,
     owner: 'crashed', inlineWaitMs: 5,
   });
 }

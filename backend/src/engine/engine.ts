@@ -23,7 +23,7 @@ import { ConflictError, type AuditInput, type ChangeSet, type Store } from '../s
 import type { Clock } from './clock.ts';
 import type { EventBus } from './events.ts';
 import { conflict, forbidden, invalid, LapseError, notFound } from './errors.ts';
-import { KeyedMutex } from './keyed-mutex.ts';
+import { KeyedMutex } from '../store/keyed-mutex.ts';
 
 export const APPROVER_REASON_MAX = 124;
 export const JUSTIFICATION_MAX = 2000;
@@ -681,11 +681,18 @@ export class Engine {
   }
 
   /**
-   * Runs `fn` while no grant or revoke of this person on this integration runs in this
-   * process (reconciliation removes entries under it).
+   * Runs `fn` while no other grant or revoke of this person on this integration runs. On an
+   * integration that keeps one account per request (accountOf), requests never share what
+   * the target holds, and calls are only ordered within this process. On one that holds
+   * access per person (demo, webhook, command), overlapping requests share it: then the lock
+   * is the store's, held across every replica, so that a revoke's "still covered" is read and
+   * acted on before any other call of that person on that target (reconciliation removes
+   * entries under it too).
    */
   withTargetLock<T>(user: string, integration: string, fn: () => Promise<T>): Promise<T> {
-    return this.targetLock.run(`${user}\u0000${integration}`, fn);
+    const key = `${user}\u0000${integration}`;
+    if (this.integrations.get(integration)?.accountOf) return this.targetLock.run(key, fn);
+    return this.targetLock.run(key, () => this.store.withLock(`target:${integration}:${user}`, this.leaseMs, fn));
   }
 
   /** Ids of the jobs this process is running now (the scheduler renews their leases). */
@@ -766,34 +773,84 @@ export class Engine {
 
   private async runGrant(job: JobRecord): Promise<void> {
     const { known, r, grant } = await this.jobTarget(job);
-    if (!r || !grant || r.status !== 'granting' || grant.status !== 'granting') return this.finishStale(job);
+    if (!r || !grant) return this.finishStale(job);
+    if (r.status !== 'granting' || grant.status !== 'granting') {
+      // Its request ended (or moved on) while this job waited: a call it made before its
+      // holder died may have reached the target, so it is undone where nothing covers it.
+      if (r.status !== 'granting' && r.status !== 'active') await this.compensate(r, grant);
+      return this.finishStale(job);
+    }
     const integration = this.integrations.get(grant.integration);
     const expiresAt = r.durationMs === null ? null : this.now() + r.durationMs;
     let accessDetails: Record<string, string> | null = null;
     let error: string | null = null;
-    await this.targetLock.run(`${r.requester}\u0000${grant.integration}`, async () => {
+    let cleanupError: string | null = null;
+    let ended = false;
+    let failure: { jobs: JobRecord[]; message: string } | null = null;
+    // Past its last attempt, a job only cleans up (its cleanup failed before).
+    const cleanupOnly = job.attempts > this.grantAttempts;
+    await this.withTargetLock(r.requester, grant.integration, async () => {
+      // On a per-person target, the request is looked at again once it is this grant's turn:
+      // revoked while it waited, its revoke may have run already, and a grant now would
+      // outlive it should this process die before undoing it.
+      if (integration && !integration.accountOf && (await this.store.getRequest(r.id))?.status !== 'granting') {
+        ended = true;
+        return;
+      }
       try {
         if (!integration) throw new Error(`integration "${grant.integration}" is not configured`);
+        if (cleanupOnly) throw new Error(grant.lastError ?? 'the grant failed');
         const details = (await integration.grant({ requestId: r.id, user: this.subject(r), entitlements: grant.entitlements, expiresAt })).accessDetails;
         const seal = this.opts.sealAccessDetails;
         accessDetails = details && seal ? seal(r.id, grant.integration, details) : details;
       } catch (err) {
-        error = errorMessage(err);
+        error = cleanupOnly ? (grant.lastError ?? errorMessage(err)) : errorMessage(err);
+        // The last attempt failed: what the target may have applied of it is revoked, and the
+        // failure recorded, in the same hold of the lock. Until then the request covers its
+        // entitlements, so overlapping requests keep them; after, nothing of it remains that
+        // no other request covers. On a per-person target that revoke must succeed first
+        // (nothing else would find what is left: a webhook target lists nothing), so the
+        // request stays granting while it is retried; where each request has an account of
+        // its own, a leftover account is reconciliation's to remove, and the failure stands.
+        if (job.attempts >= this.grantAttempts) {
+          try {
+            if (integration) {
+              const stillCovered = await this.coveredElsewhere(r, grant.entitlements);
+              await integration.revoke({ requestId: r.id, user: this.subject(r), entitlements: grant.entitlements, stillCovered });
+            }
+          } catch (cleanupErr) {
+            if (!integration?.accountOf) {
+              cleanupError = errorMessage(cleanupErr);
+              return;
+            }
+            this.log('warn', 'a failed grant could not be undone on its target; reconciliation will remove what is left', { request: r.id, integration: grant.integration, error: errorMessage(cleanupErr) });
+          }
+          failure = await this.recordGrantFailure(r, grant, job, error);
+        }
       }
     });
+    if (ended) return this.finishStale(job);
     const now = this.now();
     if (error !== null) {
-      if (job.attempts < this.grantAttempts) {
+      if (job.attempts < this.grantAttempts || cleanupError !== null) {
+        const lastError = cleanupError === null ? error : `${error}; removing what it may have left failed: ${cleanupError}`;
         await this.store.commit({
-          updateGrants: [{ requestId: r.id, integration: grant.integration, expectStatus: ['granting'], set: { attempts: job.attempts, lastError: error } }],
-          audit: [{ at: now, actor: 'system', action: 'grant.attempt_failed', requestId: r.id, data: { integration: grant.integration, attempt: job.attempts, error } }],
+          updateGrants: [{ requestId: r.id, integration: grant.integration, expectStatus: ['granting'], set: { attempts: Math.min(job.attempts, this.grantAttempts), lastError: error } }],
+          audit: [{ at: now, actor: 'system', action: 'grant.attempt_failed', requestId: r.id, data: { integration: grant.integration, attempt: job.attempts, error: lastError } }],
         }).catch(() => undefined);
-        const retryAt = now + this.grantRetryMs * 2 ** (job.attempts - 1);
-        await this.store.rescheduleJob(job.id, this.owner, retryAt, error);
+        const retryAt = cleanupError === null
+          ? now + this.grantRetryMs * 2 ** (job.attempts - 1)
+          : now + backoffDelay(job.attempts - this.grantAttempts, this.backoff.baseMs, this.backoff.capMs);
+        await this.store.rescheduleJob(job.id, this.owner, retryAt, lastError);
         this.opts.onJobsScheduled?.(retryAt);
         return;
       }
-      return this.failGrant(r, grant, job, error);
+      const recorded = failure as { jobs: JobRecord[]; message: string } | null;
+      if (recorded) {
+        this.publish((await this.store.getRequest(r.id))!, 'request.failed', { error: recorded.message });
+        await Promise.all(recorded.jobs.map((j) => this.runJob(j)));
+      }
+      return;
     }
     // Grants of one request may complete at the same moment. Each completion is conditional
     // on the other grants still being as it saw them, so two cannot both conclude that the
@@ -852,27 +909,37 @@ export class Engine {
     if (current && (current.status === 'granting' || current.status === 'active')) return; // lease lost to another holder that will finish
     const integration = this.integrations.get(grant.integration);
     if (!integration) return;
-    const stillCovered = await this.coveredElsewhere(r, grant.entitlements);
-    await this.targetLock.run(`${r.requester}\u0000${grant.integration}`, () =>
-      integration.revoke({ requestId: r.id, user: this.subject(r), entitlements: grant.entitlements, stillCovered }),
-    ).catch((err) => this.log('warn', 'compensating revoke failed; reconciliation will remove it', { request: r.id, error: errorMessage(err) }));
+    await this.withTargetLock(r.requester, grant.integration, async () => {
+      const stillCovered = await this.coveredElsewhere(r, grant.entitlements);
+      await integration.revoke({ requestId: r.id, user: this.subject(r), entitlements: grant.entitlements, stillCovered });
+    }).catch((err) => this.log('warn', 'compensating revoke failed; reconciliation will remove it', { request: r.id, error: errorMessage(err) }));
   }
 
-  private async failGrant(r: RequestRecord, grant: GrantRecord, job: JobRecord, error: string): Promise<void> {
+  /**
+   * Records that a grant failed for good: the request fails, and what its other grants hold
+   * is to be revoked (the jobs returned, claimed by this process). Called with the target
+   * lock still held after the failed grant's own cleanup, so that no other call on this
+   * target sees the request covering its entitlements once that cleanup has run. Null when
+   * the request moved on meanwhile (whoever moved it owns what follows).
+   */
+  private async recordGrantFailure(r: RequestRecord, grant: GrantRecord, job: JobRecord, error: string): Promise<{ jobs: JobRecord[]; message: string } | null> {
     const now = this.now();
+    const fresh = await this.store.getRequest(r.id);
+    if (!fresh || fresh.status !== 'granting') return null;
     const grants = await this.store.getGrants(r.id);
     const others = grants.filter((g) => g.integration !== grant.integration && (g.status === 'active' || g.status === 'granting'));
     const revokeJobs = others.map((g) => this.job('revoke', r.id, g.integration, now, now + this.leaseMs));
-    const message = `grant on ${grant.integration} failed after ${job.attempts} attempt(s): ${error}`;
+    const attempts = Math.min(job.attempts, this.grantAttempts);
+    const message = `grant on ${grant.integration} failed after ${attempts} attempt(s): ${error}`;
     const cs: ChangeSet = {
       updateRequests: [{
-        id: r.id, expectVersion: r.version,
+        id: r.id, expectVersion: fresh.version,
         set: others.length
           ? { status: 'revoking', endReason: 'grant-failed', endedBy: 'system', error: message, updatedAt: now }
           : { status: 'failed', endReason: 'grant-failed', endedBy: 'system', error: message, updatedAt: now, endedAt: now },
       }],
       updateGrants: [
-        { requestId: r.id, integration: grant.integration, set: { status: 'failed', attempts: job.attempts, lastError: error } },
+        { requestId: r.id, integration: grant.integration, set: { status: 'failed', attempts, lastError: error } },
         ...others.map((g) => ({ requestId: r.id, integration: g.integration, set: { status: 'revoking' as const } })),
       ],
       deleteJobs: [{ id: job.id, owner: this.owner }],
@@ -883,11 +950,10 @@ export class Engine {
     try {
       await this.store.commit(cs);
     } catch (err) {
-      if (err instanceof ConflictError) return;
+      if (err instanceof ConflictError) return null;
       throw err;
     }
-    this.publish((await this.store.getRequest(r.id))!, 'request.failed', { error: message });
-    await Promise.all(revokeJobs.map((j) => this.runJob(j)));
+    return { jobs: revokeJobs, message };
   }
 
   private async runExpire(job: JobRecord): Promise<void> {
@@ -933,7 +999,7 @@ export class Engine {
     if (!r || !grant || grant.status !== 'revoking') return this.finishStale(job);
     const integration = this.integrations.get(grant.integration);
     let error: string | null = null;
-    await this.targetLock.run(`${r.requester}\u0000${grant.integration}`, async () => {
+    await this.withTargetLock(r.requester, grant.integration, async () => {
       try {
         if (!integration) throw new Error(`integration "${grant.integration}" is not configured`);
         const stillCovered = await this.coveredElsewhere(r, grant.entitlements);

@@ -120,4 +120,11 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
       DELETE FROM jobs WHERE kind = 'warn';
     `,
   },
+  {
+    version: 4,
+    name: 'locks shared by replicas',
+    // One row per lock held (see PostgresStore.withLock): who holds it and until when its
+    // lease runs, so that a holder that died stops blocking the others.
+    sql: `CREATE TABLE locks (key TEXT PRIMARY KEY, owner TEXT NOT NULL, lease_until BIGINT NOT NULL);`,
+  },
 ];

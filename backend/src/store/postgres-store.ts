@@ -5,6 +5,7 @@
 // taken last in the transaction, which makes the chain one chain whatever the number of
 // writers. Due work is claimed with FOR UPDATE SKIP LOCKED and a lease.
 
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { applyRequestUpdate, awaitsDecision, coversEntitlements, entitlementKey, HOLDING_STATUSES, type Favorite, type GrantRecord, type JobRecord, type RequestRecord, type RequestWithGrants } from '../domain/request.ts';
 import { canonicalJson, hashAuditEvent } from '../audit/chain.ts';
@@ -21,6 +22,7 @@ import {
 } from './store.ts';
 import { MIGRATION_LOCK_KEY, POSTGRES_MIGRATIONS } from './postgres-migrations.ts';
 import { auditFromRow, jobFromRow, tokenFromRow } from './rows.ts';
+import { KeyedMutex } from './keyed-mutex.ts';
 
 type Row = Record<string, unknown>;
 type Queryable = pg.Pool | pg.PoolClient;
@@ -96,6 +98,9 @@ export class PostgresStore implements Store {
   readonly pool: pg.Pool;
   readonly settings: PoolSettings;
   private readonly connectionString: string;
+  private readonly locks = new KeyedMutex();
+  /** This store's name as a holder of lock rows (unique per process and store). */
+  private readonly lockOwner = `${process.pid}:${randomUUID()}`;
   /** Called when an idle connection of the pool fails (the database went away). */
   onPoolError: (err: Error) => void = () => undefined;
 
@@ -331,6 +336,35 @@ export class PostgresStore implements Store {
       'INSERT INTO holdings (requester, ent_key, request_id) SELECT $1, k, $3 FROM unnest($2::text[]) AS k ON CONFLICT DO NOTHING',
       [r.requester, keys, r.id],
     );
+  }
+
+  /**
+   * A lock across replicas: first among this process's holders of `key` (in memory), then a
+   * row in `locks`, taken when free or when its lease has lapsed, renewed while `fn` runs,
+   * deleted after. A holder that died holds it at most `leaseMs` (wall-clock time).
+   */
+  async withLock<T>(key: string, leaseMs: number, fn: () => Promise<T>): Promise<T> {
+    return this.locks.run(key, async () => {
+      for (let wait = 2; ; wait = Math.min(wait * 2, 100)) {
+        const now = Date.now();
+        const taken = await this.count(
+          `INSERT INTO locks (key, owner, lease_until) VALUES ($1, $2, $3)
+           ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until WHERE locks.lease_until < $4`,
+          [key, this.lockOwner, now + leaseMs, now],
+        );
+        if (taken === 1) break;
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+      const renew = setInterval(() => {
+        this.pool.query('UPDATE locks SET lease_until = $3 WHERE key = $1 AND owner = $2', [key, this.lockOwner, Date.now() + leaseMs]).catch(() => undefined);
+      }, Math.max(100, Math.floor(leaseMs / 3)));
+      try {
+        return await fn();
+      } finally {
+        clearInterval(renew);
+        await this.pool.query('DELETE FROM locks WHERE key = $1 AND owner = $2', [key, this.lockOwner]).catch(() => undefined);
+      }
+    });
   }
 
   async coveredByOthers(requester: string, excludeRequestId: string, keys: string[]): Promise<Set<string>> {

@@ -20,6 +20,7 @@ import {
 import { SqliteWriter } from './sqlite-writer.ts';
 import { openSqlite, StatementCache, type Row } from './sqlite-connection.ts';
 import { auditFromRow, jobFromRow, tokenFromRow } from './rows.ts';
+import { KeyedMutex } from './keyed-mutex.ts';
 import { WalCheckpointer } from './wal-checkpointer.ts';
 
 /**
@@ -47,6 +48,7 @@ export class SqliteStore implements Store {
   private readonly checkpointer: WalCheckpointer | null;
 
   private readonly tokenCacheMs: number;
+  private readonly locks = new KeyedMutex();
   private readonly tokens = new Map<string, { record: TokenRecord; until: number }>();
 
   constructor(readonly path: string, opts: { tokenCacheMs?: number } = {}) {
@@ -127,6 +129,11 @@ export class SqliteStore implements Store {
       if (refused === null) item.resolve();
       else item.reject(refused);
     });
+  }
+
+  /** One process per data directory (the server lock), so a lock within the process is a lock for all. */
+  withLock<T>(key: string, _leaseMs: number, fn: () => Promise<T>): Promise<T> {
+    return this.locks.run(key, fn);
   }
 
   async coveredByOthers(requester: string, excludeRequestId: string, keys: string[]): Promise<Set<string>> {

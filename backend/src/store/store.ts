@@ -151,6 +151,13 @@ export interface Store {
   /** Makes revokes that wait out a backoff due now (at start: the access should be gone already). */
   retryBackedOffRevokesNow(now: number): Promise<number>;
   jobsOfRequest(requestId: string): Promise<JobRecord[]>;
+  /**
+   * Runs `fn` while no other holder of `key` runs, in every process that shares this store
+   * (SQLite: this process, the only one; PostgreSQL: every replica, through a lock row with
+   * a lease of `leaseMs`, renewed while `fn` runs and lapsing if its holder dies). First
+   * come, first served within a process.
+   */
+  withLock<T>(key: string, leaseMs: number, fn: () => Promise<T>): Promise<T>;
 
   appendAudit(events: AuditInput[]): Promise<void>;
   listAudit(filter: AuditFilter): Promise<AuditEvent[]>;

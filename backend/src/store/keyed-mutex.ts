@@ -1,5 +1,6 @@
-// Serialises async work per key (here: one person's access on one integration), so that a
-// grant and a revoke of overlapping access never interleave on the target in this process.
+// Serialises async work per key within this process, first come first served (here: one
+// person's access on one integration, so that a grant and a revoke of overlapping access
+// never interleave on the target).
 
 export class KeyedMutex {
   private readonly tails = new Map<string, Promise<void>>();
