@@ -1,8 +1,9 @@
 // The postgresql and mysql integrations driven by the engine and the scheduler (manual clock),
 // against the real local servers: expiry ends real sessions, a crash between the target call
 // and the state write leaves one working login (and none after revoke), overlapping requests
-// keep each other's access, and a target cut away behind a TCP proxy keeps a revoke
-// `revoking` (retried with backoff, last error shown) until it is back.
+// keep each other's access, a target cut away behind a TCP proxy keeps a revoke
+// `revoking` (retried with backoff, last error shown) until it is back, and what an `admin`
+// grant created goes with it at expiry and on reconciliation.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +18,9 @@ import type { GrantInput, Integration, RevokeInput } from '../src/integrations/i
 import { MysqlIntegration } from '../src/integrations/mysql.ts';
 import { PostgresIntegration } from '../src/integrations/postgresql.ts';
 import {
+  assertMyPlantGone, assertPgPlantGone, attackPg, myVictimSetup, pgAdminOwned, pgOtherLogin, pgSuperusers, PG_VICTIM_SETUP, plantMy, plantPg,
+} from '../src/integrations/sql-owned-objects-support.ts';
+import {
   closeSessions, createPgDatabase, hex, MY, myAdminQuery, myCleanup, myConnect, myIdent, myUsersWithPrefix, PG, pgAdminQuery, pgCleanup, pgConnect, pgRolesWithPrefix,
   uniquePrefix,
 } from '../src/integrations/sql/sql-test-support.ts';
@@ -26,9 +30,14 @@ const prefix = uniquePrefix();
 const pgDb = `lapse_t_pge_${hex()}`;
 const myDb = `lapse_t_mye_${hex()}`;
 const books = `lapse_t_mye_books_${hex()}`;
+/** Where `admin` grants create things (with the tables the planted objects reach). */
+const pgOwnDb = `lapse_t_pgeo_${hex()}`;
+const myOwnDb = `lapse_t_myeo_${hex()}`;
 
 const pgItems: Entitlement = { integration: 'pg', resourceType: 'table', resource: `${pgDb}/public/items`, permission: 'read' };
 const myItems: Entitlement = { integration: 'my', resourceType: 'table', resource: `${myDb}/items`, permission: 'read' };
+const pgAdmin: Entitlement = { integration: 'pg', resourceType: 'database', resource: pgOwnDb, permission: 'admin' };
+const myAdmin: Entitlement = { integration: 'my', resourceType: 'database', resource: myOwnDb, permission: 'admin' };
 
 function sqlIntegration(id: 'pg' | 'my', type: 'postgresql' | 'mysql', resources: ReturnType<typeof resource>[]): IntegrationConfig {
   return { id, type, name: id, owner: { group: 'sre-leads' }, connection: {}, resourceTypes: DEFAULT_RESOURCE_TYPES[type], resources };
@@ -36,11 +45,12 @@ function sqlIntegration(id: 'pg' | 'my', type: 'postgresql' | 'mysql', resources
 
 const config = buildConfig({
   extraIntegrations: [
-    sqlIntegration('pg', 'postgresql', [resource('database', pgDb), resource('table', 'items', {}, `${pgDb}/public`), resource('table', 'secret', {}, `${pgDb}/public`)]),
-    sqlIntegration('my', 'mysql', [resource('database', myDb), resource('table', 'items', {}, myDb), resource('table', 'secret', {}, myDb)]),
+    sqlIntegration('pg', 'postgresql', [resource('database', pgDb), resource('table', 'items', {}, `${pgDb}/public`), resource('table', 'secret', {}, `${pgDb}/public`), resource('database', pgOwnDb)]),
+    sqlIntegration('my', 'mysql', [resource('database', myDb), resource('table', 'items', {}, myDb), resource('table', 'secret', {}, myDb), resource('database', myOwnDb)]),
   ],
   extraFlows: [
     flow('sql', { targets: [{ selector: selector('pg', 'table', ['read']) }, { selector: selector('my', 'table', ['read']) }], grantFor: HOUR, maxDuration: 8 * HOUR }),
+    flow('sql-admin', { targets: [{ selector: selector('pg', 'database', ['admin']) }, { selector: selector('my', 'database', ['admin']) }], grantFor: HOUR, maxDuration: 8 * HOUR }),
   ],
 });
 
@@ -91,12 +101,15 @@ before(async () => {
   await myAdminQuery(`CREATE TABLE ${myIdent(myDb)}.items (id INT)`);
   await myAdminQuery(`INSERT INTO ${myIdent(myDb)}.items VALUES (1)`);
   await myAdminQuery(`CREATE TABLE ${myIdent(myDb)}.secret (id INT)`);
+  await createPgDatabase(pgOwnDb, PG_VICTIM_SETUP);
+  await myAdminQuery(`CREATE DATABASE ${myIdent(myOwnDb)}`);
+  for (const sql of myVictimSetup(myOwnDb)) await myAdminQuery(sql);
 });
 
 after(async () => {
   await closeSessions();
-  await pgCleanup([pgDb], prefix);
-  await myCleanup([myDb, books], prefix);
+  await pgCleanup([pgDb, pgOwnDb], prefix);
+  await myCleanup([myDb, myOwnDb, books], prefix);
 });
 
 describe('SQL integrations through the engine', () => {
@@ -186,6 +199,65 @@ describe('SQL integrations through the engine', () => {
       await h.close();
       await pgAdminQuery('postgres', `DROP ROLE IF EXISTS ${foreignPg}`);
       await myAdminQuery("DROP USER IF EXISTS ?@'%'", [foreignMy]);
+    }
+  });
+
+  test('what an admin grant created on both servers (definer routines, views, triggers, events, types…) is dropped when it expires; nothing is handed to the admin user', async () => {
+    const h = await harness([newPg(), newMy()]);
+    const other = await pgOtherLogin(prefix);
+    try {
+      const ownedBefore = await pgAdminOwned(pgOwnDb);
+      const superusers = await pgSuperusers();
+      const r = await h.engine.createRequest('alice', { flowId: 'sql-admin', entitlements: [pgAdmin, myAdmin] });
+      assert.equal(r.status, 'active');
+      const pgd = await details(h, r, 'pg');
+      const myd = await details(h, r, 'my');
+      const pgPlant = await plantPg(await pgConnect(pgd.url!), prefix);
+      const myPlant = await plantMy(await myConnect(myd), myOwnDb);
+
+      await h.advanceTo(r.expiresAt!);
+      assert.equal((await status(h, r.id)).status, 'expired');
+      assert.deepEqual(await pgRolesWithPrefix(`${prefix}alice`), []);
+      assert.deepEqual(await myUsersWithPrefix(`${prefix}alice`), []);
+      await attackPg(pgOwnDb, pgPlant, other);
+      await assertPgPlantGone(pgOwnDb, pgPlant, other);
+      assert.deepEqual(await pgAdminOwned(pgOwnDb), ownedBefore);
+      assert.deepEqual(await pgSuperusers(), superusers);
+      await assertMyPlantGone(myPlant, myd.user!);
+    } finally {
+      await closeSessions();
+      await h.close();
+      await pgAdminQuery('postgres', `DROP ROLE IF EXISTS "${other}"`);
+    }
+  });
+
+  test('reconciliation: what an admin grant no request covers created is dropped with its login', async () => {
+    const pgInt = newPg();
+    const myInt = newMy();
+    const h = await harness([pgInt, myInt]);
+    const other = await pgOtherLogin(prefix);
+    try {
+      const ownedBefore = await pgAdminOwned(pgOwnDb);
+      const superusers = await pgSuperusers();
+      const orphan = { requestId: `lost-${hex()}`, user: { id: 'dave', email: 'dave@example.com' }, expiresAt: Date.now() + HOUR };
+      const pgd = (await pgInt.grant({ ...orphan, entitlements: [pgAdmin] })).accessDetails!;
+      const myd = (await myInt.grant({ ...orphan, entitlements: [myAdmin] })).accessDetails!;
+      const pgPlant = await plantPg(await pgConnect(pgd.url!), prefix);
+      const myPlant = await plantMy(await myConnect(myd), myOwnDb);
+
+      const report = await reconcile({ store: h.store, integrations: new Map<string, Integration>([['pg', pgInt], ['my', myInt]]), now: () => h.clock.now() }, 'test');
+      assert.deepEqual(report.fixes.map((f) => [f.integration, f.account, f.ok, f.error]).sort(), [['my', myd.user, true, null], ['pg', pgd.user, true, null]]);
+      assert.deepEqual(await pgRolesWithPrefix(`${prefix}dave`), []);
+      assert.deepEqual(await myUsersWithPrefix(`${prefix}dave`), []);
+      await attackPg(pgOwnDb, pgPlant, other);
+      await assertPgPlantGone(pgOwnDb, pgPlant, other);
+      assert.deepEqual(await pgAdminOwned(pgOwnDb), ownedBefore);
+      assert.deepEqual(await pgSuperusers(), superusers);
+      await assertMyPlantGone(myPlant, myd.user!);
+    } finally {
+      await closeSessions();
+      await h.close();
+      await pgAdminQuery('postgres', `DROP ROLE IF EXISTS "${other}"`);
     }
   });
 
@@ -355,6 +427,8 @@ function dyingEngine(h: Harness, target: Integration, op: 'grant' | 'revoke'): {
     listResources: () => target.listResources(),
     health: () => target.health(),
     close: async () => undefined,
+    // The same target: one login per request (the engine orders its calls per process only).
+    ...(target.accountOf ? { accountOf: target.accountOf.bind(target) } : {}),
   };
   const engine = new Engine({
     store: h.store, clock: h.clock, events: h.eventBus, integrations: new Map([[target.id, dying]]), config: h.compiled, owner: 'crashed', inlineWaitMs: 50,

@@ -27,6 +27,12 @@
 // One user per request (not per person): revoking one request drops only its user, so
 // another request of the same person that covers the same table keeps working. MySQL has
 // no "valid until" for a login: expiry is enforced by Lapse's revoke alone.
+//
+// Stored routines, views, triggers and events run with their DEFINER's rights (by default),
+// and the definer of what the user creates is the user itself. Revoke drops them all before
+// the user: MariaDB would keep them with an orphaned definer that an account of the same name
+// brings back to life, and MySQL 8.0.22+ refuses to drop a user who is still a definer. Tables
+// have no owner and carry no rights: they stay.
 
 import mysql from 'mysql2/promise';
 import type { Entitlement } from '../domain/request.ts';
@@ -77,6 +83,8 @@ const TABLE_LEVEL = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'CREATE', 'DROP', '
 /** MySQL's limit for user names (MariaDB allows 80). */
 const MAX_USER_LENGTH = 32;
 const SYSTEM_DATABASES = ['mysql', 'information_schema', 'performance_schema', 'sys'];
+/** Kinds of stored objects with a definer, as information_schema names them, dropped by `DROP <kind>`. */
+const DEFINED_KINDS = ['PROCEDURE', 'FUNCTION', 'VIEW', 'TRIGGER', 'EVENT'];
 
 /** `name` as a quoted identifier: backticks around, inner backticks doubled. */
 export const quoteIdent = (name: string): string => `\`${name.replace(/`/g, '``')}\``;
@@ -229,7 +237,8 @@ export class MysqlIntegration implements Integration {
         [login, this.userHost, this.id, input.requestId, encodeMarker(marker), this.now()]);
       await withRetry(async () => {
         await this.query('CREATE USER IF NOT EXISTS ?@? IDENTIFIED BY ?', [login, this.userHost, password]);
-        await this.query('ALTER USER ?@? IDENTIFIED BY ?', [login, this.userHost, password]);
+        // Unlocked too: a failed attempt before may have left it locked on its way out.
+        await this.query('ALTER USER ?@? IDENTIFIED BY ? ACCOUNT UNLOCK', [login, this.userHost, password]);
         for (const t of targets) await this.query(`GRANT ${this.permissions[t.entitlement.permission]!.join(', ')} ON ${t.on} TO ?@?`, [login, this.userHost]);
       }, isRetryable);
     } catch (err) {
@@ -261,7 +270,10 @@ export class MysqlIntegration implements Integration {
     }
   }
 
-  /** Drops the user (new logins refused), kills its connections, then forgets it. */
+  /**
+   * Locks the user (new logins refused), kills its connections, revokes its privileges,
+   * drops every stored object it is the definer of, drops it, then forgets it.
+   */
   private async dropUser(login: string, requestId: string | null): Promise<void> {
     const found = await this.lookup(login);
     if (!found.recorded) {
@@ -271,14 +283,71 @@ export class MysqlIntegration implements Integration {
     if (!found.marker || found.marker.integration !== this.id || (requestId !== null && found.marker.request !== requestId)) {
       throw new Error(`user ${login} was not created by Lapse for this request; leaving it alone`);
     }
-    await withRetry(() => this.query('DROP USER IF EXISTS ?@?', [login, this.userHost]), isRetryable);
-    const sessions = await this.query<{ ID: number }[]>('SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?', [login]);
-    for (const s of sessions) {
-      await this.query('KILL CONNECTION ?', [s.ID]).catch((err: { errno?: number }) => {
-        if (err.errno !== 1094) throw err; // 1094: unknown thread, it ended meanwhile
-      });
+    await withRetry(() => this.query('ALTER USER IF EXISTS ?@? ACCOUNT LOCK', [login, this.userHost]), isRetryable);
+    // Gone, not just told to go: nothing of the user runs while its objects are looked for.
+    await this.endSessions(login);
+    if (found.exists) {
+      // Its definer objects run with its privileges even while it is locked: none left to them
+      // should dropping them fail below.
+      await withRetry(() => this.query('REVOKE ALL PRIVILEGES, GRANT OPTION FROM ?@?', [login, this.userHost]), isRetryable);
     }
+    try {
+      await this.dropDefinedBy(login);
+    } catch (err) {
+      // Short, the cause last: error texts are cut to their end.
+      throw new Error(`${login} is locked, its connections ended and its privileges revoked, but not all it defined could be dropped: ${(err as Error).message}`);
+    }
+    await withRetry(() => this.query('DROP USER IF EXISTS ?@?', [login, this.userHost]), isRetryable);
     await this.query(`DELETE FROM ${this.books()} WHERE login = ? AND host = ?`, [login, this.userHost]);
+  }
+
+  /** Kills the user's connections and waits until none is left. */
+  private async endSessions(login: string): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const sessions = await this.query<{ ID: number }[]>('SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?', [login]);
+      if (!sessions.length) return;
+      if (attempt >= 50) throw new Error(`the connections of ${login} did not end`);
+      for (const s of sessions) {
+        await this.query('KILL CONNECTION ?', [s.ID]).catch((err: { errno?: number }) => {
+          if (err.errno !== 1094) throw err; // 1094: unknown thread, it ended meanwhile
+        });
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(100, 10 * (attempt + 1))));
+    }
+  }
+
+  /**
+   * Drops the routines (and MariaDB packages), views, triggers and events whose definer is
+   * the user, in every database. The user cannot name another definer (that takes SUPER or
+   * SET_USER_ID), so this is everything it made that runs with its rights.
+   */
+  private async dropDefinedBy(login: string): Promise<void> {
+    const definer = `${login}@${this.userHost}`;
+    const found: { kind: string; db: string; name: string }[] = [];
+    // One query each: their columns' collations differ (a UNION of them can fail on MySQL 8).
+    for (const sql of [
+      'SELECT ROUTINE_TYPE AS kind, ROUTINE_SCHEMA AS db, ROUTINE_NAME AS name FROM information_schema.ROUTINES WHERE DEFINER = ?',
+      "SELECT 'VIEW' AS kind, TABLE_SCHEMA AS db, TABLE_NAME AS name FROM information_schema.VIEWS WHERE DEFINER = ?",
+      "SELECT 'TRIGGER' AS kind, TRIGGER_SCHEMA AS db, TRIGGER_NAME AS name FROM information_schema.TRIGGERS WHERE DEFINER = ?",
+      "SELECT 'EVENT' AS kind, EVENT_SCHEMA AS db, EVENT_NAME AS name FROM information_schema.EVENTS WHERE DEFINER = ?",
+    ]) found.push(...await this.query<{ kind: string; db: string; name: string }[]>(sql, [definer]));
+    const statements = found.map((o) => ({ kind: String(o.kind), sql: `DROP ${String(o.kind)} IF EXISTS ${quoteIdent(String(o.db))}.${quoteIdent(String(o.name))}` }));
+    const plain = statements.filter((st) => DEFINED_KINDS.includes(st.kind));
+    for (const st of plain) await this.query(st.sql);
+    // MariaDB packages: their DROP exists only in Oracle mode, so on a connection of its own, closed after.
+    const packages = statements.filter((st) => st.kind === 'PACKAGE' || st.kind === 'PACKAGE BODY');
+    if (packages.length) {
+      const conn = await this.pool.getConnection();
+      try {
+        await conn.query({ sql: "SET SESSION sql_mode = 'ORACLE'", timeout: this.opts.queryTimeoutMs ?? 15_000 });
+        // The package first: dropping it drops its body.
+        for (const st of [...packages].sort((a, b) => a.kind.length - b.kind.length)) await conn.query({ sql: st.sql, timeout: this.opts.queryTimeoutMs ?? 15_000 });
+      } finally {
+        conn.destroy();
+      }
+    }
+    const unknown = statements.filter((st) => !DEFINED_KINDS.includes(st.kind) && !st.kind.startsWith('PACKAGE'));
+    if (unknown.length) throw new Error(`${login} is the definer of objects Lapse cannot drop: ${unknown.map((st) => st.kind).join(', ')}`);
   }
 
   /** Users this integration created that still exist, with their markers (reconciliation, tests). */

@@ -24,6 +24,12 @@
 //
 // One role per request (not per person): revoking one request drops only its role, so
 // another request of the same person that covers the same table keeps working.
+//
+// What the role created goes with it (DROP OWNED … CASCADE), never to another owner: a
+// SECURITY DEFINER function, a view or anything else that acts with its owner's rights would
+// otherwise keep acting after the grant ended, with the rights of whoever it was handed to.
+// The admin user's sessions search pg_catalog only, so that a function or operator the role
+// planted in a shared schema (shadowing a built-in) never runs as the admin user.
 
 import pg from 'pg';
 import { createHash, createHmac, pbkdf2, randomBytes } from 'node:crypto';
@@ -76,6 +82,27 @@ export const PG_DEFAULT_PERMISSIONS: Record<string, Record<PgLevel, string[]>> =
 
 /** PostgreSQL's maximum identifier length (NAMEDATALEN - 1). */
 const MAX_ROLE_LENGTH = 63;
+
+/**
+ * The admin user's sessions resolve unqualified names in pg_catalog only (pg_temp last): a
+ * role with CREATE on a schema can plant a function or operator there that matches a
+ * built-in's call more closely (`starts_with(name, text)`), which would run as the admin user.
+ */
+const ADMIN_SESSION_OPTIONS = '-c search_path=pg_catalog,pg_temp';
+
+/**
+ * Objects dropped per transaction when a role owns many: each takes a lock until commit, and
+ * the server's lock table is shared and small (max_locks_per_transaction × connections).
+ */
+const DROP_BATCH = 200;
+
+/** How an object `pg_identify_object` describes is dropped, for the kinds dropped in batches. */
+const DROP_KIND: Record<string, string> = {
+  table: 'TABLE', view: 'VIEW', 'materialized view': 'MATERIALIZED VIEW', sequence: 'SEQUENCE', 'foreign table': 'FOREIGN TABLE',
+  function: 'ROUTINE', procedure: 'ROUTINE', aggregate: 'ROUTINE', type: 'TYPE', operator: 'OPERATOR', schema: 'SCHEMA',
+  collation: 'COLLATION', conversion: 'CONVERSION', 'text search configuration': 'TEXT SEARCH CONFIGURATION',
+  'text search dictionary': 'TEXT SEARCH DICTIONARY', 'statistics object': 'STATISTICS', publication: 'PUBLICATION',
+};
 
 export const quoteIdent = (name: string): string => pg.escapeIdentifier(name);
 const quoteLiteral = (text: string): string => pg.escapeLiteral(text);
@@ -139,6 +166,7 @@ export class PostgresIntegration implements Integration {
         query_timeout: (this.conn.statementTimeoutMs ?? 15_000) + 2000,
         allowExitOnIdle: true,
         application_name: 'lapse',
+        options: ADMIN_SESSION_OPTIONS,
       });
       // A connection dropping (server restart, network cut) must not crash the process: an
       // idle client's error reaches the pool, a busy one's its query, which rejects.
@@ -346,9 +374,12 @@ export class PostgresIntegration implements Integration {
   }
 
   /**
-   * Disables the role, ends its sessions, hands what it owns to the admin user and drops
-   * what it was granted in every database where it has anything, then drops it. Gone
-   * already: nothing to do. Not Lapse's (no marker of this integration): refused.
+   * Disables the role, ends its sessions, then in every database where it owns or holds
+   * anything drops what it owns, with whatever depends on it (a trigger it put on another's
+   * table, someone's view over its table), and revokes what it holds; then drops it. Nothing
+   * it made changes owner. Gone already: nothing to do. Not Lapse's (no marker of this
+   * integration): refused. If what it owns cannot all be dropped, it stays disabled, without
+   * sessions and stripped of its privileges, and the error says so (a later revoke finishes).
    */
   private async dropRole(role: string, integration: string, requestId: string | null): Promise<void> {
     const found = await this.query<{ oid: number; comment: string | null }>(
@@ -360,21 +391,127 @@ export class PostgresIntegration implements Integration {
     }
     const oid = found.rows[0]!.oid;
     await withRetry(() => this.query(this.adminDb, `ALTER ROLE ${quoteIdent(role)} NOLOGIN`), isRetryable);
-    await this.terminate(role);
-    const dependent = await this.query<{ datname: string }>(this.adminDb,
-      `SELECT datname FROM pg_database
-        WHERE datallowconn AND (oid IN (SELECT dbid FROM pg_shdepend WHERE refobjid = $1 AND dbid <> 0)
-           OR datname = ANY($2::text[]))`,
+    // Gone, not just signalled: a session still committing could add an object after the drop looked.
+    await this.endSessions(role);
+    const dependent = await this.query<{ datname: string; owned: number }>(this.adminDb,
+      `SELECT d.datname,
+              (SELECT count(*) FROM pg_shdepend s WHERE s.dbid = d.oid AND s.refclassid = 'pg_authid'::regclass AND s.refobjid = $1 AND s.deptype = 'o')::int AS owned
+         FROM pg_database d
+        WHERE d.datallowconn AND (d.oid IN (SELECT dbid FROM pg_shdepend WHERE refclassid = 'pg_authid'::regclass AND refobjid = $1 AND dbid <> 0)
+           OR d.datname = ANY($2::text[]))
+        ORDER BY d.datname`,
       [oid, markerDatabases(marker)]);
-    const databases = dependent.rows.map((r) => r.datname);
-    if (!databases.length) databases.push(this.adminDb);
-    for (const db of databases) await this.runAcl(db, [`REASSIGN OWNED BY ${quoteIdent(role)} TO CURRENT_USER`, `DROP OWNED BY ${quoteIdent(role)}`]);
-    await this.terminate(role);
-    await withRetry(() => this.query(this.adminDb, `DROP ROLE IF EXISTS ${quoteIdent(role)}`), isRetryable);
+    const databases = dependent.rows.length ? dependent.rows : [{ datname: this.adminDb, owned: 0 }];
+    const failures: string[] = [];
+    for (const { datname, owned } of databases) {
+      try {
+        await this.dropOwned(datname, role, oid, owned);
+      } catch (err) {
+        failures.push(`in database ${datname}: ${(err as Error).message}`);
+      }
+    }
+    if (failures.length) {
+      const stripped = await this.revokeHeld(role, databases.map((d) => d.datname));
+      // Short, the cause last: error texts are cut to their end.
+      throw new Error(`${role} is disabled (NOLOGIN), its sessions ended${stripped ? ' and its privileges revoked' : ''}, `
+        + `but not all it owns could be dropped: ${failures.join('; ')}`);
+    }
+    await this.endSessions(role);
+    try {
+      await withRetry(() => this.query(this.adminDb, `DROP ROLE IF EXISTS ${quoteIdent(role)}`), isRetryable);
+    } catch (err) {
+      const e = err as { code?: string; message?: string; detail?: string };
+      if (e.code !== '2BP01') throw err; // 2BP01: objects still depend on it (say, in a database that allows no connections)
+      throw new Error(`${role} is disabled (NOLOGIN) and its sessions ended, but cannot be dropped: ${e.message}${e.detail ? ` (${e.detail.replace(/\n/g, '; ')})` : ''}`);
+    }
   }
 
-  private async terminate(role: string): Promise<void> {
-    await this.query(this.adminDb, 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()', [role]);
+  /** Drops what the role owns in `database` and revokes what it holds there; many objects go a batch per transaction first. */
+  private async dropOwned(database: string, role: string, oid: number, owned: number): Promise<void> {
+    const dropAll = `DROP OWNED BY ${quoteIdent(role)} CASCADE`;
+    if (owned <= DROP_BATCH) {
+      try {
+        await this.runAcl(database, [dropAll]);
+        return;
+      } catch (err) {
+        if ((err as { code?: string }).code !== '53200') throw err; // 53200: out of shared memory (the lock table)
+      }
+    }
+    await this.dropOwnedInBatches(database, oid);
+    await this.runAcl(database, [dropAll]);
+  }
+
+  /**
+   * Drops the role's objects in `database`, a batch per transaction, schemas last. DROP OWNED
+   * locks every object in one transaction, and a login can make tens of thousands in a
+   * second (large objects, functions): that would exhaust the lock table and fail every
+   * revoke, leaving its definer code running. Kinds not listed in DROP_KIND are left to the
+   * final DROP OWNED.
+   */
+  private async dropOwnedInBatches(database: string, oid: number): Promise<void> {
+    for (const schemas of [false, true]) {
+      let after = '0';
+      for (;;) {
+        const rows = (await this.query<{ objid: string; type: string; identity: string }>(database,
+          `SELECT s.objid::text AS objid, i.type, i.identity
+             FROM (SELECT classid, objid, objsubid FROM pg_shdepend
+                    WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                      AND refclassid = 'pg_authid'::regclass AND refobjid = $1 AND deptype = 'o'
+                      AND objid > $2::oid AND (classid = 'pg_namespace'::regclass) = $3
+                    ORDER BY objid LIMIT $4) s
+             CROSS JOIN LATERAL pg_identify_object(s.classid, s.objid, s.objsubid) i
+            ORDER BY s.objid`, [oid, after, schemas, DROP_BATCH])).rows;
+        if (!rows.length) break;
+        after = rows[rows.length - 1]!.objid;
+        const statements = batchDrops(rows);
+        if (!statements.length) continue;
+        // One that fails (gone meanwhile, blocked) does not hold up the others; the final DROP OWNED reports it.
+        await this.runAcl(database, statements).catch(async () => {
+          for (const st of statements) await this.runAcl(database, [st]).catch(() => undefined);
+        });
+      }
+    }
+  }
+
+  /**
+   * Revokes everything the role holds on the databases, schemas, tables and sequences of
+   * `databases` (what a grant gives), so that a role that could not be dropped keeps no
+   * privilege for its definer code to use. Best effort: false when some of it failed.
+   */
+  private async revokeHeld(role: string, databases: string[]): Promise<boolean> {
+    const r = quoteIdent(role);
+    let ok = true;
+    for (const database of databases) {
+      try {
+        const schemas = (await this.query<{ nspname: string }>(database,
+          "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema' ORDER BY nspname")).rows.map((x) => x.nspname);
+        await this.runAcl(database, [
+          `REVOKE ALL ON DATABASE ${quoteIdent(database)} FROM ${r}`,
+          ...schemas.flatMap((n) => [
+            `REVOKE ALL ON ALL TABLES IN SCHEMA ${quoteIdent(n)} FROM ${r}`,
+            `REVOKE ALL ON ALL SEQUENCES IN SCHEMA ${quoteIdent(n)} FROM ${r}`,
+            `REVOKE ALL ON SCHEMA ${quoteIdent(n)} FROM ${r}`,
+          ]),
+        ]);
+      } catch {
+        ok = false;
+      }
+    }
+    return ok;
+  }
+
+  /**
+   * Ends the role's sessions and waits until they are gone (a terminated backend finishes
+   * what it is committing before it exits).
+   */
+  private async endSessions(role: string): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const res = await this.query<{ n: number }>(this.adminDb,
+        'SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()', [role]);
+      if (res.rows[0]!.n === 0) return;
+      if (attempt >= 50) throw new Error(`the sessions of ${role} did not end`);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(100, 10 * (attempt + 1))));
+    }
   }
 
   /** Roles of this integration's prefix that carry its marker, one entry per entitlement they were granted. */
@@ -443,7 +580,7 @@ export class PostgresIntegration implements Integration {
     const client = new pg.Client({
       host: this.conn.host, port: this.conn.port ?? 5432, user: this.conn.user, password: this.conn.password, database,
       ssl: this.conn.ssl ? { rejectUnauthorized: true } : undefined, connectionTimeoutMillis: this.conn.connectTimeoutMs ?? 5000,
-      statement_timeout: this.conn.statementTimeoutMs ?? 15_000, application_name: 'lapse',
+      statement_timeout: this.conn.statementTimeoutMs ?? 15_000, application_name: 'lapse', options: ADMIN_SESSION_OPTIONS,
     });
     client.on('error', () => undefined);
     try {
@@ -470,6 +607,23 @@ const pbkdf2Async = promisify(pbkdf2);
 
 function markerDatabases(m: LoginMarker): string[] {
   return [...new Set(m.entitlements.map((e) => e.resource.split('/')[0]!))];
+}
+
+/**
+ * DROP statements for a batch of a role's objects as `pg_identify_object` names them (the
+ * identity comes quoted from the server); large objects are unlinked in one statement.
+ */
+function batchDrops(rows: { objid: string; type: string; identity: string }[]): string[] {
+  const out: string[] = [];
+  const largeObjects = rows.filter((r) => r.type === 'large object' && /^\d+$/.test(r.objid)).map((r) => r.objid);
+  if (largeObjects.length) {
+    out.push(`SELECT count(lo_unlink(oid)) FROM pg_largeobject_metadata WHERE oid = ANY('{${largeObjects.join(',')}}'::oid[])`);
+  }
+  for (const r of rows) {
+    const kind = DROP_KIND[r.type];
+    if (kind) out.push(`DROP ${kind} IF EXISTS ${r.identity} CASCADE`);
+  }
+  return out;
 }
 
 /** Catalog races between concurrent sessions that succeed when tried again. */
