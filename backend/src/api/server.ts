@@ -92,7 +92,7 @@ const PROBLEM = 'application/problem+json';
 const STREAM_RECHECK_MS = 500;
 const JSON_TYPE = 'application/json; charset=utf-8';
 const STATUS_BY_KIND: Record<LapseError['kind'], number> = {
-  invalid: 422, unauthorized: 401, forbidden: 403, 'not-found': 404, conflict: 409, unavailable: 503,
+  invalid: 422, unauthorized: 401, forbidden: 403, 'not-found': 404, conflict: 409, unavailable: 503, 'too-many': 429,
 };
 
 function problem(reply: FastifyReply, status: number, title: string, detail: string, extra: Record<string, unknown> = {}) {
@@ -123,6 +123,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err instanceof LapseError) {
+      if (err.retryAfterMs !== undefined) reply.header('retry-after', Math.max(1, Math.ceil(err.retryAfterMs / 1000)));
       return problem(reply, STATUS_BY_KIND[err.kind], titleOf(err.kind), err.message, err.field ? { field: err.field } : {});
     }
     if (err.validation) {
@@ -579,5 +580,5 @@ function isApproverSomewhere(engine: Engine, userId: string): boolean {
 }
 
 function titleOf(kind: LapseError['kind']): string {
-  return { invalid: 'Invalid request', unauthorized: 'Unauthorized', forbidden: 'Forbidden', 'not-found': 'Not found', conflict: 'Conflict', unavailable: 'Unavailable' }[kind];
+  return { invalid: 'Invalid request', unauthorized: 'Unauthorized', forbidden: 'Forbidden', 'not-found': 'Not found', conflict: 'Conflict', unavailable: 'Unavailable', 'too-many': 'Too many attempts' }[kind];
 }

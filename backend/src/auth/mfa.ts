@@ -1,12 +1,21 @@
 // MFA verification for flows that require it: each user's TOTP secret comes from an env
-// variable or a file named in the configuration; a code is accepted once.
+// variable or a file named in the configuration. A code is accepted once, and never one older
+// than the last used (atomic in the store, so two replicas cannot both accept it). Attempts
+// are limited per user, in the store (shared by replicas): every attempt counts when it
+// begins, and a right code takes its count back, so no number of simultaneous guesses gets
+// past the limit; past MFA_MAX_FAILURES in MFA_WINDOW_MS, codes are not looked at until the
+// window ends.
 
 import { readFileSync } from 'node:fs';
 import type { UserConfig } from '../domain/config.ts';
 import type { Store } from '../store/store.ts';
 import type { Clock } from '../engine/clock.ts';
-import type { MfaVerifier } from '../engine/engine.ts';
+import type { MfaResult, MfaVerifier } from '../engine/engine.ts';
 import { base32Decode, matchTotp } from './totp.ts';
+
+/** Wrong codes a user may give within MFA_WINDOW_MS; after that, none is looked at until the window ends. */
+export const MFA_MAX_FAILURES = 5;
+export const MFA_WINDOW_MS = 15 * 60_000;
 
 export class TotpVerifier implements MfaVerifier {
   constructor(
@@ -30,16 +39,18 @@ export class TotpVerifier implements MfaVerifier {
     return this.secretOf(userId) !== null;
   }
 
-  async verify(userId: string, code: string): Promise<boolean> {
+  async verify(userId: string, code: string): Promise<MfaResult> {
+    const now = this.clock.now();
+    const attempts = await this.store.countMfaAttempts(userId, 1, now, MFA_WINDOW_MS);
+    if (attempts.count > MFA_MAX_FAILURES) {
+      return { ok: false, reason: 'locked', failures: attempts.count, retryAfterMs: Math.max(1000, attempts.since + MFA_WINDOW_MS - now) };
+    }
     const secret = this.secretOf(userId);
-    if (!secret) return false;
-    const step = matchTotp(secret, code, this.clock.now());
-    if (step === null) return false;
-    // Replay protection: a step is accepted once, and never one older than the last used.
-    const key = `mfa-last-step:${userId}`;
-    const last = Number((await this.store.getMeta(key)) ?? '-1');
-    if (step <= last) return false;
-    await this.store.setMeta(key, String(step));
-    return true;
+    const step = secret ? matchTotp(secret, code, now) : null;
+    if (step === null) return { ok: false, reason: 'wrong', failures: attempts.count };
+    // A right code is not a failure, whether or not it was used before (a replay is no guess).
+    const after = await this.store.countMfaAttempts(userId, -1, now, MFA_WINDOW_MS);
+    if (!(await this.store.useMfaStep(userId, step))) return { ok: false, reason: 'used', failures: after.count };
+    return { ok: true };
   }
 }

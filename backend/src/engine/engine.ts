@@ -29,9 +29,16 @@ export const APPROVER_REASON_MAX = 124;
 export const JUSTIFICATION_MAX = 2000;
 const MAX_START_DELAY_MS = 90 * 24 * 3600_000;
 
+/**
+ * The outcome of one MFA code: accepted, or why not (`wrong`; `used`: right but used already;
+ * `locked`: too many wrong codes lately, not looked at) with the user's count of failed
+ * attempts in the current window.
+ */
+export type MfaResult = { ok: true } | { ok: false; reason: 'wrong' | 'used' | 'locked'; failures: number; retryAfterMs?: number };
+
 export interface MfaVerifier {
-  /** True when `code` is a valid, unused one-time code for the user. */
-  verify(userId: string, code: string): Promise<boolean>;
+  /** Whether `code` is a valid, unused one-time code for the user (each attempt is counted). */
+  verify(userId: string, code: string): Promise<MfaResult>;
   isEnrolled(userId: string): boolean;
 }
 
@@ -187,7 +194,19 @@ export class Engine {
     if (flow.settings.requireMfa) {
       if (!this.mfa || !this.mfa.isEnrolled(actor)) throw forbidden(`flow "${flow.id}" requires MFA, and no MFA factor is configured for ${actor}`);
       if (!input.mfaCode) throw invalid(`flow "${flow.id}" requires an MFA code`, 'mfaCode');
-      if (!(await this.mfa.verify(actor, input.mfaCode))) throw invalid('the MFA code is not valid (wrong, expired or already used)', 'mfaCode');
+      const result = await this.mfa.verify(actor, input.mfaCode);
+      if (!result.ok) {
+        // Every refused code is audited: someone holding a stolen token and guessing shows up.
+        await this.store.appendAudit([{
+          at: now, actor, action: result.reason === 'locked' ? 'mfa.refused' : 'mfa.failed', requestId: null,
+          data: { flowId: flow.id, reason: result.reason, failures: result.failures },
+        }]);
+        if (result.reason === 'locked') {
+          const minutes = Math.ceil((result.retryAfterMs ?? 60_000) / 60_000);
+          throw new LapseError('too-many', `too many wrong MFA codes lately: try again in ${minutes} min`, 'mfaCode', result.retryAfterMs);
+        }
+        throw invalid('the MFA code is not valid (wrong, expired or already used)', 'mfaCode');
+      }
     }
 
     const approverGroups = snapshotApprovers(cfg, flow, actor, entitlements, now);

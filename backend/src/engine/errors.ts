@@ -1,13 +1,15 @@
 // Errors the engine raises for a caller to act on. The API maps `kind` to an HTTP status
 // and `field` to the problem's field path.
 
-export type LapseErrorKind = 'invalid' | 'unauthorized' | 'forbidden' | 'not-found' | 'conflict' | 'unavailable';
+export type LapseErrorKind = 'invalid' | 'unauthorized' | 'forbidden' | 'not-found' | 'conflict' | 'unavailable' | 'too-many';
 
 export class LapseError extends Error {
   constructor(
     readonly kind: LapseErrorKind,
     message: string,
     readonly field?: string,
+    /** For `too-many`: how long until trying again may succeed. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
     this.name = 'LapseError';

@@ -609,6 +609,28 @@ export class PostgresStore implements Store {
     await this.pool.query('UPDATE tokens SET last_used_at = $1 WHERE id = $2', [at, id]);
   }
 
+  async useMfaStep(userId: string, step: number): Promise<boolean> {
+    return (await this.count(
+      `INSERT INTO meta (key, value) VALUES ($1, $2)
+       ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE meta.value::bigint < excluded.value::bigint`,
+      [`mfa-last-step:${userId}`, String(step)],
+    )) === 1;
+  }
+
+  async countMfaAttempts(userId: string, delta: 1 | -1, now: number, windowMs: number): Promise<{ count: number; since: number }> {
+    const fresh = JSON.stringify({ since: now, count: Math.max(0, delta) });
+    const row = await this.one(
+      `INSERT INTO meta (key, value) VALUES ($1, $2)
+       ON CONFLICT (key) DO UPDATE SET value = CASE
+         WHEN (meta.value::json->>'since')::bigint <= $3 THEN excluded.value
+         ELSE json_build_object('since', (meta.value::json->>'since')::bigint, 'count', GREATEST(0, (meta.value::json->>'count')::int + $4))::text
+       END
+       RETURNING value`,
+      [`mfa-attempts:${userId}`, fresh, now - windowMs, delta],
+    );
+    return JSON.parse(String(row!.value)) as { count: number; since: number };
+  }
+
   async getMeta(key: string): Promise<string | null> {
     const row = await this.one('SELECT value FROM meta WHERE key = $1', [key]);
     return row ? String(row.value) : null;

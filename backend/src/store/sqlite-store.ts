@@ -345,6 +345,14 @@ export class SqliteStore implements Store {
     for (const cached of this.tokens.values()) if (cached.record.id === id) cached.record.lastUsedAt = at;
   }
 
+  async useMfaStep(userId: string, step: number): Promise<boolean> {
+    return this.writer.useMfaStep(userId, step);
+  }
+
+  async countMfaAttempts(userId: string, delta: 1 | -1, now: number, windowMs: number): Promise<{ count: number; since: number }> {
+    return this.writer.countMfaAttempts(userId, delta, now, windowMs);
+  }
+
   async getMeta(key: string): Promise<string | null> {
     const row = this.get('SELECT value FROM meta WHERE key = ?', key);
     return row ? String(row.value) : null;

@@ -342,6 +342,30 @@ export class SqliteWriter {
     return this.run('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING', key, value) === 1;
   }
 
+  /** See Store.useMfaStep: one statement, so one caller wins. */
+  useMfaStep(userId: string, step: number): boolean {
+    return this.run(
+      `INSERT INTO meta (key, value) VALUES (?, ?)
+       ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER)`,
+      `mfa-last-step:${userId}`, String(step),
+    ) === 1;
+  }
+
+  /** See Store.countMfaAttempts: one statement (the value is `{"since": ms, "count": n}`). */
+  countMfaAttempts(userId: string, delta: 1 | -1, now: number, windowMs: number): { count: number; since: number } {
+    const fresh = JSON.stringify({ since: now, count: Math.max(0, delta) });
+    const row = this.get(
+      `INSERT INTO meta (key, value) VALUES (?, ?)
+       ON CONFLICT (key) DO UPDATE SET value = CASE
+         WHEN json_extract(meta.value, '$.since') <= ? THEN excluded.value
+         ELSE json_object('since', json_extract(meta.value, '$.since'), 'count', max(0, json_extract(meta.value, '$.count') + ?))
+       END
+       RETURNING value`,
+      `mfa-attempts:${userId}`, fresh, now - windowMs, delta,
+    );
+    return JSON.parse(String(row!.value)) as { count: number; since: number };
+  }
+
   setMeta(key: string, value: string): void {
     this.run('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value', key, value);
   }

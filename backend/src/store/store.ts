@@ -177,6 +177,18 @@ export interface Store {
   revokeToken(id: string, at: number): Promise<boolean>;
   touchToken(id: string, at: number): Promise<void>;
 
+  /**
+   * Records `step` as the last one-time-code step `userId` used, unless one as late is
+   * recorded already: true when it was (one caller wins, across replicas).
+   */
+  useMfaStep(userId: string, step: number): Promise<boolean>;
+  /**
+   * Adds `delta` (1: an attempt begins; -1: it proved right) to the user's count of MFA
+   * attempts in the current window, atomically, and returns the count and when the window
+   * began. A window older than `windowMs` starts anew.
+   */
+  countMfaAttempts(userId: string, delta: 1 | -1, now: number, windowMs: number): Promise<{ count: number; since: number }>;
+
   getMeta(key: string): Promise<string | null>;
   /** Sets the value only if the key is absent; returns whether it was set. */
   setMetaIfAbsent(key: string, value: string): Promise<boolean>;
