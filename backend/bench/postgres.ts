@@ -14,7 +14,7 @@ import { stringify } from 'yaml';
 import { PostgresStore } from '../src/store/postgres-store.ts';
 import { SqliteStore } from '../src/store/sqlite-store.ts';
 import { migrateStore } from '../src/store/migrate-store.ts';
-import { createTestDatabase, TEST_SECRET_KEY } from '../src/store/postgres-test-support.ts';
+import { createTestDatabase, TEST_AUDIT_KEY, TEST_SECRET_KEY } from '../src/store/postgres-test-support.ts';
 import type { RequestRecord } from '../src/domain/request.ts';
 import { countStatuses, expiryLags, seedActiveGrants, sleep, startServerProcess, summarize, tempDir, type ServerProcess } from './support.ts';
 
@@ -130,7 +130,7 @@ async function replicaRun(report: Report, template: string, replicas: number, co
   const servers: ServerProcess[] = [];
   try {
     const source = new SqliteStore(join(template, 'lapse.db'));
-    await migrateStore(source, store);
+    await migrateStore(source, store, TEST_AUDIT_KEY);
     await source.close();
     const recordFile = join(dir, 'demo-record.db');
     copyFileSync(join(template, 'demo-demo.db'), recordFile);
@@ -167,7 +167,7 @@ async function failoverRun(report: Report): Promise<void> {
     const template = tempDir('pg-failover-seed');
     await seedActiveGrants(template, { users: USERS, databases: DATABASES, count, expiresAt: () => SEED_BASE });
     const source = new SqliteStore(join(template, 'lapse.db'));
-    await migrateStore(source, store);
+    await migrateStore(source, store, TEST_AUDIT_KEY);
     await source.close();
     const recordFile = join(dir, 'demo-record.db');
     copyFileSync(join(template, 'demo-demo.db'), recordFile);

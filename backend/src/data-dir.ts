@@ -23,7 +23,7 @@ export const FILE_MODE = 0o600;
 const POSIX = process.platform !== 'win32';
 
 /** The files Lapse writes in a data directory (a database with its log and journal files). */
-const OWN_FILE = /^(?:(?:lapse|demo-.+)\.db(?:-wal|-shm|-journal)?|server\.lock|secret\.key|admin-token)$/;
+const OWN_FILE = /^(?:(?:lapse|demo-.+)\.db(?:-wal|-shm|-journal)?|server\.lock|secret\.key|admin-token|audit-head\.json(?:\.next)?)$/;
 
 /** What prepareDataDir did: the changes (path, old mode, new mode) and what it left wide. */
 export interface DataDirReport {

@@ -3,7 +3,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { DEFAULT_HEALTH_CHECK_EVERY_MS, DEFAULT_RECONCILE_EVERY_MS, type IntegrationConfig, type LapseConfig } from './domain/config.ts';
@@ -27,12 +27,18 @@ import type { MysqlConnection } from './integrations/mysql.ts';
 import type { CommandConnection } from './integrations/command.ts';
 import { TotpVerifier } from './auth/mfa.ts';
 import { AccessSealer, loadSecretKey } from './engine/access-sealer.ts';
+import { deriveAuditKey } from './audit/chain.ts';
+import { AUDIT_CHECKPOINT_FILE, AuditCheckpointer } from './audit/checkpoint.ts';
+import { resealLegacyChain } from './audit/verify.ts';
 import { IntegrationHealth } from './engine/integration-health.ts';
 import { reconcile, type ReconcileReport } from './engine/reconcile.ts';
 import { createToken } from './auth/tokens.ts';
 import { buildServer } from './api/server.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { ensurePrivateDir, prepareDataDir, writePrivateFile } from './data-dir.ts';
+
+/** How often the audit chain's head is checkpointed outside the store (when it moved). */
+const AUDIT_CHECKPOINT_EVERY_MS = 1000;
 
 /** When the first periodic reconciliation runs after a start. */
 const RECONCILE_FIRST_AFTER_MS = 60_000;
@@ -73,8 +79,18 @@ export interface Service {
 
 export const STORE_FILE = 'lapse.db';
 
-export function openStore(dataDir: string): SqliteStore {
-  return new SqliteStore(join(resolve(dataDir), STORE_FILE));
+/**
+ * The embedded store of a data directory, with the audit chain's key from the secret key
+ * (LAPSE_SECRET_KEY, else the data directory's secret.key, created on first use).
+ */
+export function openStore(dataDir: string, env: NodeJS.ProcessEnv = process.env): SqliteStore {
+  return new SqliteStore(join(resolve(dataDir), STORE_FILE), { auditKey: auditKeyFor(dataDir, env) });
+}
+
+/** The audit chain's key: derived from the secret key (see loadSecretKey; `create`: false to only read one). */
+export function auditKeyFor(dataDir: string, env: NodeJS.ProcessEnv = process.env, opts: { create?: boolean } = {}): Buffer {
+  if (opts.create !== false) ensurePrivateDir(dataDir);
+  return deriveAuditKey(loadSecretKey(dataDir, env, opts).key);
 }
 
 /** Whether a store spec names PostgreSQL. */
@@ -82,15 +98,24 @@ export function isPostgresUrl(spec: string | undefined): boolean {
   return spec !== undefined && /^postgres(ql)?:\/\//.test(spec);
 }
 
-/** The store a spec names (see ServiceOptions.store); SQLite in the data directory without one. */
-export async function openStoreSpec(spec: string | undefined, dataDir: string): Promise<SqliteStore | PostgresStore> {
-  if (spec === undefined || spec === '') return openStore(dataDir);
+/**
+ * The store a spec names (see ServiceOptions.store); SQLite in the data directory without one.
+ * The audit chain's key: `auditKey`, else from the secret key (a PostgreSQL store takes it
+ * from LAPSE_SECRET_KEY only: without it, it opens unable to append audit events).
+ */
+export async function openStoreSpec(spec: string | undefined, dataDir: string, opts: { auditKey?: Buffer; env?: NodeJS.ProcessEnv } = {}): Promise<SqliteStore | PostgresStore> {
+  const env = opts.env ?? process.env;
+  if (spec === undefined || spec === '') return opts.auditKey ? new SqliteStore(join(resolve(dataDir), STORE_FILE), { auditKey: opts.auditKey }) : openStore(dataDir, env);
   if (isPostgresUrl(spec)) {
     // The PostgreSQL driver is loaded only for a PostgreSQL store (it takes time at start).
     const { PostgresStore } = await import('./store/postgres-store.ts');
-    return new PostgresStore(spec);
+    const auditKey = opts.auditKey ?? (env.LAPSE_SECRET_KEY ? auditKeyFor(dataDir, env) : undefined);
+    return new PostgresStore(spec, { auditKey });
   }
-  if (spec.startsWith('sqlite:')) return new SqliteStore(resolve(spec.slice('sqlite:'.length)));
+  if (spec.startsWith('sqlite:')) {
+    const path = resolve(spec.slice('sqlite:'.length));
+    return new SqliteStore(path, { auditKey: opts.auditKey ?? auditKeyFor(dirname(path), env) });
+  }
   throw new Error(`unknown store "${spec.split(':')[0]}": expected postgres://… or sqlite:PATH`);
 }
 
@@ -154,11 +179,14 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   if (shared && !env.LAPSE_SECRET_KEY) {
     throw new Error('the PostgreSQL store needs LAPSE_SECRET_KEY (the base64 encoding of 32 random bytes, e.g. `openssl rand -base64 32`), the same on every replica: access details are sealed with it');
   }
-  const sealer = new AccessSealer(loadSecretKey(dataDir, env).key);
+  const secretKey = loadSecretKey(dataDir, env).key;
+  const sealer = new AccessSealer(secretKey);
+  // The audit chain is keyed with a key derived from the same secret, which is not in the store.
+  const auditKey = deriveAuditKey(secretKey);
   const releaseLock = shared ? () => undefined : acquireDataDirLock(dataDir);
   let store: SqliteStore | PostgresStore | undefined;
   try {
-    store = await openStoreSpec(storeSpec, dataDir);
+    store = await openStoreSpec(storeSpec, dataDir, { auditKey, env });
     if (store.kind === 'postgres') {
       const { redactStoreUrl } = await import('./store/postgres-store.ts');
       store.onPoolError = (err) => log.warn('a database connection failed; it will be replaced', { error: err.message });
@@ -177,6 +205,23 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     const released = await store.releaseAllLeases();
     if (released > 0) log.info('resuming work left by a previous run', { jobs: released });
   }
+  // The audit chain's head is checkpointed outside the store (audit/checkpoint.ts). A data
+  // directory without a checkpoint yet may hold a chain an older version wrote without a key:
+  // it is checked and sealed with the key first.
+  const checkpointPath = join(dataDir, AUDIT_CHECKPOINT_FILE);
+  if (!existsSync(checkpointPath)) {
+    try {
+      const resealed = await resealLegacyChain(store, auditKey);
+      if (resealed > 0) log.warn('the audit chain was written before it was keyed: checked, and sealed with this server\'s key', { events: resealed });
+    } catch (err) {
+      log.error('the audit chain could not be sealed with this server\'s key; it is left as it is', { error: (err as Error).message });
+    }
+  }
+  const checkpointer = new AuditCheckpointer(store, checkpointPath, auditKey, log, () => clock.now());
+  const checkpoint = () => checkpointer.update().catch((err: unknown) => log.error('could not checkpoint the audit chain\'s head', { error: String(err) }));
+  await checkpoint();
+  const checkpointTimer = setInterval(() => void checkpoint(), AUDIT_CHECKPOINT_EVERY_MS);
+  checkpointTimer.unref();
   // A revoke waiting out a backoff when the predecessor stopped is retried at once, not when
   // that backoff ends: the access should be gone already, and a restart is often what
   // follows a repair of the target. A revoke that fails again backs off from where it was.
@@ -230,6 +275,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     await relay?.start();
     await bootstrapAdminToken(store, dataDir, config, env, log);
   } catch (err) {
+    clearInterval(checkpointTimer);
     await relay?.stop();
     for (const i of integrations.values()) await i.close();
     await store.close();
@@ -264,10 +310,12 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     http = await buildServer({
       engine, store, events, scheduler, integrations, clock, reload, logger: log, health, reconcile: runReconcile,
       trustProxy: config.settings.trustProxy,
+      audit: { key: auditKey, checkpointPath },
       openAccessDetails: (g) => (g.accessDetails === null ? null : sealer.open(g.requestId, g.integration, g.accessDetails)),
     });
     await http.listen({ port: opts.port, host: opts.host ?? '127.0.0.1' });
   } catch (err) {
+    clearInterval(checkpointTimer);
     await scheduler.stop();
     await relay?.stop();
     for (const i of integrations.values()) await i.close();
@@ -287,6 +335,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       stopped = true;
       await http.close();
       await scheduler!.stop();
+      clearInterval(checkpointTimer);
+      await checkpoint();
       await relay?.stop();
       // A replica stopping cleanly hands its unfinished work to the others at once.
       if (shared) await store.releaseAllLeases(owner).catch(() => undefined);

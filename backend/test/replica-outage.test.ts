@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import Database from 'libsql';
 import { createToken } from '../src/auth/tokens.ts';
 import { PostgresStore } from '../src/store/postgres-store.ts';
-import { createTestDatabase } from '../src/store/postgres-test-support.ts';
+import { createTestDatabase, TEST_AUDIT_KEY } from '../src/store/postgres-test-support.ts';
 import { PgProxy } from './pg-proxy.ts';
 import { api, exited, killAll, replicaConfig, runCli, sleep, startReplica, waitFor } from './replica-support.ts';
 
@@ -39,7 +39,7 @@ test('a database outage: not ready while it lasts, no crash, overdue revokes run
   const configPath = join(workDir, 'lapse.yaml');
   writeFileSync(configPath, replicaConfig({ users: USERS, databases: 2, recordFile }));
 
-  const store = new PostgresStore(db.url); // direct, not through the proxy
+  const store = new PostgresStore(db.url, { auditKey: TEST_AUDIT_KEY }); // direct, not through the proxy
   cleanup.push(() => store.close());
   await store.migrate();
   const tokens = new Map<string, string>();
@@ -125,7 +125,7 @@ test('a database outage: not ready while it lasts, no crash, overdue revokes run
   await reader.cancel();
   await reading;
 
-  const verify = await runCli(['audit', 'verify', '--store', db.url]);
+  const verify = await runCli(['audit', 'verify', '--store', db.url, '--data-dir', join(workDir, 'data-0')]);
   assert.equal(verify.code, 0, verify.out);
   for (const r of replicas) r.child.kill('SIGTERM');
   for (const r of replicas) assert.equal(await exited(r.child, 20_000), 0, r.log());

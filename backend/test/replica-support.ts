@@ -63,8 +63,9 @@ export function startReplica(configPath: string, dataDir: string, storeUrl: stri
   });
 }
 
+/** The `lapse` command in a child process, with the replicas' secret key (as an admin on a replica's host would have it). */
 export function runCli(args: string[], timeoutMs = 60_000): Promise<{ code: number | null; out: string }> {
-  const child = spawn(process.execPath, [LAPSE, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [LAPSE, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LAPSE_SECRET_KEY: TEST_SECRET_KEY } });
   children.add(child);
   let out = '';
   child.stdout!.setEncoding('utf8').on('data', (s: string) => { out += s; });

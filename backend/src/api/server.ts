@@ -17,7 +17,8 @@ import { REQUEST_STATUSES, type RequestStatus, type Entitlement } from '../domai
 import { catalogFor, catalogStableUntil, type CompiledConfig } from '../domain/catalog.ts';
 import { formatDuration } from '../domain/duration.ts';
 import { authenticate } from '../auth/tokens.ts';
-import { ChainVerifier, canonicalJson } from '../audit/chain.ts';
+import { readCheckpoint } from '../audit/checkpoint.ts';
+import { verifyAuditChain } from '../audit/verify.ts';
 import { activityCsvHeader, activityCsvRows, auditView, favoriteView, iso, requestView, type AccessDetailsOpener } from './views.ts';
 import * as S from './schemas.ts';
 import { buildOpenApi, type RouteDoc } from './openapi.ts';
@@ -48,6 +49,8 @@ export interface ServerDeps {
    * addresses and CIDR ranges. The failed-authentication limiter counts per client address.
    */
   trustProxy?: boolean | number | string[];
+  /** The audit chain's key and where its head is checkpointed (GET /audit/verify checks both). */
+  audit: { key: Buffer; checkpointPath: string | null };
 }
 
 /**
@@ -485,7 +488,9 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
 
   route('GET', '/api/v1/audit/verify', { summary: 'Admin: verify the audit hash chain' }, async (req) => {
     requireAdmin(req);
-    return verifyAudit(store);
+    const checkpoint = deps.audit.checkpointPath ? readCheckpoint(deps.audit.checkpointPath, deps.audit.key) : undefined;
+    const result = await verifyAuditChain(store, deps.audit.key, checkpoint);
+    return { ...result, checkpoint: result.checkpoint && { ...result.checkpoint, at: iso(result.checkpoint.at) } };
   });
 
   route('GET', '/api/v1/reports/activity.csv', { summary: 'Admin: activity report, one row per request and integration', query: S.reportQuery }, async (req, reply) => {
@@ -561,14 +566,6 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   registerPortal(app, { dir: deps.portalDir });
 
   return app;
-}
-
-export async function verifyAudit(store: Store): Promise<{ ok: boolean; checked: number; problems: { seq: number; problem: string }[] }> {
-  const verifier = new ChainVerifier();
-  for await (const page of store.iterateAudit()) {
-    for (const e of page) verifier.add({ ...e, dataText: canonicalJson(e.data) });
-  }
-  return verifier.finish(await store.auditHead());
 }
 
 function isApproverSomewhere(engine: Engine, userId: string): boolean {

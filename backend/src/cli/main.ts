@@ -3,13 +3,15 @@
 
 import { parseArgs } from 'node:util';
 import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { ConfigInvalidError, formatConfigErrors, parseConfig } from '../config/load.ts';
 import { configJsonSchema } from '../config/json-schema.ts';
-import { isPostgresUrl, openStore, openStoreSpec, startService, STORE_FILE } from '../service.ts';
+import { auditKeyFor, isPostgresUrl, openStore, openStoreSpec, startService, STORE_FILE } from '../service.ts';
 import type { Store } from '../store/store.ts';
 import { SqliteStore } from '../store/sqlite-store.ts';
 import { createToken } from '../auth/tokens.ts';
-import { verifyAudit } from '../api/server.ts';
+import { AUDIT_CHECKPOINT_FILE, readCheckpoint } from '../audit/checkpoint.ts';
+import { resealLegacyChain, verifyAuditChain } from '../audit/verify.ts';
 import { ApiClient, ApiError } from './client.ts';
 import { jsonText, output, parseEntitlement, printRequest, printTable, relative, type Output } from './format.ts';
 import { defaultStateFile, nodeNotifier, watch } from './watch.ts';
@@ -187,10 +189,15 @@ async function migrateStoreVerb(v: Values, o: Output): Promise<number> {
   if (!existsSync(path)) throw new UsageError(`--from: no such file ${path}`);
   const { PostgresStore, redactStoreUrl } = await import('../store/postgres-store.ts');
   const { migrateStore } = await import('../store/migrate-store.ts');
-  const source = new SqliteStore(path);
-  const target = new PostgresStore(to);
+  // The audit chain's key: the source server's (LAPSE_SECRET_KEY, or its data directory's secret.key).
+  const auditKey = auditKeyFor(dirname(path), process.env, { create: false });
+  const source = new SqliteStore(path, { auditKey });
+  const target = new PostgresStore(to, { auditKey });
   try {
-    const report = await migrateStore(source, target);
+    // A chain an older version wrote without a key is sealed first, as the server does at start.
+    await source.migrate();
+    if (!existsSync(join(dirname(path), AUDIT_CHECKPOINT_FILE))) await resealLegacyChain(source, auditKey);
+    const report = await migrateStore(source, target, auditKey);
     if (v.json) o.data(jsonText(report, 2));
     else {
       o.line(`copied to ${redactStoreUrl(to)}: ${Object.entries(report.copied).map(([t, n]) => `${t} ${n}`).join(', ')}`);
@@ -239,16 +246,23 @@ async function token(sub: string | undefined, arg: string | undefined, v: Values
 
 async function audit(sub: string | undefined, v: Values, o: Output): Promise<number> {
   if (sub === 'verify') {
-    let result;
+    let result: { ok: boolean; checked: number; problems: { seq: number; problem: string }[]; checkpoint: { seq: number; at: string | number } | null };
     if (v['data-dir'] || v.store) {
+      // Offline: the key and the checkpoint of the server's data directory (LAPSE_SECRET_KEY may give the key).
+      const dataDir = v['data-dir'];
+      const key = auditKeyFor(dataDir ?? '.', process.env, { create: false });
+      const checkpoint = dataDir
+        ? readCheckpoint(join(dataDir, AUDIT_CHECKPOINT_FILE), key)
+        : { checkpoint: null, problem: 'no --data-dir: the chain\'s end was not compared with the checkpoint kept outside the database (give a server\'s data directory)' };
       const store = await offlineStore(v);
       await store.migrate();
-      try { result = await verifyAudit(store); } finally { await store.close(); }
+      try { result = await verifyAuditChain(store, key, checkpoint); } finally { await store.close(); }
     } else {
-      result = await apiClient(v).get<{ ok: boolean; checked: number; problems: { seq: number; problem: string }[] }>('/api/v1/audit/verify');
+      result = await apiClient(v).get<typeof result>('/api/v1/audit/verify');
     }
+    const at = (t: string | number) => (typeof t === 'number' ? new Date(t).toISOString() : t);
     if (v.json) o.data(jsonText(result, 2));
-    else if (result.ok) o.line(`audit chain ok: ${result.checked} events verified`);
+    else if (result.ok) o.line(`audit chain ok: ${result.checked} events verified${result.checkpoint ? `, up to and beyond the checkpoint of event ${result.checkpoint.seq} (${at(result.checkpoint.at)})` : ''}`);
     else {
       o.line(`audit chain BROKEN: ${result.problems.length} problem(s) in ${result.checked} events`);
       for (const pr of result.problems) o.line(`  event ${pr.seq}: ${pr.problem}`);

@@ -48,8 +48,11 @@ function aad(requestId: string, integration: string): Buffer {
   return Buffer.from(`lapse-access-details\u0000${requestId}\u0000${integration}`, 'utf8');
 }
 
-/** The key from LAPSE_SECRET_KEY, or from `<dataDir>/secret.key` (created on first use). */
-export function loadSecretKey(dataDir: string, env: NodeJS.ProcessEnv): { key: Buffer; source: string } {
+/**
+ * The key from LAPSE_SECRET_KEY, or from `<dataDir>/secret.key` (created on first use, unless
+ * `create` is false: then a missing file is an error).
+ */
+export function loadSecretKey(dataDir: string, env: NodeJS.ProcessEnv, opts: { create?: boolean } = {}): { key: Buffer; source: string } {
   const fromEnv = env.LAPSE_SECRET_KEY;
   if (fromEnv !== undefined && fromEnv !== '') {
     const key = Buffer.from(fromEnv, 'base64');
@@ -59,6 +62,9 @@ export function loadSecretKey(dataDir: string, env: NodeJS.ProcessEnv): { key: B
     return { key, source: 'LAPSE_SECRET_KEY' };
   }
   const path = join(dataDir, SECRET_KEY_FILE);
+  if (!existsSync(path) && opts.create === false) {
+    throw new Error(`there is no ${path}: give the server's key in LAPSE_SECRET_KEY, or the server's data directory`);
+  }
   if (!existsSync(path)) {
     try {
       writeFileSync(path, randomBytes(32).toString('base64') + '\n', { flag: 'wx', mode: 0o600 });

@@ -14,7 +14,7 @@ import { DemoIntegration } from '../integrations/demo-integration.ts';
 import type { Integration } from '../integrations/integration.ts';
 import { SqliteStore } from '../store/sqlite-store.ts';
 import { PostgresStore } from '../store/postgres-store.ts';
-import { freshTestStoreUrl, testStoreKind } from '../store/postgres-test-support.ts';
+import { freshTestStoreUrl, TEST_AUDIT_KEY, testStoreKind } from '../store/postgres-test-support.ts';
 import { ManualClock } from './clock.ts';
 import { Engine, type EngineOptions } from './engine.ts';
 import { EventBus, type LapseEvent } from './events.ts';
@@ -185,7 +185,7 @@ export type TestStore = SqliteStore | PostgresStore;
 
 /** A migrated, empty store of the given kind. */
 export async function createTestStore(kind: 'sqlite' | 'postgres' = testStoreKind()): Promise<TestStore> {
-  const store = kind === 'postgres' ? new PostgresStore(await freshTestStoreUrl()) : new SqliteStore(':memory:');
+  const store = kind === 'postgres' ? new PostgresStore(await freshTestStoreUrl(), { auditKey: TEST_AUDIT_KEY }) : new SqliteStore(':memory:', { auditKey: TEST_AUDIT_KEY });
   await store.migrate();
   return store;
 }

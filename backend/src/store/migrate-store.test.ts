@@ -4,18 +4,18 @@
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { authenticate, createToken } from '../auth/tokens.ts';
 import { main } from '../cli/main.ts';
 import { createHarness, ent, HOUR, MINUTE, T0, type Harness } from '../engine/test-support.ts';
 import { PostgresStore } from './postgres-store.ts';
-import { freshTestStoreUrl } from './postgres-test-support.ts';
+import { freshTestStoreUrl, TEST_AUDIT_KEY, TEST_SECRET_KEY } from './postgres-test-support.ts';
 import { migrateStore } from './migrate-store.ts';
 import { SqliteStore } from './sqlite-store.ts';
 import type { Store } from './store.ts';
-import { verifyAudit } from '../api/server.ts';
+import { verifyAuditChain } from '../audit/verify.ts';
 
 const appRead = ent('database', 'app', 'read');
 const usersWrite = ent('table', 'app/users', 'write');
@@ -66,24 +66,24 @@ async function populated(): Promise<{ h: Harness; tokens: string[] }> {
 
 test('everything is copied and reads back the same; the chain verifies and a token still authenticates', async () => {
   const { h, tokens } = await populated();
-  const target = new PostgresStore(await freshTestStoreUrl());
+  const target = new PostgresStore(await freshTestStoreUrl(), { auditKey: TEST_AUDIT_KEY });
   try {
     const before = await snapshot(h.store, tokens);
     assert.ok(before.audit.length >= 10 && before.requests.length === 5 && before.jobs.flat().length > 0, `a meaningful source: ${before.audit.length} events, ${before.requests.length} requests, ${before.jobs.flat().length} jobs`);
-    const report = await migrateStore(h.store as SqliteStore, target);
+    const report = await migrateStore(h.store as SqliteStore, target, TEST_AUDIT_KEY);
     assert.equal(report.auditEvents, before.audit.length);
     assert.equal(report.copied.requests, 5);
     const afterCopy = await snapshot(target, tokens);
     assert.deepEqual(afterCopy, before);
     assert.equal(afterCopy.authenticated[0], before.tokens.find((t) => t.userId === 'alice')!.id, 'the token authenticates');
     assert.equal(afterCopy.authenticated[1], null, 'the revoked one stays revoked');
-    assert.deepEqual(await verifyAudit(target), { ok: true, checked: before.audit.length, problems: [] });
+    assert.deepEqual(await verifyAuditChain(target, TEST_AUDIT_KEY), { ok: true, checked: before.audit.length, problems: [], checkpoint: null });
     // The chain goes on from the copied head.
     await target.appendAudit([{ at: T0, actor: 'system', action: 'store.migrated', requestId: null, data: {} }]);
-    assert.equal((await verifyAudit(target)).ok, true);
+    assert.equal((await verifyAuditChain(target, TEST_AUDIT_KEY)).ok, true);
 
     // A second copy into the same (now non-empty) target is refused, and changes nothing.
-    await assert.rejects(migrateStore(h.store as SqliteStore, target), /not empty \(requests has 5 rows\)/);
+    await assert.rejects(migrateStore(h.store as SqliteStore, target, TEST_AUDIT_KEY), /not empty \(requests has 5 rows\)/);
     assert.equal((await target.listRequests({})).length, 5);
   } finally {
     await target.close();
@@ -95,17 +95,19 @@ test('lapse migrate-store copies a store file and says what it copied; bad argum
   const dir = mkdtempSync(join(tmpdir(), 'lapse-migrate-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, 'lapse.db');
-  const source = new SqliteStore(path);
+  const source = new SqliteStore(path, { auditKey: TEST_AUDIT_KEY });
   await source.migrate();
   const { token } = await createToken(source, 'carol', 'admin');
   await source.appendAudit([{ at: T0, actor: 'cli', action: 'token.created', requestId: null, data: { n: 1 } }]);
   await source.close();
+  // The source server's key, as its data directory holds it (the chain is verified with it).
+  writeFileSync(join(dir, 'secret.key'), `${TEST_SECRET_KEY}\n`, { mode: 0o600 });
   const url = await freshTestStoreUrl();
   const out: string[] = [];
   assert.equal(await main(['migrate-store', '--from', `sqlite:${path}`, '--to', url], (s) => out.push(s)), 0);
   assert.match(out.join('\n'), /tokens 1, meta 0/);
   assert.match(out.join('\n'), /audit chain ok on the target: 1 events verified/);
-  const target = new PostgresStore(url);
+  const target = new PostgresStore(url, { auditKey: TEST_AUDIT_KEY });
   try {
     assert.equal((await authenticate(target, token))?.userId, 'carol');
   } finally {

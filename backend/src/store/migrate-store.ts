@@ -3,7 +3,7 @@
 // token hashes, meta) in one transaction on the target, which must be empty; afterwards the
 // row counts are compared and the target's audit chain is verified against its head.
 
-import { canonicalJson, ChainVerifier } from '../audit/chain.ts';
+import { verifyAuditChain } from '../audit/verify.ts';
 import { entitlementKey, type RequestRecord } from '../domain/request.ts';
 import { storedKey, type PostgresStore } from './postgres-store.ts';
 import { STORE_TABLES, type SqliteStore } from './sqlite-store.ts';
@@ -26,18 +26,17 @@ function holdingsOf(from: SqliteStore): Record<string, unknown>[] {
   return rows;
 }
 
-async function verifyChain(store: SqliteStore | PostgresStore): Promise<{ ok: boolean; checked: number; problems: string }> {
-  const verifier = new ChainVerifier();
-  for await (const page of store.iterateAudit()) for (const e of page) verifier.add({ ...e, dataText: canonicalJson(e.data) });
-  const result = verifier.finish(await store.auditHead());
+async function verifyChain(store: SqliteStore | PostgresStore, auditKey: Buffer): Promise<{ ok: boolean; checked: number; problems: string }> {
+  const result = await verifyAuditChain(store, auditKey);
   return { ok: result.ok, checked: result.checked, problems: result.problems.map((p) => `event ${p.seq}: ${p.problem}`).join('; ') };
 }
 
-export async function migrateStore(from: SqliteStore, to: PostgresStore): Promise<MigrationReport> {
+/** `auditKey`: the audit chain's key (the source server's secret key, which the replicas must share). */
+export async function migrateStore(from: SqliteStore, to: PostgresStore, auditKey: Buffer): Promise<MigrationReport> {
   await from.migrate();
   await to.migrate();
   // A broken chain is not carried over silently: it must be looked at where it broke.
-  const source = await verifyChain(from);
+  const source = await verifyChain(from, auditKey);
   if (!source.ok) throw new Error(`the source's audit chain does not verify (${source.problems}): nothing was copied`);
   const copied: Record<string, number> = {};
   await to.transaction(async (c) => {
@@ -79,7 +78,7 @@ export async function migrateStore(from: SqliteStore, to: PostgresStore): Promis
       if (n !== copied[table]) throw new Error(`copy check failed: ${table} has ${n} rows on the target, ${copied[table]} in the source`);
     }
   });
-  const target = await verifyChain(to);
+  const target = await verifyChain(to, auditKey);
   if (!target.ok) throw new Error(`the copied audit chain does not verify: ${target.problems}`);
   if (target.checked !== source.checked) throw new Error(`the target holds ${target.checked} audit events, the source ${source.checked}`);
   return { copied, auditEvents: target.checked };

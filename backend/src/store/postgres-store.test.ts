@@ -5,9 +5,9 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { jobId, type JobRecord, type RequestRecord } from '../domain/request.ts';
-import { verifyAudit } from '../api/server.ts';
+import { verifyAuditChain } from '../audit/verify.ts';
 import { PostgresStore, parseStoreUrl, redactStoreUrl } from './postgres-store.ts';
-import { createTestDatabase, freshTestStoreUrl } from './postgres-test-support.ts';
+import { createTestDatabase, freshTestStoreUrl, TEST_AUDIT_KEY } from './postgres-test-support.ts';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.ts';
 import { ConflictError } from './store.ts';
 
@@ -28,7 +28,7 @@ function job(id: string, dueAt: number, fields: Partial<JobRecord> = {}): JobRec
 let replicas: PostgresStore[] = [];
 before(async () => {
   const url = await freshTestStoreUrl();
-  replicas = [new PostgresStore(url), new PostgresStore(url), new PostgresStore(url)];
+  replicas = [new PostgresStore(url, { auditKey: TEST_AUDIT_KEY }), new PostgresStore(url, { auditKey: TEST_AUDIT_KEY }), new PostgresStore(url, { auditKey: TEST_AUDIT_KEY })];
   await Promise.all(replicas.map((r) => r.migrate()));
 });
 after(async () => {
@@ -37,7 +37,7 @@ after(async () => {
 
 test('replicas migrating a fresh database at the same moment apply each migration once', async () => {
   const db = await createTestDatabase();
-  const stores = Array.from({ length: 5 }, () => new PostgresStore(db.url));
+  const stores = Array.from({ length: 5 }, () => new PostgresStore(db.url, { auditKey: TEST_AUDIT_KEY }));
   try {
     await Promise.all(stores.map((s) => s.migrate()));
     const rows = (await stores[0]!.pool.query('SELECT version FROM schema_migrations ORDER BY version')).rows as { version: number }[];
@@ -94,8 +94,8 @@ test('the audit chain stays one valid chain with three replicas appending at onc
       : s.commit({ insertRequests: [request(`audit-${i}`)], audit: [{ at: i, actor: `r${i % 3}`, action: 'request.created', requestId: `audit-${i}`, data: { i } }] }));
   }
   await Promise.all(writes);
-  const result = await verifyAudit(replicas[1]!);
-  assert.deepEqual(result, { ok: true, checked: 90, problems: [] });
+  const result = await verifyAuditChain(replicas[1]!, TEST_AUDIT_KEY);
+  assert.deepEqual(result, { ok: true, checked: 90, problems: [], checkpoint: null });
   assert.equal((await replicas[2]!.auditHead())!.seq, 90);
 });
 
@@ -118,7 +118,7 @@ test('two replicas updating one request version at once: exactly one wins, the o
     assert.equal((await a.auditHead())!.seq, head + 1, 'only the winner audited');
     assert.deepEqual((await a.listAudit({ requestId: id })).map((e) => e.action), [stored.status === 'granting' ? 'request.approved' : 'request.denied']);
   }
-  assert.equal((await verifyAudit(a)).ok, true);
+  assert.equal((await verifyAuditChain(a, TEST_AUDIT_KEY)).ok, true);
 });
 
 test('the holdings overlap check and the approvers index see what other replicas committed', async () => {
@@ -155,7 +155,7 @@ test('pool settings come from the store URL, and a bad one is named', () => {
 test('a statement beyond the statement timeout is cancelled by the server', async () => {
   const url = new URL(await freshTestStoreUrl());
   url.searchParams.set('statement_timeout_ms', '100');
-  const s = new PostgresStore(url.toString());
+  const s = new PostgresStore(url.toString(), { auditKey: TEST_AUDIT_KEY });
   try {
     await assert.rejects(s.pool.query('SELECT pg_sleep(2)'), (err: unknown) => (err as pg.DatabaseError).code === '57014');
   } finally {
@@ -177,7 +177,7 @@ test('a store made by the first schema gets its job ids in the form of jobId, an
   } finally {
     await client.end();
   }
-  const store = new PostgresStore(url);
+  const store = new PostgresStore(url, { auditKey: TEST_AUDIT_KEY });
   try {
     await store.migrate();
     assert.deepEqual((await store.jobsOfRequest('r9')).map((j) => [j.id, j.attempts]), [[jobId('revoke', 'r9', 'demo'), 3]]);

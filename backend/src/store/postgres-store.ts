@@ -8,16 +8,18 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { applyRequestUpdate, awaitsDecision, coversEntitlements, entitlementKey, HOLDING_STATUSES, type Favorite, type GrantRecord, type JobRecord, type RequestRecord, type RequestWithGrants } from '../domain/request.ts';
-import { canonicalJson, hashAuditEvent } from '../audit/chain.ts';
+import { canonicalJson, GENESIS_HASH, hashAuditEvent } from '../audit/chain.ts';
 import {
   ConflictError,
   type AuditEvent,
   type AuditFilter,
+  type AuditHasher,
   type AuditInput,
   type ChangeSet,
   type HeldGrant,
   type RequestFilter,
   type Store,
+  type StoreOptions,
   type TokenRecord,
 } from './store.ts';
 import { MIGRATION_LOCK_KEY, POSTGRES_MIGRATIONS } from './postgres-migrations.ts';
@@ -104,7 +106,11 @@ export class PostgresStore implements Store {
   /** Called when an idle connection of the pool fails (the database went away). */
   onPoolError: (err: Error) => void = () => undefined;
 
-  constructor(url: string) {
+  /** The audit chain's key (null: this store cannot append audit events). */
+  private readonly auditKey: Buffer | null;
+
+  constructor(url: string, opts: StoreOptions = {}) {
+    this.auditKey = opts.auditKey ?? null;
     const { connectionString, pool } = parseStoreUrl(url);
     this.connectionString = connectionString;
     this.settings = pool;
@@ -505,6 +511,8 @@ export class PostgresStore implements Store {
 
   /** Appends under the head row's lock: the last lock a transaction takes, so no lock-order cycle. */
   private async appendAuditInTx(events: AuditInput[], c: pg.PoolClient): Promise<void> {
+    const key = this.auditKey;
+    if (!key) throw new Error('this store was opened without the audit key: it cannot append audit events');
     const head = await this.one('SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE', [], c);
     if (!head) throw new Error('the audit head row is missing (the schema was not migrated, or it was tampered with)');
     let seq = Number(head.seq);
@@ -513,7 +521,7 @@ export class PostgresStore implements Store {
     for (const e of events) {
       seq++;
       const dataText = canonicalJson(e.data);
-      const hash = hashAuditEvent(prev, { seq, at: e.at, actor: e.actor, action: e.action, requestId: e.requestId, dataText });
+      const hash = hashAuditEvent(key, prev, { seq, at: e.at, actor: e.actor, action: e.action, requestId: e.requestId, dataText });
       [seq, e.at, e.actor, e.action, e.requestId, dataText, prev, hash].forEach((v, i) => cols[i]!.push(v));
       prev = hash;
     }
@@ -525,6 +533,47 @@ export class PostgresStore implements Store {
        UPDATE audit_head SET seq = $9, hash = $10 WHERE id = 1`,
       [...cols, seq, prev],
     );
+  }
+
+  /** See Store.rehashAudit: one transaction under the head row's lock, a page of events at a time. */
+  async rehashAudit(checkOld: AuditHasher, hashOf: AuditHasher): Promise<number> {
+    return this.transaction(async (c) => {
+      const head = await this.one('SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE', [], c);
+      let oldPrev = GENESIS_HASH;
+      let newPrev = GENESIS_HASH;
+      let seq = 0;
+      for (;;) {
+        const page = (await this.rows('SELECT * FROM audit WHERE seq > $1 ORDER BY seq ASC LIMIT 1000', [seq], c)).map(auditFromRow);
+        if (page.length === 0) break;
+        const seqs: number[] = [];
+        const prevs: string[] = [];
+        const hashes: string[] = [];
+        for (const e of page) {
+          const fields = { seq: e.seq, at: e.at, actor: e.actor, action: e.action, requestId: e.requestId, dataText: canonicalJson(e.data) };
+          if (e.seq !== seq + 1 || e.prevHash !== oldPrev || checkOld(oldPrev, fields) !== e.hash) {
+            throw new Error(`audit event ${e.seq} does not verify as written: the chain is left as it is`);
+          }
+          const hash = hashOf(newPrev, fields);
+          seqs.push(e.seq);
+          prevs.push(newPrev);
+          hashes.push(hash);
+          oldPrev = e.hash;
+          newPrev = hash;
+          seq = e.seq;
+        }
+        await c.query(
+          'UPDATE audit SET prev_hash = u.prev, hash = u.hash FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(seq, prev, hash) WHERE audit.seq = u.seq',
+          [seqs, prevs, hashes],
+        );
+      }
+      if (seq > 0) {
+        if (!head || Number(head.seq) !== seq || String(head.hash) !== oldPrev) {
+          throw new Error(`the audit head does not match the chain's last event ${seq}: the chain is left as it is`);
+        }
+        await c.query('UPDATE audit_head SET hash = $1 WHERE id = 1', [newPrev]);
+      }
+      return seq;
+    });
   }
 
   async listAudit(f: AuditFilter): Promise<AuditEvent[]> {

@@ -5,9 +5,12 @@
 
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { deriveAuditKey } from '../audit/chain.ts';
 
 /** One sealing key for every replica a test starts (the PostgreSQL store requires one). */
 export const TEST_SECRET_KEY = randomBytes(32).toString('base64');
+/** The audit chain's key that goes with it (what a server with TEST_SECRET_KEY derives). */
+export const TEST_AUDIT_KEY = deriveAuditKey(Buffer.from(TEST_SECRET_KEY, 'base64'));
 
 /** The server the tests use (a database on it to connect to first); trust auth on this machine's CI. */
 export const TEST_PG_URL = process.env.LAPSE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';

@@ -8,7 +8,8 @@ import { SQLITE_MIGRATIONS } from './sqlite-migrations.ts';
 import { SqliteStore } from './sqlite-store.ts';
 import { ConflictError } from './store.ts';
 import { jobId, type GrantRecord, type JobRecord, type RequestRecord } from '../domain/request.ts';
-import { verifyAudit } from '../api/server.ts';
+import { verifyAuditChain } from '../audit/verify.ts';
+import { TEST_AUDIT_KEY } from './postgres-test-support.ts';
 import { authenticate, createToken } from '../auth/tokens.ts';
 
 function request(id: string, fields: Partial<RequestRecord> = {}): RequestRecord {
@@ -26,7 +27,7 @@ function job(label: string, dueAt: number, fields: Partial<JobRecord> = {}): Job
 }
 
 async function store(): Promise<SqliteStore> {
-  const s = new SqliteStore(':memory:');
+  const s = new SqliteStore(':memory:', { auditKey: TEST_AUDIT_KEY });
   await s.migrate();
   return s;
 }
@@ -93,7 +94,7 @@ test('a store made by the first schema moves to the second with its jobs (ids in
     old.prepare('INSERT INTO request_approvers (user_id, request_id) VALUES (?, ?)').run('bob', 'r1');
     old.close();
 
-    const s = new SqliteStore(path);
+    const s = new SqliteStore(path, { auditKey: TEST_AUDIT_KEY });
     await s.migrate();
     assert.deepEqual((await s.jobsOfRequest('r1')).map((j) => [j.id, j.kind, j.target, j.dueAt, j.attempts, j.lastError]), [
       [jobId('expire', 'r1'), 'expire', '', 500, 0, null],
@@ -142,7 +143,7 @@ test('a store made by the second schema moves its grants into their requests\' r
     insertJob.run('r1:warn:600000,60000', 'warn', 'r1', '600000,60000', 4400);
     old.close();
 
-    const s = new SqliteStore(path);
+    const s = new SqliteStore(path, { auditKey: TEST_AUDIT_KEY });
     await s.migrate();
     assert.deepEqual(await s.getGrants('r1'), [grant('r1', 'pg', 'active'), grant('r1', 'redis', 'active')]);
     assert.deepEqual(await s.getGrants('r2'), [grant('r2', 'pg', 'revoked')]);
@@ -194,15 +195,15 @@ test('a grant update sets just its fields where the grant is as expected; a refu
   assert.equal((await s.getRequest('r1'))!.status, 'pending');
   assert.deepEqual(await s.jobsOfRequest('r1'), []);
   assert.deepEqual((await s.listAudit({})).map((e) => [e.seq, e.action]), [[1, 'created'], [2, 'granted']]);
-  assert.equal((await verifyAudit(s)).ok, true);
+  assert.equal((await verifyAuditChain(s, TEST_AUDIT_KEY)).ok, true);
   await s.close();
 });
 
 test('a token looked up is answered from memory for a moment: revoked here, refused at once; revoked by another process, within that moment', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'lapse-store-'));
   const path = join(dir, 'lapse.db');
-  const server = new SqliteStore(path, { tokenCacheMs: 300 });
-  const cli = new SqliteStore(path);
+  const server = new SqliteStore(path, { tokenCacheMs: 300, auditKey: TEST_AUDIT_KEY });
+  const cli = new SqliteStore(path, { auditKey: TEST_AUDIT_KEY });
   try {
     await server.migrate();
     const a = await createToken(cli, 'alice', 'a');

@@ -10,11 +10,13 @@ import { HOLDING_STATUSES, jobIdRange, type Favorite, type GrantRecord, type Job
 import {
   type AuditEvent,
   type AuditFilter,
+  type AuditHasher,
   type AuditInput,
   type ChangeSet,
   type HeldGrant,
   type RequestFilter,
   type Store,
+  type StoreOptions,
   type TokenRecord,
 } from './store.ts';
 import { SqliteWriter } from './sqlite-writer.ts';
@@ -51,11 +53,11 @@ export class SqliteStore implements Store {
   private readonly locks = new KeyedMutex();
   private readonly tokens = new Map<string, { record: TokenRecord; until: number }>();
 
-  constructor(readonly path: string, opts: { tokenCacheMs?: number } = {}) {
+  constructor(readonly path: string, opts: StoreOptions & { tokenCacheMs?: number } = {}) {
     this.tokenCacheMs = opts.tokenCacheMs ?? TOKEN_CACHE_MS;
     this.db = openSqlite(path);
     this.sql = new StatementCache(this.db);
-    this.writer = new SqliteWriter(this.db, this.sql);
+    this.writer = new SqliteWriter(this.db, this.sql, opts.auditKey ?? null);
     this.checkpointer = path === ':memory:' ? null : new WalCheckpointer(path);
   }
 
@@ -279,6 +281,10 @@ export class SqliteStore implements Store {
       yield page;
       after = page[page.length - 1]!.seq;
     }
+  }
+
+  async rehashAudit(checkOld: AuditHasher, hashOf: AuditHasher): Promise<number> {
+    return this.writer.rehashAudit(checkOld, hashOf);
   }
 
   async auditHead(): Promise<{ seq: number; hash: string } | null> {

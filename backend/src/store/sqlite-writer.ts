@@ -4,10 +4,10 @@
 import type Database from 'libsql';
 import { applyRequestUpdate, awaitsDecision, coversEntitlements, entitlementKey, jobIdRange, type Favorite, type GrantRecord, type JobRecord, type RequestRecord } from '../domain/request.ts';
 import { canonicalJson, GENESIS_HASH, hashAuditEvent } from '../audit/chain.ts';
-import { ConflictError, type AuditInput, type ChangeSet, type TokenRecord } from './store.ts';
+import { ConflictError, type AuditHasher, type AuditInput, type ChangeSet, type TokenRecord } from './store.ts';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.ts';
 import { StatementCache, type Row } from './sqlite-connection.ts';
-import { jobFromRow } from './rows.ts';
+import { auditFromRow, jobFromRow } from './rows.ts';
 
 /** How one change set of a batch ended: null when committed, else why nothing of it was written. */
 export type CommitOutcome = unknown;
@@ -38,8 +38,11 @@ export class SqliteWriter {
   /** The audit chain's head as the open transaction sees it (read once, written once at the end). */
   private txHead: { seq: number; hash: string; dirty: boolean } | null = null;
 
-  /** `sql`: the statements of the store's connection `db`, shared with its reads. */
-  constructor(private readonly db: Database.Database, private readonly sql: StatementCache) {}
+  /**
+   * `sql`: the statements of the store's connection `db`, shared with its reads. `auditKey`:
+   * the audit chain's key (null: this store cannot append audit events).
+   */
+  constructor(private readonly db: Database.Database, private readonly sql: StatementCache, private readonly auditKey: Buffer | null) {}
 
   private run(sql: string, ...params: unknown[]): number {
     return this.sql.run(sql, ...params);
@@ -292,6 +295,8 @@ export class SqliteWriter {
   }
 
   private appendAuditInTx(events: AuditInput[]): void {
+    const key = this.auditKey;
+    if (!key) throw new Error('this store was opened without the audit key: it cannot append audit events');
     if (!this.txHead) {
       const head = this.get('SELECT seq, hash FROM audit_head WHERE id = 1');
       this.txHead = { seq: head ? Number(head.seq) : 0, hash: head ? String(head.hash) : GENESIS_HASH, dirty: false };
@@ -301,7 +306,7 @@ export class SqliteWriter {
     for (const e of events) {
       seq++;
       const dataText = canonicalJson(e.data);
-      const hash = hashAuditEvent(prev, { seq, at: e.at, actor: e.actor, action: e.action, requestId: e.requestId, dataText });
+      const hash = hashAuditEvent(key, prev, { seq, at: e.at, actor: e.actor, action: e.action, requestId: e.requestId, dataText });
       this.run(
         'INSERT INTO audit (seq, at, actor, action, request_id, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
         seq, e.at, e.actor, e.action, e.requestId, dataText, prev, hash,
@@ -309,6 +314,36 @@ export class SqliteWriter {
       prev = hash;
     }
     this.txHead = { seq, hash: prev, dirty: true };
+  }
+
+  /** See Store.rehashAudit: one transaction, a page of events at a time. */
+  rehashAudit(checkOld: AuditHasher, hashOf: AuditHasher): number {
+    return this.transaction(() => {
+      let oldPrev = GENESIS_HASH;
+      let newPrev = GENESIS_HASH;
+      let seq = 0;
+      for (;;) {
+        const page = this.sql.all('SELECT * FROM audit WHERE seq > ? ORDER BY seq ASC LIMIT 1000', seq).map(auditFromRow);
+        if (page.length === 0) break;
+        for (const e of page) {
+          const fields = { seq: e.seq, at: e.at, actor: e.actor, action: e.action, requestId: e.requestId, dataText: canonicalJson(e.data) };
+          if (e.seq !== seq + 1 || e.prevHash !== oldPrev || checkOld(oldPrev, fields) !== e.hash) {
+            throw new Error(`audit event ${e.seq} does not verify as written: the chain is left as it is`);
+          }
+          const hash = hashOf(newPrev, fields);
+          this.run('UPDATE audit SET prev_hash = ?, hash = ? WHERE seq = ?', newPrev, hash, e.seq);
+          oldPrev = e.hash;
+          newPrev = hash;
+          seq = e.seq;
+        }
+      }
+      const head = this.get('SELECT seq, hash FROM audit_head WHERE id = 1');
+      if (seq > 0 && (!head || Number(head.seq) !== seq || String(head.hash) !== oldPrev)) {
+        throw new Error(`the audit head does not match the chain's last event ${seq}: the chain is left as it is`);
+      }
+      this.txHead = { seq, hash: newPrev, dirty: seq > 0 };
+      return seq;
+    });
   }
 
   insertFavorite(f: Favorite): void {

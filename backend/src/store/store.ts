@@ -4,6 +4,7 @@
 // in-memory state a second process would need: due work is claimed with a lease in a
 // single conditional update, so a PostgreSQL store with several replicas fits the same shape.
 
+import type { HashedFields } from '../audit/chain.ts';
 import type { Entitlement, Favorite, GrantRecord, GrantStatus, JobKind, JobRecord, RequestRecord, RequestStatus, RequestWithGrants } from '../domain/request.ts';
 
 export interface AuditInput {
@@ -12,6 +13,15 @@ export interface AuditInput {
   action: string;
   requestId: string | null;
   data: Record<string, unknown>;
+}
+
+/** How an audit event's hash is computed from the previous one (see audit/chain.ts). */
+export type AuditHasher = (prevHash: string, e: HashedFields) => string;
+
+/** What a store is opened with besides its location. */
+export interface StoreOptions {
+  /** The audit chain's key (audit/chain.ts deriveAuditKey); without it the store cannot append audit events. */
+  auditKey?: Buffer;
 }
 
 export interface AuditEvent extends AuditInput {
@@ -159,7 +169,17 @@ export interface Store {
    */
   withLock<T>(key: string, leaseMs: number, fn: () => Promise<T>): Promise<T>;
 
+  /**
+   * Appends to the audit chain, each event hashed with the chain's key (the store's
+   * `auditKey` option; a store opened without it refuses to append).
+   */
   appendAudit(events: AuditInput[]): Promise<void>;
+  /**
+   * Hashes the whole audit chain again with `hashOf`, in one transaction, after checking each
+   * event (and the head) against `checkOld`; refuses, writing nothing, at the first that does
+   * not verify. Returns how many events it rehashed.
+   */
+  rehashAudit(checkOld: AuditHasher, hashOf: AuditHasher): Promise<number>;
   listAudit(filter: AuditFilter): Promise<AuditEvent[]>;
   /** All events in order, in pages, for verification and export. */
   iterateAudit(pageSize?: number): AsyncIterable<AuditEvent[]>;
