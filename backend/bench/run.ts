@@ -1,4 +1,4 @@
-// `npm run bench [-- catalog throughput scheduler recovery postgres sql-latency pg-storm kv-latency renderer menu]`:
+// `npm run bench [-- catalog throughput scheduler recovery postgres sql-latency pg-storm kv-latency renderer menu startup]`:
 // prints figures and ratios.
 // Targets from the backend issue are printed beside each figure; nothing here asserts:
 // the machine is shared, so figures are for reading, not for failing a build.
@@ -17,6 +17,7 @@ import { menuBench } from '../../main/bench/menu-bench.ts';
 import { pgStormBench, sqlLatencyBench } from './integrations-sql.ts';
 import { kvLatencyBench } from './integrations-kv.ts';
 import { postgresBench } from './postgres.ts';
+import { startupBench } from './startup.ts';
 
 type Row = [string, string, string];
 const rows: Row[] = [];
@@ -282,6 +283,7 @@ const SCENARIOS: Record<string, () => Promise<void>> = {
   'pg-storm': () => pgStormBench(report),
   'kv-latency': () => kvLatencyBench(report),
   postgres: () => postgresBench(report),
+  startup: () => startupBench(report),
 };
 
 const chosen = process.argv.slice(2).filter((a) => a in SCENARIOS);

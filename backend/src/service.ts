@@ -1,5 +1,5 @@
 // Assembles one Lapse backend: configuration, store, integrations, engine, scheduler and
-// HTTP API. Used by `lapse server` (headless) and, later, by the desktop app's embedded mode.
+// HTTP API. Used by `lapse server` (headless) and by the desktop app's embedded mode.
 
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';

@@ -1,6 +1,6 @@
-// Crash recovery of a real server process (DESIGN.md "Request lifecycle": "a crash at any
-// point is recovered on restart: nothing stays granted past its expiry, nothing is granted
-// twice").
+// Crash recovery of a real server process (README, "Request lifecycle": a crash at any point
+// leaves a job that runs again or a finished state: nothing stays granted past its expiry,
+// nothing is granted twice).
 //
 // A `lapse server` child process runs on a temporary data directory with the demo
 // integration, whose faults file lets the test slow down or break the target from outside.

@@ -5,10 +5,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { projectPath } from '../paths.ts';
 
-export const DEFAULT_PORTAL_DIR = fileURLToPath(new URL('../../../renderer/dist/', import.meta.url));
+/** renderer/dist of the project, from the sources, the compiled backend or the desktop app's bundle alike. */
+export const DEFAULT_PORTAL_DIR = projectPath('renderer', 'dist');
 
 /**
  * The policy of every portal answer. `nonce` (index.html only) admits the one <style> element

@@ -14,7 +14,7 @@ const entitlement = {
 
 const duration = { type: 'string', minLength: 1, maxLength: 40, description: 'e.g. "90m", "1h30m", "2d", or "indefinite"' } as const;
 const justification = { type: 'string', maxLength: 2000 } as const;
-const reason = { type: 'string', maxLength: 1000, description: 'approver reasons are limited to 124 characters' } as const;
+const reason = { type: 'string', maxLength: 1000, description: 'at most 1,000 characters; an approver\'s reason (approve, deny) at most 124, which the engine checks' } as const;
 
 export const createRequestBody = {
   type: 'object',

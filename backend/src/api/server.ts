@@ -1,6 +1,6 @@
-// The HTTP API (/api/v1), health and metrics endpoints. Routes validate their input against
-// a schema and make one engine or store call; errors are application/problem+json naming
-// the field at fault.
+// The HTTP API (/api/v1), health and metrics endpoints. Routes declare their access and
+// validate their input against a schema, then call the engine and the store; errors are
+// application/problem+json naming the field at fault.
 
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Engine } from '../engine/engine.ts';

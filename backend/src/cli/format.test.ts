@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { escapeControl, jsonText, output, printTable } from './format.ts';
+import { escapeControl, expiryText, jsonText, output, printRequest, printTable } from './format.ts';
+import type { RequestView } from '../api/views.ts';
 
 test('escapeControl shows every control character, bidi control and line separator as an escape', () => {
   assert.equal(escapeControl('\x1b[2J\x1b[H'), String.raw`\x1b[2J\x1b[H`);
@@ -44,4 +45,20 @@ test('tables line up on the escaped text', () => {
     String.raw`r1  a\x1bb         x`,
     'r2  plain          y',
   ]);
+});
+
+test('a list shows when access ends: the expiry of active access, when ended access ended, nothing otherwise', () => {
+  const now = Date.parse('2026-12-07T12:00:00Z');
+  const later = '2026-12-07T12:25:00.000Z';
+  const earlier = '2026-12-07T11:57:00.000Z';
+  assert.equal(expiryText({ status: 'active', expiresAt: later, endedAt: null }, now), 'in 25 min');
+  assert.equal(expiryText({ status: 'active', expiresAt: null, endedAt: null }, now), 'indefinite');
+  // Revoked before its expiry: not "in 25 min".
+  assert.equal(expiryText({ status: 'revoked', expiresAt: later, endedAt: earlier }, now), 'ended 3 min ago');
+  assert.equal(expiryText({ status: 'expired', expiresAt: earlier, endedAt: earlier }, now), 'ended 3 min ago');
+  assert.equal(expiryText({ status: 'pending', expiresAt: null, endedAt: null }, now), '-');
+  const lines: string[] = [];
+  printRequest((l) => lines.push(l), { id: 'r1', status: 'revoked', error: null, flowId: 'f', bundleName: null, requester: 'alice', duration: '1h', expiresAt: later, endedAt: earlier, justification: null, approverGroups: [], decisions: [], entitlements: [], grants: [] } as unknown as RequestView);
+  assert.ok(lines.some((l) => l.includes(`ended ${earlier}`)), lines.join('\n'));
+  assert.ok(!lines.some((l) => l.includes('expires')), lines.join('\n'));
 });

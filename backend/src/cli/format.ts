@@ -72,12 +72,24 @@ export function printTable(out: (s: string) => void, header: string[], rows: str
   for (const r of cells) out(line(r));
 }
 
+/**
+ * When a request's access ends, as a list shows it: active access its expiry ("in 25 min"),
+ * ended access when it ended ("ended 3 min ago", not the expiry it never reached), anything
+ * else nothing ("-").
+ */
+export function expiryText(r: { status: string; expiresAt: string | null; endedAt: string | null }, now = Date.now()): string {
+  if (r.status === 'active') return r.expiresAt ? relative(r.expiresAt, now) : 'indefinite';
+  if (r.endedAt) return `ended ${relative(r.endedAt, now)}`;
+  return '-';
+}
+
 export function printRequest(out: (s: string) => void, r: RequestView): void {
   out(`request ${r.id}`);
   out(`  status:        ${r.status}${r.error ? ` (${r.error})` : ''}`);
   out(`  flow:          ${r.flowId}${r.bundleName ? ` · bundle ${r.bundleName}` : ''}`);
   out(`  requester:     ${r.requester}`);
-  out(`  duration:      ${r.duration}${r.expiresAt ? ` · expires ${r.expiresAt} (${relative(r.expiresAt)})` : ''}`);
+  const when = r.status === 'active' && r.expiresAt ? ` · expires ${r.expiresAt} (${relative(r.expiresAt)})` : r.endedAt ? ` · ended ${r.endedAt} (${relative(r.endedAt)})` : '';
+  out(`  duration:      ${r.duration}${when}`);
   if (r.justification) out(`  justification: ${r.justification}`);
   if (r.status === 'pending') out(`  approvers:     ${r.approverGroups.map((g) => `${g.description}: ${g.users.join(', ') || 'nobody'}`).join(' | ')}`);
   for (const d of r.decisions) out(`  ${d.decision}d by ${d.approver}${d.reason ? `: ${d.reason}` : ''}`);

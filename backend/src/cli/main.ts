@@ -4,17 +4,15 @@
 import { parseArgs } from 'node:util';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ConfigInvalidError, formatConfigErrors, parseConfig } from '../config/load.ts';
-import { configJsonSchema } from '../config/json-schema.ts';
-import { auditKeyFor, isPostgresUrl, openStore, openStoreSpec, startService, STORE_FILE } from '../service.ts';
 import type { Store } from '../store/store.ts';
-import { SqliteStore } from '../store/sqlite-store.ts';
-import { createToken } from '../auth/tokens.ts';
-import { AUDIT_CHECKPOINT_FILE, readCheckpoint } from '../audit/checkpoint.ts';
-import { resealLegacyChain, verifyAuditChain } from '../audit/verify.ts';
 import { ApiClient, ApiError } from './client.ts';
-import { jsonText, output, parseEntitlement, printRequest, printTable, relative, type Output } from './format.ts';
-import { defaultStateFile, nodeNotifier, watch } from './watch.ts';
+import { expiryText, jsonText, output, parseEntitlement, printRequest, printTable, relative, type Output } from './format.ts';
+
+// What only some verbs need is loaded by those verbs: `lapse --help` and the client verbs
+// start without the server, its store drivers or the configuration loader.
+const serviceModule = () => import('../service.ts');
+const configModule = () => import('../config/load.ts');
+const auditModules = async () => ({ ...(await import('../audit/checkpoint.ts')), ...(await import('../audit/verify.ts')) });
 
 const USAGE = `lapse — just-in-time access
 
@@ -125,6 +123,7 @@ function need(value: string | undefined, what: string): string {
 async function server(v: Values): Promise<number> {
   const port = Number(v.port ?? '7420');
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a port number (0 picks a free one), got ${v.port}`);
+  const { startService } = await serviceModule();
   const service = await startService({ configPath: need(v.config, '--config FILE'), dataDir: need(v['data-dir'], '--data-dir DIR'), port, host: v.host, store: v.store });
   process.stderr.write(`listening on ${service.url}\n`);
   process.on('SIGHUP', () => void service.reload());
@@ -149,6 +148,7 @@ async function config(sub: string | undefined, file: string | undefined, v: Valu
       o.line(`${path}:1:1: cannot read the file: ${(err as Error).message}`);
       return 1;
     }
+    const { formatConfigErrors, parseConfig } = await configModule();
     const result = parseConfig(text, path);
     if (!result.ok) {
       for (const line of formatConfigErrors(result.errors).split('\n')) o.line(line);
@@ -160,6 +160,7 @@ async function config(sub: string | undefined, file: string | undefined, v: Valu
     return 0;
   }
   if (sub === 'schema') {
+    const { configJsonSchema } = await import('../config/json-schema.ts');
     o.data(jsonText(configJsonSchema, 2));
     return 0;
   }
@@ -174,6 +175,7 @@ async function config(sub: string | undefined, file: string | undefined, v: Valu
 
 /** The store an offline verb works on: --store, else --data-dir's SQLite file, else LAPSE_DATABASE_URL. */
 async function offlineStore(v: Values): Promise<Store> {
+  const { openStore, openStoreSpec } = await serviceModule();
   if (v.store) return openStoreSpec(v.store, v['data-dir'] ?? '.');
   if (v['data-dir']) return openStore(v['data-dir']);
   if (process.env.LAPSE_DATABASE_URL) return openStoreSpec(process.env.LAPSE_DATABASE_URL, '.');
@@ -183,12 +185,15 @@ async function offlineStore(v: Values): Promise<Store> {
 async function migrateStoreVerb(v: Values, o: Output): Promise<number> {
   const from = need(v.from, '--from sqlite:PATH');
   const to = need(v.to, '--to postgres://…');
+  const { auditKeyFor, isPostgresUrl, STORE_FILE } = await serviceModule();
   if (!from.startsWith('sqlite:')) throw new UsageError(`--from must be sqlite:PATH (the embedded store's file, e.g. sqlite:./data/${STORE_FILE}), got ${from}`);
   if (!isPostgresUrl(to)) throw new UsageError('--to must be a postgres:// URL');
   const path = from.slice('sqlite:'.length);
   if (!existsSync(path)) throw new UsageError(`--from: no such file ${path}`);
   const { PostgresStore, redactStoreUrl } = await import('../store/postgres-store.ts');
   const { migrateStore } = await import('../store/migrate-store.ts');
+  const { SqliteStore } = await import('../store/sqlite-store.ts');
+  const { AUDIT_CHECKPOINT_FILE, resealLegacyChain } = await auditModules();
   // The audit chain's key: the source server's (LAPSE_SECRET_KEY, or its data directory's secret.key).
   const auditKey = auditKeyFor(dirname(path), process.env, { create: false });
   const source = new SqliteStore(path, { auditKey });
@@ -216,6 +221,7 @@ async function token(sub: string | undefined, arg: string | undefined, v: Values
   try {
     if (sub === 'create') {
       const user = need(v.user, '--user ID');
+      const { createToken } = await import('../auth/tokens.ts');
       const { token } = await createToken(store, user, v.name ?? `cli token for ${user}`);
       o.data(token);
       return 0;
@@ -250,6 +256,8 @@ async function audit(sub: string | undefined, v: Values, o: Output): Promise<num
     if (v['data-dir'] || v.store) {
       // Offline: the key and the checkpoint of the server's data directory (LAPSE_SECRET_KEY may give the key).
       const dataDir = v['data-dir'];
+      const { auditKeyFor } = await serviceModule();
+      const { AUDIT_CHECKPOINT_FILE, readCheckpoint, verifyAuditChain } = await auditModules();
       const key = auditKeyFor(dataDir ?? '.', process.env, { create: false });
       const checkpoint = dataDir
         ? readCheckpoint(join(dataDir, AUDIT_CHECKPOINT_FILE), key)
@@ -295,6 +303,7 @@ async function watchVerb(v: Values, o: Output): Promise<number> {
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());
   });
+  const { defaultStateFile, nodeNotifier, watch } = await import('./watch.ts');
   return watch({ api, token: apiToken(v), stateFile: v.state ?? defaultStateFile(api.baseUrl), notify: await nodeNotifier(), out: o.line, stop });
 }
 
@@ -355,7 +364,7 @@ async function client(verb: string, args: string[], v: Values, o: Output): Promi
       if (v.status) qs.set('status', v.status);
       const data = await api.get<{ requests: RequestJson[] }>(`/api/v1/requests?${qs}`);
       emit(data, () => printTable(o.line, ['id', 'requester', 'flow', 'status', 'expires', 'entitlements'], data.requests.map((r) => [
-        r.id, r.requester, r.flowId, r.status, r.expiresAt ? relative(r.expiresAt) : '-', String(r.entitlements.length),
+        r.id, r.requester, r.flowId, r.status, expiryText(r), String(r.entitlements.length),
       ])));
       return 0;
     }
@@ -476,7 +485,7 @@ export async function run(argv: string[]): Promise<void> {
       e.line(`lapse: ${err.message}`);
       e.line('(see lapse --help)');
     } else if (err instanceof ApiError) e.line(`lapse: ${err.message}`);
-    else if (err instanceof ConfigInvalidError) for (const line of err.message.split('\n')) e.line(line);
+    else if (err instanceof (await configModule()).ConfigInvalidError) for (const line of err.message.split('\n')) e.line(line);
     else e.line(`lapse: ${(err as Error).message ?? String(err)}`);
     process.exitCode = err instanceof UsageError ? 2 : 1;
   }

@@ -1,4 +1,4 @@
-// The flow engine: the request lifecycle of DESIGN.md as durable transitions.
+// The flow engine: the request lifecycle (README, "Request lifecycle") as durable transitions.
 //
 // Every transition is committed (with its audit events and the jobs it implies) before any
 // call to a target. Target calls happen only inside jobs: a job is claimed with a lease, its
