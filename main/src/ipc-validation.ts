@@ -108,9 +108,12 @@ export function methodOfChannel(channel: unknown): LapseApiMethod {
   return method;
 }
 
-/** Checks the arguments of one call; throws an IpcPayloadError naming the argument at fault. */
-export function validateCall(method: LapseApiMethod, args: unknown): unknown[] {
-  if (!Object.hasOwn(SIGNATURES, method)) fail(String(method), 'is not a method of the Lapse API');
+/**
+ * Checks the method and the arguments of one call, whatever they are (the method is checked
+ * here too, not only by methodOfChannel); throws an IpcPayloadError naming what is at fault.
+ */
+export function validateCall(method: unknown, args: unknown): unknown[] {
+  if (!isLapseApiMethod(method)) throw new IpcPayloadError(String(method), 'is not a method of the Lapse API');
   if (!Array.isArray(args)) fail(method, 'the arguments must be a list');
   const a = args as unknown[];
   // Trailing undefined arguments (an optional one left out) do not count.
