@@ -86,6 +86,26 @@ async function status(h: Harness, id: string): Promise<RequestRecord> {
   return r;
 }
 
+/**
+ * After an admin grant ended: what its logins planted (see sql-owned-objects-support.ts) is
+ * gone on both servers, the planted attack does nothing for another login, the admin user
+ * owns nothing new and no superuser appeared.
+ */
+async function assertNothingOutlivesTheGrant(p: {
+  pgPlant: Awaited<ReturnType<typeof plantPg>>;
+  myPlant: Awaited<ReturnType<typeof plantMy>>;
+  myUser: string;
+  other: Awaited<ReturnType<typeof pgOtherLogin>>;
+  ownedBefore: Awaited<ReturnType<typeof pgAdminOwned>>;
+  superusers: Awaited<ReturnType<typeof pgSuperusers>>;
+}): Promise<void> {
+  await attackPg(pgOwnDb, p.pgPlant, p.other);
+  await assertPgPlantGone(pgOwnDb, p.pgPlant, p.other);
+  assert.deepEqual(await pgAdminOwned(pgOwnDb), p.ownedBefore);
+  assert.deepEqual(await pgSuperusers(), p.superusers);
+  await assertMyPlantGone(p.myPlant, p.myUser);
+}
+
 async function rejects(p: Promise<unknown>, pattern: RegExp): Promise<void> {
   await assert.rejects(p, (err: Error) => {
     assert.match(err.message, pattern);
@@ -219,11 +239,7 @@ describe('SQL integrations through the engine', () => {
       assert.equal((await status(h, r.id)).status, 'expired');
       assert.deepEqual(await pgRolesWithPrefix(`${prefix}alice`), []);
       assert.deepEqual(await myUsersWithPrefix(`${prefix}alice`), []);
-      await attackPg(pgOwnDb, pgPlant, other);
-      await assertPgPlantGone(pgOwnDb, pgPlant, other);
-      assert.deepEqual(await pgAdminOwned(pgOwnDb), ownedBefore);
-      assert.deepEqual(await pgSuperusers(), superusers);
-      await assertMyPlantGone(myPlant, myd.user!);
+      await assertNothingOutlivesTheGrant({ pgPlant, myPlant, myUser: myd.user!, other, ownedBefore, superusers });
     } finally {
       await closeSessions();
       await h.close();
@@ -249,11 +265,7 @@ describe('SQL integrations through the engine', () => {
       assert.deepEqual(report.fixes.map((f) => [f.integration, f.account, f.ok, f.error]).sort(), [['my', myd.user, true, null], ['pg', pgd.user, true, null]]);
       assert.deepEqual(await pgRolesWithPrefix(`${prefix}dave`), []);
       assert.deepEqual(await myUsersWithPrefix(`${prefix}dave`), []);
-      await attackPg(pgOwnDb, pgPlant, other);
-      await assertPgPlantGone(pgOwnDb, pgPlant, other);
-      assert.deepEqual(await pgAdminOwned(pgOwnDb), ownedBefore);
-      assert.deepEqual(await pgSuperusers(), superusers);
-      await assertMyPlantGone(myPlant, myd.user!);
+      await assertNothingOutlivesTheGrant({ pgPlant, myPlant, myUser: myd.user!, other, ownedBefore, superusers });
     } finally {
       await closeSessions();
       await h.close();

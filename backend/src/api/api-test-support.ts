@@ -95,11 +95,21 @@ export const ordersWrite = ent('table', 'app/orders', 'write');
 
 export interface SseEvent { id?: string; event?: string; data?: any }
 
-export interface SseStream { status: number; events: SseEvent[]; connected: Promise<void>; ended: Promise<void>; headers: Headers; isEnded(): boolean }
+export interface SseStream {
+  status: number;
+  events: SseEvent[];
+  connected: Promise<void>;
+  ended: Promise<void>;
+  headers: Headers;
+  isEnded(): boolean;
+  /** Ends the stream from the client's side. */
+  close(): void;
+}
 
-/** An open event stream (GET /api/v1/events): collects parsed events until the server ends it. */
+/** An open event stream (GET /api/v1/events): collects parsed events until it ends. */
 export async function openEventStream(url: string, token: string): Promise<SseStream> {
-  const res = await fetch(`${url}/api/v1/events`, { headers: { authorization: `Bearer ${token}` } });
+  const controller = new AbortController();
+  const res = await fetch(`${url}/api/v1/events`, { headers: { authorization: `Bearer ${token}` }, signal: controller.signal });
   const events: SseEvent[] = [];
   let markConnected!: () => void;
   const connected = new Promise<void>((resolve) => { markConnected = resolve; });
@@ -133,7 +143,7 @@ export async function openEventStream(url: string, token: string): Promise<SseSt
       over = true;
     }
   })();
-  return { status: res.status, events, connected, ended, headers: res.headers, isEnded: () => over };
+  return { status: res.status, events, connected, ended, headers: res.headers, isEnded: () => over, close: () => controller.abort() };
 }
 
 /** Polls `predicate` every 10 ms for at most `ms`; its last answer. */

@@ -121,6 +121,17 @@ function leakyBody(secret: string): string {
   ].join('\n');
 }
 
+/** An engine whose `hook` integration is the webhook under test, requested through the `hooked` flow. */
+function hookHarness() {
+  return createHarness({
+    overrides: {
+      extraIntegrations: [{ id: 'hook', type: 'webhook', name: 'Hook', connection: {}, resourceTypes: { service: { permissions: ['use'] } }, resources: [resource('service', 'billing')] }],
+      extraFlows: [flow('hooked', { targets: [{ selector: selector('hook', 'service', ['use']) }] })],
+    },
+    engine: { integrations: new Map<string, Integration>([['hook', hook]]) },
+  });
+}
+
 test('a receiver answering 500 with the key in other shapes (encoded, split across lines): the error, and the grant\'s lastError, hold none of it', async () => {
   answer = (_r, res) => res.writeHead(500, { 'content-type': 'text/html' }).end(leakyBody(SECRET));
   const check = (message: string) => {
@@ -144,13 +155,7 @@ test('a receiver answering 500 with the key in other shapes (encoded, split acro
   });
 
   // Through the engine: what the grant records as its lastError.
-  const h = await createHarness({
-    overrides: {
-      extraIntegrations: [{ id: 'hook', type: 'webhook', name: 'Hook', connection: {}, resourceTypes: { service: { permissions: ['use'] } }, resources: [resource('service', 'billing')] }],
-      extraFlows: [flow('hooked', { targets: [{ selector: selector('hook', 'service', ['use']) }] })],
-    },
-    engine: { integrations: new Map<string, Integration>([['hook', hook]]) },
-  });
+  const h = await hookHarness();
   try {
     answer = (_r, res) => res.writeHead(500).end(leakyBody(SECRET));
     const r = await h.engine.createRequest('alice', { flowId: 'hooked', entitlements: [input.entitlements[0]!] });
@@ -165,13 +170,7 @@ test('a receiver answering 500 with the key in other shapes (encoded, split acro
 });
 
 test('engine: a revoke the receiver refuses stays revoking with its error, is retried with backoff, and completes once accepted', async () => {
-  const h = await createHarness({
-    overrides: {
-      extraIntegrations: [{ id: 'hook', type: 'webhook', name: 'Hook', connection: {}, resourceTypes: { service: { permissions: ['use'] } }, resources: [resource('service', 'billing')] }],
-      extraFlows: [flow('hooked', { targets: [{ selector: selector('hook', 'service', ['use']) }] })],
-    },
-    engine: { integrations: new Map<string, Integration>([['hook', hook]]) },
-  });
+  const h = await hookHarness();
   try {
     answer = (_r, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"accessDetails":{"login":"alice-billing"}}');
     const r = await h.engine.createRequest('alice', { flowId: 'hooked', entitlements: [input.entitlements[0]!] });
