@@ -80,11 +80,11 @@ export interface Service {
 export const STORE_FILE = 'lapse.db';
 
 /**
- * The embedded store of a data directory, with the audit chain's key from the secret key
- * (LAPSE_SECRET_KEY, else the data directory's secret.key, created on first use).
+ * The embedded store of a data directory, with the audit chain's key: `auditKey`, else from
+ * the secret key (LAPSE_SECRET_KEY, else the data directory's secret.key, created on first use).
  */
-export function openStore(dataDir: string, env: NodeJS.ProcessEnv = process.env): SqliteStore {
-  return new SqliteStore(join(resolve(dataDir), STORE_FILE), { auditKey: auditKeyFor(dataDir, env) });
+export function openStore(dataDir: string, env: NodeJS.ProcessEnv = process.env, auditKey: Buffer = auditKeyFor(dataDir, env)): SqliteStore {
+  return new SqliteStore(join(resolve(dataDir), STORE_FILE), { auditKey });
 }
 
 /** The audit chain's key: derived from the secret key (see loadSecretKey; `create`: false to only read one). */
@@ -105,7 +105,7 @@ export function isPostgresUrl(spec: string | undefined): boolean {
  */
 export async function openStoreSpec(spec: string | undefined, dataDir: string, opts: { auditKey?: Buffer; env?: NodeJS.ProcessEnv } = {}): Promise<SqliteStore | PostgresStore> {
   const env = opts.env ?? process.env;
-  if (spec === undefined || spec === '') return opts.auditKey ? new SqliteStore(join(resolve(dataDir), STORE_FILE), { auditKey: opts.auditKey }) : openStore(dataDir, env);
+  if (spec === undefined || spec === '') return openStore(dataDir, env, opts.auditKey);
   if (isPostgresUrl(spec)) {
     // The PostgreSQL driver is loaded only for a PostgreSQL store (it takes time at start).
     const { PostgresStore } = await import('./store/postgres-store.ts');

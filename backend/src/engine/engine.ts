@@ -711,7 +711,8 @@ export class Engine {
   withTargetLock<T>(user: string, integration: string, fn: () => Promise<T>): Promise<T> {
     const key = `${user}\u0000${integration}`;
     if (this.integrations.get(integration)?.accountOf) return this.targetLock.run(key, fn);
-    return this.targetLock.run(key, () => this.store.withLock(`target:${integration}:${user}`, this.leaseMs, fn));
+    // The store's lock is taken first come, first served within this process too.
+    return this.store.withLock(`target:${integration}:${user}`, this.leaseMs, fn);
   }
 
   /** Ids of the jobs this process is running now (the scheduler renews their leases). */
