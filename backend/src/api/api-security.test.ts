@@ -13,6 +13,7 @@ import Fastify from 'fastify';
 import { STORE_FILE } from '../service.ts';
 import { SqliteStore } from '../store/sqlite-store.ts';
 import { createToken } from '../auth/tokens.ts';
+import { base32Decode, totpAt } from '../auth/totp.ts';
 import { enforceRouteAccess } from './server.ts';
 import { EXAMPLE, appRead, assertProblem, call, openEventStream, startTestServer, waitFor, type SseStream, type TestServer } from './api-test-support.ts';
 
@@ -254,6 +255,34 @@ describe('durations and instants are bounded before anything is written', () => 
     assert.equal((await s.as('alice', 'GET', `/api/v1/requests/${b.body.id}`)).status, 200);
     assert.equal((await s.as('carol', 'GET', '/api/v1/reports/activity.csv')).status, 200);
     assert.equal((await s.as('carol', 'GET', '/api/v1/requests')).status, 200);
+  });
+});
+
+describe('MFA codes over the API', () => {
+  test('after 5 wrong codes the next try is 429 with retry-after, even with the right code; each refusal is in the audit', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lapse-'));
+    const configPath = join(dir, 'lapse.yaml');
+    writeFileSync(configPath, readFileSync(EXAMPLE, 'utf8')
+      .replace('attributes: { team: payments } }', 'attributes: { team: payments }, mfa: { totpSecretEnv: ALICE_TOTP } }')
+      .replace('settings: { labels: [demo], maxExtensions: 2 }', 'settings: { labels: [demo], maxExtensions: 2, requireMfa: true }'));
+    const secret = 'JBSWY3DPEHPK3PXP';
+    const s = await startTestServer({ configPath, dir, env: { ALICE_TOTP: secret } });
+    try {
+      const right = totpAt(base32Decode(secret), Math.floor(Date.now() / 30_000));
+      const wrong = right === '000000' ? '111111' : '000000';
+      for (let i = 0; i < 5; i++) {
+        assertProblem(await s.as('alice', 'POST', '/api/v1/requests', { flowId: 'demo-auto', entitlements: [appRead], mfaCode: wrong }), 422, 'mfaCode', /not valid/);
+      }
+      const locked = await s.as('alice', 'POST', '/api/v1/requests', { flowId: 'demo-auto', entitlements: [appRead], mfaCode: right });
+      assertProblem(locked, 429, 'mfaCode', /too many wrong MFA codes/);
+      const retry = Number(locked.headers.get('retry-after'));
+      assert.ok(retry > 14 * 60 && retry <= 15 * 60, `retry-after ${retry}`);
+      const audit = await s.as('carol', 'GET', '/api/v1/audit?actor=alice');
+      assert.deepEqual(audit.body.events.map((e: { action: string }) => e.action), ['mfa.failed', 'mfa.failed', 'mfa.failed', 'mfa.failed', 'mfa.failed', 'mfa.refused']);
+    } finally {
+      await s.svc.stop();
+      rmSync(s.dir, { recursive: true, force: true });
+    }
   });
 });
 
