@@ -16,7 +16,7 @@ import type { Store } from './store/store.ts';
 import { Engine } from './engine/engine.ts';
 import { Scheduler } from './engine/scheduler.ts';
 import { EventBus } from './engine/events.ts';
-import { systemClock, type Clock } from './engine/clock.ts';
+import { systemClock, type Clock } from '../../common/clock.ts';
 import { DemoIntegration } from './integrations/demo-integration.ts';
 import type { Integration } from './integrations/integration.ts';
 import { UnavailableIntegration } from './integrations/unavailable-integration.ts';

@@ -19,7 +19,7 @@ import Database from 'libsql';
 import { createToken } from '../src/auth/tokens.ts';
 import { loadConfigFile } from '../src/config/load.ts';
 import { CompiledConfig } from '../src/domain/catalog.ts';
-import { systemClock } from '../src/engine/clock.ts';
+import { systemClock } from '../../common/clock.ts';
 import { Engine } from '../src/engine/engine.ts';
 import { EventBus } from '../src/engine/events.ts';
 import { createIntegration } from '../src/service.ts';

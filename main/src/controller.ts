@@ -3,14 +3,14 @@
 // of any change), gives notifications once, runs menu actions and answers the renderer's
 // IPC calls. The Electron shell (main.ts) implements `Shell` and wires the rest.
 
-import type { AccessRequest, ApiErrorData, DesktopSettings, StreamMessage, ConnectionState as UiConnectionState } from '../../renderer/src/api/lapse-api.ts';
-import type { Clock } from '../../backend/src/engine/clock.ts';
-import { EventStream } from '../../backend/src/client/event-stream.ts';
-import { SeenKeys } from '../../backend/src/client/seen-keys.ts';
-import { expiringNotification, isQuiet, planEventNotification, type PlannedNotification, type StreamEvent } from '../../backend/src/client/notifications.ts';
-import { WarningScheduler, type Timers } from '../../backend/src/client/warning-planner.ts';
-import { msUntilTextChanges } from '../../backend/src/client/countdown.ts';
-import { describeAccess } from '../../backend/src/client/describe.ts';
+import type { AccessRequest, ApiErrorData, DesktopSettings, StreamMessage, ConnectionState as UiConnectionState } from '../../common/lapse-api.ts';
+import type { Clock } from '../../common/clock.ts';
+import { EventStream } from '../../common/event-stream.ts';
+import { SeenKeys } from '../../common/seen-keys.ts';
+import { expiringNotification, isQuiet, planEventNotification, type PlannedNotification, type StreamEvent } from '../../common/notifications.ts';
+import { WarningScheduler, type Timers } from '../../common/warning-planner.ts';
+import { msUntilTextChanges } from '../../common/countdown.ts';
+import { describeAccess } from '../../common/describe.ts';
 import { buildMenu, trayIconState, trayToolTip, type Connection, type MenuAction, type MenuItem, type MenuState, type TrayIconState, type View } from './menu-model.ts';
 import { SettingsError, type SettingsStore } from './settings.ts';
 import type { TokenVault } from './keychain.ts';

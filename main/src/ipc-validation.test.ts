@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LAPSE_API_METHODS, LAPSE_CALL_CHANNEL_PREFIX } from '../../renderer/src/api/lapse-api.ts';
+import { LAPSE_API_METHODS, LAPSE_CALL_CHANNEL_PREFIX } from '../../common/lapse-api.ts';
 import { IpcPayloadError, methodOfChannel, validateCall } from './ipc-validation.ts';
 
 const pathOf = (fn: () => unknown): string => {

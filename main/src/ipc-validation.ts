@@ -3,7 +3,7 @@
 // shape (no extra fields, bounded sizes). The server validates meaning; this keeps a
 // compromised renderer from sending anything main does not expect.
 
-import { LAPSE_CALL_CHANNEL_PREFIX, isLapseApiMethod, type LapseApiMethod } from '../../renderer/src/api/lapse-api.ts';
+import { LAPSE_CALL_CHANNEL_PREFIX, isLapseApiMethod, type LapseApiMethod } from '../../common/lapse-api.ts';
 
 export class IpcPayloadError extends Error {
   constructor(

@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { LAPSE_API_METHODS } from '../../renderer/src/api/lapse-api.ts';
+import { LAPSE_API_METHODS } from '../../common/lapse-api.ts';
 import { userIdFromOsUser } from './embedded.ts';
 
 const REPO = new URL('../..', import.meta.url).pathname;

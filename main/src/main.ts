@@ -6,10 +6,10 @@ import { app, BrowserWindow, clipboard, dialog, ipcMain, Menu, nativeImage, nati
 import Store from 'electron-store';
 import { readFile } from 'node:fs/promises';
 import { join, normalize, resolve, sep } from 'node:path';
-import { systemClock } from '../../backend/src/engine/clock.ts';
+import { systemClock } from '../../common/clock.ts';
 import { createLogger } from '../../backend/src/logger.ts';
-import type { PlannedNotification } from '../../backend/src/client/notifications.ts';
-import { LAPSE_CALL_CHANNEL_PREFIX, LAPSE_API_METHODS, LAPSE_EVENTS_CHANNEL } from '../../renderer/src/api/lapse-api.ts';
+import type { PlannedNotification } from '../../common/notifications.ts';
+import { LAPSE_CALL_CHANNEL_PREFIX, LAPSE_API_METHODS, LAPSE_EVENTS_CHANNEL } from '../../common/lapse-api.ts';
 import { Controller, errorData, type Shell } from './controller.ts';
 import { SettingsStore } from './settings.ts';
 import { napiKeyring, TokenVault } from './keychain.ts';

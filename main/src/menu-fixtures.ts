@@ -1,7 +1,7 @@
 // Catalog, favorites and requests shaped as the API returns them, for the menu tests and
 // the menu benchmark.
 
-import type { AccessRequest, CatalogFlow, Entitlement, Favorite } from '../../renderer/src/api/lapse-api.ts';
+import type { AccessRequest, CatalogFlow, Entitlement, Favorite } from '../../common/lapse-api.ts';
 
 export const ent = (resource: string, permission: string, resourceType = 'database'): Entitlement => ({ integration: 'demo', resourceType, resource, permission });
 

@@ -2,9 +2,9 @@
 // for, what waits for their decision. The Electron shell turns it into a `Menu`; tests and
 // the benchmark read it as is. Pure: the time is part of the state.
 
-import type { AccessRequest, CatalogFlow, Entitlement, Favorite, NewRequest } from '../../renderer/src/api/lapse-api.ts';
-import { countdownText } from '../../backend/src/client/countdown.ts';
-import { describeAccess } from '../../backend/src/client/describe.ts';
+import type { AccessRequest, CatalogFlow, Entitlement, Favorite, NewRequest } from '../../common/lapse-api.ts';
+import { countdownText } from '../../common/countdown.ts';
+import { describeAccess } from '../../common/describe.ts';
 
 export type View = 'inbox' | 'my-access' | 'request' | 'settings';
 

@@ -5,7 +5,7 @@
 import ky, { HTTPError, type KyInstance } from 'ky';
 import type {
   AccessRequest, ApiErrorData, Catalog, Favorite, Favorites, FavoriteRequestOptions, LapseApi, ListRequestsQuery, Me, NewFavorite, NewRequest,
-} from '../../renderer/src/api/lapse-api.ts';
+} from '../../common/lapse-api.ts';
 
 /** The methods that go to the server (the rest are answered by main itself). */
 export type ServerMethods = Omit<LapseApi, 'host' | 'subscribe' | 'connectionState' | 'getSettings' | 'updateSettings' | 'setToken' | 'clearToken'>;

@@ -3,8 +3,8 @@
 // built on conf and only adds Electron paths). The token is never here: it lives in the OS
 // keychain (keychain.ts).
 
-import type { DesktopSettingsUpdate } from '../../renderer/src/api/lapse-api.ts';
-import type { SeenState } from '../../backend/src/client/seen-keys.ts';
+import type { DesktopSettingsUpdate } from '../../common/lapse-api.ts';
+import type { SeenState } from '../../common/seen-keys.ts';
 
 export const SETTINGS_VERSION = 2;
 

@@ -7,7 +7,7 @@ import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
 import {
   LAPSE_API_GLOBAL, LAPSE_API_METHODS, LAPSE_CALL_CHANNEL_PREFIX, LAPSE_EVENTS_CHANNEL,
   type ApiErrorData, type LapseApi, type LapseApiMethod, type StreamMessage,
-} from '../../renderer/src/api/lapse-api.ts';
+} from '../../common/lapse-api.ts';
 
 type Reply = { ok: true; value: unknown } | { ok: false; error: ApiErrorData };
 

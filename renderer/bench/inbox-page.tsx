@@ -10,7 +10,7 @@ import { App } from '../src/app.tsx';
 import { setApi, useApprovals, useSession } from '../src/stores.ts';
 import { startLiveUpdates } from '../src/live.ts';
 import { MemoryApi, generatePendingRequests } from './memory-api.ts';
-import type { AccessRequest, Me } from '../src/api/lapse-api.ts';
+import type { AccessRequest, Me } from '../../common/lapse-api.ts';
 
 const ME: Me = { id: 'bob', email: 'bob@example.com', name: 'Bob', groups: ['sre-leads'], roles: ['requester', 'approver'] };
 const nextFrame = () => new Promise<number>((resolve) => requestAnimationFrame(() => setTimeout(() => resolve(performance.now()), 0)));

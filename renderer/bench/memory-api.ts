@@ -5,7 +5,7 @@
 import {
   ApiError, type AccessRequest, type ApiHost, type DesktopSettingsUpdate, type Catalog, type ConnectionState, type DesktopSettings, type Favorite, type Favorites,
   type LapseApi, type LapseEvent, type Me, type NewRequest, type StreamMessage,
-} from '../src/api/lapse-api.ts';
+} from '../../common/lapse-api.ts';
 
 export class MemoryApi implements LapseApi {
   readonly host: ApiHost;

@@ -1,7 +1,7 @@
 // The shell: sign-in (portal), navigation, the connection state and the view the hash names.
 
 import { useEffect, useState } from 'react';
-import type { LapseApi, Me } from './api/lapse-api.ts';
+import type { LapseApi, Me } from '../../common/lapse-api.ts';
 import { useApprovals, useConnection, useSession, useCatalog, useFavorites, useRequests } from './stores.ts';
 import { startLiveUpdates } from './live.ts';
 import { parseRoute, useHash } from './router.ts';

@@ -7,7 +7,7 @@ import { awaitsDecisionBy, countdownText, denialOf, requestTitle } from './forma
 import { fieldOf, validate } from './views/request.tsx';
 import { parseRoute } from './router.ts';
 import { generatePendingRequests } from '../bench/memory-api.ts';
-import { ApiError, errorDetail, isLapseApiMethod, type CatalogFlow } from './api/lapse-api.ts';
+import { ApiError, errorDetail, isLapseApiMethod, type CatalogFlow } from '../../common/lapse-api.ts';
 
 const T = Date.parse('2026-06-01T10:00:00Z');
 const at = (ms: number) => new Date(T + ms).toISOString();

@@ -1,7 +1,7 @@
 // Text the views show: countdowns, entitlement summaries, statuses. Pure.
 
-import type { AccessRequest, Entitlement, RequestStatus } from './api/lapse-api.ts';
-import { parseDuration } from '../../backend/src/domain/duration.ts';
+import type { AccessRequest, Entitlement, RequestStatus } from '../../common/lapse-api.ts';
+import { parseDuration } from '../../common/duration.ts';
 
 export { parseDuration };
 

@@ -1,7 +1,7 @@
 // Keeps the stores current from the events stream: each event about a request fetches that
 // one request again and applies it (my requests, the inbox); favorites follow new requests.
 
-import type { LapseApi, StreamMessage } from './api/lapse-api.ts';
+import type { LapseApi, StreamMessage } from '../../common/lapse-api.ts';
 import { useApprovals, useConnection, useFavorites, useRequests, useSession } from './stores.ts';
 
 export function startLiveUpdates(api: LapseApi): () => void {

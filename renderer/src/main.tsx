@@ -3,7 +3,7 @@ import './styles.css';
 // is the web portal, talking to the server that served it.
 
 import { createRoot } from 'react-dom/client';
-import { LAPSE_API_GLOBAL, type LapseApi } from './api/lapse-api.ts';
+import { LAPSE_API_GLOBAL, type LapseApi } from '../../common/lapse-api.ts';
 import { createHttpApi } from './api/http-api.ts';
 import { setApi } from './stores.ts';
 import { App } from './app.tsx';

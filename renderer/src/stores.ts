@@ -2,7 +2,7 @@
 // was started with (IPC in the desktop app, HTTP in the portal, in memory in benchmarks).
 
 import { create } from 'zustand';
-import { errorDetail, type AccessRequest, type CatalogFlow, type ConnectionState, type Favorite, type Me, type Suggestion, type LapseApi } from './api/lapse-api.ts';
+import { errorDetail, type AccessRequest, type CatalogFlow, type ConnectionState, type Favorite, type Me, type Suggestion, type LapseApi } from '../../common/lapse-api.ts';
 import { awaitsDecisionBy } from './format.ts';
 
 let api: LapseApi | null = null;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { startService, type Service } from '../service.ts';
 import { silentLogger } from '../logger.ts';
 import { createToken } from '../auth/tokens.ts';
-import { ManualClock } from '../engine/clock.ts';
+import { ManualClock } from '../../../common/clock.ts';
 import type { DemoIntegration } from '../integrations/demo-integration.ts';
 
 const MINUTE = 60_000;

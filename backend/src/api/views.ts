@@ -3,7 +3,7 @@
 
 import type { GrantRecord, RequestRecord, Favorite, Entitlement } from '../domain/request.ts';
 import type { CompiledConfig } from '../domain/catalog.ts';
-import { formatDuration } from '../domain/duration.ts';
+import { formatDuration } from '../../../common/duration.ts';
 import type { AuditEvent } from '../store/store.ts';
 import { approverRolesOf } from '../domain/approvals.ts';
 

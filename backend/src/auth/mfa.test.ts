@@ -6,7 +6,7 @@ import { LapseError } from '../engine/errors.ts';
 import { buildConfig, createHarness, createTestStore, ent, flow, selector, user, HOUR, T0 } from '../engine/test-support.ts';
 import { PostgresStore } from '../store/postgres-store.ts';
 import { freshTestStoreUrl, testStoreKind } from '../store/postgres-test-support.ts';
-import { ManualClock } from '../engine/clock.ts';
+import { ManualClock } from '../../../common/clock.ts';
 
 const SECRET = 'JBSWY3DPEHPK3PXP';
 const codeAt = (t: number) => totpAt(base32Decode(SECRET), Math.floor(t / 30_000));

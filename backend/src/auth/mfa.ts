@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import type { UserConfig } from '../domain/config.ts';
 import type { Store } from '../store/store.ts';
-import type { Clock } from '../engine/clock.ts';
+import type { Clock } from '../../../common/clock.ts';
 import type { MfaResult, MfaVerifier } from '../engine/engine.ts';
 import { base32Decode, matchTotp } from './totp.ts';
 

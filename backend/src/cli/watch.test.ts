@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { startTestServer, usersWrite, type TestServer } from '../api/api-test-support.ts';
 import { ApiClient } from './client.ts';
 import { watch } from './watch.ts';
-import type { PlannedNotification } from '../client/notifications.ts';
+import type { PlannedNotification } from '../../../common/notifications.ts';
 
 const REPO = new URL('../../..', import.meta.url).pathname;
 const BIN = join(REPO, 'backend/bin/lapse.js');

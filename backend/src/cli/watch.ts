@@ -8,10 +8,10 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { EventStream, type ConnectionState } from '../client/event-stream.ts';
-import { planEventNotification, type PlannedNotification, type RequestLabel, type StreamEvent } from '../client/notifications.ts';
-import { SeenKeys, type SeenState } from '../client/seen-keys.ts';
-import { describeAccess, type DescribableRequest } from '../client/describe.ts';
+import { EventStream, type ConnectionState } from '../../../common/event-stream.ts';
+import { planEventNotification, type PlannedNotification, type RequestLabel, type StreamEvent } from '../../../common/notifications.ts';
+import { SeenKeys, type SeenState } from '../../../common/seen-keys.ts';
+import { describeAccess, type DescribableRequest } from '../../../common/describe.ts';
 import type { ApiClient } from './client.ts';
 
 export type Notify = (n: PlannedNotification) => Promise<void>;

@@ -152,7 +152,7 @@ import {
   type TimeWindow,
   type UserConfig,
 } from '../domain/config.ts';
-import { formatDuration, parseDuration } from '../domain/duration.ts';
+import { formatDuration, parseDuration } from '../../../common/duration.ts';
 import { formatHHMM, isValidTimeZone, parseHHMM, parseLocalDate } from '../domain/zoned-time.ts';
 
 export interface ConfigError {

@@ -17,10 +17,10 @@ import { CompiledConfig, dedupe, MAX_BUNDLE_ENTITLEMENTS } from '../domain/catal
 import { allApprovers, approvalsSatisfied, snapshotApprovers, unapprovableReason } from '../domain/approvals.ts';
 import { userMatches } from '../domain/conditions.ts';
 import { isWithinWindow, windowUnavailableReason } from '../domain/time-windows.ts';
-import { parseDuration, formatDuration, MAX_DURATION_MS } from '../domain/duration.ts';
+import { parseDuration, formatDuration, MAX_DURATION_MS } from '../../../common/duration.ts';
 import type { Integration } from '../integrations/integration.ts';
 import { ConflictError, type AuditInput, type ChangeSet, type Store } from '../store/store.ts';
-import type { Clock } from './clock.ts';
+import type { Clock } from '../../../common/clock.ts';
 import type { EventBus } from './events.ts';
 import { conflict, forbidden, invalid, LapseError, notFound } from './errors.ts';
 import { KeyedMutex } from '../store/keyed-mutex.ts';

@@ -4,7 +4,7 @@
 // the process was down is simply due now.
 
 import type { Store } from '../store/store.ts';
-import type { Clock } from './clock.ts';
+import type { Clock } from '../../../common/clock.ts';
 import type { Engine } from './engine.ts';
 
 /** Once the due work has run out, look for newly due work at most this often while jobs run. */

@@ -15,7 +15,7 @@ import type { Integration } from '../integrations/integration.ts';
 import { SqliteStore } from '../store/sqlite-store.ts';
 import { PostgresStore } from '../store/postgres-store.ts';
 import { freshTestStoreUrl, TEST_AUDIT_KEY, testStoreKind } from '../store/postgres-test-support.ts';
-import { ManualClock } from './clock.ts';
+import { ManualClock } from '../../../common/clock.ts';
 import { Engine, type EngineOptions } from './engine.ts';
 import { EventBus, type LapseEvent } from './events.ts';
 import { Scheduler } from './scheduler.ts';

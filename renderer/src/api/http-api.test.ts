@@ -9,7 +9,7 @@ import { startService, type Service } from '../../../backend/src/service.ts';
 import { silentLogger } from '../../../backend/src/logger.ts';
 import { EXAMPLE, startTestServer, usersWrite, appRead, type TestServer } from '../../../backend/src/api/api-test-support.ts';
 import { createHttpApi, parseSseBlock, TOKEN_KEY, type TokenStorage } from './http-api.ts';
-import { ApiError, type LapseApi, type StreamMessage } from './lapse-api.ts';
+import { ApiError, type LapseApi, type StreamMessage } from '../../../common/lapse-api.ts';
 
 class MemoryStorage implements TokenStorage {
   readonly map = new Map<string, string>();

@@ -6,7 +6,7 @@
 import {
   ApiError, type AccessRequest, type Catalog, type ConnectionState, type DesktopSettings, type Favorite, type Favorites,
   type LapseApi, type LapseEvent, type ListRequestsQuery, type Me, type StreamMessage,
-} from './lapse-api.ts';
+} from '../../../common/lapse-api.ts';
 
 export const TOKEN_KEY = 'lapse.token';
 

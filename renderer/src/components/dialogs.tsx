@@ -2,7 +2,7 @@
 
 import { useId, useState, type ReactNode } from 'react';
 import * as Dialog from '@radix-ui/react-dialog';
-import { ApiError, APPROVER_REASON_MAX } from '../api/lapse-api.ts';
+import { ApiError, APPROVER_REASON_MAX } from '../../../common/lapse-api.ts';
 
 function Frame(props: { open: boolean; onOpenChange(open: boolean): void; title: string; description?: ReactNode; children: ReactNode }) {
   return (

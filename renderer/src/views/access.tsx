@@ -2,7 +2,7 @@
 // details (reveal, copy), extend, revoke or cancel; then the history with statuses.
 
 import { memo, useEffect, useState } from 'react';
-import { ApiError, errorDetail, type AccessRequest } from '../api/lapse-api.ts';
+import { ApiError, errorDetail, type AccessRequest } from '../../../common/lapse-api.ts';
 import { useFavorites, useRequests, theApi } from '../stores.ts';
 import { countdownText, denialOf, isOpen, requestTitle, shortTime, statusText } from '../format.ts';
 import { useNow } from '../use-now.ts';

@@ -3,7 +3,7 @@
 // re-renders only the row that changed.
 
 import { memo, useCallback, useEffect, useLayoutEffect, useMemo, useState } from 'react';
-import { errorDetail, type AccessRequest } from '../api/lapse-api.ts';
+import { errorDetail, type AccessRequest } from '../../../common/lapse-api.ts';
 import { useApprovals, useSession, theApi } from '../stores.ts';
 import { integrationsOf, permissionsOf, resourcesOf, requestTitle, shortTime } from '../format.ts';
 import { ReasonDialog } from '../components/dialogs.tsx';

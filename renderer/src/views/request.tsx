@@ -4,7 +4,7 @@
 // API's problem+json field path. Opens pre-filled from a favorite (`#/request?favorite=<id>`).
 
 import { useEffect, useId, useMemo, useState } from 'react';
-import { ApiError, type CatalogFlow, type Entitlement, type NewRequest } from '../api/lapse-api.ts';
+import { ApiError, type CatalogFlow, type Entitlement, type NewRequest } from '../../../common/lapse-api.ts';
 import { useCatalog, useFavorites, useRequests, theApi } from '../stores.ts';
 import { entitlementText, parseDuration } from '../format.ts';
 import { navigate } from '../router.ts';

@@ -3,7 +3,7 @@
 // embedded mode. In the portal: who is signed in, and sign out.
 
 import { useEffect, useId, useState } from 'react';
-import { ApiError, type DesktopSettings } from '../api/lapse-api.ts';
+import { ApiError, type DesktopSettings } from '../../../common/lapse-api.ts';
 import { useSession, theApi } from '../stores.ts';
 
 export function SettingsView({ onSignOut }: { onSignOut(): void }) {

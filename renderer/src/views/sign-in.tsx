@@ -1,7 +1,7 @@
 // Portal sign-in: paste a token (kept in this tab's sessionStorage only).
 
 import { useId, useState } from 'react';
-import { ApiError, type Me } from '../api/lapse-api.ts';
+import { ApiError, type Me } from '../../../common/lapse-api.ts';
 import { theApi } from '../stores.ts';
 
 export function SignInView({ onSignedIn }: { onSignedIn(me: Me): void }) {

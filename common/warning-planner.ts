@@ -3,7 +3,7 @@
 // at the server's offsets; both carry the same key for the same moment, so a person who
 // kept the defaults is told once.
 
-import type { Clock } from '../engine/clock.ts';
+import type { Clock } from './clock.ts';
 
 export const DEFAULT_WARNING_OFFSETS_MS = [10 * 60_000, 60_000];
 

@@ -3,9 +3,9 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestServer, usersWrite, type TestServer } from '../api/api-test-support.ts';
-import { backoffDelay, EventStream, SseParser, type ConnectionState } from './event-stream.ts';
-import { planEventNotification, type StreamEvent } from './notifications.ts';
+import { startTestServer, usersWrite, type TestServer } from '../src/api/api-test-support.ts';
+import { backoffDelay, EventStream, SseParser, type ConnectionState } from '../../common/event-stream.ts';
+import { planEventNotification, type StreamEvent } from '../../common/notifications.ts';
 
 let server: TestServer | undefined;
 after(async () => server?.svc.stop());

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ManualClock } from '../engine/clock.ts';
+import { ManualClock } from './clock.ts';
 import { planWarnings, warningKey, WarningScheduler, type PlannedWarning } from './warning-planner.ts';
 
 const T0 = Date.UTC(2026, 0, 5, 12, 0, 0);
