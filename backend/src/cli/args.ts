@@ -1,0 +1,70 @@
+// The command line's options, and what the verbs share to read them: required values, the
+// API client from --url and --token, --json output, and the error for a wrong command.
+
+import type { parseArgs } from 'node:util';
+import { ApiClient } from './client.ts';
+import { jsonText, type Output } from './format.ts';
+
+export const OPTIONS = {
+  config: { type: 'string' },
+  'data-dir': { type: 'string' },
+  store: { type: 'string' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  port: { type: 'string' },
+  host: { type: 'string' },
+  user: { type: 'string' },
+  name: { type: 'string' },
+  url: { type: 'string' },
+  token: { type: 'string' },
+  json: { type: 'boolean' },
+  entitlement: { type: 'string', multiple: true },
+  bundle: { type: 'string' },
+  duration: { type: 'string' },
+  justification: { type: 'string' },
+  'start-at': { type: 'string' },
+  mfa: { type: 'string' },
+  'break-glass': { type: 'boolean' },
+  reason: { type: 'string' },
+  flow: { type: 'string' },
+  integration: { type: 'string' },
+  label: { type: 'string' },
+  status: { type: 'string' },
+  all: { type: 'boolean' },
+  format: { type: 'string' },
+  since: { type: 'string' },
+  until: { type: 'string' },
+  state: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+/** One verb: the positionals after its name, the options; resolves to the exit code. */
+export type Verb = (args: string[], v: Values, o: Output) => Promise<number>;
+
+/** A wrong command or argument: printed with a pointer to --help, exit code 2. */
+export class UsageError extends Error {}
+
+export function need(value: string | undefined, what: string): string {
+  if (!value) throw new UsageError(`${what} is required`);
+  return value;
+}
+
+export function apiToken(v: Values): string {
+  const token = v.token ?? process.env.LAPSE_TOKEN;
+  if (!token) throw new UsageError('a token is required: --token TOKEN or LAPSE_TOKEN (make one with `lapse token create --user ID --data-dir DIR`)');
+  return token;
+}
+
+export function apiClient(v: Values): ApiClient {
+  const url = v.url ?? process.env.LAPSE_URL ?? 'http://127.0.0.1:7420';
+  const token = v.token ?? process.env.LAPSE_TOKEN;
+  if (!token) throw new UsageError('a token is required: --token TOKEN or LAPSE_TOKEN (make one with `lapse token create --user ID --data-dir DIR`)');
+  return new ApiClient(url, token);
+}
+
+/** Prints `data` as JSON with --json, else as `human` prints it. */
+export function emitter(v: Values, o: Output): (data: unknown, human: () => void) => void {
+  return (data, human) => (v.json ? o.data(jsonText(data, 2)) : human());
+}

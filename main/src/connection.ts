@@ -1,0 +1,137 @@
+// The connection to a Lapse server: the embedded backend (started in this process) or a
+// team server with the token from the keychain; the events stream and the connection's
+// state (told to the windows at each change); who is signed in.
+
+import type { ConnectionState as UiConnectionState } from '../../common/lapse-api.ts';
+import { EventStream } from '../../common/event-stream.ts';
+import type { StreamEvent } from '../../common/notifications.ts';
+import type { Connection } from './menu-model.ts';
+import type { SettingsStore } from './settings.ts';
+import { CallError, createServerApi, type ServerMethods } from './server-api.ts';
+import type { Shell } from './shell.ts';
+
+export interface EmbeddedHandle {
+  url: string;
+  token: string;
+  stop(): Promise<void>;
+}
+
+export interface ConnectionDeps {
+  settings: Pick<SettingsStore, 'get'>;
+  shell: Pick<Shell, 'broadcast'>;
+  startEmbedded(): Promise<EmbeddedHandle>;
+  /** A team server's token from the keychain; null when none is kept or it cannot be read. */
+  tokenFor(url: string): string | null;
+  /** Where the events stream resumes: the last event handled. */
+  lastEventId(): string | null;
+  onEvent(e: StreamEvent): void;
+  /** The events stream is online (again). */
+  onOnline(): void;
+  /** The connection's state changed. */
+  onChange(): void;
+}
+
+/** The connection's state as the windows show it. */
+export function uiConnectionState(c: Connection): UiConnectionState {
+  return c.state === 'online' ? 'online' : c.state === 'connecting' ? 'reconnecting' : 'offline';
+}
+
+export class ServerConnection {
+  private current: Connection = { state: 'connecting' };
+  private serverApi: ServerMethods | null = null;
+  private stream: EventStream | null = null;
+  private embedded: EmbeddedHandle | null = null;
+  private user: string | null = null;
+  private generation = 0;
+
+  constructor(private readonly d: ConnectionDeps) {}
+
+  get state(): Connection {
+    return this.current;
+  }
+
+  /** The server's API; null while there is no server to call. */
+  get api(): ServerMethods | null {
+    return this.serverApi;
+  }
+
+  /** Who is signed in; null until the server has said. */
+  get me(): string | null {
+    return this.user;
+  }
+
+  /** Connects as the settings say: embedded (backend in this process) or a team server. */
+  async connect(): Promise<void> {
+    const gen = ++this.generation;
+    this.stream?.close();
+    this.stream = null;
+    this.serverApi = null;
+    const s = this.d.settings.get();
+    let url: string;
+    let token: string | null;
+    if (s.embedded) {
+      if (this.embedded === null) {
+        this.setState({ state: 'connecting' });
+        try {
+          this.embedded = await this.d.startEmbedded();
+        } catch (err) {
+          this.setState({ state: 'offline', detail: `the embedded backend could not start: ${(err as Error).message}` });
+          return;
+        }
+      }
+      url = this.embedded.url;
+      token = this.embedded.token;
+    } else {
+      await this.stopEmbedded();
+      url = s.serverUrl;
+      token = this.d.tokenFor(url);
+      if (!url || !token) {
+        this.setState({ state: 'not-configured' });
+        return;
+      }
+    }
+    if (gen !== this.generation) return;
+    const api = createServerApi(url, token);
+    this.serverApi = api;
+    try {
+      this.user = (await api.me()).id;
+    } catch (err) {
+      this.user = null;
+      this.setState({ state: 'offline', detail: err instanceof CallError ? err.data.detail : (err as Error).message });
+    }
+    if (gen !== this.generation) return;
+    this.stream = new EventStream({
+      url, token, lastEventId: this.d.lastEventId(),
+      onEvent: (e) => this.d.onEvent(e),
+      onState: (st, detail) => {
+        if (gen !== this.generation) return;
+        if (st === 'online') {
+          this.setState({ state: 'online' });
+          if (this.user === null) void this.serverApi?.me().then((m) => (this.user = m.id), () => {});
+          this.d.onOnline();
+        } else if (st === 'offline') this.setState({ state: 'offline', detail: detail ?? 'disconnected' });
+      },
+    });
+  }
+
+  setState(c: Connection): void {
+    this.current = c;
+    const ui = uiConnectionState(c);
+    this.d.shell.broadcast({ kind: 'connection', state: ui, ...(c.state === 'offline' ? { detail: c.detail } : {}) });
+    this.d.onChange();
+  }
+
+  /** Ends the events stream; nothing it started reports any more. */
+  async close(): Promise<void> {
+    this.generation++;
+    this.stream?.close();
+    await this.stream?.done;
+    this.stream = null;
+  }
+
+  async stopEmbedded(): Promise<void> {
+    const e = this.embedded;
+    this.embedded = null;
+    await e?.stop();
+  }
+}
