@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
-import { formatConfigErrors, parseConfig } from './load.ts';
+import { parseConfig } from './load.ts';
+import { formatConfigErrors } from './yaml-reader.ts';
 import { configJsonSchema } from './json-schema.ts';
 
 const validate = new Ajv({ allErrors: true, strict: true, strictRequired: false }).compile(configJsonSchema);

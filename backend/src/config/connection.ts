@@ -1,6 +1,6 @@
-// Validation of each integration type's `connection` map (config/load.ts calls it). Every
+// Validation of each integration type's `connection` map (integrations.ts calls it). Every
 // key is checked where it is written, so a mistake is reported as file:line:col with its
-// path. Secrets are never inline (load.ts refuses those first): a connection names an
+// path. Secrets are never inline (integrations.ts refuses those first): a connection names an
 // environment variable (`passwordEnv`, `secretEnv`) or a file (`passwordFile`, `secretFile`),
 // read when the integration is created (integrations/credentials.ts).
 //
@@ -24,7 +24,7 @@ import { isAbsolute } from 'node:path';
 import type { IntegrationType, ResourceTypeConfig } from '../domain/config.ts';
 import { DEFAULT_REDIS_PERMISSIONS, REDIS_COMMAND_RULE, redisCommandRuleProblem } from '../integrations/redis-permissions.ts';
 import { ACCOUNT_PREFIX_PATTERN } from '../integrations/account-name.ts';
-import type { Fields, Reader } from './load.ts';
+import type { Fields, Reader } from './yaml-reader.ts';
 
 type Check = (r: Reader, node: unknown, path: string) => unknown;
 

@@ -7,7 +7,9 @@
 // knows, real calendar dates). Anything the loader accepts, this schema accepts too.
 
 import { CONDITION_OPS, INTEGRATION_TYPES, WEEKDAYS } from '../domain/config.ts';
-import { BUILT_IN_ATTRIBUTES, ID_PATTERN, SECRET_WORDS } from './load.ts';
+import { BUILT_IN_ATTRIBUTES } from './identities.ts';
+import { SECRET_WORDS } from './integrations.ts';
+import { ID_PATTERN } from './yaml-reader.ts';
 
 type Schema = Record<string, unknown>;
 

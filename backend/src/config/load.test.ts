@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import type { LapseConfig } from '../domain/config.ts';
-import { ConfigInvalidError, formatConfigErrors, loadConfigFile, parseConfig, type ConfigError } from './load.ts';
+import { ConfigInvalidError, loadConfigFile, parseConfig } from './load.ts';
+import { formatConfigErrors, type ConfigError } from './yaml-reader.ts';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/lapse.yaml', import.meta.url));
 const HOUR = 3_600_000;

@@ -1,0 +1,66 @@
+// The `settings` section: admins, expiry warnings, the reconcile and health-check
+// intervals, and which proxies to trust.
+
+import { isIP } from 'node:net';
+import type { ServerSettings } from '../domain/config.ts';
+import { userRef, type Reader } from './yaml-reader.ts';
+
+const DEFAULT_EXPIRY_WARNINGS = [10 * 60_000, 60_000];
+
+export function defaultSettings(): ServerSettings {
+  return { admins: [], expiryWarnings: [...DEFAULT_EXPIRY_WARNINGS] };
+}
+
+export function readSettings(r: Reader, node: unknown, path: string): ServerSettings | undefined {
+  const f = r.map(node, path, ['admins?', 'expiryWarnings?', 'reconcileEvery?', 'healthCheckEvery?', 'trustProxy?']);
+  if (f === undefined) return undefined;
+  const admins = f.has('admins') ? r.list(f.get('admins'), f.at('admins'), (n, p) => userRef(r, n, p)) : [];
+  const warnings = f.has('expiryWarnings') ? r.list(f.get('expiryWarnings'), f.at('expiryWarnings'), (n, p) => r.duration(n, p)) : [...DEFAULT_EXPIRY_WARNINGS];
+  const reconcileEvery = f.has('reconcileEvery') ? (r.scalar(f.get('reconcileEvery')) === 'off' ? null : atLeastSeconds(r, f.get('reconcileEvery'), f.at('reconcileEvery'), ', or "off"')) : undefined;
+  const healthCheckEvery = f.has('healthCheckEvery') ? atLeastSeconds(r, f.get('healthCheckEvery'), f.at('healthCheckEvery'), '') : undefined;
+  if (admins === undefined || warnings === undefined) return undefined;
+  const trustProxy = f.has('trustProxy') ? readTrustProxy(r, f.get('trustProxy'), f.at('trustProxy')) : undefined;
+  if ((f.has('reconcileEvery') && reconcileEvery === undefined) || (f.has('healthCheckEvery') && healthCheckEvery === undefined)) return undefined;
+  if (f.has('trustProxy') && trustProxy === undefined) return undefined;
+  const settings: ServerSettings = { admins, expiryWarnings: [...new Set(warnings)].sort((a, b) => b - a) };
+  if (reconcileEvery !== undefined) settings.reconcileEvery = reconcileEvery;
+  if (healthCheckEvery !== undefined) settings.healthCheckEvery = healthCheckEvery;
+  if (trustProxy !== undefined) settings.trustProxy = trustProxy;
+  return settings;
+}
+
+/** `trustProxy`: true or false, a number of hops (1-16), or a list of addresses and CIDR ranges. */
+function readTrustProxy(r: Reader, node: unknown, path: string): boolean | number | string[] | undefined {
+  const value = r.scalar(node);
+  if (typeof value === 'boolean') return value;
+  if (typeof value === 'number') {
+    if (Number.isInteger(value) && value >= 1 && value <= 16) return value;
+    return r.error(node, path, `expected a number of proxy hops from 1 to 16; got ${value}`);
+  }
+  const list = r.listOrOne(node, path, (n, p) => {
+    const text = r.name(n, p, 'an IP address or CIDR range, e.g. 10.0.0.5 or 10.0.0.0/8');
+    if (text === undefined) return undefined;
+    const problem = addressRangeProblem(text);
+    return problem ? r.error(n, p, problem) : text;
+  });
+  if (list !== undefined && list.length === 0) return r.error(node, path, 'expected at least one address; to trust no proxy, leave trustProxy out or set it to false');
+  return list;
+}
+
+/** Why `text` is not an IP address or a CIDR range (address/prefix length), or null. */
+function addressRangeProblem(text: string): string | null {
+  const [address, bits, ...rest] = text.split('/');
+  const family = isIP(address ?? '');
+  if (family === 0 || rest.length > 0) return `expected an IP address or CIDR range, e.g. 10.0.0.5 or 10.0.0.0/8; got ${JSON.stringify(text)}`;
+  if (bits === undefined) return null;
+  const max = family === 4 ? 32 : 128;
+  if (!/^\d{1,3}$/.test(bits) || Number(bits) > max) return `expected a prefix length from 0 to ${max} after "/"; got ${JSON.stringify(text)}`;
+  return null;
+}
+
+/** A duration of at least 10 s (a sweep or check more often than that would only load the targets). */
+function atLeastSeconds(r: Reader, node: unknown, path: string, alternatives: string): number | undefined {
+  const ms = r.duration(node, path);
+  if (ms !== undefined && ms < 10_000) return r.error(node, path, `expected a duration of at least 10s${alternatives}; got ${JSON.stringify(r.scalar(node))}`);
+  return ms;
+}
