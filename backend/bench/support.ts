@@ -106,7 +106,7 @@ export async function seedActiveGrants(dataDir: string, spec: SeedSpec): Promise
         extensions: 0, pendingExtension: null, error: null, version: 1,
       });
       grants.push({ requestId: id, integration: 'demo', status: 'active', entitlements: [e], accessDetails: null, attempts: 1, lastError: null, grantedAt: expiresAt - 3_600_000, revokedAt: null });
-      jobs.push({ id: jobId('expire', id), kind: 'expire', requestId: id, target: '', dueAt: expiresAt, attempts: 0, lastError: null, leaseOwner: null, leaseUntil: null });
+      jobs.push({ id: jobId('expire', id), kind: 'expire', requestId: id, integration: null, warningOffsetsMs: [], dueAt: expiresAt, attempts: 0, lastError: null, leaseOwner: null, leaseUntil: null });
       insertGranted.run(user, e.resourceType, e.resource, e.permission, id, now);
       void entitlementKey;
     }

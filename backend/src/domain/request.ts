@@ -17,22 +17,8 @@ export function formatEntitlement(e: Entitlement): string {
   return `${e.integration}/${e.resourceType}:${e.resource}#${e.permission}`;
 }
 
-export type RequestStatus =
-  | 'pending'
-  | 'scheduled'
-  | 'granting'
-  | 'active'
-  | 'revoking'
-  | 'expired'
-  | 'revoked'
-  | 'rejected'
-  | 'canceled'
-  | 'failed'
-  | 'revoke_canceled';
-
-export const REQUEST_STATUSES: readonly RequestStatus[] = [
-  'pending', 'scheduled', 'granting', 'active', 'revoking', 'expired', 'revoked', 'rejected', 'canceled', 'failed', 'revoke_canceled',
-];
+import type { RequestStatus, GrantStatus } from '../../../common/request-status.ts';
+export { REQUEST_STATUSES, GRANT_STATUSES, type RequestStatus, type GrantStatus } from '../../../common/request-status.ts';
 
 /** Statuses in which the request's access may exist on a target. */
 export const HOLDING_STATUSES: readonly RequestStatus[] = ['granting', 'active', 'revoking'];
@@ -43,8 +29,6 @@ export const HOLDING_STATUSES: readonly RequestStatus[] = ['granting', 'active',
 export const coversEntitlements = (status: RequestStatus): boolean => status === 'granting' || status === 'active';
 /** Statuses after which nothing more happens. */
 export const FINAL_STATUSES: readonly RequestStatus[] = ['expired', 'revoked', 'rejected', 'canceled', 'failed', 'revoke_canceled'];
-
-export type GrantStatus = 'pending' | 'granting' | 'active' | 'revoking' | 'revoked' | 'failed' | 'revoke_canceled';
 
 /** The people who may approve one approver group of a pending request, fixed when it was made. */
 export interface ApproverGroupSnapshot {
@@ -130,12 +114,12 @@ export interface RequestWithGrants {
 export type JobKind = 'start' | 'grant' | 'expire' | 'revoke';
 
 /**
- * A job's id: its request's id first, then the kind and target. A request's jobs so sort
- * together, and the SQLite store finds them by that prefix (jobIdRange) instead of keeping
- * an index for it.
+ * A job's id: its request's id first, then the kind and, for a grant or revoke, the
+ * integration. A request's jobs so sort together, and the SQLite store finds them by that
+ * prefix (jobIdRange) instead of keeping an index for it.
  */
-export function jobId(kind: JobKind, requestId: string, target = ''): string {
-  return `${requestId}:${kind}:${target}`;
+export function jobId(kind: JobKind, requestId: string, integration = ''): string {
+  return `${requestId}:${kind}:${integration}`;
 }
 
 /** Every id jobId can give for this request lies in [from, to). */
@@ -144,12 +128,14 @@ export function jobIdRange(requestId: string): { from: string; to: string } {
 }
 
 export interface JobRecord {
-  /** jobId(kind, requestId, target); for expire jobs jobId('expire', requestId). */
+  /** jobId(kind, requestId, integration); for start and expire jobs jobId(kind, requestId). */
   id: string;
   kind: JobKind;
   requestId: string;
-  /** For grant and revoke: which integration. For expire: the expiry warnings still ahead, ms before it, comma-separated. */
-  target: string;
+  /** For grant and revoke: which integration; null for the other kinds. */
+  integration: string | null;
+  /** For expire: the expiry warnings still ahead, in ms before it, latest first; null for the other kinds. */
+  warningOffsetsMs: number[] | null;
   dueAt: number;
   attempts: number;
   lastError: string | null;

@@ -85,9 +85,9 @@ export class EngineContext {
 
   // ── writing ────────────────────────────────────────────────────────────────────────
 
-  job(kind: JobKind, requestId: string, target: string, dueAt: number, leaseUntil: number | null): JobRecord {
+  job(kind: JobKind, requestId: string, integration: string | null, dueAt: number, leaseUntil: number | null): JobRecord {
     return {
-      id: jobId(kind, requestId, target), kind, requestId, target, dueAt, attempts: leaseUntil === null ? 0 : 1, lastError: null,
+      id: jobId(kind, requestId, integration ?? ''), kind, requestId, integration, warningOffsetsMs: null, dueAt, attempts: leaseUntil === null ? 0 : 1, lastError: null,
       leaseOwner: leaseUntil === null ? null : this.owner, leaseUntil,
     };
   }
@@ -106,7 +106,15 @@ export class EngineContext {
 
   // ── events ─────────────────────────────────────────────────────────────────────────
 
+  /**
+   * Tells the event streams of a change of a request, and writes it to the log as one line
+   * with its ids (the request lifecycle: created, approved, granted, revoked, failed…).
+   */
   publish(r: RequestRecord, type: string, extra: Record<string, unknown> = {}, idSuffix = ''): void {
+    if (type !== 'request.expiring') {
+      const by = typeof extra.by === 'string' ? { by: extra.by } : {};
+      this.log(type.endsWith('failed') ? 'warn' : 'info', type, { request: r.id, requester: r.requester, flow: r.flowId, status: r.status, ...by });
+    }
     const audience = new Set<string>([r.requester, ...allApprovers(r.approverGroups), ...r.decisions.map((d) => d.approver)]);
     this.events.publish({
       id: `${r.id}:${r.version}:${type}${idSuffix ? ':' + idSuffix : ''}`,
@@ -200,7 +208,7 @@ export class EngineContext {
   async jobTarget(job: JobRecord): Promise<{ known?: RequestWithGrants; r: RequestRecord | null; grant?: GrantRecord }> {
     const known = this.takeKnownState(job);
     const r = known ? known.request : await this.store.getRequest(job.requestId);
-    const grant = r ? (known ? known.grants : await this.store.getGrants(r.id)).find((g) => g.integration === job.target) : undefined;
+    const grant = r ? (known ? known.grants : await this.store.getGrants(r.id)).find((g) => g.integration === job.integration) : undefined;
     return { known, r, grant };
   }
 

@@ -47,7 +47,7 @@ async function request(h: Harness, id: string): Promise<RequestRecord> {
 
 async function jobs(h: Harness, id: string): Promise<string[]> {
   // An expire job falls due at each warning still ahead (its target), then at the expiry.
-  return (await h.store.jobsOfRequest(id)).map((j) => `${j.kind}@${j.dueAt - T0}${j.kind === 'expire' && j.target ? ` warns ${j.target}` : ''}`);
+  return (await h.store.jobsOfRequest(id)).map((j) => `${j.kind}@${j.dueAt - T0}${j.kind === 'expire' && j.warningOffsetsMs?.length ? ` warns ${j.warningOffsetsMs.join(',')}` : ''}`);
 }
 
 async function auditActions(h: Harness, requestId: string): Promise<string[]> {

@@ -10,11 +10,11 @@ import type { Revokes } from './revokes.ts';
 /**
  * A request's expiry job, which also gives its expiry warnings: it falls due at the first
  * warning still ahead, moves itself to the next one after each, and last to the expiry
- * (its target lists the warnings' offsets; its id leaves them out, so a request has one).
+ * (warningOffsetsMs lists the warnings' offsets; its id leaves them out, so a request has one).
  */
 export function expiryJob(ctx: EngineContext, requestId: string, expiresAt: number, now: number): JobRecord {
   const offsets = ctx.config.config.settings.expiryWarnings.filter((offset) => expiresAt - offset > now).sort((a, b) => b - a);
-  return { ...ctx.job('expire', requestId, '', offsets.length ? expiresAt - offsets[0]! : expiresAt, null), target: offsets.join(',') };
+  return { ...ctx.job('expire', requestId, null, offsets.length ? expiresAt - offsets[0]! : expiresAt, null), warningOffsetsMs: offsets };
 }
 
 export class Expiry {
@@ -41,7 +41,7 @@ export class Expiry {
   /** The expiry job ran before the expiry: it gives the warning due now and moves on to the next moment. */
   private async warnOfExpiry(job: JobRecord, r: RequestRecord, expiresAt: number): Promise<void> {
     const now = this.ctx.now();
-    const offsets = job.target ? job.target.split(',').map(Number) : [];
+    const offsets = job.warningOffsetsMs ?? [];
     const offset = expiresAt - job.dueAt;
     // The next warning, even if its moment has passed (a late run still gives it); after the last, the expiry.
     const next = offsets.filter((o) => o < offset).sort((a, b) => b - a)[0];

@@ -35,7 +35,7 @@ export class Grants {
     }
     if (audited) (cs.audit ??= []).push({ at: now, actor: 'system', action: scheduled ? 'request.scheduled' : 'request.granting', requestId: r.id, data: scheduled ? { startAt: r.startAt, approval } : { approval } });
     if (scheduled) {
-      (cs.insertJobs ??= []).push(this.ctx.job('start', r.id, '', r.startAt!, null));
+      (cs.insertJobs ??= []).push(this.ctx.job('start', r.id, null, r.startAt!, null));
       return [];
     }
     const jobs = grants.map((g) => this.ctx.job('grant', r.id, g.integration, now, now + this.ctx.leaseMs));

@@ -208,7 +208,7 @@ export function overlapSuite(store?: 'sqlite' | 'postgres'): void {
         assert.deepEqual(await held(r.h.demo, 'alice'), [entitlementKey(appRead)]);
         // The same grant job again, as a replica that took over a dead one's lease would run
         // it: the request has ended, so it removes what nothing covers and grants nothing.
-        await one.runJob({ id: `${b.id}:grant:demo`, kind: 'grant', requestId: b.id, target: 'demo', dueAt: r.h.clock.now(), attempts: 1, lastError: null, leaseOwner: 'replica-1', leaseUntil: r.h.clock.now() + MINUTE });
+        await one.runJob({ id: `${b.id}:grant:demo`, kind: 'grant', requestId: b.id, integration: 'demo', warningOffsetsMs: null, dueAt: r.h.clock.now(), attempts: 1, lastError: null, leaseOwner: 'replica-1', leaseUntil: r.h.clock.now() + MINUTE });
         assert.equal(r.h.demo.countCalls('grant', b.id), 0);
         assert.deepEqual(await held(r.h.demo, 'alice'), [entitlementKey(appRead)]);
       } finally {

@@ -127,4 +127,16 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
     // lease runs, so that a holder that died stops blocking the others.
     sql: `CREATE TABLE locks (key TEXT PRIMARY KEY, owner TEXT NOT NULL, lease_until BIGINT NOT NULL);`,
   },
+  {
+    version: 5,
+    name: 'a job\'s integration and warning offsets in columns of their own',
+    // As SQLite migration 5: the target column splits into the integration (grant and revoke
+    // jobs) and the warning offsets (expire jobs, a JSON array), each null for the other kinds.
+    sql: `
+      ALTER TABLE jobs ADD COLUMN integration TEXT, ADD COLUMN warning_offsets_ms TEXT;
+      UPDATE jobs SET integration = target WHERE kind IN ('grant', 'revoke');
+      UPDATE jobs SET warning_offsets_ms = '[' || target || ']' WHERE kind = 'expire';
+      ALTER TABLE jobs DROP COLUMN target;
+    `,
+  },
 ];

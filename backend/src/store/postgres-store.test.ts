@@ -21,7 +21,7 @@ function request(id: string, fields: Partial<RequestRecord> = {}): RequestRecord
 }
 
 function job(id: string, dueAt: number, fields: Partial<JobRecord> = {}): JobRecord {
-  return { id, kind: 'expire', requestId: 'r1', target: '', dueAt, attempts: 0, lastError: null, leaseOwner: null, leaseUntil: null, ...fields };
+  return { id, kind: 'expire', requestId: 'r1', integration: null, warningOffsetsMs: [], dueAt, attempts: 0, lastError: null, leaseOwner: null, leaseUntil: null, ...fields };
 }
 
 /** Three stores ("replicas") on one fresh, migrated schema. */
@@ -181,7 +181,64 @@ test('a store made by the first schema gets its job ids in the form of jobId, an
   try {
     await store.migrate();
     assert.deepEqual((await store.jobsOfRequest('r9')).map((j) => [j.id, j.attempts]), [[jobId('revoke', 'r9', 'demo'), 3]]);
-    assert.deepEqual((await store.jobsOfRequest('r8')).map((j) => [j.id, j.kind, j.target, j.dueAt]), [[jobId('expire', 'r8'), 'expire', '600000,60000', 4400]], 'the warnings moved into the expire job');
+    assert.deepEqual((await store.jobsOfRequest('r8')).map((j) => [j.id, j.kind, j.warningOffsetsMs, j.dueAt]), [[jobId('expire', 'r8'), 'expire', [600000, 60000], 4400]], 'the warnings moved into the expire job');
+  } finally {
+    await store.close();
+  }
+});
+
+test('a store made by the fourth schema moves each job\'s target into its integration or its warning offsets, and those jobs still run', async () => {
+  const url = await freshTestStoreUrl();
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    // The fourth schema as the previous release left it, with a job of each kind as its code wrote them.
+    for (const m of POSTGRES_MIGRATIONS.slice(0, 4)) await client.query(m.sql);
+    await client.query('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
+    for (const m of POSTGRES_MIGRATIONS.slice(0, 4)) await client.query('INSERT INTO schema_migrations VALUES ($1, $2, 0)', [m.version, m.name]);
+    for (const r of [request('r1', { status: 'active', expiresAt: 5000 }), request('r2', { status: 'revoking' }), request('r3', { status: 'scheduled', startAt: 900 }), request('r4', { status: 'granting' })]) {
+      await client.query('INSERT INTO requests (id, requester, flow_id, status, created_at, updated_at, version, doc) VALUES ($1, $2, $3, $4, 1, 1, 1, $5)', [r.id, r.requester, r.flowId, r.status, JSON.stringify(r)]);
+      const status = r.status === 'scheduled' ? 'pending' : r.status;
+      const grant = { requestId: r.id, integration: 'demo', status, entitlements: [], accessDetails: null, attempts: 1, lastError: null, grantedAt: null, revokedAt: null };
+      await client.query('INSERT INTO grants (request_id, integration, status, doc) VALUES ($1, $2, $3, $4)', [r.id, 'demo', status, JSON.stringify(grant)]);
+    }
+    await client.query(`INSERT INTO jobs (id, kind, request_id, target, due_at, attempts, last_error, lease_owner, lease_until) VALUES
+      ('r1:expire:', 'expire', 'r1', '600000,60000', 4400, 0, NULL, NULL, NULL),
+      ('r2:revoke:demo', 'revoke', 'r2', 'demo', 700, 2, 'target down', NULL, NULL),
+      ('r3:start:', 'start', 'r3', '', 900, 0, NULL, NULL, NULL),
+      ('r4:grant:demo', 'grant', 'r4', 'demo', 600, 1, NULL, 'old', 800)`);
+  } finally {
+    await client.end();
+  }
+  const store = new PostgresStore(url, { auditKey: TEST_AUDIT_KEY });
+  try {
+    await store.migrate();
+    const fields = (j: JobRecord) => [j.id, j.kind, j.integration, j.warningOffsetsMs, j.dueAt, j.attempts, j.lastError, j.leaseOwner, j.leaseUntil];
+    const jobs = await Promise.all(['r1', 'r2', 'r3', 'r4'].map((id) => store.jobsOfRequest(id)));
+    assert.deepEqual(jobs.flat().map(fields), [
+      [jobId('expire', 'r1'), 'expire', null, [600000, 60000], 4400, 0, null, null, null],
+      [jobId('revoke', 'r2', 'demo'), 'revoke', 'demo', null, 700, 2, 'target down', null, null],
+      [jobId('start', 'r3'), 'start', null, null, 900, 0, null, null, null],
+      [jobId('grant', 'r4', 'demo'), 'grant', 'demo', null, 600, 1, null, 'old', 800],
+    ]);
+    assert.equal((await store.pool.query("SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'jobs' AND column_name = 'target'")).rowCount, 0);
+    // They are claimed, found by their ids, moved and completed as the engine does.
+    const claimed = await store.claimDueJobs(4400, 'p1', 9000, 10);
+    assert.deepEqual(claimed.map((j) => [j.id, j.integration, j.warningOffsetsMs, j.attempts]), [
+      [jobId('grant', 'r4', 'demo'), 'demo', null, 2],
+      [jobId('revoke', 'r2', 'demo'), 'demo', null, 3],
+      [jobId('start', 'r3'), null, null, 1],
+      [jobId('expire', 'r1'), null, [600000, 60000], 1],
+    ]);
+    assert.equal((await store.getGrants('r2')).find((g) => g.integration === claimed[1]!.integration)?.status, 'revoking');
+    assert.equal(await store.rescheduleJob(jobId('expire', 'r1'), 'p1', 4940, null), true, 'the expiry job moves on to its next warning');
+    assert.deepEqual((await store.jobsOfRequest('r1')).map(fields), [[jobId('expire', 'r1'), 'expire', null, [600000, 60000], 4940, 1, null, null, null]]);
+    await store.commit({ deleteJobs: [{ id: jobId('revoke', 'r2', 'demo'), owner: 'p1' }, { id: jobId('grant', 'r4', 'demo'), owner: 'p1' }, { id: jobId('start', 'r3'), owner: 'p1' }] });
+    // An expiry planned again (an extension) replaces the old job, warnings and all.
+    await store.commit({ insertJobs: [{ ...claimed[3]!, warningOffsetsMs: [60000], dueAt: 9940, attempts: 0, leaseOwner: null, leaseUntil: null }] });
+    assert.deepEqual((await Promise.all(['r1', 'r2', 'r3', 'r4'].map((id) => store.jobsOfRequest(id)))).flat().map(fields), [
+      [jobId('expire', 'r1'), 'expire', null, [60000], 9940, 1, null, null, null],
+    ]);
   } finally {
     await store.close();
   }

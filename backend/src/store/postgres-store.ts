@@ -23,7 +23,7 @@ import {
   type TokenRecord,
 } from './store.ts';
 import { MIGRATION_LOCK_KEY, POSTGRES_MIGRATIONS } from './postgres-migrations.ts';
-import { auditFromRow, jobFromRow, tokenFromRow } from './rows.ts';
+import { auditFromRow, jobFromRow, tokenFromRow, warningOffsetsColumn } from './rows.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
 
 type Row = Record<string, unknown>;
@@ -319,10 +319,10 @@ export class PostgresStore implements Store {
     }
     for (const j of cs.insertJobs ?? []) {
       await c.query(
-        `INSERT INTO jobs (id, kind, request_id, target, due_at, attempts, last_error, lease_owner, lease_until)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         ON CONFLICT (id) DO UPDATE SET target = excluded.target, due_at = excluded.due_at, lease_owner = excluded.lease_owner, lease_until = excluded.lease_until`,
-        [j.id, j.kind, j.requestId, j.target, j.dueAt, j.attempts, j.lastError, j.leaseOwner, j.leaseUntil],
+        `INSERT INTO jobs (id, kind, request_id, integration, warning_offsets_ms, due_at, attempts, last_error, lease_owner, lease_until)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (id) DO UPDATE SET integration = excluded.integration, warning_offsets_ms = excluded.warning_offsets_ms, due_at = excluded.due_at, lease_owner = excluded.lease_owner, lease_until = excluded.lease_until`,
+        [j.id, j.kind, j.requestId, j.integration, warningOffsetsColumn(j), j.dueAt, j.attempts, j.lastError, j.leaseOwner, j.leaseUntil],
       );
     }
   }
@@ -479,6 +479,16 @@ export class PostgresStore implements Store {
       'UPDATE jobs SET due_at = $1, last_error = $2, lease_owner = NULL, lease_until = NULL WHERE id = $3 AND lease_owner = $4',
       [dueAt, lastError, id, owner],
     )) === 1;
+  }
+
+  async jobBacklog(now: number, overdueAfterMs: number): Promise<{ due: number; overdue: number; oldestDueAt: number | null }> {
+    const row = await this.one('SELECT coalesce(sum(CASE WHEN due_at <= $1 THEN 1 ELSE 0 END), 0) AS due, coalesce(sum(CASE WHEN due_at <= $2 THEN 1 ELSE 0 END), 0) AS overdue, min(CASE WHEN lease_until IS NULL THEN due_at END) AS oldest FROM jobs', [now, now - overdueAfterMs]);
+    return { due: Number(row?.due ?? 0), overdue: Number(row?.overdue ?? 0), oldestDueAt: row?.oldest === null || row?.oldest === undefined ? null : Number(row.oldest) };
+  }
+
+  async countFailingRevokes(): Promise<number> {
+    const row = await this.one("SELECT count(*) AS n FROM jobs WHERE kind = 'revoke' AND attempts > 0");
+    return Number(row?.n ?? 0);
   }
 
   async nextDueAt(): Promise<number | null> {

@@ -10,13 +10,19 @@ export function jobFromRow(r: Row): JobRecord {
     id: String(r.id),
     kind: r.kind as JobRecord['kind'],
     requestId: String(r.request_id),
-    target: String(r.target),
+    integration: r.integration === null ? null : String(r.integration),
+    warningOffsetsMs: r.warning_offsets_ms === null ? null : (JSON.parse(String(r.warning_offsets_ms)) as number[]),
     dueAt: Number(r.due_at),
     attempts: Number(r.attempts),
     lastError: r.last_error === null ? null : String(r.last_error),
     leaseOwner: r.lease_owner === null ? null : String(r.lease_owner),
     leaseUntil: r.lease_until === null ? null : Number(r.lease_until),
   };
+}
+
+/** A job's warning offsets as its warning_offsets_ms column holds them: a JSON array, or null. */
+export function warningOffsetsColumn(j: JobRecord): string | null {
+  return j.warningOffsetsMs === null ? null : JSON.stringify(j.warningOffsetsMs);
 }
 
 export function auditFromRow(r: Row): AuditEvent {

@@ -170,4 +170,18 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       DELETE FROM jobs WHERE kind = 'warn';
     `,
   },
+  {
+    version: 5,
+    name: 'a job\'s integration and warning offsets in columns of their own',
+    // The target column held a grant or revoke job's integration, or an expire job's warning
+    // offsets comma-separated: each now has a column of its own (the offsets as a JSON array),
+    // null for the other kinds. Ids are unchanged: the integration stays where the target was.
+    sql: `
+      ALTER TABLE jobs ADD COLUMN integration TEXT;
+      ALTER TABLE jobs ADD COLUMN warning_offsets_ms TEXT;
+      UPDATE jobs SET integration = target WHERE kind IN ('grant', 'revoke');
+      UPDATE jobs SET warning_offsets_ms = '[' || target || ']' WHERE kind = 'expire';
+      ALTER TABLE jobs DROP COLUMN target;
+    `,
+  },
 ];

@@ -21,9 +21,9 @@ function request(id: string, fields: Partial<RequestRecord> = {}): RequestRecord
   };
 }
 
-/** A job of request r1 labelled by its target (its id is the store's format: see jobId). */
+/** A revoke job of request r1 labelled by its integration (its id is the store's format: see jobId). */
 function job(label: string, dueAt: number, fields: Partial<JobRecord> = {}): JobRecord {
-  return { id: jobId('revoke', 'r1', label), kind: 'revoke', requestId: 'r1', target: label, dueAt, attempts: 0, lastError: null, leaseOwner: null, leaseUntil: null, ...fields };
+  return { id: jobId('revoke', 'r1', label), kind: 'revoke', requestId: 'r1', integration: label, warningOffsetsMs: null, dueAt, attempts: 0, lastError: null, leaseOwner: null, leaseUntil: null, ...fields };
 }
 
 async function store(): Promise<SqliteStore> {
@@ -64,15 +64,15 @@ test('due jobs are claimed once, with a lease and an attempt, and completed only
   const s = await store();
   await s.commit({ insertRequests: [request('r1')], insertJobs: [job('a', 10), job('b', 20), job('later', 1000)] });
   const first = await s.claimDueJobs(100, 'p1', 200, 10);
-  assert.deepEqual(first.map((j) => [j.target, j.leaseOwner, j.leaseUntil, j.attempts]), [['a', 'p1', 200, 1], ['b', 'p1', 200, 1]]);
+  assert.deepEqual(first.map((j) => [j.integration, j.leaseOwner, j.leaseUntil, j.attempts]), [['a', 'p1', 200, 1], ['b', 'p1', 200, 1]]);
   assert.deepEqual(await s.claimDueJobs(150, 'p2', 250, 10), [], 'leased jobs are not claimed again while the lease holds');
   await assert.rejects(s.commit({ deleteJobs: [{ id: jobId('revoke', 'r1', 'a'), owner: 'p2' }] }), ConflictError);
   const lapsed = await s.claimDueJobs(300, 'p2', 400, 10);
-  assert.deepEqual(lapsed.map((j) => [j.target, j.leaseOwner, j.attempts]), [['a', 'p2', 2], ['b', 'p2', 2]], 'a lapsed lease is claimed by another holder');
+  assert.deepEqual(lapsed.map((j) => [j.integration, j.leaseOwner, j.attempts]), [['a', 'p2', 2], ['b', 'p2', 2]], 'a lapsed lease is claimed by another holder');
   await assert.rejects(s.commit({ deleteJobs: [{ id: jobId('revoke', 'r1', 'a'), owner: 'p1' }] }), ConflictError, 'the old holder can no longer complete it');
   await s.commit({ deleteJobs: [{ id: jobId('revoke', 'r1', 'a'), owner: 'p2' }] });
   assert.equal(await s.rescheduleJob(jobId('revoke', 'r1', 'b'), 'p2', 900, 'target down'), true);
-  assert.deepEqual((await s.jobsOfRequest('r1')).map((j) => [j.target, j.dueAt, j.leaseOwner, j.lastError]), [['b', 900, null, 'target down'], ['later', 1000, null, null]]);
+  assert.deepEqual((await s.jobsOfRequest('r1')).map((j) => [j.integration, j.dueAt, j.leaseOwner, j.lastError]), [['b', 900, null, 'target down'], ['later', 1000, null, null]]);
   assert.equal(await s.nextDueAt(), 900);
   await s.close();
 });
@@ -96,9 +96,9 @@ test('a store made by the first schema moves to the second with its jobs (ids in
 
     const s = new SqliteStore(path, { auditKey: TEST_AUDIT_KEY });
     await s.migrate();
-    assert.deepEqual((await s.jobsOfRequest('r1')).map((j) => [j.id, j.kind, j.target, j.dueAt, j.attempts, j.lastError]), [
-      [jobId('expire', 'r1'), 'expire', '', 500, 0, null],
-      [jobId('revoke', 'r1', 'demo'), 'revoke', 'demo', 700, 3, 'target down'],
+    assert.deepEqual((await s.jobsOfRequest('r1')).map((j) => [j.id, j.kind, j.integration, j.warningOffsetsMs, j.dueAt, j.attempts, j.lastError]), [
+      [jobId('expire', 'r1'), 'expire', null, [], 500, 0, null],
+      [jobId('revoke', 'r1', 'demo'), 'revoke', 'demo', null, 700, 3, 'target down'],
     ]);
     assert.deepEqual([...await s.coveredByOthers('alice', 'r2', ['demo\u0000database\u0000app\u0000read', 'demo\u0000database\u0000app\u0000write'])], ['demo\u0000database\u0000app\u0000read']);
     assert.deepEqual((await s.listAwaitingDecisionBy('bob')).map((x) => x.id), ['r1']);
@@ -149,7 +149,7 @@ test('a store made by the second schema moves its grants into their requests\' r
     assert.deepEqual(await s.getGrants('r2'), [grant('r2', 'pg', 'revoked')]);
     assert.deepEqual(await s.getGrants('r3'), []);
     // The fourth schema: the warnings moved into the expire job, due at the first of them.
-    assert.deepEqual((await s.jobsOfRequest('r1')).map((j) => [j.id, j.kind, j.target, j.dueAt]), [[jobId('expire', 'r1'), 'expire', '600000,60000', 4400]]);
+    assert.deepEqual((await s.jobsOfRequest('r1')).map((j) => [j.id, j.kind, j.warningOffsetsMs, j.dueAt]), [[jobId('expire', 'r1'), 'expire', [600000, 60000], 4400]]);
     assert.deepEqual([...(await s.getGrantsOf(['r1', 'r3', 'nope'])).entries()].map(([id, gs]) => [id, gs.map((g) => g.integration)]), [['r1', ['pg', 'redis']], ['r3', []], ['nope', []]]);
     assert.deepEqual([...(await s.getRequestsWithGrants(['r1', 'r3', 'nope'])).entries()].map(([id, { request, grants }]) => [id, request.status, grants.map((g) => g.integration)]), [['r1', 'active', ['pg', 'redis']], ['r3', 'pending', []]]);
     // Holding grants, a page at a time, resuming inside a request's grants.
@@ -164,6 +164,68 @@ test('a store made by the second schema moves its grants into their requests\' r
     assert.deepEqual((await s.getGrants('r3')).map((g) => g.integration), ['demo']);
     await assert.rejects(s.commit({ insertGrants: [grant('r3', 'demo', 'granting')] }), /grant r3\/demo already exists/);
     await assert.rejects(s.commit({ insertGrants: [grant('r9', 'demo', 'granting')] }), /request r9 does not exist/);
+    await s.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a store made by the fourth schema moves each job\'s target into its integration or its warning offsets, and those jobs still run', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lapse-store-'));
+  try {
+    const path = join(dir, 'lapse.db');
+    // The fourth schema as the previous release left it, with a job of each kind as its code wrote them.
+    const old = new Database(path);
+    old.exec('PRAGMA foreign_keys = ON');
+    for (const m of SQLITE_MIGRATIONS.slice(0, 4)) old.exec(m.sql);
+    old.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    for (const m of SQLITE_MIGRATIONS.slice(0, 4)) old.prepare('INSERT INTO schema_migrations VALUES (?, ?, 0)').run(m.version, m.name);
+    const grant = (requestId: string, status: GrantRecord['status']): GrantRecord => ({
+      requestId, integration: 'demo', status, entitlements: [], accessDetails: null, attempts: 1, lastError: null, grantedAt: null, revokedAt: null,
+    });
+    const insertRequest = old.prepare('INSERT INTO requests (id, requester, flow_id, status, created_at, updated_at, version, doc, grants) VALUES (?, ?, ?, ?, 1, 1, 1, ?, ?)');
+    for (const [r, grants] of [
+      [request('r1', { status: 'active', expiresAt: 5000 }), [grant('r1', 'active')]],
+      [request('r2', { status: 'revoking' }), [grant('r2', 'revoking')]],
+      [request('r3', { status: 'scheduled', startAt: 900 }), [grant('r3', 'pending')]],
+      [request('r4', { status: 'granting' }), [grant('r4', 'granting')]],
+    ] as const) insertRequest.run(r.id, r.requester, r.flowId, r.status, JSON.stringify(r), JSON.stringify(grants));
+    const insertJob = old.prepare('INSERT INTO jobs (id, kind, request_id, target, due_at, attempts, last_error, lease_owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    insertJob.run('r1:expire:', 'expire', 'r1', '600000,60000', 4400, 0, null, null, null);
+    insertJob.run('r2:revoke:demo', 'revoke', 'r2', 'demo', 700, 2, 'target down', null, null);
+    insertJob.run('r3:start:', 'start', 'r3', '', 900, 0, null, null, null);
+    // Claimed by the old process when it stopped: its lease lapses as before.
+    insertJob.run('r4:grant:demo', 'grant', 'r4', 'demo', 600, 1, null, 'old', 800);
+    old.close();
+
+    const s = new SqliteStore(path, { auditKey: TEST_AUDIT_KEY });
+    await s.migrate();
+    const fields = (j: JobRecord) => [j.id, j.kind, j.integration, j.warningOffsetsMs, j.dueAt, j.attempts, j.lastError, j.leaseOwner, j.leaseUntil];
+    const jobs = await Promise.all(['r1', 'r2', 'r3', 'r4'].map((id) => s.jobsOfRequest(id)));
+    assert.deepEqual(jobs.flat().map(fields), [
+      [jobId('expire', 'r1'), 'expire', null, [600000, 60000], 4400, 0, null, null, null],
+      [jobId('revoke', 'r2', 'demo'), 'revoke', 'demo', null, 700, 2, 'target down', null, null],
+      [jobId('start', 'r3'), 'start', null, null, 900, 0, null, null, null],
+      [jobId('grant', 'r4', 'demo'), 'grant', 'demo', null, 600, 1, null, 'old', 800],
+    ]);
+    assert.equal(Object.keys(s.readTable('jobs')[0]!).includes('target'), false);
+    // They are claimed, found by their ids, moved and completed as the engine does.
+    const claimed = await s.claimDueJobs(4400, 'p1', 9000, 10);
+    assert.deepEqual(claimed.map((j) => [j.id, j.integration, j.warningOffsetsMs, j.attempts]), [
+      [jobId('grant', 'r4', 'demo'), 'demo', null, 2],
+      [jobId('revoke', 'r2', 'demo'), 'demo', null, 3],
+      [jobId('start', 'r3'), null, null, 1],
+      [jobId('expire', 'r1'), null, [600000, 60000], 1],
+    ]);
+    assert.equal((await s.getGrants('r2')).find((g) => g.integration === claimed[1]!.integration)?.status, 'revoking');
+    assert.equal(await s.rescheduleJob(jobId('expire', 'r1'), 'p1', 4940, null), true, 'the expiry job moves on to its next warning');
+    assert.deepEqual((await s.jobsOfRequest('r1')).map(fields), [[jobId('expire', 'r1'), 'expire', null, [600000, 60000], 4940, 1, null, null, null]]);
+    await s.commit({ deleteJobs: [{ id: jobId('revoke', 'r2', 'demo'), owner: 'p1' }, { id: jobId('grant', 'r4', 'demo'), owner: 'p1' }, { id: jobId('start', 'r3'), owner: 'p1' }] });
+    // An expiry planned again (an extension) replaces the old job, warnings and all.
+    await s.commit({ insertJobs: [{ ...claimed[3]!, warningOffsetsMs: [60000], dueAt: 9940, attempts: 0, leaseOwner: null, leaseUntil: null }] });
+    assert.deepEqual((await Promise.all(['r1', 'r2', 'r3', 'r4'].map((id) => s.jobsOfRequest(id)))).flat().map(fields), [
+      [jobId('expire', 'r1'), 'expire', null, [60000], 9940, 1, null, null, null],
+    ]);
     await s.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });

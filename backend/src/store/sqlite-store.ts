@@ -236,6 +236,16 @@ export class SqliteStore implements Store {
   }
 
   /** The earliest due time among jobs nobody holds (lapsed leases are found by the scheduler's regular look). */
+  async jobBacklog(now: number, overdueAfterMs: number): Promise<{ due: number; overdue: number; oldestDueAt: number | null }> {
+    const row = this.get('SELECT coalesce(sum(CASE WHEN due_at <= ? THEN 1 ELSE 0 END), 0) AS due, coalesce(sum(CASE WHEN due_at <= ? THEN 1 ELSE 0 END), 0) AS overdue, min(CASE WHEN lease_until IS NULL THEN due_at END) AS oldest FROM jobs', [now, now - overdueAfterMs]);
+    return { due: Number(row?.due ?? 0), overdue: Number(row?.overdue ?? 0), oldestDueAt: row?.oldest === null || row?.oldest === undefined ? null : Number(row.oldest) };
+  }
+
+  async countFailingRevokes(): Promise<number> {
+    const row = this.get("SELECT count(*) AS n FROM jobs WHERE kind = 'revoke' AND attempts > 0");
+    return Number(row?.n ?? 0);
+  }
+
   async nextDueAt(): Promise<number | null> {
     const row = this.get('SELECT min(due_at) AS t FROM jobs WHERE lease_until IS NULL');
     return row && row.t !== null && row.t !== undefined ? Number(row.t) : null;

@@ -7,7 +7,7 @@ import { canonicalJson, GENESIS_HASH, hashAuditEvent } from '../audit/chain.ts';
 import { ConflictError, type AuditHasher, type AuditInput, type ChangeSet, type TokenRecord } from './store.ts';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.ts';
 import { StatementCache, type Row } from './sqlite-connection.ts';
-import { auditFromRow, jobFromRow } from './rows.ts';
+import { auditFromRow, jobFromRow, warningOffsetsColumn } from './rows.ts';
 
 /** How one change set of a batch ended: null when committed, else why nothing of it was written. */
 export type CommitOutcome = unknown;
@@ -221,10 +221,10 @@ export class SqliteWriter {
     }
     for (const j of cs.insertJobs ?? []) {
       this.run(
-        `INSERT INTO jobs (id, kind, request_id, target, due_at, attempts, last_error, lease_owner, lease_until)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET target = excluded.target, due_at = excluded.due_at, lease_owner = excluded.lease_owner, lease_until = excluded.lease_until`,
-        j.id, j.kind, j.requestId, j.target, j.dueAt, j.attempts, j.lastError, j.leaseOwner, j.leaseUntil,
+        `INSERT INTO jobs (id, kind, request_id, integration, warning_offsets_ms, due_at, attempts, last_error, lease_owner, lease_until)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET integration = excluded.integration, warning_offsets_ms = excluded.warning_offsets_ms, due_at = excluded.due_at, lease_owner = excluded.lease_owner, lease_until = excluded.lease_until`,
+        j.id, j.kind, j.requestId, j.integration, warningOffsetsColumn(j), j.dueAt, j.attempts, j.lastError, j.leaseOwner, j.leaseUntil,
       );
     }
     if (cs.audit?.length) this.appendAuditInTx(cs.audit);

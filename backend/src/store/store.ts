@@ -152,6 +152,13 @@ export interface Store {
   rescheduleJob(id: string, owner: string, dueAt: number, lastError: string | null): Promise<boolean>;
   nextDueAt(): Promise<number | null>;
   /**
+   * For the metrics: jobs due at `now` (claimed or not), those due for longer than
+   * `overdueAfterMs`, and the due time of the oldest job no one has claimed (null: none).
+   */
+  jobBacklog(now: number, overdueAfterMs: number): Promise<{ due: number; overdue: number; oldestDueAt: number | null }>;
+  /** Revokes that failed at least once and are being retried: access that may outlive its grant. */
+  countFailingRevokes(): Promise<number>;
+  /**
    * Frees leases. Without `owner`, every lease: only for a store used by a single process
    * (embedded SQLite), where at start leases held by a crashed predecessor would otherwise
    * delay its work. With `owner`, only that owner's (a replica stopping cleanly on a shared
