@@ -3,183 +3,16 @@
 // HTTP. Payloads are plain, serializable data; the only function crossing the boundary is
 // the callback given to `subscribe`. Failures reject with an `ApiError`.
 
-export type RequestStatus =
-  | 'pending' | 'scheduled' | 'granting' | 'active' | 'revoking'
-  | 'expired' | 'revoked' | 'rejected' | 'canceled' | 'failed' | 'revoke_canceled';
+import type { AccessRequest, Catalog, Favorite, FavoriteRequestOptions, Favorites, LapseEvent, Me, NewFavorite, NewRequest, Problem, RequestStatus } from './api/types.ts';
 
-export interface Entitlement {
-  integration: string;
-  resourceType: string;
-  /** The resource's path inside its integration: `name`, or `parent/name`. */
-  resource: string;
-  permission: string;
-}
-
-export interface Me {
-  id: string;
-  email: string | null;
-  name: string | null;
-  groups: string[];
-  roles: ('requester' | 'approver' | 'admin')[];
-}
-
-export interface CatalogBundle {
-  id: string;
-  name: string;
-  entitlements: Entitlement[];
-}
-
-export interface CatalogFlow {
-  id: string;
-  name: string;
-  description: string;
-  kind: 'self-serve' | 'automatic' | string;
-  /** False outside the flow's time window (or for automatic flows); `reason` says why. */
-  available: boolean;
-  reason: string | null;
-  entitlements: Entitlement[];
-  bundles: CatalogBundle[];
-  /** Durations as text: "1h", "1h30m", "2d" or "indefinite". */
-  defaultDuration: string;
-  maxDuration: string;
-  approval: 'automatic' | 'anyOf' | 'allOf';
-  requireJustification: boolean;
-  requireMfa: boolean;
-  breakGlass: boolean;
-  labels: string[];
-}
-
-export interface Catalog {
-  flows: CatalogFlow[];
-}
-
-export interface GrantView {
-  integration: string;
-  status: string;
-  entitlements: Entitlement[];
-  attempts: number;
-  lastError: string | null;
-  grantedAt: string | null;
-  revokedAt: string | null;
-  /** Present only for the requester, and only while the grant is active. */
-  accessDetails?: Record<string, string> | null;
-}
-
-export interface Decision {
-  approver: string;
-  decision: string;
-  reason: string | null;
-  at: string;
-  subject: string;
-}
-
-/** A request as the server shows it to the caller (times are ISO 8601 strings). */
-export interface AccessRequest {
-  id: string;
-  requester: string;
-  flowId: string;
-  flowName: string;
-  bundleId: string | null;
-  bundleName: string | null;
-  status: RequestStatus;
-  entitlements: Entitlement[];
-  duration: string;
-  justification: string | null;
-  labels: string[];
-  breakGlass: boolean;
-  createdAt: string;
-  startAt: string | null;
-  grantedAt: string | null;
-  expiresAt: string | null;
-  endedAt: string | null;
-  endReason: string | null;
-  endedBy: string | null;
-  endNote: string | null;
-  approvalMode: 'automatic' | 'anyOf' | 'allOf';
-  approverGroups: { description: string; users: string[] }[];
-  decisions: Decision[];
-  /** Whether the flow requires a reason from whoever approves or denies. */
-  approverReasonRequired: boolean;
-  /** Why the caller may decide this request (empty when they may not). */
-  yourApproverRoles: string[];
-  extensions: number;
-  maxExtensions: number;
-  pendingExtension: { number: number; duration: string; justification: string | null; requestedAt: string } | null;
-  error: string | null;
-  grants: GrantView[];
-}
-
-export interface NewRequest {
-  flowId: string;
-  entitlements?: Entitlement[];
-  bundleId?: string;
-  duration?: string;
-  justification?: string;
-  /** ISO 8601 date-time; absent to start as soon as approved. */
-  startAt?: string;
-  /** Six digits, where the flow requires MFA. */
-  mfaCode?: string;
-  breakGlass?: boolean;
-}
-
-export interface Favorite {
-  id: string;
-  name: string;
-  flowId: string;
-  bundleId: string | null;
-  entitlements: Entitlement[];
-  duration: string;
-  justification: string | null;
-  createdAt: string | null;
-}
-
-export interface Suggestion {
-  requestId: string;
-  flowId: string;
-  bundleId: string | null;
-  entitlements: Entitlement[];
-  duration: string;
-  justification: string | null;
-  createdAt: string | null;
-}
-
-export interface Favorites {
-  favorites: Favorite[];
-  /** The caller's most recent requests, offered as starting points. */
-  suggestions: Suggestion[];
-}
-
-export interface NewFavorite {
-  name: string;
-  flowId?: string;
-  bundleId?: string;
-  entitlements?: Entitlement[];
-  duration?: string;
-  justification?: string;
-  /** Save one of the caller's requests as a favorite instead of the fields above. */
-  fromRequestId?: string;
-}
-
-export interface FavoriteRequestOptions {
-  justification?: string;
-  mfaCode?: string;
-  startAt?: string;
-  duration?: string;
-}
+export type {
+  AccessRequest, Catalog, CatalogBundle, CatalogFlow, Decision, Entitlement, Favorite, FavoriteRequestOptions, Favorites, GrantView, LapseEvent, Me,
+  NewFavorite, NewRequest, RequestStatus, Suggestion,
+} from './api/types.ts';
 
 export interface ListRequestsQuery {
   statuses?: RequestStatus[];
   limit?: number;
-}
-
-/** One change from the server's events stream (`GET /api/v1/events`). */
-export interface LapseEvent {
-  id: string;
-  /** e.g. request.created, approval.requested, request.approved, request.granted, request.expiring, request.revoked */
-  type: string;
-  at: string;
-  requestId: string | null;
-  data: Record<string, unknown>;
 }
 
 export type ConnectionState = 'online' | 'offline' | 'reconnecting';
@@ -211,13 +44,7 @@ export type DesktopSettingsUpdate = Partial<Omit<DesktopSettings, 'hasToken' | '
 export type ApiHost = 'desktop' | 'portal';
 
 /** The failure of a call, as `application/problem+json` describes it. */
-export interface ApiErrorData {
-  status: number;
-  title: string;
-  detail: string;
-  /** The field at fault, as the API names it: `justification`, `entitlements[0].permission`. */
-  field?: string;
-}
+export type ApiErrorData = Pick<Problem, 'status' | 'title' | 'detail' | 'field'>;
 
 export class ApiError extends Error implements ApiErrorData {
   readonly status: number;

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'libsql';
 import { openStore, startService } from './service.ts';
-import { silentLogger } from './logger.ts';
+import { createLogger, silentLogger } from './logger.ts';
 import { ensurePrivateDir, preparePrivateDatabase, prepareDataDir, writePrivateFile } from './data-dir.ts';
 
 const EXAMPLE = fileURLToPath(new URL('../examples/lapse.yaml', import.meta.url));
@@ -85,7 +85,10 @@ test('a data directory an older version left 0755, with a 0644 store and log, is
   writeFileSync(join(dir, 'notes.txt'), 'not Lapse\'s', { mode: 0o644 });
   assert.deepEqual(modes(dir), { 'lapse.db': '0644', 'lapse.db-shm': '0644', 'lapse.db-wal': '0644', 'notes.txt': '0644', 'secret.key': '0644' });
   const warnings: { msg: string; fields?: Record<string, unknown> }[] = [];
-  const logger = { ...silentLogger, warn: (msg: string, fields?: Record<string, unknown>) => void warnings.push({ msg, fields }) };
+  const logger = createLogger({
+    level: 'warn',
+    destination: { write: (line: string) => { const { msg, level: _l, time: _t, pid: _p, ...fields } = JSON.parse(line); warnings.push({ msg, fields }); } },
+  });
   const svc = await startService({ configPath: EXAMPLE, dataDir: dir, port: 0, logger, env: {} });
   try {
     await svc.store.setMetaIfAbsent('probe', 'x');
@@ -116,7 +119,7 @@ test('a directory that is shared (sticky) or another user\'s is left as it is, w
   chmodSync(shared, 0o1777);
   writeFileSync(join(shared, 'admin-token'), 'x', { mode: 0o644 });
   const warnings: string[] = [];
-  const report = prepareDataDir(shared, { warn: (msg, fields) => void warnings.push(`${msg} ${JSON.stringify(fields)}`) });
+  const report = prepareDataDir(shared, createLogger({ level: 'warn', destination: { write: (line: string) => { const { msg, ...fields } = JSON.parse(line); warnings.push(`${msg} ${JSON.stringify(fields)}`); } } }));
   assert.equal(mode(shared), '1777');
   assert.equal(mode(join(shared, 'admin-token')), '0600');
   assert.deepEqual(report.leftWide.map((w) => [w.path, w.mode]), [[shared, '1777']]);

@@ -66,11 +66,11 @@ export function prepareDataDir(dataDir: string, log?: Pick<Logger, 'warn'>): Dat
     if (f?.isFile() && (f.mode & 0o077) !== 0) tighten(path, f, FILE_MODE, report);
   }
   if (report.tightened.length > 0) {
-    log?.warn('tightened the permissions of the data directory: it holds the store, the sealing key and tokens, for this user only', {
+    log?.warn({
       dataDir: dir, tightened: report.tightened.map((t) => `${t.path} ${t.from} -> ${t.to}`),
-    });
+    }, 'tightened the permissions of the data directory: it holds the store, the sealing key and tokens, for this user only');
   }
-  for (const w of report.leftWide) log?.warn('a path in the data directory is readable by other users and was left as it is', { path: w.path, mode: w.mode, reason: w.why });
+  for (const w of report.leftWide) log?.warn({ path: w.path, mode: w.mode, reason: w.why }, 'a path in the data directory is readable by other users and was left as it is');
   return report;
 }
 

@@ -35,6 +35,7 @@ import { reconcile, type ReconcileReport } from './engine/reconcile.ts';
 import { createToken } from './auth/tokens.ts';
 import { buildServer } from './api/server.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { Metrics } from './metrics.ts';
 import { ensurePrivateDir, prepareDataDir, writePrivateFile } from './data-dir.ts';
 
 /** How often the audit chain's head is checkpointed outside the store (when it moved). */
@@ -42,6 +43,8 @@ const AUDIT_CHECKPOINT_EVERY_MS = 1000;
 
 /** When the first periodic reconciliation runs after a start. */
 const RECONCILE_FIRST_AFTER_MS = 60_000;
+/** A job due for longer than this counts as overdue in the metrics. */
+const OVERDUE_AFTER_MS = 60_000;
 
 export interface ServiceOptions {
   configPath: string;
@@ -189,8 +192,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     store = await openStoreSpec(storeSpec, dataDir, { auditKey, env });
     if (store.kind === 'postgres') {
       const { redactStoreUrl } = await import('./store/postgres-store.ts');
-      store.onPoolError = (err) => log.warn('a database connection failed; it will be replaced', { error: err.message });
-      log.info('using the PostgreSQL store', { url: redactStoreUrl(storeSpec!), pool: store.settings.max });
+      store.onPoolError = (err) => log.warn({ error: err.message }, 'a database connection failed; it will be replaced');
+      log.info({ url: redactStoreUrl(storeSpec!), pool: store.settings.max }, 'using the PostgreSQL store');
     }
     await store.migrate();
   } catch (err) {
@@ -203,7 +206,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     // predecessor that crashed are void, so its unfinished work runs right away. On
     // PostgreSQL another replica may be alive and holding them: they run out by themselves.
     const released = await store.releaseAllLeases();
-    if (released > 0) log.info('resuming work left by a previous run', { jobs: released });
+    if (released > 0) log.info({ jobs: released }, 'resuming work left by a previous run');
   }
   // The audit chain's head is checkpointed outside the store (audit/checkpoint.ts). A data
   // directory without a checkpoint yet may hold a chain an older version wrote without a key:
@@ -212,13 +215,13 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   if (!existsSync(checkpointPath)) {
     try {
       const resealed = await resealLegacyChain(store, auditKey);
-      if (resealed > 0) log.warn('the audit chain was written before it was keyed: checked, and sealed with this server\'s key', { events: resealed });
+      if (resealed > 0) log.warn({ events: resealed }, 'the audit chain was written before it was keyed: checked, and sealed with this server\'s key');
     } catch (err) {
-      log.error('the audit chain could not be sealed with this server\'s key; it is left as it is', { error: (err as Error).message });
+      log.error({ error: (err as Error).message }, 'the audit chain could not be sealed with this server\'s key; it is left as it is');
     }
   }
   const checkpointer = new AuditCheckpointer(store, checkpointPath, auditKey, log, () => clock.now());
-  const checkpoint = () => checkpointer.update().catch((err: unknown) => log.error('could not checkpoint the audit chain\'s head', { error: String(err) }));
+  const checkpoint = () => checkpointer.update().catch((err: unknown) => log.error({ error: String(err) }, 'could not checkpoint the audit chain\'s head'));
   await checkpoint();
   const checkpointTimer = setInterval(() => void checkpoint(), AUDIT_CHECKPOINT_EVERY_MS);
   checkpointTimer.unref();
@@ -226,10 +229,11 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   // that backoff ends: the access should be gone already, and a restart is often what
   // follows a repair of the target. A revoke that fails again backs off from where it was.
   const expedited = await store.retryBackedOffRevokesNow(clock.now());
-  if (expedited > 0) log.info('retrying revokes that were waiting in backoff', { jobs: expedited });
+  if (expedited > 0) log.info({ jobs: expedited }, 'retrying revokes that were waiting in backoff');
+  const metrics = new Metrics();
   const integrations = new Map<string, Integration>();
   const syncIntegrations = async (cfg: LapseConfig) => {
-    for (const i of cfg.integrations) if (!integrations.has(i.id)) integrations.set(i.id, await createIntegration(i, dataDir, clock, env));
+    for (const i of cfg.integrations) if (!integrations.has(i.id)) integrations.set(i.id, metrics.instrument(await createIntegration(i, dataDir, clock, env)));
   };
   await syncIntegrations(config);
 
@@ -239,7 +243,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const leaseMs = opts.scheduler?.leaseMs ?? leaseFromEnv(env) ?? 30_000;
   let scheduler: Scheduler | undefined;
   const relay = store.kind === 'postgres'
-    ? new PgReplicaRelay(store, events, { origin: owner, onWake: (at) => scheduler?.wake(at), log: (level, message, fields) => log[level](message, fields) })
+    ? new PgReplicaRelay(store, events, { origin: owner, onWake: (at) => scheduler?.wake(at), log: (level, message, fields) => log[level](fields ?? {}, message) })
     : null;
   let compiled = new CompiledConfig(config);
   const engine: Engine = new Engine({
@@ -250,14 +254,14 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       relay?.notifyWake(at);
     },
     sealAccessDetails: (requestId, integration, details) => sealer.seal(requestId, integration, details),
-    log: (level, message, fields) => log[level](message, fields),
+    log: (level, message, fields) => log[level](fields ?? {}, message),
   });
   const health = new IntegrationHealth(integrations, () => clock.now());
   const runReconcile = async (by: string): Promise<ReconcileReport> => {
     const report = await reconcile({ store, integrations, now: () => clock.now(), withTargetLock: (user, integration, fn) => engine.withTargetLock(user, integration, fn) }, by);
     const fixed = report.fixes.filter((f) => f.ok).length;
-    if (report.fixes.length > 0) log.warn('reconciliation removed access no request covers', { by, fixed, failed: report.fixes.length - fixed, accounts: report.fixes.map((f) => f.account ?? `${f.user}@${f.integration}`) });
-    for (const i of report.integrations) if (i.error) log.error('reconciliation could not list an integration', { integration: i.integration, error: i.error });
+    if (report.fixes.length > 0) log.warn({ by, fixed, failed: report.fixes.length - fixed, accounts: report.fixes.map((f) => f.account ?? `${f.user}@${f.integration}`) }, 'reconciliation removed access no request covers');
+    for (const i of report.integrations) if (i.error) log.error({ integration: i.integration, error: i.error }, 'reconciliation could not list an integration');
     return report;
   };
   const reconcileEvery = config.settings.reconcileEvery === undefined ? DEFAULT_RECONCILE_EVERY_MS : config.settings.reconcileEvery;
@@ -268,7 +272,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       // The first sweep waits a minute: right after a start the overdue revokes come first.
       ...(reconcileEvery === null ? [] : [{ name: 'reconcile', everyMs: reconcileEvery, firstAfterMs: Math.min(reconcileEvery, RECONCILE_FIRST_AFTER_MS), run: () => runReconcile('system') }]),
     ],
-    onError: (err) => log.error('scheduler error', { error: String(err) }),
+    onError: (err) => log.error({ error: String(err) }, 'scheduler error'),
   });
 
   try {
@@ -292,14 +296,23 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       engine.config = compiled;
       await store.appendAudit([{ at: clock.now(), actor: 'system', action: 'config.reloaded', requestId: null, data: { flows: next.flows.length, users: next.users.length } }]);
       await engine.syncAutomaticFlows();
-      log.info('configuration reloaded', { file: opts.configPath });
+      log.info({ file: opts.configPath }, 'configuration reloaded');
       return { ok: true };
     } catch (err) {
       const errors = err instanceof ConfigInvalidError ? err.message : String(err);
-      log.error('configuration refused; the running configuration stays', { errors });
+      log.error({ errors }, 'configuration refused; the running configuration stays');
       return { ok: false, errors };
     }
   };
+
+  metrics.readFrom({
+    countByStatus: () => store.countByStatus(),
+    jobBacklog: () => store.jobBacklog(clock.now(), OVERDUE_AFTER_MS),
+    failingRevokes: () => store.countFailingRevokes(),
+    jobsCompleted: () => scheduler!.completed,
+    eventSubscribers: () => events.size,
+    now: () => clock.now(),
+  });
 
   // Work that fell due while the process was down is due now: the first pass runs it, while
   // the HTTP server is still being built (access that should be gone goes first).
@@ -308,7 +321,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   let http: FastifyInstance;
   try {
     http = await buildServer({
-      engine, store, events, scheduler, integrations, clock, reload, logger: log, health, reconcile: runReconcile,
+      engine, store, events, scheduler, integrations, clock, reload, logger: log, metrics, health, reconcile: runReconcile,
       trustProxy: config.settings.trustProxy,
       audit: { key: auditKey, checkpointPath },
       openAccessDetails: (g) => (g.accessDetails === null ? null : sealer.open(g.requestId, g.integration, g.accessDetails)),

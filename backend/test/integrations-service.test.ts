@@ -88,7 +88,7 @@ before(async () => {
   writeFileSync(join(dir, 'lapse.yaml'), config());
   svc = await startService({
     configPath: join(dir, 'lapse.yaml'), dataDir: join(dir, 'data'), port: 0,
-    logger: createLogger('debug', (line) => logLines.push(line)),
+    logger: createLogger({ level: 'debug', destination: { write: (line: string) => void logLines.push(line) } }),
     env: { LAPSE_TEST_REDIS_PASSWORD: ADMIN_PASSWORD },
   });
   for (const u of ['alice', 'carol']) tokens[u] = (await createToken(svc.store, u, `test ${u}`)).token;
@@ -249,7 +249,7 @@ test('no secret appears in the logs, the API answers or the audit', async () => 
 
 test('credentials that cannot be read leave the integration unavailable with a reason naming the variable, not a value', async () => {
   const other = await startService({
-    configPath: join(dir, 'lapse.yaml'), dataDir: join(dir, 'data2'), port: 0, logger: createLogger('error', () => undefined),
+    configPath: join(dir, 'lapse.yaml'), dataDir: join(dir, 'data2'), port: 0, logger: createLogger({ level: 'error', destination: { write: () => undefined } }),
     env: { LAPSE_SECRET_KEY: randomBytes(32).toString('base64') },
   });
   try {
@@ -260,7 +260,7 @@ test('credentials that cannot be read leave the integration unavailable with a r
     await other.stop();
   }
   await assert.rejects(
-    startService({ configPath: join(dir, 'lapse.yaml'), dataDir: join(dir, 'data3'), port: 0, logger: createLogger('error', () => undefined), env: { LAPSE_SECRET_KEY: 'too-short' } }),
+    startService({ configPath: join(dir, 'lapse.yaml'), dataDir: join(dir, 'data3'), port: 0, logger: createLogger({ level: 'error', destination: { write: () => undefined } }), env: { LAPSE_SECRET_KEY: 'too-short' } }),
     /LAPSE_SECRET_KEY must be the base64 encoding of 32 random bytes/,
   );
 });

@@ -9,7 +9,7 @@ export function flow(id: string, over: Partial<CatalogFlow> = {}): CatalogFlow {
   return {
     id, name: id, description: '', kind: 'self-serve', available: true, reason: null,
     entitlements: [ent('app', 'read')], bundles: [], defaultDuration: '1h', maxDuration: '8h',
-    approval: 'automatic', requireJustification: false, requireMfa: false, breakGlass: false, labels: [], ...over,
+    approval: 'automatic', requireJustification: false, requireMfa: false, breakGlass: false, labels: [], integrationHealth: [], ...over,
   };
 }
 

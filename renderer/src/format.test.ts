@@ -32,7 +32,7 @@ test('countdownText at its boundaries', () => {
 const flow: CatalogFlow = {
   id: 'f', name: 'Write app tables', description: '', kind: 'self-serve', available: true, reason: null,
   entitlements: [{ integration: 'demo', resourceType: 'table', resource: 'app/users', permission: 'write' }], bundles: [],
-  defaultDuration: '1h', maxDuration: '4h', approval: 'anyOf', requireJustification: true, requireMfa: true, breakGlass: false, labels: [],
+  defaultDuration: '1h', maxDuration: '4h', approval: 'anyOf', requireJustification: true, requireMfa: true, breakGlass: false, labels: [], integrationHealth: [],
 };
 const good = { picked: new Set(['x']), bundleId: '', duration: '2h', justification: 'INC-1', startAt: '', mfaCode: '123456' };
 

@@ -14,7 +14,7 @@ import { STORE_FILE } from '../service.ts';
 import { SqliteStore } from '../store/sqlite-store.ts';
 import { createToken } from '../auth/tokens.ts';
 import { base32Decode, totpAt } from '../auth/totp.ts';
-import { enforceRouteAccess } from './server.ts';
+import { enforceRouteAccess } from './route-access.ts';
 import { EXAMPLE, appRead, assertProblem, call, openEventStream, startTestServer, waitFor, type SseStream, type TestServer } from './api-test-support.ts';
 
 /** One HTTP call with the path sent exactly as written (no normalisation by a URL parser). */

@@ -25,3 +25,19 @@ export async function authenticate(store: Store, token: string): Promise<TokenRe
   if (!record || record.revokedAt !== null) return null;
   return record;
 }
+
+/** Bearer tokens as the API checks them: looked up by hash, and "last used" kept at minute precision. */
+export class BearerTokens {
+  constructor(private readonly store: Store, private readonly now: () => number) {}
+
+  /** The token's record, or null for a token that is unknown, malformed or revoked. */
+  authenticate(token: string): Promise<TokenRecord | null> {
+    return authenticate(this.store, token);
+  }
+
+  /** Notes that the token was used: one write per token per minute, not per call. */
+  async touch(record: TokenRecord): Promise<void> {
+    const now = this.now();
+    if (record.lastUsedAt === null || now - record.lastUsedAt >= 60_000) await this.store.touchToken(record.id, now);
+  }
+}

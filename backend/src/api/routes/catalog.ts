@@ -1,0 +1,29 @@
+// The caller, what they may request now, and the integrations' health.
+
+import * as S from '../../../../common/api/schemas.ts';
+import * as R from '../../../../common/api/responses.ts';
+import { CatalogCache } from '../catalog-cache.ts';
+import { token, type Api, type RouteContext } from './context.ts';
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+export function catalogRoutes(app: Api, { engine, queries, integrations, clock }: RouteContext): void {
+  app.get('/api/v1/me', {
+    schema: { summary: 'The caller: identity and roles', response: { 200: R.me } },
+    config: token(),
+  }, async (req) => queries.me(req.caller));
+
+  const catalogs = new CatalogCache();
+  app.get('/api/v1/catalog', {
+    schema: { summary: 'What the caller may request now (flows, entitlements, bundles), with the reason where a flow is unavailable', response: { 200: R.catalog } },
+    config: token(),
+  }, async (req, reply) => {
+    // Sent as kept: the text was built from the same schema's type.
+    return reply.type(JSON_TYPE).send(catalogs.bodyFor(engine.config, req.caller.id, clock.now(), integrations.unhealthy()) as never);
+  });
+
+  app.get('/api/v1/integrations', {
+    schema: { summary: 'Integrations, their type and health (last check; check=true checks now)', querystring: S.integrationsQuery, response: { 200: R.integrationList } },
+    config: token(400),
+  }, async (req) => integrations.list(req.query.check === 'true'));
+}

@@ -1,0 +1,396 @@
+// JSON Schemas of what the API answers, one per response body. Fastify serializes each
+// answer through its schema (a field not listed here is never sent), the OpenAPI document
+// shows them, and the wire types in types.ts are derived from them.
+
+import { REQUEST_STATUSES, GRANT_STATUSES } from '../request-status.ts';
+
+const text = { type: 'string' } as const;
+const textOrNull = { type: ['string', 'null'] } as const;
+/** An instant as ISO 8601 (UTC). */
+const instant = { type: 'string', format: 'date-time' } as const;
+const instantOrNull = { type: ['string', 'null'], format: 'date-time' } as const;
+const texts = { type: 'array', items: text } as const;
+const approvalMode = { type: 'string', enum: ['automatic', 'anyOf', 'allOf'] } as const;
+
+export const entitlement = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['integration', 'resourceType', 'resource', 'permission'],
+  properties: {
+    integration: text,
+    resourceType: text,
+    /** The resource's path inside its integration: `name`, or `parent/name`. */
+    resource: { type: 'string', description: 'the resource\'s path inside its integration: name, or parent/name' },
+    permission: text,
+  },
+} as const;
+const entitlements = { type: 'array', items: entitlement } as const;
+
+/** A failure, as application/problem+json (RFC 9457). */
+export const problem = {
+  $id: 'Problem',
+  type: 'object',
+  required: ['type', 'title', 'status', 'detail'],
+  properties: {
+    type: text,
+    title: text,
+    status: { type: 'integer' },
+    detail: text,
+    field: { type: 'string', description: 'the field at fault: justification, entitlements[0].permission, query status' },
+    errors: {
+      type: 'array',
+      description: 'every fault, where there are several',
+      items: {
+        anyOf: [
+          { type: 'object', required: ['field', 'message'], properties: { field: text, message: text } },
+          text,
+        ],
+      },
+    },
+  },
+} as const;
+
+export const me = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'email', 'name', 'groups', 'roles'],
+  properties: {
+    id: text,
+    email: textOrNull,
+    name: textOrNull,
+    groups: texts,
+    roles: { type: 'array', items: { type: 'string', enum: ['requester', 'approver', 'admin'] } },
+  },
+} as const;
+
+const bundle = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'name', 'entitlements'],
+  properties: { id: text, name: text, entitlements },
+} as const;
+
+export const catalogFlow = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'name', 'description', 'kind', 'available', 'reason', 'entitlements', 'bundles', 'defaultDuration', 'maxDuration', 'approval', 'requireJustification', 'requireMfa', 'breakGlass', 'labels', 'integrationHealth'],
+  properties: {
+    id: text,
+    name: text,
+    description: text,
+    kind: { type: 'string', enum: ['self-serve', 'automatic'] },
+    /** False outside the flow's time window (or for automatic flows); `reason` says why. */
+    available: { type: 'boolean' },
+    reason: textOrNull,
+    entitlements,
+    bundles: { type: 'array', items: bundle },
+    /** Durations as text: "1h", "1h30m", "2d" or "indefinite". */
+    defaultDuration: text,
+    maxDuration: text,
+    approval: approvalMode,
+    requireJustification: { type: 'boolean' },
+    requireMfa: { type: 'boolean' },
+    breakGlass: { type: 'boolean' },
+    labels: texts,
+    integrationHealth: {
+      type: 'array',
+      description: 'integrations of this flow whose last health check failed (a grant there would fail)',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['integration', 'ok', 'error', 'checkedAt'],
+        properties: { integration: text, ok: { type: 'boolean' }, error: textOrNull, checkedAt: instantOrNull },
+      },
+    },
+  },
+} as const;
+
+export const catalog = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['flows'],
+  properties: { flows: { type: 'array', items: catalogFlow } },
+} as const;
+
+export const grantView = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['integration', 'status', 'entitlements', 'attempts', 'lastError', 'grantedAt', 'revokedAt'],
+  properties: {
+    integration: text,
+    status: { type: 'string', enum: GRANT_STATUSES },
+    entitlements,
+    attempts: { type: 'integer' },
+    lastError: textOrNull,
+    grantedAt: instantOrNull,
+    revokedAt: instantOrNull,
+    accessDetails: {
+      type: ['object', 'null'],
+      additionalProperties: { type: 'string' },
+      description: 'present only for the requester, and only while the grant is active',
+    },
+  },
+} as const;
+
+export const decision = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['approver', 'decision', 'reason', 'at', 'subject'],
+  properties: { approver: text, decision: text, reason: textOrNull, at: instant, subject: { type: 'string', description: 'request, or extension:N' } },
+} as const;
+
+/** A request as the server shows it to the caller. */
+export const requestView = {
+  type: 'object',
+  additionalProperties: false,
+  required: [
+    'id', 'requester', 'flowId', 'flowName', 'bundleId', 'bundleName', 'status', 'entitlements', 'duration', 'justification', 'labels', 'breakGlass',
+    'createdAt', 'startAt', 'grantedAt', 'expiresAt', 'endedAt', 'endReason', 'endedBy', 'endNote', 'approvalMode', 'approverGroups', 'decisions',
+    'approverReasonRequired', 'yourApproverRoles', 'extensions', 'maxExtensions', 'pendingExtension', 'error', 'grants',
+  ],
+  properties: {
+    id: text,
+    requester: text,
+    flowId: text,
+    flowName: text,
+    bundleId: textOrNull,
+    bundleName: textOrNull,
+    status: { type: 'string', enum: REQUEST_STATUSES },
+    entitlements,
+    duration: text,
+    justification: textOrNull,
+    labels: texts,
+    breakGlass: { type: 'boolean' },
+    createdAt: instant,
+    startAt: instantOrNull,
+    grantedAt: instantOrNull,
+    expiresAt: instantOrNull,
+    endedAt: instantOrNull,
+    endReason: textOrNull,
+    endedBy: textOrNull,
+    endNote: textOrNull,
+    approvalMode,
+    approverGroups: {
+      type: 'array',
+      items: { type: 'object', additionalProperties: false, required: ['description', 'users'], properties: { description: text, users: texts } },
+    },
+    decisions: { type: 'array', items: decision },
+    /** Whether the flow requires a reason from whoever approves or denies. */
+    approverReasonRequired: { type: 'boolean' },
+    /** Why the caller may decide this request (empty when they may not). */
+    yourApproverRoles: texts,
+    extensions: { type: 'integer' },
+    maxExtensions: { type: 'integer' },
+    pendingExtension: {
+      type: ['object', 'null'],
+      additionalProperties: false,
+      required: ['number', 'duration', 'justification', 'requestedAt'],
+      properties: { number: { type: 'integer' }, duration: text, justification: textOrNull, requestedAt: instant },
+    },
+    error: textOrNull,
+    grants: { type: 'array', items: grantView },
+  },
+} as const;
+
+/** A row of a list that could not be shown: its id and status, and why not. */
+const unshownRow = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'status', 'error'],
+  properties: { id: text, status: text, error: text },
+} as const;
+
+export const requestList = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['requests'],
+  properties: { requests: { type: 'array', items: { anyOf: [requestView, unshownRow] } } },
+} as const;
+
+export const approvalList = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['approvals'],
+  properties: { approvals: { type: 'array', items: { anyOf: [requestView, unshownRow] } } },
+} as const;
+
+export const accessDetails = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['requestId', 'expiresAt', 'grants'],
+  properties: {
+    requestId: text,
+    expiresAt: instantOrNull,
+    grants: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['integration', 'accessDetails'],
+        properties: { integration: text, accessDetails: { type: ['object', 'null'], additionalProperties: { type: 'string' } } },
+      },
+    },
+  },
+} as const;
+
+export const favorite = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'name', 'flowId', 'bundleId', 'entitlements', 'duration', 'justification', 'createdAt'],
+  properties: { id: text, name: text, flowId: text, bundleId: textOrNull, entitlements, duration: text, justification: textOrNull, createdAt: instantOrNull },
+} as const;
+
+export const suggestion = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['requestId', 'flowId', 'bundleId', 'entitlements', 'duration', 'justification', 'createdAt'],
+  properties: { requestId: text, flowId: text, bundleId: textOrNull, entitlements, duration: text, justification: textOrNull, createdAt: instantOrNull },
+} as const;
+
+export const favorites = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['favorites', 'suggestions'],
+  properties: {
+    favorites: { type: 'array', items: favorite },
+    /** The caller's most recent requests, offered as starting points. */
+    suggestions: { type: 'array', items: suggestion },
+  },
+} as const;
+
+export const integrationList = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['integrations'],
+  properties: {
+    integrations: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id', 'type', 'name', 'health'],
+        properties: {
+          id: text,
+          type: text,
+          name: text,
+          health: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['ok', 'checkedAt', 'error'],
+            properties: { ok: { type: 'boolean' }, checkedAt: instantOrNull, error: textOrNull },
+          },
+        },
+      },
+    },
+  },
+} as const;
+
+export const reconcileReport = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['at', 'by', 'integrations', 'fixes'],
+  properties: {
+    at: instantOrNull,
+    by: text,
+    integrations: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['integration', 'listed', 'fixed', 'failed', 'error'],
+        properties: { integration: text, listed: { type: 'integer' }, fixed: { type: 'integer' }, failed: { type: 'integer' }, error: textOrNull },
+      },
+    },
+    fixes: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['integration', 'account', 'user', 'requestId', 'entitlements', 'ok', 'error'],
+        properties: { integration: text, account: textOrNull, user: text, requestId: textOrNull, entitlements: texts, ok: { type: 'boolean' }, error: textOrNull },
+      },
+    },
+  },
+} as const;
+
+export const revokeAllResult = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['revoked', 'failed'],
+  properties: {
+    revoked: texts,
+    failed: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['id', 'error'], properties: { id: text, error: text } } },
+  },
+} as const;
+
+export const reloadResult = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['status'],
+  properties: { status: { type: 'string', enum: ['reloaded'] } },
+} as const;
+
+export const auditEvent = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['seq', 'at', 'actor', 'action', 'requestId', 'data', 'hash'],
+  properties: {
+    seq: { type: 'integer' },
+    at: instantOrNull,
+    actor: text,
+    action: text,
+    requestId: textOrNull,
+    data: { type: 'object', additionalProperties: true },
+    hash: text,
+  },
+} as const;
+
+export const auditList = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['events'],
+  properties: { events: { type: 'array', items: auditEvent } },
+} as const;
+
+export const auditVerifyResult = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['ok', 'checked', 'problems', 'checkpoint'],
+  properties: {
+    ok: { type: 'boolean' },
+    checked: { type: 'integer' },
+    problems: {
+      type: 'array',
+      items: { type: 'object', additionalProperties: false, required: ['seq', 'problem'], properties: { seq: { type: 'integer' }, problem: text } },
+    },
+    checkpoint: {
+      type: ['object', 'null'],
+      additionalProperties: false,
+      required: ['seq', 'hash', 'at'],
+      properties: { seq: { type: 'integer' }, hash: text, at: instantOrNull },
+    },
+  },
+} as const;
+
+export const health = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['status'],
+  properties: { status: { type: 'string', enum: ['ok', 'ready'] } },
+} as const;
+
+export const activityCsv = { type: 'string', description: 'text/csv: one row per request and integration' } as const;
+
+/** One change from the events stream (`GET /api/v1/events`, text/event-stream), as its `data`. */
+export const streamEvent = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'type', 'at', 'requestId', 'data'],
+  properties: {
+    id: text,
+    type: { type: 'string', description: 'e.g. request.created, approval.requested, request.approved, request.granted, request.expiring, request.revoked' },
+    at: instantOrNull,
+    requestId: textOrNull,
+    data: { type: 'object', additionalProperties: true },
+  },
+} as const;

@@ -1,0 +1,35 @@
+// The API's wire types, derived from the schemas the server validates and serializes with:
+// what the renderer, the tray and the CLI receive and send is what the server checks.
+
+import type { FromSchema } from 'json-schema-to-ts';
+import type * as R from './responses.ts';
+import type * as B from './schemas.ts';
+
+export type { RequestStatus, GrantStatus } from '../request-status.ts';
+
+export type Entitlement = FromSchema<typeof R.entitlement>;
+export type Me = FromSchema<typeof R.me>;
+export type Catalog = FromSchema<typeof R.catalog>;
+export type CatalogFlow = FromSchema<typeof R.catalogFlow>;
+export type CatalogBundle = CatalogFlow['bundles'][number];
+export type GrantView = FromSchema<typeof R.grantView>;
+export type Decision = FromSchema<typeof R.decision>;
+/** A request as the server shows it to the caller (times are ISO 8601 strings). */
+export type AccessRequest = FromSchema<typeof R.requestView>;
+export type Favorite = FromSchema<typeof R.favorite>;
+export type Suggestion = FromSchema<typeof R.suggestion>;
+export type Favorites = FromSchema<typeof R.favorites>;
+export type IntegrationList = FromSchema<typeof R.integrationList>;
+export type ReconcileReportView = FromSchema<typeof R.reconcileReport>;
+export type RevokeAllResult = FromSchema<typeof R.revokeAllResult>;
+export type AuditEventView = FromSchema<typeof R.auditEvent>;
+export type AuditVerifyView = FromSchema<typeof R.auditVerifyResult>;
+export type AccessDetails = FromSchema<typeof R.accessDetails>;
+/** A failure, as application/problem+json describes it. */
+export type Problem = FromSchema<typeof R.problem>;
+
+export type NewRequest = FromSchema<typeof B.createRequestBody>;
+export type NewFavorite = FromSchema<typeof B.favoriteBody>;
+export type FavoriteRequestOptions = FromSchema<typeof B.favoriteRequestBody>;
+export type RevokeAllFilter = FromSchema<typeof B.revokeAllBody>;
+export type LapseEvent = FromSchema<typeof R.streamEvent>;
