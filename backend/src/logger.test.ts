@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -93,4 +93,30 @@ test('readable lines on a terminal, JSON otherwise', () => {
   assert.equal(onTty.status, 0, onTty.stderr);
   assert.match(onTty.stdout, /INFO.*hello/);
   assert.doesNotMatch(onTty.stdout, /"msg":"hello"/);
+});
+
+test('lapse server --log-level: an unknown level is refused by name; warn hides the info lines', async () => {
+  const bin = fileURLToPath(new URL('../bin/lapse.js', import.meta.url));
+  const dir = mkdtempSync(join(tmpdir(), 'lapse-log-level-'));
+  try {
+    const refused = spawnSync(process.execPath, [bin, 'server', '--config', EXAMPLE, '--data-dir', dir, '--log-level', 'loud'], { encoding: 'utf8' });
+    assert.equal(refused.status, 2);
+    assert.match(refused.stderr, /--log-level must be one of trace, debug, info, warn, error, fatal, silent, got "loud"/);
+    for (const [level, infoShown] of [['warn', false], ['info', true]] as const) {
+      const child = spawn(process.execPath, [bin, 'server', '--config', EXAMPLE, '--data-dir', join(dir, level), '--port', '0', '--log-level', level], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LAPSE_LOG_LEVEL: '' } });
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+      await new Promise<void>((resolve, reject) => {
+        const t = setInterval(() => { if (err.includes('listening on')) { clearInterval(t); resolve(); } }, 20);
+        child.once('exit', (code) => { clearInterval(t); reject(new Error(`exited ${code}: ${err}`)); });
+      });
+      await new Promise((r) => setTimeout(r, 200));
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      const infoLines = err.split('\n').filter((l) => l.startsWith('{') && JSON.parse(l).level === 'info');
+      assert.equal(infoLines.length > 0, infoShown, `${level}: ${err}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -14,6 +14,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync, renameSync } from 'node:fs';
 import { writePrivateFile } from '../data-dir.ts';
 import type { Store } from '../store/store.ts';
+import type { Logger } from '../logger.ts';
 
 export const AUDIT_CHECKPOINT_FILE = 'audit-head.json';
 
@@ -61,10 +62,7 @@ export function writeCheckpoint(path: string, key: Buffer, c: AuditCheckpoint): 
   renameSync(next, path);
 }
 
-export interface CheckpointLog {
-  info(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
-}
+export type CheckpointLog = Pick<Logger, 'info' | 'error'>;
 
 /** Keeps the checkpoint file up with the store's head (call `update` every second or so). */
 export class AuditCheckpointer {
@@ -93,9 +91,9 @@ export class AuditCheckpointer {
         const now = this.now();
         if (now - this.lastBrokenLogAt >= 10 * 60_000) {
           this.lastBrokenLogAt = now;
-          this.log.error('the audit chain in the store does not extend its checkpoint: events were removed or rewritten, or an older backup was restored; the checkpoint is kept as evidence (lapse audit verify says more)', {
+          this.log.error({
             checkpoint: { seq: last.seq, hash: last.hash, at: new Date(last.at).toISOString() }, head, file: this.path,
-          });
+          }, 'the audit chain in the store does not extend its checkpoint: events were removed or rewritten, or an older backup was restored; the checkpoint is kept as evidence (lapse audit verify says more)');
         }
         return;
       }
@@ -105,7 +103,7 @@ export class AuditCheckpointer {
     this.last = c;
     if (c.at - this.lastLogAt >= 60_000) {
       this.lastLogAt = c.at;
-      this.log.info('audit checkpoint', { seq: c.seq, hash: c.hash });
+      this.log.info({ seq: c.seq, hash: c.hash }, 'audit checkpoint');
     }
   }
 }

@@ -13,6 +13,7 @@ export const OPTIONS = {
   to: { type: 'string' },
   port: { type: 'string' },
   host: { type: 'string' },
+  'log-level': { type: 'string' },
   user: { type: 'string' },
   name: { type: 'string' },
   url: { type: 'string' },

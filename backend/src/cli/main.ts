@@ -19,8 +19,10 @@ export { UsageError } from './args.ts';
 const USAGE = `lapse — just-in-time access
 
 Server and offline tools:
-  lapse server --config FILE --data-dir DIR [--port N] [--host H] [--store postgres://…]
-                                     (store: --store or LAPSE_DATABASE_URL; default SQLite in the data dir)
+  lapse server --config FILE --data-dir DIR [--port N] [--host H] [--store postgres://…] [--log-level L]
+                                     (store: --store or LAPSE_DATABASE_URL; default SQLite in the data dir;
+                                     log level: trace, debug, info (default), warn, error, fatal or silent,
+                                     or LAPSE_LOG_LEVEL; JSON lines on stderr, readable on a terminal)
   lapse config check FILE            validate a configuration; every error with file:line:column
   lapse config schema                print the JSON Schema of the configuration file
   lapse config reload                ask the running server to re-read its configuration (admin)

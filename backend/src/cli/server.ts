@@ -4,13 +4,17 @@
 import { readFileSync } from 'node:fs';
 import { apiClient, need, UsageError, type Verb } from './args.ts';
 import { jsonText } from './format.ts';
-import { configModule, serviceModule } from './lazy-modules.ts';
+import { configModule, loggerModule, serviceModule } from './lazy-modules.ts';
 
 export const server: Verb = async (_args, v) => {
   const port = Number(v.port ?? '7420');
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a port number (0 picks a free one), got ${v.port}`);
+  const { createLogger, isLogLevel, LOG_LEVELS } = await loggerModule();
+  const level = v['log-level'];
+  if (level !== undefined && !isLogLevel(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`);
   const { startService } = await serviceModule();
-  const service = await startService({ configPath: need(v.config, '--config FILE'), dataDir: need(v['data-dir'], '--data-dir DIR'), port, host: v.host, store: v.store });
+  const logger = createLogger({ level });
+  const service = await startService({ configPath: need(v.config, '--config FILE'), dataDir: need(v['data-dir'], '--data-dir DIR'), port, host: v.host, store: v.store, logger });
   process.stderr.write(`listening on ${service.url}\n`);
   process.on('SIGHUP', () => void service.reload());
   await new Promise<void>((resolve) => {
