@@ -1,7 +1,7 @@
 // A client of `GET /api/v1/events` (server-sent events) for the tray app and `lapse watch`:
 // parses the stream, remembers the last event id and sends it as Last-Event-ID when it
 // reconnects, and reconnects with capped, jittered backoff while the server is away.
-// Uses the platform's fetch (Node 20 and Electron's main process both have it).
+// Uses the platform's fetch (Node 22 and Electron's main process both have it).
 
 import type { StreamEvent } from './notifications.ts';
 

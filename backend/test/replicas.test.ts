@@ -40,7 +40,7 @@ const GRANTS = USER_COUNT * DATABASES;
 const LEASE_MS = 8000;
 const USERS = Array.from({ length: USER_COUNT }, (_, i) => `u${String(i).padStart(3, '0')}`);
 
-let cleanup: (() => Promise<void>)[] = [];
+const cleanup: (() => Promise<void>)[] = [];
 after(async () => {
   await killAll();
   for (const fn of cleanup.reverse()) await fn().catch((err: unknown) => console.error(String(err)));

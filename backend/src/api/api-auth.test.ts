@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startService, STORE_FILE } from '../service.ts';
+import { startService } from '../service.ts';
 import { silentLogger } from '../logger.ts';
 import { EXAMPLE, call, assertProblem, ent, rawStoreBytes, startTestServer, type TestServer } from './api-test-support.ts';
 import { createToken, hashToken } from '../auth/tokens.ts';
@@ -202,10 +202,10 @@ describe('health, metrics, OpenAPI, me and catalog', () => {
     assert.ok(res.body.paths['/api/v1/favorites/{id}'].put && res.body.paths['/api/v1/favorites/{id}'].delete, 'res.body.paths[\'/api/v1/favorites/{id}\'].put && res.body.paths[\'/api/v1/favorite');
   });
 
-  test('GET /api/v1/me: identity and roles', async () => {
+  test('GET /api/v1/me: identity, roles and the server\'s expiry warnings', async () => {
     const alice = await s.as('alice', 'GET', '/api/v1/me');
     assert.equal(alice.status, 200);
-    assert.deepEqual(alice.body, { id: 'alice', email: 'alice@example.com', name: 'Alice', groups: ['engineering'], roles: ['requester'] });
+    assert.deepEqual(alice.body, { id: 'alice', email: 'alice@example.com', name: 'Alice', groups: ['engineering'], roles: ['requester'], expiryWarnings: ['10m', '1m'] });
     assert.deepEqual((await s.as('bob', 'GET', '/api/v1/me')).body.roles, ['requester', 'approver']);
     assert.deepEqual((await s.as('erin', 'GET', '/api/v1/me')).body.roles, ['requester', 'approver']);
     assert.deepEqual((await s.as('carol', 'GET', '/api/v1/me')).body.roles, ['requester', 'admin']);

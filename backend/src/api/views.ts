@@ -6,6 +6,7 @@ import type { CompiledConfig } from '../domain/catalog.ts';
 import { formatDuration } from '../../../common/duration.ts';
 import type { AuditEvent } from '../store/store.ts';
 import { approverRolesOf } from '../domain/approvals.ts';
+import type { AccessRequest, AuditEventView, Favorite as FavoriteView } from '../../../common/api/types.ts';
 
 /** An instant as ISO 8601; null for none, and for a number no date can hold (never throws). */
 export const iso = (t: number | null): string | null => {
@@ -14,58 +15,11 @@ export const iso = (t: number | null): string | null => {
   return Number.isNaN(d.getTime()) ? null : d.toISOString();
 };
 
-export interface RequestView {
-  id: string;
-  requester: string;
-  flowId: string;
-  flowName: string;
-  bundleId: string | null;
-  bundleName: string | null;
-  status: RequestRecord['status'];
-  entitlements: Entitlement[];
-  duration: string;
-  justification: string | null;
-  labels: string[];
-  breakGlass: boolean;
-  createdAt: string;
-  startAt: string | null;
-  grantedAt: string | null;
-  expiresAt: string | null;
-  endedAt: string | null;
-  endReason: string | null;
-  endedBy: string | null;
-  endNote: string | null;
-  approvalMode: RequestRecord['approvalMode'];
-  approverGroups: { description: string; users: string[] }[];
-  decisions: { approver: string; decision: string; reason: string | null; at: string; subject: string }[];
-  /** Whether the flow requires a reason from whoever approves or denies (shown by the inbox). */
-  approverReasonRequired: boolean;
-  /** For the caller: why they may decide this request (empty when they may not). */
-  yourApproverRoles: string[];
-  extensions: number;
-  maxExtensions: number;
-  pendingExtension: { number: number; duration: string; justification: string | null; requestedAt: string } | null;
-  error: string | null;
-  grants: GrantView[];
-}
-
-export interface GrantView {
-  integration: string;
-  status: GrantRecord['status'];
-  entitlements: Entitlement[];
-  attempts: number;
-  lastError: string | null;
-  grantedAt: string | null;
-  revokedAt: string | null;
-  /** Present only for the requester while the access is active. */
-  accessDetails?: Record<string, string> | null;
-}
-
 /** Turns a grant's stored (sealed) access details into what the requester sees. */
 export type AccessDetailsOpener = (grant: GrantRecord) => Record<string, string> | null;
 const asStored: AccessDetailsOpener = (g) => g.accessDetails;
 
-export function requestView(r: RequestRecord, grants: GrantRecord[], cfg: CompiledConfig, viewer: string, openDetails: AccessDetailsOpener = asStored): RequestView {
+export function requestView(r: RequestRecord, grants: GrantRecord[], cfg: CompiledConfig, viewer: string, openDetails: AccessDetailsOpener = asStored): AccessRequest {
   const flow = cfg.flows.get(r.flowId);
   const isRequester = viewer === r.requester;
   return {
@@ -116,7 +70,7 @@ export function requestView(r: RequestRecord, grants: GrantRecord[], cfg: Compil
   };
 }
 
-export function favoriteView(f: Favorite) {
+export function favoriteView(f: Favorite): FavoriteView {
   return {
     id: f.id,
     name: f.name,
@@ -129,7 +83,7 @@ export function favoriteView(f: Favorite) {
   };
 }
 
-export function auditView(e: AuditEvent) {
+export function auditView(e: AuditEvent): AuditEventView {
   return { seq: e.seq, at: iso(e.at), actor: e.actor, action: e.action, requestId: e.requestId, data: e.data, hash: e.hash };
 }
 

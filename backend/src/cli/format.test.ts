@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { escapeControl, expiryText, jsonText, output, printRequest, printTable } from './format.ts';
-import type { RequestView } from '../api/views.ts';
+import type { AccessRequest } from '../../../common/api/types.ts';
 
 test('escapeControl shows every control character, bidi control and line separator as an escape', () => {
   assert.equal(escapeControl('\x1b[2J\x1b[H'), String.raw`\x1b[2J\x1b[H`);
@@ -58,7 +58,7 @@ test('a list shows when access ends: the expiry of active access, when ended acc
   assert.equal(expiryText({ status: 'expired', expiresAt: earlier, endedAt: earlier }, now), 'ended 3 min ago');
   assert.equal(expiryText({ status: 'pending', expiresAt: null, endedAt: null }, now), '-');
   const lines: string[] = [];
-  printRequest((l) => lines.push(l), { id: 'r1', status: 'revoked', error: null, flowId: 'f', bundleName: null, requester: 'alice', duration: '1h', expiresAt: later, endedAt: earlier, justification: null, approverGroups: [], decisions: [], entitlements: [], grants: [] } as unknown as RequestView);
+  printRequest((l) => lines.push(l), { id: 'r1', status: 'revoked', error: null, flowId: 'f', bundleName: null, requester: 'alice', duration: '1h', expiresAt: later, endedAt: earlier, justification: null, approverGroups: [], decisions: [], entitlements: [], grants: [] } as unknown as AccessRequest);
   assert.ok(lines.some((l) => l.includes(`ended ${earlier}`)), lines.join('\n'));
   assert.ok(!lines.some((l) => l.includes('expires')), lines.join('\n'));
 });

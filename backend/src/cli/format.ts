@@ -1,7 +1,7 @@
 // Human output for the command line.
 
 import type { Entitlement } from '../domain/request.ts';
-import type { RequestView } from '../api/views.ts';
+import type { AccessRequest } from '../../../common/api/types.ts';
 
 /** "demo/database:app#read" → an entitlement (the resource may contain slashes). */
 export function parseEntitlement(text: string): Entitlement {
@@ -83,7 +83,7 @@ export function expiryText(r: { status: string; expiresAt: string | null; endedA
   return '-';
 }
 
-export function printRequest(out: (s: string) => void, r: RequestView): void {
+export function printRequest(out: (s: string) => void, r: AccessRequest): void {
   out(`request ${r.id}`);
   out(`  status:        ${r.status}${r.error ? ` (${r.error})` : ''}`);
   out(`  flow:          ${r.flowId}${r.bundleName ? ` · bundle ${r.bundleName}` : ''}`);

@@ -93,12 +93,11 @@ interface Replicas {
 
 /** One store and one target, with `count` engines on it (each with its scheduler), as replicas share them. */
 async function replicas(count: number, store?: 'sqlite' | 'postgres'): Promise<Replicas> {
-  let target!: ScriptedTarget;
   const h = await createHarness({
     store,
     engine: { grantAttempts: 3, grantRetryMs: 1000, inlineWaitMs: 50, revokeBackoff: { baseMs: 1000, capMs: 10_000 } },
   });
-  target = new ScriptedTarget(h.demo);
+  const target = new ScriptedTarget(h.demo);
   const integrations = new Map<string, Integration>([['demo', target]]);
   // The harness's engine talks to the bare demo record: replace it by engines on the script.
   const engines = Array.from({ length: count }, (_, i) => new Engine({
