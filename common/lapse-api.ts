@@ -26,8 +26,12 @@ export type StreamMessage =
 export interface DesktopSettings {
   /** Empty in embedded mode. */
   serverUrl: string;
-  /** Minutes before expiry at which to warn, e.g. [10, 1]. */
-  notificationOffsetsMinutes: number[];
+  /**
+   * The person's own reminders, in minutes before expiry (e.g. [5, 2]; default none), on top
+   * of the server's expiry warnings (`Me.expiryWarnings`), which always come. A reminder at
+   * the same moment as one of the server's warnings is that warning, shown once.
+   */
+  extraReminderMinutes: number[];
   doNotDisturb: boolean;
   launchAtLogin: boolean;
   /** No server: the backend runs inside the app on a local file. */

@@ -94,6 +94,7 @@ export function planEventNotification(event: StreamEvent, me: string, about?: Re
     case 'request.failed':
       return { ...base, title: 'Access could not be granted', body: `${what}${str(d.error) ? ` — ${str(d.error)}` : ''}`, actions: [], onClick: myAccess };
     case 'request.expiring': {
+      // The server's warning, keyed as the tray's local warning for the same moment: one notification.
       const expiresAt = typeof d.expiresAt === 'number' ? d.expiresAt : null;
       const offset = typeof d.warningOffsetMs === 'number' ? d.warningOffsetMs : null;
       if (expiresAt === null || offset === null) return null;

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from './clock.ts';
-import { planWarnings, warningKey, WarningScheduler, type PlannedWarning } from './warning-planner.ts';
+import { DEFAULT_WARNING_OFFSETS_MS, planWarnings, serverWarningOffsetsMs, warningKey, warningOffsets, WarningScheduler, type PlannedWarning } from './warning-planner.ts';
 
 const T0 = Date.UTC(2026, 0, 5, 12, 0, 0);
 const MIN = 60_000;
@@ -92,4 +92,23 @@ test('an extension moves the warnings; a revoke cancels them; new offsets apply 
   assert.deepEqual(fired, ['r1@70', 'r1@78']);
   s.stop();
   assert.equal(timers.size, 0);
+});
+
+test('the server\'s offsets come from `me` as durations; a server that does not say gives null', () => {
+  assert.deepEqual(serverWarningOffsetsMs(['10m', '1m']), [10 * MIN, MIN]);
+  assert.deepEqual(serverWarningOffsetsMs(['5m', '30m', '90s', '5m']), [30 * MIN, 5 * MIN, 90_000], 'latest first, each once');
+  assert.deepEqual(serverWarningOffsetsMs(['soon', 42, '2m']), [2 * MIN], 'what is not a duration is left out');
+  assert.deepEqual(serverWarningOffsetsMs([]), [], 'a server that sends no warnings');
+  assert.equal(serverWarningOffsetsMs(undefined), null);
+});
+
+test('one list: the server\'s offsets (its default while unknown) and the extra reminders, each offset once', () => {
+  assert.deepEqual(warningOffsets([30 * MIN, 5 * MIN], []), [30 * MIN, 5 * MIN]);
+  assert.deepEqual(warningOffsets([30 * MIN, 5 * MIN], [5 * MIN, 2 * MIN]), [30 * MIN, 5 * MIN, 2 * MIN]);
+  assert.deepEqual(warningOffsets(null, []), DEFAULT_WARNING_OFFSETS_MS);
+  assert.deepEqual(warningOffsets(null, [MIN, 15 * MIN]), [15 * MIN, 10 * MIN, MIN]);
+  assert.deepEqual(warningOffsets([], [3 * MIN]), [3 * MIN], 'no server warnings: only the reminders');
+  // Equal offsets plan one warning with one key, the key the server's event for that moment has.
+  const plan = planWarnings([{ requestId: 'r', expiresAt: T0 + 60 * MIN }], warningOffsets([30 * MIN, 5 * MIN], [5 * MIN, 2 * MIN]), T0);
+  assert.deepEqual(plan.map((w) => w.key), [30, 5, 2].map((m) => warningKey('r', T0 + 60 * MIN, m * MIN)));
 });

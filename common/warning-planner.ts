@@ -1,11 +1,50 @@
-// Expiry warnings planned on the client from the access a person holds and the offsets
-// they chose (default 10 min and 1 min before expiry). The backend sends its own warnings
-// at the server's offsets; both carry the same key for the same moment, so a person who
-// kept the defaults is told once.
+// Expiry warnings planned on the client from the access a person holds. The server is the
+// one source of the warnings: its `settings.expiryWarnings` (sent in `GET /api/v1/me` as
+// `expiryWarnings`) are the moments it sends `request.expiring` events at, and the tray
+// plans the same moments locally (so a warning comes even while the events stream is
+// down), plus the person's own extra reminders. `warningOffsets` makes that one list, each
+// offset once; a local warning and the server's event for the same moment carry the same
+// key (`warningKey`), so the person is told once. Until the server's offsets are known the
+// tray plans at the server's own default, `DEFAULT_WARNING_OFFSETS_MS`.
 
 import type { Clock } from './clock.ts';
+import { parseDuration } from './duration.ts';
 
+/** The server's default `settings.expiryWarnings`: 10 minutes and 1 minute before expiry. */
 export const DEFAULT_WARNING_OFFSETS_MS = [10 * 60_000, 60_000];
+
+/**
+ * The server's warning offsets in milliseconds from `me.expiryWarnings` (durations as text,
+ * e.g. ["10m", "1m"]), latest first; null when the server did not send them (a server older
+ * than the field), so that the caller falls back to `DEFAULT_WARNING_OFFSETS_MS`. A value
+ * that is not a duration is left out.
+ */
+export function serverWarningOffsetsMs(expiryWarnings: unknown): number[] | null {
+  if (!Array.isArray(expiryWarnings)) return null;
+  const out: number[] = [];
+  for (const text of expiryWarnings) {
+    try {
+      out.push(parseDuration(text as string));
+    } catch {
+      // not a duration: skipped
+    }
+  }
+  return normalizeOffsets(out);
+}
+
+/**
+ * The offsets to warn at: the server's (its default while they are not known) and the
+ * person's extra reminders, each offset once, latest first. An extra reminder at the same
+ * offset as one of the server's is the same warning, not a second one.
+ */
+export function warningOffsets(serverOffsetsMs: number[] | null, extraOffsetsMs: number[]): number[] {
+  return normalizeOffsets([...(serverOffsetsMs ?? DEFAULT_WARNING_OFFSETS_MS), ...extraOffsetsMs]);
+}
+
+/** Positive, finite offsets, each once, latest (largest) first. */
+function normalizeOffsets(offsetsMs: number[]): number[] {
+  return [...new Set(offsetsMs.filter((o) => Number.isFinite(o) && o > 0))].sort((a, b) => b - a);
+}
 
 export interface ActiveAccess {
   requestId: string;
@@ -33,7 +72,7 @@ export function warningKey(requestId: string, expiresAt: number, offsetMs: numbe
  * warning missed).
  */
 export function planWarnings(active: ActiveAccess[], offsetsMs: number[], now: number): PlannedWarning[] {
-  const offsets = [...new Set(offsetsMs.filter((o) => Number.isFinite(o) && o > 0))].sort((a, b) => b - a);
+  const offsets = normalizeOffsets(offsetsMs);
   const out: PlannedWarning[] = [];
   for (const a of active) {
     if (a.expiresAt === null || a.expiresAt <= now) continue;

@@ -53,13 +53,15 @@ export const problem = {
 export const me = {
   type: 'object',
   additionalProperties: false,
-  required: ['id', 'email', 'name', 'groups', 'roles'],
+  required: ['id', 'email', 'name', 'groups', 'roles', 'expiryWarnings'],
   properties: {
     id: text,
     email: textOrNull,
     name: textOrNull,
     groups: texts,
     roles: { type: 'array', items: { type: 'string', enum: ['requester', 'approver', 'admin'] } },
+    /** The server's `settings.expiryWarnings`: how long before expiry it warns the requester, latest first. */
+    expiryWarnings: { type: 'array', items: text, description: 'how long before expiry the server warns the requester (settings.expiryWarnings), latest first, e.g. ["10m", "1m"]; clients warn at these moments, not at their own' },
   },
 } as const;
 

@@ -1,10 +1,12 @@
 // The connection to a Lapse server: the embedded backend (started in this process) or a
 // team server with the token from the keychain; the events stream and the connection's
-// state (told to the windows at each change); who is signed in.
+// state (told to the windows at each change); who is signed in, with the server's expiry
+// warnings (both read from `me`).
 
 import type { ConnectionState as UiConnectionState } from '../../common/lapse-api.ts';
 import { EventStream } from '../../common/event-stream.ts';
 import type { StreamEvent } from '../../common/notifications.ts';
+import { serverWarningOffsetsMs } from '../../common/warning-planner.ts';
 import type { Connection } from './menu-model.ts';
 import type { SettingsStore } from './settings.ts';
 import { CallError, createServerApi, type ServerMethods } from './server-api.ts';
@@ -29,6 +31,19 @@ export interface ConnectionDeps {
   onOnline(): void;
   /** The connection's state changed. */
   onChange(): void;
+  /** Who is signed in (and so the server's warning offsets) became known, changed or unknown. */
+  onIdentity(): void;
+}
+
+/** Who is signed in, as `me` said, with the server's expiry warnings. */
+export interface Identity {
+  id: string;
+  /** The server's `settings.expiryWarnings` in ms, latest first; null when the server does not say. */
+  expiryWarningsMs: number[] | null;
+}
+
+function identityOf(me: { id: string; expiryWarnings?: unknown }): Identity {
+  return { id: me.id, expiryWarningsMs: serverWarningOffsetsMs(me.expiryWarnings) };
 }
 
 /** The connection's state as the windows show it. */
@@ -41,7 +56,7 @@ export class ServerConnection {
   private serverApi: ServerMethods | null = null;
   private stream: EventStream | null = null;
   private embedded: EmbeddedHandle | null = null;
-  private user: string | null = null;
+  private identity: Identity | null = null;
   private generation = 0;
 
   constructor(private readonly d: ConnectionDeps) {}
@@ -57,7 +72,15 @@ export class ServerConnection {
 
   /** Who is signed in; null until the server has said. */
   get me(): string | null {
-    return this.user;
+    return this.identity?.id ?? null;
+  }
+
+  /**
+   * The server's expiry warning offsets in ms, latest first, as `me` said; null while not
+   * known (not connected yet, `me` not answered yet, or a server that does not say).
+   */
+  get serverWarningOffsetsMs(): number[] | null {
+    return this.identity?.expiryWarningsMs ?? null;
   }
 
   /** Connects as the settings say: embedded (backend in this process) or a team server. */
@@ -94,9 +117,10 @@ export class ServerConnection {
     const api = createServerApi(url, token);
     this.serverApi = api;
     try {
-      this.user = (await api.me()).id;
+      const me = await api.me();
+      if (gen === this.generation) this.setIdentity(identityOf(me));
     } catch (err) {
-      this.user = null;
+      if (gen === this.generation) this.setIdentity(null);
       this.setState({ state: 'offline', detail: err instanceof CallError ? err.data.detail : (err as Error).message });
     }
     if (gen !== this.generation) return;
@@ -107,11 +131,19 @@ export class ServerConnection {
         if (gen !== this.generation) return;
         if (st === 'online') {
           this.setState({ state: 'online' });
-          if (this.user === null) void this.serverApi?.me().then((m) => (this.user = m.id), () => {});
+          if (this.identity === null) void this.serverApi?.me().then((m) => {
+            if (gen === this.generation) this.setIdentity(identityOf(m));
+          }, () => {});
           this.d.onOnline();
         } else if (st === 'offline') this.setState({ state: 'offline', detail: detail ?? 'disconnected' });
       },
     });
+  }
+
+  private setIdentity(next: Identity | null): void {
+    const before = JSON.stringify(this.identity);
+    this.identity = next;
+    if (JSON.stringify(next) !== before) this.d.onIdentity();
   }
 
   setState(c: Connection): void {

@@ -4,12 +4,12 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Conf from 'conf';
-import { startTestServer, usersWrite, appRead, type TestServer } from '../../backend/src/api/api-test-support.ts';
-import { systemClock } from '../../common/clock.ts';
+import { startTestServer, usersWrite, appRead, EXAMPLE, type TestServer } from '../../backend/src/api/api-test-support.ts';
+import { ManualClock, systemClock } from '../../common/clock.ts';
 import type { PlannedNotification } from '../../common/notifications.ts';
 import { Controller, type Shell } from './controller.ts';
 import { SettingsStore } from './settings.ts';
@@ -177,11 +177,11 @@ test('IPC: bad channels and payloads are refused with the field; settings errors
   assert.equal((await alice.c.call('lapse:call:getSettings', []) as { hasToken: boolean }).hasToken, false);
 });
 
-test('local expiry warnings at the configured offsets, with Extend and Revoke now acting on the server', async () => {
+test('local expiry warnings at an extra reminder, with Extend and Revoke now acting on the server', async () => {
   server ??= await startTestServer();
   const alice = await controllerFor('alice');
-  // A warning 60 minutes before the end of one hour of access is due at once.
-  await alice.c.call('lapse:call:updateSettings', [{ notificationOffsetsMinutes: [60] }]);
+  // An extra reminder 60 minutes before the end of one hour of access is due at once.
+  await alice.c.call('lapse:call:updateSettings', [{ extraReminderMinutes: [60] }]);
   const r = await alice.c.call('lapse:call:createRequest', [{ flowId: 'demo-auto', entitlements: [appRead] }]) as { id: string };
   await until('the warning', () => alice.shell.notes.some((n) => n.title === 'Access expires in 1 h' && n.requestId === r.id));
   const warning = alice.shell.notes.find((n) => n.title === 'Access expires in 1 h' && n.requestId === r.id)!;
@@ -198,6 +198,67 @@ test('local expiry warnings at the configured offsets, with Extend and Revoke no
   assert.match(after.status, /^(revoking|revoked)$/);
   await alice.c.onNotificationAction(warning, 'click');
   assert.deepEqual(alice.shell.opened.at(-1), ['my-access', { requestId: r.id }]);
+});
+
+test('the tray warns at the server\'s offsets from `me` (a server warning at 30m and 5m): not at 10 and 1 minutes, and the server\'s own event for a moment is not a second warning', async () => {
+  const configDir = mkdtempSync(join(tmpdir(), 'lapse-ctl-'));
+  dirs.push(configDir);
+  const configPath = join(configDir, 'lapse.yaml');
+  const example = readFileSync(EXAMPLE, 'utf8');
+  assert.match(example, /^  expiryWarnings: \[10m, 1m\]$/m);
+  writeFileSync(configPath, example.replace(/^  expiryWarnings: \[10m, 1m\]$/m, '  expiryWarnings: [30m, 5m]'));
+  const own = await startTestServer({ configPath });
+  dirs.push(own.dir);
+  const cwd = mkdtempSync(join(tmpdir(), 'lapse-ctl-'));
+  dirs.push(cwd);
+  const settings = new SettingsStore(new Conf<Record<string, unknown>>({ cwd, configName: 'settings', projectName: 'lapse-test' }));
+  settings.update({ serverUrl: own.svc.url });
+  assert.deepEqual(settings.get().extraReminderMinutes, [], 'no extra reminders');
+  const ownVault = memoryVault();
+  ownVault.set(own.svc.url, own.tokens.alice);
+  const shell = new RecordingShell();
+  // The tray's clock is moved by hand; the server's is the real one (its own warnings are an hour away).
+  const clock = new ManualClock(Date.now());
+  const c = new Controller({ settings, vault: ownVault, shell, clock, timers: { setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) }, startEmbedded: () => Promise.reject(new Error('no')), debounceMs: 10 });
+  controllers.push(c);
+  try {
+    await c.connect();
+    await until('online', () => c.connectionState.state === 'online' && shell.item('flow:demo-auto'));
+    assert.deepEqual((await c.call('lapse:call:me', []) as { expiryWarnings: string[] }).expiryWarnings, ['30m', '5m']);
+
+    const r = await c.call('lapse:call:createRequest', [{ flowId: 'demo-auto', entitlements: [appRead] }]) as { id: string };
+    await until('active in the menu', () => shell.item(`active:${r.id}`));
+    const expiresAt = Date.parse((await c.call('lapse:call:getRequest', [r.id]) as { expiresAt: string }).expiresAt);
+    const warnings = () => shell.notes.filter((n) => n.title.startsWith('Access expires in ')).map((n) => n.title.replace('Access expires in ', ''));
+    /** Moves the tray's clock to `left` before the expiry, reads again (which plans again) and lets any warning due come. */
+    const at = async (left: number) => {
+      clock.set(expiresAt - left);
+      await c.refresh();
+      await new Promise((res) => setTimeout(res, 100));
+    };
+
+    await at(31 * 60_000);
+    assert.deepEqual(warnings(), []);
+    await at(30 * 60_000 - 1000);
+    await until('the 30-minute warning', () => warnings().length === 1);
+    assert.deepEqual(warnings(), ['30 min']);
+    c.render();
+    assert.equal(shell.icon, 'expiring', 'within the server\'s first warning');
+    await at(10 * 60_000 - 1000);
+    assert.deepEqual(warnings(), ['30 min'], 'nothing 10 minutes before');
+    await at(5 * 60_000 - 1000);
+    await until('the 5-minute warning', () => warnings().length === 2);
+    const five = shell.notes.find((n) => n.title === 'Access expires in 5 min')!;
+    assert.match(five.key, new RegExp(`^warn:${r.id}:${expiresAt}:300000$`));
+    // The server's event for the same moment, as its expiry job sends it: shown already.
+    own.svc.events.publish({ id: `${r.id}:9:request.expiring:warn-300000`, type: 'request.expiring', at: Date.now(), requestId: r.id, audience: ['alice'], data: { status: 'active', requester: 'alice', flowId: 'demo-auto', expiresAt, warningOffsetMs: 300_000, msLeft: 299_000 } });
+    await until('the event handled', () => settings.get().notificationState.lastEventId === `${r.id}:9:request.expiring:warn-300000`);
+    await at(60_000 - 1000);
+    assert.deepEqual(warnings(), ['30 min', '5 min'], 'nothing 1 minute before, and the 5-minute warning once');
+  } finally {
+    await c.stop();
+    await own.svc.stop();
+  }
 });
 
 test('offline: the menu says why while the server is down, and the app reconnects when it is back', async () => {

@@ -16,7 +16,7 @@ import { ServerConnection, type EmbeddedHandle } from './connection.ts';
 import { MenuData } from './menu-data.ts';
 import { TrayView } from './tray-view.ts';
 import { SeenNotifications } from './seen-notifications.ts';
-import { Notifications, warningOffsetsMs } from './desktop-notifications.ts';
+import { Notifications } from './desktop-notifications.ts';
 import { MenuActions } from './menu-actions.ts';
 import { SettingsAndToken } from './settings-and-token.ts';
 import { answerCall } from './renderer-calls.ts';
@@ -59,6 +59,11 @@ export class Controller {
       onEvent: (e) => this.onEvent(e),
       onOnline: () => this.requestRefresh(0),
       onChange: () => this.tray.scheduleRender(),
+      // `me` told the server's warning offsets (or they are unknown again): plan at them.
+      onIdentity: () => {
+        this.notifications.replan();
+        this.tray.scheduleRender();
+      },
     });
     this.data = new MenuData({
       timers: d.timers, api,
@@ -71,10 +76,11 @@ export class Controller {
     this.tray = new TrayView({
       shell: d.shell, timers: d.timers, debounceMs: d.debounceMs,
       menuState: () => this.menuState(),
-      warningWindowMs: () => Math.max(0, ...warningOffsetsMs(d.settings)),
+      warningWindowMs: () => Math.max(0, ...this.notifications.offsetsMs()),
     });
     this.notifications = new Notifications({
       settings: d.settings, clock: d.clock, timers: d.timers, shell: d.shell, seen,
+      serverWarningOffsetsMs: () => this.connection.serverWarningOffsetsMs,
       me: () => this.connection.me,
       myRequest: (id) => this.data.myRequest(id),
       knownRequest: (id) => this.data.knownRequest(id),

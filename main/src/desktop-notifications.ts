@@ -1,23 +1,33 @@
 // The tray app's notifications: one for each stream event that concerns the person (named
-// after its request), and local expiry warnings at the offsets in the settings. Each is
-// shown once (seen-notifications.ts), and none while do not disturb is on.
+// after its request), and local expiry warnings. The warnings are planned at the server's
+// offsets (its `settings.expiryWarnings`, read from `me` with who is signed in; the
+// server's default until `me` has answered) plus the person's extra reminders from the
+// settings, each offset once. The server also sends its warnings as `request.expiring`
+// events; a local warning and the server's event for the same moment have the same key, and
+// each key is shown once (seen-notifications.ts), so the person hears each moment once,
+// whichever comes first. Nothing is shown while do not disturb is on.
 
 import type { AccessRequest } from '../../common/lapse-api.ts';
 import type { Clock } from '../../common/clock.ts';
 import { describeAccess } from '../../common/describe.ts';
 import { expiringNotification, isQuiet, planEventNotification, type PlannedNotification, type StreamEvent } from '../../common/notifications.ts';
-import { WarningScheduler, type Timers } from '../../common/warning-planner.ts';
+import { WarningScheduler, warningOffsets, type ActiveAccess, type Timers } from '../../common/warning-planner.ts';
 import type { SettingsStore } from './settings.ts';
 import type { SeenNotifications } from './seen-notifications.ts';
 import type { Shell } from './shell.ts';
 
-/** The warning offsets of the settings, in milliseconds. */
-export function warningOffsetsMs(settings: Pick<SettingsStore, 'get'>): number[] {
-  return settings.get().notificationOffsetsMinutes.map((m) => m * 60_000);
+/**
+ * The offsets the tray warns at, in milliseconds, latest first: the server's (null while
+ * not known: the server's default) and the settings' extra reminders, each offset once.
+ */
+export function warningOffsetsMs(serverOffsetsMs: number[] | null, settings: Pick<SettingsStore, 'get'>): number[] {
+  return warningOffsets(serverOffsetsMs, settings.get().extraReminderMinutes.map((m) => m * 60_000));
 }
 
 export interface NotificationsDeps {
   settings: Pick<SettingsStore, 'get'>;
+  /** The server's expiry warning offsets in ms, as `me` said; null while not known. */
+  serverWarningOffsetsMs(): number[] | null;
   clock: Clock;
   timers: Timers;
   shell: Pick<Shell, 'notify'>;
@@ -35,12 +45,19 @@ export interface NotificationsDeps {
 export class Notifications {
   private readonly warnings: WarningScheduler;
   private eventQueue: Promise<void> = Promise.resolve();
+  /** My active access as last planned, for a new plan when the offsets change. */
+  private active: ActiveAccess[] = [];
 
   constructor(private readonly d: NotificationsDeps) {
     this.warnings = new WarningScheduler(d.clock, d.timers, (w) => {
       const r = d.myRequest(w.requestId);
       this.deliver(expiringNotification(w, r ? { label: describeAccess(r) } : undefined));
-    }, warningOffsetsMs(d.settings));
+    }, this.offsetsMs());
+  }
+
+  /** The offsets to warn at now (the server's and the extra reminders). */
+  offsetsMs(): number[] {
+    return warningOffsetsMs(this.d.serverWarningOffsetsMs(), this.d.settings);
   }
 
   /** Notifies about an event: one at a time and in order, as a notification may need the request's name first. */
@@ -48,10 +65,16 @@ export class Notifications {
     this.eventQueue = this.eventQueue.then(() => this.notifyAbout(e)).catch(() => {});
   }
 
-  /** Plans the expiry warnings of my active access, at the offsets the settings give now. */
+  /** Plans the expiry warnings of my active access, at the offsets known now. */
   planWarnings(myRequests: AccessRequest[]): void {
-    this.warnings.setOffsets(warningOffsetsMs(this.d.settings));
-    this.warnings.update(myRequests.filter((r) => r.status === 'active').map((r) => ({ requestId: r.id, expiresAt: r.expiresAt === null ? null : Date.parse(r.expiresAt) })));
+    this.active = myRequests.filter((r) => r.status === 'active').map((r) => ({ requestId: r.id, expiresAt: r.expiresAt === null ? null : Date.parse(r.expiresAt) }));
+    this.replan();
+  }
+
+  /** Plans the same access again, at the offsets known now (after `me` told the server's). */
+  replan(): void {
+    this.warnings.setOffsets(this.offsetsMs());
+    this.warnings.update(this.active);
   }
 
   stop(): void {

@@ -28,7 +28,8 @@ test('good calls pass, with optional arguments left out', () => {
   validateCall('listMyRequests', [{ statuses: ['active', 'pending'], limit: 50 }]);
   validateCall('extend', ['r1', '30m']);
   validateCall('requestFromFavorite', ['fav1', { justification: 'again' }]);
-  validateCall('updateSettings', [{ notificationOffsetsMinutes: [10, 1], doNotDisturb: true }]);
+  validateCall('updateSettings', [{ extraReminderMinutes: [5, 2], doNotDisturb: true }]);
+  validateCall('updateSettings', [{ extraReminderMinutes: [] }]);
   validateCall('createFavorite', [{ name: 'mine', fromRequestId: 'r1' }]);
   validateCall('setToken', ['lapse_abcdefabcdef_secret']);
 });
@@ -48,7 +49,8 @@ test('bad calls are refused, naming the argument and field at fault', () => {
   assert.equal(pathOf(() => validateCall('listMyRequests', [{ statuses: ['active', 'hacked'] }])), 'listMyRequests(args[0]).statuses[1]');
   assert.equal(pathOf(() => validateCall('listMyRequests', [{ limit: 1e6 }])), 'listMyRequests(args[0]).limit');
   assert.equal(pathOf(() => validateCall('updateSettings', [{ token: 'x' }])), 'updateSettings(args[0]).token');
-  assert.equal(pathOf(() => validateCall('updateSettings', [{ notificationOffsetsMinutes: [10, -1] }])), 'updateSettings(args[0]).notificationOffsetsMinutes[1]');
+  assert.equal(pathOf(() => validateCall('updateSettings', [{ extraReminderMinutes: [10, -1] }])), 'updateSettings(args[0]).extraReminderMinutes[1]');
+  assert.equal(pathOf(() => validateCall('updateSettings', [{ notificationOffsetsMinutes: [10, 1] }])), 'updateSettings(args[0]).notificationOffsetsMinutes', 'the old name is no setting any more');
   assert.equal(pathOf(() => validateCall('setToken', ['has a space'])), 'setToken(args[0])');
   assert.equal(pathOf(() => validateCall('extend', ['r1'])), 'extend(args[1])');
   assert.equal(pathOf(() => validateCall('createRequest', 'not-a-list' as unknown as unknown[])), 'createRequest');

@@ -71,7 +71,7 @@ const NEW_REQUEST = obj({ flowId: ID, entitlements: ENTITLEMENTS, bundleId: ID, 
 const NEW_FAVORITE = obj({ name: NAME, flowId: ID, bundleId: ID, entitlements: ENTITLEMENTS, duration: DURATION, justification: TEXT, fromRequestId: ID }, ['name']);
 const FAVORITE_OPTIONS = obj({ justification: TEXT, mfaCode: MFA, startAt: ISO_TIME, duration: DURATION });
 const LIST_QUERY = obj({ statuses: list(STATUS, STATUSES.length), limit: int(1, 1000) });
-const SETTINGS_UPDATE = obj({ serverUrl: str(2048), notificationOffsetsMinutes: list(int(1, 1440), 5), doNotDisturb: bool, launchAtLogin: bool, embedded: bool });
+const SETTINGS_UPDATE = obj({ serverUrl: str(2048), extraReminderMinutes: list(int(1, 1440), 5), doNotDisturb: bool, launchAtLogin: bool, embedded: bool });
 const REASON = str(1000);
 const TOKEN = str(4096, /^\S+$/, 'a token without spaces');
 

@@ -57,7 +57,7 @@ export class SettingsAndToken {
       this.keychainProblem = this.d.vault.problem();
     }
     return {
-      serverUrl: s.serverUrl, notificationOffsetsMinutes: s.notificationOffsetsMinutes, doNotDisturb: s.doNotDisturb,
+      serverUrl: s.serverUrl, extraReminderMinutes: s.extraReminderMinutes, doNotDisturb: s.doNotDisturb,
       launchAtLogin: s.launchAtLogin, embedded: s.embedded, hasToken, keychainProblem: this.keychainProblem,
     };
   }

@@ -6,7 +6,7 @@
 import type { DesktopSettingsUpdate } from '../../common/lapse-api.ts';
 import type { SeenState } from '../../common/seen-keys.ts';
 
-export const SETTINGS_VERSION = 2;
+export const SETTINGS_VERSION = 3;
 
 export interface WindowBounds {
   x: number;
@@ -19,8 +19,11 @@ export interface Settings {
   version: number;
   /** The team server; empty in embedded mode or before setup. */
   serverUrl: string;
-  /** Minutes before expiry at which to warn. */
-  notificationOffsetsMinutes: number[];
+  /**
+   * The person's own reminders, in minutes before expiry, on top of the server's expiry
+   * warnings (`settings.expiryWarnings`, read from `me`); empty: the server's are enough.
+   */
+  extraReminderMinutes: number[];
   doNotDisturb: boolean;
   launchAtLogin: boolean;
   /** No server: the backend runs inside the app on a local SQLite file. */
@@ -33,7 +36,7 @@ export interface Settings {
 export const DEFAULT_SETTINGS: Settings = {
   version: SETTINGS_VERSION,
   serverUrl: '',
-  notificationOffsetsMinutes: [10, 1],
+  extraReminderMinutes: [],
   doNotDisturb: false,
   launchAtLogin: false,
   embedded: true,
@@ -58,9 +61,22 @@ export class SettingsError extends Error {
 
 type Migration = (doc: Record<string, unknown>) => Record<string, unknown>;
 
+/** Version 2's default warnings, which the tray planned by itself: 10 and 1 minutes before expiry. */
+const V2_DEFAULT_OFFSETS_MINUTES = [10, 1];
+
+/** Whether `value` is version 2's default warning list (in any order, repeats aside). */
+function isV2DefaultOffsets(value: unknown): boolean {
+  if (!Array.isArray(value)) return false;
+  const set = [...new Set(value)].sort();
+  return set.length === V2_DEFAULT_OFFSETS_MINUTES.length && [...V2_DEFAULT_OFFSETS_MINUTES].sort().every((m, i) => set[i] === m);
+}
+
 /**
  * Version n → n+1. Version 1 (the first builds) kept the server as `server`, one warning
- * as `warnMinutesBefore`, and quiet hours as `mute`.
+ * as `warnMinutesBefore`, and quiet hours as `mute`. Version 2 kept the tray's own warning
+ * list as `notificationOffsetsMinutes` (default [10, 1]); since version 3 the server's
+ * warnings come first and the setting holds only extra reminders: a list the person chose
+ * is kept as extra reminders, the old default becomes none.
  */
 const MIGRATIONS: Record<number, Migration> = {
   1: (doc) => {
@@ -68,11 +84,16 @@ const MIGRATIONS: Record<number, Migration> = {
     return {
       ...rest,
       serverUrl: typeof server === 'string' ? server : '',
-      notificationOffsetsMinutes: typeof warnMinutesBefore === 'number' ? [warnMinutesBefore] : DEFAULT_SETTINGS.notificationOffsetsMinutes,
+      notificationOffsetsMinutes: typeof warnMinutesBefore === 'number' ? [warnMinutesBefore] : V2_DEFAULT_OFFSETS_MINUTES,
       doNotDisturb: mute === true,
       embedded: !(typeof server === 'string' && server.length > 0),
       version: 2,
     };
+  },
+  2: (doc) => {
+    const { notificationOffsetsMinutes: offsets, ...rest } = doc;
+    // Anything else than the old default is carried over as is (and validated as any value is).
+    return { ...rest, extraReminderMinutes: offsets === undefined || isV2DefaultOffsets(offsets) ? [] : offsets, version: 3 };
   },
 };
 
@@ -106,11 +127,12 @@ export function validateServerUrl(value: unknown): string {
   return url.origin + url.pathname.replace(/\/+$/, '');
 }
 
-export function validateOffsets(value: unknown): number[] {
-  if (!Array.isArray(value)) throw new SettingsError('notificationOffsetsMinutes', 'must be a list of minutes, e.g. [10, 1]');
-  if (value.length > 5) throw new SettingsError('notificationOffsetsMinutes', `at most 5 warnings, got ${value.length}`);
+/** Extra reminders: at most 5 whole minutes from 1 to 1440, each once, latest first. */
+export function validateExtraReminders(value: unknown): number[] {
+  if (!Array.isArray(value)) throw new SettingsError('extraReminderMinutes', 'must be a list of minutes, e.g. [5, 2], or [] for none');
+  if (value.length > 5) throw new SettingsError('extraReminderMinutes', `at most 5 reminders, got ${value.length}`);
   value.forEach((m, i) => {
-    if (typeof m !== 'number' || !Number.isInteger(m) || m < 1 || m > 1440) throw new SettingsError(`notificationOffsetsMinutes[${i}]`, `must be a whole number of minutes from 1 to 1440, got ${JSON.stringify(m)}`);
+    if (typeof m !== 'number' || !Number.isInteger(m) || m < 1 || m > 1440) throw new SettingsError(`extraReminderMinutes[${i}]`, `must be a whole number of minutes from 1 to 1440, got ${JSON.stringify(m)}`);
   });
   return [...new Set(value as number[])].sort((a, b) => b - a);
 }
@@ -137,7 +159,7 @@ export function validateSettings(doc: Record<string, unknown>): Settings {
   return {
     version: SETTINGS_VERSION,
     serverUrl: validateServerUrl(d.serverUrl),
-    notificationOffsetsMinutes: validateOffsets(d.notificationOffsetsMinutes),
+    extraReminderMinutes: validateExtraReminders(d.extraReminderMinutes),
     doNotDisturb: bool('doNotDisturb', d.doNotDisturb),
     launchAtLogin: bool('launchAtLogin', d.launchAtLogin),
     embedded: bool('embedded', d.embedded),
@@ -149,7 +171,7 @@ export function validateSettings(doc: Record<string, unknown>): Settings {
   };
 }
 
-const UPDATABLE = new Set(['serverUrl', 'notificationOffsetsMinutes', 'doNotDisturb', 'launchAtLogin', 'embedded']);
+const UPDATABLE = new Set(['serverUrl', 'extraReminderMinutes', 'doNotDisturb', 'launchAtLogin', 'embedded']);
 
 /** An update from the settings window: only known fields, each valid, and a mode that works. */
 export function validateUpdate(current: Settings, update: unknown): Settings {

@@ -12,7 +12,7 @@ import { startLiveUpdates } from '../src/live.ts';
 import { MemoryApi, generatePendingRequests } from './memory-api.ts';
 import type { AccessRequest, Me } from '../../common/lapse-api.ts';
 
-const ME: Me = { id: 'bob', email: 'bob@example.com', name: 'Bob', groups: ['sre-leads'], roles: ['requester', 'approver'] };
+const ME: Me = { id: 'bob', email: 'bob@example.com', name: 'Bob', groups: ['sre-leads'], roles: ['requester', 'approver'], expiryWarnings: ['10m', '1m'] };
 const nextFrame = () => new Promise<number>((resolve) => requestAnimationFrame(() => setTimeout(() => resolve(performance.now()), 0)));
 
 export interface BenchResult {

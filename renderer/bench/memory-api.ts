@@ -11,7 +11,7 @@ export class MemoryApi implements LapseApi {
   readonly host: ApiHost;
   /** Desktop settings as main would keep them (the token apart, never returned). */
   settings: DesktopSettings = {
-    serverUrl: '', notificationOffsetsMinutes: [10, 1], doNotDisturb: false, launchAtLogin: false, embedded: true, hasToken: false, keychainProblem: null,
+    serverUrl: '', extraReminderMinutes: [], doNotDisturb: false, launchAtLogin: false, embedded: true, hasToken: false, keychainProblem: null,
   };
   private token: string | null = null;
   private readonly requests = new Map<string, AccessRequest>();

@@ -1,7 +1,8 @@
 // The desktop Settings window in Chromium, on the in-memory API standing in for the preload
 // (the portal has no desktop settings): embedded mode, server URL checked by main with the
-// error at the field, warning offsets checked in the form, the token handed over and never
-// shown again, the keychain problem shown as is.
+// error at the field, extra reminders (on top of the server's warnings, which the window
+// names) checked in the form, the token handed over and never shown again, the keychain
+// problem shown as is.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -53,13 +54,19 @@ test('desktop settings: errors at their field, saved values, the token handed to
   assert.equal((await stored(page)).settings.embedded, true, 'nothing saved');
   assert.equal(await page.getByLabel('Server URL').getAttribute('aria-invalid'), 'true');
 
+  // No extra reminders by default: the server's warnings (10m and 1m for this user) come anyway.
+  const reminders = page.getByLabel(/Extra reminders/);
+  assert.equal(await reminders.inputValue(), '');
+  await page.getByText('The server warns you 10 min and 1 min before your access expires').waitFor();
+  assert.match(await page.locator(`[id="${await reminders.getAttribute('aria-describedby')}"]`).innerText(), /^The server warns you 10 min and 1 min before your access expires: its warnings come first\. The reminders here are extra, on top of them/);
+
   await page.getByLabel('Server URL').fill('https://lapse.example.com');
-  await page.getByLabel(/Expiry warnings/).fill('15, soon');
+  await reminders.fill('15, soon');
   await page.getByRole('button', { name: 'Save settings' }).click();
   await page.getByRole('alert').filter({ hasText: 'Whole minutes above zero' }).waitFor();
-  assert.equal(await page.getByLabel(/Expiry warnings/).getAttribute('aria-invalid'), 'true');
+  assert.equal(await reminders.getAttribute('aria-invalid'), 'true');
 
-  await page.getByLabel(/Expiry warnings/).fill('15, 5');
+  await reminders.fill('15, 5');
   await page.getByRole('checkbox', { name: 'Do not disturb' }).check();
   await page.getByRole('checkbox', { name: 'Launch at login' }).check();
   await page.getByLabel('Token').fill('lapse_secret-token-value');
@@ -68,8 +75,8 @@ test('desktop settings: errors at their field, saved values, the token handed to
 
   const after = await stored(page);
   assert.deepEqual(
-    { serverUrl: after.settings.serverUrl, offsets: after.settings.notificationOffsetsMinutes, dnd: after.settings.doNotDisturb, login: after.settings.launchAtLogin, embedded: after.settings.embedded },
-    { serverUrl: 'https://lapse.example.com', offsets: [15, 5], dnd: true, login: true, embedded: false },
+    { serverUrl: after.settings.serverUrl, reminders: after.settings.extraReminderMinutes, dnd: after.settings.doNotDisturb, login: after.settings.launchAtLogin, embedded: after.settings.embedded },
+    { serverUrl: 'https://lapse.example.com', reminders: [15, 5], dnd: true, login: true, embedded: false },
   );
   assert.equal(after.tokenStored, true);
   assert.equal(await page.getByLabel('Token').inputValue(), '', 'the field is emptied');

@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { awaitsDecisionBy, countdownText, denialOf, requestTitle } from './format.ts';
+import { awaitsDecisionBy, countdownText, denialOf, expiryWarningsText, requestTitle } from './format.ts';
 import { fieldOf, validate } from './views/request.tsx';
 import { parseRoute } from './router.ts';
 import { generatePendingRequests } from '../bench/memory-api.ts';
@@ -110,4 +110,13 @@ test('errors in any shape they arrive in (IPC rejects with plain problem data) b
   assert.ok(!isLapseApiMethod('subscribe'), 'the stream has its own channel');
   assert.ok(!isLapseApiMethod('constructor'));
   assert.ok(!isLapseApiMethod(42));
+});
+
+test('expiryWarningsText: the server\'s warnings in words; none; not said', () => {
+  assert.equal(expiryWarningsText(['10m', '1m']), '10 min and 1 min');
+  assert.equal(expiryWarningsText(['1h', '30m', '90s']), '1 h, 30 min and 1 min');
+  assert.equal(expiryWarningsText(['5m']), '5 min');
+  assert.equal(expiryWarningsText(['soon', '5m']), '5 min', 'what is not a duration is left out');
+  assert.equal(expiryWarningsText([]), '');
+  assert.equal(expiryWarningsText(undefined), null, 'a server older than the field');
 });

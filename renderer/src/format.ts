@@ -2,6 +2,7 @@
 
 import type { AccessRequest, Entitlement, RequestStatus } from '../../common/lapse-api.ts';
 import { parseDuration } from '../../common/duration.ts';
+import { durationWords } from '../../common/countdown.ts';
 
 export { parseDuration };
 
@@ -64,4 +65,21 @@ export function awaitsDecisionBy(r: AccessRequest, me: string): boolean {
   const subject = r.pendingExtension ? `extension:${r.pendingExtension.number}` : 'request';
   if (!(r.status === 'pending' || (r.pendingExtension && r.status === 'active'))) return false;
   return !r.decisions.some((d) => d.approver === me && d.subject === subject);
+}
+
+/**
+ * The server's expiry warnings (`me.expiryWarnings`, e.g. ["10m", "1m"]) in words: "10 min
+ * and 1 min"; "" when there are none; null when the server did not say.
+ */
+export function expiryWarningsText(expiryWarnings: unknown): string | null {
+  if (!Array.isArray(expiryWarnings)) return null;
+  const words: string[] = [];
+  for (const d of expiryWarnings) {
+    try {
+      words.push(durationWords(parseDuration(d as string)));
+    } catch {
+      // not a duration: left out
+    }
+  }
+  return words.length <= 1 ? (words[0] ?? '') : `${words.slice(0, -1).join(', ')} and ${words.at(-1)}`;
 }

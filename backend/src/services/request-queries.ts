@@ -68,6 +68,8 @@ export class RequestQueries {
     return {
       id: caller.id, email: user?.email ?? null, name: user?.name ?? null, groups: user?.groups ?? [],
       roles: ['requester', ...(approver ? ['approver' as const] : []), ...(caller.admin ? ['admin' as const] : [])],
+      // The server's warnings, so that clients warn at the same moments (latest first).
+      expiryWarnings: [...this.engine.config.config.settings.expiryWarnings].sort((a, b) => b - a).map((ms) => formatDuration(ms)),
     };
   }
 

@@ -1,10 +1,12 @@
 // Settings. In the desktop app: server URL and token (the token goes to main and its OS
-// keychain, and never comes back), notification offsets, do not disturb, launch at login,
-// embedded mode. In the portal: who is signed in, and sign out.
+// keychain, and never comes back), extra expiry reminders on top of the server's warnings
+// (shown as the server gives them), do not disturb, launch at login, embedded mode. In the
+// portal: who is signed in, and sign out.
 
 import { useEffect, useId, useState } from 'react';
 import { ApiError, type DesktopSettings } from '../../../common/lapse-api.ts';
 import { useSession, theApi } from '../stores.ts';
+import { expiryWarningsText } from '../format.ts';
 
 export function SettingsView({ onSignOut }: { onSignOut(): void }) {
   const api = theApi();
@@ -20,8 +22,17 @@ export function SettingsView({ onSignOut }: { onSignOut(): void }) {
   );
 }
 
+/** What the server's warnings are, and that the reminders set here come on top of them. */
+function serverWarningsHint(expiryWarnings: unknown): string {
+  const words = expiryWarningsText(expiryWarnings);
+  if (words === null) return 'The server’s expiry warnings come first; the reminders here are extra, on top of them.';
+  if (words === '') return 'The server sends no expiry warnings: only the reminders here are given.';
+  return `The server warns you ${words} before your access expires: its warnings come first. The reminders here are extra, on top of them (one at the same moment as a server warning is shown once).`;
+}
+
 function DesktopSettingsForm() {
   const api = theApi();
+  const me = useSession((x) => x.me);
   const id = useId();
   const [s, setS] = useState<DesktopSettings | null>(null);
   const [offsets, setOffsets] = useState('');
@@ -29,7 +40,7 @@ function DesktopSettingsForm() {
   const [error, setError] = useState<{ field?: string; message: string } | null>(null);
   const [saved, setSaved] = useState<string | null>(null);
   useEffect(() => {
-    api.getSettings().then((x) => { setS(x); setOffsets(x.notificationOffsetsMinutes.join(', ')); }, (err) => setError({ message: ApiError.from(err).detail }));
+    api.getSettings().then((x) => { setS(x); setOffsets(x.extraReminderMinutes.join(', ')); }, (err) => setError({ message: ApiError.from(err).detail }));
   }, []);
   if (!s) return error ? <p role="alert" className="error">{error.message}</p> : <p aria-busy="true">Loading…</p>;
 
@@ -39,9 +50,9 @@ function DesktopSettingsForm() {
     setSaved(null);
     const parts = offsets.split(',').map((x) => x.trim()).filter(Boolean);
     const minutes = parts.map(Number);
-    if (minutes.some((m) => !Number.isInteger(m) || m <= 0)) return setError({ field: 'notificationOffsetsMinutes', message: 'Whole minutes above zero, separated by commas (e.g. 10, 1).' });
+    if (minutes.some((m) => !Number.isInteger(m) || m <= 0)) return setError({ field: 'extraReminderMinutes', message: 'Whole minutes above zero, separated by commas (e.g. 5, 2), or nothing for no extra reminders.' });
     try {
-      const next = await api.updateSettings({ serverUrl: s.serverUrl.trim(), notificationOffsetsMinutes: minutes, doNotDisturb: s.doNotDisturb, launchAtLogin: s.launchAtLogin, embedded: s.embedded });
+      const next = await api.updateSettings({ serverUrl: s.serverUrl.trim(), extraReminderMinutes: minutes, doNotDisturb: s.doNotDisturb, launchAtLogin: s.launchAtLogin, embedded: s.embedded });
       if (token.trim()) await api.setToken(token.trim());
       setToken('');
       setS({ ...next, hasToken: next.hasToken || !!token.trim() });
@@ -62,9 +73,10 @@ function DesktopSettingsForm() {
       <input id={`${id}-token`} type="password" autoComplete="off" value={token} disabled={s.embedded} placeholder={s.hasToken ? 'stored in the OS keychain' : 'paste a token'} onChange={(e) => setToken(e.target.value)} />
       {s.keychainProblem && <p className="error" role="alert">{s.keychainProblem}</p>}
       {s.hasToken && <button type="button" onClick={async () => { await api.clearToken(); setS({ ...s, hasToken: false }); }}>Forget the token</button>}
-      <label htmlFor={`${id}-offsets`}>Expiry warnings (minutes before, comma separated)</label>
-      <input id={`${id}-offsets`} value={offsets} onChange={(e) => setOffsets(e.target.value)} aria-invalid={error?.field === 'notificationOffsetsMinutes' || undefined} />
-      {err('notificationOffsetsMinutes')}
+      <label htmlFor={`${id}-offsets`}>Extra reminders (minutes before expiry, comma separated)</label>
+      <input id={`${id}-offsets`} value={offsets} placeholder="none" aria-describedby={`${id}-offsets-hint`} onChange={(e) => setOffsets(e.target.value)} aria-invalid={error?.field === 'extraReminderMinutes' || undefined} />
+      <p id={`${id}-offsets-hint`} className="hint">{serverWarningsHint(me?.expiryWarnings)}</p>
+      {err('extraReminderMinutes')}
       <label className="option"><input type="checkbox" checked={s.doNotDisturb} onChange={(e) => setS({ ...s, doNotDisturb: e.target.checked })} /> Do not disturb</label>
       <label className="option"><input type="checkbox" checked={s.launchAtLogin} onChange={(e) => setS({ ...s, launchAtLogin: e.target.checked })} /> Launch at login</label>
       {error && !error.field && <p className="error" role="alert">{error.message}</p>}
