@@ -191,7 +191,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   try {
     store = await openStoreSpec(storeSpec, dataDir, { auditKey, env });
     if (store.kind === 'postgres') {
-      const { redactStoreUrl } = await import('./store/postgres-store.ts');
+      const { redactStoreUrl } = await import('./store/postgres-connection.ts');
       store.onPoolError = (err) => log.warn({ error: err.message }, 'a database connection failed; it will be replaced');
       log.info({ url: redactStoreUrl(storeSpec!), pool: store.settings.max }, 'using the PostgreSQL store');
     }

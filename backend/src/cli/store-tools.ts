@@ -108,7 +108,8 @@ export const migrateStoreVerb: Verb = async (_args, v, o) => {
   if (!isPostgresUrl(to)) throw new UsageError('--to must be a postgres:// URL');
   const path = from.slice('sqlite:'.length);
   if (!existsSync(path)) throw new UsageError(`--from: no such file ${path}`);
-  const { PostgresStore, redactStoreUrl } = await import('../store/postgres-store.ts');
+  const { PostgresStore } = await import('../store/postgres-store.ts');
+  const { redactStoreUrl } = await import('../store/postgres-connection.ts');
   const { migrateStore } = await import('../store/migrate-store.ts');
   const { SqliteStore } = await import('../store/sqlite-store.ts');
   const { AUDIT_CHECKPOINT_FILE, resealLegacyChain } = await auditModules();

@@ -7,7 +7,8 @@ import pg from 'pg';
 import { createHash, createHmac } from 'node:crypto';
 import type { Entitlement } from '../domain/request.ts';
 import type { GrantInput } from './integration.ts';
-import { PostgresIntegration, scramVerifier } from './postgresql.ts';
+import { PostgresIntegration } from './postgresql.ts';
+import { scramVerifier } from './postgresql-roles.ts';
 import { shortId } from './sql/common.ts';
 import {
   closeSessions, createPgDatabase, hex, HOSTILE, PG, pgAdminQuery, pgCleanup, pgConnect, pgConnectDetails, pgRolesWithPrefix, uniquePrefix,

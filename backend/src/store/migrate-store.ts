@@ -5,7 +5,8 @@
 
 import { verifyAuditChain } from '../audit/verify.ts';
 import { entitlementKey, type RequestRecord } from '../domain/request.ts';
-import { storedKey, type PostgresStore } from './postgres-store.ts';
+import type { PostgresStore } from './postgres-store.ts';
+import { storedKey } from './postgres-changes.ts';
 import { STORE_TABLES, type SqliteStore } from './sqlite-store.ts';
 
 export interface MigrationReport {
