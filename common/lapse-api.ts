@@ -150,4 +150,4 @@ export const LAPSE_CALL_CHANNEL_PREFIX = 'lapse:call:';
 export const LAPSE_API_GLOBAL = 'lapse';
 
 /** The approver reason limit the backend enforces. */
-export const APPROVER_REASON_MAX = 124;
+export { APPROVER_REASON_MAX } from './api/schemas.ts';

@@ -12,9 +12,16 @@ const entitlement = {
   },
 } as const;
 
+/** The longest justification a request or extension may carry. */
+export const JUSTIFICATION_MAX = 2000;
+/** The longest reason an approver may give when approving or denying. */
+export const APPROVER_REASON_MAX = 124;
+/** The longest reason any decision body may carry (revoke, mark-revoke-canceled). */
+const REASON_MAX = 1000;
+
 const duration = { type: 'string', minLength: 1, maxLength: 40, description: 'e.g. "90m", "1h30m", "2d", or "indefinite"' } as const;
-const justification = { type: 'string', maxLength: 2000 } as const;
-const reason = { type: 'string', maxLength: 1000, description: 'at most 1,000 characters; an approver\'s reason (approve, deny) at most 124, which the engine checks' } as const;
+const justification = { type: 'string', maxLength: JUSTIFICATION_MAX } as const;
+const reason = { type: 'string', maxLength: REASON_MAX, description: `at most ${REASON_MAX} characters; an approver's reason (approve, deny) at most ${APPROVER_REASON_MAX}, which the engine checks` } as const;
 
 export const createRequestBody = {
   type: 'object',

@@ -9,8 +9,8 @@ import { conflict, forbidden, invalid } from './errors.ts';
 import type { EngineContext } from './engine-context.ts';
 import type { Extension } from './extension.ts';
 import type { Grants } from './grants.ts';
+import { APPROVER_REASON_MAX } from '../../../common/api/schemas.ts';
 
-export const APPROVER_REASON_MAX = 124;
 
 export class Decisions {
   constructor(private readonly ctx: EngineContext, private readonly grants: Grants, private readonly extension: Extension) {}

@@ -26,8 +26,6 @@ import { AutomaticFlows } from './automatic-flows.ts';
 import { Favorites } from './favorites.ts';
 import { RevokeAll } from './revoke-all.ts';
 
-export { APPROVER_REASON_MAX } from './decisions.ts';
-export { JUSTIFICATION_MAX } from './submission.ts';
 export { AUTOMATIC_PREFIX } from './automatic-flows.ts';
 export { backoffDelay } from './revokes.ts';
 

@@ -18,8 +18,8 @@ import { forbidden, invalid, LapseError } from './errors.ts';
 import { groupByIntegration, type EngineContext } from './engine-context.ts';
 import type { NewRequestInput } from './engine.ts';
 import type { Grants } from './grants.ts';
+import { JUSTIFICATION_MAX } from '../../../common/api/schemas.ts';
 
-export const JUSTIFICATION_MAX = 2000;
 const MAX_START_DELAY_MS = 90 * 24 * 3600_000;
 
 export class Submission {
