@@ -1,39 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ManualClock } from './clock.ts';
+import { ManualClock, ManualTimers } from './clock.ts';
 import { DEFAULT_WARNING_OFFSETS_MS, planWarnings, serverWarningOffsetsMs, warningKey, warningOffsets, WarningScheduler, type PlannedWarning } from './warning-planner.ts';
 
 const T0 = Date.UTC(2026, 0, 5, 12, 0, 0);
 const MIN = 60_000;
-
-/** Timers driven by a ManualClock: `advance` runs what falls due, in order. */
-class ManualTimers {
-  private next = 1;
-  private readonly pending = new Map<number, { at: number; fn: () => void }>();
-  constructor(private readonly clock: ManualClock) {}
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.next++;
-    this.pending.set(id, { at: this.clock.now() + ms, fn });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.pending.delete(handle as number);
-  }
-  advance(ms: number): void {
-    const until = this.clock.now() + ms;
-    for (;;) {
-      const due = [...this.pending.entries()].filter(([, t]) => t.at <= until).sort((a, b) => a[1].at - b[1].at)[0];
-      if (!due) break;
-      this.pending.delete(due[0]);
-      this.clock.set(Math.max(this.clock.now(), due[1].at));
-      due[1].fn();
-    }
-    this.clock.set(until);
-  }
-  get size(): number {
-    return this.pending.size;
-  }
-}
 
 test('plans one warning per offset, soonest first, with stable keys', () => {
   const plan = planWarnings([{ requestId: 'r1', expiresAt: T0 + 60 * MIN }, { requestId: 'r2', expiresAt: T0 + 30 * MIN }], [10 * MIN, MIN], T0);

@@ -7,7 +7,7 @@
 // key (`warningKey`), so the person is told once. Until the server's offsets are known the
 // tray plans at the server's own default, `DEFAULT_WARNING_OFFSETS_MS`.
 
-import type { Clock } from './clock.ts';
+import type { Clock, Timers } from './clock.ts';
 import { parseDuration } from './duration.ts';
 
 /** The server's default `settings.expiryWarnings`: 10 minutes and 1 minute before expiry. */
@@ -85,11 +85,6 @@ export function planWarnings(active: ActiveAccess[], offsetsMs: number[], now: n
     }
   }
   return out.sort((x, y) => x.at - y.at || x.key.localeCompare(y.key));
-}
-
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
 }
 
 /**

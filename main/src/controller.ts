@@ -7,7 +7,7 @@
 import type { DesktopSettings } from '../../common/lapse-api.ts';
 import type { Clock } from '../../common/clock.ts';
 import type { PlannedNotification, StreamEvent } from '../../common/notifications.ts';
-import type { Timers } from '../../common/warning-planner.ts';
+import type { Timers } from '../../common/clock.ts';
 import type { Connection, MenuAction, MenuState } from './menu-model.ts';
 import type { SettingsStore } from './settings.ts';
 import type { TokenVault } from './keychain.ts';

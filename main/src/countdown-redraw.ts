@@ -3,7 +3,7 @@
 
 import type { AccessRequest } from '../../common/lapse-api.ts';
 import { msUntilTextChanges } from '../../common/countdown.ts';
-import type { Timers } from '../../common/warning-planner.ts';
+import type { Timers } from '../../common/clock.ts';
 
 export class CountdownRedraw {
   private timer: unknown = null;

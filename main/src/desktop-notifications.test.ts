@@ -5,7 +5,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ManualClock } from '../../common/clock.ts';
+import { ManualClock, ManualTimers } from '../../common/clock.ts';
 import type { AccessRequest } from '../../common/lapse-api.ts';
 import type { PlannedNotification, StreamEvent } from '../../common/notifications.ts';
 import { DEFAULT_WARNING_OFFSETS_MS, serverWarningOffsetsMs, warningKey } from '../../common/warning-planner.ts';
@@ -15,32 +15,6 @@ import { SettingsStore } from './settings.ts';
 
 const T0 = Date.UTC(2026, 0, 5, 12, 0, 0);
 const MIN = 60_000;
-
-/** Timers driven by a ManualClock: `advance` runs what falls due, in order. */
-class ManualTimers {
-  private next = 1;
-  private readonly pending = new Map<number, { at: number; fn: () => void }>();
-  constructor(private readonly clock: ManualClock) {}
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.next++;
-    this.pending.set(id, { at: this.clock.now() + ms, fn });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.pending.delete(handle as number);
-  }
-  /** Moves the clock to `t`, running each timer due on the way at its moment. */
-  advanceTo(t: number): void {
-    for (;;) {
-      const due = [...this.pending.entries()].filter(([, x]) => x.at <= t).sort((a, b) => a[1].at - b[1].at)[0];
-      if (!due) break;
-      this.pending.delete(due[0]);
-      this.clock.set(Math.max(this.clock.now(), due[1].at));
-      due[1].fn();
-    }
-    this.clock.set(t);
-  }
-}
 
 /** The tray's notifications with a recording shell; `server` is what `me` said (null: not yet). */
 function tray(opts: { server: string[] | null; extraReminderMinutes?: number[] }) {

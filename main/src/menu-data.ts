@@ -3,7 +3,7 @@
 // change; changes close together make one read, and reads never overlap.
 
 import type { AccessRequest } from '../../common/lapse-api.ts';
-import type { Timers } from '../../common/warning-planner.ts';
+import type { Timers } from '../../common/clock.ts';
 import type { MenuState } from './menu-model.ts';
 import { CallError, type ServerMethods } from './server-api.ts';
 

@@ -2,7 +2,7 @@
 // of any change (changes close together make one drawing), and again when a countdown's
 // text changes (countdown-redraw.ts).
 
-import type { Timers } from '../../common/warning-planner.ts';
+import type { Timers } from '../../common/clock.ts';
 import { buildMenu, trayIconState, trayToolTip, type MenuState } from './menu-model.ts';
 import { CountdownRedraw } from './countdown-redraw.ts';
 import type { Shell } from './shell.ts';

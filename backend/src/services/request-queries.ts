@@ -4,7 +4,7 @@
 
 import type { Engine } from '../engine/engine.ts';
 import { LapseError } from '../engine/errors.ts';
-import type { Store } from '../store/store.ts';
+import type { AuditFilter, Store } from '../store/store.ts';
 import type { Logger } from '../logger.ts';
 import { REQUEST_STATUSES, type GrantRecord, type RequestRecord, type RequestStatus } from '../domain/request.ts';
 import { formatDuration } from '../../../common/duration.ts';
@@ -25,16 +25,6 @@ export interface RequestListQuery {
   status?: string;
   user?: string;
   flow?: string;
-  limit?: number;
-}
-
-export interface AuditQuery {
-  requestId?: string;
-  actor?: string;
-  action?: string;
-  since?: number;
-  until?: number;
-  afterSeq?: number;
   limit?: number;
 }
 
@@ -141,7 +131,7 @@ export class RequestQueries {
   }
 
   /** Audit events: admins query the whole log; others only the events of a request they can see. */
-  async audit(caller: { id: string; admin: boolean }, q: AuditQuery): Promise<AuditEventView[]> {
+  async audit(caller: { id: string; admin: boolean }, q: AuditFilter): Promise<AuditEventView[]> {
     if (!caller.admin) {
       if (!q.requestId) throw new LapseError('forbidden', 'only admins can query the whole audit log; pass requestId for one of your requests');
       await this.engine.getVisible(caller.id, q.requestId);
