@@ -1,6 +1,7 @@
 // Moving an embedded SQLite store to PostgreSQL loses nothing: requests in every state,
-// grants, jobs, the audit chain and its head, favorites, tokens (as hashes) and meta read
-// back the same through the Store interface, and the copy refuses a target in use.
+// grants, jobs, the audit chain and its head, favorites, tokens (as hashes), meta, sessions,
+// sign-in attempts and provisioned users read back the same through the Store interface,
+// and the copy refuses a target in use.
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +15,7 @@ import { PostgresStore } from './postgres-store.ts';
 import { freshTestStoreUrl, TEST_AUDIT_KEY, TEST_SECRET_KEY } from './postgres-test-support.ts';
 import { migrateStore } from './migrate-store.ts';
 import { SqliteStore } from './sqlite-store.ts';
-import type { Store } from './store.ts';
+import type { ProvisionedUser, SignInAttempt, Store } from './store.ts';
 import { verifyAuditChain } from '../audit/verify.ts';
 
 const appRead = ent('database', 'app', 'read');
@@ -41,10 +42,17 @@ async function snapshot(store: Store, tokens: string[]) {
     authenticated: await Promise.all(tokens.map(async (t) => (await authenticate(store, t))?.id ?? null)),
     meta: await store.getMeta('admin-token-created'),
     nextDue: await store.nextDueAt(),
+    sessions: await Promise.all(['session-live', 'session-revoked'].map((id) => store.findSession(id))),
+    liveSessions: await store.listSessionsOf('alice', T0),
+    provisioned: await store.listProvisionedUsers(),
+    bySubject: await store.findProvisionedUserBySubject('https://idp.example.com', '00u-dana'),
   };
 }
 
-/** A harness on SQLite with requests in several states, a favorite, tokens and meta. */
+/** A sign-in attempt under way when the store is copied (taken once, so checked after the copy). */
+const ATTEMPT: SignInAttempt = { state: 'st-copied', nonce: 'n', codeVerifier: 'v', returnTo: '/requests', createdAt: T0, expiresAt: T0 + 10 * MINUTE };
+
+/** A harness on SQLite with requests in several states, a favorite, tokens, meta, sessions, a sign-in attempt and provisioned users. */
 async function populated(): Promise<{ h: Harness; tokens: string[] }> {
   const h = await createHarness({ store: 'sqlite' });
   await h.engine.createRequest('alice', { flowId: 'auto', entitlements: [appRead] }); // active
@@ -61,6 +69,17 @@ async function populated(): Promise<{ h: Harness; tokens: string[] }> {
   const b = await createToken(h.store, 'carol', 'revoked one');
   await h.store.revokeToken(b.record.id, T0);
   await h.store.setMeta('admin-token-created', '2026-11-23T10:00:00.000Z');
+  const session = { userId: 'alice', createdAt: T0, lastSeenAt: T0 + MINUTE, expiresAt: T0 + 8 * HOUR, idleTimeoutMs: 30 * MINUTE, csrfHash: 'c', idToken: 'eyJ.e30.sig', revokedAt: null, revokedReason: null };
+  await h.store.insertSession({ id: 'session-live', ...session });
+  await h.store.insertSession({ id: 'session-revoked', ...session, userId: 'carol', idToken: null });
+  await h.store.revokeSession('session-revoked', T0 + MINUTE, 'sign-out');
+  await h.store.saveSignInAttempt(ATTEMPT);
+  const provisioned: ProvisionedUser = {
+    id: 'u-dana', issuer: 'https://idp.example.com', subject: '00u-dana', email: 'dana@example.com', name: 'Dana "DJ" Ó\'Brien', groups: ['eng', 'ß'],
+    manager: 'erin', attributes: { city: 'Zürich — 東京', quote: '"\'' }, createdAt: T0, updatedAt: T0, lastSignInAt: T0, disabledAt: null,
+  };
+  await h.store.saveProvisionedUser(provisioned);
+  await h.store.saveProvisionedUser({ ...provisioned, id: 'u-gone', subject: '00u-gone', name: null, groups: [], manager: null, attributes: {}, disabledAt: T0 + HOUR });
   return { h, tokens: [a.token, b.token] };
 }
 
@@ -73,10 +92,13 @@ test('everything is copied and reads back the same; the chain verifies and a tok
     const report = await migrateStore(h.store as SqliteStore, target, TEST_AUDIT_KEY);
     assert.equal(report.auditEvents, before.audit.length);
     assert.equal(report.copied.requests, 5);
+    assert.deepEqual([report.copied.sessions, report.copied.sign_in_attempts, report.copied.provisioned_users], [2, 1, 2]);
     const afterCopy = await snapshot(target, tokens);
     assert.deepEqual(afterCopy, before);
     assert.equal(afterCopy.authenticated[0], before.tokens.find((t) => t.userId === 'alice')!.id, 'the token authenticates');
     assert.equal(afterCopy.authenticated[1], null, 'the revoked one stays revoked');
+    assert.equal(before.sessions.filter(Boolean).length + before.provisioned.length, 4, 'sessions and provisioned users were there to copy');
+    assert.deepEqual(await target.takeSignInAttempt(ATTEMPT.state, T0 + MINUTE), ATTEMPT, 'the attempt under way is taken on the target');
     assert.deepEqual(await verifyAuditChain(target, TEST_AUDIT_KEY), { ok: true, checked: before.audit.length, problems: [], checkpoint: null });
     // The chain goes on from the copied head.
     await target.appendAudit([{ at: T0, actor: 'system', action: 'store.migrated', requestId: null, data: {} }]);

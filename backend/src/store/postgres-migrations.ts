@@ -139,4 +139,50 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
       ALTER TABLE jobs DROP COLUMN target;
     `,
   },
+  {
+    version: 6,
+    name: 'sessions, sign-in attempts and provisioned users (single sign-on)',
+    // As SQLite migration 6.
+    sql: `
+      CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        last_seen_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        idle_timeout_ms BIGINT NOT NULL,
+        csrf_hash TEXT NOT NULL,
+        id_token TEXT,
+        revoked_at BIGINT,
+        revoked_reason TEXT
+      );
+      CREATE INDEX sessions_user ON sessions (user_id);
+
+      CREATE TABLE sign_in_attempts (
+        state TEXT PRIMARY KEY,
+        nonce TEXT NOT NULL,
+        code_verifier TEXT NOT NULL,
+        return_to TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+      );
+      CREATE INDEX sign_in_attempts_expires ON sign_in_attempts (expires_at);
+
+      CREATE TABLE provisioned_users (
+        id TEXT PRIMARY KEY,
+        issuer TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        email TEXT NOT NULL,
+        name TEXT,
+        groups TEXT NOT NULL,
+        manager TEXT,
+        attributes TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        last_sign_in_at BIGINT NOT NULL,
+        disabled_at BIGINT,
+        UNIQUE (issuer, subject)
+      );
+    `,
+  },
 ];

@@ -7,7 +7,8 @@
 //
 // The URL, pool settings and query helpers are in postgres-connection.ts; a change set's
 // checks and writes in postgres-changes.ts; jobs and their leases in postgres-jobs.ts; the
-// audit chain in postgres-audit.ts; lock rows in postgres-locks.ts.
+// audit chain in postgres-audit.ts; lock rows in postgres-locks.ts; sessions, sign-in
+// attempts and provisioned users in postgres-sign-in.ts.
 
 import pg from 'pg';
 import { HOLDING_STATUSES, type Favorite, type GrantRecord, type JobRecord, type RequestRecord, type RequestWithGrants } from '../domain/request.ts';
@@ -18,7 +19,10 @@ import {
   type AuditInput,
   type ChangeSet,
   type HeldGrant,
+  type ProvisionedUser,
   type RequestFilter,
+  type SessionRecord,
+  type SignInAttempt,
   type Store,
   type StoreOptions,
   type TokenRecord,
@@ -29,6 +33,7 @@ import { parseStoreUrl, queryCount, queryOne, queryRows, RETRYABLE, runTransacti
 import { applyChangeSet, storedKey } from './postgres-changes.ts';
 import * as auditChain from './postgres-audit.ts';
 import * as jobs from './postgres-jobs.ts';
+import * as signIn from './postgres-sign-in.ts';
 import { PostgresLocks } from './postgres-locks.ts';
 
 // The CLI's store tools load this with the store.
@@ -376,6 +381,21 @@ export class PostgresStore implements Store {
   async touchToken(id: string, at: number): Promise<void> {
     await this.pool.query('UPDATE tokens SET last_used_at = $1 WHERE id = $2', [at, id]);
   }
+
+  // Sessions, sign-in attempts and provisioned users: in postgres-sign-in.ts.
+  async insertSession(s: SessionRecord): Promise<void> { return signIn.insertSession(this.pool, s); }
+  async findSession(id: string): Promise<SessionRecord | null> { return signIn.findSession(this.pool, id); }
+  async touchSession(id: string, at: number): Promise<void> { return signIn.touchSession(this.pool, id, at); }
+  async revokeSession(id: string, at: number, reason: string): Promise<boolean> { return signIn.revokeSession(this.pool, id, at, reason); }
+  async revokeSessionsOf(userId: string, at: number, reason: string): Promise<number> { return signIn.revokeSessionsOf(this.pool, userId, at, reason); }
+  async listSessionsOf(userId: string, now: number): Promise<SessionRecord[]> { return signIn.listSessionsOf(this.pool, userId, now); }
+  async pruneSessions(before: number): Promise<number> { return signIn.pruneSessions(this.pool, before); }
+  async saveSignInAttempt(a: SignInAttempt): Promise<void> { return signIn.saveSignInAttempt(this.pool, a); }
+  async takeSignInAttempt(state: string, now: number): Promise<SignInAttempt | null> { return signIn.takeSignInAttempt(this.pool, state, now); }
+  async saveProvisionedUser(u: ProvisionedUser): Promise<void> { return signIn.saveProvisionedUser(this.pool, u); }
+  async findProvisionedUser(id: string): Promise<ProvisionedUser | null> { return signIn.findProvisionedUser(this.pool, id); }
+  async findProvisionedUserBySubject(issuer: string, subject: string): Promise<ProvisionedUser | null> { return signIn.findProvisionedUserBySubject(this.pool, issuer, subject); }
+  async listProvisionedUsers(): Promise<ProvisionedUser[]> { return signIn.listProvisionedUsers(this.pool); }
 
   async useMfaStep(userId: string, step: number): Promise<boolean> {
     return (await this.count(

@@ -1,7 +1,7 @@
 // Rows of the store's tables as records: the same columns in SQLite and PostgreSQL.
 
 import type { JobRecord } from '../domain/request.ts';
-import type { AuditEvent, TokenRecord } from './store.ts';
+import type { AuditEvent, ProvisionedUser, SessionRecord, SignInAttempt, TokenRecord } from './store.ts';
 
 type Row = Record<string, unknown>;
 
@@ -46,5 +46,52 @@ export function tokenFromRow(r: Row): TokenRecord {
     createdAt: Number(r.created_at),
     revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
     lastUsedAt: r.last_used_at === null ? null : Number(r.last_used_at),
+  };
+}
+
+const numberOrNull = (v: unknown) => (v === null ? null : Number(v));
+const stringOrNull = (v: unknown) => (v === null ? null : String(v));
+
+export function sessionFromRow(r: Row): SessionRecord {
+  return {
+    id: String(r.id),
+    userId: String(r.user_id),
+    createdAt: Number(r.created_at),
+    lastSeenAt: Number(r.last_seen_at),
+    expiresAt: Number(r.expires_at),
+    idleTimeoutMs: Number(r.idle_timeout_ms),
+    csrfHash: String(r.csrf_hash),
+    idToken: stringOrNull(r.id_token),
+    revokedAt: numberOrNull(r.revoked_at),
+    revokedReason: stringOrNull(r.revoked_reason),
+  };
+}
+
+export function signInAttemptFromRow(r: Row): SignInAttempt {
+  return {
+    state: String(r.state),
+    nonce: String(r.nonce),
+    codeVerifier: String(r.code_verifier),
+    returnTo: String(r.return_to),
+    createdAt: Number(r.created_at),
+    expiresAt: Number(r.expires_at),
+  };
+}
+
+/** A provisioned user's groups and attributes are JSON text (an array, an object of strings). */
+export function provisionedUserFromRow(r: Row): ProvisionedUser {
+  return {
+    id: String(r.id),
+    issuer: String(r.issuer),
+    subject: String(r.subject),
+    email: String(r.email),
+    name: stringOrNull(r.name),
+    groups: JSON.parse(String(r.groups)) as string[],
+    manager: stringOrNull(r.manager),
+    attributes: JSON.parse(String(r.attributes)) as Record<string, string>,
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+    lastSignInAt: Number(r.last_sign_in_at),
+    disabledAt: numberOrNull(r.disabled_at),
   };
 }

@@ -184,4 +184,53 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       ALTER TABLE jobs DROP COLUMN target;
     `,
   },
+  {
+    version: 6,
+    name: 'sessions, sign-in attempts and provisioned users (single sign-on)',
+    // A session is found by its id (the SHA-256 of its cookie's secret) and listed by user.
+    // A sign-in attempt is taken by its state, once; expired ones are removed by their end.
+    // A provisioned user is found by id, or by the provider's issuer and subject, which are
+    // unique together; its groups and attributes are JSON (an array, an object).
+    sql: `
+      CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_seen_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        idle_timeout_ms INTEGER NOT NULL,
+        csrf_hash TEXT NOT NULL,
+        id_token TEXT,
+        revoked_at INTEGER,
+        revoked_reason TEXT
+      );
+      CREATE INDEX sessions_user ON sessions (user_id);
+
+      CREATE TABLE sign_in_attempts (
+        state TEXT PRIMARY KEY,
+        nonce TEXT NOT NULL,
+        code_verifier TEXT NOT NULL,
+        return_to TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+      );
+      CREATE INDEX sign_in_attempts_expires ON sign_in_attempts (expires_at);
+
+      CREATE TABLE provisioned_users (
+        id TEXT PRIMARY KEY,
+        issuer TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        email TEXT NOT NULL,
+        name TEXT,
+        groups TEXT NOT NULL,
+        manager TEXT,
+        attributes TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        last_sign_in_at INTEGER NOT NULL,
+        disabled_at INTEGER,
+        UNIQUE (issuer, subject)
+      );
+    `,
+  },
 ];

@@ -14,7 +14,10 @@ import {
   type AuditInput,
   type ChangeSet,
   type HeldGrant,
+  type ProvisionedUser,
   type RequestFilter,
+  type SessionRecord,
+  type SignInAttempt,
   type Store,
   type StoreOptions,
   type TokenRecord,
@@ -23,6 +26,7 @@ import { SqliteWriter } from './sqlite-writer.ts';
 import { openSqlite, StatementCache, type Row } from './sqlite-connection.ts';
 import { auditFromRow, jobFromRow, tokenFromRow } from './rows.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
+import * as signIn from './sqlite-sign-in.ts';
 import { WalCheckpointer } from './wal-checkpointer.ts';
 
 /**
@@ -361,6 +365,21 @@ export class SqliteStore implements Store {
     for (const cached of this.tokens.values()) if (cached.record.id === id) cached.record.lastUsedAt = at;
   }
 
+  // Sessions, sign-in attempts and provisioned users: in sqlite-sign-in.ts (writes through the writer).
+  async insertSession(s: SessionRecord): Promise<void> { this.writer.signIn.insertSession(s); }
+  async findSession(id: string): Promise<SessionRecord | null> { return signIn.findSession(this.sql, id); }
+  async touchSession(id: string, at: number): Promise<void> { this.writer.signIn.touchSession(id, at); }
+  async revokeSession(id: string, at: number, reason: string): Promise<boolean> { return this.writer.signIn.revokeSession(id, at, reason); }
+  async revokeSessionsOf(userId: string, at: number, reason: string): Promise<number> { return this.writer.signIn.revokeSessionsOf(userId, at, reason); }
+  async listSessionsOf(userId: string, now: number): Promise<SessionRecord[]> { return signIn.listSessionsOf(this.sql, userId, now); }
+  async pruneSessions(before: number): Promise<number> { return this.writer.signIn.pruneSessions(before); }
+  async saveSignInAttempt(a: SignInAttempt): Promise<void> { this.writer.signIn.saveSignInAttempt(a); }
+  async takeSignInAttempt(state: string, now: number): Promise<SignInAttempt | null> { return this.writer.signIn.takeSignInAttempt(state, now); }
+  async saveProvisionedUser(u: ProvisionedUser): Promise<void> { this.writer.signIn.saveProvisionedUser(u); }
+  async findProvisionedUser(id: string): Promise<ProvisionedUser | null> { return signIn.findProvisionedUser(this.sql, id); }
+  async findProvisionedUserBySubject(issuer: string, subject: string): Promise<ProvisionedUser | null> { return signIn.findProvisionedUserBySubject(this.sql, issuer, subject); }
+  async listProvisionedUsers(): Promise<ProvisionedUser[]> { return signIn.listProvisionedUsers(this.sql); }
+
   async useMfaStep(userId: string, step: number): Promise<boolean> {
     return this.writer.useMfaStep(userId, step);
   }
@@ -402,4 +421,4 @@ export class SqliteStore implements Store {
 }
 
 /** The tables of the store's schema, parents first (PostgreSQL's; SQLite keeps grants inside their requests' rows). */
-export const STORE_TABLES = ['requests', 'request_approvers', 'holdings', 'grants', 'jobs', 'audit', 'audit_head', 'favorites', 'tokens', 'meta'] as const;
+export const STORE_TABLES = ['requests', 'request_approvers', 'holdings', 'grants', 'jobs', 'audit', 'audit_head', 'favorites', 'tokens', 'meta', 'sessions', 'sign_in_attempts', 'provisioned_users'] as const;

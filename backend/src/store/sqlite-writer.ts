@@ -1,5 +1,6 @@
 // Every write of the SQLite store (sqlite-store.ts), on its connection: change sets with
-// their preconditions, claims and leases of jobs, the audit chain, tokens, favorites, meta.
+// their preconditions, claims and leases of jobs, the audit chain, tokens, favorites, meta,
+// and (sqlite-sign-in.ts) sessions, sign-in attempts and provisioned users.
 
 import type Database from 'libsql';
 import { applyRequestUpdate, awaitsDecision, coversEntitlements, entitlementKey, jobIdRange, type Favorite, type GrantRecord, type JobRecord, type RequestRecord } from '../domain/request.ts';
@@ -8,6 +9,7 @@ import { ConflictError, type AuditHasher, type AuditInput, type ChangeSet, type 
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.ts';
 import { StatementCache, type Row } from './sqlite-connection.ts';
 import { auditFromRow, jobFromRow, warningOffsetsColumn } from './rows.ts';
+import { SqliteSignInWrites } from './sqlite-sign-in.ts';
 
 /** How one change set of a batch ended: null when committed, else why nothing of it was written. */
 export type CommitOutcome = unknown;
@@ -37,12 +39,16 @@ const byIntegration = (a: GrantRecord, b: GrantRecord) => (a.integration < b.int
 export class SqliteWriter {
   /** The audit chain's head as the open transaction sees it (read once, written once at the end). */
   private txHead: { seq: number; hash: string; dirty: boolean } | null = null;
+  /** The writes of sessions, sign-in attempts and provisioned users. */
+  readonly signIn: SqliteSignInWrites;
 
   /**
    * `sql`: the statements of the store's connection `db`, shared with its reads. `auditKey`:
    * the audit chain's key (null: this store cannot append audit events).
    */
-  constructor(private readonly db: Database.Database, private readonly sql: StatementCache, private readonly auditKey: Buffer | null) {}
+  constructor(private readonly db: Database.Database, private readonly sql: StatementCache, private readonly auditKey: Buffer | null) {
+    this.signIn = new SqliteSignInWrites(sql);
+  }
 
   private run(sql: string, ...params: unknown[]): number {
     return this.sql.run(sql, ...params);

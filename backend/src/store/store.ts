@@ -108,6 +108,53 @@ export interface TokenRecord {
   lastUsedAt: number | null;
 }
 
+/** A signed-in session (single sign-on). The cookie holds a secret; the store keeps its SHA-256 (`id`). */
+export interface SessionRecord {
+  id: string;
+  userId: string;
+  createdAt: number;
+  lastSeenAt: number;
+  /** The absolute end: the session never outlives it, however active. */
+  expiresAt: number;
+  /** The session ends this long after its last use. */
+  idleTimeoutMs: number;
+  /** SHA-256 of the session's CSRF token. */
+  csrfHash: string;
+  /** The ID token the provider gave at sign-in (for RP-initiated logout's id_token_hint). */
+  idToken: string | null;
+  revokedAt: number | null;
+  /** Why it was revoked: 'sign-out', 'user removed', 'refused at renewal', … */
+  revokedReason: string | null;
+}
+
+/** An authorization request on its way to the provider and back: single use, short-lived. */
+export interface SignInAttempt {
+  state: string;
+  nonce: string;
+  codeVerifier: string;
+  /** Where to send the person after sign-in (a path of the portal). */
+  returnTo: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** A person created from the identity provider's claims (settings.oidc.provisionUsers). */
+export interface ProvisionedUser {
+  id: string;
+  issuer: string;
+  subject: string;
+  email: string;
+  name: string | null;
+  groups: string[];
+  manager: string | null;
+  attributes: Record<string, string>;
+  createdAt: number;
+  updatedAt: number;
+  lastSignInAt: number;
+  /** Set when the provider or the configuration no longer lets them in. */
+  disabledAt: number | null;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   migrate(): Promise<void>;
@@ -203,6 +250,33 @@ export interface Store {
   listTokens(userId?: string): Promise<TokenRecord[]>;
   revokeToken(id: string, at: number): Promise<boolean>;
   touchToken(id: string, at: number): Promise<void>;
+
+  insertSession(session: SessionRecord): Promise<void>;
+  /** The session by id, revoked or not (null: unknown). */
+  findSession(id: string): Promise<SessionRecord | null>;
+  /** Notes a use: lastSeenAt = at (only moves forward). */
+  touchSession(id: string, at: number): Promise<void>;
+  /** Revokes one session; false when it was unknown or already revoked. */
+  revokeSession(id: string, at: number, reason: string): Promise<boolean>;
+  /** Revokes every live session of a user; how many. */
+  revokeSessionsOf(userId: string, at: number, reason: string): Promise<number>;
+  /** The live sessions of a user (not revoked, not past expiresAt at `now`). */
+  listSessionsOf(userId: string, now: number): Promise<SessionRecord[]>;
+  /** Deletes sessions that ended before `before` (revoked or expired); how many. */
+  pruneSessions(before: number): Promise<number>;
+  saveSignInAttempt(attempt: SignInAttempt): Promise<void>;
+  /**
+   * Takes an attempt by its state, once: it is deleted in the same statement, so a replayed
+   * callback (or two replicas given the same callback) finds it at most once. Null when
+   * unknown, already taken or expired at `now` (an expired one is deleted too).
+   */
+  takeSignInAttempt(state: string, now: number): Promise<SignInAttempt | null>;
+  /** Inserts or replaces (by id) a provisioned user. */
+  saveProvisionedUser(user: ProvisionedUser): Promise<void>;
+  findProvisionedUser(id: string): Promise<ProvisionedUser | null>;
+  /** By issuer and subject (the provider's stable id of the person). */
+  findProvisionedUserBySubject(issuer: string, subject: string): Promise<ProvisionedUser | null>;
+  listProvisionedUsers(): Promise<ProvisionedUser[]>;
 
   /**
    * Records `step` as the last one-time-code step `userId` used, unless one as late is
