@@ -7,7 +7,6 @@ import { dirname, join, resolve } from 'node:path';
 import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { DEFAULT_HEALTH_CHECK_EVERY_MS, DEFAULT_RECONCILE_EVERY_MS, type IntegrationConfig, type LapseConfig } from './domain/config.ts';
-import { CompiledConfig } from './domain/catalog.ts';
 import { ConfigInvalidError, loadConfigFile } from './config/load.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
 import type { PostgresStore } from './store/postgres-store.ts';
@@ -36,6 +35,7 @@ import { createToken } from './auth/tokens.ts';
 import { buildServer } from './api/server.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
+import { createSignIn, Identities } from './services/identities.ts';
 import { ensurePrivateDir, prepareDataDir, writePrivateFile } from './data-dir.ts';
 
 /** How often the audit chain's head is checkpointed outside the store (when it moved). */
@@ -43,6 +43,8 @@ const AUDIT_CHECKPOINT_EVERY_MS = 1000;
 
 /** When the first periodic reconciliation runs after a start. */
 const RECONCILE_FIRST_AFTER_MS = 60_000;
+/** How often a replica reads the identities single sign-on keeps in the store. */
+const IDENTITIES_REFRESH_MS = 30_000;
 /** A job due for longer than this counts as overdue in the metrics. */
 const OVERDUE_AFTER_MS = 60_000;
 
@@ -245,7 +247,9 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const relay = store.kind === 'postgres'
     ? new PgReplicaRelay(store, events, { origin: owner, onWake: (at) => scheduler?.wake(at), log: (level, message, fields) => log[level](fields ?? {}, message) })
     : null;
-  let compiled = new CompiledConfig(config);
+  const identities = new Identities(store);
+  await identities.load();
+  let compiled = identities.compile(config);
   const engine: Engine = new Engine({
     store, clock, events, integrations, config: compiled, owner, leaseMs,
     mfa: new TotpVerifier(() => engine.config.users, store, clock, env),
@@ -255,6 +259,15 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     },
     sealAccessDetails: (requestId, integration, details) => sealer.seal(requestId, integration, details),
     log: (level, message, fields) => log[level](fields ?? {}, message),
+  });
+  /** Reads the identities single sign-on keeps in the store; the running configuration follows a change. */
+  const refreshIdentities = async () => {
+    if (!(await identities.load())) return;
+    compiled = identities.compile(config);
+    engine.config = compiled;
+  };
+  const signIn = createSignIn({
+    config: () => config, env, store, now: () => clock.now(), isKnownUser: (id) => engine.config.users.has(id), identitiesChanged: refreshIdentities, logger: log,
   });
   const health = new IntegrationHealth(integrations, () => clock.now());
   const runReconcile = async (by: string): Promise<ReconcileReport> => {
@@ -271,6 +284,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       { name: 'health', everyMs: config.settings.healthCheckEvery ?? DEFAULT_HEALTH_CHECK_EVERY_MS, run: () => health.checkAll() },
       // The first sweep waits a minute: right after a start the overdue revokes come first.
       ...(reconcileEvery === null ? [] : [{ name: 'reconcile', everyMs: reconcileEvery, firstAfterMs: Math.min(reconcileEvery, RECONCILE_FIRST_AFTER_MS), run: () => runReconcile('system') }]),
+      // Another replica may have signed someone in: their identity reaches this one within this time.
+      ...(signIn ? [{ name: 'identities', everyMs: IDENTITIES_REFRESH_MS, run: refreshIdentities }] : []),
     ],
     onError: (err) => log.error({ error: String(err) }, 'scheduler error'),
   });
@@ -291,7 +306,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     try {
       const next = await loadConfigFile(opts.configPath);
       config = next;
-      compiled = new CompiledConfig(next);
+      compiled = identities.compile(next);
       await syncIntegrations(next);
       engine.config = compiled;
       await store.appendAudit([{ at: clock.now(), actor: 'system', action: 'config.reloaded', requestId: null, data: { flows: next.flows.length, users: next.users.length } }]);
@@ -321,7 +336,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   let http: FastifyInstance;
   try {
     http = await buildServer({
-      engine, store, events, scheduler, integrations, clock, reload, logger: log, metrics, health, reconcile: runReconcile,
+      engine, store, events, scheduler, integrations, clock, reload, logger: log, metrics, health, reconcile: runReconcile, signIn,
       trustProxy: config.settings.trustProxy,
       audit: { key: auditKey, checkpointPath },
       openAccessDetails: (g) => (g.accessDetails === null ? null : sealer.open(g.requestId, g.integration, g.accessDetails)),

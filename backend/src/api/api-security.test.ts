@@ -66,8 +66,8 @@ describe('authentication is decided on the route that runs', () => {
     assert.ok(routes.length >= 25, `the route table lists the API (${routes.length} routes)`);
     const publicRoutes = routes.filter((r) => r.access === 'public').map((r) => `${r.method} ${r.url}`).sort();
     assert.deepEqual(publicRoutes, [
-      'GET /', 'GET /:file', 'GET /api/v1/openapi.json', 'GET /healthz', 'GET /metrics', 'GET /readyz',
-      'HEAD /', 'HEAD /:file', 'HEAD /api/v1/openapi.json', 'HEAD /healthz', 'HEAD /metrics', 'HEAD /readyz',
+      'GET /', 'GET /:file', 'GET /api/v1/openapi.json', 'GET /auth/config', 'GET /healthz', 'GET /metrics', 'GET /readyz',
+      'HEAD /', 'HEAD /:file', 'HEAD /api/v1/openapi.json', 'HEAD /auth/config', 'HEAD /healthz', 'HEAD /metrics', 'HEAD /readyz',
     ]);
     const someId = '0190a4f4-7e1c-7000-8000-00000000abcd';
     let tried = 0;

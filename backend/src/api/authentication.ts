@@ -1,9 +1,13 @@
 // Authentication, decided by the route that will run (its declared access), after routing:
 // a path spelt any other way reaches either the same route, and the same check, or none.
-// Requests that reach no route get the 404 answer and run nothing.
+// Requests that reach no route get the 404 answer and run nothing. A caller proves who they
+// are with a bearer token (scripts, the CLI, the tray) or a session cookie from single
+// sign-on (the portal); with the cookie, a request that changes something must also carry
+// the session's CSRF token in a header, which another site cannot read or set.
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { BearerTokens } from '../auth/tokens.ts';
+import { csrfMatches, type SignInService } from '../services/sign-in.ts';
 import { FailedAuthLimiter } from './rate-limit.ts';
 import { problem } from './problems.ts';
 import './route-access.ts';
@@ -14,15 +18,37 @@ export function bearerToken(req: FastifyRequest): string | undefined {
   return header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
 }
 
-export function registerAuthentication(app: FastifyInstance, tokens: BearerTokens, isAdmin: (userId: string) => boolean): void {
+/** The header a cookie-authenticated request that changes something carries the CSRF token in. */
+export const CSRF_HEADER = 'x-csrf-token';
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+export interface SessionCookies {
+  service: SignInService;
+  /** The session cookie's name. */
+  name: string;
+}
+
+export function registerAuthentication(app: FastifyInstance, tokens: BearerTokens, isAdmin: (userId: string) => boolean, sessions?: SessionCookies): void {
   const limiter = new FailedAuthLimiter({ max: 10, windowMs: 60_000, now: () => Date.now() });
   app.addHook('onRequest', async (req, reply) => {
     if (req.is404 || req.routeOptions.config.access === 'public') return;
     const token = bearerToken(req);
+    const cookie = sessions && token === undefined ? req.cookies?.[sessions.name] : undefined;
+    if (sessions && cookie) {
+      const session = await sessions.service.authenticate(cookie);
+      if (!session) {
+        return problem(reply, 401, 'Unauthorized', 'your session has ended (signed out, expired, or you are no longer a Lapse user): sign in again');
+      }
+      if (!SAFE_METHODS.has(req.method) && !csrfMatches(headerValue(req.headers[CSRF_HEADER]), session.csrfHash)) {
+        return problem(reply, 403, 'Forbidden', `a change made with a session cookie needs the session's CSRF token in the ${CSRF_HEADER} header`);
+      }
+      req.caller = { id: session.userId, admin: isAdmin(session.userId), tokenId: null, sessionId: session.sessionId };
+      return;
+    }
     const record = token ? await tokens.authenticate(token) : null;
     if (!record) {
       reply.header('www-authenticate', 'Bearer');
-      if (token === undefined) return problem(reply, 401, 'Unauthorized', 'send a token: Authorization: Bearer <token>');
+      if (token === undefined) return problem(reply, 401, 'Unauthorized', sessions ? 'sign in, or send a token: Authorization: Bearer <token>' : 'send a token: Authorization: Bearer <token>');
       // Only presented tokens that fail count: a guess. A valid token is never refused
       // because others failed from the same address.
       const retry = limiter.blockedFor(req.ip);
@@ -33,7 +59,11 @@ export function registerAuthentication(app: FastifyInstance, tokens: BearerToken
       limiter.fail(req.ip);
       return problem(reply, 401, 'Unauthorized', 'the token is not valid (unknown, malformed or revoked)');
     }
-    req.caller = { id: record.userId, admin: isAdmin(record.userId), tokenId: record.id };
+    req.caller = { id: record.userId, admin: isAdmin(record.userId), tokenId: record.id, sessionId: null };
     await tokens.touch(record);
   });
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }

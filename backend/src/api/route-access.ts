@@ -6,13 +6,15 @@ import type { FastifyInstance } from 'fastify';
 
 /**
  * `public`: no token (health, metrics, the OpenAPI document, the portal's files);
- * `token`: a valid bearer token.
+ * `token`: a valid bearer token, or a session from single sign-on (its cookie, with the
+ * CSRF token for a request that changes something).
  */
 export type RouteAccess = 'public' | 'token';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    caller: { id: string; admin: boolean; tokenId: string };
+    /** Who is calling, and how they proved it: a bearer token or a sign-in session (cookie). */
+    caller: { id: string; admin: boolean; tokenId: string | null; sessionId: string | null };
   }
   interface FastifyContextConfig {
     access?: RouteAccess;

@@ -33,6 +33,9 @@ import { favoriteRoutes } from './routes/favorites.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { eventRoutes } from './routes/events.ts';
+import { sessionCookieNames, signInRoutes } from './routes/sign-in.ts';
+import cookie from '@fastify/cookie';
+import type { SignInService } from '../services/sign-in.ts';
 
 export interface ServerDeps {
   engine: Engine;
@@ -62,6 +65,8 @@ export interface ServerDeps {
   trustProxy?: boolean | number | string[];
   /** The audit chain's key and where its head is checkpointed (GET /audit/verify checks both). */
   audit: { key: Buffer; checkpointPath: string | null };
+  /** Single sign-on (settings.oidc), where it is configured. */
+  signIn?: SignInService;
 }
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
@@ -84,7 +89,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const tokens = new BearerTokens(store, () => clock.now());
   app.setErrorHandler(errorHandler(logger, bodyLimit));
   app.setNotFoundHandler((req, reply) => problem(reply, 404, 'Not found', `no route ${req.method} ${req.url.split('?')[0]}`));
-  registerAuthentication(app, tokens, (userId) => engine.config.isAdmin(userId));
+  await app.register(cookie);
+  const publicUrl = engine.config.config.settings.publicUrl;
+  const sso = deps.signIn && publicUrl ? { service: deps.signIn, publicUrl, cookies: sessionCookieNames(publicUrl) } : undefined;
+  registerAuthentication(app, tokens, (userId) => engine.config.isAdmin(userId), sso && { service: sso.service, name: sso.cookies.session });
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unknown';
     metrics.observeHttp(req.method, route, reply.statusCode, reply.elapsedTime / 1000);
@@ -112,6 +120,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   adminRoutes(app, ctx);
   auditRoutes(app, ctx);
   eventRoutes(app, ctx);
+  signInRoutes(app, sso);
   app.get('/api/v1/openapi.json', { schema: { hide: true }, config: PUBLIC }, async () => app.swagger());
   registerPortal(app, { dir: deps.portalDir });
   return app;

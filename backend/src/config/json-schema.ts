@@ -329,6 +329,25 @@ export const configJsonSchema: Schema = {
         description: 'Proxies whose X-Forwarded-For is believed for the client address: false (default), true, a number of hops (1-16), or IP addresses and CIDR ranges. Read at start.',
         anyOf: [{ type: 'boolean' }, { type: 'integer', minimum: 1, maximum: 16 }, { type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1 }],
       },
+      publicUrl: { type: 'string', description: 'The address people use to reach Lapse (https; plain http only on 127.0.0.1 or localhost); single sign-on redirects to <publicUrl>/auth/callback.' },
+      oidc: {
+        ...object('Single sign-on through an OpenID Provider (needs publicUrl). Read at start.', {
+          issuer: { type: 'string', description: "The provider's issuer URL (its discovery document is at <issuer>/.well-known/openid-configuration)." },
+          clientId: { type: 'string', description: "Lapse's client id at the provider." },
+          clientSecretEnv: { type: 'string', description: 'The environment variable holding the client secret (never inline).' },
+          clientSecretFile: { type: 'string', description: 'The file holding the client secret (never inline).' },
+          scopes: array('Scopes to ask for; must include openid; default [openid, email, profile].', { type: 'string' }),
+          claims: object('Which ID token claims hold what Lapse needs; defaults email, name, groups, manager.', {
+            email: { type: 'string' }, name: { type: 'string' }, groups: { type: 'string' }, manager: { type: 'string' },
+            attributes: { type: 'object', description: 'User attributes (usable in conditions) by the claim holding each.', additionalProperties: { type: 'string' } },
+          }),
+          allowedEmailDomains: array('Only people whose email is in these domains may sign in; default any.', { type: 'string' }),
+          allowedGroups: array('Only people in one of these groups (at the provider) may sign in; default any.', { type: 'string' }),
+          provisionUsers: { type: 'boolean', description: 'Create people who sign in and are not in the configuration, from their claims; default false.' },
+          sessionIdle: ref('duration', 'A session ends this long after its last use; default 12h.'),
+          sessionMaxAge: ref('duration', 'A session ends this long after sign-in, however active; default 7d.'),
+        }, ['issuer', 'clientId']),
+      },
     }),
     identities: object('Users, groups and on-call shifts.', {
       users: array('Users.', ref('user')),

@@ -1,9 +1,10 @@
 // The `settings` section: admins, expiry warnings, the reconcile and health-check
-// intervals, and which proxies to trust.
+// intervals, which proxies to trust, the public address and single sign-on.
 
 import { isIP } from 'node:net';
 import type { ServerSettings } from '../domain/config.ts';
 import { userRef, type Reader } from './yaml-reader.ts';
+import { readOidc, readPublicUrl } from './single-sign-on.ts';
 
 const DEFAULT_EXPIRY_WARNINGS = [10 * 60_000, 60_000];
 
@@ -12,7 +13,7 @@ export function defaultSettings(): ServerSettings {
 }
 
 export function readSettings(r: Reader, node: unknown, path: string): ServerSettings | undefined {
-  const f = r.map(node, path, ['admins?', 'expiryWarnings?', 'reconcileEvery?', 'healthCheckEvery?', 'trustProxy?']);
+  const f = r.map(node, path, ['admins?', 'expiryWarnings?', 'reconcileEvery?', 'healthCheckEvery?', 'trustProxy?', 'publicUrl?', 'oidc?']);
   if (f === undefined) return undefined;
   const admins = f.has('admins') ? r.list(f.get('admins'), f.at('admins'), (n, p) => userRef(r, n, p)) : [];
   const warnings = f.has('expiryWarnings') ? r.list(f.get('expiryWarnings'), f.at('expiryWarnings'), (n, p) => r.duration(n, p)) : [...DEFAULT_EXPIRY_WARNINGS];
@@ -22,10 +23,16 @@ export function readSettings(r: Reader, node: unknown, path: string): ServerSett
   const trustProxy = f.has('trustProxy') ? readTrustProxy(r, f.get('trustProxy'), f.at('trustProxy')) : undefined;
   if ((f.has('reconcileEvery') && reconcileEvery === undefined) || (f.has('healthCheckEvery') && healthCheckEvery === undefined)) return undefined;
   if (f.has('trustProxy') && trustProxy === undefined) return undefined;
+  const publicUrl = f.has('publicUrl') ? readPublicUrl(r, f.get('publicUrl'), f.at('publicUrl')) : undefined;
+  const oidc = f.has('oidc') ? readOidc(r, f.get('oidc'), f.at('oidc')) : undefined;
+  if (f.has('oidc') && !f.has('publicUrl')) return r.error(f.get('oidc'), f.at('oidc'), 'single sign-on needs settings.publicUrl, the address people use (its redirect URI is <publicUrl>/auth/callback)');
+  if ((f.has('publicUrl') && publicUrl === undefined) || (f.has('oidc') && oidc === undefined)) return undefined;
   const settings: ServerSettings = { admins, expiryWarnings: [...new Set(warnings)].sort((a, b) => b - a) };
   if (reconcileEvery !== undefined) settings.reconcileEvery = reconcileEvery;
   if (healthCheckEvery !== undefined) settings.healthCheckEvery = healthCheckEvery;
   if (trustProxy !== undefined) settings.trustProxy = trustProxy;
+  if (publicUrl !== undefined) settings.publicUrl = publicUrl;
+  if (oidc !== undefined) settings.oidc = oidc;
   return settings;
 }
 

@@ -180,6 +180,28 @@ export interface ServerSettings {
   healthCheckEvery?: number;
   /** Proxies believed about the client's address: true, hops, or addresses / CIDR ranges; absent = none. */
   trustProxy?: boolean | number | string[];
+  /** The address people use to reach Lapse (no trailing slash); sign-in redirects derive from it. */
+  publicUrl?: string;
+  /** Single sign-on through an OpenID Provider; absent = tokens only. */
+  oidc?: OidcSettings;
+}
+
+export interface OidcSettings {
+  issuer: string;
+  clientId: string;
+  /** By reference only; null for a public client (PKCE alone). */
+  clientSecret: { env: string } | { file: string } | null;
+  scopes: string[];
+  /** Which ID token claims hold what Lapse needs about a person. */
+  claims: { email: string; name: string; groups: string; manager: string; attributes: Record<string, string> };
+  /** Empty: any domain. */
+  allowedEmailDomains: string[];
+  /** Empty: any group. */
+  allowedGroups: string[];
+  /** Create people who sign in and are not in the configuration, from their claims. */
+  provisionUsers: boolean;
+  sessionIdleMs: number;
+  sessionMaxAgeMs: number;
 }
 
 export const DEFAULT_RECONCILE_EVERY_MS = 5 * 60_000;

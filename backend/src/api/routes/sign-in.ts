@@ -1,0 +1,89 @@
+// Single sign-on for the portal: whether it is on, the way out to the provider, the way
+// back (a session cookie, HttpOnly and SameSite=Lax, and a CSRF token the portal can read),
+// and signing out (here, and at the provider where it offers it).
+
+import type { FastifyReply } from 'fastify';
+import { SignInRefused, type NewSession, type SignInService } from '../../services/sign-in.ts';
+import { LapseError } from '../../engine/errors.ts';
+import { PUBLIC, token, type Api } from './context.ts';
+
+export interface SignInRoutes {
+  service: SignInService;
+  publicUrl: string;
+  cookies: { session: string; csrf: string; secure: boolean };
+}
+
+/** The cookie names: `__Host-` where they are Secure (bound to this host and path /, not settable by a subdomain). */
+export function sessionCookieNames(publicUrl: string): SignInRoutes['cookies'] {
+  const secure = publicUrl.startsWith('https:');
+  return secure ? { session: '__Host-lapse_session', csrf: '__Host-lapse_csrf', secure } : { session: 'lapse_session', csrf: 'lapse_csrf', secure };
+}
+
+const configSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['singleSignOn'],
+  properties: { singleSignOn: { type: 'boolean', description: 'whether people sign in through the identity provider (else with a token)' } },
+} as const;
+
+export function signInRoutes(app: Api, sso: SignInRoutes | undefined): void {
+  app.get('/auth/config', { schema: { summary: 'How people sign in here', response: { 200: configSchema } }, config: PUBLIC }, async () => ({ singleSignOn: sso !== undefined }));
+  if (!sso) return;
+  const { service, cookies } = sso;
+
+  app.get('/auth/login', {
+    schema: {
+      summary: 'Start single sign-on: a redirect to the identity provider',
+      querystring: { type: 'object', additionalProperties: false, properties: { returnTo: { type: 'string', maxLength: 2000, description: 'a path of the portal to come back to' } } },
+      response: { 302: { type: 'null', description: 'to the identity provider' } },
+    },
+    config: { ...PUBLIC, errors: [400, 503] },
+  }, async (req, reply) => {
+    let url: string;
+    try {
+      url = await service.begin(req.query.returnTo);
+    } catch (err) {
+      throw err instanceof SignInRefused ? new LapseError('unavailable', err.message) : err;
+    }
+    return reply.redirect(url, 302);
+  });
+
+  app.get('/auth/callback', {
+    schema: {
+      summary: 'Where the identity provider sends people back: a session, then the portal',
+      querystring: { type: 'object', additionalProperties: true, properties: { code: { type: 'string' }, state: { type: 'string' } } },
+      response: { 303: { type: 'null', description: 'to the portal: signed in, or with sign_in_error saying why not' } },
+    },
+    config: PUBLIC,
+  }, async (req, reply) => {
+    const callback = new URL(req.url, `${sso.publicUrl}/`);
+    let session: NewSession;
+    try {
+      session = await service.complete(callback);
+    } catch (err) {
+      const reason = err instanceof SignInRefused ? err.message : 'the sign-in failed';
+      return reply.redirect(`/?sign_in_error=${encodeURIComponent(reason)}`, 303);
+    }
+    setSessionCookies(reply, cookies, session);
+    return reply.redirect(session.returnTo, 303);
+  });
+
+  app.post('/auth/logout', {
+    schema: {
+      summary: 'Sign out: ends the session; logoutUrl signs out at the provider too, where it offers that',
+      response: { 200: { type: 'object', additionalProperties: false, required: ['logoutUrl'], properties: { logoutUrl: { type: ['string', 'null'] } } } },
+    },
+    config: token(403),
+  }, async (req, reply) => {
+    const logoutUrl = req.caller.sessionId ? await service.signOut(req.caller.sessionId, req.caller.id, `${sso.publicUrl}/`) : null;
+    reply.clearCookie(cookies.session, { path: '/' }).clearCookie(cookies.csrf, { path: '/' });
+    return { logoutUrl };
+  });
+}
+
+function setSessionCookies(reply: FastifyReply, cookies: SignInRoutes['cookies'], s: NewSession): void {
+  const common = { path: '/', sameSite: 'lax' as const, secure: cookies.secure, expires: new Date(s.expiresAt) };
+  reply.setCookie(cookies.session, s.secret, { ...common, httpOnly: true });
+  // Read by the portal's script, sent back in the x-csrf-token header: another site can neither read it nor set it.
+  reply.setCookie(cookies.csrf, s.csrfToken, { ...common, httpOnly: false });
+}

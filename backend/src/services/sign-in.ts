@@ -1,0 +1,159 @@
+// Single sign-on for the portal: the authorization request out to the provider, the
+// callback back (who the person is, whether they may sign in, creating or refreshing what
+// Lapse knows of them), and the sessions that follow (a secret in an HttpOnly cookie, a
+// CSRF token beside it, an idle and an absolute lifetime). Every sign-in, refusal and
+// sign-out is audited.
+
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { OidcSettings } from '../domain/config.ts';
+import { admissionProblem, identityFromClaims, userIdFor } from '../domain/sign-in.ts';
+import type { UserConfig } from '../domain/config.ts';
+import { SignInRefused, type OidcClient } from '../auth/oidc-client.ts';
+import type { Store } from '../store/store.ts';
+import type { Logger } from '../logger.ts';
+
+/** How long a person has to come back from the provider. */
+const ATTEMPT_LIFETIME_MS = 10 * 60_000;
+/** "Last seen" is written at most this often per session. */
+const TOUCH_EVERY_MS = 60_000;
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+const secret = () => randomBytes(32).toString('base64url');
+
+export interface NewSession {
+  /** The cookie's value (never stored: the store keeps its SHA-256). */
+  secret: string;
+  /** The CSRF token the portal sends back with each change (readable cookie). */
+  csrfToken: string;
+  expiresAt: number;
+  userId: string;
+  returnTo: string;
+}
+
+export interface SessionCaller {
+  userId: string;
+  sessionId: string;
+  csrfHash: string;
+}
+
+export { SignInRefused };
+
+export class SignInService {
+  constructor(private readonly d: {
+    settings: OidcSettings;
+    client: OidcClient;
+    store: Store;
+    now: () => number;
+    /** The users of the configuration file (matched by email). */
+    configuredUsers: () => readonly UserConfig[];
+    /** Whether Lapse knows this user now (configured, or provisioned and not disabled). */
+    isKnownUser: (userId: string) => boolean;
+    /** Called after a person's identity was created or refreshed, so the running configuration follows. */
+    identitiesChanged: () => Promise<void>;
+    logger: Logger;
+  }) {}
+
+  /** The provider's authorization URL for a new sign-in that returns to `returnTo` (a path of the portal). */
+  async begin(returnTo: string | undefined): Promise<string> {
+    const pending = await this.d.client.begin();
+    const now = this.d.now();
+    await this.d.store.saveSignInAttempt({
+      state: pending.state, nonce: pending.nonce, codeVerifier: pending.codeVerifier, returnTo: safeReturnPath(returnTo), createdAt: now, expiresAt: now + ATTEMPT_LIFETIME_MS,
+    });
+    return pending.url.href;
+  }
+
+  /** Completes a sign-in from the provider's redirect; throws SignInRefused (audited) with the reason. */
+  async complete(callback: URL): Promise<NewSession> {
+    try {
+      return await this.signIn(callback);
+    } catch (err) {
+      const reason = err instanceof SignInRefused ? err.message : `the sign-in failed: ${String(err)}`;
+      await this.d.store.appendAudit([{ at: this.d.now(), actor: 'anonymous', action: 'auth.sign_in_refused', requestId: null, data: { reason } }]).catch(() => undefined);
+      this.d.logger.warn({ reason }, 'sign-in refused');
+      throw err instanceof SignInRefused ? err : new SignInRefused(reason);
+    }
+  }
+
+  private async signIn(callback: URL): Promise<NewSession> {
+    const providerError = callback.searchParams.get('error');
+    if (providerError) throw new SignInRefused(`the identity provider refused: ${providerError}${callback.searchParams.get('error_description') ? ` (${callback.searchParams.get('error_description')})` : ''}`);
+    const state = callback.searchParams.get('state');
+    const now = this.d.now();
+    const attempt = state ? await this.d.store.takeSignInAttempt(state, now) : null;
+    if (!attempt) throw new SignInRefused('this sign-in has expired or was already used: sign in again');
+    const signed = await this.d.client.complete(callback, attempt);
+    const identity = identityFromClaims(this.d.settings, signed.issuer, signed.subject, signed.claims);
+    if ('refused' in identity) throw new SignInRefused(identity.refused);
+    const notAllowed = admissionProblem(this.d.settings, identity);
+    if (notAllowed) throw new SignInRefused(notAllowed);
+    const who = userIdFor(identity, this.d.configuredUsers(), this.d.settings.provisionUsers);
+    if ('refused' in who) throw new SignInRefused(who.refused);
+    const linked = await this.d.store.findProvisionedUserBySubject(identity.issuer, identity.subject);
+    if (linked && linked.id !== who.id) throw new SignInRefused(`this identity is already the Lapse user ${linked.id}; ask an admin to change the configuration`);
+    const previous = linked ?? (await this.d.store.findProvisionedUser(who.id));
+    if (previous && (previous.issuer !== identity.issuer || previous.subject !== identity.subject)) {
+      throw new SignInRefused(`the Lapse user ${who.id} signs in with another identity at the provider`);
+    }
+    await this.d.store.saveProvisionedUser({
+      id: who.id, issuer: identity.issuer, subject: identity.subject, email: identity.email, name: identity.name, groups: identity.groups,
+      manager: identity.manager, attributes: identity.attributes, createdAt: previous?.createdAt ?? now, updatedAt: now, lastSignInAt: now, disabledAt: null,
+    });
+    await this.d.identitiesChanged();
+    const session: NewSession = { secret: secret(), csrfToken: secret(), expiresAt: now + this.d.settings.sessionMaxAgeMs, userId: who.id, returnTo: attempt.returnTo };
+    await this.d.store.insertSession({
+      id: sha256(session.secret), userId: who.id, createdAt: now, lastSeenAt: now, expiresAt: session.expiresAt, idleTimeoutMs: this.d.settings.sessionIdleMs,
+      csrfHash: sha256(session.csrfToken), idToken: signed.idToken, revokedAt: null, revokedReason: null,
+    });
+    await this.d.store.appendAudit([{
+      at: now, actor: who.id, action: 'auth.sign_in', requestId: null,
+      data: { method: 'oidc', created: !previous && !who.configured, groups: identity.groups },
+    }]);
+    return session;
+  }
+
+  /** The caller a session cookie stands for, or null (unknown, revoked, expired, idle too long, or a user Lapse no longer knows). */
+  async authenticate(cookie: string): Promise<SessionCaller | null> {
+    const id = sha256(cookie);
+    const s = await this.d.store.findSession(id);
+    if (!s || s.revokedAt !== null) return null;
+    const now = this.d.now();
+    if (now >= s.expiresAt) return null;
+    if (now - s.lastSeenAt > s.idleTimeoutMs) {
+      await this.d.store.revokeSession(id, now, 'idle');
+      return null;
+    }
+    if (!this.d.isKnownUser(s.userId)) {
+      if (await this.d.store.revokeSession(id, now, 'user removed')) {
+        await this.d.store.appendAudit([{ at: now, actor: 'system', action: 'auth.session_revoked', requestId: null, data: { user: s.userId, reason: 'user removed' } }]);
+      }
+      return null;
+    }
+    if (now - s.lastSeenAt >= TOUCH_EVERY_MS) await this.d.store.touchSession(id, now);
+    return { userId: s.userId, sessionId: id, csrfHash: s.csrfHash };
+  }
+
+  /** Ends the session; where the provider offers it, the URL that signs the person out there too. */
+  async signOut(sessionId: string, userId: string, returnTo: string): Promise<string | null> {
+    const now = this.d.now();
+    const s = await this.d.store.findSession(sessionId);
+    if (await this.d.store.revokeSession(sessionId, now, 'sign-out')) {
+      await this.d.store.appendAudit([{ at: now, actor: userId, action: 'auth.sign_out', requestId: null, data: {} }]);
+    }
+    return this.d.client.logoutUrl(s?.idToken ?? null, returnTo);
+  }
+}
+
+/** Whether a CSRF token presented with a request is the session's. */
+export function csrfMatches(presented: string | undefined, csrfHash: string): boolean {
+  if (!presented) return false;
+  const a = Buffer.from(sha256(presented), 'hex');
+  const b = Buffer.from(csrfHash, 'hex');
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** A path of this site to return to after sign-in: anything else (another site, `//host`, `/\host`) becomes `/`. */
+export function safeReturnPath(path: string | undefined): string {
+  if (!path || !path.startsWith('/') || path.startsWith('//') || path.startsWith('/\\') || /[\u0000-\u001f\\]/.test(path)) return '/';
+  return path;
+}

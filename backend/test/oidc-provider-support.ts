@@ -1,0 +1,105 @@
+// A real OpenID Provider for the tests: the `oidc-provider` package (OpenID Certified) on
+// 127.0.0.1, with a confidential client for Lapse and accounts whose claims a test sets,
+// plus a driver that signs a person in through the provider's own login and consent
+// endpoints, holding its cookies like a browser would.
+
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Provider from 'oidc-provider';
+
+export interface TestProvider {
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+  /** Accounts by subject: their claims (email, name, groups, …), changeable between sign-ins. */
+  accounts: Map<string, Record<string, unknown>>;
+  close(): Promise<void>;
+}
+
+export async function startTestProvider(opts: { redirectUri: string; postLogoutRedirectUri: string; clientId?: string; clientSecret?: string }): Promise<TestProvider> {
+  const server: Server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const clientId = opts.clientId ?? 'lapse';
+  const clientSecret = opts.clientSecret ?? 'lapse-test-client-secret-0123456789';
+  const accounts = new Map<string, Record<string, unknown>>();
+  const provider = new Provider(issuer, {
+    clients: [{
+      client_id: clientId, client_secret: clientSecret, redirect_uris: [opts.redirectUri], post_logout_redirect_uris: [opts.postLogoutRedirectUri],
+      grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_post',
+    }],
+    scopes: ['openid', 'email', 'profile', 'groups'],
+    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'], groups: ['groups'], manager: ['manager'] },
+    // The claims go in the ID token itself (as Lapse reads them from there).
+    conformIdTokenClaims: false,
+    findAccount: (_ctx, sub) => {
+      const claims = accounts.get(sub);
+      return claims ? { accountId: sub, claims: () => ({ sub, ...claims }) } : undefined;
+    },
+    pkce: { required: () => true },
+    features: { devInteractions: { enabled: true }, rpInitiatedLogout: { enabled: true } },
+    cookies: { keys: ['lapse-test-provider-cookie-key'] },
+  });
+  // The library warns about its development defaults (keys, interactions), as it should for a test provider.
+  provider.on('server_error', () => undefined);
+  server.on('request', provider.callback());
+  return {
+    issuer, clientId, clientSecret, accounts,
+    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  };
+}
+
+/** Cookies by name, as a browser keeps them for one site. */
+class CookieJar {
+  private readonly cookies = new Map<string, string>();
+  take(res: Response): void {
+    for (const line of res.headers.getSetCookie()) {
+      const [pair] = line.split(';');
+      const eq = pair!.indexOf('=');
+      this.cookies.set(pair!.slice(0, eq).trim(), pair!.slice(eq + 1).trim());
+    }
+  }
+  header(): string {
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+}
+
+/**
+ * Follows a sign-in from Lapse's /auth/login through the provider's login and consent
+ * (as `subject`), and returns the callback URL the provider redirects to (not yet followed).
+ * `deny`: the person cancels at the provider instead.
+ */
+export async function signInAtProvider(lapseUrl: string, subject: string, opts: { returnTo?: string; deny?: boolean } = {}): Promise<URL> {
+  const start = await fetch(`${lapseUrl}/auth/login${opts.returnTo ? `?returnTo=${encodeURIComponent(opts.returnTo)}` : ''}`, { redirect: 'manual' });
+  if (start.status !== 302) throw new Error(`/auth/login answered ${start.status}: ${await start.text()}`);
+  const jar = new CookieJar();
+  let url = new URL(start.headers.get('location')!);
+  const issuerOrigin = url.origin;
+  for (let hop = 0; hop < 12; hop++) {
+    if (url.origin !== issuerOrigin) return url; // back at Lapse: the callback
+    const res = await fetch(url, { redirect: 'manual', headers: { cookie: jar.header() } });
+    jar.take(res);
+    if (res.status >= 300 && res.status < 400) {
+      url = new URL(res.headers.get('location')!, url);
+      continue;
+    }
+    const page = await res.text();
+    if (res.status !== 200) throw new Error(`the provider answered ${res.status} at ${url.pathname}: ${page.slice(0, 300)}`);
+    const prompt = /name="prompt" value="(\w+)"/.exec(page)?.[1];
+    if (!prompt) throw new Error(`no form at ${url.pathname}: ${page.slice(0, 300)}`);
+    const uid = url.pathname.split('/').pop()!;
+    if (opts.deny) {
+      const abort = await fetch(new URL(`/interaction/${uid}/abort`, issuerOrigin), { redirect: 'manual', headers: { cookie: jar.header() } });
+      jar.take(abort);
+      url = new URL(abort.headers.get('location')!, url);
+      continue;
+    }
+    const body = new URLSearchParams(prompt === 'login' ? { prompt, login: subject, password: 'any' } : { prompt });
+    const submitted = await fetch(new URL(`/interaction/${uid}`, issuerOrigin), {
+      method: 'POST', redirect: 'manual', headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' }, body,
+    });
+    jar.take(submitted);
+    url = new URL(submitted.headers.get('location')!, url);
+  }
+  throw new Error('the sign-in did not come back to Lapse');
+}

@@ -1,0 +1,254 @@
+// Single sign-on against a real OpenID Provider (oidc-provider on 127.0.0.1): a person signs
+// in through the provider's login and consent, gets a session (HttpOnly cookie, CSRF token),
+// is created from their claims, sees the catalog their provider groups allow, requests and
+// revokes access with the cookie, and signs out (here and at the provider). Refused, with
+// the reason and nothing created: a replayed callback, a forged state, a domain or group not
+// allowed, a person not configured where provisioning is off, a cancel at the provider.
+
+import { test, before, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startService, type Service } from '../src/service.ts';
+import { silentLogger } from '../src/logger.ts';
+import { EXAMPLE, appRead } from '../src/api/api-test-support.ts';
+import { signInAtProvider, startTestProvider, type TestProvider } from './oidc-provider-support.ts';
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((resolve) => s.close(resolve));
+  return port;
+}
+
+/** The example configuration with single sign-on settings in its `settings` section. */
+function configWith(dir: string, oidc: string, publicUrl: string): string {
+  const text = readFileSync(EXAMPLE, 'utf8').replace('settings:\n', `settings:\n  publicUrl: ${publicUrl}\n  oidc:\n${oidc.replace(/^/gm, '    ')}\n`);
+  const path = join(dir, 'lapse.yaml');
+  writeFileSync(path, text);
+  return path;
+}
+
+interface Lapse {
+  svc: Service;
+  url: string;
+  provider: TestProvider;
+  dir: string;
+}
+
+async function start(oidcExtra: string): Promise<Lapse> {
+  const dir = mkdtempSync(join(tmpdir(), 'lapse-sso-'));
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const provider = await startTestProvider({ redirectUri: `${url}/auth/callback`, postLogoutRedirectUri: `${url}/` });
+  const oidc = `issuer: ${provider.issuer}\nclientId: ${provider.clientId}\nclientSecretEnv: LAPSE_TEST_OIDC_SECRET\nscopes: [openid, email, profile, groups]\n${oidcExtra}`;
+  const svc = await startService({
+    configPath: configWith(dir, oidc, url), dataDir: join(dir, 'data'), port, logger: silentLogger, env: { LAPSE_TEST_OIDC_SECRET: provider.clientSecret },
+  });
+  return { svc, url, provider, dir };
+}
+
+async function stop(l: Lapse): Promise<void> {
+  await l.svc.stop();
+  await l.provider.close();
+  rmSync(l.dir, { recursive: true, force: true });
+}
+
+/** Cookies a browser would now hold for Lapse, from a callback's answer. */
+function cookiesOf(res: Response): Record<string, string> {
+  return Object.fromEntries(res.headers.getSetCookie().map((line) => {
+    const [pair] = line.split(';');
+    const eq = pair!.indexOf('=');
+    return [pair!.slice(0, eq), pair!.slice(eq + 1)];
+  }));
+}
+
+/** Follows the callback as the browser would: Lapse's answer (a redirect) and its cookies. */
+async function callback(url: URL): Promise<{ res: Response; cookies: Record<string, string>; location: string }> {
+  const res = await fetch(url, { redirect: 'manual' });
+  return { res, cookies: cookiesOf(res), location: res.headers.get('location') ?? '' };
+}
+
+/** A call with the session cookie (and, for changes, the CSRF token unless left out). */
+async function asSession(l: Lapse, cookies: Record<string, string>, method: string, path: string, body?: unknown, opts: { csrf?: boolean } = {}) {
+  const headers: Record<string, string> = { cookie: `lapse_session=${cookies.lapse_session}` };
+  if (opts.csrf !== false && method !== 'GET') headers['x-csrf-token'] = cookies.lapse_csrf!;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(`${l.url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+const auditActions = async (l: Lapse) => (await l.svc.store.listAudit({ limit: 1000 })).map((e) => ({ action: e.action, actor: e.actor, data: e.data }));
+
+describe('single sign-on with people created from their claims', () => {
+  let l: Lapse;
+  before(async () => {
+    l = await start('provisionUsers: true\nallowedEmailDomains: [example.com, partner.example]');
+    l.provider.accounts.set('frank-sub', { email: 'Frank@Example.com', email_verified: true, name: 'Frank', groups: ['engineering'] });
+    l.provider.accounts.set('gina-sub', { email: 'gina@example.com', email_verified: true, name: 'Gina', groups: ['marketing'] });
+    l.provider.accounts.set('alice-sub', { email: 'alice@example.com', email_verified: true, name: 'Alice at the provider', groups: ['platform'] });
+    l.provider.accounts.set('mallory-sub', { email: 'mallory@elsewhere.test', email_verified: true, name: 'Mallory', groups: ['engineering'] });
+  });
+  after(async () => { await stop(l); });
+
+  test('GET /auth/config says single sign-on is on', async () => {
+    const res = await fetch(`${l.url}/auth/config`);
+    assert.deepEqual(await res.json(), { singleSignOn: true });
+  });
+
+  test('a new person signs in, is created from their claims, and works with the session cookie and its CSRF token', async () => {
+    const back = await callback(await signInAtProvider(l.url, 'frank-sub', { returnTo: '/#/access' }));
+    assert.equal(back.res.status, 303);
+    assert.equal(back.location, '/#/access');
+    assert.ok(back.cookies.lapse_session && back.cookies.lapse_csrf, JSON.stringify(back.cookies));
+    const setCookie = back.res.headers.getSetCookie().join('\n');
+    assert.match(setCookie, /lapse_session=[^;]+;.*HttpOnly/i);
+    assert.match(setCookie, /lapse_session=[^;]+;.*SameSite=Lax/i);
+    assert.doesNotMatch(setCookie.split('\n').find((c) => c.startsWith('lapse_csrf'))!, /HttpOnly/i, 'the portal reads the CSRF token');
+
+    const me = await asSession(l, back.cookies, 'GET', '/api/v1/me');
+    assert.equal(me.status, 200);
+    assert.equal(me.body.id, 'frank@example.com');
+    assert.deepEqual([me.body.email, me.body.name, me.body.groups], ['frank@example.com', 'Frank', ['engineering']]);
+    const catalog = await asSession(l, back.cookies, 'GET', '/api/v1/catalog');
+    assert.ok(catalog.body.flows.some((f: { id: string }) => f.id === 'demo-auto'), 'engineering at the provider: the engineering flows');
+
+    const noCsrf = await asSession(l, back.cookies, 'POST', '/api/v1/requests', { flowId: 'demo-auto', entitlements: [appRead] }, { csrf: false });
+    assert.equal(noCsrf.status, 403);
+    assert.match(noCsrf.body.detail, /CSRF token/);
+    const wrongCsrf = await fetch(`${l.url}/api/v1/requests`, {
+      method: 'POST', headers: { cookie: `lapse_session=${back.cookies.lapse_session}`, 'x-csrf-token': 'guessed', 'content-type': 'application/json' },
+      body: JSON.stringify({ flowId: 'demo-auto', entitlements: [appRead] }),
+    });
+    assert.equal(wrongCsrf.status, 403);
+    assert.equal((await l.svc.store.listRequests({ requester: 'frank@example.com', limit: 10 })).length, 0, 'nothing was requested without the CSRF token');
+
+    const created = await asSession(l, back.cookies, 'POST', '/api/v1/requests', { flowId: 'demo-auto', entitlements: [appRead] });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal(created.body.status, 'active');
+    const revoked = await asSession(l, back.cookies, 'POST', `/api/v1/requests/${created.body.id}/revoke`, {});
+    assert.equal(revoked.body.status, 'revoked');
+
+    const out = await asSession(l, back.cookies, 'POST', '/auth/logout', {});
+    assert.equal(out.status, 200);
+    assert.match(out.body.logoutUrl, new RegExp(`^${l.provider.issuer}/session/end\\?`), 'RP-initiated logout at the provider');
+    assert.match(out.body.logoutUrl, /id_token_hint=/);
+    assert.equal((await asSession(l, back.cookies, 'GET', '/api/v1/me')).status, 401, 'the session has ended');
+    const actions = await auditActions(l);
+    assert.ok(actions.some((a) => a.action === 'auth.sign_in' && a.actor === 'frank@example.com' && a.data.created === true));
+    assert.ok(actions.some((a) => a.action === 'auth.sign_out' && a.actor === 'frank@example.com'));
+  });
+
+  test('groups come from the provider: another person sees another catalog, and a change at the provider shows at the next sign-in', async () => {
+    const gina = await callback(await signInAtProvider(l.url, 'gina-sub'));
+    const catalog = await asSession(l, gina.cookies, 'GET', '/api/v1/catalog');
+    assert.equal(catalog.body.flows.some((f: { id: string }) => f.id === 'demo-auto'), false, 'marketing: no engineering flow');
+    l.provider.accounts.set('gina-sub', { email: 'gina@example.com', email_verified: true, name: 'Gina', groups: ['marketing', 'engineering'] });
+    const again = await callback(await signInAtProvider(l.url, 'gina-sub'));
+    const after = await asSession(l, again.cookies, 'GET', '/api/v1/catalog');
+    assert.ok(after.body.flows.some((f: { id: string }) => f.id === 'demo-auto'), 'engineering now');
+  });
+
+  test('a configured person is matched by email: the configured user, with the provider\'s groups added', async () => {
+    const alice = await callback(await signInAtProvider(l.url, 'alice-sub'));
+    const me = await asSession(l, alice.cookies, 'GET', '/api/v1/me');
+    assert.equal(me.body.id, 'alice');
+    assert.equal(me.body.name, 'Alice', 'the configuration\'s name');
+    assert.deepEqual([...me.body.groups].sort(), ['engineering', 'platform']);
+  });
+
+  test('refused with the reason, nothing created: an email domain not allowed', async () => {
+    const back = await callback(await signInAtProvider(l.url, 'mallory-sub'));
+    assert.equal(back.res.status, 303);
+    assert.match(decodeURIComponent(back.location), /^\/\?sign_in_error=the email domain elsewhere\.test is not allowed to sign in/);
+    assert.equal(back.cookies.lapse_session, undefined);
+    assert.equal(await l.svc.store.findProvisionedUser('mallory@elsewhere.test'), null);
+    assert.ok((await auditActions(l)).some((a) => a.action === 'auth.sign_in_refused' && /elsewhere\.test/.test(String(a.data.reason))));
+  });
+
+  test('a callback replayed, or with a forged state, is refused; the code is not used again', async () => {
+    const url = await signInAtProvider(l.url, 'frank-sub');
+    const first = await callback(url);
+    assert.ok(first.cookies.lapse_session);
+    const replay = await callback(url);
+    assert.match(decodeURIComponent(replay.location), /sign_in_error=this sign-in has expired or was already used/);
+    assert.equal(replay.cookies.lapse_session, undefined);
+    const forged = new URL(url);
+    forged.searchParams.set('state', 'forged-state');
+    assert.match(decodeURIComponent((await callback(forged)).location), /sign_in_error=this sign-in has expired or was already used/);
+  });
+
+  test('a person who cancels at the provider comes back with its reason', async () => {
+    const back = await callback(await signInAtProvider(l.url, 'frank-sub', { deny: true }));
+    assert.match(decodeURIComponent(back.location), /sign_in_error=the identity provider refused: access_denied/);
+    assert.equal(back.cookies.lapse_session, undefined);
+  });
+
+  test('returnTo is a path of the portal only: another site becomes /', async () => {
+    for (const evil of ['https://evil.example/', '//evil.example/x', '/\\evil.example']) {
+      const back = await callback(await signInAtProvider(l.url, 'frank-sub', { returnTo: evil }));
+      assert.equal(back.location, '/', evil);
+    }
+  });
+});
+
+describe('single sign-on without provisioning, and groups that may sign in', () => {
+  let l: Lapse;
+  before(async () => {
+    l = await start('allowedGroups: [engineering, sre-leads]');
+    l.provider.accounts.set('dave-sub', { email: 'dave@example.com', email_verified: true, name: 'Dave', groups: ['engineering'] });
+    l.provider.accounts.set('bob-sub', { email: 'bob@example.com', email_verified: true, name: 'Bob', groups: ['finance'] });
+    l.provider.accounts.set('stranger-sub', { email: 'stranger@example.com', email_verified: true, name: 'Stranger', groups: ['engineering'] });
+    l.provider.accounts.set('unverified-sub', { email: 'erin@example.com', email_verified: false, name: 'Erin?', groups: ['sre-leads'] });
+  });
+  after(async () => { await stop(l); });
+
+  test('a configured person in an allowed group signs in', async () => {
+    const back = await callback(await signInAtProvider(l.url, 'dave-sub'));
+    assert.equal((await asSession(l, back.cookies, 'GET', '/api/v1/me')).body.id, 'dave');
+  });
+
+  test('refused: a person in no allowed group, a person not configured, an email the provider has not verified', async () => {
+    const cases: [string, RegExp][] = [
+      ['bob-sub', /you are in none of the groups allowed to sign in \(engineering, sre-leads\)/],
+      ['stranger-sub', /stranger@example\.com is not a Lapse user: ask an admin to add you/],
+      ['unverified-sub', /has not verified the email address erin@example\.com/],
+    ];
+    for (const [subject, reason] of cases) {
+      const back = await callback(await signInAtProvider(l.url, subject));
+      assert.match(decodeURIComponent(back.location), reason, subject);
+      assert.equal(back.cookies.lapse_session, undefined, subject);
+    }
+    assert.deepEqual((await l.svc.store.listProvisionedUsers()).map((u) => u.id), ['dave']);
+  });
+
+  test('a person removed from the configuration loses their session at once', async () => {
+    const back = await callback(await signInAtProvider(l.url, 'dave-sub'));
+    assert.equal((await asSession(l, back.cookies, 'GET', '/api/v1/me')).status, 200);
+    const path = join(l.dir, 'lapse.yaml');
+    writeFileSync(path, readFileSync(path, 'utf8').replace(/^ {4}- \{ id: dave, .*\n/m, '').replace(/, dave\b/g, '').replace(/\bdave, /g, ''));
+    const reload = await l.svc.reload();
+    assert.deepEqual(reload, { ok: true });
+    const refused = await asSession(l, back.cookies, 'GET', '/api/v1/me');
+    assert.equal(refused.status, 401);
+    assert.match(refused.body.detail, /no longer a Lapse user|session has ended/);
+    assert.ok((await auditActions(l)).some((a) => a.action === 'auth.session_revoked' && a.data.user === 'dave' && a.data.reason === 'user removed'));
+  });
+});
+
+test('without settings.oidc: /auth/config says so, and /auth/login does not exist', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lapse-sso-off-'));
+  const svc = await startService({ configPath: EXAMPLE, dataDir: dir, port: 0, logger: silentLogger, env: {} });
+  try {
+    assert.deepEqual(await (await fetch(`${svc.url}/auth/config`)).json(), { singleSignOn: false });
+    assert.equal((await fetch(`${svc.url}/auth/login`, { redirect: 'manual' })).status, 404);
+    assert.equal((await fetch(`${svc.url}/api/v1/me`, { headers: { cookie: 'lapse_session=anything' } })).status, 401, 'a cookie is no credential here');
+  } finally {
+    await svc.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
