@@ -36,6 +36,7 @@ import { buildServer } from './api/server.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import { createSignIn, Identities } from './services/identities.ts';
+import { Offboarder } from './services/offboarding.ts';
 import { ensurePrivateDir, prepareDataDir, writePrivateFile } from './data-dir.ts';
 
 /** How often the audit chain's head is checkpointed outside the store (when it moved). */
@@ -260,11 +261,13 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     sealAccessDetails: (requestId, integration, details) => sealer.seal(requestId, integration, details),
     log: (level, message, fields) => log[level](fields ?? {}, message),
   });
+  const offboarder = new Offboarder({ engine, store, now: () => clock.now(), mode: () => config.settings.offboarding ?? 'revoke', logger: log });
   /** Reads the identities single sign-on keeps in the store; the running configuration follows a change. */
   const refreshIdentities = async () => {
     if (!(await identities.load())) return;
     compiled = identities.compile(config);
     engine.config = compiled;
+    await offboarder.sweep();
   };
   const signIn = createSignIn({
     config: () => config, env, store, now: () => clock.now(), isKnownUser: (id) => engine.config.users.has(id), identitiesChanged: refreshIdentities, logger: log,
@@ -311,6 +314,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       engine.config = compiled;
       await store.appendAudit([{ at: clock.now(), actor: 'system', action: 'config.reloaded', requestId: null, data: { flows: next.flows.length, users: next.users.length } }]);
       await engine.syncAutomaticFlows();
+      await offboarder.sweep();
       log.info({ file: opts.configPath }, 'configuration reloaded');
       return { ok: true };
     } catch (err) {
@@ -331,6 +335,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
 
   // Work that fell due while the process was down is due now: the first pass runs it, while
   // the HTTP server is still being built (access that should be gone goes first).
+  // Whoever stopped being a user while the server was down is offboarded now.
+  await offboarder.sweep().catch((err: unknown) => log.error({ error: String(err) }, 'offboarding failed; it is tried again at the next reload'));
   scheduler.start();
 
   let http: FastifyInstance;

@@ -226,7 +226,7 @@ describe('single sign-on without provisioning, and groups that may sign in', () 
     assert.deepEqual((await l.svc.store.listProvisionedUsers()).map((u) => u.id), ['dave']);
   });
 
-  test('a person removed from the configuration loses their session at once', async () => {
+  test('a person removed from the configuration loses their session at once, and is offboarded', async () => {
     const back = await callback(await signInAtProvider(l.url, 'dave-sub'));
     assert.equal((await asSession(l, back.cookies, 'GET', '/api/v1/me')).status, 200);
     const path = join(l.dir, 'lapse.yaml');
@@ -236,7 +236,9 @@ describe('single sign-on without provisioning, and groups that may sign in', () 
     const refused = await asSession(l, back.cookies, 'GET', '/api/v1/me');
     assert.equal(refused.status, 401);
     assert.match(refused.body.detail, /no longer a Lapse user|session has ended/);
-    assert.ok((await auditActions(l)).some((a) => a.action === 'auth.session_revoked' && a.data.user === 'dave' && a.data.reason === 'user removed'));
+    // The reload offboarded him: his sessions revoked with the reason, his access revoked.
+    assert.ok((await auditActions(l)).some((a) => a.action === 'user.credentials_revoked' && a.data.user === 'dave' && a.data.reason === 'user removed' && Number(a.data.sessions) >= 1));
+    assert.ok((await auditActions(l)).some((a) => a.action === 'user.offboarded' && a.data.user === 'dave'));
   });
 });
 

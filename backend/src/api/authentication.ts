@@ -28,7 +28,7 @@ export interface SessionCookies {
   name: string;
 }
 
-export function registerAuthentication(app: FastifyInstance, tokens: BearerTokens, isAdmin: (userId: string) => boolean, sessions?: SessionCookies): void {
+export function registerAuthentication(app: FastifyInstance, tokens: BearerTokens, users: { isAdmin(userId: string): boolean; isKnown(userId: string): boolean }, sessions?: SessionCookies): void {
   const limiter = new FailedAuthLimiter({ max: 10, windowMs: 60_000, now: () => Date.now() });
   app.addHook('onRequest', async (req, reply) => {
     if (req.is404 || req.routeOptions.config.access === 'public') return;
@@ -42,7 +42,7 @@ export function registerAuthentication(app: FastifyInstance, tokens: BearerToken
       if (!SAFE_METHODS.has(req.method) && !csrfMatches(headerValue(req.headers[CSRF_HEADER]), session.csrfHash)) {
         return problem(reply, 403, 'Forbidden', `a change made with a session cookie needs the session's CSRF token in the ${CSRF_HEADER} header`);
       }
-      req.caller = { id: session.userId, admin: isAdmin(session.userId), tokenId: null, sessionId: session.sessionId };
+      req.caller = { id: session.userId, admin: users.isAdmin(session.userId), tokenId: null, sessionId: session.sessionId };
       return;
     }
     const record = token ? await tokens.authenticate(token) : null;
@@ -59,7 +59,12 @@ export function registerAuthentication(app: FastifyInstance, tokens: BearerToken
       limiter.fail(req.ip);
       return problem(reply, 401, 'Unauthorized', 'the token is not valid (unknown, malformed or revoked)');
     }
-    req.caller = { id: record.userId, admin: isAdmin(record.userId), tokenId: record.id, sessionId: null };
+    // A token outlives nothing: its person must still be a Lapse user.
+    if (!users.isKnown(record.userId)) {
+      reply.header('www-authenticate', 'Bearer');
+      return problem(reply, 401, 'Unauthorized', 'the token\'s user is no longer a Lapse user');
+    }
+    req.caller = { id: record.userId, admin: users.isAdmin(record.userId), tokenId: record.id, sessionId: null };
     await tokens.touch(record);
   });
 }

@@ -92,7 +92,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await app.register(cookie);
   const publicUrl = engine.config.config.settings.publicUrl;
   const sso = deps.signIn && publicUrl ? { service: deps.signIn, publicUrl, cookies: sessionCookieNames(publicUrl) } : undefined;
-  registerAuthentication(app, tokens, (userId) => engine.config.isAdmin(userId), sso && { service: sso.service, name: sso.cookies.session });
+  const users = { isAdmin: (userId: string) => engine.config.isAdmin(userId), isKnown: (userId: string) => engine.config.users.has(userId) };
+  registerAuthentication(app, tokens, users, sso && { service: sso.service, name: sso.cookies.session });
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unknown';
     metrics.observeHttp(req.method, route, reply.statusCode, reply.elapsedTime / 1000);

@@ -329,6 +329,7 @@ export const configJsonSchema: Schema = {
         description: 'Proxies whose X-Forwarded-For is believed for the client address: false (default), true, a number of hops (1-16), or IP addresses and CIDR ranges. Read at start.',
         anyOf: [{ type: 'boolean' }, { type: 'integer', minimum: 1, maximum: 16 }, { type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1 }],
       },
+      offboarding: { enum: ['revoke', 'suspend'], description: 'A person removed from the configuration (or no longer let in by the provider): revoke their tokens, sessions and access and cancel their pending requests (revoke, the default), or only lock them out (suspend).' },
       publicUrl: { type: 'string', description: 'The address people use to reach Lapse (https; plain http only on 127.0.0.1 or localhost); single sign-on redirects to <publicUrl>/auth/callback.' },
       oidc: {
         ...object('Single sign-on through an OpenID Provider (needs publicUrl). Read at start.', {

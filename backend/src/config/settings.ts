@@ -1,5 +1,5 @@
 // The `settings` section: admins, expiry warnings, the reconcile and health-check
-// intervals, which proxies to trust, the public address and single sign-on.
+// intervals, which proxies to trust, the public address, single sign-on and offboarding.
 
 import { isIP } from 'node:net';
 import type { ServerSettings } from '../domain/config.ts';
@@ -13,7 +13,7 @@ export function defaultSettings(): ServerSettings {
 }
 
 export function readSettings(r: Reader, node: unknown, path: string): ServerSettings | undefined {
-  const f = r.map(node, path, ['admins?', 'expiryWarnings?', 'reconcileEvery?', 'healthCheckEvery?', 'trustProxy?', 'publicUrl?', 'oidc?']);
+  const f = r.map(node, path, ['admins?', 'expiryWarnings?', 'reconcileEvery?', 'healthCheckEvery?', 'trustProxy?', 'publicUrl?', 'oidc?', 'offboarding?']);
   if (f === undefined) return undefined;
   const admins = f.has('admins') ? r.list(f.get('admins'), f.at('admins'), (n, p) => userRef(r, n, p)) : [];
   const warnings = f.has('expiryWarnings') ? r.list(f.get('expiryWarnings'), f.at('expiryWarnings'), (n, p) => r.duration(n, p)) : [...DEFAULT_EXPIRY_WARNINGS];
@@ -27,12 +27,15 @@ export function readSettings(r: Reader, node: unknown, path: string): ServerSett
   const oidc = f.has('oidc') ? readOidc(r, f.get('oidc'), f.at('oidc')) : undefined;
   if (f.has('oidc') && !f.has('publicUrl')) return r.error(f.get('oidc'), f.at('oidc'), 'single sign-on needs settings.publicUrl, the address people use (its redirect URI is <publicUrl>/auth/callback)');
   if ((f.has('publicUrl') && publicUrl === undefined) || (f.has('oidc') && oidc === undefined)) return undefined;
+  const offboarding = f.has('offboarding') ? r.oneOf(f.get('offboarding'), f.at('offboarding'), ['revoke', 'suspend'] as const) : undefined;
+  if (f.has('offboarding') && offboarding === undefined) return undefined;
   const settings: ServerSettings = { admins, expiryWarnings: [...new Set(warnings)].sort((a, b) => b - a) };
   if (reconcileEvery !== undefined) settings.reconcileEvery = reconcileEvery;
   if (healthCheckEvery !== undefined) settings.healthCheckEvery = healthCheckEvery;
   if (trustProxy !== undefined) settings.trustProxy = trustProxy;
   if (publicUrl !== undefined) settings.publicUrl = publicUrl;
   if (oidc !== undefined) settings.oidc = oidc;
+  if (offboarding !== undefined) settings.offboarding = offboarding;
   return settings;
 }
 

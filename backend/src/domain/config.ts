@@ -184,6 +184,8 @@ export interface ServerSettings {
   publicUrl?: string;
   /** Single sign-on through an OpenID Provider; absent = tokens only. */
   oidc?: OidcSettings;
+  /** What happens to a person who stops being a user: revoke everything (default), or only lock them out. */
+  offboarding?: 'revoke' | 'suspend';
 }
 
 export interface OidcSettings {

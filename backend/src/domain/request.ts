@@ -52,7 +52,7 @@ export interface PendingExtension {
   requestedAt: number;
 }
 
-export type EndReason = 'expiry' | 'self' | 'approver' | 'admin' | 'revoke-all' | 'condition' | 'grant-failed';
+export type EndReason = 'expiry' | 'self' | 'approver' | 'admin' | 'revoke-all' | 'condition' | 'grant-failed' | 'user-removed';
 
 export interface RequestRecord {
   id: string;

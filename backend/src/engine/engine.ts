@@ -25,6 +25,7 @@ import { Expiry } from './expiry.ts';
 import { AutomaticFlows } from './automatic-flows.ts';
 import { Favorites } from './favorites.ts';
 import { RevokeAll } from './revoke-all.ts';
+import { Offboarding, type OffboardingReport } from './offboarding.ts';
 
 export { AUTOMATIC_PREFIX } from './automatic-flows.ts';
 export { backoffDelay } from './revokes.ts';
@@ -95,6 +96,7 @@ export class Engine {
   private readonly automaticFlows: AutomaticFlows;
   private readonly favorites: Favorites;
   private readonly revokeAllAccess: RevokeAll;
+  private readonly offboarding: Offboarding;
 
   /** Ids of the jobs this process is running now (the scheduler renews their leases). */
   readonly runningJobs: Set<string>;
@@ -116,6 +118,7 @@ export class Engine {
     this.automaticFlows = new AutomaticFlows(this.ctx, this.revokes);
     this.favorites = new Favorites(this.ctx, this.submission);
     this.revokeAllAccess = new RevokeAll(this.ctx, this.revokes);
+    this.offboarding = new Offboarding(this.ctx, this.revokes);
   }
 
   /** The configuration in force; replaced on a reload. */
@@ -184,6 +187,11 @@ export class Engine {
   /** The panic button: revokes everything scheduled, granting or active that matches. */
   revokeAll(actor: string, filter: RevokeAllFilter, reasonInput?: string): Promise<{ revoked: string[]; failed: { id: string; error: string }[] }> {
     return this.revokeAllAccess.revokeAll(actor, filter, reasonInput);
+  }
+
+  /** A person is no longer a Lapse user: revokes what they hold and cancels what they asked for. */
+  offboard(userId: string, reason: string): Promise<OffboardingReport> {
+    return this.offboarding.offboard(userId, reason);
   }
 
   // ── automatic flows (automatic-flows.ts) ───────────────────────────────────────────
