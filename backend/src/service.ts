@@ -406,13 +406,14 @@ async function bootstrapAdminToken(store: Store, dataDir: string, config: LapseC
         throw new Error('LAPSE_ADMIN_TOKEN must look like a token made by `lapse token create` (lapse_<12 chars>_<secret>)');
       }
       const id = env.LAPSE_ADMIN_TOKEN.slice(6, 18);
-      await store.insertToken({ id, userId: admin, name: 'admin (LAPSE_ADMIN_TOKEN)', createdAt: Date.now(), revokedAt: null, lastUsedAt: null }, hashToken(env.LAPSE_ADMIN_TOKEN));
+      // The operator's own token, living as long as they keep it in the environment.
+      await store.insertToken({ id, userId: admin, name: 'admin (LAPSE_ADMIN_TOKEN)', createdAt: Date.now(), revokedAt: null, lastUsedAt: null, expiresAt: null, kind: 'service' }, hashToken(env.LAPSE_ADMIN_TOKEN));
     }
     return;
   }
   if (!(await store.setMetaIfAbsent('admin-token-created', new Date().toISOString()))) return;
   const path = join(dataDir, 'admin-token');
-  const { token } = await createToken(store, admin, 'admin (first start)');
+  const { token } = await createToken(store, admin, 'admin (first start)', Date.now(), { by: 'system' });
   writePrivateFile(path, token + '\n');
   log.info(`wrote an admin token for ${admin} to ${path}`);
   if (!existsSync(path)) throw new Error(`could not write ${path}`);

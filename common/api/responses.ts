@@ -396,3 +396,34 @@ export const streamEvent = {
     data: { type: 'object', additionalProperties: true },
   },
 } as const;
+
+/** An API token as listed: never the token itself, which is shown once when it is made. */
+export const tokenView = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'user', 'name', 'kind', 'createdAt', 'expiresAt', 'lastUsedAt', 'revokedAt'],
+  properties: {
+    id: text,
+    user: text,
+    name: text,
+    kind: { type: 'string', enum: ['personal', 'service'] },
+    createdAt: instantOrNull,
+    expiresAt: { ...instantOrNull, description: 'null: never' },
+    lastUsedAt: instantOrNull,
+    revokedAt: instantOrNull,
+  },
+} as const;
+
+export const tokenList = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['tokens'],
+  properties: { tokens: { type: 'array', items: tokenView } },
+} as const;
+
+export const createdToken = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['token', 'id', 'user', 'name', 'kind', 'createdAt', 'expiresAt', 'lastUsedAt', 'revokedAt'],
+  properties: { token: { type: 'string', description: 'the token: shown this once, never again' }, ...tokenView.properties },
+} as const;

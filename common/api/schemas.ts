@@ -136,3 +136,21 @@ export const reportQuery = {
     until: { type: 'string', format: 'date-time' },
   },
 } as const;
+
+export const createTokenBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name'],
+  properties: {
+    name: { type: 'string', minLength: 1, maxLength: 200, description: 'what the token is for, e.g. "laptop" or "deploy pipeline"' },
+    expiresIn: { type: 'string', minLength: 1, maxLength: 40, description: 'how long it works, e.g. "30d" (default 90d, at most 366d); "never" only for an admin\'s service token' },
+    kind: { type: 'string', enum: ['personal', 'service'], description: 'service: an admin\'s token for automation (default personal)' },
+    user: { type: 'string', minLength: 1, maxLength: 200, description: 'admins: whose token it is (default: the caller)' },
+  },
+} as const;
+
+export const listTokensQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { user: { type: 'string', minLength: 1, maxLength: 200, description: 'admins: one user\'s tokens (default: the caller\'s; "*" for everyone\'s)' } },
+} as const;

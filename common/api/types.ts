@@ -33,3 +33,6 @@ export type NewFavorite = FromSchema<typeof B.favoriteBody>;
 export type FavoriteRequestOptions = FromSchema<typeof B.favoriteRequestBody>;
 export type RevokeAllFilter = FromSchema<typeof B.revokeAllBody>;
 export type LapseEvent = FromSchema<typeof R.streamEvent>;
+export type TokenView = FromSchema<typeof R.tokenView>;
+export type CreatedToken = FromSchema<typeof R.createdToken>;
+export type NewToken = FromSchema<typeof B.createTokenBody>;

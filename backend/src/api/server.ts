@@ -34,6 +34,8 @@ import { adminRoutes } from './routes/admin.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { eventRoutes } from './routes/events.ts';
 import { sessionCookieNames, signInRoutes } from './routes/sign-in.ts';
+import { tokenRoutes } from './routes/tokens.ts';
+import { TokenService } from '../services/token-service.ts';
 import cookie from '@fastify/cookie';
 import type { SignInService } from '../services/sign-in.ts';
 
@@ -105,6 +107,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     queries: new RequestQueries(store, engine, logger, deps.openAccessDetails),
     integrations: new IntegrationStatus(deps.integrations, () => engine.config, deps.health),
     audit: new AuditService(store, deps.audit.key, deps.audit.checkpointPath),
+    tokenService: new TokenService({ store, now: () => clock.now(), isKnownUser: users.isKnown }),
     clock,
     events: deps.events,
     tokens,
@@ -121,6 +124,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   adminRoutes(app, ctx);
   auditRoutes(app, ctx);
   eventRoutes(app, ctx);
+  tokenRoutes(app, ctx);
   signInRoutes(app, sso);
   app.get('/api/v1/openapi.json', { schema: { hide: true }, config: PUBLIC }, async () => app.swagger());
   registerPortal(app, { dir: deps.portalDir });

@@ -10,19 +10,38 @@ export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
 
-export async function createToken(store: Store, userId: string, name: string, now = Date.now()): Promise<{ token: string; record: TokenRecord }> {
+/** How long a token works unless its maker says otherwise. */
+export const DEFAULT_TOKEN_LIFETIME_MS = 90 * 86_400_000;
+/** The longest a token may work (a person's or a service's). */
+export const MAX_TOKEN_LIFETIME_MS = 366 * 86_400_000;
+
+export interface NewTokenOptions {
+  /** When it stops working; default DEFAULT_TOKEN_LIFETIME_MS from now; null: never (service tokens only). */
+  expiresAt?: number | null;
+  kind?: TokenRecord['kind'];
+  /** Who made it, for the audit (default: the command line on the server's host). */
+  by?: string;
+}
+
+/** A new token for `userId`, shown once: only its hash is kept. Audited as token.created. */
+export async function createToken(store: Store, userId: string, name: string, now = Date.now(), opts: NewTokenOptions = {}): Promise<{ token: string; record: TokenRecord }> {
   const id = randomBytes(9).toString('base64url').toLowerCase().replace(/[^a-z0-9]/g, '').padEnd(12, '0').slice(0, 12);
   const token = `lapse_${id}_${randomBytes(32).toString('base64url')}`;
-  const record: TokenRecord = { id, userId, name, createdAt: now, revokedAt: null, lastUsedAt: null };
+  const record: TokenRecord = {
+    id, userId, name, createdAt: now, revokedAt: null, lastUsedAt: null,
+    expiresAt: opts.expiresAt === undefined ? now + DEFAULT_TOKEN_LIFETIME_MS : opts.expiresAt, kind: opts.kind ?? 'personal',
+  };
   await store.insertToken(record, hashToken(token));
+  await store.appendAudit([{ at: now, actor: opts.by ?? 'cli', action: 'token.created', requestId: null, data: { tokenId: id, user: userId, name, kind: record.kind, expiresAt: record.expiresAt } }]);
   return { token, record };
 }
 
-/** The user a presented token belongs to, or null if it is malformed, unknown or revoked. */
-export async function authenticate(store: Store, token: string): Promise<TokenRecord | null> {
+/** The user a presented token belongs to, or null if it is malformed, unknown, revoked or expired. */
+export async function authenticate(store: Store, token: string, now = Date.now()): Promise<TokenRecord | null> {
   if (!TOKEN_PATTERN.test(token)) return null;
   const record = await store.findTokenByHash(hashToken(token));
   if (!record || record.revokedAt !== null) return null;
+  if (record.expiresAt !== null && now >= record.expiresAt) return null;
   return record;
 }
 
@@ -30,14 +49,18 @@ export async function authenticate(store: Store, token: string): Promise<TokenRe
 export class BearerTokens {
   constructor(private readonly store: Store, private readonly now: () => number) {}
 
-  /** The token's record, or null for a token that is unknown, malformed or revoked. */
+  /** The token's record, or null for a token that is unknown, malformed, revoked or expired. */
   authenticate(token: string): Promise<TokenRecord | null> {
-    return authenticate(this.store, token);
+    return authenticate(this.store, token, this.now());
   }
 
-  /** Notes that the token was used: one write per token per minute, not per call. */
+  /** Notes that the token was used: one write per token per minute, not per call; its first use is audited. */
   async touch(record: TokenRecord): Promise<void> {
     const now = this.now();
+    if (record.lastUsedAt === null) {
+      // Observed by the server (the person's own actions stay theirs in the audit).
+      await this.store.appendAudit([{ at: now, actor: 'system', action: 'token.first_used', requestId: null, data: { tokenId: record.id, user: record.userId } }]);
+    }
     if (record.lastUsedAt === null || now - record.lastUsedAt >= 60_000) await this.store.touchToken(record.id, now);
   }
 }

@@ -14,6 +14,7 @@ export const OPTIONS = {
   port: { type: 'string' },
   host: { type: 'string' },
   'log-level': { type: 'string' },
+  'expires-in': { type: 'string' },
   user: { type: 'string' },
   name: { type: 'string' },
   url: { type: 'string' },

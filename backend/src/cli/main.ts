@@ -26,7 +26,8 @@ Server and offline tools:
   lapse config check FILE            validate a configuration; every error with file:line:column
   lapse config schema                print the JSON Schema of the configuration file
   lapse config reload                ask the running server to re-read its configuration (admin)
-  lapse token create --user ID --data-dir DIR [--name TEXT]
+  lapse token create --user ID --data-dir DIR [--name TEXT] [--expires-in 90d]
+                                     (a user of the configuration the server last loaded; default 90d, at most 366d)
   lapse token list --data-dir DIR [--user ID]
   lapse token revoke TOKEN_ID --data-dir DIR
   lapse audit verify [--data-dir DIR]  verify the audit hash chain (offline with --data-dir or --store)

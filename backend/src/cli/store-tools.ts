@@ -8,6 +8,8 @@ import type { Store } from '../store/store.ts';
 import { apiClient, need, UsageError, type Values, type Verb } from './args.ts';
 import { jsonText, printTable } from './format.ts';
 import { auditModules, serviceModule } from './lazy-modules.ts';
+import { KNOWN_USERS_KEY } from '../services/offboarding.ts';
+import { formatDuration, parseDuration } from '../../../common/duration.ts';
 
 /** The store an offline verb works on: --store, else --data-dir's SQLite file, else LAPSE_DATABASE_URL. */
 async function offlineStore(v: Values): Promise<Store> {
@@ -24,16 +26,31 @@ export const token: Verb = async ([sub, arg], v, o) => {
   try {
     if (sub === 'create') {
       const user = need(v.user, '--user ID');
-      const { createToken } = await import('../auth/tokens.ts');
-      const { token } = await createToken(store, user, v.name ?? `cli token for ${user}`);
+      // The users the server knew at its last start or reload: a token for anyone else would never work.
+      const known = await store.getMeta(KNOWN_USERS_KEY);
+      if (known === null) throw new UsageError(`the store has no list of users yet: start the server once with this ${v.store ? '--store' : '--data-dir'}, then create tokens`);
+      if (!(JSON.parse(known) as string[]).includes(user)) throw new UsageError(`unknown user "${user}": not a user of the configuration the server last loaded`);
+      const { createToken, DEFAULT_TOKEN_LIFETIME_MS, MAX_TOKEN_LIFETIME_MS } = await import('../auth/tokens.ts');
+      const now = Date.now();
+      let lifetime = DEFAULT_TOKEN_LIFETIME_MS;
+      if (v['expires-in'] !== undefined) {
+        try {
+          lifetime = parseDuration(v['expires-in']);
+        } catch (err) {
+          throw new UsageError(`--expires-in: ${(err as Error).message}`);
+        }
+        if (lifetime <= 0 || lifetime > MAX_TOKEN_LIFETIME_MS) throw new UsageError(`--expires-in must be longer than 0 and at most ${formatDuration(MAX_TOKEN_LIFETIME_MS)}`);
+      }
+      const { token } = await createToken(store, user, v.name ?? `cli token for ${user}`, now, { expiresAt: now + lifetime });
       o.data(token);
       return 0;
     }
     if (sub === 'list') {
       const list = await store.listTokens(v.user);
       if (v.json) o.data(jsonText(list, 2));
-      else printTable(o.line, ['id', 'user', 'name', 'created', 'last used', 'revoked'], list.map((t) => [
-        t.id, t.userId, t.name, new Date(t.createdAt).toISOString(), t.lastUsedAt ? new Date(t.lastUsedAt).toISOString() : '-', t.revokedAt ? new Date(t.revokedAt).toISOString() : '-',
+      else printTable(o.line, ['id', 'user', 'name', 'kind', 'created', 'expires', 'last used', 'revoked'], list.map((t) => [
+        t.id, t.userId, t.name, t.kind, new Date(t.createdAt).toISOString(), t.expiresAt ? new Date(t.expiresAt).toISOString() : 'never',
+        t.lastUsedAt ? new Date(t.lastUsedAt).toISOString() : '-', t.revokedAt ? new Date(t.revokedAt).toISOString() : '-',
       ]));
       return 0;
     }

@@ -9,7 +9,8 @@ import type { Engine } from '../engine/engine.ts';
 import type { Store } from '../store/store.ts';
 import type { Logger } from '../logger.ts';
 
-const KNOWN_USERS_KEY = 'known-users';
+/** The store's meta key holding the users known at the last start or reload (a JSON list of ids). */
+export const KNOWN_USERS_KEY = 'known-users';
 export const OFFBOARDING_REASON = 'user removed';
 
 export class Offboarder {

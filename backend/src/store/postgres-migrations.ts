@@ -185,4 +185,10 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 7,
+    name: 'a token\'s expiry and kind',
+    // As SQLite migration 7: existing tokens get no expiry and the kind personal.
+    sql: `ALTER TABLE tokens ADD COLUMN expires_at BIGINT, ADD COLUMN kind TEXT NOT NULL DEFAULT 'personal';`,
+  },
 ];

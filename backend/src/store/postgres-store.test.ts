@@ -10,7 +10,7 @@ import { PostgresStore } from './postgres-store.ts';
 import { parseStoreUrl, redactStoreUrl } from './postgres-connection.ts';
 import { createTestDatabase, freshTestStoreUrl, TEST_AUDIT_KEY } from './postgres-test-support.ts';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.ts';
-import { ConflictError } from './store.ts';
+import { ConflictError, type TokenRecord } from './store.ts';
 
 function request(id: string, fields: Partial<RequestRecord> = {}): RequestRecord {
   return {
@@ -240,6 +240,34 @@ test('a store made by the fourth schema moves each job\'s target into its integr
     assert.deepEqual((await Promise.all(['r1', 'r2', 'r3', 'r4'].map((id) => store.jobsOfRequest(id)))).flat().map(fields), [
       [jobId('expire', 'r1'), 'expire', null, [60000], 9940, 1, null, null, null],
     ]);
+  } finally {
+    await store.close();
+  }
+});
+
+test('a store made by the sixth schema keeps its tokens working, with no expiry and as personal ones; tokens made after keep their expiry and kind', async () => {
+  const url = await freshTestStoreUrl();
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    // The sixth schema as the previous release left it, with a token as its code wrote it.
+    for (const m of POSTGRES_MIGRATIONS.slice(0, 6)) await client.query(m.sql);
+    await client.query('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
+    for (const m of POSTGRES_MIGRATIONS.slice(0, 6)) await client.query('INSERT INTO schema_migrations VALUES ($1, $2, 0)', [m.version, m.name]);
+    await client.query("INSERT INTO tokens (id, user_id, name, hash, created_at, revoked_at, last_used_at) VALUES ('tok000000001', 'alice', 'laptop', 'hash-1', 100, NULL, 150)");
+  } finally {
+    await client.end();
+  }
+  const store = new PostgresStore(url, { auditKey: TEST_AUDIT_KEY });
+  try {
+    await store.migrate();
+    const kept: TokenRecord = { id: 'tok000000001', userId: 'alice', name: 'laptop', createdAt: 100, revokedAt: null, lastUsedAt: 150, expiresAt: null, kind: 'personal' };
+    assert.deepEqual(await store.findTokenByHash('hash-1'), kept);
+    assert.deepEqual(await store.listTokens('alice'), [kept]);
+    const service: TokenRecord = { id: 'tok000000002', userId: 'ci', name: 'deploys', createdAt: 200, revokedAt: null, lastUsedAt: null, expiresAt: 10_000, kind: 'service' };
+    await store.insertToken(service, 'hash-2');
+    assert.deepEqual(await store.findTokenByHash('hash-2'), service);
+    assert.deepEqual(await store.listTokens(), [kept, service]);
   } finally {
     await store.close();
   }

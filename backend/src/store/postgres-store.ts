@@ -357,8 +357,8 @@ export class PostgresStore implements Store {
 
   async insertToken(t: TokenRecord, secretHash: string): Promise<void> {
     await this.pool.query(
-      'INSERT INTO tokens (id, user_id, name, hash, created_at, revoked_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
-      [t.id, t.userId, t.name, secretHash, t.createdAt, t.revokedAt, t.lastUsedAt],
+      'INSERT INTO tokens (id, user_id, name, hash, created_at, revoked_at, last_used_at, expires_at, kind) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+      [t.id, t.userId, t.name, secretHash, t.createdAt, t.revokedAt, t.lastUsedAt, t.expiresAt, t.kind],
     );
   }
 

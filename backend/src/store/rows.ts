@@ -46,6 +46,8 @@ export function tokenFromRow(r: Row): TokenRecord {
     createdAt: Number(r.created_at),
     revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
     lastUsedAt: r.last_used_at === null ? null : Number(r.last_used_at),
+    expiresAt: r.expires_at === null ? null : Number(r.expires_at),
+    kind: r.kind as TokenRecord['kind'],
   };
 }
 

@@ -233,4 +233,15 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 7,
+    name: 'a token\'s expiry and kind',
+    // A token may stop working at a time of its own (expires_at, null: never) and is either a
+    // person's own or a service token an admin made for automation. Tokens made before keep
+    // working as they did: no expiry, personal.
+    sql: `
+      ALTER TABLE tokens ADD COLUMN expires_at INTEGER;
+      ALTER TABLE tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'personal';
+    `,
+  },
 ];

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import Database from 'libsql';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.ts';
 import { SqliteStore } from './sqlite-store.ts';
-import { ConflictError } from './store.ts';
+import { ConflictError, type TokenRecord } from './store.ts';
 import { jobId, type GrantRecord, type JobRecord, type RequestRecord } from '../domain/request.ts';
 import { verifyAuditChain } from '../audit/verify.ts';
 import { TEST_AUDIT_KEY } from './postgres-test-support.ts';
@@ -229,6 +229,51 @@ test('a store made by the fourth schema moves each job\'s target into its integr
     await s.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a store made by the sixth schema keeps its tokens working, with no expiry and as personal ones; tokens made after keep their expiry and kind', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lapse-store-'));
+  try {
+    const path = join(dir, 'lapse.db');
+    // The sixth schema as the previous release left it, with a token as its code wrote it.
+    const old = new Database(path);
+    old.exec('PRAGMA foreign_keys = ON');
+    for (const m of SQLITE_MIGRATIONS.slice(0, 6)) old.exec(m.sql);
+    old.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    for (const m of SQLITE_MIGRATIONS.slice(0, 6)) old.prepare('INSERT INTO schema_migrations VALUES (?, ?, 0)').run(m.version, m.name);
+    old.prepare('INSERT INTO tokens (id, user_id, name, hash, created_at, revoked_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run('tok000000001', 'alice', 'laptop', 'hash-1', 100, null, 150);
+    old.close();
+
+    const s = new SqliteStore(path, { auditKey: TEST_AUDIT_KEY });
+    await s.migrate();
+    const kept: TokenRecord = { id: 'tok000000001', userId: 'alice', name: 'laptop', createdAt: 100, revokedAt: null, lastUsedAt: 150, expiresAt: null, kind: 'personal' };
+    assert.deepEqual(await s.findTokenByHash('hash-1'), kept);
+    assert.deepEqual(await s.listTokens('alice'), [kept]);
+    const service: TokenRecord = { id: 'tok000000002', userId: 'ci', name: 'deploys', createdAt: 200, revokedAt: null, lastUsedAt: null, expiresAt: 10_000, kind: 'service' };
+    await s.insertToken(service, 'hash-2');
+    assert.deepEqual(await s.findTokenByHash('hash-2'), service);
+    assert.deepEqual(await s.listTokens(), [kept, service]);
+    await s.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a token answered from memory comes with its expiry and kind', async () => {
+  const s = new SqliteStore(':memory:', { tokenCacheMs: 60_000, auditKey: TEST_AUDIT_KEY });
+  try {
+    await s.migrate();
+    const service: TokenRecord = { id: 'tok000000003', userId: 'ci', name: 'deploys', createdAt: 200, revokedAt: null, lastUsedAt: null, expiresAt: 5000, kind: 'service' };
+    await s.insertToken(service, 'hash-3');
+    assert.deepEqual(await s.findTokenByHash('hash-3'), service);
+    // Changed behind the store's back: within the moment, the lookup is still answered from memory, whole.
+    s.execRaw("UPDATE tokens SET expires_at = NULL, kind = 'personal' WHERE id = ?", service.id);
+    assert.deepEqual(await s.findTokenByHash('hash-3'), service);
+    await s.touchToken(service.id, 7000);
+    assert.deepEqual(await s.findTokenByHash('hash-3'), { ...service, lastUsedAt: 7000 });
+  } finally {
+    await s.close();
   }
 });
 

@@ -366,8 +366,8 @@ export class SqliteWriter {
 
   insertToken(t: TokenRecord, secretHash: string): void {
     this.run(
-      'INSERT INTO tokens (id, user_id, name, hash, created_at, revoked_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      t.id, t.userId, t.name, secretHash, t.createdAt, t.revokedAt, t.lastUsedAt,
+      'INSERT INTO tokens (id, user_id, name, hash, created_at, revoked_at, last_used_at, expires_at, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      t.id, t.userId, t.name, secretHash, t.createdAt, t.revokedAt, t.lastUsedAt, t.expiresAt, t.kind,
     );
   }
 

@@ -106,6 +106,10 @@ export interface TokenRecord {
   createdAt: number;
   revokedAt: number | null;
   lastUsedAt: number | null;
+  /** When the token stops working (null: never — tokens made before expiries existed, and service tokens an admin made without one). */
+  expiresAt: number | null;
+  /** personal: a person's own token; service: made by an admin for automation. */
+  kind: 'personal' | 'service';
 }
 
 /** A signed-in session (single sign-on). The cookie holds a secret; the store keeps its SHA-256 (`id`). */

@@ -9,6 +9,7 @@ import { LapseError } from '../../engine/errors.ts';
 import type { RequestQueries } from '../../services/request-queries.ts';
 import type { IntegrationStatus } from '../../services/integration-status.ts';
 import type { AuditService } from '../../services/audit-service.ts';
+import type { TokenService } from '../../services/token-service.ts';
 import type { Clock } from '../../../../common/clock.ts';
 import type { Logger } from '../../logger.ts';
 import type { EventBus } from '../../engine/events.ts';
@@ -24,6 +25,7 @@ export interface RouteContext {
   queries: RequestQueries;
   integrations: IntegrationStatus;
   audit: AuditService;
+  tokenService: TokenService;
   clock: Clock;
   events: EventBus;
   tokens: BearerTokens;

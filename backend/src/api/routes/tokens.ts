@@ -1,0 +1,29 @@
+// API tokens, self-service: make one (shown once), list them, revoke one.
+
+import * as S from '../../../../common/api/schemas.ts';
+import * as R from '../../../../common/api/responses.ts';
+import { token, type Api, type RouteContext } from './context.ts';
+
+export function tokenRoutes(app: Api, { tokenService }: RouteContext): void {
+  app.get('/api/v1/tokens', {
+    schema: { summary: 'Your API tokens (admins: anyone\'s with user, everyone\'s with user=*)', querystring: S.listTokensQuery, response: { 200: R.tokenList } },
+    config: token(400, 403),
+  }, async (req) => ({ tokens: await tokenService.list(req.caller, req.query.user) }));
+
+  app.post('/api/v1/tokens', {
+    schema: { summary: 'Make an API token: shown once, expiring (default 90 days)', body: S.createTokenBody, response: { 201: R.createdToken } },
+    config: token(400, 403, 422),
+  }, async (req, reply) => {
+    const created = await tokenService.create(req.caller, req.body);
+    reply.code(201);
+    return created;
+  });
+
+  app.delete('/api/v1/tokens/:id', {
+    schema: { summary: 'Revoke one of your tokens (admins: anyone\'s)', params: S.idParams, response: { 204: { type: 'null', description: 'revoked' } } },
+    config: token(400, 404),
+  }, async (req, reply) => {
+    await tokenService.revoke(req.caller, req.params.id);
+    return reply.code(204).send(null);
+  });
+}
