@@ -1,11 +1,17 @@
 // A real OpenID Provider for the tests: the `oidc-provider` package (OpenID Certified) on
-// 127.0.0.1, with a confidential client for Lapse and accounts whose claims a test sets,
-// plus a driver that signs a person in through the provider's own login and consent
-// endpoints, holding its cookies like a browser would.
+// 127.0.0.1, with a confidential client for Lapse and accounts whose claims a test sets; a
+// Lapse server configured for it; and a driver that signs a person in through the
+// provider's own login and consent endpoints, holding its cookies like a browser would.
 
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Provider from 'oidc-provider';
+import { startService, type Service } from '../src/service.ts';
+import { silentLogger } from '../src/logger.ts';
+import { EXAMPLE } from '../src/api/api-test-support.ts';
 
 export interface TestProvider {
   issuer: string;
@@ -67,10 +73,11 @@ class CookieJar {
 /**
  * Follows a sign-in from Lapse's /auth/login through the provider's login and consent
  * (as `subject`), and returns the callback URL the provider redirects to (not yet followed).
- * `deny`: the person cancels at the provider instead.
+ * `deny`: the person cancels at the provider instead; `startUrl`: an /auth/login address
+ * with an app's parameters (as `lapse login` prints it).
  */
-export async function signInAtProvider(lapseUrl: string, subject: string, opts: { returnTo?: string; deny?: boolean } = {}): Promise<URL> {
-  const start = await fetch(`${lapseUrl}/auth/login${opts.returnTo ? `?returnTo=${encodeURIComponent(opts.returnTo)}` : ''}`, { redirect: 'manual' });
+export async function signInAtProvider(lapseUrl: string, subject: string, opts: { returnTo?: string; deny?: boolean; startUrl?: string } = {}): Promise<URL> {
+  const start = await fetch(opts.startUrl ?? `${lapseUrl}/auth/login${opts.returnTo ? `?returnTo=${encodeURIComponent(opts.returnTo)}` : ''}`, { redirect: 'manual' });
   if (start.status !== 302) throw new Error(`/auth/login answered ${start.status}: ${await start.text()}`);
   const jar = new CookieJar();
   let url = new URL(start.headers.get('location')!);
@@ -102,4 +109,53 @@ export async function signInAtProvider(lapseUrl: string, subject: string, opts: 
     url = new URL(submitted.headers.get('location')!, url);
   }
   throw new Error('the sign-in did not come back to Lapse');
+}
+
+export interface SsoServer {
+  svc: Service;
+  /** Lapse's public URL (http://127.0.0.1:<port>). */
+  url: string;
+  provider: TestProvider;
+  /** The server's folder: its configuration (lapse.yaml) and data directory (data/). */
+  dir: string;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const s = createNetServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise((resolve) => s.close(resolve));
+  return port;
+}
+
+/**
+ * A Lapse server on the example configuration with `settings.publicUrl` and `settings.oidc`
+ * naming a fresh test provider, plus `oidcExtra` (YAML lines, e.g. `provisionUsers: true`).
+ * It serves the built portal (renderer/dist) like any other.
+ */
+export async function startSsoServer(oidcExtra: string): Promise<SsoServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'lapse-sso-'));
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const provider = await startTestProvider({ redirectUri: `${url}/auth/callback`, postLogoutRedirectUri: `${url}/` });
+  const oidc = `issuer: ${provider.issuer}\nclientId: ${provider.clientId}\nclientSecretEnv: LAPSE_TEST_OIDC_SECRET\nscopes: [openid, email, profile, groups]\n${oidcExtra}`;
+  const configPath = join(dir, 'lapse.yaml');
+  writeFileSync(configPath, readFileSync(EXAMPLE, 'utf8').replace('settings:\n', `settings:\n  publicUrl: ${url}\n  oidc:\n${oidc.replace(/^/gm, '    ')}\n`));
+  let svc: Service;
+  try {
+    svc = await startService({ configPath, dataDir: join(dir, 'data'), port, logger: silentLogger, env: { LAPSE_TEST_OIDC_SECRET: provider.clientSecret } });
+  } catch (err) {
+    await provider.close();
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    svc, url, provider, dir,
+    stop: async () => {
+      await svc.stop();
+      await provider.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -8,54 +8,16 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startService, type Service } from '../src/service.ts';
+import { startService } from '../src/service.ts';
 import { silentLogger } from '../src/logger.ts';
 import { EXAMPLE, appRead } from '../src/api/api-test-support.ts';
-import { signInAtProvider, startTestProvider, type TestProvider } from './oidc-provider-support.ts';
+import { signInAtProvider, startSsoServer, type SsoServer } from './oidc-provider-support.ts';
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
-
-/** The example configuration with single sign-on settings in its `settings` section. */
-function configWith(dir: string, oidc: string, publicUrl: string): string {
-  const text = readFileSync(EXAMPLE, 'utf8').replace('settings:\n', `settings:\n  publicUrl: ${publicUrl}\n  oidc:\n${oidc.replace(/^/gm, '    ')}\n`);
-  const path = join(dir, 'lapse.yaml');
-  writeFileSync(path, text);
-  return path;
-}
-
-interface Lapse {
-  svc: Service;
-  url: string;
-  provider: TestProvider;
-  dir: string;
-}
-
-async function start(oidcExtra: string): Promise<Lapse> {
-  const dir = mkdtempSync(join(tmpdir(), 'lapse-sso-'));
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const provider = await startTestProvider({ redirectUri: `${url}/auth/callback`, postLogoutRedirectUri: `${url}/` });
-  const oidc = `issuer: ${provider.issuer}\nclientId: ${provider.clientId}\nclientSecretEnv: LAPSE_TEST_OIDC_SECRET\nscopes: [openid, email, profile, groups]\n${oidcExtra}`;
-  const svc = await startService({
-    configPath: configWith(dir, oidc, url), dataDir: join(dir, 'data'), port, logger: silentLogger, env: { LAPSE_TEST_OIDC_SECRET: provider.clientSecret },
-  });
-  return { svc, url, provider, dir };
-}
-
-async function stop(l: Lapse): Promise<void> {
-  await l.svc.stop();
-  await l.provider.close();
-  rmSync(l.dir, { recursive: true, force: true });
-}
+type Lapse = SsoServer;
+const start = startSsoServer;
+const stop = (l: Lapse) => l.stop();
 
 /** Cookies a browser would now hold for Lapse, from a callback's answer. */
 function cookiesOf(res: Response): Record<string, string> {

@@ -3,6 +3,7 @@
 
 import type { parseArgs } from 'node:util';
 import { ApiClient } from './client.ts';
+import { readCredential } from './credentials.ts';
 import { jsonText, type Output } from './format.ts';
 
 export const OPTIONS = {
@@ -15,6 +16,7 @@ export const OPTIONS = {
   host: { type: 'string' },
   'log-level': { type: 'string' },
   'expires-in': { type: 'string' },
+  'no-browser': { type: 'boolean' },
   user: { type: 'string' },
   name: { type: 'string' },
   url: { type: 'string' },
@@ -53,17 +55,22 @@ export function need(value: string | undefined, what: string): string {
   return value;
 }
 
+const NO_TOKEN = 'a token is required: --token TOKEN or LAPSE_TOKEN, or sign in with `lapse login` (an admin makes one with `lapse token create --user ID --data-dir DIR`)';
+
+/** The token: --token, else LAPSE_TOKEN, else the one `lapse login` stored. */
 export function apiToken(v: Values): string {
-  const token = v.token ?? process.env.LAPSE_TOKEN;
-  if (!token) throw new UsageError('a token is required: --token TOKEN or LAPSE_TOKEN (make one with `lapse token create --user ID --data-dir DIR`)');
+  const token = v.token || process.env.LAPSE_TOKEN || readCredential()?.token;
+  if (!token) throw new UsageError(NO_TOKEN);
   return token;
 }
 
+/** The server: --url, else LAPSE_URL, else the one `lapse login` signed in to, else the local default. */
+export function serverUrl(v: Values): string {
+  return v.url || process.env.LAPSE_URL || readCredential()?.url || 'http://127.0.0.1:7420';
+}
+
 export function apiClient(v: Values): ApiClient {
-  const url = v.url ?? process.env.LAPSE_URL ?? 'http://127.0.0.1:7420';
-  const token = v.token ?? process.env.LAPSE_TOKEN;
-  if (!token) throw new UsageError('a token is required: --token TOKEN or LAPSE_TOKEN (make one with `lapse token create --user ID --data-dir DIR`)');
-  return new ApiClient(url, token);
+  return new ApiClient(serverUrl(v), apiToken(v));
 }
 
 /** Prints `data` as JSON with --json, else as `human` prints it. */

@@ -13,6 +13,7 @@ import { approvals, cancel, catalog, decision, extend, request, status } from '.
 import { favorites } from './favorites.ts';
 import { integrations, reconcile, revokeAll } from './admin.ts';
 import { watchCommand } from './watch-command.ts';
+import { login, logout } from './login.ts';
 
 export { UsageError } from './args.ts';
 
@@ -35,7 +36,11 @@ Server and offline tools:
                                      copy an embedded store into an empty PostgreSQL database
   (token and audit verify take --store URL instead of --data-dir for a PostgreSQL store)
 
-Client (server from --url or LAPSE_URL, default http://127.0.0.1:7420; token from --token or LAPSE_TOKEN):
+Client (server from --url or LAPSE_URL, default http://127.0.0.1:7420; token from --token or LAPSE_TOKEN;
+        else both from lapse login):
+  lapse login [--url URL] [--no-browser]   sign in through the identity provider (single sign-on);
+                                     the token is kept in ~/.config/lapse/credentials.json (0600)
+  lapse logout                       revoke that token and forget it
   lapse catalog                                   what you may request now
   lapse request FLOW [--entitlement I/TYPE:RESOURCE#PERMISSION ...] [--bundle ID]
                 [--duration 1h] [--justification TEXT] [--start-at ISO] [--mfa CODE] [--break-glass]
@@ -81,6 +86,8 @@ const VERBS = new Map<string, Verb>([
   ['reconcile', reconcile],
   ['integrations', integrations],
   ['watch', watchCommand],
+  ['login', login],
+  ['logout', logout],
 ]);
 
 /** Runs one command; `write` takes one line at a time (human lines arrive escaped, see Output). */

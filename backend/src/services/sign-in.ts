@@ -11,9 +11,15 @@ import type { UserConfig } from '../domain/config.ts';
 import { SignInRefused, type OidcClient } from '../auth/oidc-client.ts';
 import type { Store } from '../store/store.ts';
 import type { Logger } from '../logger.ts';
+import { createToken } from '../auth/tokens.ts';
 
 /** How long a person has to come back from the provider. */
 const ATTEMPT_LIFETIME_MS = 10 * 60_000;
+/** How long an app has to exchange its one-time code. */
+const APP_CODE_LIFETIME_MS = 2 * 60_000;
+/** A sign-in attempt's returnTo for an app (its loopback redirect), and for an app's one-time code. */
+const APP_PREFIX = 'app:';
+const GRANT_PREFIX = 'grant:';
 /** "Last seen" is written at most this often per session. */
 const TOUCH_EVERY_MS = 60_000;
 
@@ -28,6 +34,39 @@ export interface NewSession {
   expiresAt: number;
   userId: string;
   returnTo: string;
+}
+
+/** An app on the person's machine signing in (RFC 8252): where to come back, its state and its PKCE challenge. */
+export interface AppSignIn {
+  /** http://127.0.0.1:PORT/… or http://localhost:PORT/… only. */
+  redirectUri: string;
+  state: string;
+  /** base64url(SHA-256(verifier)) */
+  challenge: string;
+  /** What the resulting token will be called, e.g. "lapse login on host". */
+  name: string;
+}
+
+interface AppGrant {
+  userId: string;
+  challenge: string;
+  name: string;
+}
+
+/** Why an app's sign-in request cannot be accepted (a redirect that is not loopback, a bad challenge), or null. */
+export function appSignInProblem(app: AppSignIn): string | null {
+  let url: URL;
+  try {
+    url = new URL(app.redirectUri);
+  } catch {
+    return 'redirect_uri is not a URL';
+  }
+  if (url.protocol !== 'http:' || !['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname) || !url.port || url.username || url.password || url.hash) {
+    return 'redirect_uri must be a loopback address with a port, e.g. http://127.0.0.1:53682/callback';
+  }
+  if (!/^[A-Za-z0-9_-]{43}$/.test(app.challenge)) return 'code_challenge must be the base64url SHA-256 of a verifier (S256)';
+  if (!/^[\x21-\x7e]{8,200}$/.test(app.state)) return 'state must be 8 to 200 visible characters';
+  return null;
 }
 
 export interface SessionCaller {
@@ -53,18 +92,27 @@ export class SignInService {
     logger: Logger;
   }) {}
 
-  /** The provider's authorization URL for a new sign-in that returns to `returnTo` (a path of the portal). */
-  async begin(returnTo: string | undefined): Promise<string> {
+  /**
+   * The provider's authorization URL for a new sign-in that returns to `returnTo` (a path of
+   * the portal), or, for an app on this person's machine (the CLI, the tray), to its loopback
+   * redirect with a one-time code (RFC 8252; see AppSignIn).
+   */
+  async begin(returnTo: string | undefined, app?: AppSignIn): Promise<string> {
     const pending = await this.d.client.begin();
     const now = this.d.now();
     await this.d.store.saveSignInAttempt({
-      state: pending.state, nonce: pending.nonce, codeVerifier: pending.codeVerifier, returnTo: safeReturnPath(returnTo), createdAt: now, expiresAt: now + ATTEMPT_LIFETIME_MS,
+      state: pending.state, nonce: pending.nonce, codeVerifier: pending.codeVerifier,
+      returnTo: app ? `${APP_PREFIX}${JSON.stringify(app)}` : safeReturnPath(returnTo), createdAt: now, expiresAt: now + ATTEMPT_LIFETIME_MS,
     });
     return pending.url.href;
   }
 
-  /** Completes a sign-in from the provider's redirect; throws SignInRefused (audited) with the reason. */
-  async complete(callback: URL): Promise<NewSession> {
+  /**
+   * Completes a sign-in from the provider's redirect: a session for the portal, or for an app
+   * the loopback URL to send the person to, with a one-time code. Throws SignInRefused
+   * (audited) with the reason.
+   */
+  async complete(callback: URL): Promise<NewSession | { app: string }> {
     try {
       return await this.signIn(callback);
     } catch (err) {
@@ -75,7 +123,7 @@ export class SignInService {
     }
   }
 
-  private async signIn(callback: URL): Promise<NewSession> {
+  private async signIn(callback: URL): Promise<NewSession | { app: string }> {
     const providerError = callback.searchParams.get('error');
     if (providerError) throw new SignInRefused(`the identity provider refused: ${providerError}${callback.searchParams.get('error_description') ? ` (${callback.searchParams.get('error_description')})` : ''}`);
     const state = callback.searchParams.get('state');
@@ -100,6 +148,7 @@ export class SignInService {
       manager: identity.manager, attributes: identity.attributes, createdAt: previous?.createdAt ?? now, updatedAt: now, lastSignInAt: now, disabledAt: null,
     });
     await this.d.identitiesChanged();
+    if (attempt.returnTo.startsWith(APP_PREFIX)) return { app: await this.grantApp(JSON.parse(attempt.returnTo.slice(APP_PREFIX.length)) as AppSignIn, who.id, now) };
     const session: NewSession = { secret: secret(), csrfToken: secret(), expiresAt: now + this.d.settings.sessionMaxAgeMs, userId: who.id, returnTo: attempt.returnTo };
     await this.d.store.insertSession({
       id: sha256(session.secret), userId: who.id, createdAt: now, lastSeenAt: now, expiresAt: session.expiresAt, idleTimeoutMs: this.d.settings.sessionIdleMs,
@@ -110,6 +159,32 @@ export class SignInService {
       data: { method: 'oidc', created: !previous && !who.configured, groups: identity.groups },
     }]);
     return session;
+  }
+
+  /** A one-time code for the app, kept like a sign-in attempt (single use, two minutes), and the loopback URL carrying it. */
+  private async grantApp(app: AppSignIn, userId: string, now: number): Promise<string> {
+    const code = secret();
+    const grant: AppGrant = { userId, challenge: app.challenge, name: app.name };
+    await this.d.store.saveSignInAttempt({ state: code, nonce: '', codeVerifier: '', returnTo: `${GRANT_PREFIX}${JSON.stringify(grant)}`, createdAt: now, expiresAt: now + APP_CODE_LIFETIME_MS });
+    const url = new URL(app.redirectUri);
+    url.searchParams.set('code', code);
+    url.searchParams.set('state', app.state);
+    return url.href;
+  }
+
+  /**
+   * The app's code and the verifier behind its challenge, exchanged once for an API token
+   * of the person who signed in (a personal token with the default lifetime).
+   */
+  async exchangeAppCode(code: string, verifier: string): Promise<{ userId: string; token: string; expiresAt: number | null; tokenId: string }> {
+    const now = this.d.now();
+    const attempt = await this.d.store.takeSignInAttempt(code, now);
+    if (!attempt || !attempt.returnTo.startsWith(GRANT_PREFIX)) throw new SignInRefused('this code has expired or was already used: sign in again');
+    const grant = JSON.parse(attempt.returnTo.slice(GRANT_PREFIX.length)) as AppGrant;
+    if (createHash('sha256').update(verifier).digest('base64url') !== grant.challenge) throw new SignInRefused('the code verifier does not match the sign-in\'s challenge');
+    if (!this.d.isKnownUser(grant.userId)) throw new SignInRefused(`${grant.userId} is no longer a Lapse user`);
+    const { token, record } = await createToken(this.d.store, grant.userId, grant.name, now, { by: grant.userId });
+    return { userId: grant.userId, token, expiresAt: record.expiresAt, tokenId: record.id };
   }
 
   /** The caller a session cookie stands for, or null (unknown, revoked, expired, idle too long, or a user Lapse no longer knows). */

@@ -3,7 +3,7 @@
 // and signing out (here, and at the provider where it offers it).
 
 import type { FastifyReply } from 'fastify';
-import { SignInRefused, type NewSession, type SignInService } from '../../services/sign-in.ts';
+import { appSignInProblem, SignInRefused, type AppSignIn, type NewSession, type SignInService } from '../../services/sign-in.ts';
 import { LapseError } from '../../engine/errors.ts';
 import { PUBLIC, token, type Api } from './context.ts';
 
@@ -33,19 +33,60 @@ export function signInRoutes(app: Api, sso: SignInRoutes | undefined): void {
 
   app.get('/auth/login', {
     schema: {
-      summary: 'Start single sign-on: a redirect to the identity provider',
-      querystring: { type: 'object', additionalProperties: false, properties: { returnTo: { type: 'string', maxLength: 2000, description: 'a path of the portal to come back to' } } },
+      summary: 'Start single sign-on: a redirect to the identity provider (for an app on this machine: with redirect_uri, state and code_challenge)',
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          returnTo: { type: 'string', maxLength: 2000, description: 'a path of the portal to come back to' },
+          redirect_uri: { type: 'string', maxLength: 300, description: 'an app on the person\'s machine: its loopback address, e.g. http://127.0.0.1:53682/callback' },
+          state: { type: 'string', maxLength: 200, description: 'the app\'s state, given back with its code' },
+          code_challenge: { type: 'string', maxLength: 100, description: 'base64url(SHA-256(verifier)) (S256)' },
+          name: { type: 'string', maxLength: 200, description: 'what the app\'s token will be called' },
+        },
+      },
       response: { 302: { type: 'null', description: 'to the identity provider' } },
     },
-    config: { ...PUBLIC, errors: [400, 503] },
+    config: { ...PUBLIC, errors: [400, 422, 503] },
   }, async (req, reply) => {
+    const q = req.query;
+    let app: AppSignIn | undefined;
+    if (q.redirect_uri !== undefined || q.code_challenge !== undefined) {
+      app = { redirectUri: q.redirect_uri ?? '', state: q.state ?? '', challenge: q.code_challenge ?? '', name: q.name?.trim() || 'signed in from an app' };
+      const problem = appSignInProblem(app);
+      if (problem) throw new LapseError('invalid', problem, `query ${problem.split(' ')[0]}`);
+    }
     let url: string;
     try {
-      url = await service.begin(req.query.returnTo);
+      url = await service.begin(q.returnTo, app);
     } catch (err) {
       throw err instanceof SignInRefused ? new LapseError('unavailable', err.message) : err;
     }
     return reply.redirect(url, 302);
+  });
+
+  app.post('/auth/token', {
+    schema: {
+      summary: 'An app exchanges its one-time code and PKCE verifier for an API token of the person who signed in',
+      body: {
+        type: 'object', additionalProperties: false, required: ['code', 'code_verifier'],
+        properties: { code: { type: 'string', minLength: 1, maxLength: 200 }, code_verifier: { type: 'string', minLength: 43, maxLength: 128 } },
+      },
+      response: {
+        200: {
+          type: 'object', additionalProperties: false, required: ['token', 'user', 'tokenId', 'expiresAt'],
+          properties: { token: { type: 'string' }, user: { type: 'string' }, tokenId: { type: 'string' }, expiresAt: { type: ['string', 'null'], format: 'date-time' } },
+        },
+      },
+    },
+    config: { ...PUBLIC, errors: [400, 401] },
+  }, async (req) => {
+    try {
+      const got = await service.exchangeAppCode(req.body.code, req.body.code_verifier);
+      return { token: got.token, user: got.userId, tokenId: got.tokenId, expiresAt: got.expiresAt === null ? null : new Date(got.expiresAt).toISOString() };
+    } catch (err) {
+      throw err instanceof SignInRefused ? new LapseError('unauthorized', err.message) : err;
+    }
   });
 
   app.get('/auth/callback', {
@@ -57,13 +98,15 @@ export function signInRoutes(app: Api, sso: SignInRoutes | undefined): void {
     config: PUBLIC,
   }, async (req, reply) => {
     const callback = new URL(req.url, `${sso.publicUrl}/`);
-    let session: NewSession;
+    let session: NewSession | { app: string };
     try {
       session = await service.complete(callback);
     } catch (err) {
       const reason = err instanceof SignInRefused ? err.message : 'the sign-in failed';
       return reply.redirect(`/?sign_in_error=${encodeURIComponent(reason)}`, 303);
     }
+    // An app on the person's machine: back to its loopback address with the one-time code.
+    if ('app' in session) return reply.redirect(session.app, 303);
     setSessionCookies(reply, cookies, session);
     return reply.redirect(session.returnTo, 303);
   });
