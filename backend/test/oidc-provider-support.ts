@@ -159,3 +159,15 @@ export async function startSsoServer(oidcExtra: string): Promise<SsoServer> {
     },
   };
 }
+
+/** Signs `subject` in through the provider (its login and consent) and returns the cookies Lapse set, by name. */
+export async function signInCookies(server: SsoServer, subject: string): Promise<Record<string, string>> {
+  const res = await fetch(await signInAtProvider(server.url, subject), { redirect: 'manual' });
+  const cookies = Object.fromEntries(res.headers.getSetCookie().map((line) => {
+    const [pair = ''] = line.split(';');
+    const eq = pair.indexOf('=');
+    return [pair.slice(0, eq), pair.slice(eq + 1)];
+  }));
+  if (res.status !== 303 || !cookies.lapse_session) throw new Error(`the sign-in of ${subject} was refused: ${res.headers.get('location')}`);
+  return cookies;
+}

@@ -1,7 +1,11 @@
 // The shell: sign-in (portal), navigation, the connection state and the view the hash names.
+// In the portal, `auth` (beside the API) offers single sign-on where the server has it: a
+// session cookie signs the person in at load, and signing out ends that session (and the
+// one at the provider). The desktop app has no `auth`.
 
 import { useEffect, useState } from 'react';
-import type { LapseApi, Me } from '../../common/lapse-api.ts';
+import { ApiError, type LapseApi, type Me } from '../../common/lapse-api.ts';
+import type { PortalAuth } from './api/http-api.ts';
 import { useApprovals, useConnection, useSession, useCatalog, useFavorites, useRequests } from './stores.ts';
 import { startLiveUpdates } from './live.ts';
 import { parseRoute, useHash } from './router.ts';
@@ -36,14 +40,34 @@ function ConnectionBanner() {
   );
 }
 
-export function App({ api }: { api: LapseApi }) {
+/** The reason a refused sign-in came back with (`?sign_in_error=`, decoded), if any. */
+function signInErrorInAddress(): string | null {
+  return new URLSearchParams(location.search).get('sign_in_error');
+}
+
+/** The address without `sign_in_error` (the rest of the query, the path and the hash kept), for history.replaceState. */
+function addressWithoutSignInError(): string {
+  const params = new URLSearchParams(location.search);
+  params.delete('sign_in_error');
+  const query = params.toString();
+  return `${location.pathname}${query ? `?${query}` : ''}${location.hash}`;
+}
+
+export function App({ api, auth }: { api: LapseApi; auth?: PortalAuth }) {
   const me = useSession((s) => s.me);
   const [checking, setChecking] = useState(true);
+  const portal = api.host === 'portal';
+  // Read once, at load; then taken out of the address bar (a reload does not show it again).
+  const [signInError, setSignInError] = useState<string | null>(() => (portal ? signInErrorInAddress() : null));
+  const [leaving, setLeaving] = useState(false);
+  useEffect(() => {
+    if (signInError !== null) history.replaceState(history.state, '', addressWithoutSignInError());
+  }, []);
   const hash = useHash();
   const route = parseRoute(hash);
   const pending = useApprovals((s) => s.list.length);
 
-  // Who am I: with a stored token (portal) or through main (desktop).
+  // Who am I: with a stored token or the session cookie (portal), or through main (desktop).
   useEffect(() => {
     api.me().then((m) => useSession.getState().setMe(m), () => useSession.getState().setMe(null)).finally(() => setChecking(false));
   }, []);
@@ -56,18 +80,36 @@ export function App({ api }: { api: LapseApi }) {
   }, [me?.id]);
 
   const signOut = async () => {
+    let logoutUrl: string | null = null;
+    if (portal && auth && !auth.usesToken()) {
+      // Signed in with a session: it ends on the server (the cookie is HttpOnly: only the server can end it).
+      try {
+        logoutUrl = (await auth.endSession()).logoutUrl;
+      } catch (err) {
+        // Already ended (expired, or ended elsewhere): signed out all the same. Else the session still holds: say so.
+        if (ApiError.from(err).status !== 401) throw err;
+      }
+    }
     await api.clearToken();
     // Nothing of this person stays in memory for whoever signs in next.
     useRequests.setState({ list: [], loaded: false });
     useApprovals.setState({ list: [], loaded: false });
     useFavorites.setState({ favorites: [], suggestions: [], loaded: false });
     useCatalog.setState({ flows: [], loaded: false, error: null });
+    if (logoutUrl) {
+      // Signed out at the provider too; it sends the person back to the portal.
+      setLeaving(true);
+      location.assign(logoutUrl);
+      return;
+    }
+    setSignInError(null);
     useSession.getState().setMe(null);
   };
 
   if (checking) return <p aria-busy="true" className="loading">Loading…</p>;
+  if (leaving) return <p aria-busy="true" className="loading">Signing out…</p>;
   if (!me) {
-    if (api.host === 'portal') return <SignInView onSignedIn={(m: Me) => useSession.getState().setMe(m)} />;
+    if (portal) return <SignInView auth={auth} signInError={signInError} onSignedIn={(m: Me) => { setSignInError(null); useSession.getState().setMe(m); }} />;
     return <main><h1>Lapse</h1><p role="alert" className="error">Not connected: open Settings from the tray to set the server and token.</p><SettingsView onSignOut={signOut} /></main>;
   }
   return (

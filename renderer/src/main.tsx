@@ -1,6 +1,6 @@
 import './styles.css';
 // Entry point: the desktop app's preload exposes the API as `window.lapse`; without it this
-// is the web portal, talking to the server that served it.
+// is the web portal, talking to the server that served it (and signing in through it).
 
 import { createRoot } from 'react-dom/client';
 import { LAPSE_API_GLOBAL, type LapseApi } from '../../common/lapse-api.ts';
@@ -14,6 +14,7 @@ const nonce = document.querySelector<HTMLMetaElement>('meta[property="csp-nonce"
 if (nonce) (globalThis as { __webpack_nonce__?: string }).__webpack_nonce__ = nonce;
 
 const exposed = (window as unknown as Record<string, LapseApi | undefined>)[LAPSE_API_GLOBAL];
-const api: LapseApi = exposed ?? createHttpApi({ storage: window.sessionStorage });
+const http = exposed ? undefined : createHttpApi({ storage: window.sessionStorage });
+const api: LapseApi = exposed ?? http!;
 setApi(api);
-createRoot(document.getElementById('root')!).render(<App api={api} />);
+createRoot(document.getElementById('root')!).render(<App api={api} auth={http?.auth} />);

@@ -1,6 +1,8 @@
 // The portal's LapseApi over HTTP against a real server: typed errors with the field at
 // fault, the calls the views make, and the events stream with its connection state through
-// a server restart.
+// a server restart. With single sign-on (a real OpenID Provider): the session cookie, the
+// CSRF token sent from its cookie on every change (not on reads, not with a token), the
+// events stream on the cookie, and the end of the session.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,8 +10,10 @@ import { rmSync } from 'node:fs';
 import { startService, type Service } from '../../../backend/src/service.ts';
 import { silentLogger } from '../../../backend/src/logger.ts';
 import { EXAMPLE, startTestServer, usersWrite, appRead, type TestServer } from '../../../backend/src/api/api-test-support.ts';
-import { createHttpApi, parseSseBlock, TOKEN_KEY, type TokenStorage } from './http-api.ts';
-import { ApiError, type LapseApi, type StreamMessage } from '../../../common/lapse-api.ts';
+import { createToken } from '../../../backend/src/auth/tokens.ts';
+import { createHttpApi, csrfTokenFrom, parseSseBlock, TOKEN_KEY, type HttpApi, type TokenStorage } from './http-api.ts';
+import { ApiError, type StreamMessage } from '../../../common/lapse-api.ts';
+import { signInCookies, startSsoServer, type SsoServer } from '../../../backend/test/oidc-provider-support.ts';
 
 class MemoryStorage implements TokenStorage {
   readonly map = new Map<string, string>();
@@ -20,7 +24,7 @@ class MemoryStorage implements TokenStorage {
 
 let server: TestServer;
 let svc: Service;
-const apis = {} as Record<'alice' | 'bob', LapseApi>;
+const apis = {} as Record<'alice' | 'bob', HttpApi>;
 const storages = { alice: new MemoryStorage(), bob: new MemoryStorage() };
 
 async function waitFor(what: string, check: () => boolean, ms = 5000): Promise<void> {
@@ -148,5 +152,130 @@ describe('createHttpApi', () => {
     const e = parseSseBlock('id: x:1:request.created\nevent: request.created\ndata: {"id":"x:1:request.created","type":"request.created","at":"2026-01-01T00:00:00.000Z","requestId":"x","data":{}}');
     assert.equal(e?.type, 'request.created');
     assert.equal(e?.requestId, 'x');
+  });
+});
+
+describe('createHttpApi with the session cookie of single sign-on', () => {
+  let sso: SsoServer;
+  let cookies: Record<string, string>;
+  interface Sent { method: string; path: string; csrf: string | null; authorization: string | null; credentials: RequestCredentials | undefined }
+
+  before(async () => {
+    sso = await startSsoServer('provisionUsers: true');
+    sso.provider.accounts.set('frank-sub', { email: 'frank@example.com', email_verified: true, name: 'Frank', groups: ['engineering'] });
+    cookies = await signInCookies(sso, 'frank-sub');
+    assert.ok(cookies.lapse_csrf, 'the CSRF cookie');
+  });
+  after(async () => {
+    await sso?.stop();
+  });
+
+  /**
+   * The portal in a browser: `fetch` sends the session cookie along (the page never sees it,
+   * HttpOnly) and the page's script reads `documentCookies` (where the CSRF cookie is). Every
+   * call is recorded as the API sent it.
+   */
+  function portal(documentCookies: string, opts: { token?: string; session?: string } = {}): { api: HttpApi; sent: Sent[] } {
+    const sent: Sent[] = [];
+    const storage = new MemoryStorage();
+    if (opts.token) storage.setItem(TOKEN_KEY, opts.token);
+    const browserFetch: typeof fetch = async (input, init) => {
+      const headers = new Headers(init?.headers);
+      const url = new URL(String(input));
+      sent.push({ method: init?.method ?? 'GET', path: url.pathname, csrf: headers.get('x-csrf-token'), authorization: headers.get('authorization'), credentials: init?.credentials });
+      headers.set('cookie', `lapse_session=${opts.session ?? cookies.lapse_session}; ${documentCookies}`);
+      return fetch(input, { ...init, headers });
+    };
+    return { api: createHttpApi({ baseUrl: sso.url, storage, fetch: browserFetch, cookies: () => documentCookies }), sent };
+  }
+
+  test('GET /auth/config: single sign-on here, not on a server without it', async () => {
+    assert.deepEqual(await portal('').api.auth.config(), { singleSignOn: true });
+    assert.deepEqual(await apis.alice.auth.config(), { singleSignOn: false });
+  });
+
+  test('with the session cookie: reads carry no CSRF token, every change carries the one from its cookie', async () => {
+    const { api, sent } = portal(`theme=dark; lapse_csrf=${cookies.lapse_csrf}; other=x`);
+    assert.equal(api.auth.usesToken(), false);
+    assert.equal((await api.me()).id, 'frank@example.com');
+    assert.ok((await api.catalog()).flows.some((f) => f.id === 'demo-auto'), 'engineering at the provider');
+    const created = await api.createRequest({ flowId: 'demo-auto', entitlements: [appRead], duration: '10m' });
+    assert.equal(created.status, 'active');
+    assert.equal(created.requester, 'frank@example.com');
+    const fav = await api.createFavorite({ name: 'read app', flowId: 'demo-auto', entitlements: [appRead] });
+    await api.deleteFavorite(fav.id);
+    const revoked = await api.revoke(created.id);
+    assert.ok(['revoking', 'revoked'].includes(revoked.status), revoked.status);
+    assert.ok((await api.listMyRequests()).some((r) => r.id === created.id));
+
+    assert.ok(sent.every((s) => s.credentials === 'same-origin' && s.authorization === null), JSON.stringify(sent));
+    const reads = sent.filter((s) => s.method === 'GET');
+    const changes = sent.filter((s) => s.method !== 'GET');
+    assert.deepEqual(reads.map((s) => s.path), ['/api/v1/me', '/api/v1/catalog', '/api/v1/requests']);
+    assert.ok(reads.every((s) => s.csrf === null), `no CSRF token on reads: ${JSON.stringify(reads)}`);
+    assert.deepEqual(changes.map((s) => [s.method, s.csrf]), [['POST', cookies.lapse_csrf], ['POST', cookies.lapse_csrf], ['DELETE', cookies.lapse_csrf], ['POST', cookies.lapse_csrf]]);
+  });
+
+  test('without the CSRF cookie a change is refused by the server (403), and nothing is sent for it', async () => {
+    const { api, sent } = portal('theme=dark');
+    assert.equal((await api.me()).id, 'frank@example.com', 'reads work with the cookie alone');
+    const refused = await rejection(api.createRequest({ flowId: 'demo-auto', entitlements: [appRead] }));
+    assert.equal(refused.status, 403);
+    assert.match(refused.detail, /CSRF token/);
+    assert.ok(sent.every((s) => s.csrf === null));
+  });
+
+  test('with a pasted token: the token, never the CSRF token (even where its cookie is)', async () => {
+    const { token } = await createToken(sso.svc.store, 'alice', 'test alice');
+    const { api, sent } = portal(`lapse_csrf=${cookies.lapse_csrf}`, { token });
+    assert.equal(api.auth.usesToken(), true);
+    assert.equal((await api.me()).id, 'alice', 'the token wins over the cookie');
+    const created = await api.createRequest({ flowId: 'demo-auto', entitlements: [appRead], duration: '10m' });
+    assert.equal(created.requester, 'alice');
+    await api.revoke(created.id);
+    assert.ok(sent.length >= 3);
+    assert.ok(sent.every((s) => s.csrf === null && s.authorization === `Bearer ${token}`), JSON.stringify(sent));
+  });
+
+  test('the events stream on the session cookie; signing out ends the session (logoutUrl at the provider) and the stream', async () => {
+    const own = await signInCookies(sso, 'frank-sub');
+    const { api, sent } = portal(`lapse_csrf=${own.lapse_csrf}`, { session: own.lapse_session });
+    const got: StreamMessage[] = [];
+    const stop = api.subscribe((m) => got.push(m));
+    try {
+      await waitFor('online', () => got.some((m) => m.kind === 'connection' && m.state === 'online'));
+      const created = await api.createRequest({ flowId: 'demo-auto', entitlements: [appRead], duration: '10m' });
+      await waitFor('request.granted', () => got.some((m) => m.kind === 'event' && m.event.type === 'request.granted' && m.event.requestId === created.id));
+      await api.revoke(created.id);
+
+      const { logoutUrl } = await api.auth.endSession();
+      assert.ok(logoutUrl?.startsWith(`${sso.provider.issuer}/session/end?`), String(logoutUrl));
+      assert.deepEqual(sent.filter((s) => s.path === '/auth/logout').map((s) => [s.method, s.csrf]), [['POST', own.lapse_csrf]]);
+      assert.equal(await api.connectionState(), 'offline');
+      assert.equal((await rejection(api.me())).status, 401, 'the session has ended');
+      assert.equal((await rejection(api.auth.endSession())).status, 401, 'nothing left to end');
+      assert.equal((await portal(`lapse_csrf=${cookies.lapse_csrf}`).api.me()).id, 'frank@example.com', 'another session of the same person goes on');
+    } finally {
+      stop();
+    }
+  });
+
+  test('loginUrl: the server\'s /auth/login, back to a path of the portal', async () => {
+    const { api } = portal('');
+    const url = api.auth.loginUrl('/#/request?flow=demo-auto');
+    assert.equal(url, `${sso.url}/auth/login?returnTo=%2F%23%2Frequest%3Fflow%3Ddemo-auto`);
+    const res = await fetch(url, { redirect: 'manual' });
+    assert.equal(res.status, 302);
+    assert.ok(res.headers.get('location')?.startsWith(`${sso.provider.issuer}/`), String(res.headers.get('location')));
+  });
+
+  test('csrfTokenFrom: the __Host- cookie first, then the plain one; decoded; null without one', () => {
+    assert.equal(csrfTokenFrom(''), null);
+    assert.equal(csrfTokenFrom('a=1; lapse_csrf_x=2; xlapse_csrf=3'), null);
+    assert.equal(csrfTokenFrom('a=1; lapse_csrf=abc-_1'), 'abc-_1');
+    assert.equal(csrfTokenFrom('lapse_csrf=plain; __Host-lapse_csrf=host'), 'host');
+    assert.equal(csrfTokenFrom('lapse_csrf=a%2Bb%3D'), 'a+b=');
+    assert.equal(csrfTokenFrom('lapse_csrf=%E0%A4%A'), '%E0%A4%A', 'a value that does not decode is taken as is');
+    assert.equal(csrfTokenFrom('lapse_csrf='), null);
   });
 });

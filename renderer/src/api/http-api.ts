@@ -1,7 +1,9 @@
-// LapseApi over HTTP, for the web portal: same-origin calls to /api/v1 with the token the
-// user pasted at sign-in (kept in sessionStorage, so it ends with the tab). The events
-// stream is read with fetch (EventSource cannot send an Authorization header) and
-// reconnects by itself.
+// LapseApi over HTTP, for the web portal: same-origin calls to /api/v1, with the token the
+// user pasted at sign-in (kept in sessionStorage, so it ends with the tab) or, without one,
+// the session cookie single sign-on set (HttpOnly: sent by the browser, never read here).
+// With the cookie, every call that changes something carries the session's CSRF token,
+// read from its cookie, in the x-csrf-token header. The events stream is read with fetch
+// (EventSource cannot send an Authorization header) and reconnects by itself.
 
 import {
   ApiError, type AccessRequest, type Catalog, type ConnectionState, type DesktopSettings, type Favorite, type Favorites,
@@ -9,6 +11,10 @@ import {
 } from '../../../common/lapse-api.ts';
 
 export const TOKEN_KEY = 'lapse.token';
+/** The CSRF cookie, by the name the server gives it on https (`__Host-`, preferred) and on http. */
+export const CSRF_COOKIES = ['__Host-lapse_csrf', 'lapse_csrf'] as const;
+export const CSRF_HEADER = 'x-csrf-token';
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 export interface TokenStorage {
   getItem(key: string): string | null;
@@ -16,9 +22,59 @@ export interface TokenStorage {
   removeItem(key: string): void;
 }
 
-export function createHttpApi(opts: { baseUrl?: string; storage: TokenStorage; fetch?: typeof fetch }): LapseApi {
+/**
+ * Signing in and out of the portal, beside the LapseApi (the desktop app has none of it):
+ * whether the server signs people in through an identity provider, the way there, and
+ * the end of a session.
+ */
+export interface PortalAuth {
+  /** GET /auth/config: whether people sign in through the identity provider (else with a token). */
+  config(): Promise<{ singleSignOn: boolean }>;
+  /** Where "Sign in with SSO" goes: the server's /auth/login, coming back to `returnTo` (a path of the portal). */
+  loginUrl(returnTo: string): string;
+  /** Whether the calls carry a pasted token (else the session cookie, where there is one). */
+  usesToken(): boolean;
+  /**
+   * POST /auth/logout (with the CSRF token): the session ends here; `logoutUrl`, when not
+   * null, signs the person out at the provider too. The events stream stops.
+   */
+  endSession(): Promise<{ logoutUrl: string | null }>;
+}
+
+export type HttpApi = LapseApi & { readonly auth: PortalAuth };
+
+/** The value of the session's CSRF cookie in a `document.cookie` string (null: none). */
+export function csrfTokenFrom(cookieHeader: string): string | null {
+  const found = new Map<string, string>();
+  for (const part of cookieHeader.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    const name = part.slice(0, eq).trim();
+    if (!(CSRF_COOKIES as readonly string[]).includes(name) || found.has(name)) continue;
+    const raw = part.slice(eq + 1).trim();
+    let value = raw;
+    try {
+      value = decodeURIComponent(raw);
+    } catch {
+      value = raw;
+    }
+    if (value) found.set(name, value);
+  }
+  for (const name of CSRF_COOKIES) if (found.has(name)) return found.get(name)!;
+  return null;
+}
+
+/** The page's cookies, where there is a page (a script reads only those not HttpOnly). */
+const documentCookies = (): string => (typeof document === 'undefined' ? '' : document.cookie);
+
+/**
+ * `cookies`: the cookies a script may read (default the page's `document.cookie`), for the
+ * CSRF token; `fetch`: how calls are sent (same-origin credentials: the session cookie goes along).
+ */
+export function createHttpApi(opts: { baseUrl?: string; storage: TokenStorage; fetch?: typeof fetch; cookies?: () => string }): HttpApi {
   const base = opts.baseUrl ?? '';
   const doFetch = opts.fetch ?? ((input, init) => fetch(input, init));
+  const cookies = opts.cookies ?? documentCookies;
   const listeners = new Set<(m: StreamMessage) => void>();
   let state: ConnectionState = 'offline';
   let stream: { stop: () => void } | null = null;
@@ -29,10 +85,15 @@ export function createHttpApi(opts: { baseUrl?: string; storage: TokenStorage; f
     const headers: Record<string, string> = { accept: 'application/json' };
     const t = token();
     if (t) headers.authorization = `Bearer ${t}`;
+    else if (!SAFE_METHODS.has(method)) {
+      // A change made with the session cookie: the session's CSRF token, which another site can neither read nor set.
+      const csrf = csrfTokenFrom(cookies());
+      if (csrf) headers[CSRF_HEADER] = csrf;
+    }
     if (body !== undefined) headers['content-type'] = 'application/json';
     let res: Response;
     try {
-      res = await doFetch(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      res = await doFetch(base + path, { method, headers, credentials: 'same-origin', body: body === undefined ? undefined : JSON.stringify(body) });
     } catch (err) {
       throw new ApiError({ status: 0, title: 'Network error', detail: `the server could not be reached (${err instanceof Error ? err.message : String(err)})` });
     }
@@ -72,10 +133,12 @@ export function createHttpApi(opts: { baseUrl?: string; storage: TokenStorage; f
       controller = new AbortController();
       const t = token();
       try {
-        const res = await doFetch(base + '/api/v1/events', { headers: { accept: 'text/event-stream', ...(t ? { authorization: `Bearer ${t}` } : {}) }, signal: controller.signal });
+        const res = await doFetch(base + '/api/v1/events', {
+          headers: { accept: 'text/event-stream', ...(t ? { authorization: `Bearer ${t}` } : {}) }, credentials: 'same-origin', signal: controller.signal,
+        });
         if (res.status === 401) {
-          setState('offline', 'the token is not valid; sign in again');
-          return; // no retry with a refused token
+          setState('offline', t ? 'the token is not valid; sign in again' : 'your session has ended; sign in again');
+          return; // no retry with a refused token or an ended session
         }
         if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
         failures = 0;
@@ -112,12 +175,30 @@ export function createHttpApi(opts: { baseUrl?: string; storage: TokenStorage; f
     };
   }
 
+  const stopStream = () => {
+    stream?.stop();
+    stream = null;
+    state = 'offline';
+  };
+
+  const auth: PortalAuth = {
+    config: () => call<{ singleSignOn: boolean }>('GET', '/auth/config'),
+    loginUrl: (returnTo) => `${base}/auth/login?${new URLSearchParams({ returnTo })}`,
+    usesToken: () => !!token(),
+    endSession: async () => {
+      const out = await call<{ logoutUrl: string | null }>('POST', '/auth/logout');
+      stopStream();
+      return { logoutUrl: typeof out?.logoutUrl === 'string' ? out.logoutUrl : null };
+    },
+  };
+
   const desktopOnly = async (): Promise<never> => {
     throw new ApiError({ status: 501, title: 'Not available', detail: 'desktop settings exist only in the desktop app' });
   };
 
   return {
     host: 'portal',
+    auth,
     me: () => call<Me>('GET', '/api/v1/me'),
     catalog: () => call<Catalog>('GET', '/api/v1/catalog'),
     listMyRequests: async (q: ListRequestsQuery = {}) => {
@@ -167,9 +248,7 @@ export function createHttpApi(opts: { baseUrl?: string; storage: TokenStorage; f
     },
     clearToken: async () => {
       opts.storage.removeItem(TOKEN_KEY);
-      stream?.stop();
-      stream = null;
-      state = 'offline';
+      stopStream();
     },
   };
 }

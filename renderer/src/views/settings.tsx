@@ -1,14 +1,15 @@
 // Settings. In the desktop app: server URL and token (the token goes to main and its OS
 // keychain, and never comes back), extra expiry reminders on top of the server's warnings
 // (shown as the server gives them), do not disturb, launch at login, embedded mode. In the
-// portal: who is signed in, and sign out.
+// portal: who is signed in, and sign out (of the session single sign-on gave, or forgetting
+// the pasted token).
 
 import { useEffect, useId, useState } from 'react';
 import { ApiError, type DesktopSettings } from '../../../common/lapse-api.ts';
 import { useSession, theApi } from '../stores.ts';
 import { expiryWarningsText } from '../format.ts';
 
-export function SettingsView({ onSignOut }: { onSignOut(): void }) {
+export function SettingsView({ onSignOut }: { onSignOut(): void | Promise<void> }) {
   const api = theApi();
   const me = useSession((s) => s.me);
   return (
@@ -17,8 +18,30 @@ export function SettingsView({ onSignOut }: { onSignOut(): void }) {
       {me && (
         <p>Signed in as <strong>{me.name ?? me.id}</strong> ({me.id}{me.email ? `, ${me.email}` : ''}) · {me.roles.join(', ')}</p>
       )}
-      {api.host === 'desktop' ? <DesktopSettingsForm /> : <button type="button" onClick={onSignOut}>Sign out</button>}
+      {api.host === 'desktop' ? <DesktopSettingsForm /> : <SignOutButton onSignOut={onSignOut} />}
     </main>
+  );
+}
+
+/** Sign out; a failure (the session could not be ended) is shown, and the person stays signed in. */
+function SignOutButton({ onSignOut }: { onSignOut(): void | Promise<void> }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const click = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await onSignOut();
+    } catch (err) {
+      setError(`Not signed out: ${ApiError.from(err).detail}`);
+      setBusy(false);
+    }
+  };
+  return (
+    <>
+      <button type="button" onClick={click} disabled={busy}>Sign out</button>
+      {error && <p role="alert" className="error">{error}</p>}
+    </>
   );
 }
 
