@@ -14,6 +14,7 @@ import { startService } from '../src/service.ts';
 import { silentLogger } from '../src/logger.ts';
 import { EXAMPLE, appRead } from '../src/api/api-test-support.ts';
 import { signInAtProvider, startSsoServer, type SsoServer } from './oidc-provider-support.ts';
+import type { SignInAttempt } from '../src/store/store.ts';
 
 type Lapse = SsoServer;
 const start = startSsoServer;
@@ -144,6 +145,21 @@ describe('single sign-on with people created from their claims', () => {
     assert.match(decodeURIComponent((await callback(forged)).location), /sign_in_error=this sign-in has expired or was already used/);
   });
 
+  test('the provider\'s answer is checked against the request: a changed nonce, a changed PKCE verifier, an attempt past its time', async () => {
+    const tamper = async (change: (a: SignInAttempt) => SignInAttempt): Promise<string> => {
+      const url = await signInAtProvider(l.url, 'frank-sub');
+      const state = url.searchParams.get('state')!;
+      const attempt = (await l.svc.store.takeSignInAttempt(state, Date.now()))!;
+      await l.svc.store.saveSignInAttempt(change(attempt));
+      const back = await callback(url);
+      assert.equal(back.cookies.lapse_session, undefined);
+      return decodeURIComponent(back.location);
+    };
+    assert.match(await tamper((a) => ({ ...a, nonce: 'not-the-nonce-sent' })), /sign_in_error=the identity provider's answer was refused: .*nonce/i);
+    assert.match(await tamper((a) => ({ ...a, codeVerifier: 'x'.repeat(64) })), /sign_in_error=the identity provider's answer was refused: invalid_grant/);
+    assert.match(await tamper((a) => ({ ...a, expiresAt: Date.now() - 1 })), /sign_in_error=this sign-in has expired or was already used/);
+  });
+
   test('a person who cancels at the provider comes back with its reason', async () => {
     const back = await callback(await signInAtProvider(l.url, 'frank-sub', { deny: true }));
     assert.match(decodeURIComponent(back.location), /sign_in_error=the identity provider refused: access_denied/);
@@ -202,6 +218,26 @@ describe('single sign-on without provisioning, and groups that may sign in', () 
     assert.ok((await auditActions(l)).some((a) => a.action === 'user.credentials_revoked' && a.data.user === 'dave' && a.data.reason === 'user removed' && Number(a.data.sessions) >= 1));
     assert.ok((await auditActions(l)).some((a) => a.action === 'user.offboarded' && a.data.user === 'dave'));
   });
+});
+
+test('an issuer that does not describe itself (a wrong issuer URL): sign-in is unavailable, with the reason', async () => {
+  const sso = await startSsoServer('provisionUsers: true');
+  try {
+    const path = join(sso.dir, 'lapse.yaml');
+    writeFileSync(path, readFileSync(path, 'utf8').replace(`issuer: ${sso.provider.issuer}`, `issuer: ${sso.provider.issuer}/not-the-issuer`));
+    await sso.svc.stop();
+    const svc = await startService({ configPath: path, dataDir: join(sso.dir, 'data'), port: sso.svc.port, logger: silentLogger, env: { LAPSE_TEST_OIDC_SECRET: sso.provider.clientSecret } });
+    try {
+      const res = await fetch(`${sso.url}/auth/login`, { redirect: 'manual' });
+      assert.equal(res.status, 503);
+      assert.match((await res.json()).detail, /the identity provider http:\/\/127\.0\.0\.1:\d+\/not-the-issuer cannot be reached or described itself wrongly/);
+    } finally {
+      await svc.stop();
+    }
+  } finally {
+    await sso.provider.close();
+    rmSync(sso.dir, { recursive: true, force: true });
+  }
 });
 
 test('without settings.oidc: /auth/config says so, and /auth/login does not exist', async () => {

@@ -104,7 +104,9 @@ export class OidcClient {
 
 /** The library's error, with the provider's own error and description where it gave them. */
 function describeError(err: unknown): string {
-  const e = err as { message?: string; error?: string; error_description?: string; cause?: { message?: string } };
+  const e = err as { message?: string; error?: string; error_description?: string; cause?: { message?: unknown } };
   const provider = e.error ? `${e.error}${e.error_description ? `: ${e.error_description}` : ''}` : '';
-  return provider || e.message || String(err);
+  // The library's own cause says which check failed (e.g. the ID token's "nonce" claim).
+  const cause = typeof e.cause?.message === 'string' && e.cause.message !== e.message ? `: ${e.cause.message}` : '';
+  return provider || `${e.message ?? String(err)}${cause}`;
 }
