@@ -119,6 +119,14 @@ export interface LapseApi {
   /** Store the token in the OS keychain (desktop) or the session (portal); it is never read back. */
   setToken(token: string): Promise<void>;
   clearToken(): Promise<void>;
+  /**
+   * Desktop only: signs in through the server's single sign-on in the system browser, keeps
+   * the token it gives in the OS keychain (as `setToken` does) and reconnects; resolves to
+   * who signed in and until when (ISO 8601, null when the token does not expire).
+   */
+  signInWithSso(): Promise<{ user: string; expiresAt: string | null }>;
+  /** Desktop only: whether the configured server offers single sign-on; null in embedded mode, with no server, or when it cannot be asked. */
+  ssoAvailable(): Promise<boolean | null>;
 }
 
 /** Every method that crosses the IPC boundary as a request/response call, for channel validation. */
@@ -127,7 +135,7 @@ export const LAPSE_API_METHODS = [
   'listMyRequests', 'getRequest', 'createRequest', 'approve', 'deny', 'cancel', 'revoke', 'extend', 'approvals', 'accessDetails',
   'listFavorites', 'createFavorite', 'deleteFavorite', 'requestFromFavorite',
   'connectionState',
-  'getSettings', 'updateSettings', 'setToken', 'clearToken',
+  'getSettings', 'updateSettings', 'setToken', 'clearToken', 'signInWithSso', 'ssoAvailable',
 ] as const satisfies readonly Exclude<keyof LapseApi, 'host' | 'subscribe'>[];
 
 export type LapseApiMethod = (typeof LAPSE_API_METHODS)[number];

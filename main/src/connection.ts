@@ -46,6 +46,19 @@ function identityOf(me: { id: string; expiryWarnings?: unknown }): Identity {
   return { id: me.id, expiryWarningsMs: serverWarningOffsetsMs(me.expiryWarnings) };
 }
 
+/** What the tray says when the server refuses the kept token (it expired, or was revoked). */
+export const SIGN_IN_ENDED = 'Your sign-in has ended: sign in again from Settings';
+
+/**
+ * Why the connection is offline, in the person's words: a token the server refuses (401,
+ * from `me` or from the events stream, whose message names the status) means signing in again.
+ */
+export function offlineDetail(err: unknown): string {
+  if (err instanceof CallError) return err.data.status === 401 ? SIGN_IN_ENDED : err.data.detail;
+  const detail = err instanceof Error ? err.message : String(err);
+  return /^the server refused the token \(401\)/.test(detail) ? SIGN_IN_ENDED : detail;
+}
+
 /** The connection's state as the windows show it. */
 export function uiConnectionState(c: Connection): UiConnectionState {
   return c.state === 'online' ? 'online' : c.state === 'connecting' ? 'reconnecting' : 'offline';
@@ -121,7 +134,7 @@ export class ServerConnection {
       if (gen === this.generation) this.setIdentity(identityOf(me));
     } catch (err) {
       if (gen === this.generation) this.setIdentity(null);
-      this.setState({ state: 'offline', detail: err instanceof CallError ? err.data.detail : (err as Error).message });
+      this.setState({ state: 'offline', detail: offlineDetail(err) });
     }
     if (gen !== this.generation) return;
     this.stream = new EventStream({
@@ -135,7 +148,7 @@ export class ServerConnection {
             if (gen === this.generation) this.setIdentity(identityOf(m));
           }, () => {});
           this.d.onOnline();
-        } else if (st === 'offline') this.setState({ state: 'offline', detail: detail ?? 'disconnected' });
+        } else if (st === 'offline') this.setState({ state: 'offline', detail: detail ? offlineDetail(detail) : 'disconnected' });
       },
     });
   }

@@ -44,6 +44,7 @@ class RecordingShell implements Shell {
   copied: string[] = [];
   confirms: string[] = [];
   opened: unknown[] = [];
+  browsed: string[] = [];
   answer = true;
   render(menu: MenuItem[], icon: TrayIconState) { this.menu = menu; this.icon = icon; this.renders++; }
   notify(n: PlannedNotification) { this.notes.push(n); }
@@ -53,6 +54,7 @@ class RecordingShell implements Shell {
   openWindow(view: string, o?: unknown) { this.opened.push([view, o]); }
   quit() {}
   setLaunchAtLogin() {}
+  async openExternal(url: string) { this.browsed.push(url); }
   item(id: string) { return [...walkMenu(this.menu)].find((i) => i.id === id); }
   labels() { return [...walkMenu(this.menu)].map((i) => i.label); }
 }
@@ -172,6 +174,10 @@ test('IPC: bad channels and payloads are refused with the field; settings errors
   const settings = await alice.c.call('lapse:call:getSettings', []) as Record<string, unknown>;
   assert.equal(settings.hasToken, true);
   assert.doesNotMatch(JSON.stringify(settings), /lapse_[a-z0-9]{12}_/);
+  // This server has no single sign-on: main says so, and the renderer cannot name another server.
+  assert.equal(await alice.c.call('lapse:call:ssoAvailable', []), false);
+  assert.equal((await refused('lapse:call:signInWithSso', ['https://elsewhere.example']))!.field, 'signInWithSso');
+  assert.deepEqual(alice.shell.browsed, []);
   await alice.c.call('lapse:call:clearToken', []);
   assert.equal(alice.c.connectionState.state, 'not-configured');
   assert.equal((await alice.c.call('lapse:call:getSettings', []) as { hasToken: boolean }).hasToken, false);
@@ -291,6 +297,25 @@ test('offline: the menu says why while the server is down, and the app reconnect
     await c.stop();
     await back.stop();
   }
+});
+
+test('a token the server refuses: the menu says to sign in again from Settings', async () => {
+  const cwd = mkdtempSync(join(tmpdir(), 'lapse-ctl-'));
+  dirs.push(cwd);
+  const settings = new SettingsStore(new Conf<Record<string, unknown>>({ cwd, configName: 'settings', projectName: 'lapse-test' }));
+  settings.update({ serverUrl: server.svc.url });
+  const ownVault = memoryVault();
+  ownVault.set(server.svc.url, 'lapse_ended0000_not-a-token-any-more');
+  const shell = new RecordingShell();
+  const c = new Controller({ settings, vault: ownVault, shell, clock: systemClock, timers: { setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) }, startEmbedded: () => Promise.reject(new Error('no')), debounceMs: 50 });
+  controllers.push(c);
+  await c.connect();
+  await until('offline in the menu', () => shell.item('status')?.label.startsWith('Offline — '));
+  // Both `me` and the events stream are refused (401); neither says anything else.
+  await new Promise((r) => setTimeout(r, 300));
+  assert.deepEqual(c.connectionState, { state: 'offline', detail: 'Your sign-in has ended: sign in again from Settings' });
+  assert.equal(shell.item('status')!.label, 'Offline — Your sign-in has ended: sign in again from Settings');
+  await c.stop();
 });
 
 test('embedded mode: the backend starts in process; no keychain service is reported before any token is typed', async () => {

@@ -32,6 +32,8 @@ test('good calls pass, with optional arguments left out', () => {
   validateCall('updateSettings', [{ extraReminderMinutes: [] }]);
   validateCall('createFavorite', [{ name: 'mine', fromRequestId: 'r1' }]);
   validateCall('setToken', ['lapse_abcdefabcdef_secret']);
+  assert.deepEqual(validateCall('signInWithSso', []), []);
+  assert.deepEqual(validateCall('ssoAvailable', [undefined]), []);
 });
 
 test('bad calls are refused, naming the argument and field at fault', () => {
@@ -53,6 +55,10 @@ test('bad calls are refused, naming the argument and field at fault', () => {
   assert.equal(pathOf(() => validateCall('updateSettings', [{ notificationOffsetsMinutes: [10, 1] }])), 'updateSettings(args[0]).notificationOffsetsMinutes', 'the old name is no setting any more');
   assert.equal(pathOf(() => validateCall('setToken', ['has a space'])), 'setToken(args[0])');
   assert.equal(pathOf(() => validateCall('extend', ['r1'])), 'extend(args[1])');
+  // Single sign-on takes nothing from the renderer: the server is the configured one, the token stays in main.
+  assert.equal(pathOf(() => validateCall('signInWithSso', ['https://elsewhere.example'])), 'signInWithSso');
+  assert.equal(pathOf(() => validateCall('signInWithSso', [{ serverUrl: 'https://elsewhere.example' }])), 'signInWithSso');
+  assert.equal(pathOf(() => validateCall('ssoAvailable', ['x'])), 'ssoAvailable');
   assert.equal(pathOf(() => validateCall('createRequest', 'not-a-list' as unknown as unknown[])), 'createRequest');
   assert.equal(pathOf(() => validateCall('createRequest', [{ flowId: 'f', entitlements: Array.from({ length: 1001 }, () => ({ integration: 'd', resourceType: 't', resource: 'r', permission: 'p' })) }])), 'createRequest(args[0]).entitlements');
 });

@@ -98,6 +98,8 @@ const SIGNATURES: Record<LapseApiMethod, { args: Check[]; required: number }> = 
   updateSettings: { args: [SETTINGS_UPDATE], required: 1 },
   setToken: { args: [TOKEN], required: 1 },
   clearToken: { args: [], required: 0 },
+  signInWithSso: { args: [], required: 0 },
+  ssoAvailable: { args: [], required: 0 },
 };
 
 /** The method a channel calls, or an error when the channel is not one of the API's. */

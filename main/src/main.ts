@@ -147,6 +147,7 @@ const shellImpl: Shell = {
   openWindow: (view, options) => openWindow(view, options as OpenOptions),
   quit: () => app.quit(),
   setLaunchAtLogin: (on) => app.setLoginItemSettings({ openAtLogin: on }),
+  openExternal: (url) => shell.openExternal(url),
 };
 
 const settings = new SettingsStore(new Store<Record<string, unknown>>({ name: 'settings', clearInvalidConfig: false }) as unknown as { store: Record<string, unknown> });

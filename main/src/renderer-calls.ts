@@ -1,5 +1,5 @@
 // The renderer's calls over IPC: channel and arguments validated, then answered by main
-// itself (connection state, settings, token) or passed to the server. Failures are
+// itself (connection state, settings, token, single sign-on) or passed to the server. Failures are
 // CallErrors, sent to the renderer as plain data (errorData).
 
 import type { ApiErrorData } from '../../common/lapse-api.ts';
@@ -38,6 +38,8 @@ export async function answerCall(d: RendererCallsDeps, channel: unknown, args: u
     case 'updateSettings': return d.settings.updateSettings(a[0]);
     case 'setToken': return d.settings.setToken(a[0] as string);
     case 'clearToken': return d.settings.clearToken();
+    case 'signInWithSso': return d.settings.signInWithSso();
+    case 'ssoAvailable': return d.settings.ssoAvailable();
     default: {
       const api = d.api();
       if (!api) throw new CallError({ status: 0, title: 'Not connected', detail: d.connectionState().state === 'not-configured' ? 'set the server URL and token in Settings' : 'the server is not reachable; Lapse keeps retrying' });

@@ -8,7 +8,7 @@ import type {
 } from '../../common/lapse-api.ts';
 
 /** The methods that go to the server (the rest are answered by main itself). */
-export type ServerMethods = Omit<LapseApi, 'host' | 'subscribe' | 'connectionState' | 'getSettings' | 'updateSettings' | 'setToken' | 'clearToken'>;
+export type ServerMethods = Omit<LapseApi, 'host' | 'subscribe' | 'connectionState' | 'getSettings' | 'updateSettings' | 'setToken' | 'clearToken' | 'signInWithSso' | 'ssoAvailable'>;
 
 /** A failure in the renderer's terms; crosses IPC as plain data. */
 export class CallError extends Error {

@@ -1,27 +1,36 @@
 // The desktop settings as the settings window reads and changes them (with whether a token
 // is kept and any keychain problem), and the team server's token in the keychain: read to
-// connect, set or cleared from the window (either one reconnects).
+// connect, set or cleared from the window, or given by the server's single sign-on (each
+// one reconnects).
 
 import type { DesktopSettings } from '../../common/lapse-api.ts';
 import { SettingsError, type SettingsStore } from './settings.ts';
 import type { TokenVault } from './keychain.ts';
 import { CallError } from './server-api.ts';
 import type { Shell } from './shell.ts';
+import { singleSignOnOffered, ssoSignIn, SsoSignInError } from './sso-sign-in.ts';
 
 export interface SettingsAndTokenDeps {
   settings: SettingsStore;
   /** Null when the keyring module could not load at all; its error is `keychainLoadError`. */
   vault: TokenVault | null;
   keychainLoadError?: string;
-  shell: Pick<Shell, 'setLaunchAtLogin'>;
+  shell: Pick<Shell, 'setLaunchAtLogin' | 'openExternal'>;
+  /** How long a single sign-on waits for the browser (default 5 minutes). */
+  ssoTimeoutMs?: number;
   reconnect(): Promise<void>;
   /** Reads from the server again, after `delayMs`. */
   requestRefresh(delayMs: number): void;
 }
 
+/** The status of each way a single sign-on can fail, as the renderer is told it. */
+const SSO_STATUS: Record<SsoSignInError['reason'], number> = { timeout: 408, state: 400, refused: 401, unreachable: 0, browser: 500, canceled: 409 };
+
 export class SettingsAndToken {
   private keychainProblem: string | null = null;
   private keychainProbed = false;
+  /** The single sign-on waiting for the browser, if any: a newer one replaces it. */
+  private ssoUnderWay: AbortController | null = null;
 
   constructor(private readonly d: SettingsAndTokenDeps) {}
 
@@ -79,15 +88,53 @@ export class SettingsAndToken {
 
   async setToken(token: string): Promise<void> {
     const s = this.d.settings.get();
-    if (!s.serverUrl) throw new CallError({ status: 400, title: 'No server', detail: 'set the server URL before the token', field: 'serverUrl' });
-    if (!this.d.vault) throw new CallError({ status: 503, title: 'No keychain', detail: this.d.keychainLoadError ?? 'the keychain module could not be loaded', field: 'token' });
+    this.keepToken(s.serverUrl, token.trim());
+    if (!s.embedded) await this.d.reconnect();
+  }
+
+  /** Whether the team server offers single sign-on; null in embedded mode, with no server, or when it cannot be asked. */
+  async ssoAvailable(): Promise<boolean | null> {
+    const s = this.d.settings.get();
+    if (s.embedded || !s.serverUrl) return null;
+    return singleSignOnOffered(s.serverUrl);
+  }
+
+  /**
+   * Signs in through the team server's single sign-on in the system browser; the token it
+   * gives is kept in the keychain as `setToken` keeps one, then the app reconnects.
+   */
+  async signInWithSso(): Promise<{ user: string; expiresAt: string | null }> {
+    const s = this.d.settings.get();
+    if (s.embedded) throw new CallError({ status: 400, title: 'No server', detail: 'single sign-on is for a team server; embedded mode has none', field: 'embedded' });
+    this.keepToken(s.serverUrl, null);
+    this.ssoUnderWay?.abort();
+    const mine = new AbortController();
+    this.ssoUnderWay = mine;
+    let got;
     try {
-      this.d.vault.set(s.serverUrl, token.trim());
+      got = await ssoSignIn({ serverUrl: s.serverUrl, openBrowser: (url) => this.d.shell.openExternal(url), timeoutMs: this.d.ssoTimeoutMs, signal: mine.signal });
+    } catch (err) {
+      if (err instanceof SsoSignInError) throw new CallError({ status: SSO_STATUS[err.reason], title: 'Not signed in', detail: err.message });
+      throw err;
+    } finally {
+      if (this.ssoUnderWay === mine) this.ssoUnderWay = null;
+    }
+    this.keepToken(s.serverUrl, got.token);
+    if (!this.d.settings.get().embedded) await this.d.reconnect();
+    return { user: got.user, expiresAt: got.expiresAt };
+  }
+
+  /** Keeps `token` in the keychain for `serverUrl` (null: only checks that it could be kept). Throws CallError. */
+  private keepToken(serverUrl: string, token: string | null): void {
+    if (!serverUrl) throw new CallError({ status: 400, title: 'No server', detail: 'set the server URL before the token', field: 'serverUrl' });
+    if (!this.d.vault) throw new CallError({ status: 503, title: 'No keychain', detail: this.d.keychainLoadError ?? 'the keychain module could not be loaded', field: 'token' });
+    if (token === null) return;
+    try {
+      this.d.vault.set(serverUrl, token);
     } catch (err) {
       this.keychainProblem = (err as Error).message;
       throw new CallError({ status: 503, title: 'No keychain', detail: (err as Error).message, field: 'token' });
     }
-    if (!s.embedded) await this.d.reconnect();
   }
 
   async clearToken(): Promise<void> {

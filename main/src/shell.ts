@@ -1,5 +1,6 @@
 // What the Electron shell (main.ts) gives the controller: the tray, notifications, messages
-// to the windows, a confirmation dialog, the clipboard, windows, quitting and the login item.
+// to the windows, a confirmation dialog, the clipboard, windows, quitting, the login item
+// and the system browser.
 
 import type { StreamMessage } from '../../common/lapse-api.ts';
 import type { PlannedNotification } from '../../common/notifications.ts';
@@ -14,4 +15,6 @@ export interface Shell {
   openWindow(view: View, options?: { requestId?: string; prefill?: unknown }): void;
   quit(): void;
   setLaunchAtLogin(on: boolean): void;
+  /** Opens an address in the system browser (single sign-on). */
+  openExternal(url: string): Promise<void>;
 }

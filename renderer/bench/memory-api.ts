@@ -13,6 +13,10 @@ export class MemoryApi implements LapseApi {
   settings: DesktopSettings = {
     serverUrl: '', extraReminderMinutes: [], doNotDisturb: false, launchAtLogin: false, embedded: true, hasToken: false, keychainProblem: null,
   };
+  /** What `ssoAvailable` says for a saved team server (null: not known). */
+  singleSignOn: boolean | null = null;
+  /** How `signInWithSso` ends: who signed in, or the detail of its failure. */
+  ssoAnswer: { user: string; expiresAt: string | null } | string = { user: 'bob', expiresAt: null };
   private token: string | null = null;
   private readonly requests = new Map<string, AccessRequest>();
   private readonly favorites: Favorite[] = [];
@@ -126,6 +130,17 @@ export class MemoryApi implements LapseApi {
   }
   async clearToken(): Promise<void> {
     this.token = null;
+  }
+  async ssoAvailable(): Promise<boolean | null> {
+    const s = await this.getSettings();
+    return s.embedded || !s.serverUrl ? null : this.singleSignOn;
+  }
+  async signInWithSso(): Promise<{ user: string; expiresAt: string | null }> {
+    await this.getSettings();
+    const a = this.ssoAnswer;
+    if (typeof a === 'string') throw new ApiError({ status: 401, title: 'Not signed in', detail: a });
+    this.token = `sso-token-of-${a.user}`;
+    return a;
   }
 }
 

@@ -1,8 +1,8 @@
 // The desktop Settings window in Chromium, on the in-memory API standing in for the preload
 // (the portal has no desktop settings): embedded mode, server URL checked by main with the
 // error at the field, extra reminders (on top of the server's warnings, which the window
-// names) checked in the form, the token handed over and never shown again, the keychain
-// problem shown as is.
+// names) checked in the form, the token handed over and never shown again, or signing in with
+// single sign-on where the saved server offers it, the keychain problem shown as is.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -86,6 +86,36 @@ test('desktop settings: errors at their field, saved values, the token handed to
   await page.getByRole('button', { name: 'Forget the token' }).click();
   await page.getByLabel('Token').and(page.locator('[placeholder="paste a token"]')).waitFor();
   assert.equal((await stored(page)).tokenStored, false);
+  await page.close();
+});
+
+test('desktop settings: "Sign in with SSO" where the saved server offers it; who signed in, or why not', async () => {
+  const page = await open('desktop');
+  await page.getByRole('heading', { name: 'Settings' }).waitFor();
+  const button = page.getByRole('button', { name: 'Sign in with SSO' });
+  assert.equal(await button.count(), 0, 'embedded: no server to sign in to');
+  const set = (answer: { user: string; expiresAt: string | null } | string) => page.evaluate((a) => Object.assign((window as unknown as { lapseMemoryApi: object }).lapseMemoryApi, { singleSignOn: true, ssoAnswer: a }), answer);
+  await set('the server refused the sign-in (401): the sign-in code is not valid');
+  await page.getByRole('checkbox', { name: /Embedded mode/ }).uncheck();
+  await page.getByLabel('Server URL').fill('https://lapse.example.com');
+  assert.equal(await button.count(), 0, 'not before the server is saved');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await button.waitFor();
+
+  await button.click();
+  await page.getByRole('alert').filter({ hasText: 'Not signed in: the server refused the sign-in (401): the sign-in code is not valid' }).waitFor();
+  assert.equal((await stored(page)).tokenStored, false);
+
+  await set({ user: 'frank@example.com', expiresAt: '2031-03-01T12:00:00Z' });
+  await button.click();
+  await page.getByRole('status').filter({ hasText: /^Signed in as frank@example\.com until / }).waitFor();
+  assert.equal(await page.getByRole('alert').filter({ hasText: 'Not signed in' }).count(), 0, 'the earlier error is gone');
+  assert.equal((await stored(page)).tokenStored, true);
+  assert.equal(await page.getByLabel('Token').getAttribute('placeholder'), 'stored in the OS keychain');
+
+  // Another URL typed but not saved: the button waits for it to be saved.
+  await page.getByLabel('Server URL').fill('https://other.example.com');
+  await button.waitFor({ state: 'detached' });
   await page.close();
 });
 

@@ -89,6 +89,8 @@ describe('createHttpApi', () => {
     assert.equal(ApiError.from(JSON.parse(JSON.stringify(tooLong))).field, 'duration');
     const desktop = await rejection(apis.alice.getSettings());
     assert.equal(desktop.status, 501);
+    assert.equal((await rejection(apis.alice.signInWithSso())).status, 501, 'the portal signs in with its own session');
+    assert.equal((await rejection(apis.alice.ssoAvailable())).status, 501);
   });
 
   test('request, inbox, approve with a reason, access details, favorites, revoke: the views\' calls', async () => {

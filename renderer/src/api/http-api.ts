@@ -250,6 +250,8 @@ export function createHttpApi(opts: { baseUrl?: string; storage: TokenStorage; f
       opts.storage.removeItem(TOKEN_KEY);
       stopStream();
     },
+    signInWithSso: desktopOnly as () => Promise<{ user: string; expiresAt: string | null }>,
+    ssoAvailable: desktopOnly as () => Promise<boolean | null>,
   };
 }
 

@@ -1,5 +1,6 @@
 // Settings. In the desktop app: server URL and token (the token goes to main and its OS
-// keychain, and never comes back), extra expiry reminders on top of the server's warnings
+// keychain, and never comes back), or signing in with the server's single sign-on where it
+// offers it (main keeps the token it gives the same way), extra expiry reminders on top of the server's warnings
 // (shown as the server gives them), do not disturb, launch at login, embedded mode. In the
 // portal: who is signed in, and sign out (of the session single sign-on gave, or forgetting
 // the pasted token).
@@ -7,7 +8,7 @@
 import { useEffect, useId, useState } from 'react';
 import { ApiError, type DesktopSettings } from '../../../common/lapse-api.ts';
 import { useSession, theApi } from '../stores.ts';
-import { expiryWarningsText } from '../format.ts';
+import { expiryWarningsText, shortTime } from '../format.ts';
 
 export function SettingsView({ onSignOut }: { onSignOut(): void | Promise<void> }) {
   const api = theApi();
@@ -62,8 +63,15 @@ function DesktopSettingsForm() {
   const [token, setToken] = useState('');
   const [error, setError] = useState<{ field?: string; message: string } | null>(null);
   const [saved, setSaved] = useState<string | null>(null);
+  // Single sign-on: whether the saved server offers it (null: not known, or no server), and the last sign-in.
+  const [savedUrl, setSavedUrl] = useState('');
+  const [sso, setSso] = useState<boolean | null>(null);
+  const [ssoBusy, setSsoBusy] = useState(false);
+  const [ssoDone, setSsoDone] = useState<string | null>(null);
+  const [ssoError, setSsoError] = useState<string | null>(null);
+  const askSso = () => api.ssoAvailable().then(setSso, () => setSso(null));
   useEffect(() => {
-    api.getSettings().then((x) => { setS(x); setOffsets(x.extraReminderMinutes.join(', ')); }, (err) => setError({ message: ApiError.from(err).detail }));
+    api.getSettings().then((x) => { setS(x); setOffsets(x.extraReminderMinutes.join(', ')); setSavedUrl(x.serverUrl); void askSso(); }, (err) => setError({ message: ApiError.from(err).detail }));
   }, []);
   if (!s) return error ? <p role="alert" className="error">{error.message}</p> : <p aria-busy="true">Loading…</p>;
 
@@ -80,11 +88,29 @@ function DesktopSettingsForm() {
       setToken('');
       setS({ ...next, hasToken: next.hasToken || !!token.trim() });
       setSaved('Saved.');
+      setSavedUrl(next.serverUrl);
+      void askSso();
     } catch (err) {
       const e = ApiError.from(err);
       setError({ ...(e.field ? { field: e.field } : {}), message: e.detail });
     }
   };
+  const signInWithSso = async () => {
+    setSsoBusy(true);
+    setSsoError(null);
+    setSsoDone(null);
+    try {
+      const got = await api.signInWithSso();
+      setSsoDone(`Signed in as ${got.user}${got.expiresAt ? ` until ${shortTime(got.expiresAt)}` : ''}.`);
+      setS((x) => (x ? { ...x, hasToken: true } : x));
+    } catch (e) {
+      setSsoError(`Not signed in: ${ApiError.from(e).detail}`);
+    } finally {
+      setSsoBusy(false);
+    }
+  };
+  // Offered for the server as saved (its answer is about that one), not for a URL still being typed.
+  const ssoOffered = sso === true && !s.embedded && s.serverUrl.trim() === savedUrl;
   const err = (field: string) => (error?.field === field ? <p className="field-error" role="alert">{error.message}</p> : null);
   return (
     <form onSubmit={save} noValidate className="settings">
@@ -94,6 +120,14 @@ function DesktopSettingsForm() {
       {err('serverUrl')}
       <label htmlFor={`${id}-token`}>Token</label>
       <input id={`${id}-token`} type="password" autoComplete="off" value={token} disabled={s.embedded} placeholder={s.hasToken ? 'stored in the OS keychain' : 'paste a token'} onChange={(e) => setToken(e.target.value)} />
+      {ssoOffered && (
+        <div className="actions">
+          <button type="button" onClick={signInWithSso} disabled={ssoBusy}>Sign in with SSO</button>
+          {ssoBusy && <span role="status">Sign in in your browser…</span>}
+          {ssoDone && <span role="status">{ssoDone}</span>}
+        </div>
+      )}
+      {ssoError && <p className="error" role="alert">{ssoError}</p>}
       {s.keychainProblem && <p className="error" role="alert">{s.keychainProblem}</p>}
       {s.hasToken && <button type="button" onClick={async () => { await api.clearToken(); setS({ ...s, hasToken: false }); }}>Forget the token</button>}
       <label htmlFor={`${id}-offsets`}>Extra reminders (minutes before expiry, comma separated)</label>
