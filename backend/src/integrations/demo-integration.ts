@@ -55,8 +55,17 @@ export class DemoIntegration implements Integration {
     `);
     // How many entitlements the call really changed on the target: a repeated revoke (say,
     // after its first caller died before recording it) changes nothing. Older records lack it.
-    const columns = this.db.prepare('PRAGMA table_info(calls)').all() as { name: string }[];
-    if (!columns.some((c) => c.name === 'changed')) this.db.exec('ALTER TABLE calls ADD COLUMN changed INTEGER');
+    // Replicas sharing a record open it at the same moment: the look and the change happen in
+    // one write transaction, so only the first adds the column.
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      const columns = this.db.prepare('PRAGMA table_info(calls)').all() as { name: string }[];
+      if (!columns.some((c) => c.name === 'changed')) this.db.exec('ALTER TABLE calls ADD COLUMN changed INTEGER');
+      this.db.exec('COMMIT');
+    } catch (err) {
+      this.db.exec('ROLLBACK');
+      throw err;
+    }
   }
 
   /** The faults file, when there is one, is read again on every call. */
