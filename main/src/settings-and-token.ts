@@ -3,12 +3,13 @@
 // connect, set or cleared from the window, or given by the server's single sign-on (each
 // one reconnects).
 
+import { hostname } from 'node:os';
 import type { DesktopSettings } from '../../common/lapse-api.ts';
 import { SettingsError, type SettingsStore } from './settings.ts';
 import type { TokenVault } from './keychain.ts';
 import { CallError } from './server-api.ts';
 import type { Shell } from './shell.ts';
-import { singleSignOnOffered, ssoSignIn, SsoSignInError } from './sso-sign-in.ts';
+import { singleSignOnOffered, ssoSignIn, SsoSignInError } from '../../backend/src/auth/app-sign-in.ts';
 
 export interface SettingsAndTokenDeps {
   settings: SettingsStore;
@@ -112,7 +113,7 @@ export class SettingsAndToken {
     this.ssoUnderWay = mine;
     let got;
     try {
-      got = await ssoSignIn({ serverUrl: s.serverUrl, openBrowser: (url) => this.d.shell.openExternal(url), timeoutMs: this.d.ssoTimeoutMs, signal: mine.signal });
+      got = await ssoSignIn({ serverUrl: s.serverUrl, openBrowser: (url) => this.d.shell.openExternal(url), timeoutMs: this.d.ssoTimeoutMs, signal: mine.signal, name: `Lapse desktop on ${hostname()}` });
     } catch (err) {
       if (err instanceof SsoSignInError) throw new CallError({ status: SSO_STATUS[err.reason], title: 'Not signed in', detail: err.message });
       throw err;

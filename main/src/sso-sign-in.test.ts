@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import Conf from 'conf';
 import { signInAtProvider, startSsoServer, type SsoServer } from '../../backend/test/oidc-provider-support.ts';
 import { startTestServer } from '../../backend/src/api/api-test-support.ts';
-import { singleSignOnOffered, ssoSignIn, SsoSignInError } from './sso-sign-in.ts';
+import { singleSignOnOffered, ssoSignIn, SsoSignInError } from '../../backend/src/auth/app-sign-in.ts';
 import { SettingsAndToken } from './settings-and-token.ts';
 import { SettingsStore } from './settings.ts';
 import { TokenVault, type KeychainEntry } from './keychain.ts';

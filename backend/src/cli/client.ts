@@ -17,17 +17,12 @@ export class ApiClient {
     private readonly token: string,
   ) {}
 
-  /** `lapse login`'s last step: the one-time code and its verifier, for an API token (no token needed). */
-  static async exchangeSignInCode(baseUrl: string, code: string, verifier: string): Promise<{ token: string; user: string; tokenId: string; expiresAt: string | null }> {
-    return new ApiClient(baseUrl, '').post('/auth/token', { code, code_verifier: verifier });
-  }
-
   private async call(method: string, path: string, body?: unknown): Promise<Response> {
     let res: Response;
     try {
       res = await fetch(new URL(path, this.baseUrl), {
         method,
-        headers: { ...(this.token ? { authorization: `Bearer ${this.token}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        headers: { authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (err) {

@@ -1,59 +1,29 @@
-// `lapse login` and `lapse logout`: single sign-on for the command line (RFC 8252). The
-// browser signs the person in at the identity provider through the server, which sends it
-// back to a one-time loopback address here with a code; the code and the PKCE verifier only
-// this process knows are exchanged for an API token, kept where only this user can read it.
+// `lapse login` and `lapse logout`: single sign-on for the command line, through the same
+// loopback flow as the tray app (auth/app-sign-in.ts). The token that comes back is kept
+// where only this user can read it (credentials.ts); logout revokes it at the server.
 
-import { createHash, randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:http';
 import { hostname } from 'node:os';
+import { ssoSignIn } from '../auth/app-sign-in.ts';
 import { ApiClient } from './client.ts';
-import { readCredential, removeCredential, writeCredential, credentialsPath } from './credentials.ts';
-import { serverUrl, UsageError, type Verb } from './args.ts';
-
-/** How long `lapse login` waits for the browser to come back. */
-const LOGIN_TIMEOUT_MS = 5 * 60_000;
+import { credentialsPath, readCredential, removeCredential, writeCredential } from './credentials.ts';
+import { serverUrl, type Verb } from './args.ts';
 
 export const login: Verb = async (_args, v, o) => {
-  const url = serverUrl(v);
-  const verifier = randomBytes(32).toString('base64url');
-  const challenge = createHash('sha256').update(verifier).digest('base64url');
-  const state = randomBytes(16).toString('base64url');
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
+  const url = serverUrl(v).replace(/\/+$/, '');
+  const got = await ssoSignIn({
+    serverUrl: url,
+    name: `lapse login on ${hostname()}`,
+    openBrowser: (address) => {
+      o.line('Sign in in your browser; if it does not open, open this address:');
+      o.line(address);
+      if (!v['no-browser']) openBrowser(address);
+    },
   });
-  const port = (server.address() as { port: number }).port;
-  const start = new URL('/auth/login', url);
-  start.search = new URLSearchParams({ redirect_uri: `http://127.0.0.1:${port}/callback`, state, code_challenge: challenge, name: `lapse login on ${hostname()}` }).toString();
-  try {
-    const code = new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new UsageError('no answer from the browser within 5 minutes; run lapse login again')), LOGIN_TIMEOUT_MS);
-      server.on('request', (req, res) => {
-        const at = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
-        if (at.pathname !== '/callback') {
-          res.writeHead(404).end();
-          return;
-        }
-        const ok = at.searchParams.get('state') === state && at.searchParams.get('code');
-        res.writeHead(ok ? 200 : 400, { 'content-type': 'text/plain; charset=utf-8' }).end(ok ? 'Signed in to Lapse: you can close this window and go back to the terminal.\n' : 'This sign-in does not match the one lapse login started.\n');
-        if (!ok) return;
-        clearTimeout(timer);
-        resolve(at.searchParams.get('code')!);
-      });
-    });
-    o.line('Sign in in your browser; if it does not open, open this address:');
-    o.line(start.href);
-    if (!v['no-browser']) openBrowser(start.href);
-    const got = await ApiClient.exchangeSignInCode(url, await code, verifier);
-    const path = writeCredential({ url, token: got.token, user: got.user, tokenId: got.tokenId, expiresAt: got.expiresAt });
-    o.line(`signed in to ${url} as ${got.user}${got.expiresAt ? ` until ${got.expiresAt}` : ''}; the token is kept in ${path}`);
-    return 0;
-  } finally {
-    server.closeAllConnections();
-    server.close();
-  }
+  const stored = { url, token: got.token, user: got.user, tokenId: tokenIdOf(got.token), expiresAt: got.expiresAt };
+  const path = writeCredential(stored);
+  o.line(`signed in to ${url} as ${got.user}${got.expiresAt ? ` until ${got.expiresAt}` : ''}; the token is kept in ${path}`);
+  return 0;
 };
 
 export const logout: Verb = async (_args, _v, o) => {
@@ -68,6 +38,11 @@ export const logout: Verb = async (_args, _v, o) => {
   o.line(revoked ? `signed out of ${stored.url}: the token is revoked and removed` : `the token is removed here; the server at ${stored.url} could not revoke it (it expires on its own)`);
   return 0;
 };
+
+/** A token's id: `lapse_<id>_<secret>`. */
+function tokenIdOf(token: string): string {
+  return token.slice('lapse_'.length, 'lapse_'.length + 12);
+}
 
 function openBrowser(url: string): void {
   const command = process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'explorer' : 'xdg-open';

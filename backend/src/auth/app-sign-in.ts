@@ -1,7 +1,8 @@
-// Single sign-on for the tray app (RFC 8252), as `lapse login` does it: a one-time loopback
-// address on 127.0.0.1, the server's /auth/login opened in the system browser with a state
-// and a PKCE challenge; the browser comes back to the loopback with a one-time code, which
-// is exchanged with the verifier only this process knows for an API token of the person.
+// Single sign-on for the apps on a person's machine, `lapse login` and the tray app (RFC
+// 8252): a one-time loopback address on 127.0.0.1, the server's /auth/login opened in the
+// system browser with a state and a PKCE challenge; the browser comes back to the loopback
+// with a one-time code, which is exchanged with the verifier only this process knows for an
+// API token of the person.
 
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -13,7 +14,7 @@ export const SSO_TIMEOUT_MS = 5 * 60_000;
 export interface SsoSignInOptions {
   /** The team server, e.g. https://lapse.example.com. */
   serverUrl: string;
-  /** Opens an address in the system browser (in the app: Electron's `shell.openExternal`). */
+  /** Opens an address in the system browser (the tray: Electron's `shell.openExternal`; the CLI prints it and tries xdg-open). */
   openBrowser(url: string): Promise<void> | void;
   /** Default 5 minutes. */
   timeoutMs?: number;
@@ -85,7 +86,7 @@ export async function ssoSignIn(o: SsoSignInOptions): Promise<SsoSignInResult> {
     server.listen(0, '127.0.0.1', resolve);
   });
   const port = (server.address() as { port: number }).port;
-  const query = new URLSearchParams({ redirect_uri: `http://127.0.0.1:${port}/callback`, state, code_challenge: challenge, name: o.name ?? `Lapse desktop on ${hostname()}` });
+  const query = new URLSearchParams({ redirect_uri: `http://127.0.0.1:${port}/callback`, state, code_challenge: challenge, name: o.name ?? `Lapse on ${hostname()}` });
   const start = `${url}/auth/login?${query}`;
   let timer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
@@ -104,7 +105,7 @@ export async function ssoSignIn(o: SsoSignInOptions): Promise<SsoSignInResult> {
         const got = at.searchParams.get('code');
         const ok = at.searchParams.get('state') === state && !!got;
         res.writeHead(ok ? 200 : 400, { 'content-type': 'text/plain; charset=utf-8' })
-          .end(ok ? 'Signed in to Lapse: you can close this window and go back to the app.\n' : 'This sign-in does not match the one the Lapse app started.\n');
+          .end(ok ? 'Signed in to Lapse: you can close this window.\n' : 'This sign-in does not match the one the Lapse app started.\n');
         if (ok) resolve(got);
         else reject(new SsoSignInError('the browser came back with a sign-in this app did not start (the state does not match); sign in again', 'state'));
       });
