@@ -855,6 +855,14 @@ function dyingAfterCall(h: Harness, op: 'grant' | 'revoke'): Integration {
   };
 }
 
+/** Waits (in real time, at most 5 s) until the dying engine's call has reached the target: the engine waits only 5 ms for it. */
+async function untilCalled(h: Harness, op: 'grant' | 'revoke', requestId: string): Promise<void> {
+  for (let waited = 0; h.demo.countCalls(op, requestId) === 0; waited += 5) {
+    if (waited > 5000) throw new Error(`the ${op} never reached the target`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 function crashedEngine(h: Harness, op: 'grant' | 'revoke'): Engine {
   // The locks a process holds end with it (in memory, or a lock row's lease): the dead
   // engine's calls hold none that the living one would wait for.
@@ -871,6 +879,7 @@ describe('crash safety', () => {
     assert.equal(r.status, 'granting');
     const [job] = await h.store.jobsOfRequest(r.id);
     assert.deepEqual([job?.kind, job?.leaseOwner, job?.leaseUntil], ['grant', 'crashed', T0 + 30_000]);
+    await untilCalled(h, 'grant', r.id);
     assert.deepEqual(await onTarget(h), ['alice database:app#read']);
 
     // The lease still holds: nobody else takes the job.
@@ -895,6 +904,7 @@ describe('crash safety', () => {
     const r = await autoRequest(h);
     const revoking = await crashedEngine(h, 'revoke').revoke('alice', r.id);
     assert.equal(revoking.status, 'revoking');
+    await untilCalled(h, 'revoke', r.id);
     assert.deepEqual(await onTarget(h), []);
     assert.equal(await h.advanceTo(T0 + 30_000 - 1), 0);
     assert.equal(await h.advanceTo(T0 + 30_000), 1);
