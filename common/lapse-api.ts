@@ -3,11 +3,11 @@
 // HTTP. Payloads are plain, serializable data; the only function crossing the boundary is
 // the callback given to `subscribe`. Failures reject with an `ApiError`.
 
-import type { AccessRequest, Catalog, Favorite, FavoriteRequestOptions, Favorites, LapseEvent, Me, NewFavorite, NewRequest, Problem, RequestStatus } from './api/types.ts';
+import type { AccessRequest, Catalog, CreatedToken, Favorite, FavoriteRequestOptions, Favorites, LapseEvent, Me, NewFavorite, NewRequest, Problem, RequestStatus, TokenView } from './api/types.ts';
 
 export type {
-  AccessRequest, Catalog, CatalogBundle, CatalogFlow, Decision, Entitlement, Favorite, FavoriteRequestOptions, Favorites, GrantView, LapseEvent, Me,
-  NewFavorite, NewRequest, RequestStatus, Suggestion,
+  AccessRequest, Catalog, CatalogBundle, CatalogFlow, CreatedToken, Decision, Entitlement, Favorite, FavoriteRequestOptions, Favorites, GrantView, LapseEvent, Me,
+  NewFavorite, NewRequest, RequestStatus, Suggestion, TokenView,
 } from './api/types.ts';
 
 export interface ListRequestsQuery {
@@ -85,6 +85,12 @@ export function errorDetail(err: unknown): string {
   return ApiError.from(err).detail;
 }
 
+/** What `createToken` takes: a name (1 to 200 characters) and a lifetime such as "30d". */
+export interface NewApiToken {
+  name: string;
+  expiresIn?: string;
+}
+
 export interface LapseApi {
   readonly host: ApiHost;
 
@@ -108,6 +114,13 @@ export interface LapseApi {
   createFavorite(input: NewFavorite): Promise<Favorite>;
   deleteFavorite(id: string): Promise<void>;
   requestFromFavorite(id: string, options?: FavoriteRequestOptions): Promise<AccessRequest>;
+
+  /** The caller's own API tokens (revoked ones too; never the secret). */
+  listTokens(): Promise<TokenView[]>;
+  /** Makes a personal API token: `expiresIn` such as "30d" (default 90d, at most 366d); the token is in the answer, this once. */
+  createToken(input: NewApiToken): Promise<CreatedToken>;
+  /** Revokes one of the caller's tokens. */
+  revokeToken(id: string): Promise<void>;
 
   /** Live events and connection state; returns the function that ends the subscription. */
   subscribe(onMessage: (message: StreamMessage) => void): () => void;
@@ -134,6 +147,7 @@ export const LAPSE_API_METHODS = [
   'me', 'catalog',
   'listMyRequests', 'getRequest', 'createRequest', 'approve', 'deny', 'cancel', 'revoke', 'extend', 'approvals', 'accessDetails',
   'listFavorites', 'createFavorite', 'deleteFavorite', 'requestFromFavorite',
+  'listTokens', 'createToken', 'revokeToken',
   'connectionState',
   'getSettings', 'updateSettings', 'setToken', 'clearToken', 'signInWithSso', 'ssoAvailable',
 ] as const satisfies readonly Exclude<keyof LapseApi, 'host' | 'subscribe'>[];

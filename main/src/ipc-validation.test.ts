@@ -34,6 +34,24 @@ test('good calls pass, with optional arguments left out', () => {
   validateCall('setToken', ['lapse_abcdefabcdef_secret']);
   assert.deepEqual(validateCall('signInWithSso', []), []);
   assert.deepEqual(validateCall('ssoAvailable', [undefined]), []);
+  assert.deepEqual(validateCall('listTokens', []), []);
+  validateCall('createToken', [{ name: 'laptop' }]);
+  validateCall('createToken', [{ name: 'x'.repeat(200), expiresIn: '30d' }]);
+  validateCall('revokeToken', ['tok_01HX']);
+});
+
+test('API tokens: a name of 1 to 200 characters, an optional lifetime, nothing else; a bounded id', () => {
+  assert.equal(pathOf(() => validateCall('createToken', [{ name: 'laptop', kind: 'service' }])), 'createToken(args[0]).kind', 'no service token from the renderer');
+  assert.equal(pathOf(() => validateCall('createToken', [{ name: 'laptop', user: 'bob' }])), 'createToken(args[0]).user');
+  assert.equal(pathOf(() => validateCall('createToken', [{ name: 'x'.repeat(201) }])), 'createToken(args[0]).name');
+  assert.equal(pathOf(() => validateCall('createToken', [{ name: '' }])), 'createToken(args[0]).name');
+  assert.equal(pathOf(() => validateCall('createToken', [{ expiresIn: '30d' }])), 'createToken(args[0]).name');
+  assert.equal(pathOf(() => validateCall('createToken', [{ name: 'laptop', expiresIn: '1'.repeat(41) }])), 'createToken(args[0]).expiresIn');
+  assert.equal(pathOf(() => validateCall('createToken', [{ name: 'laptop', expiresIn: 30 }])), 'createToken(args[0]).expiresIn');
+  assert.equal(pathOf(() => validateCall('createToken', [])), 'createToken(args[0])');
+  assert.equal(pathOf(() => validateCall('revokeToken', ['x'.repeat(129)])), 'revokeToken(args[0])');
+  assert.equal(pathOf(() => validateCall('revokeToken', [7])), 'revokeToken(args[0])');
+  assert.equal(pathOf(() => validateCall('listTokens', [{ user: '*' }])), 'listTokens');
 });
 
 test('bad calls are refused, naming the argument and field at fault', () => {

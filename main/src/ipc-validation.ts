@@ -74,6 +74,7 @@ const LIST_QUERY = obj({ statuses: list(STATUS, STATUSES.length), limit: int(1, 
 const SETTINGS_UPDATE = obj({ serverUrl: str(2048), extraReminderMinutes: list(int(1, 1440), 5), doNotDisturb: bool, launchAtLogin: bool, embedded: bool });
 const REASON = str(1000);
 const TOKEN = str(4096, /^\S+$/, 'a token without spaces');
+const NEW_API_TOKEN = obj({ name: str(200, /^[\s\S]+$/, '1 to 200 characters'), expiresIn: str(40) }, ['name']);
 
 /** Per method: the checks of its positional arguments, and how many are required. */
 const SIGNATURES: Record<LapseApiMethod, { args: Check[]; required: number }> = {
@@ -93,6 +94,9 @@ const SIGNATURES: Record<LapseApiMethod, { args: Check[]; required: number }> = 
   createFavorite: { args: [NEW_FAVORITE], required: 1 },
   deleteFavorite: { args: [ID], required: 1 },
   requestFromFavorite: { args: [ID, FAVORITE_OPTIONS], required: 1 },
+  listTokens: { args: [], required: 0 },
+  createToken: { args: [NEW_API_TOKEN], required: 1 },
+  revokeToken: { args: [ID], required: 1 },
   connectionState: { args: [], required: 0 },
   getSettings: { args: [], required: 0 },
   updateSettings: { args: [SETTINGS_UPDATE], required: 1 },

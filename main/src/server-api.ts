@@ -4,7 +4,8 @@
 
 import ky, { HTTPError, type KyInstance } from 'ky';
 import type {
-  AccessRequest, ApiErrorData, Catalog, Favorite, Favorites, FavoriteRequestOptions, LapseApi, ListRequestsQuery, Me, NewFavorite, NewRequest,
+  AccessRequest, ApiErrorData, Catalog, CreatedToken, Favorite, Favorites, FavoriteRequestOptions, LapseApi, ListRequestsQuery, Me, NewApiToken, NewFavorite, NewRequest,
+  TokenView,
 } from '../../common/lapse-api.ts';
 
 /** The methods that go to the server (the rest are answered by main itself). */
@@ -79,6 +80,11 @@ export function createServerApi(baseUrl: string, token: string, opts: { timeoutM
       await call(() => http.delete(`api/v1/favorites/${id(fid)}`));
     },
     requestFromFavorite: (fid, options: FavoriteRequestOptions = {}) => post<AccessRequest>(`api/v1/favorites/${id(fid)}/request`, options),
+    listTokens: async () => (await get<{ tokens: TokenView[] }>('api/v1/tokens')).tokens,
+    createToken: (input: NewApiToken) => post<CreatedToken>('api/v1/tokens', { name: input.name, ...(input.expiresIn ? { expiresIn: input.expiresIn } : {}) }),
+    revokeToken: async (tid) => {
+      await call(() => http.delete(`api/v1/tokens/${id(tid)}`));
+    },
   };
 }
 

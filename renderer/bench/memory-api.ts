@@ -3,8 +3,8 @@
 // Used by the renderer benchmark to drive the real views without a server.
 
 import {
-  ApiError, type AccessRequest, type ApiHost, type DesktopSettingsUpdate, type Catalog, type ConnectionState, type DesktopSettings, type Favorite, type Favorites,
-  type LapseApi, type LapseEvent, type Me, type NewRequest, type StreamMessage,
+  ApiError, type AccessRequest, type ApiHost, type DesktopSettingsUpdate, type Catalog, type ConnectionState, type CreatedToken, type DesktopSettings, type Favorite, type Favorites,
+  type LapseApi, type LapseEvent, type Me, type NewApiToken, type NewRequest, type StreamMessage, type TokenView,
 } from '../../common/lapse-api.ts';
 
 export class MemoryApi implements LapseApi {
@@ -20,6 +20,7 @@ export class MemoryApi implements LapseApi {
   private token: string | null = null;
   private readonly requests = new Map<string, AccessRequest>();
   private readonly favorites: Favorite[] = [];
+  private readonly apiTokens: TokenView[] = [];
   private readonly listeners = new Set<(m: StreamMessage) => void>();
   private seq = 0;
 
@@ -105,6 +106,23 @@ export class MemoryApi implements LapseApi {
   async deleteFavorite(): Promise<void> {}
   async requestFromFavorite(id: string): Promise<AccessRequest> {
     throw new ApiError({ status: 404, title: 'Not found', detail: `favorite ${id} not found` });
+  }
+  async listTokens(): Promise<TokenView[]> { return this.apiTokens.map((t) => ({ ...t })); }
+  async createToken(input: NewApiToken): Promise<CreatedToken> {
+    const days = Number(/^(\d+)d$/.exec(input.expiresIn ?? '90d')?.[1] ?? NaN);
+    if (!(days > 0 && days <= 366)) throw new ApiError({ status: 422, title: 'Invalid', detail: `lifetime in days from 1d to 366d, got "${input.expiresIn}"`, field: 'expiresIn' });
+    const now = this.now();
+    const t: TokenView = {
+      id: `tok${++this.seq}`, user: this.user.id, name: input.name, kind: 'personal', createdAt: new Date(now).toISOString(),
+      expiresAt: new Date(now + days * 86_400_000).toISOString(), lastUsedAt: null, revokedAt: null,
+    };
+    this.apiTokens.push(t);
+    return { ...t, token: `lapse_memory_${t.id}` };
+  }
+  async revokeToken(id: string): Promise<void> {
+    const t = this.apiTokens.find((x) => x.id === id && x.revokedAt === null);
+    if (!t) throw new ApiError({ status: 404, title: 'Not found', detail: `no active token ${id}` });
+    t.revokedAt = new Date(this.now()).toISOString();
   }
   subscribe(onMessage: (m: StreamMessage) => void): () => void {
     this.listeners.add(onMessage);

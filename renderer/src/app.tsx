@@ -13,12 +13,14 @@ import { InboxView } from './views/inbox.tsx';
 import { RequestView } from './views/request.tsx';
 import { AccessView } from './views/access.tsx';
 import { SettingsView } from './views/settings.tsx';
+import { AccountView } from './views/account.tsx';
 import { SignInView } from './views/sign-in.tsx';
 
 const VIEWS = [
   ['access', 'My access'],
   ['request', 'Request access'],
   ['inbox', 'Approvals'],
+  ['account', 'Account'],
   ['settings', 'Settings'],
 ] as const;
 
@@ -117,9 +119,10 @@ export function App({ api, auth }: { api: LapseApi; auth?: PortalAuth }) {
       <header className="top">
         <h1>Lapse</h1>
         <nav aria-label="Views">
-          {VIEWS.map(([view, label]) => (
+          {/* The portal has no desktop settings: its Account view (who, sign out, API tokens) stands for them. */}
+          {VIEWS.filter(([view]) => !(portal && view === 'settings')).map(([view, label]) => (
             <a key={view} href={`#/${view}`} aria-current={route.view === view ? 'page' : undefined}>
-              {view === 'inbox' && pending ? `${label} (${pending})` : view === 'settings' && api.host === 'portal' ? 'Account' : label}
+              {view === 'inbox' && pending ? `${label} (${pending})` : label}
             </a>
           ))}
         </nav>
@@ -129,6 +132,7 @@ export function App({ api, auth }: { api: LapseApi; auth?: PortalAuth }) {
       {route.view === 'inbox' && <InboxView focusId={route.params.get('request') ?? undefined} />}
       {route.view === 'request' && <RequestView key={hash} favoriteId={route.params.get('favorite') ?? undefined} flowId={route.params.get('flow') ?? undefined} bundleId={route.params.get('bundle') ?? undefined} />}
       {route.view === 'access' && <AccessView />}
+      {route.view === 'account' && <AccountView onSignOut={signOut} />}
       {route.view === 'settings' && <SettingsView onSignOut={signOut} />}
     </div>
   );

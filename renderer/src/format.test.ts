@@ -94,6 +94,7 @@ test('routes: the window kind from the hash, access by default', () => {
   assert.equal(parseRoute('#/inbox').view, 'inbox');
   assert.equal(parseRoute('#/request?favorite=f1').params.get('favorite'), 'f1');
   assert.equal(parseRoute('#/settings').view, 'settings');
+  assert.equal(parseRoute('#/account').view, 'account');
   assert.equal(parseRoute('').view, 'access');
   assert.equal(parseRoute('#/nope').view, 'access');
 });

@@ -1,13 +1,13 @@
 // The window kind comes from the URL hash: #/inbox, #/request, #/request?favorite=<id>,
-// #/access, #/settings. The desktop app opens one window per kind with its hash.
+// #/access, #/account, #/settings. The desktop app opens one window per kind with its hash.
 
 import { useSyncExternalStore } from 'react';
 
-export type Route = { view: 'inbox' | 'request' | 'access' | 'settings'; params: URLSearchParams };
+export type Route = { view: 'inbox' | 'request' | 'access' | 'account' | 'settings'; params: URLSearchParams };
 
 export function parseRoute(hash: string): Route {
   const [path = '', query = ''] = hash.replace(/^#\/?/, '').split('?');
-  const view = (['inbox', 'request', 'access', 'settings'] as const).find((v) => v === path) ?? 'access';
+  const view = (['inbox', 'request', 'access', 'account', 'settings'] as const).find((v) => v === path) ?? 'access';
   return { view, params: new URLSearchParams(query) };
 }
 

@@ -124,6 +124,41 @@ describe('createHttpApi', () => {
     assert.ok(mine.some((x) => x.id === r.id));
   });
 
+  test('API tokens: made (the token shown once), listed without the secret, revoked', async () => {
+    const made = await apis.alice.createToken({ name: 'laptop', expiresIn: '30d' });
+    assert.equal(made.name, 'laptop');
+    assert.equal(made.user, 'alice');
+    assert.equal(made.kind, 'personal');
+    assert.ok(made.token.length > 10, 'the token is in the answer');
+    const days = (Date.parse(made.expiresAt!) - Date.parse(made.createdAt!)) / 86_400_000;
+    assert.ok(Math.abs(days - 30) < 0.01, `30 days, got ${days}`);
+    // The new token works.
+    const other = createHttpApi({ baseUrl: svc.url, storage: new MemoryStorage() });
+    await other.setToken(made.token);
+    assert.equal((await other.me()).id, 'alice');
+
+    const listed = (await apis.alice.listTokens()).find((t) => t.id === made.id);
+    assert.ok(listed, 'listed');
+    assert.equal(listed.revokedAt, null);
+    assert.ok(!('token' in listed), 'no secret in the list');
+    assert.ok(!JSON.stringify(await apis.alice.listTokens()).includes(made.token), 'the secret is nowhere in the list');
+    assert.ok(!(await apis.bob.listTokens()).some((t) => t.id === made.id), 'bob sees his own tokens only');
+    assert.equal((await rejection(apis.bob.revokeToken(made.id))).status, 404, 'not bob\'s to revoke');
+
+    const defaulted = await apis.alice.createToken({ name: 'default lifetime' });
+    assert.ok(Math.abs((Date.parse(defaulted.expiresAt!) - Date.parse(defaulted.createdAt!)) / 86_400_000 - 90) < 0.01, 'default 90 days');
+    const tooLong = await rejection(apis.alice.createToken({ name: 'forever', expiresIn: '400d' }));
+    assert.equal(tooLong.field, 'expiresIn');
+
+    await apis.alice.revokeToken(made.id);
+    const after = (await apis.alice.listTokens()).find((t) => t.id === made.id);
+    assert.ok(after?.revokedAt, 'revoked');
+    assert.ok(!(await apis.alice.listTokens()).some((t) => t.id === made.id && t.revokedAt === null), 'no longer active');
+    assert.equal((await rejection(other.me())).status, 401, 'the revoked token no longer works');
+    assert.equal((await rejection(apis.alice.revokeToken(made.id))).status, 404);
+    await apis.alice.revokeToken(defaulted.id);
+  });
+
   test('the events stream: events and connection state, reconnecting through a server restart', async () => {
     const got: StreamMessage[] = [];
     const stop = apis.alice.subscribe((m) => got.push(m));

@@ -6,8 +6,8 @@
 // (EventSource cannot send an Authorization header) and reconnects by itself.
 
 import {
-  ApiError, type AccessRequest, type Catalog, type ConnectionState, type DesktopSettings, type Favorite, type Favorites,
-  type LapseApi, type LapseEvent, type ListRequestsQuery, type Me, type StreamMessage,
+  ApiError, type AccessRequest, type Catalog, type ConnectionState, type CreatedToken, type DesktopSettings, type Favorite, type Favorites,
+  type LapseApi, type TokenView, type LapseEvent, type ListRequestsQuery, type Me, type StreamMessage,
 } from '../../../common/lapse-api.ts';
 
 export const TOKEN_KEY = 'lapse.token';
@@ -228,6 +228,11 @@ export function createHttpApi(opts: { baseUrl?: string; storage: TokenStorage; f
       await call<void>('DELETE', `/api/v1/favorites/${encodeURIComponent(id)}`);
     },
     requestFromFavorite: (id, options = {}) => call<AccessRequest>('POST', `/api/v1/favorites/${encodeURIComponent(id)}/request`, options),
+    listTokens: async () => (await call<{ tokens: TokenView[] }>('GET', '/api/v1/tokens')).tokens,
+    createToken: (input) => call<CreatedToken>('POST', '/api/v1/tokens', { name: input.name, ...(input.expiresIn ? { expiresIn: input.expiresIn } : {}) }),
+    revokeToken: async (id) => {
+      await call<void>('DELETE', `/api/v1/tokens/${encodeURIComponent(id)}`);
+    },
     subscribe: (onMessage) => {
       listeners.add(onMessage);
       if (!stream) stream = startStream();

@@ -25,7 +25,7 @@ export function SettingsView({ onSignOut }: { onSignOut(): void | Promise<void> 
 }
 
 /** Sign out; a failure (the session could not be ended) is shown, and the person stays signed in. */
-function SignOutButton({ onSignOut }: { onSignOut(): void | Promise<void> }) {
+export function SignOutButton({ onSignOut }: { onSignOut(): void | Promise<void> }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const click = async () => {
