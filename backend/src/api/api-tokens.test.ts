@@ -63,10 +63,16 @@ test('only admins make service tokens, tokens for others, and see others\' token
   assertProblem(await s.as('carol', 'POST', '/api/v1/tokens', { name: 'x', user: "o'brien\"; DROP TABLE tokens;--" }), 422, 'user');
 });
 
-test('an expired token stops working', async () => {
+test('an expired token stops working; the first try after expiry revokes it, audited once', async () => {
   const now = Date.now();
-  const { token } = await createToken(s.svc.store, 'alice', 'old', now - 2 * DAY, { expiresAt: now - 1000 });
+  const { token, record } = await createToken(s.svc.store, 'alice', 'old', now - 2 * DAY, { expiresAt: now - 1000 });
   assertProblem(await call(s.svc.url, 'GET', '/api/v1/me', token), 401);
+  assertProblem(await call(s.svc.url, 'GET', '/api/v1/me', token), 401);
+  const expired = (await s.svc.store.listAudit({ limit: 1000 })).filter((e) => e.action === 'token.expired' && e.data.tokenId === record.id);
+  assert.equal(expired.length, 1);
+  assert.deepEqual([expired[0]!.actor, expired[0]!.data.user, expired[0]!.data.expiredAt], ['system', 'alice', now - 1000]);
+  const listed = (await s.as('alice', 'GET', '/api/v1/tokens')).body.tokens.find((t: { id: string }) => t.id === record.id);
+  assert.ok(listed.revokedAt, 'listed as ended');
 });
 
 test('lapse token create refuses a user the configuration does not have', () => {

@@ -49,9 +49,23 @@ export async function authenticate(store: Store, token: string, now = Date.now()
 export class BearerTokens {
   constructor(private readonly store: Store, private readonly now: () => number) {}
 
-  /** The token's record, or null for a token that is unknown, malformed, revoked or expired. */
-  authenticate(token: string): Promise<TokenRecord | null> {
-    return authenticate(this.store, token, this.now());
+  /**
+   * The token's record, or null for a token that is unknown, malformed, revoked or expired.
+   * The first time an expired token is presented, it is revoked and that is audited
+   * (token.expired); afterwards it is refused as revoked.
+   */
+  async authenticate(token: string): Promise<TokenRecord | null> {
+    if (!TOKEN_PATTERN.test(token)) return null;
+    const record = await this.store.findTokenByHash(hashToken(token));
+    if (!record || record.revokedAt !== null) return null;
+    const now = this.now();
+    if (record.expiresAt !== null && now >= record.expiresAt) {
+      if (await this.store.revokeToken(record.id, now)) {
+        await this.store.appendAudit([{ at: now, actor: 'system', action: 'token.expired', requestId: null, data: { tokenId: record.id, user: record.userId, expiredAt: record.expiresAt } }]);
+      }
+      return null;
+    }
+    return record;
   }
 
   /** Notes that the token was used: one write per token per minute, not per call; its first use is audited. */
