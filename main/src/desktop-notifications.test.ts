@@ -116,9 +116,9 @@ test('until `me` has answered, the server\'s default (10m and 1m); when it answe
 });
 
 test('a server without expiry warnings: only the extra reminders; a server that does not say: its default', () => {
-  assert.deepEqual(warningOffsetsMs([], { get: () => ({ extraReminderMinutes: [3] }) as never }), [3 * MIN]);
-  assert.deepEqual(warningOffsetsMs([], { get: () => ({ extraReminderMinutes: [] }) as never }), []);
-  assert.deepEqual(warningOffsetsMs(serverWarningOffsetsMs(undefined), { get: () => ({ extraReminderMinutes: [10, 3] }) as never }), [10 * MIN, 3 * MIN, MIN]);
+  assert.deepEqual(warningOffsetsMs([], [3]), [3 * MIN]);
+  assert.deepEqual(warningOffsetsMs([], []), []);
+  assert.deepEqual(warningOffsetsMs(serverWarningOffsetsMs(undefined), [10, 3]), [10 * MIN, 3 * MIN, MIN]);
   const t = tray({ server: [], extraReminderMinutes: [3] });
   t.n.planWarnings([active('r1', T0 + 60 * MIN)]);
   t.timers.advanceTo(T0 + 60 * MIN);

@@ -21,8 +21,8 @@ import type { Shell } from './shell.ts';
  * The offsets the tray warns at, in milliseconds, latest first: the server's (null while
  * not known: the server's default) and the settings' extra reminders, each offset once.
  */
-export function warningOffsetsMs(serverOffsetsMs: number[] | null, settings: Pick<SettingsStore, 'get'>): number[] {
-  return warningOffsets(serverOffsetsMs, settings.get().extraReminderMinutes.map((m) => m * 60_000));
+export function warningOffsetsMs(serverOffsetsMs: number[] | null, extraReminderMinutes: readonly number[]): number[] {
+  return warningOffsets(serverOffsetsMs, extraReminderMinutes.map((m) => m * 60_000));
 }
 
 export interface NotificationsDeps {
@@ -58,7 +58,7 @@ export class Notifications {
 
   /** The offsets to warn at now (the server's and the extra reminders). */
   offsetsMs(): number[] {
-    return warningOffsetsMs(this.d.serverWarningOffsetsMs(), this.d.settings);
+    return warningOffsetsMs(this.d.serverWarningOffsetsMs(), this.d.settings.get().extraReminderMinutes);
   }
 
   /** Notifies about an event: one at a time and in order, as a notification may need the request's name first. */
