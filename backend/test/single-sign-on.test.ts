@@ -16,10 +16,6 @@ import { EXAMPLE, appRead } from '../src/api/api-test-support.ts';
 import { signInAtProvider, startSsoServer, type SsoServer } from './oidc-provider-support.ts';
 import type { SignInAttempt } from '../src/store/store.ts';
 
-type Lapse = SsoServer;
-const start = startSsoServer;
-const stop = (l: Lapse) => l.stop();
-
 /** Cookies a browser would now hold for Lapse, from a callback's answer. */
 function cookiesOf(res: Response): Record<string, string> {
   return Object.fromEntries(res.headers.getSetCookie().map((line) => {
@@ -36,7 +32,7 @@ async function callback(url: URL): Promise<{ res: Response; cookies: Record<stri
 }
 
 /** A call with the session cookie (and, for changes, the CSRF token unless left out). */
-async function asSession(l: Lapse, cookies: Record<string, string>, method: string, path: string, body?: unknown, opts: { csrf?: boolean } = {}) {
+async function asSession(l: SsoServer, cookies: Record<string, string>, method: string, path: string, body?: unknown, opts: { csrf?: boolean } = {}) {
   const headers: Record<string, string> = { cookie: `lapse_session=${cookies.lapse_session}` };
   if (opts.csrf !== false && method !== 'GET') headers['x-csrf-token'] = cookies.lapse_csrf!;
   if (body !== undefined) headers['content-type'] = 'application/json';
@@ -45,18 +41,18 @@ async function asSession(l: Lapse, cookies: Record<string, string>, method: stri
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
 }
 
-const auditActions = async (l: Lapse) => (await l.svc.store.listAudit({ limit: 1000 })).map((e) => ({ action: e.action, actor: e.actor, data: e.data }));
+const auditActions = async (l: SsoServer) => (await l.svc.store.listAudit({ limit: 1000 })).map((e) => ({ action: e.action, actor: e.actor, data: e.data }));
 
 describe('single sign-on with people created from their claims', () => {
-  let l: Lapse;
+  let l: SsoServer;
   before(async () => {
-    l = await start('provisionUsers: true\nallowedEmailDomains: [example.com, partner.example]');
+    l = await startSsoServer('provisionUsers: true\nallowedEmailDomains: [example.com, partner.example]');
     l.provider.accounts.set('frank-sub', { email: 'Frank@Example.com', email_verified: true, name: 'Frank', groups: ['engineering'] });
     l.provider.accounts.set('gina-sub', { email: 'gina@example.com', email_verified: true, name: 'Gina', groups: ['marketing'] });
     l.provider.accounts.set('alice-sub', { email: 'alice@example.com', email_verified: true, name: 'Alice at the provider', groups: ['platform'] });
     l.provider.accounts.set('mallory-sub', { email: 'mallory@elsewhere.test', email_verified: true, name: 'Mallory', groups: ['engineering'] });
   });
-  after(async () => { await stop(l); });
+  after(async () => { await l.stop(); });
 
   test('GET /auth/config says single sign-on is on', async () => {
     const res = await fetch(`${l.url}/auth/config`);
@@ -96,6 +92,9 @@ describe('single sign-on with people created from their claims', () => {
     const revoked = await asSession(l, back.cookies, 'POST', `/api/v1/requests/${created.body.id}/revoke`, {});
     assert.equal(revoked.body.status, 'revoked');
 
+    const forcedOut = await asSession(l, back.cookies, 'POST', '/auth/logout', {}, { csrf: false });
+    assert.equal(forcedOut.status, 403, 'another site cannot sign the person out');
+    assert.equal((await asSession(l, back.cookies, 'GET', '/api/v1/me')).status, 200);
     const out = await asSession(l, back.cookies, 'POST', '/auth/logout', {});
     assert.equal(out.status, 200);
     assert.match(out.body.logoutUrl, new RegExp(`^${l.provider.issuer}/session/end\\?`), 'RP-initiated logout at the provider');
@@ -166,6 +165,13 @@ describe('single sign-on with people created from their claims', () => {
     assert.equal(back.cookies.lapse_session, undefined);
   });
 
+  test('/auth/login refuses a huge or unknown parameter before going to the provider', async () => {
+    const long = await fetch(`${l.url}/auth/login?returnTo=/${'x'.repeat(3000)}`, { redirect: 'manual' });
+    assert.equal(long.status, 400);
+    const unknown = await fetch(`${l.url}/auth/login?prompt=none`, { redirect: 'manual' });
+    assert.equal(unknown.status, 400);
+  });
+
   test('returnTo is a path of the portal only: another site becomes /', async () => {
     for (const evil of ['https://evil.example/', '//evil.example/x', '/\\evil.example']) {
       const back = await callback(await signInAtProvider(l.url, 'frank-sub', { returnTo: evil }));
@@ -175,15 +181,15 @@ describe('single sign-on with people created from their claims', () => {
 });
 
 describe('single sign-on without provisioning, and groups that may sign in', () => {
-  let l: Lapse;
+  let l: SsoServer;
   before(async () => {
-    l = await start('allowedGroups: [engineering, sre-leads]');
+    l = await startSsoServer('allowedGroups: [engineering, sre-leads]');
     l.provider.accounts.set('dave-sub', { email: 'dave@example.com', email_verified: true, name: 'Dave', groups: ['engineering'] });
     l.provider.accounts.set('bob-sub', { email: 'bob@example.com', email_verified: true, name: 'Bob', groups: ['finance'] });
     l.provider.accounts.set('stranger-sub', { email: 'stranger@example.com', email_verified: true, name: 'Stranger', groups: ['engineering'] });
     l.provider.accounts.set('unverified-sub', { email: 'erin@example.com', email_verified: false, name: 'Erin?', groups: ['sre-leads'] });
   });
-  after(async () => { await stop(l); });
+  after(async () => { await l.stop(); });
 
   test('a configured person in an allowed group signs in', async () => {
     const back = await callback(await signInAtProvider(l.url, 'dave-sub'));

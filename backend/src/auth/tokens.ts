@@ -36,13 +36,19 @@ export async function createToken(store: Store, userId: string, name: string, no
   return { token, record };
 }
 
-/** The user a presented token belongs to, or null if it is malformed, unknown, revoked or expired. */
-export async function authenticate(store: Store, token: string, now = Date.now()): Promise<TokenRecord | null> {
+/** The record of a well-formed token that is known and not revoked (expired or not), or null. */
+async function liveRecord(store: Store, token: string): Promise<TokenRecord | null> {
   if (!TOKEN_PATTERN.test(token)) return null;
   const record = await store.findTokenByHash(hashToken(token));
-  if (!record || record.revokedAt !== null) return null;
-  if (record.expiresAt !== null && now >= record.expiresAt) return null;
-  return record;
+  return record && record.revokedAt === null ? record : null;
+}
+
+const expiredAt = (record: TokenRecord, now: number) => record.expiresAt !== null && now >= record.expiresAt;
+
+/** The user a presented token belongs to, or null if it is malformed, unknown, revoked or expired. */
+export async function authenticate(store: Store, token: string, now = Date.now()): Promise<TokenRecord | null> {
+  const record = await liveRecord(store, token);
+  return record && !expiredAt(record, now) ? record : null;
 }
 
 /** Bearer tokens as the API checks them: looked up by hash, and "last used" kept at minute precision. */
@@ -55,11 +61,10 @@ export class BearerTokens {
    * (token.expired); afterwards it is refused as revoked.
    */
   async authenticate(token: string): Promise<TokenRecord | null> {
-    if (!TOKEN_PATTERN.test(token)) return null;
-    const record = await this.store.findTokenByHash(hashToken(token));
-    if (!record || record.revokedAt !== null) return null;
+    const record = await liveRecord(this.store, token);
+    if (!record) return null;
     const now = this.now();
-    if (record.expiresAt !== null && now >= record.expiresAt) {
+    if (expiredAt(record, now)) {
       if (await this.store.revokeToken(record.id, now)) {
         await this.store.appendAudit([{ at: now, actor: 'system', action: 'token.expired', requestId: null, data: { tokenId: record.id, user: record.userId, expiredAt: record.expiresAt } }]);
       }

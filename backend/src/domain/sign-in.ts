@@ -15,9 +15,10 @@ export interface ProviderIdentity {
   attributes: Record<string, string>;
 }
 
-/** What Lapse keeps of a person the provider signed in (the store's ProvisionedUser, as the domain needs it). */
+/** What Lapse keeps of a person the provider signed in (the store's ProvisionedUser adds when). */
 export interface KnownIdentity extends ProviderIdentity {
   id: string;
+  /** Set when the provider or the configuration no longer lets them in. */
   disabledAt: number | null;
 }
 

@@ -19,8 +19,7 @@ export class Identities {
 
   /** Reads the identities from the store; true when they changed since the last read. */
   async load(): Promise<boolean> {
-    const rows = await this.store.listProvisionedUsers();
-    const known = rows.map((u) => ({ ...u })).sort((a, b) => a.id.localeCompare(b.id));
+    const known = (await this.store.listProvisionedUsers()).sort((a, b) => a.id.localeCompare(b.id));
     const fingerprint = JSON.stringify(known.map((u) => [u.id, u.email, u.name, u.groups, u.manager, u.attributes, u.disabledAt]));
     const changed = fingerprint !== this.fingerprint;
     this.known = known;

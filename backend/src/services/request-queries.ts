@@ -65,8 +65,8 @@ export class RequestQueries {
 
   /** One request as `viewer` sees it, once the engine has said they may. */
   async view(id: string, viewer: string): Promise<AccessRequest> {
-    await this.engine.getVisible(viewer, id);
-    return this.viewOf(id, viewer);
+    const r = await this.engine.getVisible(viewer, id);
+    return this.show(r, await this.store.getGrants(id), viewer);
   }
 
   /** A request and its grants, as the engine returned them, shown to `viewer`. */

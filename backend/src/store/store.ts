@@ -5,6 +5,7 @@
 // single conditional update, so a PostgreSQL store with several replicas fits the same shape.
 
 import type { HashedFields } from '../audit/chain.ts';
+import type { KnownIdentity } from '../domain/sign-in.ts';
 import type { Entitlement, Favorite, GrantRecord, GrantStatus, JobKind, JobRecord, RequestRecord, RequestStatus, RequestWithGrants } from '../domain/request.ts';
 
 export interface AuditInput {
@@ -143,20 +144,10 @@ export interface SignInAttempt {
 }
 
 /** A person created from the identity provider's claims (settings.oidc.provisionUsers). */
-export interface ProvisionedUser {
-  id: string;
-  issuer: string;
-  subject: string;
-  email: string;
-  name: string | null;
-  groups: string[];
-  manager: string | null;
-  attributes: Record<string, string>;
+export interface ProvisionedUser extends KnownIdentity {
   createdAt: number;
   updatedAt: number;
   lastSignInAt: number;
-  /** Set when the provider or the configuration no longer lets them in. */
-  disabledAt: number | null;
 }
 
 export interface Store {
