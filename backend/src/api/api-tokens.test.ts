@@ -84,3 +84,19 @@ test('lapse token create refuses a user the configuration does not have', () => 
   assert.equal(known.status, 0, known.stderr);
   assert.match(known.stdout.trim(), /^lapse_[a-z0-9]{12}_/);
 });
+
+test('hostile input: a name full of quotes and control characters kept exactly, too long a name, a huge lifetime, disguised ids', async () => {
+  const name = "o'brien \"laptop\"; DROP TABLE tokens;-- \u0007\u001b[2J\u202e";
+  const made = await s.as('alice', 'POST', '/api/v1/tokens', { name });
+  assert.equal(made.status, 201, made.text);
+  assert.equal((await s.as('alice', 'GET', '/api/v1/tokens')).body.tokens.find((t: { id: string }) => t.id === made.body.id).name, name);
+  assertProblem(await s.as('alice', 'POST', '/api/v1/tokens', { name: 'x'.repeat(201) }), 400, 'name');
+  assertProblem(await s.as('alice', 'POST', '/api/v1/tokens', { name: 'x', expiresIn: '99999999999d' }), 422, 'expiresIn');
+  assertProblem(await s.as('alice', 'POST', '/api/v1/tokens', { name: 'x', expiresIn: '-5d' }), 422, 'expiresIn');
+  for (const id of ['..%2Ftokens', `${made.body.id}%00`, 'x'.repeat(300)]) {
+    const res = await s.as('alice', 'DELETE', `/api/v1/tokens/${id}`);
+    // 414: Fastify refuses a path parameter longer than 100 characters before any route runs.
+    assert.ok([400, 404, 414].includes(res.status), `${id}: ${res.status}`);
+  }
+  assert.equal((await call(s.svc.url, 'GET', '/api/v1/me', made.body.token)).status, 200, 'none of them touched the token');
+});
