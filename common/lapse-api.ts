@@ -3,11 +3,14 @@
 // HTTP. Payloads are plain, serializable data; the only function crossing the boundary is
 // the callback given to `subscribe`. Failures reject with an `ApiError`.
 
-import type { AccessRequest, Catalog, CreatedToken, Favorite, FavoriteRequestOptions, Favorites, LapseEvent, Me, NewFavorite, NewRequest, Problem, RequestStatus, TokenView } from './api/types.ts';
+import type {
+  AccessRequest, Catalog, CreatedToken, Favorite, FavoriteRequestOptions, Favorites, LapseEvent, Me, MfaEnrolmentStarted, MfaStatusView, NewFavorite, NewRequest, Problem,
+  RequestStatus, TokenView,
+} from './api/types.ts';
 
 export type {
   AccessRequest, Catalog, CatalogBundle, CatalogFlow, CreatedToken, Decision, Entitlement, Favorite, FavoriteRequestOptions, Favorites, GrantView, LapseEvent, Me,
-  NewFavorite, NewRequest, RequestStatus, Suggestion, TokenView,
+  MfaEnrolmentStarted, MfaStatusView, NewFavorite, NewRequest, RequestStatus, Suggestion, TokenView,
 } from './api/types.ts';
 
 export interface ListRequestsQuery {
@@ -48,13 +51,15 @@ export type DesktopSettingsUpdate = Partial<Omit<DesktopSettings, 'hasToken' | '
 export type ApiHost = 'desktop' | 'portal';
 
 /** The failure of a call, as `application/problem+json` describes it. */
-export type ApiErrorData = Pick<Problem, 'status' | 'title' | 'detail' | 'field'>;
+export type ApiErrorData = Pick<Problem, 'status' | 'title' | 'detail' | 'field' | 'stepUp'>;
 
 export class ApiError extends Error implements ApiErrorData {
   readonly status: number;
   readonly title: string;
   readonly detail: string;
   readonly field?: string;
+  /** A flow that requires MFA needs a fresh sign-in at the identity provider first (single sign-on). */
+  readonly stepUp?: { flowId: string; signIn: string };
 
   constructor(data: ApiErrorData) {
     super(`${data.title}: ${data.detail}`);
@@ -63,18 +68,20 @@ export class ApiError extends Error implements ApiErrorData {
     this.title = data.title;
     this.detail = data.detail;
     if (data.field !== undefined) this.field = data.field;
+    if (data.stepUp !== undefined) this.stepUp = { flowId: data.stepUp.flowId, signIn: data.stepUp.signIn };
   }
 
   /** Plain data for crossing IPC (an Error does not survive structured clone with its fields). */
   toJSON(): ApiErrorData {
-    return { status: this.status, title: this.title, detail: this.detail, ...(this.field !== undefined ? { field: this.field } : {}) };
+    return { status: this.status, title: this.title, detail: this.detail, ...(this.field !== undefined ? { field: this.field } : {}), ...(this.stepUp ? { stepUp: this.stepUp } : {}) };
   }
 
   static from(value: unknown): ApiError {
     if (value instanceof ApiError) return value;
     if (value && typeof value === 'object' && typeof (value as ApiErrorData).status === 'number' && typeof (value as ApiErrorData).detail === 'string') {
       const v = value as ApiErrorData;
-      return new ApiError({ status: v.status, title: String(v.title ?? 'Error'), detail: v.detail, ...(typeof v.field === 'string' ? { field: v.field } : {}) });
+      const stepUp = v.stepUp && typeof v.stepUp.flowId === 'string' && typeof v.stepUp.signIn === 'string' ? { stepUp: { flowId: v.stepUp.flowId, signIn: v.stepUp.signIn } } : {};
+      return new ApiError({ status: v.status, title: String(v.title ?? 'Error'), detail: v.detail, ...(typeof v.field === 'string' ? { field: v.field } : {}), ...stepUp });
     }
     return new ApiError({ status: 0, title: 'Network error', detail: value instanceof Error ? value.message : String(value) });
   }
@@ -122,6 +129,15 @@ export interface LapseApi {
   /** Revokes one of the caller's tokens. */
   revokeToken(id: string): Promise<void>;
 
+  /** The caller's two-factor authentication (TOTP) for flows that require MFA: never its secret. */
+  mfaStatus(): Promise<MfaStatusView>;
+  /** Sets up (or sets up again, while not confirmed) the caller's factor: the secret and its QR code are in the answer, this once. */
+  startMfaEnrolment(): Promise<MfaEnrolmentStarted>;
+  /** Confirms the factor with a 6-digit code from it. */
+  confirmMfaEnrolment(code: string): Promise<MfaStatusView>;
+  /** Removes the caller's factor: a confirmed one needs a current 6-digit code from it. */
+  removeMfa(code?: string): Promise<void>;
+
   /** Live events and connection state; returns the function that ends the subscription. */
   subscribe(onMessage: (message: StreamMessage) => void): () => void;
   connectionState(): Promise<ConnectionState>;
@@ -137,7 +153,8 @@ export interface LapseApi {
    * the token it gives in the OS keychain (as `setToken` does) and reconnects; resolves to
    * who signed in and until when (ISO 8601, null when the token does not expire).
    */
-  signInWithSso(): Promise<{ user: string; expiresAt: string | null }>;
+  /** Desktop only: sign in through the team server's single sign-on; with `stepUp`, a fresh sign-in for that flow (which requires MFA). */
+  signInWithSso(stepUp?: string): Promise<{ user: string; expiresAt: string | null }>;
   /** Desktop only: whether the configured server offers single sign-on; null in embedded mode, with no server, or when it cannot be asked. */
   ssoAvailable(): Promise<boolean | null>;
 }
@@ -148,6 +165,7 @@ export const LAPSE_API_METHODS = [
   'listMyRequests', 'getRequest', 'createRequest', 'approve', 'deny', 'cancel', 'revoke', 'extend', 'approvals', 'accessDetails',
   'listFavorites', 'createFavorite', 'deleteFavorite', 'requestFromFavorite',
   'listTokens', 'createToken', 'revokeToken',
+  'mfaStatus', 'startMfaEnrolment', 'confirmMfaEnrolment', 'removeMfa',
   'connectionState',
   'getSettings', 'updateSettings', 'setToken', 'clearToken', 'signInWithSso', 'ssoAvailable',
 ] as const satisfies readonly Exclude<keyof LapseApi, 'host' | 'subscribe'>[];

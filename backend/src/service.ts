@@ -6,7 +6,8 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
-import { DEFAULT_HEALTH_CHECK_EVERY_MS, DEFAULT_RECONCILE_EVERY_MS, type IntegrationConfig, type LapseConfig } from './domain/config.ts';
+import { DEFAULT_HEALTH_CHECK_EVERY_MS, DEFAULT_RECONCILE_EVERY_MS, DEFAULT_TOKEN_LIFETIMES, type FlowConfig, type IntegrationConfig, type LapseConfig } from './domain/config.ts';
+import { stepUpFor } from './domain/sign-in.ts';
 import { ConfigInvalidError, loadConfigFile } from './config/load.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
 import type { PostgresStore } from './store/postgres-store.ts';
@@ -25,6 +26,8 @@ import type { PostgresConnection } from './integrations/postgresql.ts';
 import type { MysqlConnection } from './integrations/mysql.ts';
 import type { CommandConnection } from './integrations/command.ts';
 import { TotpVerifier } from './auth/mfa.ts';
+import { MfaSecretSealer } from './auth/mfa-secrets.ts';
+import { MfaEnrolments } from './services/mfa-enrolment.ts';
 import { AccessSealer, loadSecretKey } from './engine/access-sealer.ts';
 import { deriveAuditKey } from './audit/chain.ts';
 import { AUDIT_CHECKPOINT_FILE, AuditCheckpointer } from './audit/checkpoint.ts';
@@ -37,6 +40,8 @@ import { createLogger, type Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import { createSignIn, Identities } from './services/identities.ts';
 import { Offboarder } from './services/offboarding.ts';
+import type { RenewalReport } from './services/renewal.ts';
+import { TOKEN_LIFETIMES_KEY } from './services/token-service.ts';
 import { ensurePrivateDir, prepareDataDir, writePrivateFile } from './data-dir.ts';
 
 /** How often the audit chain's head is checkpointed outside the store (when it moved). */
@@ -46,6 +51,8 @@ const AUDIT_CHECKPOINT_EVERY_MS = 1000;
 const RECONCILE_FIRST_AFTER_MS = 60_000;
 /** How often a replica reads the identities single sign-on keeps in the store. */
 const IDENTITIES_REFRESH_MS = 30_000;
+/** How often a replica looks for people due for renewal at the identity provider. */
+const RENEWALS_CHECK_MS = 30_000;
 /** A job due for longer than this counts as overdue in the metrics. */
 const OVERDUE_AFTER_MS = 60_000;
 
@@ -78,6 +85,8 @@ export interface Service {
   readonly http: FastifyInstance;
   /** Removes what Lapse created on the targets that no request covers (see engine/reconcile.ts). */
   reconcile(by: string): Promise<ReconcileReport>;
+  /** Renews, at the identity provider, everyone single sign-on knows whose renewal is due (nothing without single sign-on). */
+  renewSignIns(): Promise<RenewalReport>;
   /** Re-reads the configuration file; a bad file is refused and the running one stays. */
   reload(): Promise<{ ok: true } | { ok: false; errors: string }>;
   stop(): Promise<void>;
@@ -250,10 +259,19 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     : null;
   const identities = new Identities(store);
   await identities.load();
+  /** Single sign-on is read at start (a reload does not change it). */
+  const oidcAtStart = config.settings.oidc;
   let compiled = identities.compile(config);
+  // TOTP codes for flows that require MFA: against the secret the configuration names, else the
+  // person's own confirmed enrolment, whose secret is sealed with a key derived from the secret key.
+  const mfaSecrets = new MfaSecretSealer(secretKey);
+  const totp = new TotpVerifier({ users: () => engine.config.users, store, clock, secrets: mfaSecrets, env });
+  const mfaEnrolments = new MfaEnrolments({ store, verifier: totp, secrets: mfaSecrets, now: () => clock.now(), singleSignOn: oidcAtStart !== undefined });
   const engine: Engine = new Engine({
     store, clock, events, integrations, config: compiled, owner, leaseMs,
-    mfa: new TotpVerifier(() => engine.config.users, store, clock, env),
+    mfa: totp,
+    // With single sign-on, a flow that requires MFA asks for a step-up at the provider instead of a TOTP code.
+    ...(oidcAtStart ? { stepUpFor: (flow: FlowConfig) => stepUpFor(oidcAtStart, flow.settings) } : {}),
     onJobsScheduled: (at) => {
       scheduler?.wake(at);
       relay?.notifyWake(at);
@@ -269,9 +287,11 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     engine.config = compiled;
     await offboarder.sweep();
   };
-  const signIn = createSignIn({
+  const sso = createSignIn({
     config: () => config, env, store, now: () => clock.now(), isKnownUser: (id) => engine.config.users.has(id), identitiesChanged: refreshIdentities, logger: log,
   });
+  const signIn = sso?.signIn;
+  const renewSignIns = async (): Promise<RenewalReport> => (sso ? sso.renewal.runDue() : { renewed: [], refused: [], failed: [] });
   const health = new IntegrationHealth(integrations, () => clock.now());
   const runReconcile = async (by: string): Promise<ReconcileReport> => {
     const report = await reconcile({ store, integrations, now: () => clock.now(), withTargetLock: (user, integration, fn) => engine.withTargetLock(user, integration, fn) }, by);
@@ -289,6 +309,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       ...(reconcileEvery === null ? [] : [{ name: 'reconcile', everyMs: reconcileEvery, firstAfterMs: Math.min(reconcileEvery, RECONCILE_FIRST_AFTER_MS), run: () => runReconcile('system') }]),
       // Another replica may have signed someone in: their identity reaches this one within this time.
       ...(signIn ? [{ name: 'identities', everyMs: IDENTITIES_REFRESH_MS, run: refreshIdentities }] : []),
+      // Each person is renewed at the provider every settings.oidc.renewEvery; this looks for who is due.
+      ...(signIn ? [{ name: 'renewals', everyMs: RENEWALS_CHECK_MS, run: renewSignIns }] : []),
     ],
     onError: (err) => log.error({ error: String(err) }, 'scheduler error'),
   });
@@ -314,6 +336,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       engine.config = compiled;
       await store.appendAudit([{ at: clock.now(), actor: 'system', action: 'config.reloaded', requestId: null, data: { flows: next.flows.length, users: next.users.length } }]);
       await engine.syncAutomaticFlows();
+      await store.setMeta(TOKEN_LIFETIMES_KEY, JSON.stringify(next.settings.tokens ?? DEFAULT_TOKEN_LIFETIMES));
       await offboarder.sweep();
       log.info({ file: opts.configPath }, 'configuration reloaded');
       return { ok: true };
@@ -337,12 +360,14 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   // the HTTP server is still being built (access that should be gone goes first).
   // Whoever stopped being a user while the server was down is offboarded now.
   await offboarder.sweep().catch((err: unknown) => log.error({ error: String(err) }, 'offboarding failed; it is tried again at the next reload'));
+  // For `lapse token create` on this host: the lifetimes the configuration allows.
+  await store.setMeta(TOKEN_LIFETIMES_KEY, JSON.stringify(config.settings.tokens ?? DEFAULT_TOKEN_LIFETIMES));
   scheduler.start();
 
   let http: FastifyInstance;
   try {
     http = await buildServer({
-      engine, store, events, scheduler, integrations, clock, reload, logger: log, metrics, health, reconcile: runReconcile, signIn,
+      engine, store, events, scheduler, integrations, clock, reload, logger: log, metrics, health, reconcile: runReconcile, signIn, mfaEnrolments,
       trustProxy: config.settings.trustProxy,
       audit: { key: auditKey, checkpointPath },
       openAccessDetails: (g) => (g.accessDetails === null ? null : sealer.open(g.requestId, g.integration, g.accessDetails)),
@@ -363,7 +388,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
 
   let stopped = false;
   return {
-    url, port, engine, store, scheduler, events, integrations, http, reload, health, reconcile: runReconcile,
+    url, port, engine, store, scheduler, events, integrations, http, reload, health, reconcile: runReconcile, renewSignIns,
     async stop() {
       if (stopped) return;
       stopped = true;

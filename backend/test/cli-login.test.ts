@@ -6,17 +6,21 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { signInAtProvider, startSsoServer, type SsoServer } from './oidc-provider-support.ts';
+import { createToken } from '../src/auth/tokens.ts';
 
 const BIN = fileURLToPath(new URL('../bin/lapse.js', import.meta.url));
 let sso: SsoServer;
 let home: string;
 before(async () => {
-  sso = await startSsoServer('provisionUsers: true');
+  // demo-auto requires MFA here: with single sign-on, a step-up at the provider.
+  sso = await startSsoServer('provisionUsers: true', {}, {
+    editConfig: (yaml) => yaml.replace('settings: { labels: [demo], maxExtensions: 2 }', 'settings: { labels: [demo], maxExtensions: 2, requireMfa: true }'),
+  });
   sso.provider.accounts.set('frank-sub', { email: 'frank@example.com', email_verified: true, name: 'Frank', groups: ['engineering'] });
   home = mkdtempSync(join(tmpdir(), 'lapse-cli-home-'));
 });
@@ -37,34 +41,14 @@ function lapse(args: string[]): Promise<{ status: number; stdout: string; stderr
 }
 
 test('lapse login: sign in at the provider, a 0600 credential, the other verbs use it, lapse logout revokes it', async () => {
-  const child = spawn(process.execPath, [BIN, 'login', '--url', sso.url, '--no-browser'], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  const printed = await new Promise<string>((resolve, reject) => {
-    const t = setInterval(() => {
-      const m = /(http:\/\/127\.0\.0\.1:\d+\/auth\/login\?\S+)/.exec(out);
-      if (m) { clearInterval(t); resolve(m[1]!); }
-    }, 20);
-    child.once('exit', (code) => { clearInterval(t); reject(new Error(`lapse login exited ${code}: ${out}${err}`)); });
-  });
-  const loginUrl = new URL(printed);
+  const { code, out, printed: loginUrl, loopback, atLapse } = await loginThroughBrowser([], 'frank-sub');
   assert.match(loginUrl.searchParams.get('redirect_uri')!, /^http:\/\/127\.0\.0\.1:\d+\/callback$/);
   assert.match(loginUrl.searchParams.get('code_challenge')!, /^[A-Za-z0-9_-]{43}$/);
-  // The browser: the provider, back at Lapse's callback, then to the loopback with the code.
-  const callback = await signInAtProvider(sso.url, 'frank-sub', { startUrl: printed });
-  const atLapse = await fetch(callback, { redirect: 'manual' });
-  assert.equal(atLapse.status, 303);
-  const loopback = new URL(atLapse.headers.get('location')!);
+  // The browser went to the provider, back to Lapse's callback, then to the loopback with the code.
   assert.equal(loopback.origin + loopback.pathname, loginUrl.searchParams.get('redirect_uri'));
   assert.equal(loopback.searchParams.get('state'), loginUrl.searchParams.get('state'));
   assert.equal(atLapse.headers.getSetCookie().length, 0, 'no portal session for an app sign-in');
-  const page = await fetch(loopback);
-  assert.match(await page.text(), /Signed in to Lapse/);
-  const code = await exited;
-  assert.equal(code, 0, out + err);
+  assert.equal(code, 0, out);
   assert.match(out, /signed in to http:\/\/127\.0\.0\.1:\d+ as frank@example\.com until 20\d\d-/);
 
   const file = join(home, 'lapse', 'credentials.json');
@@ -109,4 +93,81 @@ test('an app sign-in is refused: a redirect that is not loopback, a challenge th
   assert.match((await wrong.json()).detail, /does not match the sign-in's challenge/);
   const right = await fetch(`${sso.url}/auth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code: loopback.searchParams.get('code'), code_verifier: 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk' }) });
   assert.equal(right.status, 401, 'a code is taken once, even by a wrong verifier');
+});
+
+/**
+ * `lapse login ARGS` with the printed address followed as a browser would, through the
+ * provider as `subject`, Lapse's callback (its answer: `atLapse`) and the loopback: the exit
+ * code and output.
+ */
+async function loginThroughBrowser(args: string[], subject: string): Promise<{ code: number | null; out: string; printed: URL; loopback: URL; atLapse: Response }> {
+  const child = spawn(process.execPath, [BIN, 'login', '--url', sso.url, '--no-browser', ...args], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const printed = await new Promise<string>((resolve, reject) => {
+    const t = setInterval(() => {
+      const m = /(http:\/\/127\.0\.0\.1:\d+\/auth\/login\?\S+)/.exec(out);
+      if (m) { clearInterval(t); resolve(m[1]!); }
+    }, 20);
+    child.once('exit', (code) => { clearInterval(t); reject(new Error(`lapse login exited ${code}: ${out}`)); });
+  });
+  const atLapse = await fetch(await signInAtProvider(sso.url, subject, { startUrl: printed }), { redirect: 'manual' });
+  assert.equal(atLapse.status, 303);
+  const loopback = new URL(atLapse.headers.get('location')!);
+  assert.match(await (await fetch(loopback)).text(), /Signed in to Lapse/);
+  return { code: await exited, out, printed: new URL(printed), loopback, atLapse };
+}
+
+test('lapse login --step-up FLOW: a flow that requires MFA refuses a token the provider did not just authenticate, and says how to step up; the stepped-up token replaces the old one', async () => {
+  const { token: byHand } = await createToken(sso.svc.store, 'frank@example.com', 'by hand');
+  const refused = await new Promise<{ status: number; stderr: string }>((resolve) => {
+    execFile(process.execPath, [BIN, 'request', 'demo-auto', '--entitlement', 'demo/database:app#read'], { env: { ...env(), LAPSE_URL: sso.url, LAPSE_TOKEN: byHand }, encoding: 'utf8' }, (err, _stdout, stderr) => {
+      resolve({ status: err ? Number((err as { code?: number }).code ?? 1) : 0, stderr });
+    });
+  });
+  assert.notEqual(refused.status, 0);
+  assert.match(refused.stderr, /403 Forbidden: flow "demo-auto" requires a fresh sign-in at the identity provider \(a step-up\)/);
+  assert.match(refused.stderr, /\nlapse: run: lapse login --step-up "demo-auto", then try again\n/);
+
+  const first = await loginThroughBrowser([], 'frank-sub');
+  assert.equal(first.code, 0, first.out);
+  const firstToken = JSON.parse(readFileSync(join(home, 'lapse', 'credentials.json'), 'utf8')).token as string;
+  const stepped = await loginThroughBrowser(['--step-up', 'demo-auto'], 'frank-sub');
+  assert.equal(stepped.code, 0, stepped.out);
+  assert.equal(stepped.printed.searchParams.get('stepUp'), 'demo-auto');
+  assert.match(stepped.out, /\(stepped up for demo-auto\)/);
+  assert.equal((await fetch(`${sso.url}/api/v1/me`, { headers: { authorization: `Bearer ${firstToken}` } })).status, 401, 'the replaced token is revoked');
+
+  const granted = await lapse(['request', 'demo-auto', '--entitlement', 'demo/database:app#read', '--json']);
+  assert.equal(granted.status, 0, granted.stderr);
+  assert.equal(JSON.parse(granted.stdout).status, 'active');
+  const audit = await sso.svc.store.listAudit({ limit: 1000 });
+  assert.ok(audit.some((e) => e.action === 'auth.sign_in' && e.actor === 'frank@example.com' && e.data.stepUp === true));
+  assert.equal((await lapse(['logout'])).status, 0);
+});
+
+test('the stored token is renewed at the server once two thirds of its life are over, before the verb that uses it', async () => {
+  const first = await loginThroughBrowser([], 'frank-sub');
+  assert.equal(first.code, 0, first.out);
+  const file = join(home, 'lapse', 'credentials.json');
+  const stored = JSON.parse(readFileSync(file, 'utf8'));
+  assert.ok(Date.parse(stored.renewAfter) > Date.now() + 50 * 86_400_000, `about 60 of its 90 days: ${stored.renewAfter}`);
+  const quiet = await lapse(['catalog', '--json']);
+  assert.equal(quiet.status, 0, quiet.stderr);
+  assert.equal(JSON.parse(readFileSync(file, 'utf8')).token, stored.token, 'not due: the same token');
+
+  writeFileSync(file, JSON.stringify({ ...stored, renewAfter: new Date(Date.now() - 1000).toISOString() }), { mode: 0o600 });
+  const renewed = await lapse(['catalog', '--json']);
+  assert.equal(renewed.status, 0, renewed.stderr);
+  const now = JSON.parse(readFileSync(file, 'utf8'));
+  assert.notEqual(now.token, stored.token);
+  assert.ok(Date.parse(now.renewAfter) > Date.now() + 50 * 86_400_000);
+  assert.equal((statSync(file).mode & 0o777).toString(8), '600');
+  assert.equal((await fetch(`${sso.url}/api/v1/me`, { headers: { authorization: `Bearer ${stored.token}` } })).status, 401, 'the old token is revoked');
+  const ended = await lapse(['catalog', '--token', stored.token]);
+  assert.equal(ended.status, 1);
+  assert.match(ended.stderr, /401 Unauthorized: the token is not valid .*\nlapse: sign in again with `lapse login`/s);
+  assert.equal((await lapse(['logout'])).status, 0);
 });

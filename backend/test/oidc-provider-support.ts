@@ -2,16 +2,19 @@
 // 127.0.0.1, with a confidential client for Lapse and accounts whose claims a test sets; a
 // Lapse server configured for it; and a driver that signs a person in through the
 // provider's own login and consent endpoints, holding its cookies like a browser would.
+// For the tests of what Lapse refuses, the provider can be given its signing keys, change
+// them mid-run (rotation), and have the ID token of its token responses rewritten.
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Provider from 'oidc-provider';
+import Provider, { type JWKS } from 'oidc-provider';
 import { startService, type Service } from '../src/service.ts';
 import { silentLogger } from '../src/logger.ts';
 import { EXAMPLE } from '../src/api/api-test-support.ts';
+import type { Clock } from '../../common/clock.ts';
 
 export interface TestProvider {
   issuer: string;
@@ -19,21 +22,44 @@ export interface TestProvider {
   clientSecret: string;
   /** Accounts by subject: their claims (email, name, groups, …), changeable between sign-ins. */
   accounts: Map<string, Record<string, unknown>>;
+  /**
+   * When set, applied to the ID token of each token response before it leaves the provider
+   * (e.g. claims changed and signed again); unset, the provider's token goes out as signed.
+   */
+  rewriteIdToken?: (idToken: string) => Promise<string> | string;
+  /**
+   * The provider starts signing with `jwks` (private keys; the first one signs) and publishes
+   * their public parts in place of the previous keys: a new provider instance on the same
+   * issuer and address, with the same client and accounts.
+   */
+  rotateKeys(jwks: JWKS): void;
   close(): Promise<void>;
 }
 
-export async function startTestProvider(opts: { redirectUri: string; postLogoutRedirectUri: string; clientId?: string; clientSecret?: string }): Promise<TestProvider> {
+export interface TestProviderOptions {
+  redirectUri: string;
+  postLogoutRedirectUri: string;
+  clientId?: string;
+  clientSecret?: string;
+  /** The provider's signing keys (private JWKs); by default the library's development keys. */
+  jwks?: JWKS;
+}
+
+export async function startTestProvider(opts: TestProviderOptions): Promise<TestProvider> {
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const clientId = opts.clientId ?? 'lapse';
   const clientSecret = opts.clientSecret ?? 'lapse-test-client-secret-0123456789';
   const accounts = new Map<string, Record<string, unknown>>();
-  const provider = new Provider(issuer, {
+  const create = (jwks: JWKS | undefined): Provider => new Provider(issuer, {
+    ...(jwks ? { jwks } : {}),
     clients: [{
       client_id: clientId, client_secret: clientSecret, redirect_uris: [opts.redirectUri], post_logout_redirect_uris: [opts.postLogoutRedirectUri],
-      grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_post',
+      grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_post',
     }],
+    // A refresh token at every sign-in (as a provider does for offline_access), so Lapse can renew the person.
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     scopes: ['openid', 'email', 'profile', 'groups'],
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'], groups: ['groups'], manager: ['manager'] },
     // The claims go in the ID token itself (as Lapse reads them from there).
@@ -46,13 +72,26 @@ export async function startTestProvider(opts: { redirectUri: string; postLogoutR
     features: { devInteractions: { enabled: true }, rpInitiatedLogout: { enabled: true } },
     cookies: { keys: ['lapse-test-provider-cookie-key'] },
   });
-  // The library warns about its development defaults (keys, interactions), as it should for a test provider.
-  provider.on('server_error', () => undefined);
-  server.on('request', provider.callback());
-  return {
+  const testProvider: TestProvider = {
     issuer, clientId, clientSecret, accounts,
+    rotateKeys: (jwks) => { handler = serve(create(jwks)); },
     close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
   };
+  const serve = (provider: Provider): ReturnType<Provider['callback']> => {
+    // The library warns about its development defaults (keys, interactions), as it should for a test provider.
+    provider.on('server_error', () => undefined);
+    provider.use(async (ctx, next) => {
+      await next();
+      const body = ctx.body as { id_token?: unknown } | undefined;
+      if (ctx.oidc?.route === 'token' && testProvider.rewriteIdToken && typeof body?.id_token === 'string') {
+        body.id_token = await testProvider.rewriteIdToken(body.id_token);
+      }
+    });
+    return provider.callback();
+  };
+  let handler = serve(create(opts.jwks));
+  server.on('request', (req, res) => handler(req, res));
+  return testProvider;
 }
 
 /** Cookies by name, as a browser keeps them for one site. */
@@ -132,19 +171,29 @@ async function freePort(): Promise<number> {
 /**
  * A Lapse server on the example configuration with `settings.publicUrl` and `settings.oidc`
  * naming a fresh test provider, plus `oidcExtra` (YAML lines, e.g. `provisionUsers: true`).
- * It serves the built portal (renderer/dist) like any other.
+ * It serves the built portal (renderer/dist) like any other. `providerOpts.jwks`: the
+ * provider's signing keys.
  */
-export async function startSsoServer(oidcExtra: string): Promise<SsoServer> {
+export async function startSsoServer(
+  oidcExtra: string,
+  providerOpts: { jwks?: JWKS } = {},
+  /** The store (a PostgreSQL URL; default SQLite), the clock, and a change to the configuration's text. */
+  serviceOpts: { store?: string; clock?: Clock; editConfig?: (yaml: string) => string; env?: NodeJS.ProcessEnv } = {},
+): Promise<SsoServer> {
   const dir = mkdtempSync(join(tmpdir(), 'lapse-sso-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const provider = await startTestProvider({ redirectUri: `${url}/auth/callback`, postLogoutRedirectUri: `${url}/` });
+  const provider = await startTestProvider({ redirectUri: `${url}/auth/callback`, postLogoutRedirectUri: `${url}/`, ...providerOpts });
   const oidc = `issuer: ${provider.issuer}\nclientId: ${provider.clientId}\nclientSecretEnv: LAPSE_TEST_OIDC_SECRET\nscopes: [openid, email, profile, groups]\n${oidcExtra}`;
   const configPath = join(dir, 'lapse.yaml');
-  writeFileSync(configPath, readFileSync(EXAMPLE, 'utf8').replace('settings:\n', `settings:\n  publicUrl: ${url}\n  oidc:\n${oidc.replace(/^/gm, '    ')}\n`));
+  const yaml = readFileSync(EXAMPLE, 'utf8').replace('settings:\n', `settings:\n  publicUrl: ${url}\n  oidc:\n${oidc.replace(/^/gm, '    ')}\n`);
+  writeFileSync(configPath, serviceOpts.editConfig ? serviceOpts.editConfig(yaml) : yaml);
   let svc: Service;
   try {
-    svc = await startService({ configPath, dataDir: join(dir, 'data'), port, logger: silentLogger, env: { LAPSE_TEST_OIDC_SECRET: provider.clientSecret } });
+    svc = await startService({
+      configPath, dataDir: join(dir, 'data'), port, logger: silentLogger, env: { LAPSE_TEST_OIDC_SECRET: provider.clientSecret, ...serviceOpts.env },
+      ...(serviceOpts.store ? { store: serviceOpts.store } : {}), ...(serviceOpts.clock ? { clock: serviceOpts.clock } : {}),
+    });
   } catch (err) {
     await provider.close();
     rmSync(dir, { recursive: true, force: true });

@@ -47,6 +47,12 @@ export const problem = {
         ],
       },
     },
+    stepUp: {
+      type: 'object',
+      description: 'a flow that requires MFA needs a fresh sign-in at the identity provider first: open signIn (a path of this server) in a browser, or run `lapse login --step-up FLOW`',
+      required: ['flowId', 'signIn'],
+      properties: { flowId: text, signIn: text },
+    },
   },
 } as const;
 
@@ -92,6 +98,7 @@ export const catalogFlow = {
     approval: approvalMode,
     requireJustification: { type: 'boolean' },
     requireMfa: { type: 'boolean' },
+    stepUp: { type: 'boolean', description: 'present and true where requireMfa is met by a fresh sign-in at the identity provider (single sign-on) rather than a TOTP code' },
     breakGlass: { type: 'boolean' },
     labels: texts,
     integrationHealth: {
@@ -426,4 +433,33 @@ export const createdToken = {
   additionalProperties: false,
   required: ['token', 'id', 'user', 'name', 'kind', 'createdAt', 'expiresAt', 'lastUsedAt', 'revokedAt'],
   properties: { token: { type: 'string', description: 'the token: shown this once, never again' }, ...tokenView.properties },
+} as const;
+
+/** The caller's own two-factor authentication (TOTP), which flows that require MFA ask a code of: never its secret. */
+export const mfaStatus = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['status', 'startedAt', 'confirmedAt'],
+  properties: {
+    status: {
+      type: 'string',
+      enum: ['none', 'pending', 'enrolled', 'configured', 'provider'],
+      description: 'none: no factor; pending: set up, not yet confirmed with a code (no factor yet); enrolled: confirmed; configured: the secret is in the server\'s configuration, which the admin manages; provider: the server signs people in through an identity provider, which is the second factor (a step-up), so no authenticator is set up here',
+    },
+    startedAt: { ...instantOrNull, description: 'when the enrolment was set up (null: none, or configured)' },
+    confirmedAt: { ...instantOrNull, description: 'when a code confirmed it (null: not confirmed)' },
+  },
+} as const;
+
+/** An enrolment just set up: its secret, shown this once, to put into an authenticator app. */
+export const mfaEnrolmentStarted = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['status', 'startedAt', 'confirmedAt', 'secret', 'otpauthUri', 'qrCode'],
+  properties: {
+    ...mfaStatus.properties,
+    secret: { type: 'string', description: 'the base32 secret, to type into the app: shown this once, never again' },
+    otpauthUri: { type: 'string', description: 'otpauth://totp/Lapse:<user>?secret=…&issuer=Lapse, which the app reads' },
+    qrCode: { type: 'string', description: 'the otpauth URI as a QR code: a data: URL of an SVG image' },
+  },
 } as const;

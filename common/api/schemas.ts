@@ -154,3 +154,19 @@ export const listTokensQuery = {
   additionalProperties: false,
   properties: { user: { type: 'string', minLength: 1, maxLength: 200, description: 'admins: one user\'s tokens (default: the caller\'s; "*" for everyone\'s)' } },
 } as const;
+
+/** A code from an authenticator app: six digits, nothing else. */
+const totpCode = { type: 'string', pattern: '^[0-9]{6}$', description: 'the 6-digit code the authenticator app shows now' } as const;
+
+export const mfaConfirmBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['code'],
+  properties: { code: totpCode },
+} as const;
+
+export const mfaRemoveBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { code: { ...totpCode, description: 'a current code from the factor: needed to remove a confirmed one' } },
+} as const;

@@ -36,3 +36,5 @@ export type LapseEvent = FromSchema<typeof R.streamEvent>;
 export type TokenView = FromSchema<typeof R.tokenView>;
 export type CreatedToken = FromSchema<typeof R.createdToken>;
 export type NewToken = FromSchema<typeof B.createTokenBody>;
+export type MfaStatusView = FromSchema<typeof R.mfaStatus>;
+export type MfaEnrolmentStarted = FromSchema<typeof R.mfaEnrolmentStarted>;

@@ -176,7 +176,7 @@ test('IPC: bad channels and payloads are refused with the field; settings errors
   assert.doesNotMatch(JSON.stringify(settings), /lapse_[a-z0-9]{12}_/);
   // This server has no single sign-on: main says so, and the renderer cannot name another server.
   assert.equal(await alice.c.call('lapse:call:ssoAvailable', []), false);
-  assert.equal((await refused('lapse:call:signInWithSso', ['https://elsewhere.example']))!.field, 'signInWithSso');
+  assert.equal((await refused('lapse:call:signInWithSso', ['https://elsewhere.example']))!.field, 'signInWithSso(args[0])', 'only a flow id (a step-up), never a server');
   assert.deepEqual(alice.shell.browsed, []);
   await alice.c.call('lapse:call:clearToken', []);
   assert.equal(alice.c.connectionState.state, 'not-configured');

@@ -38,6 +38,9 @@ export interface ControllerDeps {
   debounceMs?: number;
 }
 
+/** How often the app looks whether its token is due for renewal. */
+const TOKEN_RENEWAL_CHECK_MS = 12 * 3_600_000;
+
 export class Controller {
   private readonly settingsAndToken: SettingsAndToken;
   private readonly connection: ServerConnection;
@@ -45,6 +48,7 @@ export class Controller {
   private readonly tray: TrayView;
   private readonly notifications: Notifications;
   private readonly actions: MenuActions;
+  private renewalTimer: unknown = null;
 
   constructor(private readonly d: ControllerDeps) {
     const seen = new SeenNotifications(d.settings);
@@ -57,7 +61,10 @@ export class Controller {
       tokenFor: (url) => this.settingsAndToken.tokenFor(url),
       lastEventId: () => seen.lastEventId,
       onEvent: (e) => this.onEvent(e),
-      onOnline: () => this.requestRefresh(0),
+      onOnline: () => {
+        this.requestRefresh(0);
+        void this.checkTokenRenewal();
+      },
       onChange: () => this.tray.scheduleRender(),
       // `me` told the server's warning offsets (or they are unknown again): plan at them.
       onIdentity: () => {
@@ -91,6 +98,13 @@ export class Controller {
 
   get connectionState(): Connection {
     return this.connection.state;
+  }
+
+  /** An app's token from single sign-on is renewed before it ends: looked at when online, then twice a day. */
+  private async checkTokenRenewal(): Promise<void> {
+    if (this.renewalTimer !== null) this.d.timers.clearTimeout(this.renewalTimer);
+    this.renewalTimer = this.d.timers.setTimeout(() => void this.checkTokenRenewal(), TOKEN_RENEWAL_CHECK_MS);
+    await this.settingsAndToken.renewTokenIfDue(this.d.clock.now()).catch(() => false);
   }
 
   /** Connects as the settings say: embedded (backend in this process) or a team server. */
@@ -141,6 +155,8 @@ export class Controller {
   }
 
   async stop(): Promise<void> {
+    if (this.renewalTimer !== null) this.d.timers.clearTimeout(this.renewalTimer);
+    this.renewalTimer = null;
     await this.connection.close();
     this.notifications.stop();
     this.tray.stop();

@@ -33,6 +33,7 @@ test('good calls pass, with optional arguments left out', () => {
   validateCall('createFavorite', [{ name: 'mine', fromRequestId: 'r1' }]);
   validateCall('setToken', ['lapse_abcdefabcdef_secret']);
   assert.deepEqual(validateCall('signInWithSso', []), []);
+  assert.deepEqual(validateCall('signInWithSso', ['demo-auto']), ['demo-auto']);
   assert.deepEqual(validateCall('ssoAvailable', [undefined]), []);
   assert.deepEqual(validateCall('listTokens', []), []);
   validateCall('createToken', [{ name: 'laptop' }]);
@@ -54,6 +55,22 @@ test('API tokens: a name of 1 to 200 characters, an optional lifetime, nothing e
   assert.equal(pathOf(() => validateCall('listTokens', [{ user: '*' }])), 'listTokens');
 });
 
+test('two-factor authentication: a code of exactly 6 digits, no user to name, nothing else', () => {
+  assert.deepEqual(validateCall('mfaStatus', []), []);
+  assert.deepEqual(validateCall('startMfaEnrolment', []), []);
+  assert.deepEqual(validateCall('confirmMfaEnrolment', ['012345']), ['012345']);
+  assert.deepEqual(validateCall('removeMfa', []), []);
+  assert.deepEqual(validateCall('removeMfa', [undefined]), []);
+  assert.deepEqual(validateCall('removeMfa', ['654321']), ['654321']);
+  for (const bad of ['12345', '1234567', '12345a', '１２３４５６', ' 123456', '1'.repeat(100_000), 123456, null, { code: '123456' }]) {
+    assert.equal(pathOf(() => validateCall('confirmMfaEnrolment', [bad])), 'confirmMfaEnrolment(args[0])', JSON.stringify(bad).slice(0, 40));
+    assert.equal(pathOf(() => validateCall('removeMfa', [bad])), 'removeMfa(args[0])', JSON.stringify(bad).slice(0, 40));
+  }
+  assert.equal(pathOf(() => validateCall('confirmMfaEnrolment', [])), 'confirmMfaEnrolment(args[0])');
+  assert.equal(pathOf(() => validateCall('removeMfa', ['123456', 'bob'])), 'removeMfa', 'no other person to name');
+  assert.equal(pathOf(() => validateCall('startMfaEnrolment', ['bob'])), 'startMfaEnrolment');
+});
+
 test('bad calls are refused, naming the argument and field at fault', () => {
   assert.equal(pathOf(() => validateCall('me', ['extra'])), 'me');
   assert.equal(pathOf(() => validateCall('getRequest', [])), 'getRequest(args[0])');
@@ -73,9 +90,10 @@ test('bad calls are refused, naming the argument and field at fault', () => {
   assert.equal(pathOf(() => validateCall('updateSettings', [{ notificationOffsetsMinutes: [10, 1] }])), 'updateSettings(args[0]).notificationOffsetsMinutes', 'the old name is no setting any more');
   assert.equal(pathOf(() => validateCall('setToken', ['has a space'])), 'setToken(args[0])');
   assert.equal(pathOf(() => validateCall('extend', ['r1'])), 'extend(args[1])');
-  // Single sign-on takes nothing from the renderer: the server is the configured one, the token stays in main.
-  assert.equal(pathOf(() => validateCall('signInWithSso', ['https://elsewhere.example'])), 'signInWithSso');
-  assert.equal(pathOf(() => validateCall('signInWithSso', [{ serverUrl: 'https://elsewhere.example' }])), 'signInWithSso');
+  // Single sign-on takes nothing from the renderer but a flow id (a step-up): the server is the configured one, the token stays in main.
+  assert.equal(pathOf(() => validateCall('signInWithSso', ['https://elsewhere.example'])), 'signInWithSso(args[0])');
+  assert.equal(pathOf(() => validateCall('signInWithSso', [{ serverUrl: 'https://elsewhere.example' }])), 'signInWithSso(args[0])');
+  assert.equal(pathOf(() => validateCall('signInWithSso', ['demo-auto', 'more'])), 'signInWithSso');
   assert.equal(pathOf(() => validateCall('ssoAvailable', ['x'])), 'ssoAvailable');
   assert.equal(pathOf(() => validateCall('createRequest', 'not-a-list' as unknown as unknown[])), 'createRequest');
   assert.equal(pathOf(() => validateCall('createRequest', [{ flowId: 'f', entitlements: Array.from({ length: 1001 }, () => ({ integration: 'd', resourceType: 't', resource: 'r', permission: 'p' })) }])), 'createRequest(args[0]).entitlements');

@@ -75,6 +75,7 @@ const SETTINGS_UPDATE = obj({ serverUrl: str(2048), extraReminderMinutes: list(i
 const REASON = str(1000);
 const TOKEN = str(4096, /^\S+$/, 'a token without spaces');
 const NEW_API_TOKEN = obj({ name: str(200, /^[\s\S]+$/, '1 to 200 characters'), expiresIn: str(40) }, ['name']);
+const TOTP_CODE = str(6, /^\d{6}$/, '6 digits');
 
 /** Per method: the checks of its positional arguments, and how many are required. */
 const SIGNATURES: Record<LapseApiMethod, { args: Check[]; required: number }> = {
@@ -97,12 +98,16 @@ const SIGNATURES: Record<LapseApiMethod, { args: Check[]; required: number }> = 
   listTokens: { args: [], required: 0 },
   createToken: { args: [NEW_API_TOKEN], required: 1 },
   revokeToken: { args: [ID], required: 1 },
+  mfaStatus: { args: [], required: 0 },
+  startMfaEnrolment: { args: [], required: 0 },
+  confirmMfaEnrolment: { args: [TOTP_CODE], required: 1 },
+  removeMfa: { args: [TOTP_CODE], required: 0 },
   connectionState: { args: [], required: 0 },
   getSettings: { args: [], required: 0 },
   updateSettings: { args: [SETTINGS_UPDATE], required: 1 },
   setToken: { args: [TOKEN], required: 1 },
   clearToken: { args: [], required: 0 },
-  signInWithSso: { args: [], required: 0 },
+  signInWithSso: { args: [ID], required: 0 },
   ssoAvailable: { args: [], required: 0 },
 };
 

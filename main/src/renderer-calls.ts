@@ -38,7 +38,7 @@ export async function answerCall(d: RendererCallsDeps, channel: unknown, args: u
     case 'updateSettings': return d.settings.updateSettings(a[0]);
     case 'setToken': return d.settings.setToken(a[0] as string);
     case 'clearToken': return d.settings.clearToken();
-    case 'signInWithSso': return d.settings.signInWithSso();
+    case 'signInWithSso': return d.settings.signInWithSso(a[0] as string | undefined);
     case 'ssoAvailable': return d.settings.ssoAvailable();
     default: {
       const api = d.api();

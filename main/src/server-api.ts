@@ -4,8 +4,8 @@
 
 import ky, { HTTPError, type KyInstance } from 'ky';
 import type {
-  AccessRequest, ApiErrorData, Catalog, CreatedToken, Favorite, Favorites, FavoriteRequestOptions, LapseApi, ListRequestsQuery, Me, NewApiToken, NewFavorite, NewRequest,
-  TokenView,
+  AccessRequest, ApiErrorData, Catalog, CreatedToken, Favorite, Favorites, FavoriteRequestOptions, LapseApi, ListRequestsQuery, Me, MfaEnrolmentStarted, MfaStatusView,
+  NewApiToken, NewFavorite, NewRequest, TokenView,
 } from '../../common/lapse-api.ts';
 
 /** The methods that go to the server (the rest are answered by main itself). */
@@ -84,6 +84,12 @@ export function createServerApi(baseUrl: string, token: string, opts: { timeoutM
     createToken: (input: NewApiToken) => post<CreatedToken>('api/v1/tokens', { name: input.name, ...(input.expiresIn ? { expiresIn: input.expiresIn } : {}) }),
     revokeToken: async (tid) => {
       await call(() => http.delete(`api/v1/tokens/${id(tid)}`));
+    },
+    mfaStatus: () => get<MfaStatusView>('api/v1/mfa'),
+    startMfaEnrolment: () => post<MfaEnrolmentStarted>('api/v1/mfa/enrolment'),
+    confirmMfaEnrolment: (code) => post<MfaStatusView>('api/v1/mfa/enrolment/confirm', { code }),
+    removeMfa: async (code) => {
+      await call(() => http.delete('api/v1/mfa', { json: code === undefined ? {} : { code } }));
     },
   };
 }

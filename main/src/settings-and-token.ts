@@ -1,7 +1,7 @@
 // The desktop settings as the settings window reads and changes them (with whether a token
 // is kept and any keychain problem), and the team server's token in the keychain: read to
 // connect, set or cleared from the window, or given by the server's single sign-on (each
-// one reconnects).
+// one reconnects); a token single sign-on gave is renewed at the server before it ends.
 
 import { hostname } from 'node:os';
 import type { DesktopSettings } from '../../common/lapse-api.ts';
@@ -102,9 +102,10 @@ export class SettingsAndToken {
 
   /**
    * Signs in through the team server's single sign-on in the system browser; the token it
-   * gives is kept in the keychain as `setToken` keeps one, then the app reconnects.
+   * gives is kept in the keychain as `setToken` keeps one, then the app reconnects. With
+   * `stepUp`, a fresh sign-in for that flow, which requires MFA (the new token carries it).
    */
-  async signInWithSso(): Promise<{ user: string; expiresAt: string | null }> {
+  async signInWithSso(stepUp?: string): Promise<{ user: string; expiresAt: string | null }> {
     const s = this.d.settings.get();
     if (s.embedded) throw new CallError({ status: 400, title: 'No server', detail: 'single sign-on is for a team server; embedded mode has none', field: 'embedded' });
     this.keepToken(s.serverUrl, null);
@@ -113,7 +114,10 @@ export class SettingsAndToken {
     this.ssoUnderWay = mine;
     let got;
     try {
-      got = await ssoSignIn({ serverUrl: s.serverUrl, openBrowser: (url) => this.d.shell.openExternal(url), timeoutMs: this.d.ssoTimeoutMs, signal: mine.signal, name: `Lapse desktop on ${hostname()}` });
+      got = await ssoSignIn({
+        serverUrl: s.serverUrl, openBrowser: (url) => this.d.shell.openExternal(url), timeoutMs: this.d.ssoTimeoutMs, signal: mine.signal, name: `Lapse desktop on ${hostname()}`,
+        ...(stepUp ? { stepUp } : {}),
+      });
     } catch (err) {
       if (err instanceof SsoSignInError) throw new CallError({ status: SSO_STATUS[err.reason], title: 'Not signed in', detail: err.message });
       throw err;
@@ -123,6 +127,34 @@ export class SettingsAndToken {
     this.keepToken(s.serverUrl, got.token);
     if (!this.d.settings.get().embedded) await this.d.reconnect();
     return { user: got.user, expiresAt: got.expiresAt };
+  }
+
+  /**
+   * Renews the kept token at the team server once less than a third of its lifetime is left
+   * (`POST /api/v1/tokens/renew`: the server renews only a token single sign-on made, while
+   * the identity provider renews its person): the new token replaces it in the keychain and
+   * the app reconnects. Whatever fails leaves the token as it is; when it ends, the app says
+   * to sign in again. Returns whether it was renewed.
+   */
+  async renewTokenIfDue(now: number): Promise<boolean> {
+    const s = this.d.settings.get();
+    if (s.embedded || !s.serverUrl) return false;
+    const token = this.tokenFor(s.serverUrl);
+    const id = token ? /^lapse_([a-z0-9]{12})_/.exec(token)?.[1] : undefined;
+    if (!token || !id) return false;
+    const base = s.serverUrl.replace(/\/+$/, '');
+    const headers = { authorization: `Bearer ${token}` };
+    const listed = await fetch(`${base}/api/v1/tokens`, { headers, signal: AbortSignal.timeout(10_000) }).catch(() => null);
+    if (!listed?.ok) return false;
+    const mine = ((await listed.json()) as { tokens: { id: string; createdAt: string; expiresAt: string | null }[] }).tokens.find((t) => t.id === id);
+    if (!mine?.expiresAt) return false;
+    const end = Date.parse(mine.expiresAt);
+    if (end - now > (end - Date.parse(mine.createdAt)) / 3) return false;
+    const renewed = await fetch(`${base}/api/v1/tokens/renew`, { method: 'POST', headers, signal: AbortSignal.timeout(10_000) }).catch(() => null);
+    if (renewed?.status !== 201) return false;
+    this.keepToken(s.serverUrl, ((await renewed.json()) as { token: string }).token);
+    await this.d.reconnect();
+    return true;
   }
 
   /** Keeps `token` in the keychain for `serverUrl` (null: only checks that it could be kept). Throws CallError. */

@@ -13,6 +13,7 @@ import Conf from 'conf';
 import { signInAtProvider, startSsoServer, type SsoServer } from '../../backend/test/oidc-provider-support.ts';
 import { startTestServer } from '../../backend/src/api/api-test-support.ts';
 import { singleSignOnOffered, ssoSignIn, SsoSignInError } from '../../backend/src/auth/app-sign-in.ts';
+import { createToken } from '../../backend/src/auth/tokens.ts';
 import { SettingsAndToken } from './settings-and-token.ts';
 import { SettingsStore } from './settings.ts';
 import { TokenVault, type KeychainEntry } from './keychain.ts';
@@ -21,7 +22,10 @@ import { CallError } from './server-api.ts';
 let sso: SsoServer;
 const dirs: string[] = [];
 before(async () => {
-  sso = await startSsoServer('provisionUsers: true');
+  // demo-auto requires MFA here: with single sign-on, a step-up at the provider.
+  sso = await startSsoServer('provisionUsers: true', {}, {
+    editConfig: (yaml) => yaml.replace('settings: { labels: [demo], maxExtensions: 2 }', 'settings: { labels: [demo], maxExtensions: 2, requireMfa: true }'),
+  });
   sso.provider.accounts.set('frank-sub', { email: 'frank@example.com', email_verified: true, name: 'Frank', groups: ['engineering'] });
 });
 after(async () => {
@@ -183,4 +187,63 @@ test('from the settings: the token single sign-on gives is kept in the keychain,
   await assert.rejects(st.signInWithSso(), (e: unknown) => e instanceof CallError && e.data.status === 401 && /^the server refused the sign-in/.test(e.data.detail));
   assert.equal(st.tokenFor(sso.url), token);
   assert.equal(reconnects, 1);
+});
+
+test('a step-up from the request window: the token that comes back carries a fresh sign-in at the provider, which a flow requiring MFA takes', async () => {
+  const cwd = mkdtempSync(join(tmpdir(), 'lapse-sso-step-up-'));
+  dirs.push(cwd);
+  const settings = new SettingsStore(new Conf<Record<string, unknown>>({ cwd, configName: 'settings', projectName: 'lapse-test' }));
+  let opened = '';
+  const st = new SettingsAndToken({
+    settings, vault: memoryVault().vault, ssoTimeoutMs: 30_000,
+    shell: { setLaunchAtLogin: () => undefined, openExternal: async (url) => { opened = url; await browserAs('frank-sub', url); } },
+    reconnect: async () => undefined,
+    requestRefresh: () => undefined,
+  });
+  await st.updateSettings({ embedded: false, serverUrl: sso.url });
+  const request = (token: string) => fetch(`${sso.url}/api/v1/requests`, {
+    method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ flowId: 'demo-auto', entitlements: [{ integration: 'demo', resourceType: 'database', resource: 'app', permission: 'read' }] }),
+  });
+  const { token: byHand } = await createToken(sso.svc.store, 'frank@example.com', 'pasted by hand');
+  const refused = await request(byHand);
+  assert.equal(refused.status, 403);
+  assert.deepEqual((await refused.json() as { stepUp: unknown }).stepUp, { flowId: 'demo-auto', signIn: '/auth/login?stepUp=demo-auto' });
+
+  await st.signInWithSso('demo-auto');
+  assert.equal(new URL(opened).searchParams.get('stepUp'), 'demo-auto');
+  assert.equal((await request(st.tokenFor(sso.url)!)).status, 201);
+});
+
+test('the app\'s token from single sign-on is renewed at the server once a third of its lifetime is left, and replaced in the keychain', async () => {
+  const cwd = mkdtempSync(join(tmpdir(), 'lapse-sso-renew-'));
+  dirs.push(cwd);
+  const settings = new SettingsStore(new Conf<Record<string, unknown>>({ cwd, configName: 'settings', projectName: 'lapse-test' }));
+  let reconnects = 0;
+  const st = new SettingsAndToken({
+    settings, vault: memoryVault().vault, ssoTimeoutMs: 30_000,
+    shell: { setLaunchAtLogin: () => undefined, openExternal: async (url) => { await browserAs('frank-sub', url); } },
+    reconnect: async () => { reconnects++; },
+    requestRefresh: () => undefined,
+  });
+  assert.equal(await st.renewTokenIfDue(Date.now()), false, 'embedded: nothing to renew');
+  await st.updateSettings({ embedded: false, serverUrl: sso.url });
+  const got = await st.signInWithSso();
+  const first = st.tokenFor(sso.url)!;
+  const end = Date.parse(got.expiresAt!);
+  reconnects = 0;
+  assert.equal(await st.renewTokenIfDue(Date.now()), false, 'most of its life left');
+  assert.equal(st.tokenFor(sso.url), first);
+  assert.equal(await st.renewTokenIfDue(end - 10 * 86_400_000), true, 'ten days before its end (of 90)');
+  const second = st.tokenFor(sso.url)!;
+  assert.notEqual(second, first);
+  assert.equal(reconnects, 1);
+  assert.equal((await fetch(`${sso.url}/api/v1/me`, { headers: { authorization: `Bearer ${first}` } })).status, 401, 'the old token is revoked');
+  assert.equal((await fetch(`${sso.url}/api/v1/me`, { headers: { authorization: `Bearer ${second}` } })).status, 200);
+
+  // A token pasted by hand is not the server's to renew: it stays as it is.
+  const { token: pasted } = await createToken(sso.svc.store, 'frank@example.com', 'pasted', Date.now(), { expiresAt: Date.now() + 86_400_000 });
+  await st.setToken(pasted);
+  assert.equal(await st.renewTokenIfDue(Date.now()), false);
+  assert.equal(st.tokenFor(sso.url), pasted);
 });

@@ -4,7 +4,7 @@
 
 import {
   ApiError, type AccessRequest, type ApiHost, type DesktopSettingsUpdate, type Catalog, type ConnectionState, type CreatedToken, type DesktopSettings, type Favorite, type Favorites,
-  type LapseApi, type LapseEvent, type Me, type NewApiToken, type NewRequest, type StreamMessage, type TokenView,
+  type LapseApi, type LapseEvent, type Me, type MfaEnrolmentStarted, type MfaStatusView, type NewApiToken, type NewRequest, type StreamMessage, type TokenView,
 } from '../../common/lapse-api.ts';
 
 export class MemoryApi implements LapseApi {
@@ -21,6 +21,8 @@ export class MemoryApi implements LapseApi {
   private readonly requests = new Map<string, AccessRequest>();
   private readonly favorites: Favorite[] = [];
   private readonly apiTokens: TokenView[] = [];
+  /** The two-factor status as a server would keep it (any 6 digits confirm or remove it here). */
+  private mfa: MfaStatusView = { status: 'none', startedAt: null, confirmedAt: null };
   private readonly listeners = new Set<(m: StreamMessage) => void>();
   private seq = 0;
 
@@ -123,6 +125,25 @@ export class MemoryApi implements LapseApi {
     const t = this.apiTokens.find((x) => x.id === id && x.revokedAt === null);
     if (!t) throw new ApiError({ status: 404, title: 'Not found', detail: `no active token ${id}` });
     t.revokedAt = new Date(this.now()).toISOString();
+  }
+  async mfaStatus(): Promise<MfaStatusView> { return { ...this.mfa }; }
+  async startMfaEnrolment(): Promise<MfaEnrolmentStarted> {
+    if (this.mfa.status === 'enrolled') throw new ApiError({ status: 409, title: 'Conflict', detail: 'you are enrolled already' });
+    this.mfa = { status: 'pending', startedAt: new Date(this.now()).toISOString(), confirmedAt: null };
+    const secret = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
+    const svg = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1 1"><path d="M0 0h1v1H0z"/></svg>';
+    return { ...this.mfa, secret, otpauthUri: `otpauth://totp/Lapse:${encodeURIComponent(this.user.id)}?secret=${secret}&issuer=Lapse`, qrCode: `data:image/svg+xml;base64,${btoa(svg)}` };
+  }
+  async confirmMfaEnrolment(code: string): Promise<MfaStatusView> {
+    if (this.mfa.status !== 'pending') throw new ApiError({ status: 409, title: 'Conflict', detail: 'there is no enrolment to confirm: set one up first' });
+    if (!/^\d{6}$/.test(code)) throw new ApiError({ status: 400, title: 'Invalid request', detail: 'code: must be 6 digits', field: 'code' });
+    this.mfa = { ...this.mfa, status: 'enrolled', confirmedAt: new Date(this.now()).toISOString() };
+    return { ...this.mfa };
+  }
+  async removeMfa(code?: string): Promise<void> {
+    if (this.mfa.status === 'none') throw new ApiError({ status: 404, title: 'Not found', detail: 'you have no MFA enrolment' });
+    if (this.mfa.status === 'enrolled' && code === undefined) throw new ApiError({ status: 422, title: 'Invalid request', detail: 'removing your factor needs a current code from it', field: 'code' });
+    this.mfa = { status: 'none', startedAt: null, confirmedAt: null };
   }
   subscribe(onMessage: (m: StreamMessage) => void): () => void {
     this.listeners.add(onMessage);

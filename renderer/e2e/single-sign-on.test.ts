@@ -3,7 +3,8 @@
 // "Sign in with SSO", comes back to where they were, signed in (created from their claims),
 // sees the catalog their provider groups allow, requests access and revokes it with the
 // session cookie (and its CSRF token), and signs out here and at the provider; a reload
-// then shows the sign-in view. A refused sign-in shows its reason, as text, once.
+// then shows the sign-in view. A refused sign-in shows its reason, as text, once. A flow that
+// requires MFA sends a person whose sign-in is too old back to the provider (a step-up).
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +15,9 @@ import { CHROMIUM, CHROMIUM_ARGS } from './chromium.ts';
 import { startSsoServer, type SsoServer } from '../../backend/test/oidc-provider-support.ts';
 
 const WAIT = 10_000;
+const MINUTE = 60_000;
+/** The server's clock: the real time, moved forward where a test says. */
+const clock = { offset: 0, now() { return Date.now() + this.offset; } };
 
 let server: SsoServer;
 let browser: Browser;
@@ -69,7 +73,11 @@ before(async () => {
   // Whatever started is stopped in after(), even where another part failed.
   const [built, srv, b] = await Promise.allSettled([
     buildRenderer(),
-    startSsoServer('provisionUsers: true\nallowedEmailDomains: [example.com]'),
+    startSsoServer('provisionUsers: true\nallowedEmailDomains: [example.com]', {}, {
+      clock,
+      // The bundle flow requires MFA: with single sign-on, a sign-in at the provider at most 5 minutes old.
+      editConfig: (yaml) => yaml.replace('    description: Read on both databases at once.\n', '    description: Read on both databases at once.\n    settings: { requireMfa: true, stepUp: { maxAge: 5m } }\n'),
+    }),
     chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS }),
   ]);
   if (srv.status === 'fulfilled') server = srv.value;
@@ -186,6 +194,32 @@ describe('the portal with single sign-on, in Chromium', { concurrency: false }, 
     assert.equal(await alert.innerText(), `Sign-in failed: ${reason}`);
     assert.equal(await page.locator('#injected, .sign-in b').count(), 0);
     assert.equal(page.url(), `${server.url}/?lang=en#/inbox`);
+  });
+
+  test('step-up: a sign-in too old for a flow that requires MFA; "Sign in again" goes to the provider and back to the flow, and the request goes through', async () => {
+    const path = '/#/request?flow=demo-bundle-flow';
+    const page = await openPortal(path);
+    await signInAndLoadCatalog(page, 'frank-sub', 'Frank', path);
+    await visible(page.getByText('This flow asks you to have signed in at your identity provider recently'));
+    assert.equal(await page.getByLabel('MFA code').count(), 0, 'no code to type: the provider is the second factor');
+    await page.getByLabel(/Bundle: Demo bundle/).check();
+    clock.offset = 6 * MINUTE;
+    try {
+      await page.getByRole('button', { name: 'Request access' }).click();
+      await visible(page.getByText(/requires a fresh sign-in at the identity provider \(a step-up\): you last authenticated there 6 min ago/));
+    } finally {
+      // The provider keeps the real time: Lapse's is put back before the step-up.
+      clock.offset = 0;
+    }
+    await page.getByRole('button', { name: 'Sign in again at your identity provider' }).click();
+    await page.waitForURL((u) => u.origin === server.url && u.hash === '#/request?flow=demo-bundle-flow');
+    await visible(page.getByText('This flow asks you to have signed in at your identity provider recently'));
+    await page.getByLabel(/Bundle: Demo bundle/).check();
+    const created = page.waitForResponse((r) => r.url() === `${server.url}/api/v1/requests` && r.request().method() === 'POST');
+    await page.getByRole('button', { name: 'Request access' }).click();
+    assert.equal((await created).status(), 201);
+    const signIns = (await server.svc.store.listAudit({ limit: 1000 })).filter((e) => e.action === 'auth.sign_in' && e.actor === 'frank@example.com');
+    assert.equal(signIns.at(-1)?.data.stepUp, true, 'the last sign-in was a step-up');
   });
 
   test('no page error and no Content-Security-Policy violation in the portal', () => {

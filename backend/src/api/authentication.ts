@@ -42,7 +42,7 @@ export function registerAuthentication(app: FastifyInstance, tokens: BearerToken
       if (!SAFE_METHODS.has(req.method) && !csrfMatches(headerValue(req.headers[CSRF_HEADER]), session.csrfHash)) {
         return problem(reply, 403, 'Forbidden', `a change made with a session cookie needs the session's CSRF token in the ${CSRF_HEADER} header`);
       }
-      req.caller = { id: session.userId, admin: users.isAdmin(session.userId), tokenId: null, sessionId: session.sessionId };
+      req.caller = { id: session.userId, admin: users.isAdmin(session.userId), tokenId: null, sessionId: session.sessionId, authentication: session.authentication };
       return;
     }
     const record = token ? await tokens.authenticate(token) : null;
@@ -64,7 +64,7 @@ export function registerAuthentication(app: FastifyInstance, tokens: BearerToken
       reply.header('www-authenticate', 'Bearer');
       return problem(reply, 401, 'Unauthorized', 'the token\'s user is no longer a Lapse user');
     }
-    req.caller = { id: record.userId, admin: users.isAdmin(record.userId), tokenId: record.id, sessionId: null };
+    req.caller = { id: record.userId, admin: users.isAdmin(record.userId), tokenId: record.id, sessionId: null, authentication: record.authentication ?? null };
     await tokens.touch(record);
   });
 }

@@ -55,6 +55,7 @@ test('every route of the server is in the document, with its errors and its secu
   // The real success statuses.
   assert.ok(operationOf('POST', '/api/v1/requests')!.responses['201']);
   assert.ok(operationOf('DELETE', '/api/v1/favorites/:id')!.responses['204']);
+  assert.ok(operationOf('DELETE', '/api/v1/users/:id/mfa')!.responses['403'], 'the admin\'s reset documents its refusal');
   assert.ok(operationOf('GET', '/readyz')!.responses['503']);
   assert.ok(operationOf('POST', '/api/v1/requests')!.responses['400'], 'a route with a body documents 400');
   assert.ok(operationOf('POST', '/api/v1/requests')!.responses['413'], 'and 413');
@@ -84,6 +85,10 @@ test('the answers match the response schemas the document shows', async () => {
   check('GET', '/api/v1/audit', 200, (await s.as('carol', 'GET', '/api/v1/audit?limit=5')).body);
   check('GET', '/api/v1/audit/verify', 200, (await s.as('carol', 'GET', '/api/v1/audit/verify')).body);
   check('GET', '/api/v1/requests/{id}/access', 200, (await s.as('alice', 'GET', `/api/v1/requests/${created.body.id}/access`)).body);
+  const enrolment = await s.as('dave', 'POST', '/api/v1/mfa/enrolment');
+  assert.equal(enrolment.status, 201, enrolment.text);
+  check('POST', '/api/v1/mfa/enrolment', 201, enrolment.body);
+  check('GET', '/api/v1/mfa', 200, (await s.as('dave', 'GET', '/api/v1/mfa')).body);
   const revoked = await s.as('alice', 'POST', `/api/v1/requests/${created.body.id}/revoke`, { reason: 'done "quoted" \u0007' });
   check('POST', '/api/v1/requests/{id}/revoke', 200, revoked.body);
   const refused = await s.as('alice', 'POST', '/api/v1/requests', { flowId: 'demo-auto', entitlements: [{ integration: 'x' }] });

@@ -2,7 +2,7 @@
 // failures naming each field at fault, and everything else as a logged 500.
 
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { LapseError } from '../engine/errors.ts';
+import { LapseError, StepUpRequired } from '../engine/errors.ts';
 import type { Logger } from '../logger.ts';
 
 const PROBLEM = 'application/problem+json';
@@ -30,7 +30,9 @@ export function errorHandler(logger: Logger, bodyLimit: number) {
   return (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
     if (err instanceof LapseError) {
       if (err.retryAfterMs !== undefined) reply.header('retry-after', Math.max(1, Math.ceil(err.retryAfterMs / 1000)));
-      return problem(reply, STATUS_BY_KIND[err.kind], TITLE_BY_KIND[err.kind], err.message, err.field ? { field: err.field } : {});
+      // A step-up names the flow and where the person signs in again for it (see GET /auth/login).
+      const stepUp = err instanceof StepUpRequired ? { stepUp: { flowId: err.flowId, signIn: `/auth/login?stepUp=${encodeURIComponent(err.flowId)}` } } : {};
+      return problem(reply, STATUS_BY_KIND[err.kind], TITLE_BY_KIND[err.kind], err.message, { ...(err.field ? { field: err.field } : {}), ...stepUp });
     }
     if (err.validation) {
       const errors = err.validation.map((v) => {

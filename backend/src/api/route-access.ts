@@ -3,6 +3,7 @@
 // will run, never from the URL.
 
 import type { FastifyInstance } from 'fastify';
+import type { ProviderAuthentication } from '../domain/sign-in.ts';
 
 /**
  * `public`: no token (health, metrics, the OpenAPI document, the portal's files);
@@ -13,8 +14,11 @@ export type RouteAccess = 'public' | 'token';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** Who is calling, and how they proved it: a bearer token or a sign-in session (cookie). */
-    caller: { id: string; admin: boolean; tokenId: string | null; sessionId: string | null };
+    /**
+     * Who is calling, and how they proved it: a bearer token or a sign-in session (cookie),
+     * and how the identity provider authenticated them when single sign-on made it (null: not).
+     */
+    caller: { id: string; admin: boolean; tokenId: string | null; sessionId: string | null; authentication: ProviderAuthentication | null };
   }
   interface FastifyContextConfig {
     access?: RouteAccess;

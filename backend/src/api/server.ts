@@ -35,9 +35,12 @@ import { auditRoutes } from './routes/audit.ts';
 import { eventRoutes } from './routes/events.ts';
 import { sessionCookieNames, signInRoutes } from './routes/sign-in.ts';
 import { tokenRoutes } from './routes/tokens.ts';
+import { mfaRoutes } from './routes/mfa.ts';
+import { DEFAULT_TOKEN_LIFETIMES } from '../domain/config.ts';
 import { TokenService } from '../services/token-service.ts';
 import cookie from '@fastify/cookie';
 import type { SignInService } from '../services/sign-in.ts';
+import type { MfaEnrolments } from '../services/mfa-enrolment.ts';
 
 export interface ServerDeps {
   engine: Engine;
@@ -69,6 +72,8 @@ export interface ServerDeps {
   audit: { key: Buffer; checkpointPath: string | null };
   /** Single sign-on (settings.oidc), where it is configured. */
   signIn?: SignInService;
+  /** TOTP self-enrolment (GET/POST/DELETE /api/v1/mfa…). */
+  mfaEnrolments: MfaEnrolments;
 }
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
@@ -107,7 +112,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     queries: new RequestQueries(store, engine, logger, deps.openAccessDetails),
     integrations: new IntegrationStatus(deps.integrations, () => engine.config, deps.health),
     audit: new AuditService(store, deps.audit.key, deps.audit.checkpointPath),
-    tokenService: new TokenService({ store, now: () => clock.now(), isKnownUser: users.isKnown }),
+    tokenService: new TokenService({ store, now: () => clock.now(), isKnownUser: users.isKnown, lifetimes: () => engine.config.config.settings.tokens ?? DEFAULT_TOKEN_LIFETIMES }),
+    mfaEnrolments: deps.mfaEnrolments,
     clock,
     events: deps.events,
     tokens,
@@ -125,6 +131,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   auditRoutes(app, ctx);
   eventRoutes(app, ctx);
   tokenRoutes(app, ctx);
+  mfaRoutes(app, ctx);
   signInRoutes(app, sso);
   app.get('/api/v1/openapi.json', { schema: { hide: true }, config: PUBLIC }, async () => app.swagger());
   registerPortal(app, { dir: deps.portalDir });

@@ -22,6 +22,8 @@ export interface SsoSignInOptions {
   name?: string;
   /** Ends the wait (a newer sign-in replaces this one). */
   signal?: AbortSignal;
+  /** A flow that requires MFA: the provider is asked for a fresh authentication (a step-up), which the token carries. */
+  stepUp?: string;
 }
 
 /** The token the server gave, and whose it is. */
@@ -86,7 +88,7 @@ export async function ssoSignIn(o: SsoSignInOptions): Promise<SsoSignInResult> {
     server.listen(0, '127.0.0.1', resolve);
   });
   const port = (server.address() as { port: number }).port;
-  const query = new URLSearchParams({ redirect_uri: `http://127.0.0.1:${port}/callback`, state, code_challenge: challenge, name: o.name ?? `Lapse on ${hostname()}` });
+  const query = new URLSearchParams({ redirect_uri: `http://127.0.0.1:${port}/callback`, state, code_challenge: challenge, name: o.name ?? `Lapse on ${hostname()}`, ...(o.stepUp ? { stepUp: o.stepUp } : {}) });
   const start = `${url}/auth/login?${query}`;
   let timer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;

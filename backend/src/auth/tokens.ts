@@ -3,6 +3,8 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import type { Store, TokenRecord } from '../store/store.ts';
+import { DEFAULT_TOKEN_LIFETIMES, type TokenLifetimes } from '../domain/config.ts';
+import { formatDuration, parseDuration } from '../../../common/duration.ts';
 
 const TOKEN_PATTERN = /^lapse_([a-z0-9]{12})_([A-Za-z0-9_-]{32,})$/;
 
@@ -10,17 +12,31 @@ export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
 
-/** How long a token works unless its maker says otherwise. */
-export const DEFAULT_TOKEN_LIFETIME_MS = 90 * 86_400_000;
-/** The longest a token may work (a person's or a service's). */
-export const MAX_TOKEN_LIFETIME_MS = 366 * 86_400_000;
+/**
+ * When a new token stops working: `expiresIn` is a duration (within the lifetimes' maximum),
+ * "never" (service tokens only), or absent (the default lifetime). Throws an Error saying
+ * what is wrong with `expiresIn`.
+ */
+export function tokenExpiry(expiresIn: string | undefined, kind: TokenRecord['kind'], lifetimes: TokenLifetimes, now: number): number | null {
+  if (expiresIn === undefined) return now + lifetimes.defaultLifetimeMs;
+  if (expiresIn === 'never') {
+    if (kind !== 'service') throw new Error('only a service token may never expire; give a duration, e.g. "90d"');
+    return null;
+  }
+  const ms = parseDuration(expiresIn);
+  if (!Number.isFinite(ms) || ms <= 0) throw new Error(`expected a duration longer than 0, got "${expiresIn}"`);
+  if (ms > lifetimes.maxLifetimeMs) throw new Error(`at most ${formatDuration(lifetimes.maxLifetimeMs)} (settings.tokens.maxLifetime)`);
+  return now + ms;
+}
 
 export interface NewTokenOptions {
-  /** When it stops working; default DEFAULT_TOKEN_LIFETIME_MS from now; null: never (service tokens only). */
+  /** When it stops working; default the built-in default lifetime (90 days) from now; null: never (service tokens only). */
   expiresAt?: number | null;
   kind?: TokenRecord['kind'];
   /** Who made it, for the audit (default: the command line on the server's host). */
   by?: string;
+  /** How the identity provider authenticated the person, when single sign-on made it. */
+  authentication?: TokenRecord['authentication'];
 }
 
 /** A new token for `userId`, shown once: only its hash is kept. Audited as token.created. */
@@ -29,7 +45,8 @@ export async function createToken(store: Store, userId: string, name: string, no
   const token = `lapse_${id}_${randomBytes(32).toString('base64url')}`;
   const record: TokenRecord = {
     id, userId, name, createdAt: now, revokedAt: null, lastUsedAt: null,
-    expiresAt: opts.expiresAt === undefined ? now + DEFAULT_TOKEN_LIFETIME_MS : opts.expiresAt, kind: opts.kind ?? 'personal',
+    expiresAt: opts.expiresAt === undefined ? now + DEFAULT_TOKEN_LIFETIMES.defaultLifetimeMs : opts.expiresAt, kind: opts.kind ?? 'personal',
+    authentication: opts.authentication ?? null,
   };
   await store.insertToken(record, hashToken(token));
   await store.appendAudit([{ at: now, actor: opts.by ?? 'cli', action: 'token.created', requestId: null, data: { tokenId: id, user: userId, name, kind: record.kind, expiresAt: record.expiresAt } }]);

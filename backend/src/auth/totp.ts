@@ -22,6 +22,31 @@ export function base32Decode(text: string): Buffer {
   return Buffer.from(out);
 }
 
+/** RFC 4648 base32 without padding (what authenticator apps take). */
+export function base32Encode(bytes: Buffer): string {
+  let bits = 0;
+  let value = 0;
+  let out = '';
+  for (const byte of bytes) {
+    value = ((value << 8) | byte) & 0xffff;
+    bits += 8;
+    while (bits >= 5) {
+      out += BASE32[(value >>> (bits - 5)) & 0x1f];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += BASE32[(value << (5 - bits)) & 0x1f];
+  return out;
+}
+
+/**
+ * The key URI an authenticator app reads (from a QR code, or typed): the account shown as
+ * `Lapse:<user>`, and the defaults this module checks codes with (SHA-1, 6 digits, 30 s).
+ */
+export function otpauthUri(userId: string, base32Secret: string): string {
+  return `otpauth://totp/Lapse:${encodeURIComponent(userId)}?secret=${base32Secret}&issuer=Lapse`;
+}
+
 export function totpAt(secret: Buffer, counter: number): string {
   const msg = Buffer.alloc(8);
   msg.writeBigUInt64BE(BigInt(counter));

@@ -17,6 +17,7 @@ export const OPTIONS = {
   'log-level': { type: 'string' },
   'expires-in': { type: 'string' },
   'no-browser': { type: 'boolean' },
+  'step-up': { type: 'string' },
   user: { type: 'string' },
   name: { type: 'string' },
   url: { type: 'string' },

@@ -5,6 +5,8 @@ export class ApiError extends Error {
     readonly status: number,
     message: string,
     readonly field?: string,
+    /** What to do about it, in the CLI's own words (a line of its own under the server's). */
+    readonly hint?: string,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -32,14 +34,18 @@ export class ApiClient {
       const text = await res.text();
       let detail = text;
       let field: string | undefined;
+      // The token ended (expired, revoked, its person offboarded): say how to get another.
+      let hint = res.status === 401 ? 'sign in again with `lapse login` (or give another token with --token or LAPSE_TOKEN)' : undefined;
       try {
-        const p = JSON.parse(text) as { title?: string; detail?: string; field?: string };
+        const p = JSON.parse(text) as { title?: string; detail?: string; field?: string; stepUp?: { flowId?: string } };
         detail = `${p.title ?? res.statusText}: ${p.detail ?? ''}`;
+        // A flow that requires MFA, with single sign-on: say how to step up from here.
+        if (typeof p.stepUp?.flowId === 'string') hint = `run: lapse login --step-up ${JSON.stringify(p.stepUp.flowId)}, then try again`;
         field = p.field;
       } catch {
         // not JSON: keep the text
       }
-      throw new ApiError(res.status, `${res.status} ${detail}`, field);
+      throw new ApiError(res.status, `${res.status} ${detail}`, field, hint);
     }
     return res;
   }
@@ -56,7 +62,8 @@ export class ApiClient {
     return (await (await this.call('POST', path, body)).json()) as T;
   }
 
-  async delete(path: string): Promise<void> {
-    await this.call('DELETE', path);
+  /** `body`: for the few deletions that need one (removing your own MFA factor takes a code). */
+  async delete(path: string, body?: unknown): Promise<void> {
+    await this.call('DELETE', path, body);
   }
 }

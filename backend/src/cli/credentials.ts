@@ -12,6 +12,8 @@ export interface StoredCredential {
   user: string;
   tokenId: string;
   expiresAt: string | null;
+  /** From when the token is renewed at the server (two thirds of its lifetime; absent: never). */
+  renewAfter?: string;
 }
 
 export function credentialsPath(env: NodeJS.ProcessEnv = process.env): string {
@@ -23,7 +25,10 @@ export function readCredential(env: NodeJS.ProcessEnv = process.env): StoredCred
   try {
     const c = JSON.parse(readFileSync(credentialsPath(env), 'utf8')) as Partial<StoredCredential>;
     return typeof c.url === 'string' && typeof c.token === 'string' && typeof c.user === 'string' && typeof c.tokenId === 'string'
-      ? { url: c.url, token: c.token, user: c.user, tokenId: c.tokenId, expiresAt: typeof c.expiresAt === 'string' ? c.expiresAt : null }
+      ? {
+        url: c.url, token: c.token, user: c.user, tokenId: c.tokenId, expiresAt: typeof c.expiresAt === 'string' ? c.expiresAt : null,
+        ...(typeof c.renewAfter === 'string' ? { renewAfter: c.renewAfter } : {}),
+      }
       : null;
   } catch {
     return null;

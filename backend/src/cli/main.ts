@@ -13,7 +13,8 @@ import { approvals, cancel, catalog, decision, extend, request, status } from '.
 import { favorites } from './favorites.ts';
 import { integrations, reconcile, revokeAll } from './admin.ts';
 import { watchCommand } from './watch-command.ts';
-import { login, logout } from './login.ts';
+import { login, logout, renewStoredCredentialIfDue } from './login.ts';
+import { mfa } from './mfa.ts';
 
 export { UsageError } from './args.ts';
 
@@ -38,8 +39,10 @@ Server and offline tools:
 
 Client (server from --url or LAPSE_URL, default http://127.0.0.1:7420; token from --token or LAPSE_TOKEN;
         else both from lapse login):
-  lapse login [--url URL] [--no-browser]   sign in through the identity provider (single sign-on);
-                                     the token is kept in ~/.config/lapse/credentials.json (0600)
+  lapse login [--url URL] [--no-browser] [--step-up FLOW]
+                                     sign in through the identity provider (single sign-on);
+                                     the token is kept in ~/.config/lapse/credentials.json (0600);
+                                     --step-up: authenticate again for a flow that requires MFA
   lapse logout                       revoke that token and forget it
   lapse catalog                                   what you may request now
   lapse request FLOW [--entitlement I/TYPE:RESOURCE#PERMISSION ...] [--bundle ID]
@@ -52,6 +55,11 @@ Client (server from --url or LAPSE_URL, default http://127.0.0.1:7420; token fro
   lapse extend REQUEST_ID --duration 30m [--justification TEXT]
   lapse mark-revoke-canceled REQUEST_ID --reason TEXT   (admin)
   lapse favorites [list | add --name N FLOW ... | save REQUEST_ID [--name N] | request FAVORITE_ID | delete FAVORITE_ID]
+  lapse mfa [status]                              your two-factor authentication (TOTP), for flows that require MFA
+  lapse mfa setup                                 set it up: prints the secret for your authenticator app, once
+  lapse mfa confirm CODE                          confirm it with a code from the app
+  lapse mfa reset --mfa CODE                      remove your own (a confirmed one needs a current code)
+  lapse mfa reset USER                            reset another person's, who lost their authenticator (admin)
   lapse revoke-all [--user ID] [--flow ID] [--integration ID] [--label L] [--reason TEXT]   (admin)
   lapse audit export [--format csv|json] [--since ISO] [--until ISO]   (admin)
   lapse reconcile                                 remove what Lapse created on the targets that no
@@ -62,7 +70,7 @@ Client (server from --url or LAPSE_URL, default http://127.0.0.1:7420; token fro
 
 Every client verb takes --json for machine-readable output.`;
 
-/** Every verb by name; a verb with sub-verbs (config, token, audit, favorites) reads them from its arguments. */
+/** Every verb by name; a verb with sub-verbs (config, token, audit, favorites, mfa) reads them from its arguments. */
 const VERBS = new Map<string, Verb>([
   // Server and offline tools
   ['server', server],
@@ -82,6 +90,7 @@ const VERBS = new Map<string, Verb>([
   ['cancel', cancel],
   ['extend', extend],
   ['favorites', favorites],
+  ['mfa', mfa],
   ['revoke-all', revokeAll],
   ['reconcile', reconcile],
   ['integrations', integrations],
@@ -110,8 +119,12 @@ export async function main(argv: string[], write: (line: string) => void = (s) =
     apiClient(v); // as for any client verb: without a token, that is what is said first
     throw new UsageError(`unknown command "${verb}"; see lapse --help`);
   }
+  if (!NOT_CLIENT_VERBS.has(verb)) await renewStoredCredentialIfDue(v);
   return handler(p.slice(1), v, o);
 }
+
+/** The verbs that do not call a server as a client with the stored credential. */
+const NOT_CLIENT_VERBS = new Set(['server', 'config', 'token', 'audit', 'migrate-store', 'login', 'logout']);
 
 export async function run(argv: string[]): Promise<void> {
   try {
@@ -122,7 +135,10 @@ export async function run(argv: string[]): Promise<void> {
     if (err instanceof UsageError) {
       e.line(`lapse: ${err.message}`);
       e.line('(see lapse --help)');
-    } else if (err instanceof ApiError) e.line(`lapse: ${err.message}`);
+    } else if (err instanceof ApiError) {
+      e.line(`lapse: ${err.message}`);
+      if (err.hint) e.line(`lapse: ${err.hint}`);
+    }
     else if (err instanceof (await configModule()).ConfigInvalidError) for (const line of err.message.split('\n')) e.line(line);
     else e.line(`lapse: ${(err as Error).message ?? String(err)}`);
     process.exitCode = err instanceof UsageError ? 2 : 1;

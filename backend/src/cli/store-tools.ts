@@ -9,7 +9,8 @@ import { apiClient, need, UsageError, type Values, type Verb } from './args.ts';
 import { jsonText, printTable } from './format.ts';
 import { auditModules, serviceModule } from './lazy-modules.ts';
 import { KNOWN_USERS_KEY } from '../services/offboarding.ts';
-import { formatDuration, parseDuration } from '../../../common/duration.ts';
+import { TOKEN_LIFETIMES_KEY } from '../services/token-service.ts';
+import { DEFAULT_TOKEN_LIFETIMES, type TokenLifetimes } from '../domain/config.ts';
 
 /** The store an offline verb works on: --store, else --data-dir's SQLite file, else LAPSE_DATABASE_URL. */
 async function offlineStore(v: Values): Promise<Store> {
@@ -30,18 +31,17 @@ export const token: Verb = async ([sub, arg], v, o) => {
       const known = await store.getMeta(KNOWN_USERS_KEY);
       if (known === null) throw new UsageError(`the store has no list of users yet: start the server once with this ${v.store ? '--store' : '--data-dir'}, then create tokens`);
       if (!(JSON.parse(known) as string[]).includes(user)) throw new UsageError(`unknown user "${user}": not a user of the configuration the server last loaded`);
-      const { createToken, DEFAULT_TOKEN_LIFETIME_MS, MAX_TOKEN_LIFETIME_MS } = await import('../auth/tokens.ts');
+      const { createToken, tokenExpiry } = await import('../auth/tokens.ts');
       const now = Date.now();
-      let lifetime = DEFAULT_TOKEN_LIFETIME_MS;
-      if (v['expires-in'] !== undefined) {
-        try {
-          lifetime = parseDuration(v['expires-in']);
-        } catch (err) {
-          throw new UsageError(`--expires-in: ${(err as Error).message}`);
-        }
-        if (lifetime <= 0 || lifetime > MAX_TOKEN_LIFETIME_MS) throw new UsageError(`--expires-in must be longer than 0 and at most ${formatDuration(MAX_TOKEN_LIFETIME_MS)}`);
+      // The lifetimes of the configuration the server last loaded (settings.tokens).
+      const lifetimes = await store.getMeta(TOKEN_LIFETIMES_KEY);
+      let expiresAt: number | null;
+      try {
+        expiresAt = tokenExpiry(v['expires-in'], 'personal', lifetimes === null ? DEFAULT_TOKEN_LIFETIMES : (JSON.parse(lifetimes) as TokenLifetimes), now);
+      } catch (err) {
+        throw new UsageError(`--expires-in: ${(err as Error).message}`);
       }
-      const { token } = await createToken(store, user, v.name ?? `cli token for ${user}`, now, { expiresAt: now + lifetime });
+      const { token } = await createToken(store, user, v.name ?? `cli token for ${user}`, now, { expiresAt });
       o.data(token);
       return 0;
     }

@@ -16,6 +16,7 @@ import {
 import { formatDuration } from '../../../common/duration.ts';
 import type { ResourceTypesByIntegration } from './integrations.ts';
 import { readSelector } from './targets.ts';
+import { readStepUp } from './single-sign-on.ts';
 import { declareId, describe, idRef, type Fields, type Reader, type RefKind } from './yaml-reader.ts';
 
 // --- conditions ---
@@ -112,7 +113,7 @@ function readWindow(r: Reader, node: unknown, path: string): TimeWindow | undefi
 
 function readFlowSettings(r: Reader, node: unknown, path: string): FlowSettings | undefined {
   const flags = ['requireJustification', 'requireApproverReason', 'requesterCannotApproveOwn', 'requireMfa', 'breakGlass'] as const;
-  const f = r.map(node, path, [...flags.map((k) => `${k}?`), 'labels?', 'maxExtensions?']);
+  const f = r.map(node, path, [...flags.map((k) => `${k}?`), 'labels?', 'maxExtensions?', 'stepUp?']);
   if (f === undefined) return undefined;
   const settings: FlowSettings = { ...DEFAULT_FLOW_SETTINGS, labels: [] };
   let ok = true;
@@ -131,6 +132,15 @@ function readFlowSettings(r: Reader, node: unknown, path: string): FlowSettings 
     const max = r.int(f.get('maxExtensions'), f.at('maxExtensions'), 0);
     if (max === undefined) ok = false;
     else settings.maxExtensions = max;
+  }
+  if (f.has('stepUp')) {
+    // What it leaves out is settings.oidc.stepUp's (see stepUpFor).
+    const stepUp = readStepUp(r, f.get('stepUp'), f.at('stepUp'));
+    if (stepUp === undefined) ok = false;
+    else if (!settings.requireMfa) {
+      r.error(f.get('stepUp'), f.at('stepUp'), 'a step-up applies to flows that require MFA: add requireMfa: true');
+      ok = false;
+    } else settings.stepUp = stepUp;
   }
   return ok ? settings : undefined;
 }

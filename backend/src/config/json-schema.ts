@@ -200,7 +200,7 @@ const definitions: Record<string, Schema> = {
         additionalProperties: { anyOf: [ref('scalarText'), array('Values.', ref('scalarText'))] },
       },
       mfa: {
-        ...object('Where the base32 TOTP secret of this user is, for flows requiring MFA.', {
+        ...object('Where the base32 TOTP secret of this user is, for flows requiring MFA: the admin then holds it. Without it the user sets up their own (self-enrolment).', {
           totpSecretEnv: string('Name of an environment variable holding the secret.', { minLength: 1 }),
           totpSecretFile: string('Path of a file holding the secret.', { minLength: 1 }),
         }),
@@ -262,6 +262,11 @@ const definitions: Record<string, Schema> = {
     { id: ref('id'), name: string('Display name; default the id.', { minLength: 1 }), targets: array('Target selectors.', ref('targetSelector'), 1) },
     ['id', 'targets'],
   ),
+  stepUp: object('A step-up at the identity provider.', {
+    maxAge: ref('duration', 'The person must have authenticated at the provider at most this long ago (max_age, checked through auth_time); 1m to 1d.'),
+    acrValues: array('Authentication context classes asked for (acr_values); the ID token\'s acr must be one of them; default any.', { type: 'string' }),
+    amr: array('Authentication methods, one of which the ID token\'s amr must list (e.g. mfa, otp, hwk); default any.', { type: 'string' }),
+  }),
   timeWindow: object(
     'When the flow can be used: these days, between these local times.',
     {
@@ -276,7 +281,8 @@ const definitions: Record<string, Schema> = {
     requireJustification: boolean('The requester must say why.', false),
     requireApproverReason: boolean('Approvers must give a reason (at most 124 characters).', false),
     requesterCannotApproveOwn: boolean('The requester never counts, and is never notified, as an approver of their own request.', true),
-    requireMfa: boolean('The requester must give a TOTP code.', false),
+    requireMfa: boolean('The requester must prove a second factor: with single sign-on a recent authentication at the provider (a step-up), else a TOTP code.', false),
+    stepUp: ref('stepUp', 'With single sign-on and requireMfa: this flow\'s step-up, over settings.oidc.stepUp.'),
     labels: array('Free labels, e.g. prod.', string('A label.', { minLength: 1 })),
     maxExtensions: { type: 'integer', minimum: 0, default: 2, description: 'How many times one request may be extended.' },
     breakGlass: boolean('Self-approval with a mandatory reason, for emergencies; every approver is notified.', false),
@@ -347,8 +353,15 @@ export const configJsonSchema: Schema = {
           provisionUsers: { type: 'boolean', description: 'Create people who sign in and are not in the configuration, from their claims; default false.' },
           sessionIdle: ref('duration', 'A session ends this long after its last use; default 12h.'),
           sessionMaxAge: ref('duration', 'A session ends this long after sign-in, however active; default 7d.'),
+          renewEvery: ref('duration', 'How often each person is renewed at the provider with the refresh token it gave at sign-in (groups follow it; a person it refuses is locked out); at least 1m; default 15m.'),
+          authorizationParams: { type: 'object', description: 'Extra parameters of the authorization request, e.g. { access_type: offline } for Google; Lapse\'s own (redirect_uri, scope, state, nonce, max_age, acr_values, …) cannot be set.', additionalProperties: { anyOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }] } },
+          stepUp: ref('stepUp', 'What a flow that requires MFA asks of the provider; default { maxAge: 10m }.'),
         }, ['issuer', 'clientId']),
       },
+      tokens: object('API tokens\' lifetimes.', {
+        defaultLifetime: ref('duration', 'How long a token lives when its maker gives no expiry (at least 1h); default 90d.'),
+        maxLifetime: ref('duration', 'The longest expiry a token may be given (at least 1h, at most 1830d); default 366d.'),
+      }),
     }),
     identities: object('Users, groups and on-call shifts.', {
       users: array('Users.', ref('user')),

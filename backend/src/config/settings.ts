@@ -1,8 +1,10 @@
 // The `settings` section: admins, expiry warnings, the reconcile and health-check
-// intervals, which proxies to trust, the public address, single sign-on and offboarding.
+// intervals, which proxies to trust, the public address, single sign-on, offboarding and the
+// lifetimes of API tokens.
 
 import { isIP } from 'node:net';
-import type { ServerSettings } from '../domain/config.ts';
+import { DEFAULT_TOKEN_LIFETIMES, type ServerSettings, type TokenLifetimes } from '../domain/config.ts';
+import { formatDuration } from '../../../common/duration.ts';
 import { userRef, type Reader } from './yaml-reader.ts';
 import { readOidc, readPublicUrl } from './single-sign-on.ts';
 
@@ -13,7 +15,7 @@ export function defaultSettings(): ServerSettings {
 }
 
 export function readSettings(r: Reader, node: unknown, path: string): ServerSettings | undefined {
-  const f = r.map(node, path, ['admins?', 'expiryWarnings?', 'reconcileEvery?', 'healthCheckEvery?', 'trustProxy?', 'publicUrl?', 'oidc?', 'offboarding?']);
+  const f = r.map(node, path, ['admins?', 'expiryWarnings?', 'reconcileEvery?', 'healthCheckEvery?', 'trustProxy?', 'publicUrl?', 'oidc?', 'offboarding?', 'tokens?']);
   if (f === undefined) return undefined;
   const admins = f.has('admins') ? r.list(f.get('admins'), f.at('admins'), (n, p) => userRef(r, n, p)) : [];
   const warnings = f.has('expiryWarnings') ? r.list(f.get('expiryWarnings'), f.at('expiryWarnings'), (n, p) => r.duration(n, p)) : [...DEFAULT_EXPIRY_WARNINGS];
@@ -29,6 +31,8 @@ export function readSettings(r: Reader, node: unknown, path: string): ServerSett
   if ((f.has('publicUrl') && publicUrl === undefined) || (f.has('oidc') && oidc === undefined)) return undefined;
   const offboarding = f.has('offboarding') ? r.oneOf(f.get('offboarding'), f.at('offboarding'), ['revoke', 'suspend'] as const) : undefined;
   if (f.has('offboarding') && offboarding === undefined) return undefined;
+  const tokens = f.has('tokens') ? readTokenLifetimes(r, f.get('tokens'), f.at('tokens')) : undefined;
+  if (f.has('tokens') && tokens === undefined) return undefined;
   const settings: ServerSettings = { admins, expiryWarnings: [...new Set(warnings)].sort((a, b) => b - a) };
   if (reconcileEvery !== undefined) settings.reconcileEvery = reconcileEvery;
   if (healthCheckEvery !== undefined) settings.healthCheckEvery = healthCheckEvery;
@@ -36,7 +40,29 @@ export function readSettings(r: Reader, node: unknown, path: string): ServerSett
   if (publicUrl !== undefined) settings.publicUrl = publicUrl;
   if (oidc !== undefined) settings.oidc = oidc;
   if (offboarding !== undefined) settings.offboarding = offboarding;
+  if (tokens !== undefined) settings.tokens = tokens;
   return settings;
+}
+
+/** The longest any token may live, whatever the settings say. */
+const TOKEN_LIFETIME_CEILING_MS = 5 * 366 * 86_400_000;
+
+/** `tokens: { defaultLifetime, maxLifetime }`: each at least 1h, the default within the maximum, the maximum within 5 years. */
+function readTokenLifetimes(r: Reader, node: unknown, path: string): TokenLifetimes | undefined {
+  const f = r.map(node, path, ['defaultLifetime?', 'maxLifetime?'], 'token lifetimes, { defaultLifetime, maxLifetime }');
+  if (f === undefined) return undefined;
+  const read = (key: 'defaultLifetime' | 'maxLifetime', fallback: number): number | undefined => {
+    if (!f.has(key)) return fallback;
+    const ms = r.duration(f.get(key), f.at(key));
+    if (ms === undefined) return undefined;
+    if (ms < 3_600_000 || ms > TOKEN_LIFETIME_CEILING_MS) return r.error(f.get(key), f.at(key), `expected a duration from 1h to ${formatDuration(TOKEN_LIFETIME_CEILING_MS)}; got ${JSON.stringify(r.scalar(f.get(key)))}`);
+    return ms;
+  };
+  const maxLifetimeMs = read('maxLifetime', DEFAULT_TOKEN_LIFETIMES.maxLifetimeMs);
+  const defaultLifetimeMs = read('defaultLifetime', Math.min(DEFAULT_TOKEN_LIFETIMES.defaultLifetimeMs, maxLifetimeMs ?? Infinity));
+  if (maxLifetimeMs === undefined || defaultLifetimeMs === undefined) return undefined;
+  if (defaultLifetimeMs > maxLifetimeMs) return r.error(f.get('defaultLifetime'), f.at('defaultLifetime'), `the default lifetime (${formatDuration(defaultLifetimeMs)}) is longer than maxLifetime (${formatDuration(maxLifetimeMs)})`);
+  return { defaultLifetimeMs, maxLifetimeMs };
 }
 
 /** `trustProxy`: true or false, a number of hops (1-16), or a list of addresses and CIDR ranges. */

@@ -1,13 +1,20 @@
 // `settings.publicUrl` and `settings.oidc`: where people reach Lapse, and the OpenID
 // Provider they sign in with (issuer, client, scopes, claim names, who may sign in, whether
-// people are created from their claims, session lifetimes). The client secret is given by
-// reference only.
+// people are created from their claims, session lifetimes, renewal, the step-up that flows
+// requiring MFA ask for). The client secret is given by reference only.
 
-import type { OidcSettings } from '../domain/config.ts';
+import type { OidcSettings, StepUpPolicy } from '../domain/config.ts';
 import type { Reader } from './yaml-reader.ts';
 
 export const DEFAULT_SESSION_IDLE_MS = 12 * 3_600_000;
 export const DEFAULT_SESSION_MAX_AGE_MS = 7 * 86_400_000;
+export const DEFAULT_RENEW_EVERY_MS = 15 * 60_000;
+export const DEFAULT_STEP_UP: Readonly<StepUpPolicy> = { maxAgeMs: 10 * 60_000, acrValues: [], amr: [] };
+/** Parameters Lapse sets itself (or a step-up does): authorizationParams cannot change them. */
+const RESERVED_AUTHORIZATION_PARAMS = new Set([
+  'client_id', 'redirect_uri', 'response_type', 'response_mode', 'scope', 'state', 'nonce', 'code_challenge', 'code_challenge_method',
+  'max_age', 'acr_values', 'request', 'request_uri', 'claims',
+]);
 const DEFAULT_SCOPES = ['openid', 'email', 'profile'];
 const DEFAULT_CLAIMS = { email: 'email', name: 'name', groups: 'groups', manager: 'manager' };
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
@@ -37,7 +44,7 @@ export function readPublicUrl(r: Reader, node: unknown, path: string): string | 
 export function readOidc(r: Reader, node: unknown, path: string): OidcSettings | undefined {
   const f = r.map(node, path, [
     'issuer', 'clientId', 'clientSecret?', 'clientSecretEnv?', 'clientSecretFile?', 'scopes?', 'claims?',
-    'allowedEmailDomains?', 'allowedGroups?', 'provisionUsers?', 'sessionIdle?', 'sessionMaxAge?',
+    'allowedEmailDomains?', 'allowedGroups?', 'provisionUsers?', 'sessionIdle?', 'sessionMaxAge?', 'renewEvery?', 'authorizationParams?', 'stepUp?',
   ]);
   if (f === undefined) return undefined;
   const before = r.errorCount();
@@ -61,13 +68,42 @@ export function readOidc(r: Reader, node: unknown, path: string): OidcSettings |
   const idle = f.has('sessionIdle') ? r.duration(f.get('sessionIdle'), f.at('sessionIdle')) : DEFAULT_SESSION_IDLE_MS;
   const maxAge = f.has('sessionMaxAge') ? r.duration(f.get('sessionMaxAge'), f.at('sessionMaxAge')) : DEFAULT_SESSION_MAX_AGE_MS;
   if (typeof idle === 'number' && typeof maxAge === 'number' && idle > maxAge) r.error(f.get('sessionIdle'), f.at('sessionIdle'), 'the idle lifetime cannot be longer than sessionMaxAge');
-  if (r.errorCount() > before || !issuer || !clientId || !scopes || !claims || !domains || !groups || provisionUsers === undefined || typeof idle !== 'number' || typeof maxAge !== 'number') return undefined;
+  const renewEvery = f.has('renewEvery') ? r.duration(f.get('renewEvery'), f.at('renewEvery')) : DEFAULT_RENEW_EVERY_MS;
+  if (typeof renewEvery === 'number' && renewEvery < 60_000) r.error(f.get('renewEvery'), f.at('renewEvery'), `expected a duration of at least 1m; got ${JSON.stringify(r.scalar(f.get('renewEvery')))}`);
+  const params = f.has('authorizationParams')
+    ? r.dict(f.get('authorizationParams'), f.at('authorizationParams'), (n, p, key) => {
+      if (RESERVED_AUTHORIZATION_PARAMS.has(key)) return r.error(n, p, `"${key}" is set by Lapse itself${key === 'max_age' || key === 'acr_values' ? ' (a step-up asks for it: see stepUp)' : ''}; leave it out`);
+      const value = r.scalar(n);
+      return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? String(value) : r.error(n, p, 'expected a text value');
+    })
+    : {};
+  const stepUpGiven = f.has('stepUp') ? readStepUp(r, f.get('stepUp'), f.at('stepUp')) : {};
+  const stepUp = stepUpGiven && { ...DEFAULT_STEP_UP, ...stepUpGiven };
+  if (r.errorCount() > before || !issuer || !clientId || !scopes || !claims || !domains || !groups || provisionUsers === undefined || typeof idle !== 'number' || typeof maxAge !== 'number'
+    || typeof renewEvery !== 'number' || !params || !stepUp) return undefined;
   return {
     issuer, clientId,
     clientSecret: secretEnv ? { env: secretEnv } : secretFile ? { file: secretFile } : null,
     scopes, claims, allowedEmailDomains: domains, allowedGroups: groups, provisionUsers,
-    sessionIdleMs: idle, sessionMaxAgeMs: maxAge,
+    sessionIdleMs: idle, sessionMaxAgeMs: maxAge, renewEveryMs: renewEvery, authorizationParams: params, stepUp,
   };
+}
+
+/**
+ * A step-up (settings.oidc.stepUp, or a flow's settings.stepUp over it): maxAge (at least 1m,
+ * at most 1d), acrValues and amr; only the keys given.
+ */
+export function readStepUp(r: Reader, node: unknown, path: string): Partial<StepUpPolicy> | undefined {
+  const f = r.map(node, path, ['maxAge?', 'acrValues?', 'amr?'], 'a step-up, { maxAge, acrValues, amr }');
+  if (f === undefined) return undefined;
+  const maxAge = f.has('maxAge') ? r.duration(f.get('maxAge'), f.at('maxAge')) : undefined;
+  if (typeof maxAge === 'number' && (maxAge < 60_000 || maxAge > 86_400_000)) {
+    return r.error(f.get('maxAge'), f.at('maxAge'), `expected a duration from 1m to 1d (how long ago the person may have authenticated at the provider); got ${JSON.stringify(r.scalar(f.get('maxAge')))}`);
+  }
+  const acrValues = f.has('acrValues') ? r.listOrOne(f.get('acrValues'), f.at('acrValues'), (n, p) => r.name(n, p, 'an authentication context class, e.g. phr')) : undefined;
+  const amr = f.has('amr') ? r.listOrOne(f.get('amr'), f.at('amr'), (n, p) => r.name(n, p, 'an authentication method, e.g. mfa, otp, hwk')) : undefined;
+  if ((f.has('maxAge') && maxAge === undefined) || (f.has('acrValues') && !acrValues) || (f.has('amr') && !amr)) return undefined;
+  return { ...(maxAge !== undefined ? { maxAgeMs: maxAge } : {}), ...(acrValues ? { acrValues } : {}), ...(amr ? { amr } : {}) };
 }
 
 function readClaims(r: Reader, node: unknown, path: string): OidcSettings['claims'] | undefined {

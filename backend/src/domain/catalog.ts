@@ -172,6 +172,8 @@ export interface CatalogFlow {
   approval: 'automatic' | 'anyOf' | 'allOf';
   requireJustification: boolean;
   requireMfa: boolean;
+  /** Where requireMfa is met by a step-up at the identity provider (single sign-on), not a code. */
+  stepUp?: true;
   breakGlass: boolean;
   labels: string[];
 }
@@ -219,6 +221,7 @@ export function catalogFor(compiled: CompiledConfig, user: UserConfig, at: numbe
       approval: flow.approval.mode,
       requireJustification: flow.settings.requireJustification,
       requireMfa: flow.settings.requireMfa,
+      ...(flow.settings.requireMfa && compiled.config.settings.oidc ? { stepUp: true as const } : {}),
       breakGlass: flow.settings.breakGlass,
       labels: flow.settings.labels,
     });

@@ -138,6 +138,20 @@ export interface FlowSettings {
   maxExtensions: number;
   /** Self-approval with a mandatory reason, for emergencies. */
   breakGlass: boolean;
+  /** With single sign-on, what a requireMfa flow asks of the provider's authentication instead of settings.oidc.stepUp. */
+  stepUp?: Partial<StepUpPolicy>;
+}
+
+/**
+ * A step-up at the identity provider for a flow that requires MFA: the person must have
+ * authenticated there at most maxAgeMs ago (max_age, checked through auth_time), with one of
+ * acrValues (acr_values, checked through acr; empty: any) and one of amr (checked through
+ * amr; empty: any).
+ */
+export interface StepUpPolicy {
+  maxAgeMs: number;
+  acrValues: string[];
+  amr: string[];
 }
 
 /** What a flow's settings are when the configuration does not say. */
@@ -186,7 +200,16 @@ export interface ServerSettings {
   oidc?: OidcSettings;
   /** What happens to a person who stops being a user: revoke everything (default), or only lock them out. */
   offboarding?: 'revoke' | 'suspend';
+  /** API tokens' lifetimes: when none is asked for, and the longest allowed; absent = 90 days and 366 days. */
+  tokens?: TokenLifetimes;
 }
+
+export interface TokenLifetimes {
+  defaultLifetimeMs: number;
+  maxLifetimeMs: number;
+}
+
+export const DEFAULT_TOKEN_LIFETIMES: Readonly<TokenLifetimes> = { defaultLifetimeMs: 90 * 86_400_000, maxLifetimeMs: 366 * 86_400_000 };
 
 export interface OidcSettings {
   issuer: string;
@@ -204,6 +227,12 @@ export interface OidcSettings {
   provisionUsers: boolean;
   sessionIdleMs: number;
   sessionMaxAgeMs: number;
+  /** How often each person's identity is renewed at the provider (with the refresh token it gave at sign-in). */
+  renewEveryMs: number;
+  /** Extra parameters of the authorization request, e.g. access_type=offline (Google), domain_hint (Entra ID). */
+  authorizationParams: Record<string, string>;
+  /** What flows that require MFA ask of the provider by default. */
+  stepUp: StepUpPolicy;
 }
 
 export const DEFAULT_RECONCILE_EVERY_MS = 5 * 60_000;

@@ -4,12 +4,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { OidcSettings, UserConfig } from './config.ts';
-import { admissionProblem, identityFromClaims, knownUsers, userIdFor, type KnownIdentity } from './sign-in.ts';
+import { admissionProblem, identityFromClaims, knownUsers, stepUpFor, stepUpProblem, userIdFor, type KnownIdentity } from './sign-in.ts';
+import { DEFAULT_FLOW_SETTINGS } from './config.ts';
 
 const settings = (over: Partial<OidcSettings> = {}): OidcSettings => ({
   issuer: 'https://idp.example.com', clientId: 'lapse', clientSecret: null, scopes: ['openid'],
   claims: { email: 'email', name: 'name', groups: 'groups', manager: 'manager', attributes: { team: 'department', level: 'level' } },
-  allowedEmailDomains: [], allowedGroups: [], provisionUsers: true, sessionIdleMs: 1, sessionMaxAgeMs: 2, ...over,
+  allowedEmailDomains: [], allowedGroups: [], provisionUsers: true, sessionIdleMs: 1, sessionMaxAgeMs: 2,
+  renewEveryMs: 60_000, authorizationParams: {}, stepUp: { maxAgeMs: 600_000, acrValues: [], amr: [] }, ...over,
 });
 const ISS = 'https://idp.example.com';
 
@@ -52,4 +54,24 @@ test('known users: the provider\'s groups added to a configured user, provisione
   assert.deepEqual(users[0], { id: 'alice', email: 'Alice@Example.com', name: 'Alice', groups: ['engineering', 'platform'], attributes: { team: 'payments', site: 'ber' }, manager: 'bob' });
   assert.deepEqual(users[1], { id: 'zed@example.com', email: 'zed@example.com@example.com', name: 'zed@example.com@example.com', groups: ['platform'], attributes: { team: 'from-idp', site: 'ber' }, manager: 'bob' });
   assert.deepEqual(knownUsers(configured, [ident('zed@example.com')], false).map((u) => u.id), ['alice']);
+});
+
+test('known users: a configured person the provider refused at renewal (disabled) is left out until they sign in again', () => {
+  const alice: KnownIdentity = { id: 'alice', issuer: ISS, subject: 'a', email: 'alice@example.com', name: null, groups: ['platform'], manager: null, attributes: {}, disabledAt: 7 };
+  assert.deepEqual(knownUsers(configured, [alice], false).map((u) => u.id), []);
+  assert.deepEqual(knownUsers(configured, [{ ...alice, disabledAt: null }], false).map((u) => u.id), ['alice']);
+});
+
+test('step-up: the flow\'s own settings over the defaults; a credential too old, of another context class or method, or never authenticated there', () => {
+  const policy = stepUpFor(settings({ stepUp: { maxAgeMs: 600_000, acrValues: ['phr'], amr: [] } }), { ...DEFAULT_FLOW_SETTINGS, requireMfa: true, stepUp: { maxAgeMs: 300_000, amr: ['mfa'] } });
+  assert.deepEqual(policy, { maxAgeMs: 300_000, acrValues: ['phr'], amr: ['mfa'] });
+  const at = 1_000_000_000;
+  assert.equal(stepUpProblem(policy, { at, acr: 'phr', amr: ['pwd', 'mfa'] }, at + 299_000), null);
+  assert.match(stepUpProblem(policy, { at, acr: 'phr', amr: ['mfa'] }, at + 301_000)!, /5 min ago; this flow needs it within 5 min/);
+  assert.match(stepUpProblem(policy, { at, acr: 'pwd-only', amr: ['mfa'] }, at)!, /the context class "pwd-only", not "phr"/);
+  assert.match(stepUpProblem(policy, { at, acr: null, amr: ['mfa'] }, at)!, /with no "phr"/);
+  assert.match(stepUpProblem(policy, { at, acr: 'phr', amr: ['pwd'] }, at)!, /with pwd, not mfa/);
+  assert.match(stepUpProblem(policy, null, at)!, /not made by signing in at the identity provider/);
+  // An authentication "from the future" (a clock behind the provider's) is not older than allowed.
+  assert.equal(stepUpProblem(policy, { at: at + 5_000, acr: 'phr', amr: ['mfa'] }, at), null);
 });

@@ -3,7 +3,7 @@
 // domains and groups), which configured user they are (by email), and the people Lapse
 // knows, configured and provisioned, as one list. No I/O: the claims come validated.
 
-import type { OidcSettings, UserConfig } from './config.ts';
+import type { FlowSettings, OidcSettings, StepUpPolicy, UserConfig } from './config.ts';
 
 export interface ProviderIdentity {
   issuer: string;
@@ -13,6 +13,17 @@ export interface ProviderIdentity {
   groups: string[];
   manager: string | null;
   attributes: Record<string, string>;
+}
+
+/**
+ * How the identity provider authenticated the person behind a credential: when (the ID
+ * token's auth_time, else the sign-in's time), and the authentication context class (acr)
+ * and methods (amr) it reported. A step-up for a flow that requires MFA is checked on these.
+ */
+export interface ProviderAuthentication {
+  at: number;
+  acr: string | null;
+  amr: string[];
 }
 
 /** What Lapse keeps of a person the provider signed in (the store's ProvisionedUser adds when). */
@@ -67,17 +78,20 @@ export function userIdFor(identity: ProviderIdentity, configured: readonly UserC
 
 /**
  * The people Lapse knows: each configured user, with the groups the provider gave them at
- * their last sign-in added and the provider's attributes under the configured ones; then,
- * where people are created from their claims, each such person not configured (unless
- * disabled). Without provisioning, a person removed from the configuration is gone.
+ * their last sign-in or renewal added and the provider's attributes under the configured
+ * ones; then, where people are created from their claims, each such person not configured.
+ * Without provisioning, a person removed from the configuration is gone; a person the
+ * provider refused at renewal (disabled) is gone too, configured or not, until they sign in
+ * again.
  */
 export function knownUsers(configured: readonly UserConfig[], identities: readonly KnownIdentity[], provisionUsers: boolean): UserConfig[] {
   const byId = new Map(identities.map((i) => [i.id, i]));
-  const out: UserConfig[] = configured.map((u) => {
+  const out: UserConfig[] = [];
+  for (const u of configured) {
     const i = byId.get(u.id);
-    if (!i || i.disabledAt !== null) return u;
-    return { ...u, groups: [...new Set([...u.groups, ...i.groups])], attributes: { ...i.attributes, ...u.attributes }, ...(u.manager === undefined && i.manager ? { manager: i.manager } : {}) };
-  });
+    if (i?.disabledAt != null) continue;
+    out.push(i ? { ...u, groups: [...new Set([...u.groups, ...i.groups])], attributes: { ...i.attributes, ...u.attributes }, ...(u.manager === undefined && i.manager ? { manager: i.manager } : {}) } : u);
+  }
   if (!provisionUsers) return out;
   const configuredIds = new Set(configured.map((u) => u.id));
   for (const i of identities) {
@@ -85,4 +99,26 @@ export function knownUsers(configured: readonly UserConfig[], identities: readon
     out.push({ id: i.id, email: i.email, name: i.name ?? i.email, groups: i.groups, attributes: i.attributes, ...(i.manager ? { manager: i.manager } : {}) });
   }
   return out;
+}
+
+/** The step-up a flow that requires MFA asks of the provider: the flow's own settings over settings.oidc.stepUp. */
+export function stepUpFor(oidc: OidcSettings, flow: FlowSettings): StepUpPolicy {
+  return { ...oidc.stepUp, ...flow.stepUp };
+}
+
+/**
+ * Why a credential's authentication does not meet a step-up (none at all, too old, another
+ * context class, none of the methods asked for), or null when it does.
+ */
+export function stepUpProblem(policy: StepUpPolicy, authentication: ProviderAuthentication | null, now: number): string | null {
+  if (!authentication) return 'this credential was not made by signing in at the identity provider';
+  const minutes = Math.round(policy.maxAgeMs / 60_000);
+  if (now - authentication.at > policy.maxAgeMs) return `you last authenticated there ${Math.round((now - authentication.at) / 60_000)} min ago; this flow needs it within ${minutes} min`;
+  if (policy.acrValues.length > 0 && (authentication.acr === null || !policy.acrValues.includes(authentication.acr))) {
+    return `the provider authenticated you with ${authentication.acr === null ? 'no' : `the context class "${authentication.acr}", not`} ${policy.acrValues.map((a) => `"${a}"`).join(' or ')}`;
+  }
+  if (policy.amr.length > 0 && !authentication.amr.some((m) => policy.amr.includes(m))) {
+    return `the provider authenticated you with ${authentication.amr.length ? authentication.amr.join(', ') : 'no reported method'}, not ${policy.amr.join(' or ')}`;
+  }
+  return null;
 }

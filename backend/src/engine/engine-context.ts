@@ -4,6 +4,7 @@
 
 import { entitlementKey, jobId, type Entitlement, type GrantRecord, type JobKind, type JobRecord, type RequestRecord, type RequestWithGrants } from '../domain/request.ts';
 import type { CompiledConfig } from '../domain/catalog.ts';
+import type { FlowConfig, StepUpPolicy } from '../domain/config.ts';
 import { allApprovers } from '../domain/approvals.ts';
 import type { Integration } from '../integrations/integration.ts';
 import { ConflictError, type ChangeSet, type Store } from '../store/store.ts';
@@ -25,6 +26,7 @@ export class EngineContext {
   readonly owner: string;
   readonly leaseMs: number;
   readonly mfa?: MfaVerifier;
+  readonly stepUpFor?: (flow: FlowConfig) => StepUpPolicy;
   readonly backoff: { baseMs: number; capMs: number };
   readonly grantAttempts: number;
   readonly grantRetryMs: number;
@@ -53,6 +55,7 @@ export class EngineContext {
     this.owner = opts.owner;
     this.leaseMs = opts.leaseMs ?? 30_000;
     this.mfa = opts.mfa;
+    this.stepUpFor = opts.stepUpFor;
     this.backoff = opts.revokeBackoff ?? { baseMs: 1000, capMs: 5 * 60_000 };
     this.grantAttempts = opts.grantAttempts ?? 3;
     this.grantRetryMs = opts.grantRetryMs ?? 1000;

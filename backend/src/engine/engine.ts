@@ -11,6 +11,8 @@
 
 import type { Entitlement, Favorite, JobRecord, RequestRecord, RequestWithGrants } from '../domain/request.ts';
 import type { CompiledConfig } from '../domain/catalog.ts';
+import type { FlowConfig, StepUpPolicy } from '../domain/config.ts';
+import type { ProviderAuthentication } from '../domain/sign-in.ts';
 import type { Integration } from '../integrations/integration.ts';
 import type { Store } from '../store/store.ts';
 import type { Clock } from '../../../common/clock.ts';
@@ -40,7 +42,8 @@ export type MfaResult = { ok: true } | { ok: false; reason: 'wrong' | 'used' | '
 export interface MfaVerifier {
   /** Whether `code` is a valid, unused one-time code for the user (each attempt is counted). */
   verify(userId: string, code: string): Promise<MfaResult>;
-  isEnrolled(userId: string): boolean;
+  /** Whether the user has a factor codes are checked against (a pending enrolment is none). */
+  isEnrolled(userId: string): Promise<boolean>;
 }
 
 export interface NewRequestInput {
@@ -52,6 +55,8 @@ export interface NewRequestInput {
   startAt?: number;
   mfaCode?: string;
   breakGlass?: boolean;
+  /** How the identity provider authenticated the caller's credential (from the credential, never from a body). */
+  authentication?: ProviderAuthentication | null;
 }
 
 export interface RevokeAllFilter {
@@ -71,6 +76,8 @@ export interface EngineOptions {
   owner: string;
   leaseMs?: number;
   mfa?: MfaVerifier;
+  /** With single sign-on: the step-up a flow that requires MFA asks of the provider (instead of a TOTP code). */
+  stepUpFor?: (flow: FlowConfig) => StepUpPolicy;
   /** Revoke retry backoff: base * 2^(attempt-1), capped, with ±20 % jitter. */
   revokeBackoff?: { baseMs: number; capMs: number };
   /** Grant attempts before the request fails. */
@@ -237,7 +244,7 @@ export class Engine {
     return this.favorites.favoriteFromRequest(actor, requestId, name);
   }
 
-  requestFromFavorite(actor: string, favoriteId: string, overrides: { justification?: string; mfaCode?: string; startAt?: number; duration?: string }): Promise<RequestWithGrants> {
+  requestFromFavorite(actor: string, favoriteId: string, overrides: { justification?: string; mfaCode?: string; startAt?: number; duration?: string; authentication?: ProviderAuthentication | null }): Promise<RequestWithGrants> {
     return this.favorites.requestFromFavorite(actor, favoriteId, overrides);
   }
 

@@ -20,3 +20,14 @@ export const invalid = (message: string, field?: string) => new LapseError('inva
 export const forbidden = (message: string) => new LapseError('forbidden', message);
 export const notFound = (message: string) => new LapseError('not-found', message);
 export const conflict = (message: string) => new LapseError('conflict', message);
+
+/**
+ * A flow that requires MFA, with single sign-on: the person must authenticate again at the
+ * identity provider (a step-up for this flow) before requesting it.
+ */
+export class StepUpRequired extends LapseError {
+  constructor(message: string, readonly flowId: string) {
+    super('forbidden', message);
+    this.name = 'StepUpRequired';
+  }
+}

@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { entitlementKey, type Entitlement, type Favorite, type RequestRecord, type RequestWithGrants } from '../domain/request.ts';
 import { formatDuration } from '../../../common/duration.ts';
+import type { ProviderAuthentication } from '../domain/sign-in.ts';
 import { forbidden, invalid, notFound } from './errors.ts';
 import type { EngineContext } from './engine-context.ts';
 import { resolveDuration, resolveEntitlements, type Submission } from './submission.ts';
@@ -46,7 +47,7 @@ export class Favorites {
     });
   }
 
-  async requestFromFavorite(actor: string, favoriteId: string, overrides: { justification?: string; mfaCode?: string; startAt?: number; duration?: string }): Promise<RequestWithGrants> {
+  async requestFromFavorite(actor: string, favoriteId: string, overrides: { justification?: string; mfaCode?: string; startAt?: number; duration?: string; authentication?: ProviderAuthentication | null }): Promise<RequestWithGrants> {
     const f = await this.ctx.store.getFavorite(actor, favoriteId);
     if (!f) throw notFound(`favorite ${favoriteId} not found`);
     return this.submission.submitRequest(actor, {
@@ -57,6 +58,7 @@ export class Favorites {
       justification: overrides.justification ?? f.justification ?? undefined,
       mfaCode: overrides.mfaCode,
       startAt: overrides.startAt,
+      authentication: overrides.authentication,
     });
   }
 

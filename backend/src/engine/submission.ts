@@ -12,9 +12,10 @@ import { dedupe, MAX_BUNDLE_ENTITLEMENTS, type CompiledConfig } from '../domain/
 import { allApprovers, snapshotApprovers, unapprovableReason } from '../domain/approvals.ts';
 import { userMatches } from '../domain/conditions.ts';
 import { windowUnavailableReason } from '../domain/time-windows.ts';
+import { stepUpProblem } from '../domain/sign-in.ts';
 import { parseDuration, formatDuration } from '../../../common/duration.ts';
 import type { AuditInput, ChangeSet } from '../store/store.ts';
-import { forbidden, invalid, LapseError } from './errors.ts';
+import { forbidden, invalid, LapseError, StepUpRequired } from './errors.ts';
 import { groupByIntegration, type EngineContext } from './engine-context.ts';
 import type { NewRequestInput } from './engine.ts';
 import type { Grants } from './grants.ts';
@@ -62,8 +63,17 @@ export class Submission {
       if (input.startAt > now + MAX_START_DELAY_MS) throw invalid('startAt is more than 90 days ahead', 'startAt');
       startAt = input.startAt > now ? input.startAt : null;
     }
-    if (flow.settings.requireMfa) {
-      if (!this.ctx.mfa || !this.ctx.mfa.isEnrolled(actor)) throw forbidden(`flow "${flow.id}" requires MFA, and no MFA factor is configured for ${actor}`);
+    const stepUp = flow.settings.requireMfa ? this.ctx.stepUpFor?.(flow) : undefined;
+    if (stepUp) {
+      const problem = stepUpProblem(stepUp, input.authentication ?? null, now);
+      if (problem) {
+        await this.ctx.store.appendAudit([{ at: now, actor, action: 'mfa.step_up_required', requestId: null, data: { flowId: flow.id, reason: problem } }]);
+        throw new StepUpRequired(`flow "${flow.id}" requires a fresh sign-in at the identity provider (a step-up): ${problem}`, flow.id);
+      }
+    } else if (flow.settings.requireMfa) {
+      if (!this.ctx.mfa || !(await this.ctx.mfa.isEnrolled(actor))) {
+        throw forbidden(`flow "${flow.id}" requires MFA, and no MFA factor is configured for ${actor}: set up two-factor authentication first (the portal's Account view, or lapse mfa setup)`);
+      }
       if (!input.mfaCode) throw invalid(`flow "${flow.id}" requires an MFA code`, 'mfaCode');
       const result = await this.ctx.mfa.verify(actor, input.mfaCode);
       if (!result.ok) {

@@ -1,13 +1,15 @@
 // The people Lapse knows besides the configuration file: those single sign-on created or
 // refreshed from the provider's claims, kept in the store (so every replica sees them) and
-// merged into the running configuration. Also assembles single sign-on from settings.oidc.
+// merged into the running configuration. Also assembles single sign-on from settings.oidc:
+// the sign-in, and the renewal of each person at the provider.
 
 import { readFileSync } from 'node:fs';
 import { CompiledConfig } from '../domain/catalog.ts';
-import type { LapseConfig } from '../domain/config.ts';
-import { knownUsers, type KnownIdentity } from '../domain/sign-in.ts';
+import { DEFAULT_TOKEN_LIFETIMES, type LapseConfig } from '../domain/config.ts';
+import { knownUsers, stepUpFor, type KnownIdentity } from '../domain/sign-in.ts';
 import { OidcClient } from '../auth/oidc-client.ts';
 import { SignInService } from './sign-in.ts';
+import { ProviderRenewal } from './renewal.ts';
 import type { Store } from '../store/store.ts';
 import type { Logger } from '../logger.ts';
 
@@ -34,7 +36,7 @@ export class Identities {
   }
 }
 
-/** Single sign-on as settings.oidc describes it, or undefined where it is not configured. */
+/** Single sign-on as settings.oidc describes it (read at start), or undefined where it is not configured. */
 export function createSignIn(d: {
   config: () => LapseConfig;
   env: NodeJS.ProcessEnv;
@@ -43,14 +45,23 @@ export function createSignIn(d: {
   isKnownUser: (userId: string) => boolean;
   identitiesChanged: () => Promise<void>;
   logger: Logger;
-}): SignInService | undefined {
+}): { signIn: SignInService; renewal: ProviderRenewal } | undefined {
   const { oidc, publicUrl } = d.config().settings;
   if (!oidc || !publicUrl) return undefined;
   const client = new OidcClient(oidc, `${publicUrl}/auth/callback`, clientSecret(oidc.clientSecret, d.env));
-  return new SignInService({
+  const signIn = new SignInService({
     settings: oidc, client, store: d.store, now: d.now, configuredUsers: () => d.config().users,
     isKnownUser: d.isKnownUser, identitiesChanged: d.identitiesChanged, logger: d.logger,
+    stepUpFor: (flowId) => {
+      const flow = d.config().flows.find((f) => f.id === flowId);
+      if (!flow) return { problem: `no flow "${flowId}"` };
+      if (!flow.settings.requireMfa) return { problem: `flow "${flowId}" does not require MFA: no step-up is needed` };
+      return stepUpFor(oidc, flow.settings);
+    },
+    tokenLifetimes: () => d.config().settings.tokens ?? DEFAULT_TOKEN_LIFETIMES,
   });
+  const renewal = new ProviderRenewal({ settings: () => oidc, client, store: d.store, now: d.now, identitiesChanged: d.identitiesChanged, logger: d.logger });
+  return { signIn, renewal };
 }
 
 function clientSecret(ref: { env: string } | { file: string } | null, env: NodeJS.ProcessEnv): string | undefined {

@@ -1,9 +1,10 @@
 // People who stop being Lapse users (removed from the configuration, or no longer provisioned)
-// are offboarded: their sessions end, their tokens are revoked, what they hold is revoked
-// and what they asked for is canceled, audited with the reason "user removed". With
-// settings.offboarding: suspend, they are only locked out (sessions and tokens refused while
-// they are not users; access ends on its own). The users known last time are kept in the
-// store, so a person removed while the server was down is offboarded at the next start.
+// are offboarded: their sessions end, their tokens are revoked, their own MFA factor is
+// removed, what they hold is revoked and what they asked for is canceled, audited with the
+// reason "user removed". With settings.offboarding: suspend, they are only locked out
+// (sessions and tokens refused while they are not users; access ends on its own). The users
+// known last time are kept in the store, so a person removed while the server was down is
+// offboarded at the next start.
 
 import type { Engine } from '../engine/engine.ts';
 import type { Store } from '../store/store.ts';
@@ -41,6 +42,9 @@ export class Offboarder {
     if (tokens > 0 || sessions > 0) {
       await this.d.store.appendAudit([{ at, actor: 'system', action: 'user.credentials_revoked', requestId: null, data: { user: userId, reason: OFFBOARDING_REASON, tokens, sessions } }]);
     }
+    // Whoever is given the id later sets up a factor of their own.
+    const factor = await this.d.store.deleteMfaEnrolment(userId);
+    if (factor) await this.d.store.appendAudit([{ at, actor: 'system', action: 'mfa.reset', requestId: null, data: { user: userId, state: factor.state, reason: OFFBOARDING_REASON } }]);
     const report = await this.d.engine.offboard(userId, OFFBOARDING_REASON);
     this.d.logger.warn({ user: userId, tokens, sessions, revoked: report.revoked.length, canceled: report.canceled.length, failed: report.failed.length }, 'a user was removed: offboarded');
   }

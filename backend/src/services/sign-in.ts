@@ -5,8 +5,8 @@
 // sign-out is audited.
 
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { OidcSettings } from '../domain/config.ts';
-import { admissionProblem, identityFromClaims, userIdFor } from '../domain/sign-in.ts';
+import type { OidcSettings, StepUpPolicy, TokenLifetimes } from '../domain/config.ts';
+import { admissionProblem, identityFromClaims, userIdFor, type ProviderAuthentication } from '../domain/sign-in.ts';
 import type { UserConfig } from '../domain/config.ts';
 import { SignInRefused, type OidcClient } from '../auth/oidc-client.ts';
 import type { Store } from '../store/store.ts';
@@ -51,6 +51,7 @@ interface AppGrant {
   userId: string;
   challenge: string;
   name: string;
+  authentication: ProviderAuthentication;
 }
 
 /** Why an app's sign-in request cannot be accepted (a redirect that is not loopback, a bad challenge), or null. */
@@ -73,9 +74,13 @@ export interface SessionCaller {
   userId: string;
   sessionId: string;
   csrfHash: string;
+  authentication: ProviderAuthentication | null;
 }
 
 export { SignInRefused };
+
+/** A step-up was asked for a flow that asks none (unknown, or not requiring MFA). */
+export class StepUpUnavailable extends Error {}
 
 export class SignInService {
   constructor(private readonly d: {
@@ -89,20 +94,35 @@ export class SignInService {
     isKnownUser: (userId: string) => boolean;
     /** Called after a person's identity was created or refreshed, so the running configuration follows. */
     identitiesChanged: () => Promise<void>;
+    /** The step-up a flow asks of the provider, or why there is none to ask for (unknown flow, no MFA required). */
+    stepUpFor: (flowId: string) => StepUpPolicy | { problem: string };
+    /** How long the API tokens apps receive live. */
+    tokenLifetimes: () => TokenLifetimes;
     logger: Logger;
   }) {}
 
   /**
    * The provider's authorization URL for a new sign-in that returns to `returnTo` (a path of
    * the portal), or, for an app on this person's machine (the CLI, the tray), to its loopback
-   * redirect with a one-time code (RFC 8252; see AppSignIn).
+   * redirect with a one-time code (RFC 8252; see AppSignIn). With `stepUpFlow`, a step-up for
+   * that flow: the provider is asked for a fresh authentication (max_age, acr_values), and
+   * the resulting session or token carries it. Throws StepUpUnavailable for a flow that asks none.
    */
-  async begin(returnTo: string | undefined, app?: AppSignIn): Promise<string> {
-    const pending = await this.d.client.begin();
+  async begin(returnTo: string | undefined, app?: AppSignIn, stepUpFlow?: string): Promise<string> {
+    let maxAgeSeconds: number | null = null;
+    let acrValues: string[] = [];
+    if (stepUpFlow !== undefined) {
+      const policy = this.d.stepUpFor(stepUpFlow);
+      if ('problem' in policy) throw new StepUpUnavailable(policy.problem);
+      // Asked a little shorter than the flow allows, so the request that follows still fits.
+      maxAgeSeconds = Math.max(0, Math.floor(policy.maxAgeMs / 1000) - 60);
+      acrValues = policy.acrValues;
+    }
+    const pending = await this.d.client.begin(maxAgeSeconds === null ? undefined : { maxAgeSeconds, acrValues });
     const now = this.d.now();
     await this.d.store.saveSignInAttempt({
       state: pending.state, nonce: pending.nonce, codeVerifier: pending.codeVerifier,
-      returnTo: app ? `${APP_PREFIX}${JSON.stringify(app)}` : safeReturnPath(returnTo), createdAt: now, expiresAt: now + ATTEMPT_LIFETIME_MS,
+      returnTo: app ? `${APP_PREFIX}${JSON.stringify(app)}` : safeReturnPath(returnTo), createdAt: now, expiresAt: now + ATTEMPT_LIFETIME_MS, maxAgeSeconds,
     });
     return pending.url.href;
   }
@@ -130,7 +150,8 @@ export class SignInService {
     const now = this.d.now();
     const attempt = state ? await this.d.store.takeSignInAttempt(state, now) : null;
     if (!attempt) throw new SignInRefused('this sign-in has expired or was already used: sign in again');
-    const signed = await this.d.client.complete(callback, attempt);
+    const { nonce, codeVerifier, maxAgeSeconds } = attempt;
+    const signed = await this.d.client.complete(callback, { state: attempt.state, nonce, codeVerifier, ...(maxAgeSeconds != null ? { maxAgeSeconds } : {}) }, now);
     const identity = identityFromClaims(this.d.settings, signed.issuer, signed.subject, signed.claims);
     if ('refused' in identity) throw new SignInRefused(identity.refused);
     const notAllowed = admissionProblem(this.d.settings, identity);
@@ -147,24 +168,31 @@ export class SignInService {
       id: who.id, issuer: identity.issuer, subject: identity.subject, email: identity.email, name: identity.name, groups: identity.groups,
       manager: identity.manager, attributes: identity.attributes, createdAt: previous?.createdAt ?? now, updatedAt: now, lastSignInAt: now, disabledAt: null,
     });
+    // The refresh token renews the person at the provider later (groups, and whether they may stay).
+    await this.d.store.saveRenewal(who.id, { refreshToken: signed.refreshToken, renewAt: signed.refreshToken ? now + this.d.settings.renewEveryMs : null, error: null });
+    if (!signed.refreshToken) this.d.logger.info({ user: who.id }, 'the identity provider gave no refresh token: this person is renewed only when they sign in again (ask for offline_access in settings.oidc.scopes)');
     await this.d.identitiesChanged();
-    if (attempt.returnTo.startsWith(APP_PREFIX)) return { app: await this.grantApp(JSON.parse(attempt.returnTo.slice(APP_PREFIX.length)) as AppSignIn, who.id, now) };
+    const forApp = attempt.returnTo.startsWith(APP_PREFIX);
+    await this.d.store.appendAudit([{
+      at: now, actor: who.id, action: 'auth.sign_in', requestId: null,
+      data: {
+        method: 'oidc', via: forApp ? 'app' : 'portal', created: !previous && !who.configured, groups: identity.groups,
+        ...(attempt.maxAgeSeconds != null ? { stepUp: true, acr: signed.authentication.acr, amr: signed.authentication.amr } : {}),
+      },
+    }]);
+    if (forApp) return { app: await this.grantApp(JSON.parse(attempt.returnTo.slice(APP_PREFIX.length)) as AppSignIn, who.id, signed.authentication, now) };
     const session: NewSession = { secret: secret(), csrfToken: secret(), expiresAt: now + this.d.settings.sessionMaxAgeMs, userId: who.id, returnTo: attempt.returnTo };
     await this.d.store.insertSession({
       id: sha256(session.secret), userId: who.id, createdAt: now, lastSeenAt: now, expiresAt: session.expiresAt, idleTimeoutMs: this.d.settings.sessionIdleMs,
-      csrfHash: sha256(session.csrfToken), idToken: signed.idToken, revokedAt: null, revokedReason: null,
+      csrfHash: sha256(session.csrfToken), idToken: signed.idToken, revokedAt: null, revokedReason: null, authentication: signed.authentication,
     });
-    await this.d.store.appendAudit([{
-      at: now, actor: who.id, action: 'auth.sign_in', requestId: null,
-      data: { method: 'oidc', created: !previous && !who.configured, groups: identity.groups },
-    }]);
     return session;
   }
 
   /** A one-time code for the app, kept like a sign-in attempt (single use, two minutes), and the loopback URL carrying it. */
-  private async grantApp(app: AppSignIn, userId: string, now: number): Promise<string> {
+  private async grantApp(app: AppSignIn, userId: string, authentication: ProviderAuthentication, now: number): Promise<string> {
     const code = secret();
-    const grant: AppGrant = { userId, challenge: app.challenge, name: app.name };
+    const grant: AppGrant = { userId, challenge: app.challenge, name: app.name, authentication };
     await this.d.store.saveSignInAttempt({ state: code, nonce: '', codeVerifier: '', returnTo: `${GRANT_PREFIX}${JSON.stringify(grant)}`, createdAt: now, expiresAt: now + APP_CODE_LIFETIME_MS });
     const url = new URL(app.redirectUri);
     url.searchParams.set('code', code);
@@ -183,7 +211,9 @@ export class SignInService {
     const grant = JSON.parse(attempt.returnTo.slice(GRANT_PREFIX.length)) as AppGrant;
     if (createHash('sha256').update(verifier).digest('base64url') !== grant.challenge) throw new SignInRefused('the code verifier does not match the sign-in\'s challenge');
     if (!this.d.isKnownUser(grant.userId)) throw new SignInRefused(`${grant.userId} is no longer a Lapse user`);
-    const { token, record } = await createToken(this.d.store, grant.userId, grant.name, now, { by: grant.userId });
+    const { token, record } = await createToken(this.d.store, grant.userId, grant.name, now, {
+      by: grant.userId, expiresAt: now + this.d.tokenLifetimes().defaultLifetimeMs, authentication: grant.authentication,
+    });
     return { userId: grant.userId, token, expiresAt: record.expiresAt, tokenId: record.id };
   }
 
@@ -205,7 +235,7 @@ export class SignInService {
       return null;
     }
     if (now - s.lastSeenAt >= TOUCH_EVERY_MS) await this.d.store.touchSession(id, now);
-    return { userId: s.userId, sessionId: id, csrfHash: s.csrfHash };
+    return { userId: s.userId, sessionId: id, csrfHash: s.csrfHash, authentication: s.authentication ?? null };
   }
 
   /** Ends the session; where the provider offers it, the URL that signs the person out there too. */

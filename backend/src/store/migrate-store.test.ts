@@ -46,11 +46,12 @@ async function snapshot(store: Store, tokens: string[]) {
     liveSessions: await store.listSessionsOf('alice', T0),
     provisioned: await store.listProvisionedUsers(),
     bySubject: await store.findProvisionedUserBySubject('https://idp.example.com', '00u-dana'),
+    renewals: await Promise.all(['u-dana', 'u-gone'].map((id) => store.findRenewal(id))),
   };
 }
 
 /** A sign-in attempt under way when the store is copied (taken once, so checked after the copy). */
-const ATTEMPT: SignInAttempt = { state: 'st-copied', nonce: 'n', codeVerifier: 'v', returnTo: '/requests', createdAt: T0, expiresAt: T0 + 10 * MINUTE };
+const ATTEMPT: SignInAttempt = { state: 'st-copied', nonce: 'n', codeVerifier: 'v', returnTo: '/requests', createdAt: T0, expiresAt: T0 + 10 * MINUTE, maxAgeSeconds: 240 };
 
 /** When the copied service token stops working: a month from the real now (tokens are checked against the real clock here). */
 const SERVICE_EXPIRES_AT = Date.now() + 30 * 24 * HOUR;
@@ -75,7 +76,10 @@ async function populated(): Promise<{ h: Harness; tokens: string[] }> {
   const service = `lapse_svc000000001_${'s'.repeat(43)}`;
   await h.store.insertToken({ id: 'svc000000001', userId: 'ci', name: 'deploys', createdAt: T0, revokedAt: null, lastUsedAt: null, expiresAt: SERVICE_EXPIRES_AT, kind: 'service' }, hashToken(service));
   await h.store.setMeta('admin-token-created', '2026-11-23T10:00:00.000Z');
-  const session = { userId: 'alice', createdAt: T0, lastSeenAt: T0 + MINUTE, expiresAt: T0 + 8 * HOUR, idleTimeoutMs: 30 * MINUTE, csrfHash: 'c', idToken: 'eyJ.e30.sig', revokedAt: null, revokedReason: null };
+  const session = {
+    userId: 'alice', createdAt: T0, lastSeenAt: T0 + MINUTE, expiresAt: T0 + 8 * HOUR, idleTimeoutMs: 30 * MINUTE, csrfHash: 'c', idToken: 'eyJ.e30.sig', revokedAt: null, revokedReason: null,
+    authentication: { at: T0 - MINUTE, acr: 'phr', amr: ['pwd', 'otp'] },
+  };
   await h.store.insertSession({ id: 'session-live', ...session });
   await h.store.insertSession({ id: 'session-revoked', ...session, userId: 'carol', idToken: null });
   await h.store.revokeSession('session-revoked', T0 + MINUTE, 'sign-out');
@@ -86,6 +90,8 @@ async function populated(): Promise<{ h: Harness; tokens: string[] }> {
   };
   await h.store.saveProvisionedUser(provisioned);
   await h.store.saveProvisionedUser({ ...provisioned, id: 'u-gone', subject: '00u-gone', name: null, groups: [], manager: null, attributes: {}, disabledAt: T0 + HOUR });
+  await h.store.saveRenewal('u-dana', { refreshToken: 'rt "dana"', renewAt: T0 + 15 * MINUTE, error: null });
+  await h.store.saveRenewal('u-gone', { refreshToken: null, renewAt: null, error: 'the identity provider refused the renewal: invalid_grant' });
   return { h, tokens: [a.token, b.token, service] };
 }
 

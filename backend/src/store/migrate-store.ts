@@ -1,8 +1,9 @@
 // `lapse migrate-store`: moves an embedded SQLite store to PostgreSQL. Everything is copied
 // as stored (requests, grants, jobs, the audit log with its chain and head, favorites,
-// token hashes, meta, sessions, sign-in attempts, provisioned users) in one transaction on
-// the target, which must be empty; afterwards the row counts are compared and the target's
-// audit chain is verified against its head.
+// token hashes, meta, sessions, sign-in attempts, provisioned users, TOTP enrolments with
+// their secrets still sealed) in one transaction on the target, which must be empty;
+// afterwards the row counts are compared and the target's audit chain is verified against
+// its head.
 
 import { verifyAuditChain } from '../audit/verify.ts';
 import { entitlementKey, type RequestRecord } from '../domain/request.ts';

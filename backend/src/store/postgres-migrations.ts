@@ -190,5 +190,29 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
     name: 'a token\'s expiry and kind',
     // As SQLite migration 7: existing tokens get no expiry and the kind personal.
     sql: `ALTER TABLE tokens ADD COLUMN expires_at BIGINT, ADD COLUMN kind TEXT NOT NULL DEFAULT 'personal';`,
+  },  {
+    version: 8,
+    name: 'renewal at the identity provider, and how a credential was authenticated',
+    // As SQLite migration 8.
+    sql: `
+      ALTER TABLE provisioned_users ADD COLUMN refresh_token TEXT, ADD COLUMN renew_at BIGINT, ADD COLUMN renewal_error TEXT;
+      ALTER TABLE sessions ADD COLUMN authenticated_at BIGINT, ADD COLUMN acr TEXT, ADD COLUMN amr TEXT;
+      ALTER TABLE tokens ADD COLUMN authenticated_at BIGINT, ADD COLUMN acr TEXT, ADD COLUMN amr TEXT;
+      ALTER TABLE sign_in_attempts ADD COLUMN max_age_seconds INTEGER;
+    `,
+  },
+  {
+    version: 9,
+    name: 'TOTP self-enrolment',
+    // As SQLite migration 9.
+    sql: `
+      CREATE TABLE mfa_enrolments (
+        user_id TEXT PRIMARY KEY,
+        secret TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'confirmed')),
+        created_at BIGINT NOT NULL,
+        confirmed_at BIGINT
+      );
+    `,
   },
 ];

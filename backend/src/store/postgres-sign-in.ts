@@ -3,15 +3,15 @@
 // callback, one gets it.
 
 import type pg from 'pg';
-import { ConflictError, type ProvisionedUser, type SessionRecord, type SignInAttempt } from './store.ts';
+import { ConflictError, type DueRenewal, type ProvisionedUser, type Renewal, type SessionRecord, type SignInAttempt } from './store.ts';
 import { queryCount, queryOne, queryRows } from './postgres-connection.ts';
-import { provisionedUserFromRow, sessionFromRow, signInAttemptFromRow } from './rows.ts';
+import { authenticationColumns, provisionedUserFromRow, renewalFromRow, sessionFromRow, signInAttemptFromRow } from './rows.ts';
 
 export async function insertSession(pool: pg.Pool, s: SessionRecord): Promise<void> {
   await pool.query(
-    `INSERT INTO sessions (id, user_id, created_at, last_seen_at, expires_at, idle_timeout_ms, csrf_hash, id_token, revoked_at, revoked_reason)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-    [s.id, s.userId, s.createdAt, s.lastSeenAt, s.expiresAt, s.idleTimeoutMs, s.csrfHash, s.idToken, s.revokedAt, s.revokedReason],
+    `INSERT INTO sessions (id, user_id, created_at, last_seen_at, expires_at, idle_timeout_ms, csrf_hash, id_token, revoked_at, revoked_reason, authenticated_at, acr, amr)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+    [s.id, s.userId, s.createdAt, s.lastSeenAt, s.expiresAt, s.idleTimeoutMs, s.csrfHash, s.idToken, s.revokedAt, s.revokedReason, ...authenticationColumns(s.authentication)],
   );
 }
 
@@ -49,8 +49,8 @@ export async function pruneSessions(pool: pg.Pool, before: number): Promise<numb
 export async function saveSignInAttempt(pool: pg.Pool, a: SignInAttempt): Promise<void> {
   await pool.query('DELETE FROM sign_in_attempts WHERE expires_at <= $1', [a.createdAt]);
   await pool.query(
-    'INSERT INTO sign_in_attempts (state, nonce, code_verifier, return_to, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)',
-    [a.state, a.nonce, a.codeVerifier, a.returnTo, a.createdAt, a.expiresAt],
+    'INSERT INTO sign_in_attempts (state, nonce, code_verifier, return_to, created_at, expires_at, max_age_seconds) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+    [a.state, a.nonce, a.codeVerifier, a.returnTo, a.createdAt, a.expiresAt, a.maxAgeSeconds ?? null],
   );
 }
 
@@ -95,4 +95,26 @@ export async function findProvisionedUserBySubject(pool: pg.Pool, issuer: string
 
 export async function listProvisionedUsers(pool: pg.Pool): Promise<ProvisionedUser[]> {
   return (await queryRows(pool, 'SELECT * FROM provisioned_users ORDER BY created_at, id COLLATE "C"')).map(provisionedUserFromRow);
+}
+
+export async function saveRenewal(pool: pg.Pool, userId: string, r: Renewal): Promise<void> {
+  await pool.query('UPDATE provisioned_users SET refresh_token = $1, renew_at = $2, renewal_error = $3 WHERE id = $4', [r.refreshToken, r.renewAt, r.error, userId]);
+}
+
+/** See Store.claimDueRenewals: rows another replica is claiming are skipped, not waited for. */
+export async function claimDueRenewals(pool: pg.Pool, now: number, leaseMs: number, limit: number): Promise<DueRenewal[]> {
+  const rows = await queryRows(
+    pool,
+    `UPDATE provisioned_users SET renew_at = $1 WHERE id IN (
+       SELECT id FROM provisioned_users WHERE renew_at <= $2 AND refresh_token IS NOT NULL AND disabled_at IS NULL
+       ORDER BY renew_at, id COLLATE "C" LIMIT $3 FOR UPDATE SKIP LOCKED
+     ) RETURNING id, refresh_token`,
+    [now + leaseMs, now, limit],
+  );
+  return rows.map((row) => ({ userId: String(row.id), refreshToken: String(row.refresh_token) }));
+}
+
+export async function findRenewal(pool: pg.Pool, userId: string): Promise<Renewal | null> {
+  const row = await queryOne(pool, 'SELECT refresh_token, renew_at, renewal_error FROM provisioned_users WHERE id = $1', [userId]);
+  return row ? renewalFromRow(row) : null;
 }

@@ -8,7 +8,7 @@
 // The URL, pool settings and query helpers are in postgres-connection.ts; a change set's
 // checks and writes in postgres-changes.ts; jobs and their leases in postgres-jobs.ts; the
 // audit chain in postgres-audit.ts; lock rows in postgres-locks.ts; sessions, sign-in
-// attempts and provisioned users in postgres-sign-in.ts.
+// attempts and provisioned users in postgres-sign-in.ts; TOTP self-enrolments in postgres-mfa.ts.
 
 import pg from 'pg';
 import { HOLDING_STATUSES, type Favorite, type GrantRecord, type JobRecord, type RequestRecord, type RequestWithGrants } from '../domain/request.ts';
@@ -19,7 +19,10 @@ import {
   type AuditInput,
   type ChangeSet,
   type HeldGrant,
+  type MfaEnrolment,
   type ProvisionedUser,
+  type Renewal,
+  type DueRenewal,
   type RequestFilter,
   type SessionRecord,
   type SignInAttempt,
@@ -28,12 +31,13 @@ import {
   type TokenRecord,
 } from './store.ts';
 import { MIGRATION_LOCK_KEY, POSTGRES_MIGRATIONS } from './postgres-migrations.ts';
-import { tokenFromRow } from './rows.ts';
+import { authenticationColumns, tokenFromRow } from './rows.ts';
 import { parseStoreUrl, queryCount, queryOne, queryRows, RETRYABLE, runTransaction, type PoolSettings, type Queryable, type Row } from './postgres-connection.ts';
 import { applyChangeSet, storedKey } from './postgres-changes.ts';
 import * as auditChain from './postgres-audit.ts';
 import * as jobs from './postgres-jobs.ts';
 import * as signIn from './postgres-sign-in.ts';
+import * as mfa from './postgres-mfa.ts';
 import { PostgresLocks } from './postgres-locks.ts';
 
 // The CLI's store tools load this with the store.
@@ -357,8 +361,8 @@ export class PostgresStore implements Store {
 
   async insertToken(t: TokenRecord, secretHash: string): Promise<void> {
     await this.pool.query(
-      'INSERT INTO tokens (id, user_id, name, hash, created_at, revoked_at, last_used_at, expires_at, kind) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
-      [t.id, t.userId, t.name, secretHash, t.createdAt, t.revokedAt, t.lastUsedAt, t.expiresAt, t.kind],
+      'INSERT INTO tokens (id, user_id, name, hash, created_at, revoked_at, last_used_at, expires_at, kind, authenticated_at, acr, amr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)',
+      [t.id, t.userId, t.name, secretHash, t.createdAt, t.revokedAt, t.lastUsedAt, t.expiresAt, t.kind, ...authenticationColumns(t.authentication)],
     );
   }
 
@@ -396,6 +400,9 @@ export class PostgresStore implements Store {
   async findProvisionedUser(id: string): Promise<ProvisionedUser | null> { return signIn.findProvisionedUser(this.pool, id); }
   async findProvisionedUserBySubject(issuer: string, subject: string): Promise<ProvisionedUser | null> { return signIn.findProvisionedUserBySubject(this.pool, issuer, subject); }
   async listProvisionedUsers(): Promise<ProvisionedUser[]> { return signIn.listProvisionedUsers(this.pool); }
+  async saveRenewal(userId: string, r: Renewal): Promise<void> { return signIn.saveRenewal(this.pool, userId, r); }
+  async findRenewal(userId: string): Promise<Renewal | null> { return signIn.findRenewal(this.pool, userId); }
+  async claimDueRenewals(now: number, leaseMs: number, limit: number): Promise<DueRenewal[]> { return signIn.claimDueRenewals(this.pool, now, leaseMs, limit); }
 
   async useMfaStep(userId: string, step: number): Promise<boolean> {
     return (await this.count(
@@ -418,6 +425,12 @@ export class PostgresStore implements Store {
     );
     return JSON.parse(String(row!.value)) as { count: number; since: number };
   }
+
+  // TOTP self-enrolments: in postgres-mfa.ts.
+  async getMfaEnrolment(userId: string): Promise<MfaEnrolment | null> { return mfa.getMfaEnrolment(this.pool, userId); }
+  async startMfaEnrolment(userId: string, secret: string, at: number): Promise<boolean> { return mfa.startMfaEnrolment(this.pool, userId, secret, at); }
+  async confirmMfaEnrolment(userId: string, secret: string, at: number): Promise<boolean> { return mfa.confirmMfaEnrolment(this.pool, userId, secret, at); }
+  async deleteMfaEnrolment(userId: string, state?: MfaEnrolment['state']): Promise<MfaEnrolment | null> { return mfa.deleteMfaEnrolment(this.pool, userId, state); }
 
   async getMeta(key: string): Promise<string | null> {
     const row = await this.one('SELECT value FROM meta WHERE key = $1', [key]);

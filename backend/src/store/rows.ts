@@ -1,7 +1,8 @@
 // Rows of the store's tables as records: the same columns in SQLite and PostgreSQL.
 
 import type { JobRecord } from '../domain/request.ts';
-import type { AuditEvent, ProvisionedUser, SessionRecord, SignInAttempt, TokenRecord } from './store.ts';
+import type { ProviderAuthentication } from '../domain/sign-in.ts';
+import type { AuditEvent, MfaEnrolment, ProvisionedUser, Renewal, SessionRecord, SignInAttempt, TokenRecord } from './store.ts';
 
 type Row = Record<string, unknown>;
 
@@ -48,7 +49,20 @@ export function tokenFromRow(r: Row): TokenRecord {
     lastUsedAt: r.last_used_at === null ? null : Number(r.last_used_at),
     expiresAt: r.expires_at === null ? null : Number(r.expires_at),
     kind: r.kind as TokenRecord['kind'],
+    // Only where single sign-on made the token.
+    ...(r.authenticated_at != null ? { authentication: authenticationFromRow(r) } : {}),
   };
+}
+
+/** The authentication columns of a session or token row (authenticated_at, acr, amr as JSON). */
+function authenticationFromRow(r: Row): ProviderAuthentication | null {
+  if (r.authenticated_at === null || r.authenticated_at === undefined) return null;
+  return { at: Number(r.authenticated_at), acr: r.acr === null ? null : String(r.acr), amr: r.amr === null ? [] : (JSON.parse(String(r.amr)) as string[]) };
+}
+
+/** The values of the authentication columns: authenticated_at, acr, amr. */
+export function authenticationColumns(a: ProviderAuthentication | null | undefined): [number | null, string | null, string | null] {
+  return a ? [a.at, a.acr, JSON.stringify(a.amr)] : [null, null, null];
 }
 
 const numberOrNull = (v: unknown) => (v === null ? null : Number(v));
@@ -66,6 +80,7 @@ export function sessionFromRow(r: Row): SessionRecord {
     idToken: stringOrNull(r.id_token),
     revokedAt: numberOrNull(r.revoked_at),
     revokedReason: stringOrNull(r.revoked_reason),
+    authentication: authenticationFromRow(r),
   };
 }
 
@@ -77,6 +92,7 @@ export function signInAttemptFromRow(r: Row): SignInAttempt {
     returnTo: String(r.return_to),
     createdAt: Number(r.created_at),
     expiresAt: Number(r.expires_at),
+    maxAgeSeconds: numberOrNull(r.max_age_seconds ?? null),
   };
 }
 
@@ -96,4 +112,18 @@ export function provisionedUserFromRow(r: Row): ProvisionedUser {
     lastSignInAt: Number(r.last_sign_in_at),
     disabledAt: numberOrNull(r.disabled_at),
   };
+}
+
+export function mfaEnrolmentFromRow(r: Row): MfaEnrolment {
+  return {
+    userId: String(r.user_id),
+    secret: String(r.secret),
+    state: r.state === 'confirmed' ? 'confirmed' : 'pending',
+    createdAt: Number(r.created_at),
+    confirmedAt: numberOrNull(r.confirmed_at),
+  };
+}
+
+export function renewalFromRow(r: Row): Renewal {
+  return { refreshToken: stringOrNull(r.refresh_token), renewAt: numberOrNull(r.renew_at), error: stringOrNull(r.renewal_error) };
 }

@@ -14,11 +14,11 @@ const HOUR = 60 * MINUTE;
 
 const session = (id: string, userId: string, fields: Partial<SessionRecord> = {}): SessionRecord => ({
   id, userId, createdAt: T0, lastSeenAt: T0, expiresAt: T0 + 8 * HOUR, idleTimeoutMs: 30 * MINUTE,
-  csrfHash: `csrf-${id}`, idToken: null, revokedAt: null, revokedReason: null, ...fields,
+  csrfHash: `csrf-${id}`, idToken: null, revokedAt: null, revokedReason: null, authentication: null, ...fields,
 });
 
 const attempt = (state: string, fields: Partial<SignInAttempt> = {}): SignInAttempt => ({
-  state, nonce: `nonce-${state}`, codeVerifier: `verifier-${state}`, returnTo: '/requests?tab=mine', createdAt: T0, expiresAt: T0 + 10 * MINUTE, ...fields,
+  state, nonce: `nonce-${state}`, codeVerifier: `verifier-${state}`, returnTo: '/requests?tab=mine', createdAt: T0, expiresAt: T0 + 10 * MINUTE, maxAgeSeconds: null, ...fields,
 });
 
 const user = (id: string, fields: Partial<ProvisionedUser> = {}): ProvisionedUser => ({
@@ -27,7 +27,7 @@ const user = (id: string, fields: Partial<ProvisionedUser> = {}): ProvisionedUse
 });
 
 async function sessions(s: Store): Promise<void> {
-  const full = session('s1', 'alice', { idToken: 'eyJhbGciOiJSUzI1NiJ9.e30.sig', lastSeenAt: T0 + MINUTE });
+  const full = session('s1', 'alice', { idToken: 'eyJhbGciOiJSUzI1NiJ9.e30.sig', lastSeenAt: T0 + MINUTE, authentication: { at: T0 - MINUTE, acr: 'urn:"phr"', amr: ['pwd', 'mfa'] } });
   await s.insertSession(full);
   await s.insertSession(session('s2', 'alice', { createdAt: T0 + 1 }));
   assert.deepEqual(await s.findSession('s1'), full);
@@ -77,7 +77,7 @@ async function sessions(s: Store): Promise<void> {
 }
 
 async function signInAttempts(s: Store): Promise<void> {
-  const a = attempt('st-1', { returnTo: '/requests/r1?x="ü"' });
+  const a = attempt('st-1', { returnTo: '/requests/r1?x="ü"', maxAgeSeconds: 240 });
   await s.saveSignInAttempt(a);
   await assert.rejects(s.saveSignInAttempt(attempt('st-1')), 'a state is unique');
   // Taken once: the second take (a replayed callback) finds nothing.
@@ -131,7 +131,26 @@ async function provisionedUsers(s: Store): Promise<void> {
   assert.equal((await s.listProvisionedUsers()).length, 3);
 }
 
+async function renewals(s: Store): Promise<void> {
+  for (const id of ['r-ann', 'r-ben', 'r-cat', 'r-dan']) await s.saveProvisionedUser(user(id));
+  await s.saveRenewal('r-ann', { refreshToken: 'rt-ann "quoted"', renewAt: T0, error: null });
+  await s.saveRenewal('r-ben', { refreshToken: 'rt-ben', renewAt: T0 + HOUR, error: null });
+  await s.saveRenewal('r-cat', { refreshToken: null, renewAt: null, error: null });
+  await s.saveRenewal('r-dan', { refreshToken: 'rt-dan', renewAt: T0, error: null });
+  await s.saveProvisionedUser(user('r-dan', { disabledAt: T0 }));
+  // Due, with a refresh token, not disabled: only ann; taken once until the lease ends.
+  assert.deepEqual(await s.claimDueRenewals(T0 + MINUTE, 2 * MINUTE, 10), [{ userId: 'r-ann', refreshToken: 'rt-ann "quoted"' }]);
+  assert.deepEqual(await s.claimDueRenewals(T0 + 2 * MINUTE, 2 * MINUTE, 10), []);
+  assert.deepEqual((await s.claimDueRenewals(T0 + 3 * MINUTE + 1, 2 * MINUTE, 10)).map((r) => r.userId), ['r-ann'], 'the lease ended: taken again');
+  assert.deepEqual((await s.claimDueRenewals(T0 + 2 * HOUR, MINUTE, 1)).map((r) => r.userId), ['r-ann'], 'at most the limit, the most overdue first');
+  assert.deepEqual((await s.claimDueRenewals(T0 + 2 * HOUR, MINUTE, 10)).map((r) => r.userId), ['r-ben']);
+  // Saving the provisioned user again keeps what renews them.
+  await s.saveProvisionedUser(user('r-ben', { groups: ['new'] }));
+  assert.deepEqual((await s.claimDueRenewals(T0 + 3 * HOUR, MINUTE, 10)).map((r) => r.userId).sort(), ['r-ann', 'r-ben']);
+}
+
 const checks: [string, (s: Store) => Promise<void>][] = [
+  ['renewals are claimed when due, once per lease, only with a refresh token and not disabled', renewals],
   ['sessions round-trip, are touched forward only, revoked once, listed while live and pruned once ended', sessions],
   ['sign-in attempts are taken once, and never once expired', signInAttempts],
   ['provisioned users round-trip, are replaced by id and found by subject; (issuer, subject) is unique', provisionedUsers],
@@ -173,5 +192,27 @@ test('PostgreSQL: two replicas taking the same sign-in attempt at once: exactly 
     }
   } finally {
     for (const r of replicas) await r.close();
+  }
+});
+
+test('PostgreSQL: two replicas claiming renewals at once: each person is renewed by one of them', async () => {
+  const url = await freshTestStoreUrl();
+  const a = new PostgresStore(url, { auditKey: TEST_AUDIT_KEY });
+  const b = new PostgresStore(url, { auditKey: TEST_AUDIT_KEY });
+  await a.migrate();
+  await b.migrate();
+  try {
+    const ids = Array.from({ length: 40 }, (_, i) => `p-${String(i).padStart(2, '0')}`);
+    for (const id of ids) {
+      await a.saveProvisionedUser(user(id));
+      await a.saveRenewal(id, { refreshToken: `rt-${id}`, renewAt: T0, error: null });
+    }
+    const batches = await Promise.all([a, b, a, b].map((s) => s.claimDueRenewals(T0 + MINUTE, MINUTE, 15)));
+    const claimed = batches.flat().map((r) => r.userId);
+    assert.equal(new Set(claimed).size, claimed.length, 'nobody twice');
+    assert.deepEqual(claimed.sort(), ids, 'everyone once');
+  } finally {
+    await a.close();
+    await b.close();
   }
 });

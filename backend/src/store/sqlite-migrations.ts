@@ -243,5 +243,42 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       ALTER TABLE tokens ADD COLUMN expires_at INTEGER;
       ALTER TABLE tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'personal';
     `,
+  },  {
+    version: 8,
+    name: 'renewal at the identity provider, and how a credential was authenticated',
+    // A provisioned user keeps the provider's refresh token (to renew their groups and to learn
+    // that the provider no longer lets them in), when the next renewal is due, and the last
+    // renewal's error. A session and a token keep when the provider last authenticated the
+    // person behind them, and how (acr, and amr as a JSON array): a step-up for a flow that
+    // requires MFA is checked against these. A sign-in attempt that is a step-up keeps the
+    // max_age it asked for, which the provider's answer must meet.
+    sql: `
+      ALTER TABLE provisioned_users ADD COLUMN refresh_token TEXT;
+      ALTER TABLE provisioned_users ADD COLUMN renew_at INTEGER;
+      ALTER TABLE provisioned_users ADD COLUMN renewal_error TEXT;
+      ALTER TABLE sessions ADD COLUMN authenticated_at INTEGER;
+      ALTER TABLE sessions ADD COLUMN acr TEXT;
+      ALTER TABLE sessions ADD COLUMN amr TEXT;
+      ALTER TABLE tokens ADD COLUMN authenticated_at INTEGER;
+      ALTER TABLE tokens ADD COLUMN acr TEXT;
+      ALTER TABLE tokens ADD COLUMN amr TEXT;
+      ALTER TABLE sign_in_attempts ADD COLUMN max_age_seconds INTEGER;
+    `,
+  },
+  {
+    version: 9,
+    name: 'TOTP self-enrolment',
+    // One enrolment per user: the TOTP secret (sealed with the server's key, never as it is),
+    // pending until the person proves with a code that their authenticator holds it, then
+    // confirmed. Only a confirmed one answers for a flow that requires MFA.
+    sql: `
+      CREATE TABLE mfa_enrolments (
+        user_id TEXT PRIMARY KEY,
+        secret TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'confirmed')),
+        created_at INTEGER NOT NULL,
+        confirmed_at INTEGER
+      );
+    `,
   },
 ];

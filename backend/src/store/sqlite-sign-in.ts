@@ -1,9 +1,9 @@
 // Sessions, sign-in attempts and provisioned users (single sign-on) in the SQLite store:
 // their writes, which the SqliteWriter makes on its connection, and their reads.
 
-import { ConflictError, type ProvisionedUser, type SessionRecord, type SignInAttempt } from './store.ts';
+import { ConflictError, type DueRenewal, type ProvisionedUser, type Renewal, type SessionRecord, type SignInAttempt } from './store.ts';
 import type { StatementCache } from './sqlite-connection.ts';
-import { provisionedUserFromRow, sessionFromRow, signInAttemptFromRow } from './rows.ts';
+import { authenticationColumns, provisionedUserFromRow, renewalFromRow, sessionFromRow, signInAttemptFromRow } from './rows.ts';
 
 /** The writes, one statement each (as the writer's token writes). */
 export class SqliteSignInWrites {
@@ -11,9 +11,9 @@ export class SqliteSignInWrites {
 
   insertSession(s: SessionRecord): void {
     this.sql.run(
-      `INSERT INTO sessions (id, user_id, created_at, last_seen_at, expires_at, idle_timeout_ms, csrf_hash, id_token, revoked_at, revoked_reason)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      s.id, s.userId, s.createdAt, s.lastSeenAt, s.expiresAt, s.idleTimeoutMs, s.csrfHash, s.idToken, s.revokedAt, s.revokedReason,
+      `INSERT INTO sessions (id, user_id, created_at, last_seen_at, expires_at, idle_timeout_ms, csrf_hash, id_token, revoked_at, revoked_reason, authenticated_at, acr, amr)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      s.id, s.userId, s.createdAt, s.lastSeenAt, s.expiresAt, s.idleTimeoutMs, s.csrfHash, s.idToken, s.revokedAt, s.revokedReason, ...authenticationColumns(s.authentication),
     );
   }
 
@@ -38,8 +38,8 @@ export class SqliteSignInWrites {
   saveSignInAttempt(a: SignInAttempt): void {
     this.sql.run('DELETE FROM sign_in_attempts WHERE expires_at <= ?', a.createdAt);
     this.sql.run(
-      'INSERT INTO sign_in_attempts (state, nonce, code_verifier, return_to, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
-      a.state, a.nonce, a.codeVerifier, a.returnTo, a.createdAt, a.expiresAt,
+      'INSERT INTO sign_in_attempts (state, nonce, code_verifier, return_to, created_at, expires_at, max_age_seconds) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      a.state, a.nonce, a.codeVerifier, a.returnTo, a.createdAt, a.expiresAt, a.maxAgeSeconds ?? null,
     );
   }
 
@@ -49,6 +49,20 @@ export class SqliteSignInWrites {
     if (!row) return null;
     const attempt = signInAttemptFromRow(row);
     return attempt.expiresAt > now ? attempt : null;
+  }
+
+  saveRenewal(userId: string, r: Renewal): void {
+    this.sql.run('UPDATE provisioned_users SET refresh_token = ?, renew_at = ?, renewal_error = ? WHERE id = ?', r.refreshToken, r.renewAt, r.error, userId);
+  }
+
+  /** See Store.claimDueRenewals: one statement on the single writer. */
+  claimDueRenewals(now: number, leaseMs: number, limit: number): DueRenewal[] {
+    return this.sql.all(
+      `UPDATE provisioned_users SET renew_at = ? WHERE id IN (
+         SELECT id FROM provisioned_users WHERE renew_at <= ? AND refresh_token IS NOT NULL AND disabled_at IS NULL ORDER BY renew_at, id LIMIT ?
+       ) RETURNING id, refresh_token`,
+      now + leaseMs, now, limit,
+    ).map((row) => ({ userId: String(row.id), refreshToken: String(row.refresh_token) }));
   }
 
   /** Inserts or replaces by id; another id with the same issuer and subject is a ConflictError. */
@@ -94,4 +108,9 @@ export function findProvisionedUserBySubject(sql: StatementCache, issuer: string
 
 export function listProvisionedUsers(sql: StatementCache): ProvisionedUser[] {
   return sql.all('SELECT * FROM provisioned_users ORDER BY created_at, id').map(provisionedUserFromRow);
+}
+
+export function findRenewal(sql: StatementCache, userId: string): Renewal | null {
+  const row = sql.get('SELECT refresh_token, renew_at, renewal_error FROM provisioned_users WHERE id = ?', userId);
+  return row ? renewalFromRow(row) : null;
 }

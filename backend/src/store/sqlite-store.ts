@@ -14,7 +14,10 @@ import {
   type AuditInput,
   type ChangeSet,
   type HeldGrant,
+  type MfaEnrolment,
   type ProvisionedUser,
+  type Renewal,
+  type DueRenewal,
   type RequestFilter,
   type SessionRecord,
   type SignInAttempt,
@@ -27,6 +30,7 @@ import { openSqlite, StatementCache, type Row } from './sqlite-connection.ts';
 import { auditFromRow, jobFromRow, tokenFromRow } from './rows.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
 import * as signIn from './sqlite-sign-in.ts';
+import * as mfa from './sqlite-mfa.ts';
 import { WalCheckpointer } from './wal-checkpointer.ts';
 
 /**
@@ -379,6 +383,9 @@ export class SqliteStore implements Store {
   async findProvisionedUser(id: string): Promise<ProvisionedUser | null> { return signIn.findProvisionedUser(this.sql, id); }
   async findProvisionedUserBySubject(issuer: string, subject: string): Promise<ProvisionedUser | null> { return signIn.findProvisionedUserBySubject(this.sql, issuer, subject); }
   async listProvisionedUsers(): Promise<ProvisionedUser[]> { return signIn.listProvisionedUsers(this.sql); }
+  async saveRenewal(userId: string, r: Renewal): Promise<void> { this.writer.signIn.saveRenewal(userId, r); }
+  async findRenewal(userId: string): Promise<Renewal | null> { return signIn.findRenewal(this.sql, userId); }
+  async claimDueRenewals(now: number, leaseMs: number, limit: number): Promise<DueRenewal[]> { return this.writer.signIn.claimDueRenewals(now, leaseMs, limit); }
 
   async useMfaStep(userId: string, step: number): Promise<boolean> {
     return this.writer.useMfaStep(userId, step);
@@ -387,6 +394,12 @@ export class SqliteStore implements Store {
   async countMfaAttempts(userId: string, delta: 1 | -1, now: number, windowMs: number): Promise<{ count: number; since: number }> {
     return this.writer.countMfaAttempts(userId, delta, now, windowMs);
   }
+
+  // TOTP self-enrolments: in sqlite-mfa.ts (writes through the writer).
+  async getMfaEnrolment(userId: string): Promise<MfaEnrolment | null> { return mfa.getMfaEnrolment(this.sql, userId); }
+  async startMfaEnrolment(userId: string, secret: string, at: number): Promise<boolean> { return this.writer.mfa.startMfaEnrolment(userId, secret, at); }
+  async confirmMfaEnrolment(userId: string, secret: string, at: number): Promise<boolean> { return this.writer.mfa.confirmMfaEnrolment(userId, secret, at); }
+  async deleteMfaEnrolment(userId: string, state?: MfaEnrolment['state']): Promise<MfaEnrolment | null> { return this.writer.mfa.deleteMfaEnrolment(userId, state); }
 
   async getMeta(key: string): Promise<string | null> {
     const row = this.get('SELECT value FROM meta WHERE key = ?', key);
@@ -421,4 +434,4 @@ export class SqliteStore implements Store {
 }
 
 /** The tables of the store's schema, parents first (PostgreSQL's; SQLite keeps grants inside their requests' rows). */
-export const STORE_TABLES = ['requests', 'request_approvers', 'holdings', 'grants', 'jobs', 'audit', 'audit_head', 'favorites', 'tokens', 'meta', 'sessions', 'sign_in_attempts', 'provisioned_users'] as const;
+export const STORE_TABLES = ['requests', 'request_approvers', 'holdings', 'grants', 'jobs', 'audit', 'audit_head', 'favorites', 'tokens', 'meta', 'sessions', 'sign_in_attempts', 'provisioned_users', 'mfa_enrolments'] as const;

@@ -1,6 +1,7 @@
 // Every write of the SQLite store (sqlite-store.ts), on its connection: change sets with
 // their preconditions, claims and leases of jobs, the audit chain, tokens, favorites, meta,
-// and (sqlite-sign-in.ts) sessions, sign-in attempts and provisioned users.
+// (sqlite-sign-in.ts) sessions, sign-in attempts and provisioned users, and (sqlite-mfa.ts)
+// TOTP self-enrolments.
 
 import type Database from 'libsql';
 import { applyRequestUpdate, awaitsDecision, coversEntitlements, entitlementKey, jobIdRange, type Favorite, type GrantRecord, type JobRecord, type RequestRecord } from '../domain/request.ts';
@@ -8,8 +9,9 @@ import { canonicalJson, GENESIS_HASH, hashAuditEvent } from '../audit/chain.ts';
 import { ConflictError, type AuditHasher, type AuditInput, type ChangeSet, type TokenRecord } from './store.ts';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.ts';
 import { StatementCache, type Row } from './sqlite-connection.ts';
-import { auditFromRow, jobFromRow, warningOffsetsColumn } from './rows.ts';
+import { auditFromRow, authenticationColumns, jobFromRow, warningOffsetsColumn } from './rows.ts';
 import { SqliteSignInWrites } from './sqlite-sign-in.ts';
+import { SqliteMfaWrites } from './sqlite-mfa.ts';
 
 /** How one change set of a batch ended: null when committed, else why nothing of it was written. */
 export type CommitOutcome = unknown;
@@ -41,6 +43,8 @@ export class SqliteWriter {
   private txHead: { seq: number; hash: string; dirty: boolean } | null = null;
   /** The writes of sessions, sign-in attempts and provisioned users. */
   readonly signIn: SqliteSignInWrites;
+  /** The writes of TOTP self-enrolments. */
+  readonly mfa: SqliteMfaWrites;
 
   /**
    * `sql`: the statements of the store's connection `db`, shared with its reads. `auditKey`:
@@ -48,6 +52,7 @@ export class SqliteWriter {
    */
   constructor(private readonly db: Database.Database, private readonly sql: StatementCache, private readonly auditKey: Buffer | null) {
     this.signIn = new SqliteSignInWrites(sql);
+    this.mfa = new SqliteMfaWrites(sql);
   }
 
   private run(sql: string, ...params: unknown[]): number {
@@ -366,8 +371,8 @@ export class SqliteWriter {
 
   insertToken(t: TokenRecord, secretHash: string): void {
     this.run(
-      'INSERT INTO tokens (id, user_id, name, hash, created_at, revoked_at, last_used_at, expires_at, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      t.id, t.userId, t.name, secretHash, t.createdAt, t.revokedAt, t.lastUsedAt, t.expiresAt, t.kind,
+      'INSERT INTO tokens (id, user_id, name, hash, created_at, revoked_at, last_used_at, expires_at, kind, authenticated_at, acr, amr) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      t.id, t.userId, t.name, secretHash, t.createdAt, t.revokedAt, t.lastUsedAt, t.expiresAt, t.kind, ...authenticationColumns(t.authentication),
     );
   }
 

@@ -5,7 +5,7 @@
 // single conditional update, so a PostgreSQL store with several replicas fits the same shape.
 
 import type { HashedFields } from '../audit/chain.ts';
-import type { KnownIdentity } from '../domain/sign-in.ts';
+import type { KnownIdentity, ProviderAuthentication } from '../domain/sign-in.ts';
 import type { Entitlement, Favorite, GrantRecord, GrantStatus, JobKind, JobRecord, RequestRecord, RequestStatus, RequestWithGrants } from '../domain/request.ts';
 
 export interface AuditInput {
@@ -111,6 +111,8 @@ export interface TokenRecord {
   expiresAt: number | null;
   /** personal: a person's own token; service: made by an admin for automation. */
   kind: 'personal' | 'service';
+  /** How the identity provider authenticated the person when single sign-on made this token (null: made otherwise). */
+  authentication?: ProviderAuthentication | null;
 }
 
 /** A signed-in session (single sign-on). The cookie holds a secret; the store keeps its SHA-256 (`id`). */
@@ -130,6 +132,8 @@ export interface SessionRecord {
   revokedAt: number | null;
   /** Why it was revoked: 'sign-out', 'user removed', 'refused at renewal', … */
   revokedReason: string | null;
+  /** How the identity provider authenticated the person at this session's sign-in. */
+  authentication?: ProviderAuthentication | null;
 }
 
 /** An authorization request on its way to the provider and back: single use, short-lived. */
@@ -141,6 +145,33 @@ export interface SignInAttempt {
   returnTo: string;
   createdAt: number;
   expiresAt: number;
+  /** A step-up: the max_age asked of the provider, which its answer must meet (absent or null: none). */
+  maxAgeSeconds?: number | null;
+}
+
+/** What renews a provisioned user at the identity provider. */
+export interface Renewal {
+  refreshToken: string | null;
+  renewAt: number | null;
+  error: string | null;
+}
+
+export interface DueRenewal {
+  userId: string;
+  refreshToken: string;
+}
+
+/**
+ * A person's own TOTP factor (self-enrolment): the secret as the store keeps it (sealed, see
+ * auth/mfa-secrets.ts), pending until a code from it confirms that their authenticator holds it.
+ */
+export interface MfaEnrolment {
+  userId: string;
+  /** The sealed base32 secret: never the secret as it is. */
+  secret: string;
+  state: 'pending' | 'confirmed';
+  createdAt: number;
+  confirmedAt: number | null;
 }
 
 /** A person created from the identity provider's claims (settings.oidc.provisionUsers). */
@@ -272,6 +303,19 @@ export interface Store {
   /** By issuer and subject (the provider's stable id of the person). */
   findProvisionedUserBySubject(issuer: string, subject: string): Promise<ProvisionedUser | null>;
   listProvisionedUsers(): Promise<ProvisionedUser[]>;
+  /**
+   * Keeps what renews a provisioned user at the provider: its refresh token (null: none, so no
+   * renewal) and when the next renewal is due, with the last renewal's error (null: none).
+   */
+  saveRenewal(userId: string, renewal: Renewal): Promise<void>;
+  /** What renews a user at the provider (null: not a provisioned user). */
+  findRenewal(userId: string): Promise<Renewal | null>;
+  /**
+   * Takes up to `limit` users whose renewal is due at `now` (a refresh token, not disabled),
+   * moving each one's next renewal to now + leaseMs in the same statement: of several
+   * replicas, one renews each user, and a renewal that dies is taken again after the lease.
+   */
+  claimDueRenewals(now: number, leaseMs: number, limit: number): Promise<DueRenewal[]>;
 
   /**
    * Records `step` as the last one-time-code step `userId` used, unless one as late is
@@ -284,6 +328,20 @@ export interface Store {
    * began. A window older than `windowMs` starts anew.
    */
   countMfaAttempts(userId: string, delta: 1 | -1, now: number, windowMs: number): Promise<{ count: number; since: number }>;
+  /** The user's enrolment, pending or confirmed (null: none). */
+  getMfaEnrolment(userId: string): Promise<MfaEnrolment | null>;
+  /**
+   * Saves a pending enrolment, replacing the user's pending one, in one statement: false (and
+   * nothing written) when the user has a confirmed one, which only a reset removes.
+   */
+  startMfaEnrolment(userId: string, secret: string, at: number): Promise<boolean>;
+  /**
+   * Confirms the user's pending enrolment, if it is still the one with this sealed `secret`
+   * (not replaced by a newer start meanwhile): true when it was.
+   */
+  confirmMfaEnrolment(userId: string, secret: string, at: number): Promise<boolean>;
+  /** Removes the user's enrolment (only if it is in `state`, when given); the one removed, or null. */
+  deleteMfaEnrolment(userId: string, state?: MfaEnrolment['state']): Promise<MfaEnrolment | null>;
 
   getMeta(key: string): Promise<string | null>;
   /** Sets the value only if the key is absent; returns whether it was set. */

@@ -11,6 +11,7 @@ import { startService, type Service } from '../../../backend/src/service.ts';
 import { silentLogger } from '../../../backend/src/logger.ts';
 import { EXAMPLE, startTestServer, usersWrite, appRead, type TestServer } from '../../../backend/src/api/api-test-support.ts';
 import { createToken } from '../../../backend/src/auth/tokens.ts';
+import { base32Decode, totpAt } from '../../../backend/src/auth/totp.ts';
 import { createHttpApi, csrfTokenFrom, parseSseBlock, TOKEN_KEY, type HttpApi, type TokenStorage } from './http-api.ts';
 import { ApiError, type StreamMessage } from '../../../common/lapse-api.ts';
 import { signInCookies, startSsoServer, type SsoServer } from '../../../backend/test/oidc-provider-support.ts';
@@ -159,6 +160,26 @@ describe('createHttpApi', () => {
     await apis.alice.revokeToken(defaulted.id);
   });
 
+  test('two-factor authentication: set up (the secret once), confirmed with a code from it, removed with a later one', async () => {
+    assert.deepEqual(await apis.bob.mfaStatus(), { status: 'none', startedAt: null, confirmedAt: null });
+    const started = await apis.bob.startMfaEnrolment();
+    assert.equal(started.status, 'pending');
+    assert.match(started.qrCode, /^data:image\/svg\+xml;base64,/);
+    const step = Math.floor(Date.now() / 30_000);
+    const code = (s: number) => totpAt(base32Decode(started.secret), s);
+    const wrong = ['000000', '111111', '222222', '333333'].find((c) => ![-1, 0, 1, 2].some((d) => code(step + d) === c))!;
+    const refused = await rejection(apis.bob.confirmMfaEnrolment(wrong));
+    assert.deepEqual([refused.status, refused.field], [422, 'code']);
+    assert.equal((await apis.bob.confirmMfaEnrolment(code(step))).status, 'enrolled');
+    const status = await apis.bob.mfaStatus();
+    assert.equal(status.status, 'enrolled');
+    assert.ok(!JSON.stringify(status).includes(started.secret));
+    assert.deepEqual(await rejection(apis.bob.removeMfa()).then((e) => [e.status, e.field]), [422, 'code']);
+    assert.equal((await rejection(apis.bob.startMfaEnrolment())).status, 409);
+    await apis.bob.removeMfa(code(step + 1));
+    assert.equal((await apis.bob.mfaStatus()).status, 'none');
+  });
+
   test('the events stream: events and connection state, reconnecting through a server restart', async () => {
     const got: StreamMessage[] = [];
     const stop = apis.alice.subscribe((m) => got.push(m));
@@ -260,6 +281,23 @@ describe('createHttpApi with the session cookie of single sign-on', () => {
     assert.equal(refused.status, 403);
     assert.match(refused.detail, /CSRF token/);
     assert.ok(sent.every((s) => s.csrf === null));
+  });
+
+  test('two-factor set-up with the session cookie: each change carries the CSRF token (without it, refused); with single sign-on the provider is the factor', async () => {
+    const own = await signInCookies(sso, 'frank-sub');
+    const bare = portal('theme=dark', { session: own.lapse_session });
+    assert.equal((await bare.api.mfaStatus()).status, 'provider');
+    for (const change of [() => bare.api.startMfaEnrolment(), () => bare.api.confirmMfaEnrolment('123456'), () => bare.api.removeMfa()]) {
+      const refused = await rejection(change());
+      assert.equal(refused.status, 403);
+      assert.match(refused.detail, /CSRF token/);
+    }
+
+    const { api, sent } = portal(`lapse_csrf=${own.lapse_csrf}`, { session: own.lapse_session });
+    const started = await rejection(api.startMfaEnrolment());
+    assert.equal(started.status, 409, 'past the CSRF check: this server\'s second factor is the provider');
+    assert.match(started.detail, /a step-up/);
+    assert.deepEqual(sent.map((s) => [s.method, s.path, s.csrf]), [['POST', '/api/v1/mfa/enrolment', own.lapse_csrf]]);
   });
 
   test('with a pasted token: the token, never the CSRF token (even where its cookie is)', async () => {

@@ -7,7 +7,7 @@
 
 import {
   ApiError, type AccessRequest, type Catalog, type ConnectionState, type CreatedToken, type DesktopSettings, type Favorite, type Favorites,
-  type LapseApi, type TokenView, type LapseEvent, type ListRequestsQuery, type Me, type StreamMessage,
+  type LapseApi, type TokenView, type LapseEvent, type ListRequestsQuery, type Me, type MfaEnrolmentStarted, type MfaStatusView, type StreamMessage,
 } from '../../../common/lapse-api.ts';
 
 export const TOKEN_KEY = 'lapse.token';
@@ -30,8 +30,11 @@ export interface TokenStorage {
 export interface PortalAuth {
   /** GET /auth/config: whether people sign in through the identity provider (else with a token). */
   config(): Promise<{ singleSignOn: boolean }>;
-  /** Where "Sign in with SSO" goes: the server's /auth/login, coming back to `returnTo` (a path of the portal). */
-  loginUrl(returnTo: string): string;
+  /**
+   * Where "Sign in with SSO" goes: the server's /auth/login, coming back to `returnTo` (a path
+   * of the portal); with `stepUp`, a fresh sign-in for that flow (which requires MFA).
+   */
+  loginUrl(returnTo: string, stepUp?: string): string;
   /** Whether the calls carry a pasted token (else the session cookie, where there is one). */
   usesToken(): boolean;
   /**
@@ -106,10 +109,11 @@ export function createHttpApi(opts: { baseUrl?: string; storage: TokenStorage; f
       parsed = undefined;
     }
     if (!res.ok) {
-      const p = (parsed ?? {}) as { title?: string; detail?: string; field?: string };
-      throw new ApiError({
+      const p = (parsed ?? {}) as { title?: string; detail?: string; field?: string; stepUp?: { flowId?: unknown; signIn?: unknown } };
+      throw ApiError.from({
         status: res.status, title: p.title ?? res.statusText ?? 'Error', detail: p.detail ?? (text.slice(0, 200) || `HTTP ${res.status}`),
         ...(typeof p.field === 'string' ? { field: p.field } : {}),
+        ...(typeof p.stepUp?.flowId === 'string' && typeof p.stepUp.signIn === 'string' ? { stepUp: { flowId: p.stepUp.flowId, signIn: p.stepUp.signIn } } : {}),
       });
     }
     return parsed as T;
@@ -183,7 +187,7 @@ export function createHttpApi(opts: { baseUrl?: string; storage: TokenStorage; f
 
   const auth: PortalAuth = {
     config: () => call<{ singleSignOn: boolean }>('GET', '/auth/config'),
-    loginUrl: (returnTo) => `${base}/auth/login?${new URLSearchParams({ returnTo })}`,
+    loginUrl: (returnTo, stepUp) => `${base}/auth/login?${new URLSearchParams({ returnTo, ...(stepUp ? { stepUp } : {}) })}`,
     usesToken: () => !!token(),
     endSession: async () => {
       const out = await call<{ logoutUrl: string | null }>('POST', '/auth/logout');
@@ -232,6 +236,12 @@ export function createHttpApi(opts: { baseUrl?: string; storage: TokenStorage; f
     createToken: (input) => call<CreatedToken>('POST', '/api/v1/tokens', { name: input.name, ...(input.expiresIn ? { expiresIn: input.expiresIn } : {}) }),
     revokeToken: async (id) => {
       await call<void>('DELETE', `/api/v1/tokens/${encodeURIComponent(id)}`);
+    },
+    mfaStatus: () => call<MfaStatusView>('GET', '/api/v1/mfa'),
+    startMfaEnrolment: () => call<MfaEnrolmentStarted>('POST', '/api/v1/mfa/enrolment'),
+    confirmMfaEnrolment: (code) => call<MfaStatusView>('POST', '/api/v1/mfa/enrolment/confirm', { code }),
+    removeMfa: async (code) => {
+      await call<void>('DELETE', '/api/v1/mfa', code === undefined ? {} : { code });
     },
     subscribe: (onMessage) => {
       listeners.add(onMessage);

@@ -1,9 +1,11 @@
-// Account: who is signed in (and, in the portal, sign out), and the person's own API tokens:
-// the list (created, expires, last used, revoked), making one (shown once, with a Copy
-// button) and revoking one after a confirmation.
+// Account: who is signed in (and, in the portal, sign out), two-factor authentication for
+// flows that require MFA (its status; setting it up with a QR code and the secret as text,
+// confirmed with a code; removing it with a code), and the person's own API tokens: the list
+// (created, expires, last used, revoked), making one (shown once, with a Copy button) and
+// revoking one after a confirmation.
 
 import { useEffect, useId, useState } from 'react';
-import { ApiError, errorDetail, type CreatedToken, type TokenView } from '../../../common/lapse-api.ts';
+import { ApiError, errorDetail, type CreatedToken, type MfaEnrolmentStarted, type MfaStatusView, type TokenView } from '../../../common/lapse-api.ts';
 import { useSession, theApi } from '../stores.ts';
 import { shortTime } from '../format.ts';
 import { ConfirmDialog } from '../components/dialogs.tsx';
@@ -17,8 +19,130 @@ export function AccountView({ onSignOut }: { onSignOut(): void | Promise<void> }
       <h2 id="account-title">Account</h2>
       {me && <p>Signed in as <strong>{me.name ?? me.id}</strong> ({me.id}{me.email ? `, ${me.email}` : ''}) · {me.roles.join(', ')}</p>}
       {api.host === 'portal' && <SignOutButton onSignOut={onSignOut} />}
+      <TwoFactor />
       <ApiTokens />
     </main>
+  );
+}
+
+/** A QR code the server made: shown only as an image from a data: URL of its own kinds, never as markup. */
+const QR_DATA_URL = /^data:image\/(svg\+xml|png);base64,[A-Za-z0-9+/]+=*$/;
+
+/** A 6-digit code from the authenticator app, with its label, hint and error; `onSubmit` gets the code. */
+function CodeForm({ label, action, danger, onSubmit, onCancel }: { label: string; action: string; danger?: boolean; onSubmit(code: string): Promise<void>; onCancel?(): void }) {
+  const id = useId();
+  const [code, setCode] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const submit = async (ev: React.FormEvent) => {
+    ev.preventDefault();
+    setError(null);
+    const digits = code.replace(/\s/g, '');
+    if (!/^\d{6}$/.test(digits)) return setError('Enter the 6-digit code your authenticator app shows now.');
+    setBusy(true);
+    try {
+      await onSubmit(digits);
+      setCode('');
+    } catch (err) {
+      setError(errorDetail(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form onSubmit={submit} noValidate className="settings">
+      <label htmlFor={`${id}-code`}>{label}</label>
+      <input id={`${id}-code`} value={code} inputMode="numeric" autoComplete="one-time-code" maxLength={12} placeholder="123456"
+        onChange={(e) => setCode(e.target.value)} aria-invalid={error ? true : undefined} aria-describedby={error ? `${id}-error` : undefined} />
+      {error && <p className="field-error" role="alert" id={`${id}-error`}>{error}</p>}
+      <div className="actions">
+        {onCancel && <button type="button" onClick={onCancel}>Cancel</button>}
+        <button type="submit" className={danger ? 'danger' : 'primary'} disabled={busy}>{action}</button>
+      </div>
+    </form>
+  );
+}
+
+/** The factor just set up: its QR code and its secret as text (both this once), and the code that confirms it. */
+function SetUpFactor({ started, onConfirmed }: { started: MfaEnrolmentStarted; onConfirmed(status: MfaStatusView): void }) {
+  const id = useId();
+  return (
+    <section aria-labelledby={`${id}-title`} className="card">
+      <h4 id={`${id}-title`}>Set up your authenticator app</h4>
+      <p>Scan this QR code with an authenticator app, or type the secret into it. It is shown this once.</p>
+      {QR_DATA_URL.test(started.qrCode) && <img src={started.qrCode} alt="QR code of your two-factor secret, for an authenticator app" width={200} height={200} />}
+      <label htmlFor={`${id}-secret`}>Secret</label>
+      <input id={`${id}-secret`} readOnly value={started.secret} onFocus={(e) => e.target.select()} spellCheck={false} />
+      <CodeForm label="Code from the app" action="Confirm" onSubmit={async (code) => onConfirmed(await theApi().confirmMfaEnrolment(code))} />
+    </section>
+  );
+}
+
+function TwoFactor() {
+  const [status, setStatus] = useState<MfaStatusView | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [started, setStarted] = useState<MfaEnrolmentStarted | null>(null);
+  const [removing, setRemoving] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const load = async () => {
+    try {
+      setStatus(await theApi().mfaStatus());
+      setError(null);
+    } catch (err) {
+      setError(errorDetail(err));
+    }
+  };
+  useEffect(() => {
+    void load();
+  }, []);
+  const act = async (fn: () => Promise<void>) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await fn();
+    } catch (err) {
+      setError(errorDetail(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const setUp = () => act(async () => {
+    const s = await theApi().startMfaEnrolment();
+    setStarted(s);
+    setStatus({ status: s.status, startedAt: s.startedAt, confirmedAt: s.confirmedAt });
+  });
+  const cancel = () => act(async () => {
+    await theApi().removeMfa();
+    setStarted(null);
+    await load();
+  });
+  const state = status?.status;
+  return (
+    <section aria-labelledby="mfa-title">
+      <h3 id="mfa-title">Two-factor authentication</h3>
+      {state !== 'provider' && <p className="hint">Flows that require MFA ask for a code from an authenticator app on your phone.</p>}
+      {error && <p role="alert" className="error">{error}</p>}
+      {status === null ? (!error && <p aria-busy="true">Loading…</p>) : (
+        <p id="mfa-status">
+          {state === 'none' && 'Not set up.'}
+          {state === 'pending' && (started ? 'Set up: confirm it with a code from the app.' : 'Set up, but not confirmed: set it up again to see its QR code.')}
+          {state === 'enrolled' && `On since ${shortTime(status.confirmedAt)}.`}
+          {state === 'configured' && 'On: your secret is set in the server\'s configuration, which the admin manages.'}
+          {state === 'provider' && 'Your identity provider is your second factor: flows that require MFA ask you to sign in there again if your last sign-in is too old.'}
+        </p>
+      )}
+      {started && state === 'pending' && <SetUpFactor started={started} onConfirmed={(s) => { setStarted(null); setStatus(s); }} />}
+      {(state === 'none' || state === 'pending') && (
+        <div className="actions">
+          {state === 'pending' && <button type="button" disabled={busy} onClick={cancel}>Cancel set-up</button>}
+          <button type="button" className={state === 'none' ? 'primary' : undefined} disabled={busy} onClick={setUp}>{state === 'pending' ? 'Set up again' : 'Set up'}</button>
+        </div>
+      )}
+      {state === 'enrolled' && (removing
+        ? <CodeForm label="Code from the app, to remove it" action="Remove two-factor authentication" danger onCancel={() => setRemoving(false)}
+            onSubmit={async (code) => { await theApi().removeMfa(code); setRemoving(false); await load(); }} />
+        : <div className="actions"><button type="button" className="danger" onClick={() => setRemoving(true)}>Remove…</button></div>)}
+    </section>
   );
 }
 

@@ -8,6 +8,7 @@ import { ApiError, type CatalogFlow, type Entitlement, type NewRequest } from '.
 import { useCatalog, useFavorites, useRequests, theApi } from '../stores.ts';
 import { entitlementText, parseDuration } from '../format.ts';
 import { navigate } from '../router.ts';
+import type { PortalAuth } from '../api/http-api.ts';
 
 type Field = 'flowId' | 'entitlements' | 'bundleId' | 'duration' | 'justification' | 'startAt' | 'mfaCode' | 'breakGlass' | 'favoriteName' | 'form';
 type Errors = Partial<Record<Field, string>>;
@@ -42,7 +43,7 @@ export function validate(flow: CatalogFlow | undefined, v: { picked: Set<string>
   else if (v.breakGlass && !v.justification.trim()) errors.justification = 'Break-glass access needs a justification.';
   if (v.startAt && Number.isNaN(Date.parse(v.startAt))) errors.startAt = 'Not a valid date and time.';
   else if (v.startAt && Date.parse(v.startAt) < now - 60_000) errors.startAt = 'The start time is in the past.';
-  if (flow.requireMfa && !/^[0-9]{6}$/.test(v.mfaCode)) errors.mfaCode = 'Enter the 6-digit code from your authenticator.';
+  if (flow.requireMfa && !flow.stepUp && !/^[0-9]{6}$/.test(v.mfaCode)) errors.mfaCode = 'Enter the 6-digit code from your authenticator.';
   return errors;
 }
 
@@ -51,7 +52,7 @@ function FieldError({ id, text }: { id: string; text: string | undefined }) {
 }
 
 /** Pre-filled from a favorite (`#/request?favorite=<id>`) or with a flow and bundle (`?flow=<id>&bundle=<id>`, from the tray). */
-export function RequestView({ favoriteId, flowId: initialFlow, bundleId: initialBundle }: { favoriteId?: string; flowId?: string; bundleId?: string }) {
+export function RequestView({ favoriteId, flowId: initialFlow, bundleId: initialBundle, auth }: { favoriteId?: string; flowId?: string; bundleId?: string; auth?: PortalAuth }) {
   const flows = useCatalog((s) => s.flows);
   const favorites = useFavorites((s) => s.favorites);
   const [query, setQuery] = useState('');
@@ -66,6 +67,8 @@ export function RequestView({ favoriteId, flowId: initialFlow, bundleId: initial
   const [favoriteName, setFavoriteName] = useState('');
   const [errors, setErrors] = useState<Errors>({});
   const [notice, setNotice] = useState<string | null>(null);
+  /** The flow the server asked a step-up for (a fresh sign-in at the identity provider). */
+  const [stepUp, setStepUp] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const id = useId();
 
@@ -124,6 +127,26 @@ export function RequestView({ favoriteId, flowId: initialFlow, bundleId: initial
   const showApiError = (err: unknown) => {
     const e = ApiError.from(err);
     setErrors({ [fieldOf(e.field)]: e.detail });
+    setStepUp(e.stepUp?.flowId ?? null);
+  };
+
+  /** A step-up: the portal goes to the provider and back to this flow; the desktop app signs in through the browser, then says to send again. */
+  const signInAgain = async (forFlow: string) => {
+    if (auth) {
+      location.assign(auth.loginUrl(`${location.pathname}#/request?${new URLSearchParams({ flow: forFlow })}`, forFlow));
+      return;
+    }
+    setBusy(true);
+    try {
+      await theApi().signInWithSso(forFlow);
+      setStepUp(null);
+      setErrors({});
+      setNotice('Signed in again: send the request now.');
+    } catch (err) {
+      setErrors({ form: `Not signed in: ${ApiError.from(err).detail}` });
+    } finally {
+      setBusy(false);
+    }
   };
 
   const submit = async (ev: React.FormEvent) => {
@@ -224,7 +247,8 @@ export function RequestView({ favoriteId, flowId: initialFlow, bundleId: initial
             <input id={`${id}-start`} type="datetime-local" value={startAt} onChange={edit('startAt', setStartAt)} aria-invalid={!!errors.startAt || undefined} aria-describedby={described('startAt')} />
             <FieldError id={`${id}-startAt-error`} text={errors.startAt} />
 
-            {flow.requireMfa && (
+            {flow.requireMfa && flow.stepUp && <p className="hint">This flow asks you to have signed in at your identity provider recently; if it has been a while, you will be asked to sign in again.</p>}
+            {flow.requireMfa && !flow.stepUp && (
               <>
                 <label htmlFor={`${id}-mfa`}>MFA code</label>
                 <input id={`${id}-mfa`} inputMode="numeric" autoComplete="one-time-code" maxLength={6} value={mfaCode} onChange={edit('mfaCode', setMfaCode)} aria-invalid={!!errors.mfaCode || undefined} aria-describedby={described('mfaCode')} />
@@ -244,6 +268,7 @@ export function RequestView({ favoriteId, flowId: initialFlow, bundleId: initial
             )}
 
             <FieldError id={`${id}-form-error`} text={errors.form} />
+            {stepUp && <button type="button" onClick={() => void signInAgain(stepUp)} disabled={busy}>Sign in again at your identity provider</button>}
             <div className="actions">
               <button type="submit" className="primary" disabled={busy}>Request access</button>
             </div>

@@ -10,6 +10,7 @@ import type { RequestQueries } from '../../services/request-queries.ts';
 import type { IntegrationStatus } from '../../services/integration-status.ts';
 import type { AuditService } from '../../services/audit-service.ts';
 import type { TokenService } from '../../services/token-service.ts';
+import type { MfaEnrolments } from '../../services/mfa-enrolment.ts';
 import type { Clock } from '../../../../common/clock.ts';
 import type { Logger } from '../../logger.ts';
 import type { EventBus } from '../../engine/events.ts';
@@ -26,6 +27,7 @@ export interface RouteContext {
   integrations: IntegrationStatus;
   audit: AuditService;
   tokenService: TokenService;
+  mfaEnrolments: MfaEnrolments;
   clock: Clock;
   events: EventBus;
   tokens: BearerTokens;

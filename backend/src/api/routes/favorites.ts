@@ -48,7 +48,7 @@ export function favoriteRoutes(app: Api, { engine, queries }: RouteContext): voi
     ...optionalBody,
   }, async (req, reply) => {
     const b = req.body ?? {};
-    const { request, grants } = await engine.requestFromFavorite(req.caller.id, req.params.id, { ...b, startAt: parseTime(b.startAt, 'startAt') });
+    const { request, grants } = await engine.requestFromFavorite(req.caller.id, req.params.id, { ...b, startAt: parseTime(b.startAt, 'startAt'), authentication: req.caller.authentication });
     reply.code(201).header('location', `/api/v1/requests/${request.id}`);
     return queries.show(request, grants, req.caller.id);
   });

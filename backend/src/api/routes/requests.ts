@@ -16,7 +16,7 @@ export function requestRoutes(app: Api, { engine, queries }: RouteContext): void
     schema: { summary: 'Request access', body: S.createRequestBody, response: { 201: R.requestView } },
     config: token(400, 403, 404, 409, 422, 503),
   }, async (req, reply) => {
-    const { request, grants } = await engine.submitRequest(req.caller.id, { ...req.body, startAt: parseTime(req.body.startAt, 'startAt') });
+    const { request, grants } = await engine.submitRequest(req.caller.id, { ...req.body, startAt: parseTime(req.body.startAt, 'startAt'), authentication: req.caller.authentication });
     reply.code(201).header('location', `/api/v1/requests/${request.id}`);
     return queries.show(request, grants, req.caller.id);
   });

@@ -3,7 +3,7 @@
 // and signing out (here, and at the provider where it offers it).
 
 import type { FastifyReply } from 'fastify';
-import { appSignInProblem, SignInRefused, type AppSignIn, type NewSession, type SignInService } from '../../services/sign-in.ts';
+import { appSignInProblem, SignInRefused, StepUpUnavailable, type AppSignIn, type NewSession, type SignInService } from '../../services/sign-in.ts';
 import { LapseError } from '../../engine/errors.ts';
 import { PUBLIC, token, type Api } from './context.ts';
 
@@ -43,6 +43,7 @@ export function signInRoutes(app: Api, sso: SignInRoutes | undefined): void {
           state: { type: 'string', maxLength: 200, description: 'the app\'s state, given back with its code' },
           code_challenge: { type: 'string', maxLength: 100, description: 'base64url(SHA-256(verifier)) (S256)' },
           name: { type: 'string', maxLength: 200, description: 'what the app\'s token will be called' },
+          stepUp: { type: 'string', maxLength: 200, description: 'a flow that requires MFA: authenticate again at the provider as that flow asks (max_age, acr_values)' },
         },
       },
       response: { 302: { type: 'null', description: 'to the identity provider' } },
@@ -58,8 +59,9 @@ export function signInRoutes(app: Api, sso: SignInRoutes | undefined): void {
     }
     let url: string;
     try {
-      url = await service.begin(q.returnTo, app);
+      url = await service.begin(q.returnTo, app, q.stepUp);
     } catch (err) {
+      if (err instanceof StepUpUnavailable) throw new LapseError('invalid', err.message, 'query stepUp');
       throw err instanceof SignInRefused ? new LapseError('unavailable', err.message) : err;
     }
     return reply.redirect(url, 302);

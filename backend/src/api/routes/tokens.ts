@@ -1,4 +1,5 @@
-// API tokens, self-service: make one (shown once), list them, revoke one.
+// API tokens, self-service: make one (shown once), list them, revoke one; an app's token from
+// single sign-on renews itself.
 
 import * as S from '../../../../common/api/schemas.ts';
 import * as R from '../../../../common/api/responses.ts';
@@ -17,6 +18,18 @@ export function tokenRoutes(app: Api, { tokenService }: RouteContext): void {
     const created = await tokenService.create(req.caller, req.body);
     reply.code(201);
     return created;
+  });
+
+  app.post('/api/v1/tokens/renew', {
+    schema: {
+      summary: 'Renew the token this call is made with (an app\'s token from single sign-on, while the identity provider renews its person): a new token with a fresh expiry, shown once; the old one is revoked',
+      response: { 201: R.createdToken },
+    },
+    config: token(400, 403),
+  }, async (req, reply) => {
+    const renewed = await tokenService.renew(req.caller);
+    reply.code(201);
+    return renewed;
   });
 
   app.delete('/api/v1/tokens/:id', {
