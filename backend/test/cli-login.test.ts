@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { signInAtProvider, startSsoServer, type SsoServer } from './oidc-provider-support.ts';
+import { signInAtProvider, signInWithChromium, startSsoServer, type SsoServer } from './oidc-provider-support.ts';
 import { createToken } from '../src/auth/tokens.ts';
 
 const BIN = fileURLToPath(new URL('../bin/lapse.js', import.meta.url));
@@ -40,14 +40,15 @@ function lapse(args: string[]): Promise<{ status: number; stdout: string; stderr
   });
 }
 
-test('lapse login: sign in at the provider, a 0600 credential, the other verbs use it, lapse logout revokes it', async () => {
-  const { code, out, printed: loginUrl, loopback, atLapse } = await loginThroughBrowser([], 'frank-sub');
+test('lapse login, the printed address followed in Chromium: sign in at the provider, a 0600 credential, the other verbs use it, lapse logout revokes it', async () => {
+  const { code, out, printed: loginUrl, loopback, lapseCookies } = await loginThroughBrowser([], 'frank-sub', { chromium: true });
   assert.match(loginUrl.searchParams.get('redirect_uri')!, /^http:\/\/127\.0\.0\.1:\d+\/callback$/);
   assert.match(loginUrl.searchParams.get('code_challenge')!, /^[A-Za-z0-9_-]{43}$/);
   // The browser went to the provider, back to Lapse's callback, then to the loopback with the code.
   assert.equal(loopback.origin + loopback.pathname, loginUrl.searchParams.get('redirect_uri'));
   assert.equal(loopback.searchParams.get('state'), loginUrl.searchParams.get('state'));
-  assert.equal(atLapse.headers.getSetCookie().length, 0, 'no portal session for an app sign-in');
+  // (Cookies go by host, not port: the browser also holds the provider's, on the same 127.0.0.1.)
+  assert.deepEqual(lapseCookies.filter((name) => name.includes('lapse')), [], 'no portal session for an app sign-in');
   assert.equal(code, 0, out);
   assert.match(out, /signed in to http:\/\/127\.0\.0\.1:\d+ as frank@example\.com until 20\d\d-/);
 
@@ -96,11 +97,11 @@ test('an app sign-in is refused: a redirect that is not loopback, a challenge th
 });
 
 /**
- * `lapse login ARGS` with the printed address followed as a browser would, through the
- * provider as `subject`, Lapse's callback (its answer: `atLapse`) and the loopback: the exit
- * code and output.
+ * `lapse login ARGS` with the printed address followed as a browser would (in Chromium, or
+ * by a client that keeps cookies), through the provider as `subject`, Lapse's callback and
+ * the loopback: the exit code and output, the loopback address, and the cookies Lapse set.
  */
-async function loginThroughBrowser(args: string[], subject: string): Promise<{ code: number | null; out: string; printed: URL; loopback: URL; atLapse: Response }> {
+async function loginThroughBrowser(args: string[], subject: string, opts: { chromium?: boolean } = {}): Promise<{ code: number | null; out: string; printed: URL; loopback: URL; lapseCookies: string[] }> {
   const child = spawn(process.execPath, [BIN, 'login', '--url', sso.url, '--no-browser', ...args], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
@@ -113,11 +114,16 @@ async function loginThroughBrowser(args: string[], subject: string): Promise<{ c
     }, 20);
     child.once('exit', (code) => { clearInterval(t); reject(new Error(`lapse login exited ${code}: ${out}`)); });
   });
+  if (opts.chromium) {
+    const end = await signInWithChromium(printed, subject, sso.provider.issuer, sso.url);
+    assert.match(end.text, /Signed in to Lapse/);
+    return { code: await exited, out, printed: new URL(printed), loopback: new URL(end.url), lapseCookies: end.cookies };
+  }
   const atLapse = await fetch(await signInAtProvider(sso.url, subject, { startUrl: printed }), { redirect: 'manual' });
   assert.equal(atLapse.status, 303);
   const loopback = new URL(atLapse.headers.get('location')!);
   assert.match(await (await fetch(loopback)).text(), /Signed in to Lapse/);
-  return { code: await exited, out, printed: new URL(printed), loopback, atLapse };
+  return { code: await exited, out, printed: new URL(printed), loopback, lapseCookies: atLapse.headers.getSetCookie().map((c) => c.split('=')[0]!) };
 }
 
 test('lapse login --step-up FLOW: a flow that requires MFA refuses a token the provider did not just authenticate, and says how to step up; the stepped-up token replaces the old one', async () => {

@@ -15,6 +15,7 @@ import { startService, type Service } from '../src/service.ts';
 import { silentLogger } from '../src/logger.ts';
 import { EXAMPLE } from '../src/api/api-test-support.ts';
 import type { Clock } from '../../common/clock.ts';
+import { CHROMIUM, CHROMIUM_ARGS } from '../../renderer/e2e/chromium.ts';
 
 export interface TestProvider {
   issuer: string;
@@ -219,4 +220,33 @@ export async function signInCookies(server: SsoServer, subject: string): Promise
   }));
   if (res.status !== 303 || !cookies.lapse_session) throw new Error(`the sign-in of ${subject} was refused: ${res.headers.get('location')}`);
   return cookies;
+}
+
+/**
+ * Follows `url` (a Lapse /auth/login address, as the CLI prints it or the tray opens it) in
+ * Debian's Chromium as a person would: the provider's own login and consent pages as
+ * `subject`, then wherever Lapse sends the browser. The address and text of the page it ends
+ * on, and the names of the cookies the browser then holds for `cookiesFor` (an origin).
+ */
+export async function signInWithChromium(url: string, subject: string, issuer: string, cookiesFor: string): Promise<{ url: string; text: string; cookies: string[] }> {
+  const { chromium } = await import('playwright');
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  try {
+    const context = await browser.newContext();
+    context.setDefaultTimeout(10_000);
+    // The provider's pages import a web font: nothing leaves this machine.
+    await context.route(/^https?:\/\/(?!127\.0\.0\.1[:/])/, (route) => route.abort());
+    const page = await context.newPage();
+    await page.goto(url);
+    await page.waitForURL((u) => u.href.startsWith(`${issuer}/interaction/`));
+    await page.locator('input[name="login"]').fill(subject);
+    await page.locator('input[name="password"]').fill('any password');
+    await page.getByRole('button', { name: 'Sign-in' }).click();
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.waitForURL((u) => !u.href.startsWith(issuer) && !u.pathname.startsWith('/auth/'));
+    await page.waitForLoadState();
+    return { url: page.url(), text: await page.locator('body').innerText(), cookies: (await context.cookies(cookiesFor)).map((c) => c.name) };
+  } finally {
+    await browser.close();
+  }
 }
