@@ -26,7 +26,7 @@ import type { PostgresConnection } from './integrations/postgresql.ts';
 import type { MysqlConnection } from './integrations/mysql.ts';
 import type { CommandConnection } from './integrations/command.ts';
 import { TotpVerifier } from './auth/mfa.ts';
-import { MfaSecretSealer } from './auth/mfa-secrets.ts';
+import { MfaSecretSealer } from './auth/secret-sealer.ts';
 import { MfaEnrolments } from './services/mfa-enrolment.ts';
 import { AccessSealer, loadSecretKey } from './engine/access-sealer.ts';
 import { deriveAuditKey } from './audit/chain.ts';
@@ -288,7 +288,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     await offboarder.sweep();
   };
   const sso = createSignIn({
-    config: () => config, env, store, now: () => clock.now(), isKnownUser: (id) => engine.config.users.has(id), identitiesChanged: refreshIdentities, logger: log,
+    config: () => config, env, store, now: () => clock.now(), isKnownUser: (id) => engine.config.users.has(id), identitiesChanged: refreshIdentities, secretKey, logger: log,
   });
   const signIn = sso?.signIn;
   const renewSignIns = async (): Promise<RenewalReport> => (sso ? sso.renewal.runDue() : { renewed: [], refused: [], failed: [] });

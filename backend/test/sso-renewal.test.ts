@@ -42,6 +42,8 @@ for (const store of ['sqlite', 'postgres'] as const) {
       l.provider.accounts.set('hana-sub', { email: 'hana@example.com', email_verified: true, name: 'Hana', groups: ['marketing'] });
       const cookies = await signInCookies(l, 'hana-sub');
       assert.ok(!(await flowIds(l, cookies)).includes('demo-auto'), 'marketing: no engineering flows');
+      const kept = (await l.svc.store.findRenewal('hana@example.com'))!;
+      assert.match(kept.refreshToken!, /^v1:[A-Za-z0-9+/=]+$/, 'the refresh token is sealed in the store');
 
       l.provider.accounts.set('hana-sub', { email: 'hana@example.com', email_verified: true, name: 'Hana', groups: ['engineering'] });
       await l.svc.renewSignIns();
@@ -107,6 +109,15 @@ test('a configured person no longer in an allowed group at renewal is locked out
     l.provider.accounts.set('bob-sub', { email: 'bob@example.com', email_verified: true, name: 'Bob', groups: ['engineering'] });
     const bobAgain = await signInCookies(l, 'bob-sub');
     assert.equal((await asSession(l, bobAgain, 'GET', '/api/v1/me')).status, 200);
+
+    // A refresh token that does not open (sealed under another key) stops alice's renewal, not alice.
+    await l.svc.store.saveRenewal('alice', { refreshToken: 'v1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', renewAt: 0, error: null });
+    await l.svc.renewSignIns();
+    await until(async () => (await l.svc.store.findRenewal('alice'))!.refreshToken === null, 'alice\'s renewal given up');
+    assert.match((await l.svc.store.findRenewal('alice'))!.error!, /the refresh token cannot be opened/);
+    assert.equal((await asSession(l, alice, 'GET', '/api/v1/me')).status, 200);
+    await signInCookies(l, 'alice-sub');
+    assert.match((await l.svc.store.findRenewal('alice'))!.refreshToken!, /^v1:/, 'renewed again after her next sign-in');
 
     // The provider is down: its silence says nothing about anyone, so nobody is locked out.
     await l.provider.close();

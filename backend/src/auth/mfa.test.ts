@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { TotpVerifier } from './mfa.ts';
-import { MfaSecretSealer } from './mfa-secrets.ts';
+import { MfaSecretSealer } from './secret-sealer.ts';
 import { base32Decode, totpAt } from './totp.ts';
 import { MfaEnrolments } from '../services/mfa-enrolment.ts';
 import { LapseError } from '../engine/errors.ts';

@@ -1,7 +1,7 @@
 // MFA verification for flows that require it. A user's TOTP secret comes from the
 // configuration when it names one (an env variable or a file: the admin holds it), else from
 // the user's own confirmed enrolment (services/mfa-enrolment.ts; sealed in the store, see
-// mfa-secrets.ts). A pending enrolment is no factor. A code is accepted once, and never one
+// secret-sealer.ts). A pending enrolment is no factor. A code is accepted once, and never one
 // older than the last used (atomic in the store, so two replicas cannot both accept it).
 // Attempts are limited per user, in the store (shared by replicas): every attempt counts when
 // it begins, and a right code takes its count back, so no number of simultaneous guesses gets
@@ -13,7 +13,7 @@ import type { UserConfig } from '../domain/config.ts';
 import type { Store } from '../store/store.ts';
 import type { Clock } from '../../../common/clock.ts';
 import type { MfaResult, MfaVerifier } from '../engine/engine.ts';
-import type { MfaSecretSealer } from './mfa-secrets.ts';
+import type { MfaSecretSealer } from './secret-sealer.ts';
 import { base32Decode, matchTotp } from './totp.ts';
 
 /** Wrong codes a user may give within MFA_WINDOW_MS; after that, none is looked at until the window ends. */

@@ -8,6 +8,7 @@ import { CompiledConfig } from '../domain/catalog.ts';
 import { DEFAULT_TOKEN_LIFETIMES, type LapseConfig } from '../domain/config.ts';
 import { knownUsers, stepUpFor, type KnownIdentity } from '../domain/sign-in.ts';
 import { OidcClient } from '../auth/oidc-client.ts';
+import { REFRESH_TOKENS, SecretSealer } from '../auth/secret-sealer.ts';
 import { SignInService } from './sign-in.ts';
 import { ProviderRenewal } from './renewal.ts';
 import type { Store } from '../store/store.ts';
@@ -44,11 +45,14 @@ export function createSignIn(d: {
   now: () => number;
   isKnownUser: (userId: string) => boolean;
   identitiesChanged: () => Promise<void>;
+  /** The server's secret key: the provider's refresh tokens are sealed under a key derived from it. */
+  secretKey: Buffer;
   logger: Logger;
 }): { signIn: SignInService; renewal: ProviderRenewal } | undefined {
   const { oidc, publicUrl } = d.config().settings;
   if (!oidc || !publicUrl) return undefined;
   const client = new OidcClient(oidc, `${publicUrl}/auth/callback`, clientSecret(oidc.clientSecret, d.env));
+  const refreshTokens = new SecretSealer(d.secretKey, REFRESH_TOKENS);
   const signIn = new SignInService({
     settings: oidc, client, store: d.store, now: d.now, configuredUsers: () => d.config().users,
     isKnownUser: d.isKnownUser, identitiesChanged: d.identitiesChanged, logger: d.logger,
@@ -59,8 +63,9 @@ export function createSignIn(d: {
       return stepUpFor(oidc, flow.settings);
     },
     tokenLifetimes: () => d.config().settings.tokens ?? DEFAULT_TOKEN_LIFETIMES,
+    refreshTokens,
   });
-  const renewal = new ProviderRenewal({ settings: () => oidc, client, store: d.store, now: d.now, identitiesChanged: d.identitiesChanged, logger: d.logger });
+  const renewal = new ProviderRenewal({ settings: () => oidc, client, store: d.store, now: d.now, identitiesChanged: d.identitiesChanged, refreshTokens, logger: d.logger });
   return { signIn, renewal };
 }
 

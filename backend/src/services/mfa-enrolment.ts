@@ -14,7 +14,7 @@ import { LapseError } from '../engine/errors.ts';
 import type { MfaResult } from '../engine/engine.ts';
 import type { Store, MfaEnrolment } from '../store/store.ts';
 import type { MfaEnrolmentStarted, MfaStatusView } from '../../../common/api/types.ts';
-import type { MfaSecretSealer } from '../auth/mfa-secrets.ts';
+import type { MfaSecretSealer } from '../auth/secret-sealer.ts';
 import type { TotpVerifier } from '../auth/mfa.ts';
 import { base32Decode, base32Encode, otpauthUri } from '../auth/totp.ts';
 import { secureRandomBytes } from '../domain/random.ts';

@@ -4,12 +4,14 @@
 // a provider that refuses them (disabled, removed, no longer in an allowed group) locks them
 // out: their sessions end at once, and offboarding revokes their tokens and access (or only
 // suspends them). A provider that cannot be asked changes nothing and is asked again soon.
+// The refresh tokens are sealed in the store, and opened only here.
 // Replicas share the work: each due renewal is claimed in the store by one of them.
 
 import type { OidcSettings } from '../domain/config.ts';
 import { admissionProblem, identityFromClaims } from '../domain/sign-in.ts';
 import type { OidcClient } from '../auth/oidc-client.ts';
 import type { DueRenewal, Store } from '../store/store.ts';
+import type { SecretSealer } from '../auth/secret-sealer.ts';
 import type { Logger } from '../logger.ts';
 
 /** How soon a renewal the provider could not answer is tried again (at most renewEvery). */
@@ -37,6 +39,8 @@ export class ProviderRenewal {
     now: () => number;
     /** Called after identities changed, so the running configuration (and offboarding) follows. */
     identitiesChanged: () => Promise<void>;
+    /** The refresh tokens are sealed in the store (auth/secret-sealer.ts). */
+    refreshTokens: Pick<SecretSealer, 'seal' | 'open'>;
     logger: Logger;
   }) {}
 
@@ -57,17 +61,28 @@ export class ProviderRenewal {
     return report;
   }
 
-  private async renew({ userId, refreshToken }: DueRenewal): Promise<{ outcome: keyof RenewalReport; changed: boolean }> {
+  private async renew({ userId, refreshToken: sealed }: DueRenewal): Promise<{ outcome: keyof RenewalReport; changed: boolean }> {
     const settings = this.d.settings();
     const user = await this.d.store.findProvisionedUser(userId);
     if (!user || user.disabledAt !== null) {
       await this.d.store.saveRenewal(userId, { refreshToken: null, renewAt: null, error: null });
       return { outcome: 'failed', changed: false };
     }
+    let refreshToken: string;
+    try {
+      refreshToken = this.d.refreshTokens.open(userId, sealed);
+    } catch (err) {
+      // Sealed under another secret key: this person is renewed again once they sign in again.
+      const error = `the refresh token cannot be opened (${(err as Error).message}); renewed again at the next sign-in`;
+      await this.d.store.saveRenewal(userId, { refreshToken: null, renewAt: null, error });
+      this.d.logger.error({ user: userId, error }, 'renewal at the identity provider impossible');
+      return { outcome: 'failed', changed: false };
+    }
     const answer = await this.d.client.renew(refreshToken, user.subject);
     const now = this.d.now();
+    const keep = (token: string) => this.d.refreshTokens.seal(userId, token);
     if (answer.outcome === 'failed') {
-      await this.d.store.saveRenewal(userId, { refreshToken, renewAt: now + Math.min(RETRY_AFTER_FAILURE_MS, settings.renewEveryMs), error: answer.reason });
+      await this.d.store.saveRenewal(userId, { refreshToken: sealed, renewAt: now + Math.min(RETRY_AFTER_FAILURE_MS, settings.renewEveryMs), error: answer.reason });
       this.d.logger.warn({ user: userId, error: answer.reason }, 'renewal at the identity provider failed; it is tried again soon');
       return { outcome: 'failed', changed: false };
     }
@@ -75,7 +90,7 @@ export class ProviderRenewal {
     const identity = identityFromClaims(settings, user.issuer, user.subject, answer.claims);
     if ('refused' in identity) {
       // Claims Lapse cannot use say nothing about whether the person may stay: keep them as they were.
-      await this.d.store.saveRenewal(userId, { refreshToken: answer.refreshToken, renewAt: now + settings.renewEveryMs, error: identity.refused });
+      await this.d.store.saveRenewal(userId, { refreshToken: keep(answer.refreshToken), renewAt: now + settings.renewEveryMs, error: identity.refused });
       return { outcome: 'failed', changed: false };
     }
     const notAllowed = admissionProblem(settings, identity);
@@ -89,7 +104,7 @@ export class ProviderRenewal {
         data: { user: userId, ...(groupsChanged ? { groupsBefore: user.groups, groups: identity.groups } : {}) },
       }]);
     }
-    await this.d.store.saveRenewal(userId, { refreshToken: answer.refreshToken, renewAt: now + settings.renewEveryMs, error: null });
+    await this.d.store.saveRenewal(userId, { refreshToken: keep(answer.refreshToken), renewAt: now + settings.renewEveryMs, error: null });
     return { outcome: 'renewed', changed };
   }
 

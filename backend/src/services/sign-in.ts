@@ -9,6 +9,7 @@ import type { OidcSettings, StepUpPolicy, TokenLifetimes } from '../domain/confi
 import { admissionProblem, identityFromClaims, userIdFor, type ProviderAuthentication } from '../domain/sign-in.ts';
 import type { UserConfig } from '../domain/config.ts';
 import { SignInRefused, type OidcClient } from '../auth/oidc-client.ts';
+import type { SecretSealer } from '../auth/secret-sealer.ts';
 import type { Store } from '../store/store.ts';
 import type { Logger } from '../logger.ts';
 import { createToken } from '../auth/tokens.ts';
@@ -98,6 +99,8 @@ export class SignInService {
     stepUpFor: (flowId: string) => StepUpPolicy | { problem: string };
     /** How long the API tokens apps receive live. */
     tokenLifetimes: () => TokenLifetimes;
+    /** Seals the provider's refresh token before it reaches the store. */
+    refreshTokens: Pick<SecretSealer, 'seal'>;
     logger: Logger;
   }) {}
 
@@ -169,7 +172,9 @@ export class SignInService {
       manager: identity.manager, attributes: identity.attributes, createdAt: previous?.createdAt ?? now, updatedAt: now, lastSignInAt: now, disabledAt: null,
     });
     // The refresh token renews the person at the provider later (groups, and whether they may stay).
-    await this.d.store.saveRenewal(who.id, { refreshToken: signed.refreshToken, renewAt: signed.refreshToken ? now + this.d.settings.renewEveryMs : null, error: null });
+    await this.d.store.saveRenewal(who.id, {
+      refreshToken: signed.refreshToken && this.d.refreshTokens.seal(who.id, signed.refreshToken), renewAt: signed.refreshToken ? now + this.d.settings.renewEveryMs : null, error: null,
+    });
     if (!signed.refreshToken) this.d.logger.info({ user: who.id }, 'the identity provider gave no refresh token: this person is renewed only when they sign in again (ask for offline_access in settings.oidc.scopes)');
     await this.d.identitiesChanged();
     const forApp = attempt.returnTo.startsWith(APP_PREFIX);

@@ -163,7 +163,7 @@ export interface DueRenewal {
 
 /**
  * A person's own TOTP factor (self-enrolment): the secret as the store keeps it (sealed, see
- * auth/mfa-secrets.ts), pending until a code from it confirms that their authenticator holds it.
+ * auth/secret-sealer.ts), pending until a code from it confirms that their authenticator holds it.
  */
 export interface MfaEnrolment {
   userId: string;
