@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { signInAtProvider, signInWithChromium, startSsoServer, type SsoServer } from './oidc-provider-support.ts';
+import { approveDeviceInChromium, signInAtProvider, signInWithChromium, startSsoServer, type SsoServer } from './oidc-provider-support.ts';
 import { createToken } from '../src/auth/tokens.ts';
 
 const BIN = fileURLToPath(new URL('../bin/lapse.js', import.meta.url));
@@ -176,4 +176,49 @@ test('the stored token is renewed at the server once two thirds of its life are 
   assert.equal(ended.status, 1);
   assert.match(ended.stderr, /401 Unauthorized: the token is not valid .*\nlapse: sign in again with `lapse login`/s);
   assert.equal((await lapse(['logout'])).status, 0);
+});
+
+/** `lapse login --device`, its printed address (with the code) approved, or refused, in Chromium: its exit code and output. */
+async function deviceLogin(opts: { abort?: boolean } = {}): Promise<{ code: number | null; out: string }> {
+  const child = spawn(process.execPath, [BIN, 'login', '--url', sso.url, '--device'], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const complete = await new Promise<string>((resolve, reject) => {
+    const t = setInterval(() => {
+      const m = /\(or open (http:\/\/127\.0\.0\.1:\d+\/device\S*)\)/.exec(out);
+      if (m) { clearInterval(t); resolve(m[1]!); }
+    }, 20);
+    child.once('exit', (code) => { clearInterval(t); reject(new Error(`lapse login --device exited ${code}: ${out}`)); });
+  });
+  assert.match(out, /To sign in, open http:\/\/127\.0\.0\.1:\d+\/device on any device and enter the code [A-Z-]+/);
+  await approveDeviceInChromium(complete, 'frank-sub', sso.provider.issuer, opts);
+  return { code: await exited, out };
+}
+
+test('lapse login --device: a code to type at the provider, approved on another device (Chromium), and the token kept as with a browser', async () => {
+  const { code, out } = await deviceLogin();
+  assert.equal(code, 0, out);
+  assert.match(out, /signed in to http:\/\/127\.0\.0\.1:\d+ as frank@example\.com until 20\d\d-/);
+  const catalog = await lapse(['catalog', '--json']);
+  assert.equal(catalog.status, 0, catalog.stderr);
+  const audit = await sso.svc.store.listAudit({ limit: 1000 });
+  assert.ok(audit.some((e) => e.action === 'auth.sign_in' && e.actor === 'frank@example.com' && e.data.via === 'device'));
+  assert.equal((await lapse(['logout'])).status, 0);
+
+  // The server's half, hostile: a handle it never gave, and one already used, are refused.
+  const forged = await fetch(`${sso.url}/auth/device/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ deviceCode: 'x'.repeat(43) }) });
+  assert.equal(forged.status, 401);
+  assert.match(((await forged.json()) as { detail: string }).detail, /this device sign-in has ended/);
+  assert.equal((await lapse(['login', '--device', '--step-up', 'demo-auto', '--url', sso.url])).status, 2, '--step-up needs the browser');
+});
+
+test('lapse login --device refused at the provider: the reason, no token, audited', async () => {
+  const { code, out } = await deviceLogin({ abort: true });
+  assert.equal(code, 1, out);
+  assert.match(out, /lapse: 401 Unauthorized: the identity provider's answer was refused: access_denied/);
+  assert.throws(() => statSync(join(home, 'lapse', 'credentials.json')), 'nothing stored');
+  const audit = await sso.svc.store.listAudit({ limit: 1000 });
+  assert.ok(audit.some((e) => e.action === 'auth.sign_in_refused' && e.data.via === 'device' && /access_denied/.test(String(e.data.reason))));
 });

@@ -57,7 +57,7 @@ export async function startTestProvider(opts: TestProviderOptions): Promise<Test
     ...(jwks ? { jwks } : {}),
     clients: [{
       client_id: clientId, client_secret: clientSecret, redirect_uris: [opts.redirectUri], post_logout_redirect_uris: [opts.postLogoutRedirectUri],
-      grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_post',
+      grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_post',
     }],
     // A refresh token at every sign-in (as a provider does for offline_access), so Lapse can renew the person.
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
@@ -70,7 +70,7 @@ export async function startTestProvider(opts: TestProviderOptions): Promise<Test
       return claims ? { accountId: sub, claims: () => ({ sub, ...claims }) } : undefined;
     },
     pkce: { required: () => true },
-    features: { devInteractions: { enabled: true }, rpInitiatedLogout: { enabled: true } },
+    features: { devInteractions: { enabled: true }, rpInitiatedLogout: { enabled: true }, deviceFlow: { enabled: true } },
     cookies: { keys: ['lapse-test-provider-cookie-key'] },
   });
   const testProvider: TestProvider = {
@@ -246,6 +246,37 @@ export async function signInWithChromium(url: string, subject: string, issuer: s
     await page.waitForURL((u) => !u.href.startsWith(issuer) && !u.pathname.startsWith('/auth/'));
     await page.waitForLoadState();
     return { url: page.url(), text: await page.locator('body').innerText(), cookies: (await context.cookies(cookiesFor)).map((c) => c.name) };
+  } finally {
+    await browser.close();
+  }
+}
+
+/**
+ * Approves a device sign-in (RFC 8628) in Debian's Chromium as a person would on their phone:
+ * the provider's page for `url` (its verification address with the code), then its login
+ * and consent as `subject`, to its "Sign-in Success" page; or, with `abort`, refuses it there.
+ */
+export async function approveDeviceInChromium(url: string, subject: string, issuer: string, opts: { abort?: boolean } = {}): Promise<void> {
+  const { chromium } = await import('playwright');
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  try {
+    const context = await browser.newContext();
+    context.setDefaultTimeout(10_000);
+    await context.route(/^https?:\/\/(?!127\.0\.0\.1[:/])/, (route) => route.abort());
+    const page = await context.newPage();
+    await page.goto(url);
+    if (opts.abort) {
+      await page.getByRole('button', { name: '[ Abort ]' }).click();
+      await page.waitForLoadState();
+      return;
+    }
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.waitForURL((u) => u.href.startsWith(`${issuer}/interaction/`));
+    await page.locator('input[name="login"]').fill(subject);
+    await page.locator('input[name="password"]').fill('any password');
+    await page.getByRole('button', { name: 'Sign-in' }).click();
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByRole('heading', { name: 'Sign-in Success' }).waitFor();
   } finally {
     await browser.close();
   }

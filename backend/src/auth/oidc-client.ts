@@ -28,6 +28,16 @@ export interface SignedInClaims {
   authentication: ProviderAuthentication;
 }
 
+/** A device authorization under way (RFC 8628): the provider's device code stays with Lapse. */
+export interface DeviceSignIn {
+  deviceCode: string;
+  userCode: string;
+  verificationUri: string;
+  verificationUriComplete: string | null;
+  expiresInSeconds: number;
+  intervalSeconds: number;
+}
+
 /** A step-up asked of the provider: authenticated at most maxAgeSeconds ago, with one of acrValues. */
 export interface StepUpRequest {
   maxAgeSeconds: number;
@@ -120,6 +130,11 @@ export class OidcClient {
     } catch (err) {
       throw new SignInRefused(`the identity provider's answer was refused: ${describeError(err)}`);
     }
+    return this.signedIn(tokens, now);
+  }
+
+  /** What Lapse keeps of a token response with a validated ID token. */
+  private signedIn(tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers, now: number): SignedInClaims {
     const claims = tokens.claims();
     if (!claims || !tokens.id_token) throw new SignInRefused('the identity provider sent no ID token');
     // The library checks exp but not an issue time ahead of the clock (beyond a small skew).
@@ -134,6 +149,41 @@ export class OidcClient {
         amr: Array.isArray(claims.amr) ? claims.amr.filter((m): m is string => typeof m === 'string') : [],
       },
     };
+  }
+
+  /**
+   * A device authorization (RFC 8628) at the provider, for a sign-in on a machine without a
+   * browser: the provider's device code (kept by Lapse), the code the person types, and where.
+   */
+  async beginDevice(): Promise<DeviceSignIn> {
+    const config = await this.config();
+    if (!config.serverMetadata().device_authorization_endpoint) throw new SignInRefused(`the identity provider ${this.settings.issuer} offers no device authorization: sign in with a browser on this machine`);
+    try {
+      const d = await oidc.initiateDeviceAuthorization(config, { scope: this.settings.scopes.join(' ') });
+      return {
+        deviceCode: d.device_code, userCode: d.user_code, verificationUri: d.verification_uri, verificationUriComplete: d.verification_uri_complete ?? null,
+        expiresInSeconds: d.expires_in, intervalSeconds: d.interval ?? 5,
+      };
+    } catch (err) {
+      throw new SignInRefused(`the identity provider refused the device authorization: ${describeError(err)}`);
+    }
+  }
+
+  /**
+   * Asks the provider once whether the person approved the device sign-in: `pending` (ask
+   * again after intervalSeconds, longer when it said slow_down), or the validated claims.
+   * Throws SignInRefused when the provider refused it (denied, expired) or answered wrongly.
+   */
+  async pollDevice(deviceCode: string, now = Date.now()): Promise<{ pending: true; slowDown: boolean } | SignedInClaims> {
+    const config = await this.config();
+    let tokens: Awaited<ReturnType<typeof oidc.genericGrantRequest>>;
+    try {
+      tokens = await oidc.genericGrantRequest(config, 'urn:ietf:params:oauth:grant-type:device_code', { device_code: deviceCode });
+    } catch (err) {
+      if (err instanceof oidc.ResponseBodyError && (err.error === 'authorization_pending' || err.error === 'slow_down')) return { pending: true, slowDown: err.error === 'slow_down' };
+      throw new SignInRefused(`the identity provider's answer was refused: ${describeError(err)}`);
+    }
+    return this.signedIn(tokens, now);
   }
 
   /**

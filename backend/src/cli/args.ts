@@ -18,6 +18,7 @@ export const OPTIONS = {
   'expires-in': { type: 'string' },
   'no-browser': { type: 'boolean' },
   'step-up': { type: 'string' },
+  device: { type: 'boolean' },
   user: { type: 'string' },
   name: { type: 'string' },
   url: { type: 'string' },

@@ -1,20 +1,25 @@
 // `lapse login` and `lapse logout`: single sign-on for the command line, through the same
-// loopback flow as the tray app (auth/app-sign-in.ts). The token that comes back is kept
-// where only this user can read it (credentials.ts); logout revokes it at the server.
+// loopback flow as the tray app (auth/app-sign-in.ts), or with --device the device
+// authorization grant (a code typed at the provider, on any device). The token that comes
+// back is kept where only this user can read it (credentials.ts); logout revokes it at the
+// server.
 
 import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
 import { ssoSignIn } from '../auth/app-sign-in.ts';
-import { ApiClient } from './client.ts';
+import { ApiClient, ApiError } from './client.ts';
 import { credentialsPath, readCredential, removeCredential, writeCredential, type StoredCredential } from './credentials.ts';
-import { serverUrl, type Values, type Verb } from './args.ts';
+import { serverUrl, UsageError, type Values, type Verb } from './args.ts';
+import type { Output } from './format.ts';
 
 export const login: Verb = async (_args, v, o) => {
   const url = serverUrl(v).replace(/\/+$/, '');
   const previous = readCredential();
-  const got = await ssoSignIn({
+  const name = `lapse login on ${hostname()}`;
+  if (v.device && v['step-up']) throw new UsageError('--step-up needs the browser sign-in (the provider asks for a fresh sign-in there): leave out --device');
+  const got = v.device ? await deviceSignIn(url, name, o) : await ssoSignIn({
     serverUrl: url,
-    name: `lapse login on ${hostname()}`,
+    name,
     ...(v['step-up'] ? { stepUp: v['step-up'] } : {}),
     openBrowser: (address) => {
       o.line('Sign in in your browser; if it does not open, open this address:');
@@ -79,4 +84,39 @@ export async function renewStoredCredentialIfDue(v: Values, now = Date.now()): P
   const got = await new ApiClient(stored.url, stored.token).post<{ token: string; id: string; expiresAt: string | null }>('/api/v1/tokens/renew', {}).catch(() => null);
   if (!got) return;
   writeCredential({ ...stored, token: got.token, tokenId: got.id, expiresAt: got.expiresAt, ...renewAfter(got.expiresAt, now) });
+}
+
+/**
+ * The device authorization grant through the server: the code to type at the provider's
+ * address (on any device), then the server is asked every `interval` seconds until the person
+ * approved, refused, or the code expired.
+ */
+async function deviceSignIn(url: string, name: string, o: Output): Promise<{ token: string; user: string; expiresAt: string | null }> {
+  const call = async (path: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> => {
+    let res: Response;
+    try {
+      res = await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(30_000) });
+    } catch (err) {
+      throw new ApiError(0, `cannot reach the Lapse server at ${url}: ${(err as Error).message}`);
+    }
+    const parsed = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+    if (res.status >= 400) throw new ApiError(res.status, `${res.status} ${String(parsed.title ?? res.statusText)}: ${String(parsed.detail ?? '')}`);
+    return { status: res.status, body: parsed };
+  };
+  const start = (await call('/auth/device', { name })).body as { deviceCode: string; userCode: string; verificationUri: string; verificationUriComplete: string | null; expiresIn: number; interval: number };
+  o.line(`To sign in, open ${start.verificationUri} on any device and enter the code ${start.userCode}`);
+  if (start.verificationUriComplete) o.line(`(or open ${start.verificationUriComplete})`);
+  let interval = start.interval;
+  const end = Date.now() + start.expiresIn * 1000;
+  while (Date.now() < end) {
+    await new Promise((resolve) => setTimeout(resolve, interval * 1000));
+    const answer = await call('/auth/device/token', { deviceCode: start.deviceCode });
+    if (answer.status === 202) {
+      interval = Number(answer.body.interval) || interval;
+      continue;
+    }
+    const got = answer.body as { token: string; user: string; expiresAt: string | null };
+    return { token: got.token, user: got.user, expiresAt: got.expiresAt };
+  }
+  throw new ApiError(0, 'the code expired before the sign-in was approved: run lapse login --device again');
 }

@@ -39,10 +39,11 @@ Server and offline tools:
 
 Client (server from --url or LAPSE_URL, default http://127.0.0.1:7420; token from --token or LAPSE_TOKEN;
         else both from lapse login):
-  lapse login [--url URL] [--no-browser] [--step-up FLOW]
+  lapse login [--url URL] [--no-browser] [--step-up FLOW] [--device]
                                      sign in through the identity provider (single sign-on);
                                      the token is kept in ~/.config/lapse/credentials.json (0600);
-                                     --step-up: authenticate again for a flow that requires MFA
+                                     --step-up: authenticate again for a flow that requires MFA;
+                                     --device: no browser here: a code to type on any device
   lapse logout                       revoke that token and forget it
   lapse catalog                                   what you may request now
   lapse request FLOW [--entitlement I/TYPE:RESOURCE#PERMISSION ...] [--bundle ID]

@@ -8,7 +8,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { OidcSettings, StepUpPolicy, TokenLifetimes } from '../domain/config.ts';
 import { admissionProblem, identityFromClaims, userIdFor, type ProviderAuthentication } from '../domain/sign-in.ts';
 import type { UserConfig } from '../domain/config.ts';
-import { SignInRefused, type OidcClient } from '../auth/oidc-client.ts';
+import { SignInRefused, type OidcClient, type SignedInClaims } from '../auth/oidc-client.ts';
 import type { SecretSealer } from '../auth/secret-sealer.ts';
 import type { Store } from '../store/store.ts';
 import type { Logger } from '../logger.ts';
@@ -21,6 +21,8 @@ const APP_CODE_LIFETIME_MS = 2 * 60_000;
 /** A sign-in attempt's returnTo for an app (its loopback redirect), and for an app's one-time code. */
 const APP_PREFIX = 'app:';
 const GRANT_PREFIX = 'grant:';
+/** A device sign-in's attempt (RFC 8628): what its token will be called, and how often it may ask. */
+const DEVICE_PREFIX = 'device:';
 /** "Last seen" is written at most this often per session. */
 const TOUCH_EVERY_MS = 60_000;
 
@@ -155,6 +157,24 @@ export class SignInService {
     if (!attempt) throw new SignInRefused('this sign-in has expired or was already used: sign in again');
     const { nonce, codeVerifier, maxAgeSeconds } = attempt;
     const signed = await this.d.client.complete(callback, { state: attempt.state, nonce, codeVerifier, ...(maxAgeSeconds != null ? { maxAgeSeconds } : {}) }, now);
+    const forApp = attempt.returnTo.startsWith(APP_PREFIX);
+    const who = await this.admit(signed, now, forApp ? 'app' : 'portal', attempt.maxAgeSeconds != null);
+    if (forApp) return { app: await this.grantApp(JSON.parse(attempt.returnTo.slice(APP_PREFIX.length)) as AppSignIn, who, signed.authentication, now) };
+    const session: NewSession = { secret: secret(), csrfToken: secret(), expiresAt: now + this.d.settings.sessionMaxAgeMs, userId: who, returnTo: attempt.returnTo };
+    await this.d.store.insertSession({
+      id: sha256(session.secret), userId: who, createdAt: now, lastSeenAt: now, expiresAt: session.expiresAt, idleTimeoutMs: this.d.settings.sessionIdleMs,
+      csrfHash: sha256(session.csrfToken), idToken: signed.idToken, revokedAt: null, revokedReason: null, authentication: signed.authentication,
+    });
+    return session;
+  }
+
+  /**
+   * Who the provider's validated answer is to Lapse, let in: the identity from its claims,
+   * checked against the allowed domains and groups, matched to a configured user or created
+   * (provisioning), kept with the refresh token that renews it, and the sign-in audited.
+   * Throws SignInRefused with the reason.
+   */
+  private async admit(signed: SignedInClaims, now: number, via: 'portal' | 'app' | 'device', stepUp: boolean): Promise<string> {
     const identity = identityFromClaims(this.d.settings, signed.issuer, signed.subject, signed.claims);
     if ('refused' in identity) throw new SignInRefused(identity.refused);
     const notAllowed = admissionProblem(this.d.settings, identity);
@@ -177,21 +197,62 @@ export class SignInService {
     });
     if (!signed.refreshToken) this.d.logger.info({ user: who.id }, 'the identity provider gave no refresh token: this person is renewed only when they sign in again (ask for offline_access in settings.oidc.scopes)');
     await this.d.identitiesChanged();
-    const forApp = attempt.returnTo.startsWith(APP_PREFIX);
     await this.d.store.appendAudit([{
       at: now, actor: who.id, action: 'auth.sign_in', requestId: null,
       data: {
-        method: 'oidc', via: forApp ? 'app' : 'portal', created: !previous && !who.configured, groups: identity.groups,
-        ...(attempt.maxAgeSeconds != null ? { stepUp: true, acr: signed.authentication.acr, amr: signed.authentication.amr } : {}),
+        method: 'oidc', via, created: !previous && !who.configured, groups: identity.groups,
+        ...(stepUp ? { stepUp: true, acr: signed.authentication.acr, amr: signed.authentication.amr } : {}),
       },
     }]);
-    if (forApp) return { app: await this.grantApp(JSON.parse(attempt.returnTo.slice(APP_PREFIX.length)) as AppSignIn, who.id, signed.authentication, now) };
-    const session: NewSession = { secret: secret(), csrfToken: secret(), expiresAt: now + this.d.settings.sessionMaxAgeMs, userId: who.id, returnTo: attempt.returnTo };
-    await this.d.store.insertSession({
-      id: sha256(session.secret), userId: who.id, createdAt: now, lastSeenAt: now, expiresAt: session.expiresAt, idleTimeoutMs: this.d.settings.sessionIdleMs,
-      csrfHash: sha256(session.csrfToken), idToken: signed.idToken, revokedAt: null, revokedReason: null, authentication: signed.authentication,
+    return who.id;
+  }
+
+  /**
+   * A sign-in for a machine without a browser (the device authorization grant, where the
+   * provider offers it): the code the person types at the provider's address, on any device,
+   * and Lapse's own handle for the app to ask with (its SHA-256 is kept, with the provider's
+   * device code, as a sign-in attempt that ends when the provider's does).
+   */
+  async beginDevice(name: string): Promise<{ handle: string; userCode: string; verificationUri: string; verificationUriComplete: string | null; expiresInSeconds: number; intervalSeconds: number }> {
+    const device = await this.d.client.beginDevice();
+    const handle = secret();
+    const now = this.d.now();
+    await this.d.store.saveSignInAttempt({
+      state: sha256(handle), nonce: '', codeVerifier: device.deviceCode, returnTo: `${DEVICE_PREFIX}${JSON.stringify({ name, interval: device.intervalSeconds })}`,
+      createdAt: now, expiresAt: now + device.expiresInSeconds * 1000,
     });
-    return session;
+    return { handle, userCode: device.userCode, verificationUri: device.verificationUri, verificationUriComplete: device.verificationUriComplete, expiresInSeconds: device.expiresInSeconds, intervalSeconds: device.intervalSeconds };
+  }
+
+  /**
+   * Asks once whether the person approved the device sign-in: `pending` with how long to wait
+   * before asking again, or an API token of the person (let in as any sign-in is). Throws
+   * SignInRefused (audited) when the provider or Lapse refuses, or the sign-in ended.
+   */
+  async pollDevice(handle: string): Promise<{ pending: true; intervalSeconds: number } | { userId: string; token: string; expiresAt: number | null; tokenId: string }> {
+    const now = this.d.now();
+    // Taken while the provider is asked: two polls at once do not both get a token.
+    const attempt = await this.d.store.takeSignInAttempt(sha256(handle), now);
+    if (!attempt || !attempt.returnTo.startsWith(DEVICE_PREFIX)) throw new SignInRefused('this device sign-in has ended (expired, refused or completed): start again');
+    const device = JSON.parse(attempt.returnTo.slice(DEVICE_PREFIX.length)) as { name: string; interval: number };
+    try {
+      const answer = await this.d.client.pollDevice(attempt.codeVerifier, now);
+      if ('pending' in answer) {
+        const interval = device.interval + (answer.slowDown ? 5 : 0);
+        await this.d.store.saveSignInAttempt({ ...attempt, returnTo: `${DEVICE_PREFIX}${JSON.stringify({ ...device, interval })}` });
+        return { pending: true, intervalSeconds: interval };
+      }
+      const userId = await this.admit(answer, now, 'device', false);
+      const { token, record } = await createToken(this.d.store, userId, device.name, now, {
+        by: userId, expiresAt: now + this.d.tokenLifetimes().defaultLifetimeMs, authentication: answer.authentication,
+      });
+      return { userId, token, expiresAt: record.expiresAt, tokenId: record.id };
+    } catch (err) {
+      const reason = err instanceof SignInRefused ? err.message : `the sign-in failed: ${String(err)}`;
+      await this.d.store.appendAudit([{ at: now, actor: 'anonymous', action: 'auth.sign_in_refused', requestId: null, data: { reason, via: 'device' } }]).catch(() => undefined);
+      this.d.logger.warn({ reason }, 'device sign-in refused');
+      throw err instanceof SignInRefused ? err : new SignInRefused(reason);
+    }
   }
 
   /** A one-time code for the app, kept like a sign-in attempt (single use, two minutes), and the loopback URL carrying it. */

@@ -19,6 +19,12 @@ export function sessionCookieNames(publicUrl: string): SignInRoutes['cookies'] {
   return secure ? { session: '__Host-lapse_session', csrf: '__Host-lapse_csrf', secure } : { session: 'lapse_session', csrf: 'lapse_csrf', secure };
 }
 
+/** An API token an app receives from single sign-on. */
+const tokenAnswer = {
+  type: 'object', additionalProperties: false, required: ['token', 'user', 'tokenId', 'expiresAt'],
+  properties: { token: { type: 'string' }, user: { type: 'string' }, tokenId: { type: 'string' }, expiresAt: { type: ['string', 'null'], format: 'date-time' } },
+} as const;
+
 const configSchema = {
   type: 'object',
   additionalProperties: false,
@@ -74,12 +80,7 @@ export function signInRoutes(app: Api, sso: SignInRoutes | undefined): void {
         type: 'object', additionalProperties: false, required: ['code', 'code_verifier'],
         properties: { code: { type: 'string', minLength: 1, maxLength: 200 }, code_verifier: { type: 'string', minLength: 43, maxLength: 128 } },
       },
-      response: {
-        200: {
-          type: 'object', additionalProperties: false, required: ['token', 'user', 'tokenId', 'expiresAt'],
-          properties: { token: { type: 'string' }, user: { type: 'string' }, tokenId: { type: 'string' }, expiresAt: { type: ['string', 'null'], format: 'date-time' } },
-        },
-      },
+      response: { 200: tokenAnswer },
     },
     config: { ...PUBLIC, errors: [400, 401] },
   }, async (req) => {
@@ -89,6 +90,55 @@ export function signInRoutes(app: Api, sso: SignInRoutes | undefined): void {
     } catch (err) {
       throw err instanceof SignInRefused ? new LapseError('unauthorized', err.message) : err;
     }
+  });
+
+  app.post('/auth/device', {
+    schema: {
+      summary: 'Start a sign-in for a machine without a browser (device authorization, where the provider offers it): the code to type and where',
+      body: { type: 'object', additionalProperties: false, properties: { name: { type: 'string', maxLength: 200, description: 'what the token will be called' } } },
+      response: {
+        200: {
+          type: 'object', additionalProperties: false, required: ['deviceCode', 'userCode', 'verificationUri', 'verificationUriComplete', 'expiresIn', 'interval'],
+          properties: {
+            deviceCode: { type: 'string', description: 'the app\'s handle for POST /auth/device/token (a secret)' },
+            userCode: { type: 'string', description: 'what the person types at verificationUri' },
+            verificationUri: { type: 'string' },
+            verificationUriComplete: { type: ['string', 'null'], description: 'verificationUri with the code in it, where the provider gives one' },
+            expiresIn: { type: 'integer', description: 'seconds' },
+            interval: { type: 'integer', description: 'seconds between two polls' },
+          },
+        },
+      },
+    },
+    config: { ...PUBLIC, errors: [400, 503] },
+  }, async (req) => {
+    try {
+      const d = await service.beginDevice(req.body?.name?.trim() || 'signed in from a device');
+      return { deviceCode: d.handle, userCode: d.userCode, verificationUri: d.verificationUri, verificationUriComplete: d.verificationUriComplete, expiresIn: d.expiresInSeconds, interval: d.intervalSeconds };
+    } catch (err) {
+      throw err instanceof SignInRefused ? new LapseError('unavailable', err.message) : err;
+    }
+  });
+
+  app.post('/auth/device/token', {
+    schema: {
+      summary: 'Ask whether the person approved the device sign-in: 202 while waiting (ask again after interval seconds), then an API token of the person',
+      body: { type: 'object', additionalProperties: false, required: ['deviceCode'], properties: { deviceCode: { type: 'string', minLength: 1, maxLength: 200 } } },
+      response: {
+        200: tokenAnswer,
+        202: { type: 'object', additionalProperties: false, required: ['pending', 'interval'], properties: { pending: { type: 'boolean', const: true }, interval: { type: 'integer' } } },
+      },
+    },
+    config: { ...PUBLIC, errors: [400, 401] },
+  }, async (req, reply) => {
+    let got: Awaited<ReturnType<SignInService['pollDevice']>>;
+    try {
+      got = await service.pollDevice(req.body.deviceCode);
+    } catch (err) {
+      throw err instanceof SignInRefused ? new LapseError('unauthorized', err.message) : err;
+    }
+    if ('pending' in got) return reply.code(202).send({ pending: true, interval: got.intervalSeconds });
+    return { token: got.token, user: got.userId, tokenId: got.tokenId, expiresAt: got.expiresAt === null ? null : new Date(got.expiresAt).toISOString() };
   });
 
   app.get('/auth/callback', {
