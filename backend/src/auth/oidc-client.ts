@@ -1,7 +1,8 @@
 // The OpenID Connect relying party, through openid-client (OpenID Certified): discovery,
 // the authorization code flow with PKCE, state and nonce, and ID token validation (issuer,
 // audience, expiry, signature with the provider's rotating keys, nonce), renewal with the
-// refresh token, and step-up (max_age and acr_values, checked through auth_time). Nothing
+// refresh token, step-up (max_age and acr_values, checked through auth_time), and the device
+// authorization grant (RFC 8628). Nothing
 // here is hand-written protocol: this module only says what Lapse asks for and what it keeps.
 
 import * as oidc from 'openid-client';

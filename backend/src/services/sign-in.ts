@@ -1,8 +1,11 @@
-// Single sign-on for the portal: the authorization request out to the provider, the
-// callback back (who the person is, whether they may sign in, creating or refreshing what
-// Lapse knows of them), and the sessions that follow (a secret in an HttpOnly cookie, a
-// CSRF token beside it, an idle and an absolute lifetime). Every sign-in, refusal and
-// sign-out is audited.
+// Single sign-on: the authorization request out to the provider (a step-up for a flow that
+// requires MFA asks for a fresh authentication), the callback back (who the person is,
+// whether they may sign in, creating or refreshing what Lapse knows of them, with the
+// refresh token that renews them), and what follows: for the portal a session (a secret in
+// an HttpOnly cookie, a CSRF token beside it, an idle and an absolute lifetime); for an app
+// on the person's machine (the CLI, the tray) an API token through a one-time loopback code;
+// for a machine without a browser an API token through the device authorization grant.
+// Every sign-in, refusal and sign-out is audited.
 
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { OidcSettings, StepUpPolicy, TokenLifetimes } from '../domain/config.ts';
