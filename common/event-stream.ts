@@ -1,6 +1,9 @@
 // A client of `GET /api/v1/events` (server-sent events) for the tray app and `lapse watch`:
 // parses the stream, remembers the last event id and sends it as Last-Event-ID when it
-// reconnects, and reconnects with capped, jittered backoff while the server is away.
+// reconnects (the server then sends what was missed first), and reconnects with capped,
+// jittered backoff while the server is away. Where the server cannot replay what was missed
+// (its `reload` event), or a reconnect has no id to resume from, its user is told to read
+// its state again (onReload).
 // Uses the platform's fetch (Node 22 and Electron's main process both have it).
 
 import type { StreamEvent } from './notifications.ts';
@@ -12,6 +15,11 @@ export interface EventStreamOptions {
   token: string;
   lastEventId?: string | null;
   onEvent(event: StreamEvent): void;
+  /**
+   * Events were missed that the stream cannot send: read the state again (the server's
+   * `reload` event, or a reconnect without an event id to resume from).
+   */
+  onReload?(): void;
   onState?(state: ConnectionState, detail?: string): void;
   /** Delay before reconnect attempt `n` (0-based); default `backoffDelay`. */
   delay?: (attempt: number) => number;
@@ -64,6 +72,8 @@ export class EventStream {
   private closed = false;
   lastEventId: string | null;
   readonly done: Promise<void>;
+  /** Whether a connection was established before (the next one is a reconnect). */
+  private connectedBefore = false;
 
   constructor(private readonly opts: EventStreamOptions) {
     this.lastEventId = opts.lastEventId ?? null;
@@ -105,6 +115,9 @@ export class EventStream {
     if (res.status === 401 || res.status === 403) throw new AuthError(`the server refused the token (${res.status}); set a valid one`);
     if (!res.ok || !res.body) throw new Error(`the events stream answered ${res.status}`);
     this.opts.onState?.('online');
+    const resumed = this.connectedBefore;
+    this.connectedBefore = true;
+    if (resumed && !this.lastEventId) tellSafely(() => this.opts.onReload?.());
     const parser = new SseParser();
     const decoder = new TextDecoder();
     const reader = res.body.getReader();
@@ -120,17 +133,23 @@ export class EventStream {
             continue;
           }
           if (m.id) this.lastEventId = m.id;
-          try {
-            this.opts.onEvent(parsed);
-          } catch {
-            // A failing handler must not drop the connection (and the events after this one).
-          }
+          if (m.event === 'reload') tellSafely(() => this.opts.onReload?.());
+          else tellSafely(() => this.opts.onEvent(parsed));
         }
       }
     } catch (err) {
       if (this.closed) return true;
       throw err;
     }
+  }
+}
+
+/** Calls a handler of the user's: one that fails must not drop the connection (and the events after). */
+function tellSafely(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // ignored: see above
   }
 }
 

@@ -1,7 +1,7 @@
 // The statuses of a request and of its grants, as the store keeps them and the API shows them.
 
 export const REQUEST_STATUSES = [
-  'pending', 'scheduled', 'granting', 'active', 'revoking', 'expired', 'revoked', 'rejected', 'canceled', 'failed', 'revoke_canceled',
+  'pending', 'scheduled', 'granting', 'active', 'revoking', 'expired', 'revoked', 'rejected', 'canceled', 'failed', 'revoke_canceled', 'timed_out',
 ] as const;
 export type RequestStatus = (typeof REQUEST_STATUSES)[number];
 

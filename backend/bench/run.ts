@@ -1,4 +1,4 @@
-// `npm run bench [-- catalog throughput scheduler recovery postgres sql-latency pg-storm kv-latency renderer menu startup]`:
+// `npm run bench [-- catalog throughput scheduler recovery postgres sql-latency pg-storm kv-latency renderer menu startup notifications]`:
 // prints figures and ratios.
 // Targets from the backend issue are printed beside each figure; nothing here asserts:
 // the machine is shared, so figures are for reading, not for failing a build.
@@ -18,6 +18,7 @@ import { pgStormBench, sqlLatencyBench } from './integrations-sql.ts';
 import { kvLatencyBench } from './integrations-kv.ts';
 import { postgresBench } from './postgres.ts';
 import { startupBench } from './startup.ts';
+import { notificationsBench } from './notifications.ts';
 
 type Row = [string, string, string];
 const rows: Row[] = [];
@@ -284,6 +285,7 @@ const SCENARIOS: Record<string, () => Promise<void>> = {
   'kv-latency': () => kvLatencyBench(report),
   postgres: () => postgresBench(report),
   startup: () => startupBench(report),
+  notifications: () => notificationsBench(report),
 };
 
 const chosen = process.argv.slice(2).filter((a) => a in SCENARIOS);

@@ -12,6 +12,7 @@ import { stringify } from 'yaml';
 import { SqliteStore } from '../src/store/sqlite-store.ts';
 import { entitlementKey, jobId, type Entitlement, type GrantRecord, type JobRecord, type RequestRecord } from '../src/domain/request.ts';
 import { createToken } from '../src/auth/tokens.ts';
+import { openStore } from '../src/service.ts';
 import type { Integration } from '../src/integrations/integration.ts';
 
 export const REPO = new URL('../..', import.meta.url).pathname;
@@ -118,7 +119,8 @@ export async function seedActiveGrants(dataDir: string, spec: SeedSpec): Promise
 }
 
 export async function tokenFor(dataDir: string, user: string): Promise<string> {
-  const store = new SqliteStore(join(dataDir, 'lapse.db'));
+  // With the audit key (made on first use, as the server would): making a token is audited.
+  const store = openStore(dataDir);
   await store.migrate();
   const { token } = await createToken(store, user, 'bench');
   await store.close();

@@ -15,7 +15,11 @@ export interface MetricSources {
   failingRevokes(): Promise<number>;
   jobsCompleted(): number;
   eventSubscribers(): number;
+  /** Notifications in the outbox by status (absent: none are configured). */
+  outboxCounts?(): Promise<Record<'pending' | 'delivered' | 'failed', number>>;
   now(): number;
+  /** Each audit stream subscriber's lag: events not delivered to it yet (absent: no audit stream). */
+  auditStreamLag?(): Promise<Array<{ subscriber: string; lag: number }>>;
 }
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -26,6 +30,7 @@ export class Metrics {
   private readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
   private readonly httpRequests: Counter<'method' | 'route' | 'status'>;
   private readonly integrationDuration: Histogram<'integration_type' | 'operation' | 'outcome'>;
+  private readonly deliveries: Counter<'channel' | 'outcome'>;
   private sources: MetricSources | null = null;
 
   constructor() {
@@ -78,14 +83,35 @@ export class Metrics {
       },
     });
     new Gauge({
+      name: 'lapse_notifications', help: 'Notifications in the outbox by status (pending: to be delivered or retried; failed: given up, for an admin to retry).', labelNames: ['status'], registers,
+      async collect() {
+        const counts = await read((s) => s.outboxCounts?.());
+        for (const status of ['pending', 'delivered', 'failed'] as const) this.set({ status }, counts?.[status] ?? 0);
+      },
+    });
+    this.deliveries = new Counter({
+      name: 'lapse_notification_deliveries_total', help: 'Notification deliveries by this process, by channel and outcome (delivered, retried later, failed: given up).', labelNames: ['channel', 'outcome'], registers,
+    });
+    new Gauge({
       name: 'lapse_events_subscribers', help: 'Open event streams (and, where replicas share a PostgreSQL store, the relay that passes events between them).', registers,
       async collect() { this.set((await read((s) => s.eventSubscribers())) ?? 0); },
+    });
+    new Gauge({
+      name: 'lapse_audit_stream_lag', help: 'Audit events not yet delivered to each audit stream subscriber (the chain\'s head seq minus its cursor).', labelNames: ['subscriber'], registers,
+      async collect() {
+        this.reset();
+        for (const { subscriber, lag } of (await read((s) => s.auditStreamLag?.())) ?? []) this.set({ subscriber }, lag);
+      },
     });
   }
 
   /** Where scrapes read the state of requests and jobs (set once the service is assembled). */
   readFrom(sources: MetricSources): void {
     this.sources = sources;
+  }
+
+  observeDelivery(channel: string, outcome: 'delivered' | 'retried' | 'failed'): void {
+    this.deliveries.inc({ channel, outcome });
   }
 
   observeHttp(method: string, route: string, status: number, seconds: number): void {

@@ -6,7 +6,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
-import { DEFAULT_HEALTH_CHECK_EVERY_MS, DEFAULT_RECONCILE_EVERY_MS, DEFAULT_TOKEN_LIFETIMES, type FlowConfig, type IntegrationConfig, type LapseConfig } from './domain/config.ts';
+import { DEFAULT_EVENT_RETENTION_MS, DEFAULT_HEALTH_CHECK_EVERY_MS, DEFAULT_RECONCILE_EVERY_MS, DEFAULT_TOKEN_LIFETIMES, type FlowConfig, type IntegrationConfig, type LapseConfig, type NotificationsConfig } from './domain/config.ts';
 import { stepUpFor } from './domain/sign-in.ts';
 import { ConfigInvalidError, loadConfigFile } from './config/load.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
@@ -16,6 +16,7 @@ import type { Store } from './store/store.ts';
 import { Engine } from './engine/engine.ts';
 import { Scheduler } from './engine/scheduler.ts';
 import { EventBus } from './engine/events.ts';
+import { EventLog } from './services/event-log.ts';
 import { systemClock, type Clock } from '../../common/clock.ts';
 import { DemoIntegration } from './integrations/demo-integration.ts';
 import type { Integration } from './integrations/integration.ts';
@@ -32,6 +33,8 @@ import { AccessSealer, loadSecretKey } from './engine/access-sealer.ts';
 import { deriveAuditKey } from './audit/chain.ts';
 import { AUDIT_CHECKPOINT_FILE, AuditCheckpointer } from './audit/checkpoint.ts';
 import { resealLegacyChain } from './audit/verify.ts';
+import { AuditStream } from './audit/stream.ts';
+import type { Backoff } from './domain/audit-stream.ts';
 import { IntegrationHealth } from './engine/integration-health.ts';
 import { reconcile, type ReconcileReport } from './engine/reconcile.ts';
 import { createToken } from './auth/tokens.ts';
@@ -41,6 +44,8 @@ import { Metrics } from './metrics.ts';
 import { createSignIn, Identities } from './services/identities.ts';
 import { Offboarder } from './services/offboarding.ts';
 import type { RenewalReport } from './services/renewal.ts';
+import { OutboxDelivery, type DeliveryReport } from './services/outbox-delivery.ts';
+import { Channels } from './notify/channels.ts';
 import { TOKEN_LIFETIMES_KEY } from './services/token-service.ts';
 import { ensurePrivateDir, prepareDataDir, writePrivateFile } from './data-dir.ts';
 
@@ -53,6 +58,10 @@ const RECONCILE_FIRST_AFTER_MS = 60_000;
 const IDENTITIES_REFRESH_MS = 30_000;
 /** How often a replica looks for people due for renewal at the identity provider. */
 const RENEWALS_CHECK_MS = 30_000;
+/** How often a replica looks for notifications due for delivery. */
+const NOTIFICATIONS_EVERY_MS = 500;
+/** How often the events older than settings.eventRetention are deleted. */
+const EVENT_PRUNE_EVERY_MS = 10 * 60_000;
 /** A job due for longer than this counts as overdue in the metrics. */
 const OVERDUE_AFTER_MS = 60_000;
 
@@ -65,6 +74,8 @@ export interface ServiceOptions {
   logger?: Logger;
   /** Scheduler tuning (benchmarks, tests). */
   scheduler?: { idleMs?: number; batchSize?: number; concurrency?: number; leaseMs?: number };
+  /** Audit stream tuning (tests): how often each subscriber's loop looks for new events, and the retry backoff. */
+  auditStream?: { pollMs?: number; backoff?: Backoff };
   env?: NodeJS.ProcessEnv;
   /**
    * The store: `postgres://…` for a PostgreSQL store shared by replicas, `sqlite:PATH` for
@@ -87,6 +98,8 @@ export interface Service {
   reconcile(by: string): Promise<ReconcileReport>;
   /** Renews, at the identity provider, everyone single sign-on knows whose renewal is due (nothing without single sign-on). */
   renewSignIns(): Promise<RenewalReport>;
+  /** Delivers the notifications due now (the scheduler does it every half second). */
+  deliverNotifications(): Promise<DeliveryReport>;
   /** Re-reads the configuration file; a bad file is refused and the running one stays. */
   reload(): Promise<{ ok: true } | { ok: false; errors: string }>;
   stop(): Promise<void>;
@@ -250,6 +263,12 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   await syncIntegrations(config);
 
   const events = new EventBus();
+  // Every event this replica's stream carries is kept for settings.eventRetention, for replay.
+  const eventLog = new EventLog({
+    store, bus: events, now: () => clock.now(), retentionMs: () => config.settings.eventRetention ?? DEFAULT_EVENT_RETENTION_MS,
+    log: (level, message, fields) => log[level](fields ?? {}, message),
+  });
+  eventLog.start();
   // Unique per process (and per service in a process): the owner of this replica's leases.
   const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const leaseMs = opts.scheduler?.leaseMs ?? leaseFromEnv(env) ?? 30_000;
@@ -261,6 +280,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   await identities.load();
   /** Single sign-on is read at start (a reload does not change it). */
   const oidcAtStart = config.settings.oidc;
+  /** The audit stream too. */
+  const auditStreamAtStart = config.auditStream;
   let compiled = identities.compile(config);
   // TOTP codes for flows that require MFA: against the secret the configuration names, else the
   // person's own confirmed enrolment, whose secret is sealed with a key derived from the secret key.
@@ -300,17 +321,38 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     for (const i of report.integrations) if (i.error) log.error({ integration: i.integration, error: i.error }, 'reconciliation could not list an integration');
     return report;
   };
+  // The notification outbox's channels, for the running configuration (made again when a reload changes them).
+  let channels: { of: NotificationsConfig; channels: Channels } | null = null;
+  const channelsNow = (): Channels | null => {
+    const wanted = engine.config.config.notifications;
+    if (channels?.of !== wanted) {
+      channels?.channels.close();
+      channels = wanted ? { of: wanted, channels: new Channels(wanted, env) } : null;
+    }
+    return channels?.channels ?? null;
+  };
+  const closeChannels = () => {
+    channels?.channels.close();
+    channels = null;
+  };
+  const delivery = new OutboxDelivery({
+    store, now: () => clock.now(), owner, channels: channelsNow, config: () => engine.config, logger: log,
+    onOutcome: (channel, outcome) => metrics.observeDelivery(channel, outcome),
+  });
   const reconcileEvery = config.settings.reconcileEvery === undefined ? DEFAULT_RECONCILE_EVERY_MS : config.settings.reconcileEvery;
   scheduler = new Scheduler(store, engine, clock, {
     owner, leaseMs, ...opts.scheduler,
     periodic: [
       { name: 'health', everyMs: config.settings.healthCheckEvery ?? DEFAULT_HEALTH_CHECK_EVERY_MS, run: () => health.checkAll() },
+      { name: 'events', everyMs: EVENT_PRUNE_EVERY_MS, run: () => eventLog.prune() },
       // The first sweep waits a minute: right after a start the overdue revokes come first.
       ...(reconcileEvery === null ? [] : [{ name: 'reconcile', everyMs: reconcileEvery, firstAfterMs: Math.min(reconcileEvery, RECONCILE_FIRST_AFTER_MS), run: () => runReconcile('system') }]),
       // Another replica may have signed someone in: their identity reaches this one within this time.
       ...(signIn ? [{ name: 'identities', everyMs: IDENTITIES_REFRESH_MS, run: refreshIdentities }] : []),
       // Each person is renewed at the provider every settings.oidc.renewEvery; this looks for who is due.
       ...(signIn ? [{ name: 'renewals', everyMs: RENEWALS_CHECK_MS, run: renewSignIns }] : []),
+      // Notifications leave off the request path, from the outbox (see services/outbox-delivery.ts).
+      { name: 'notifications', everyMs: NOTIFICATIONS_EVERY_MS, run: () => delivery.runDue() },
     ],
     onError: (err) => log.error({ error: String(err) }, 'scheduler error'),
   });
@@ -330,6 +372,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const reload = async (): Promise<{ ok: true } | { ok: false; errors: string }> => {
     try {
       const next = await loadConfigFile(opts.configPath);
+      if (JSON.stringify(next.auditStream ?? null) !== JSON.stringify(auditStreamAtStart ?? null)) log.warn({}, 'auditStream changed: it is read at start, so the change takes effect at the next start');
       config = next;
       compiled = identities.compile(next);
       await syncIntegrations(next);
@@ -347,13 +390,23 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     }
   };
 
+  // Every audit event to the subscribers of auditStream (read at start), in loops beside the
+  // API; leases on the subscribers' cursors are in wall-clock time, like the lock rows'.
+  const auditStream = config.auditStream && config.auditStream.subscribers.length > 0
+    ? new AuditStream({
+      store, subscribers: config.auditStream.subscribers, owner, leaseMs, now: () => Date.now(), env, ...opts.auditStream,
+      log: (level, message, fields) => log[level](fields ?? {}, message),
+    })
+    : undefined;
   metrics.readFrom({
     countByStatus: () => store.countByStatus(),
     jobBacklog: () => store.jobBacklog(clock.now(), OVERDUE_AFTER_MS),
     failingRevokes: () => store.countFailingRevokes(),
     jobsCompleted: () => scheduler!.completed,
     eventSubscribers: () => events.size,
+    outboxCounts: () => store.outboxCounts(),
     now: () => clock.now(),
+    ...(auditStream ? { auditStreamLag: async () => (await auditStream.status()).map((s) => ({ subscriber: s.id, lag: s.lag })) } : {}),
   });
 
   // Work that fell due while the process was down is due now: the first pass runs it, while
@@ -367,9 +420,10 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   let http: FastifyInstance;
   try {
     http = await buildServer({
-      engine, store, events, scheduler, integrations, clock, reload, logger: log, metrics, health, reconcile: runReconcile, signIn, mfaEnrolments,
+      engine, store, events, eventLog, scheduler, integrations, clock, reload, logger: log, metrics, health, reconcile: runReconcile, signIn, mfaEnrolments,
       trustProxy: config.settings.trustProxy,
       audit: { key: auditKey, checkpointPath },
+      auditStream,
       openAccessDetails: (g) => (g.accessDetails === null ? null : sealer.open(g.requestId, g.integration, g.accessDetails)),
     });
     await http.listen({ port: opts.port, host: opts.host ?? '127.0.0.1' });
@@ -386,17 +440,22 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const port = typeof address === 'object' && address ? address.port : opts.port;
   const url = `http://${opts.host && opts.host !== '0.0.0.0' ? opts.host : '127.0.0.1'}:${port}`;
 
+  auditStream?.start();
   let stopped = false;
   return {
-    url, port, engine, store, scheduler, events, integrations, http, reload, health, reconcile: runReconcile, renewSignIns,
+    url, port, engine, store, scheduler, events, integrations, http, reload, health, reconcile: runReconcile, renewSignIns, deliverNotifications: () => delivery.runDue(),
     async stop() {
       if (stopped) return;
       stopped = true;
       await http.close();
       await scheduler!.stop();
+      await delivery.idle();
+      closeChannels();
+      await auditStream?.stop();
       clearInterval(checkpointTimer);
       await checkpoint();
       await relay?.stop();
+      await eventLog.stop();
       // A replica stopping cleanly hands its unfinished work to the others at once.
       if (shared) await store.releaseAllLeases(owner).catch(() => undefined);
       for (const i of integrations.values()) await i.close();

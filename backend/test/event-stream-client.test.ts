@@ -1,5 +1,6 @@
 // The events client against a real server: what arrives, the notifications it plans for
-// each person, resume with Last-Event-ID, and a refused token.
+// each person, resume with Last-Event-ID (the missed events replayed, or a reload), and a
+// refused token.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -104,4 +105,78 @@ test('a reconnect sends the last event id as Last-Event-ID', async () => {
   }
   assert.deepEqual(seen.slice(0, 3), ['from-the-state-file', 'r1:1:request.granted', 'r1:2:request.granted']);
   assert.deepEqual(got.slice(0, 2), ['r1:1:request.granted', 'r1:2:request.granted']);
+});
+
+test('a client that comes back with its last id is sent what it missed; an id the server cannot replay from tells it to reload', async () => {
+  server ??= await startTestServer();
+  const s = server;
+  const live: StreamEvent[] = [];
+  const watching = new EventStream({ url: s.svc.url, token: s.tokens.alice, onEvent: (e) => live.push(e) });
+  let resumeFrom: string;
+  try {
+    await until('the stream', () => s.svc.events.size >= 1);
+    const created = await s.as('alice', 'POST', '/api/v1/requests', { flowId: 'demo-approval', entitlements: [usersWrite], justification: 'incident 43' });
+    assert.equal(created.status, 201, created.text);
+    await until('the creation', () => live.some((e) => e.type === 'request.created' && e.requestId === created.body.id));
+    resumeFrom = watching.lastEventId!;
+  } finally {
+    watching.close();
+    await watching.done;
+  }
+  const created = live.find((e) => e.id === resumeFrom)!;
+  const approved = await s.as('bob', 'POST', `/api/v1/requests/${created.requestId}/approve`, { reason: 'fine' });
+  assert.equal(approved.status, 200, approved.text);
+
+  const replayed: StreamEvent[] = [];
+  let reloads = 0;
+  const back = new EventStream({ url: s.svc.url, token: s.tokens.alice, lastEventId: resumeFrom, onEvent: (e) => replayed.push(e), onReload: () => reloads++ });
+  try {
+    await until('the missed grant', () => replayed.some((e) => e.type === 'request.granted' && e.requestId === created.requestId));
+    const ofRequest = replayed.filter((e) => e.requestId === created.requestId).map((e) => e.type);
+    assert.deepEqual(ofRequest.slice(0, 2), ['request.approved', 'request.granted']);
+    assert.equal(reloads, 0);
+  } finally {
+    back.close();
+    await back.done;
+  }
+
+  const told: StreamEvent[] = [];
+  const unknown = new EventStream({ url: s.svc.url, token: s.tokens.alice, lastEventId: 'gone:1:request.created', onEvent: (e) => told.push(e), onReload: () => reloads++ });
+  try {
+    await until('the reload', () => reloads === 1);
+    assert.deepEqual(told, [], 'the reload is no event of a request');
+    assert.equal(unknown.lastEventId, 'gone:1:request.created', 'kept until an event names another');
+  } finally {
+    unknown.close();
+    await unknown.done;
+  }
+});
+
+test('a reconnect with no event id to resume from tells the user to reload; one with an id does not', async () => {
+  const { createServer } = await import('node:http');
+  let connections = 0;
+  let sendId = false;
+  const http = createServer((_req, res) => {
+    connections++;
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.end(sendId ? `id: r1:1:request.granted\nevent: request.granted\ndata: ${JSON.stringify({ id: 'r1:1:request.granted', type: 'request.granted', at: new Date().toISOString(), requestId: 'r1', data: {} })}\n\n` : ': nothing yet\n\n');
+  });
+  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+  const port = (http.address() as { port: number }).port;
+  let reloads = 0;
+  const stream = new EventStream({ url: `http://127.0.0.1:${port}`, token: 't', onEvent: () => {}, onReload: () => reloads++, delay: () => 10 });
+  try {
+    await until('two connections', () => connections >= 2);
+    await until('a reload', () => reloads >= 1);
+    assert.ok(reloads <= connections - 1, 'a reconnect without an id, never the first connection');
+    sendId = true;
+    const before = reloads;
+    await until('two more connections', () => connections >= before + 4);
+    // The first connection after the switch sends the id; the ones after it resume from it.
+    assert.ok(reloads <= before + 1, `${reloads} reloads`);
+  } finally {
+    stream.close();
+    await stream.done;
+    http.close();
+  }
 });

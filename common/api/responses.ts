@@ -381,6 +381,36 @@ export const auditVerifyResult = {
   },
 } as const;
 
+export const auditStreamStatus = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['subscribers'],
+  properties: {
+    subscribers: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id', 'type', 'target', 'deliveredSeq', 'deliveredAt', 'headSeq', 'lag', 'failing', 'attempts', 'retryAt', 'lastError', 'lastErrorAt'],
+        properties: {
+          id: text,
+          type: { type: 'string', enum: ['syslog', 'webhook'] },
+          target: { type: 'string', description: 'tcp://host:port, tls://host:port, or the webhook URL' },
+          deliveredSeq: { type: 'integer', description: 'the seq of the last event delivered (0: none yet)' },
+          deliveredAt: instantOrNull,
+          headSeq: { type: 'integer', description: "the audit chain's head" },
+          lag: { type: 'integer', description: 'events not delivered yet: headSeq - deliveredSeq' },
+          failing: { type: 'boolean', description: 'the last try failed; the next is at retryAt' },
+          attempts: { type: 'integer', description: 'failures in a row since the last delivery' },
+          retryAt: instantOrNull,
+          lastError: textOrNull,
+          lastErrorAt: instantOrNull,
+        },
+      },
+    },
+  },
+} as const;
+
 export const health = {
   type: 'object',
   additionalProperties: false,
@@ -397,7 +427,7 @@ export const streamEvent = {
   required: ['id', 'type', 'at', 'requestId', 'data'],
   properties: {
     id: text,
-    type: { type: 'string', description: 'e.g. request.created, approval.requested, request.approved, request.granted, request.expiring, request.revoked' },
+    type: { type: 'string', description: 'e.g. request.created, approval.requested, request.approved, request.granted, request.expiring, request.revoked; reload: what was missed cannot be replayed, read everything again' },
     at: instantOrNull,
     requestId: textOrNull,
     data: { type: 'object', additionalProperties: true },
@@ -462,4 +492,32 @@ export const mfaEnrolmentStarted = {
     otpauthUri: { type: 'string', description: 'otpauth://totp/Lapse:<user>?secret=…&issuer=Lapse, which the app reads' },
     qrCode: { type: 'string', description: 'the otpauth URI as a QR code: a data: URL of an SVG image' },
   },
+} as const;
+
+/** A notification in the outbox, as admins see it. */
+export const notificationView = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['key', 'event', 'eventId', 'channel', 'recipient', 'requestId', 'status', 'attempts', 'lastError', 'createdAt', 'nextAttemptAt', 'deliveredAt'],
+  properties: {
+    key: { type: 'string', description: 'its idempotency key (event, recipient, channel)' },
+    event: { type: 'string', description: 'what it tells, e.g. approval.requested' },
+    eventId: { type: 'string' },
+    channel: { type: 'string', description: 'email, chat:<id> or webhook:<id>' },
+    recipient: { type: ['string', 'null'], description: 'the person told (email), or null for a whole channel' },
+    requestId: { type: ['string', 'null'] },
+    status: { type: 'string', enum: ['pending', 'delivered', 'failed'] },
+    attempts: { type: 'integer' },
+    lastError: { type: ['string', 'null'] },
+    createdAt: { type: 'string', format: 'date-time' },
+    nextAttemptAt: { type: ['string', 'null'], format: 'date-time', description: 'pending: when it is tried next' },
+    deliveredAt: { type: ['string', 'null'], format: 'date-time' },
+  },
+} as const;
+
+export const notificationList = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['notifications'],
+  properties: { notifications: { type: 'array', items: notificationView } },
 } as const;

@@ -114,6 +114,12 @@ export const integrationsQuery = {
   properties: { check: { type: 'string', enum: ['true', 'false'], description: 'true: check every integration now' } },
 } as const;
 
+export const eventsQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { lastEventId: { type: 'string', description: 'As the Last-Event-ID header, for clients that cannot set it (the header wins)' } },
+} as const;
+
 export const auditQuery = {
   type: 'object',
   additionalProperties: false,
@@ -169,4 +175,21 @@ export const mfaRemoveBody = {
   type: 'object',
   additionalProperties: false,
   properties: { code: { ...totpCode, description: 'a current code from the factor: needed to remove a confirmed one' } },
+} as const;
+
+export const listNotificationsQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    status: { type: 'string', enum: ['pending', 'delivered', 'failed'] },
+    limit: { type: 'string', pattern: '^[0-9]{1,4}$', description: 'at most this many, newest first (default 100, at most 1000)' },
+  },
+} as const;
+
+/** A notification's key: the hex SHA-256 of its event, recipient and channel. */
+export const notificationKeyParams = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['key'],
+  properties: { key: { type: 'string', pattern: '^[0-9a-f]{64}$' } },
 } as const;

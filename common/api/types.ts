@@ -38,3 +38,4 @@ export type CreatedToken = FromSchema<typeof R.createdToken>;
 export type NewToken = FromSchema<typeof B.createTokenBody>;
 export type MfaStatusView = FromSchema<typeof R.mfaStatus>;
 export type MfaEnrolmentStarted = FromSchema<typeof R.mfaEnrolmentStarted>;
+export type NotificationView = FromSchema<typeof R.notificationView>;

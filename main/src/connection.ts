@@ -27,6 +27,8 @@ export interface ConnectionDeps {
   /** Where the events stream resumes: the last event handled. */
   lastEventId(): string | null;
   onEvent(e: StreamEvent): void;
+  /** Events were missed that the stream cannot replay: read everything again. */
+  onReload(): void;
   /** The events stream is online (again). */
   onOnline(): void;
   /** The connection's state changed. */
@@ -140,6 +142,9 @@ export class ServerConnection {
     this.stream = new EventStream({
       url, token, lastEventId: this.d.lastEventId(),
       onEvent: (e) => this.d.onEvent(e),
+      onReload: () => {
+        if (gen === this.generation) this.d.onReload();
+      },
       onState: (st, detail) => {
         if (gen !== this.generation) return;
         if (st === 'online') {

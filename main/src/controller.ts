@@ -61,6 +61,7 @@ export class Controller {
       tokenFor: (url) => this.settingsAndToken.tokenFor(url),
       lastEventId: () => seen.lastEventId,
       onEvent: (e) => this.onEvent(e),
+      onReload: () => this.onReload(),
       onOnline: () => {
         this.requestRefresh(0);
         void this.checkTokenRenewal();
@@ -116,6 +117,15 @@ export class Controller {
     this.d.shell.broadcast({ kind: 'event', event: e });
     this.notifications.onEvent(e);
     this.requestRefresh();
+  }
+
+  /**
+   * The server could not replay what the stream missed: the menu is read again, and the
+   * windows are told (a `reload` event) to read theirs again.
+   */
+  private onReload(): void {
+    this.d.shell.broadcast({ kind: 'event', event: { id: `reload:${this.d.clock.now()}`, type: 'reload', at: new Date(this.d.clock.now()).toISOString(), requestId: null, data: {} } });
+    this.requestRefresh(0);
   }
 
   /** A click on a notification or one of its actions. */

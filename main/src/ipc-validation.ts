@@ -4,6 +4,7 @@
 // compromised renderer from sending anything main does not expect.
 
 import { LAPSE_CALL_CHANNEL_PREFIX, isLapseApiMethod, type LapseApiMethod } from '../../common/lapse-api.ts';
+import { REQUEST_STATUSES } from '../../common/request-status.ts';
 
 export class IpcPayloadError extends Error {
   constructor(
@@ -60,7 +61,7 @@ const TEXT = str(2000);
 const DURATION = str(32, /^(indefinite|(\d+[smhdw])+)$/, 'a duration such as 30m, 1h30m or 2d');
 const ISO_TIME = str(40, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/, 'an ISO 8601 date-time');
 const MFA = str(16, /^\d{6,8}$/, '6 to 8 digits');
-const STATUSES = ['pending', 'scheduled', 'granting', 'active', 'revoking', 'expired', 'revoked', 'rejected', 'canceled', 'failed', 'revoke_canceled'];
+const STATUSES: readonly string[] = REQUEST_STATUSES;
 const STATUS: Check = (v, path) => {
   if (typeof v !== 'string' || !STATUSES.includes(v)) fail(path, `must be one of ${STATUSES.join(', ')}`);
 };

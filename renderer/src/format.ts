@@ -40,7 +40,7 @@ export function requestTitle(r: AccessRequest): string {
 
 const STATUS_TEXT: Record<RequestStatus, string> = {
   pending: 'Pending approval', scheduled: 'Scheduled', granting: 'Granting', active: 'Active', revoking: 'Revoking',
-  expired: 'Expired', revoked: 'Revoked', rejected: 'Denied', canceled: 'Canceled', failed: 'Failed', revoke_canceled: 'Revoke canceled',
+  expired: 'Expired', revoked: 'Revoked', rejected: 'Denied', canceled: 'Canceled', failed: 'Failed', revoke_canceled: 'Revoke canceled', timed_out: 'Timed out',
 };
 export const statusText = (s: RequestStatus) => STATUS_TEXT[s] ?? s;
 

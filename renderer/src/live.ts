@@ -1,11 +1,17 @@
 // Keeps the stores current from the events stream: each event about a request fetches that
 // one request again and applies it (my requests, the inbox); favorites follow new requests.
+// A reconnect resumes where the stream stopped (the server replays what was missed); where it
+// cannot, its `reload` event reads everything again.
 
 import type { LapseApi, StreamMessage } from '../../common/lapse-api.ts';
 import { useApprovals, useConnection, useFavorites, useRequests, useSession } from './stores.ts';
 
 export function startLiveUpdates(api: LapseApi): () => void {
   let reloadAfterReconnect = false;
+  const reloadAll = () => {
+    void useRequests.getState().load().catch(() => undefined);
+    void useApprovals.getState().load().catch(() => undefined);
+  };
   // Several events about one request in a row start several reads, whose answers may come
   // back in any order: only the answer to the latest read is applied.
   let reads = 0;
@@ -17,9 +23,12 @@ export function startLiveUpdates(api: LapseApi): () => void {
       else if (reloadAfterReconnect) {
         // Events missed while away: read everything again.
         reloadAfterReconnect = false;
-        void useRequests.getState().load().catch(() => undefined);
-        void useApprovals.getState().load().catch(() => undefined);
+        reloadAll();
       }
+      return;
+    }
+    if (m.event.type === 'reload') {
+      reloadAll();
       return;
     }
     const id = m.event.requestId;

@@ -106,10 +106,10 @@ export interface SseStream {
   close(): void;
 }
 
-/** An open event stream (GET /api/v1/events): collects parsed events until it ends. */
-export async function openEventStream(url: string, token: string): Promise<SseStream> {
+/** An open event stream (GET /api/v1/events): collects parsed events until it ends. `headers` (Last-Event-ID) and `query` go along. */
+export async function openEventStream(url: string, token: string, opts: { headers?: Record<string, string>; query?: string } = {}): Promise<SseStream> {
   const controller = new AbortController();
-  const res = await fetch(`${url}/api/v1/events`, { headers: { authorization: `Bearer ${token}` }, signal: controller.signal });
+  const res = await fetch(`${url}/api/v1/events${opts.query ?? ''}`, { headers: { ...opts.headers, authorization: `Bearer ${token}` }, signal: controller.signal });
   const events: SseEvent[] = [];
   let markConnected!: () => void;
   const connected = new Promise<void>((resolve) => { markConnected = resolve; });

@@ -6,6 +6,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
 import type { Engine } from '../engine/engine.ts';
 import type { EventBus } from '../engine/events.ts';
+import type { EventLog } from '../services/event-log.ts';
 import type { Scheduler } from '../engine/scheduler.ts';
 import type { Clock } from '../../../common/clock.ts';
 import type { Store } from '../store/store.ts';
@@ -18,6 +19,7 @@ import { BearerTokens } from '../auth/tokens.ts';
 import { RequestQueries } from '../services/request-queries.ts';
 import { IntegrationStatus } from '../services/integration-status.ts';
 import { AuditService } from '../services/audit-service.ts';
+import type { AuditStreamStatus } from '../audit/stream.ts';
 import type { AccessDetailsOpener } from './views.ts';
 import { enforceRouteAccess } from './route-access.ts';
 import { lazySchemaCompilers } from './lazy-schema-compilers.ts';
@@ -36,6 +38,8 @@ import { eventRoutes } from './routes/events.ts';
 import { sessionCookieNames, signInRoutes } from './routes/sign-in.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { mfaRoutes } from './routes/mfa.ts';
+import { notificationRoutes } from './routes/notifications.ts';
+import { NotificationAdmin } from '../services/notification-admin.ts';
 import { DEFAULT_TOKEN_LIFETIMES } from '../domain/config.ts';
 import { TokenService } from '../services/token-service.ts';
 import cookie from '@fastify/cookie';
@@ -46,6 +50,8 @@ export interface ServerDeps {
   engine: Engine;
   store: Store;
   events: EventBus;
+  /** The events stream's recent past, for replay (absent: a client that reconnects with Last-Event-ID is told to reload). */
+  eventLog?: EventLog;
   scheduler: Scheduler;
   integrations: ReadonlyMap<string, Integration>;
   clock: Clock;
@@ -70,6 +76,8 @@ export interface ServerDeps {
   trustProxy?: boolean | number | string[];
   /** The audit chain's key and where its head is checkpointed (GET /audit/verify checks both). */
   audit: { key: Buffer; checkpointPath: string | null };
+  /** The audit stream's subscribers, for GET /api/v1/audit/stream (absent: none configured). */
+  auditStream?: { status(): Promise<AuditStreamStatus[]> };
   /** Single sign-on (settings.oidc), where it is configured. */
   signIn?: SignInService;
   /** TOTP self-enrolment (GET/POST/DELETE /api/v1/mfa…). */
@@ -112,10 +120,13 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     queries: new RequestQueries(store, engine, logger, deps.openAccessDetails),
     integrations: new IntegrationStatus(deps.integrations, () => engine.config, deps.health),
     audit: new AuditService(store, deps.audit.key, deps.audit.checkpointPath),
+    auditStream: deps.auditStream,
     tokenService: new TokenService({ store, now: () => clock.now(), isKnownUser: users.isKnown, lifetimes: () => engine.config.config.settings.tokens ?? DEFAULT_TOKEN_LIFETIMES }),
     mfaEnrolments: deps.mfaEnrolments,
+    notifications: new NotificationAdmin({ store, now: () => clock.now() }),
     clock,
     events: deps.events,
+    eventLog: deps.eventLog,
     tokens,
     metrics,
     logger,
@@ -132,6 +143,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   eventRoutes(app, ctx);
   tokenRoutes(app, ctx);
   mfaRoutes(app, ctx);
+  notificationRoutes(app, ctx);
   signInRoutes(app, sso);
   app.get('/api/v1/openapi.json', { schema: { hide: true }, config: PUBLIC }, async () => app.swagger());
   registerPortal(app, { dir: deps.portalDir });

@@ -1,7 +1,9 @@
-// Client verbs on the targets as a whole: revoke-all and reconcile (admin), and each
-// integration's type and health.
+// Client verbs on the targets as a whole: revoke-all and reconcile (admin), each
+// integration's type and health, and the notification outbox (admin).
 
-import { apiClient, emitter, type Verb } from './args.ts';
+import { apiClient, emitter, need, UsageError, type Verb } from './args.ts';
+import { printTable } from './format.ts';
+import type { NotificationView } from '../../../common/api/types.ts';
 
 export const revokeAll: Verb = async (_args, v, o) => {
   const api = apiClient(v);
@@ -41,4 +43,20 @@ export const integrations: Verb = async (_args, v, o) => {
     for (const i of result.integrations) o.line(`${i.id} (${i.type}): ${i.health.ok ? 'ok' : `UNHEALTHY: ${i.health.error}`}`);
   });
   return result.integrations.every((i) => i.health.ok) ? 0 : 1;
+};
+
+/** `lapse notifications [--status S]`: the outbox (admin); `lapse notifications retry KEY`: a failed one again. */
+export const notifications: Verb = async ([sub, key], v, o) => {
+  const api = apiClient(v);
+  if (sub === 'retry') {
+    await api.post(`/api/v1/notifications/${encodeURIComponent(need(key, 'KEY'))}/retry`, {});
+    o.line(`notification ${key} is pending again`);
+    return 0;
+  }
+  if (sub !== undefined) throw new UsageError(`unknown notifications command "${sub}"; expected retry KEY`);
+  const result = await api.get<{ notifications: NotificationView[] }>(`/api/v1/notifications${v.status ? `?status=${encodeURIComponent(v.status)}` : ''}`);
+  emitter(v, o)(result, () => printTable(o.line, ['key', 'event', 'channel', 'recipient', 'status', 'attempts', 'created', 'last error'], result.notifications.map((n) => [
+    n.key.slice(0, 12), n.event, n.channel, n.recipient ?? '-', n.status, String(n.attempts), n.createdAt, n.lastError ?? '-',
+  ])));
+  return 0;
 };

@@ -11,7 +11,7 @@ import { config, server } from './server.ts';
 import { audit, migrateStoreVerb, token } from './store-tools.ts';
 import { approvals, cancel, catalog, decision, extend, request, status } from './requests.ts';
 import { favorites } from './favorites.ts';
-import { integrations, reconcile, revokeAll } from './admin.ts';
+import { integrations, notifications, reconcile, revokeAll } from './admin.ts';
 import { watchCommand } from './watch-command.ts';
 import { login, logout, renewStoredCredentialIfDue } from './login.ts';
 import { mfa } from './mfa.ts';
@@ -66,6 +66,8 @@ Client (server from --url or LAPSE_URL, default http://127.0.0.1:7420; token fro
   lapse reconcile                                 remove what Lapse created on the targets that no
                                                   active request covers, and list it (admin)
   lapse integrations                              each integration's type and health
+  lapse notifications [--status pending|delivered|failed]   the notification outbox (admin)
+  lapse notifications retry KEY                   deliver a failed notification again (admin)
 
   lapse watch [--state FILE]                      show notifications as they happen (desktop notifications)
 
@@ -95,6 +97,7 @@ const VERBS = new Map<string, Verb>([
   ['revoke-all', revokeAll],
   ['reconcile', reconcile],
   ['integrations', integrations],
+  ['notifications', notifications],
   ['watch', watchCommand],
   ['login', login],
   ['logout', logout],

@@ -2,11 +2,13 @@
 // a virtual X display), against a real server; dbus-monitor records the Notify calls.
 // Needs the Debian packages dbus, dunst, libnotify-bin (notify-send) and xvfb (.ci/run
 // installs them): dunst cannot start without a display.
+// The others run watch() in this process: the state file across a restart, and the inbox
+// and active access it prints at start and again when the server cannot replay.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestServer, usersWrite, type TestServer } from '../api/api-test-support.ts';
@@ -121,4 +123,48 @@ test('after a restart the same event, sent again, is not shown again (state file
   second.stop();
   await second.done;
   assert.deepEqual(shown.map((n) => n.title), ['Request approved', 'Access granted', 'Access revoked']);
+});
+
+test('at start it prints the inbox and the active access; a state the server cannot resume from prints them again', async () => {
+  server ??= await startTestServer();
+  const s = server;
+  const pending = await s.as('alice', 'POST', '/api/v1/requests', { flowId: 'demo-approval', entitlements: [usersWrite], justification: 'incident 8' });
+  assert.equal(pending.status, 201, pending.text);
+  const active = await s.as('alice', 'POST', '/api/v1/requests', { flowId: 'demo-auto', entitlements: [{ integration: 'demo', resourceType: 'database', resource: 'analytics', permission: 'read' }], duration: '30m' });
+  assert.equal(active.status, 201, active.text);
+  assert.equal(active.body.status, 'active', active.text);
+
+  const run = (user: 'alice' | 'bob', stateFile: string) => {
+    const lines: string[] = [];
+    let stop!: () => void;
+    const stopped = new Promise<void>((r) => (stop = r));
+    const done = watch({ api: new ApiClient(s.svc.url, s.tokens[user]), token: s.tokens[user], stateFile, notify: async () => undefined, out: (l) => lines.push(l), stop: stopped });
+    return { lines, stop, done };
+  };
+
+  // bob decides alice's request: it waits in his inbox; he holds no access.
+  const bob = run('bob', join(dir, 'state-bob.json'));
+  await until('bob online', () => bob.lines.some((l) => l.startsWith('watching')));
+  bob.stop();
+  await bob.done;
+  const inbox = bob.lines.slice(0, bob.lines.findIndex((l) => l.startsWith('your active access')));
+  assert.equal(inbox[0], 'waiting for your decision: 1');
+  assert.match(inbox[1]!, new RegExp(`^  ${pending.body.id}  alice: app/users · write for 1h — incident 8$`));
+  assert.ok(bob.lines.includes('your active access: none'), bob.lines.join('\n'));
+  assert.ok(bob.lines.indexOf('your active access: none') < bob.lines.findIndex((l) => l.startsWith('watching')), 'printed before following');
+
+  // alice has nothing to decide and holds the read access (the example's on-call flow may
+  // give her more, depending on the time of day); her state file names an event long gone.
+  const aliceState = join(dir, 'state-alice.json');
+  writeFileSync(aliceState, JSON.stringify({ keys: [], lastEventId: 'gone:1:request.created' }));
+  const alice = run('alice', aliceState);
+  await until('the reload', () => alice.lines.includes('some events could not be replayed; as things are now:'));
+  await until('the state again', () => alice.lines.filter((l) => l.startsWith('your active access')).length === 2);
+  alice.stop();
+  await alice.done;
+  assert.equal(alice.lines[0], 'waiting for your decision: nothing');
+  assert.match(alice.lines[1]!, /^your active access: \d+$/);
+  assert.ok(alice.lines.some((l) => new RegExp(`^  ${active.body.id}  analytics · read — ends in (29|30) min$`).test(l)), alice.lines.join('\n'));
+  const again = alice.lines.indexOf('some events could not be replayed; as things are now:');
+  assert.equal(alice.lines[again + 1], 'waiting for your decision: nothing');
 });

@@ -1,8 +1,10 @@
-// `lapse watch`: the tray app's notifications from a terminal, without Electron. Subscribes
-// to the events stream, plans each notification with the same module the tray app uses and
-// shows it through node-notifier (notify-send on Linux, Notification Center on macOS, toasts
-// on Windows). What was shown is kept in a state file, so a restart or a reconnect does not
-// show it again.
+// `lapse watch`: the tray app's notifications from a terminal, without Electron. Prints what
+// waits for the caller's decision and the caller's active access, then subscribes to the
+// events stream, plans each notification with the same module the tray app uses and shows it
+// through node-notifier (notify-send on Linux, Notification Center on macOS, toasts on
+// Windows). The last event handled and what was shown are kept in a state file: a restart or a
+// reconnect resumes after that event (the server replays what was missed) and shows nothing
+// twice; where the server cannot replay, the inbox and active access are printed again.
 
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -13,6 +15,7 @@ import { planEventNotification, type PlannedNotification, type RequestLabel, typ
 import { SeenKeys, type SeenState } from '../../../common/seen-keys.ts';
 import { describeAccess, type DescribableRequest } from '../../../common/describe.ts';
 import type { ApiClient } from './client.ts';
+import { stateLines, type WatchedRequest } from './watch-state.ts';
 
 export type Notify = (n: PlannedNotification) => Promise<void>;
 
@@ -73,6 +76,15 @@ export async function watch(o: WatchOptions): Promise<number> {
     }
   };
 
+  const showState = async () => {
+    const [inbox, mine] = await Promise.all([
+      o.api.get<{ approvals: WatchedRequest[] }>('/api/v1/approvals'),
+      o.api.get<{ requests: WatchedRequest[] }>('/api/v1/requests?mine=true&status=active'),
+    ]);
+    for (const line of stateLines(inbox.approvals, mine.requests, Date.now())) o.out(line);
+  };
+  await showState();
+
   // Events are handled one at a time, in order.
   let queue = Promise.resolve();
   const handle = async (event: StreamEvent) => {
@@ -100,6 +112,12 @@ export async function watch(o: WatchOptions): Promise<number> {
     lastEventId: seen.lastEventId,
     onEvent: (e) => {
       queue = queue.then(() => handle(e)).catch((err) => o.out(`  (could not handle event ${e.id}: ${(err as Error).message})`));
+    },
+    onReload: () => {
+      queue = queue.then(async () => {
+        o.out('some events could not be replayed; as things are now:');
+        await showState();
+      }).catch((err) => o.out(`  (could not read the inbox and active access: ${(err as Error).message})`));
     },
     onState: (state, detail) => {
       if (state === lastState && state !== 'offline') return;

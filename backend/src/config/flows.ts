@@ -17,6 +17,7 @@ import { formatDuration } from '../../../common/duration.ts';
 import type { ResourceTypesByIntegration } from './integrations.ts';
 import { readSelector } from './targets.ts';
 import { readStepUp } from './single-sign-on.ts';
+import { readWait } from './settings.ts';
 import { declareId, describe, idRef, type Fields, type Reader, type RefKind } from './yaml-reader.ts';
 
 // --- conditions ---
@@ -113,7 +114,7 @@ function readWindow(r: Reader, node: unknown, path: string): TimeWindow | undefi
 
 function readFlowSettings(r: Reader, node: unknown, path: string): FlowSettings | undefined {
   const flags = ['requireJustification', 'requireApproverReason', 'requesterCannotApproveOwn', 'requireMfa', 'breakGlass'] as const;
-  const f = r.map(node, path, [...flags.map((k) => `${k}?`), 'labels?', 'maxExtensions?', 'stepUp?']);
+  const f = r.map(node, path, [...flags.map((k) => `${k}?`), 'labels?', 'maxExtensions?', 'stepUp?', 'pendingTimeout?']);
   if (f === undefined) return undefined;
   const settings: FlowSettings = { ...DEFAULT_FLOW_SETTINGS, labels: [] };
   let ok = true;
@@ -132,6 +133,11 @@ function readFlowSettings(r: Reader, node: unknown, path: string): FlowSettings 
     const max = r.int(f.get('maxExtensions'), f.at('maxExtensions'), 0);
     if (max === undefined) ok = false;
     else settings.maxExtensions = max;
+  }
+  if (f.has('pendingTimeout')) {
+    const wait = readWait(r, f.get('pendingTimeout'), f.at('pendingTimeout'), 60_000);
+    if (wait === undefined) ok = false;
+    else settings.pendingTimeoutMs = wait;
   }
   if (f.has('stepUp')) {
     // What it leaves out is settings.oidc.stepUp's (see stepUpFor).

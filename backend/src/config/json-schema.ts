@@ -7,6 +7,7 @@
 // knows, real calendar dates). Anything the loader accepts, this schema accepts too.
 
 import { CONDITION_OPS, INTEGRATION_TYPES, WEEKDAYS } from '../domain/config.ts';
+import { auditStreamSchema } from './audit-stream.ts';
 import { BUILT_IN_ATTRIBUTES } from './identities.ts';
 import { SECRET_WORDS } from './integrations.ts';
 import { ID_PATTERN } from './yaml-reader.ts';
@@ -331,6 +332,7 @@ export const configJsonSchema: Schema = {
         anyOf: [ref('duration'), { const: 'off' }],
       },
       healthCheckEvery: ref('duration', "How often every integration's health is checked (at least 10s); default 1m."),
+      eventRetention: ref('duration', 'How long the events stream keeps what happened, for a client that reconnects to be sent what it missed (1m to 30d); default 24h.'),
       trustProxy: {
         description: 'Proxies whose X-Forwarded-For is believed for the client address: false (default), true, a number of hops (1-16), or IP addresses and CIDR ranges. Read at start.',
         anyOf: [{ type: 'boolean' }, { type: 'integer', minimum: 1, maximum: 16 }, { type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1 }],
@@ -371,6 +373,35 @@ export const configJsonSchema: Schema = {
     integrations: array('Connections to target systems.', ref('integration')),
     bundles: array('Named sets of targets.', ref('bundle')),
     flows: array('Access flows.', ref('flow')),
+    auditStream: auditStreamSchema(),
+    notifications: object('How people and systems are told of what concerns them: email, Slack and Teams, signed lifecycle webhooks (delivered from an outbox, retried).', {
+      email: object('Email over SMTP, to each person at the address of their identity.', {
+        host: string('The SMTP server.', { minLength: 1 }),
+        port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Default 465 with secure, else 587.' },
+        secure: boolean('TLS from the first byte (usually port 465); else STARTTLS where offered.', false),
+        requireTls: boolean('Refuse to send without TLS.', false),
+        user: string('The SMTP user, if the server wants one.', { minLength: 1 }),
+        passwordEnv: string('The environment variable holding the SMTP password (never inline).', { minLength: 1 }),
+        passwordFile: string('The file holding the SMTP password (never inline).', { minLength: 1 }),
+        from: string('The From address, e.g. "Lapse <lapse@example.com>".', { minLength: 3 }),
+      }, ['host', 'from']),
+      chat: array('Slack and Microsoft Teams incoming webhooks.', object('A chat channel: approvers\' concerns (new requests, reminders, break-glass) and their outcomes.', {
+        id: ref('id'),
+        type: { enum: ['slack', 'teams'] },
+        urlEnv: string('The environment variable holding the incoming webhook\'s URL (it holds its token; never inline).', { minLength: 1 }),
+        urlFile: string('The file holding the incoming webhook\'s URL.', { minLength: 1 }),
+        flows: array('Only requests of these flows; default all.', ref('id')),
+        labels: array('Only requests with one of these labels; default all.', string('A label.', { minLength: 1 })),
+      }, ['id', 'type'])),
+      webhooks: array('Subscribers to the request lifecycle: signed POSTs (HMAC-SHA256 over timestamp and body) with the event type, id and idempotency key in headers.', object('A lifecycle webhook.', {
+        id: ref('id'),
+        url: string('https (plain http only on 127.0.0.1 or localhost), without credentials, query or fragment.', { minLength: 1 }),
+        secretEnv: string('The environment variable holding the signing key.', { minLength: 1 }),
+        secretFile: string('The file holding the signing key.', { minLength: 1 }),
+        events: array('Event types, or a prefix ending in * (e.g. request.*); default all.', string('An event type.', { minLength: 1 })),
+      }, ['id', 'url'])),
+      maxAttempts: { type: 'integer', minimum: 1, maximum: 100, default: 10, description: 'Deliveries tried before a notification is marked failed.' },
+    }),
   }),
   definitions,
 };

@@ -677,6 +677,17 @@ test('a missing file is one error at line 1', async () => {
   });
 });
 
+// --- settings.eventRetention ---
+
+test('settings.eventRetention: a duration from 1m to 30d, default absent (24h)', () => {
+  const withRetention = (value: unknown) => stringify({ ...baseConfig(), settings: { admins: ['carol'], eventRetention: value } });
+  assert.equal(expectValid(withRetention('2h')).settings.eventRetention, 2 * 3_600_000);
+  assert.equal(expectValid(stringify(baseConfig())).settings.eventRetention, undefined);
+  assertHasProblem(problems(withRetention('30s')), 'settings.eventRetention', 'from 1m to 30d');
+  assertHasProblem(problems(withRetention('31d')), 'settings.eventRetention', 'from 1m to 30d');
+  assertHasProblem(problems(withRetention('soon')), 'settings.eventRetention', /duration/);
+});
+
 // --- settings.trustProxy ---
 
 test('settings.trustProxy: false, true, hops, or addresses and CIDR ranges; anything else at its line and path', () => {

@@ -132,9 +132,11 @@
 import { readFile } from 'node:fs/promises';
 import { LineCounter, isScalar, parseDocument, type ErrorCode } from 'yaml';
 import type { GroupConfig, LapseConfig } from '../domain/config.ts';
+import { readAuditStream } from './audit-stream.ts';
 import { readFlow } from './flows.ts';
 import { readIdentities } from './identities.ts';
 import { readIntegration, type ResourceTypesByIntegration } from './integrations.ts';
+import { readNotifications } from './notifications.ts';
 import { defaultSettings, readSettings } from './settings.ts';
 import { readBundle } from './targets.ts';
 import { Reader, formatConfigErrors, optionalList, type ConfigError } from './yaml-reader.ts';
@@ -198,7 +200,7 @@ function readConfig(r: Reader, root: unknown): LapseConfig | undefined {
     r.error(root, '', 'the configuration is empty; expected a map with identities, integrations, bundles and flows');
     return undefined;
   }
-  const top = r.map(root, '', ['settings?', 'identities?', 'integrations?', 'bundles?', 'flows?'], 'a map with identities, integrations, bundles and flows');
+  const top = r.map(root, '', ['settings?', 'identities?', 'integrations?', 'bundles?', 'flows?', 'notifications?', 'auditStream?'], 'a map with identities, integrations, bundles and flows');
   if (top === undefined) return undefined;
 
   const identities = top.has('identities') ? readIdentities(r, top.get('identities'), top.at('identities')) : { users: [], groups: [], shifts: [] };
@@ -208,10 +210,17 @@ function readConfig(r: Reader, root: unknown): LapseConfig | undefined {
   const flows = optionalList(r, top, 'flows', (n, p) => readFlow(r, n, p, resourceTypes));
   const settings = top.has('settings') ? readSettings(r, top.get('settings'), top.at('settings')) : defaultSettings();
 
+  const auditStream = top.has('auditStream') ? readAuditStream(r, top.get('auditStream'), top.at('auditStream')) : undefined;
+  const notifications = top.has('notifications') ? readNotifications(r, top.get('notifications'), top.at('notifications')) : undefined;
+  for (const [i, c] of (notifications?.chat ?? []).entries()) {
+    for (const flow of c.flows) if (!flows.some((fl) => fl.id === flow)) r.error(top.get('notifications'), `notifications.chat[${i}].flows`, `unknown flow "${flow}"`);
+  }
   r.checkRefs();
   if (settings === undefined) return undefined;
+  if (top.has('auditStream') && auditStream === undefined) return undefined;
+  if (top.has('notifications') && notifications === undefined) return undefined;
 
   const groups: GroupConfig[] = [...identities.groups];
   for (const id of identities.users.flatMap((u) => u.groups)) if (!groups.some((g) => g.id === id)) groups.push({ id, name: id });
-  return { users: identities.users, groups, shifts: identities.shifts, integrations, bundles, flows, settings };
+  return { users: identities.users, groups, shifts: identities.shifts, integrations, bundles, flows, settings, ...(auditStream ? { auditStream } : {}), ...(notifications ? { notifications } : {}) };
 }

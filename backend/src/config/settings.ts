@@ -1,9 +1,9 @@
 // The `settings` section: admins, expiry warnings, the reconcile and health-check
 // intervals, which proxies to trust, the public address, single sign-on, offboarding and the
-// lifetimes of API tokens.
+// lifetimes of API tokens, and how long the events stream's past is kept.
 
 import { isIP } from 'node:net';
-import { DEFAULT_TOKEN_LIFETIMES, type ServerSettings, type TokenLifetimes } from '../domain/config.ts';
+import { DEFAULT_TOKEN_LIFETIMES, MAX_EVENT_RETENTION_MS, type ServerSettings, type TokenLifetimes } from '../domain/config.ts';
 import { formatDuration } from '../../../common/duration.ts';
 import { userRef, type Reader } from './yaml-reader.ts';
 import { readOidc, readPublicUrl } from './single-sign-on.ts';
@@ -15,7 +15,7 @@ export function defaultSettings(): ServerSettings {
 }
 
 export function readSettings(r: Reader, node: unknown, path: string): ServerSettings | undefined {
-  const f = r.map(node, path, ['admins?', 'expiryWarnings?', 'reconcileEvery?', 'healthCheckEvery?', 'trustProxy?', 'publicUrl?', 'oidc?', 'offboarding?', 'tokens?']);
+  const f = r.map(node, path, ['admins?', 'expiryWarnings?', 'reconcileEvery?', 'healthCheckEvery?', 'trustProxy?', 'publicUrl?', 'oidc?', 'offboarding?', 'tokens?', 'pendingTimeout?', 'remindApproversEvery?', 'eventRetention?']);
   if (f === undefined) return undefined;
   const admins = f.has('admins') ? r.list(f.get('admins'), f.at('admins'), (n, p) => userRef(r, n, p)) : [];
   const warnings = f.has('expiryWarnings') ? r.list(f.get('expiryWarnings'), f.at('expiryWarnings'), (n, p) => r.duration(n, p)) : [...DEFAULT_EXPIRY_WARNINGS];
@@ -33,6 +33,11 @@ export function readSettings(r: Reader, node: unknown, path: string): ServerSett
   if (f.has('offboarding') && offboarding === undefined) return undefined;
   const tokens = f.has('tokens') ? readTokenLifetimes(r, f.get('tokens'), f.at('tokens')) : undefined;
   if (f.has('tokens') && tokens === undefined) return undefined;
+  const pendingTimeout = f.has('pendingTimeout') ? readWait(r, f.get('pendingTimeout'), f.at('pendingTimeout'), 60_000) : undefined;
+  const remindEvery = f.has('remindApproversEvery') ? readWait(r, f.get('remindApproversEvery'), f.at('remindApproversEvery'), 60_000) : undefined;
+  if ((f.has('pendingTimeout') && pendingTimeout === undefined) || (f.has('remindApproversEvery') && remindEvery === undefined)) return undefined;
+  const eventRetention = f.has('eventRetention') ? readEventRetention(r, f.get('eventRetention'), f.at('eventRetention')) : undefined;
+  if (f.has('eventRetention') && eventRetention === undefined) return undefined;
   const settings: ServerSettings = { admins, expiryWarnings: [...new Set(warnings)].sort((a, b) => b - a) };
   if (reconcileEvery !== undefined) settings.reconcileEvery = reconcileEvery;
   if (healthCheckEvery !== undefined) settings.healthCheckEvery = healthCheckEvery;
@@ -41,7 +46,26 @@ export function readSettings(r: Reader, node: unknown, path: string): ServerSett
   if (oidc !== undefined) settings.oidc = oidc;
   if (offboarding !== undefined) settings.offboarding = offboarding;
   if (tokens !== undefined) settings.tokens = tokens;
+  if (eventRetention !== undefined) settings.eventRetention = eventRetention;
+  if (pendingTimeout !== undefined) settings.pendingTimeoutMs = pendingTimeout;
+  if (remindEvery !== undefined) settings.remindApproversEveryMs = remindEvery;
   return settings;
+}
+
+/** A wait of at least `minMs` (at most a year), or "off" (null): a pending timeout or a reminder interval. */
+export function readWait(r: Reader, node: unknown, path: string, minMs: number): number | null | undefined {
+  if (r.scalar(node) === 'off') return null;
+  const ms = r.duration(node, path);
+  if (ms === undefined) return undefined;
+  if (ms < minMs || ms > 366 * 86_400_000) return r.error(node, path, `expected a duration from ${formatDuration(minMs)} to 366d, or "off"; got ${JSON.stringify(r.scalar(node))}`);
+  return ms;
+}
+
+/** `eventRetention`: how long the events stream's past is kept for replay, from 1m to 30d. */
+function readEventRetention(r: Reader, node: unknown, path: string): number | undefined {
+  const ms = r.duration(node, path);
+  if (ms !== undefined && (ms < 60_000 || ms > MAX_EVENT_RETENTION_MS)) return r.error(node, path, `expected a duration from 1m to 30d; got ${JSON.stringify(r.scalar(node))}`);
+  return ms;
 }
 
 /** The longest any token may live, whatever the settings say. */

@@ -2,6 +2,8 @@
 // turns the file into this shape; everything downstream of it trusts these types.
 // Pure types: no I/O, no Node imports.
 
+import type { AuditStreamSettings } from './audit-stream.ts';
+
 export type Weekday = 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun';
 export const WEEKDAYS: readonly Weekday[] = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
 
@@ -140,6 +142,8 @@ export interface FlowSettings {
   breakGlass: boolean;
   /** With single sign-on, what a requireMfa flow asks of the provider's authentication instead of settings.oidc.stepUp. */
   stepUp?: Partial<StepUpPolicy>;
+  /** How long a request (or an extension) of this flow waits for approval before it times out, instead of settings.pendingTimeout; null: never. */
+  pendingTimeoutMs?: number | null;
 }
 
 /**
@@ -198,10 +202,25 @@ export interface ServerSettings {
   publicUrl?: string;
   /** Single sign-on through an OpenID Provider; absent = tokens only. */
   oidc?: OidcSettings;
+  /** How long the events stream's past is kept for replay after a reconnect (ms); absent = the default (24 h). */
+  eventRetention?: number;
   /** What happens to a person who stops being a user: revoke everything (default), or only lock them out. */
   offboarding?: 'revoke' | 'suspend';
   /** API tokens' lifetimes: when none is asked for, and the longest allowed; absent = 90 days and 366 days. */
   tokens?: TokenLifetimes;
+  /** How long a request (or an extension) waits for approval before it times out; null = never; absent = 24 h. */
+  pendingTimeoutMs?: number | null;
+  /** How often approvers are reminded of a request that waits; null = never; absent = 4 h. */
+  remindApproversEveryMs?: number | null;
+}
+
+export const DEFAULT_PENDING_TIMEOUT_MS = 24 * 3_600_000;
+export const DEFAULT_REMIND_APPROVERS_EVERY_MS = 4 * 3_600_000;
+
+/** How long a request of `flow` waits for approval (null: forever). */
+export function pendingTimeoutOf(settings: ServerSettings, flow: FlowSettings): number | null {
+  if (flow.pendingTimeoutMs !== undefined) return flow.pendingTimeoutMs;
+  return settings.pendingTimeoutMs === undefined ? DEFAULT_PENDING_TIMEOUT_MS : settings.pendingTimeoutMs;
 }
 
 export interface TokenLifetimes {
@@ -237,6 +256,51 @@ export interface OidcSettings {
 
 export const DEFAULT_RECONCILE_EVERY_MS = 5 * 60_000;
 export const DEFAULT_HEALTH_CHECK_EVERY_MS = 60_000;
+export const DEFAULT_EVENT_RETENTION_MS = 24 * 3_600_000;
+export const MAX_EVENT_RETENTION_MS = 30 * 86_400_000;
+
+/** A secret given by reference: an environment variable or a file (never inline). */
+export type SecretRef = { env: string } | { file: string };
+
+/** Email over SMTP: where to send, how, and as whom. */
+export interface EmailChannelConfig {
+  host: string;
+  port: number;
+  /** TLS from the first byte (usually port 465); else STARTTLS where the server offers it. */
+  secure: boolean;
+  /** Refuse to send without TLS (STARTTLS required). */
+  requireTls: boolean;
+  user: string | null;
+  password: SecretRef | null;
+  /** The From address, e.g. "Lapse <lapse@example.com>". */
+  from: string;
+}
+
+/** A Slack or Microsoft Teams incoming webhook; only the flows and labels given (empty: all). */
+export interface ChatChannelConfig {
+  id: string;
+  type: 'slack' | 'teams';
+  url: SecretRef;
+  flows: string[];
+  labels: string[];
+}
+
+/** A subscriber to the request lifecycle: signed POSTs of the events it filters for (empty: all). */
+export interface WebhookSubscriberConfig {
+  id: string;
+  url: string;
+  secret: SecretRef;
+  events: string[];
+}
+
+/** `notifications:` how people and systems are told of what concerns them. */
+export interface NotificationsConfig {
+  email: EmailChannelConfig | null;
+  chat: ChatChannelConfig[];
+  webhooks: WebhookSubscriberConfig[];
+  /** Attempts before a delivery is marked failed. */
+  maxAttempts: number;
+}
 
 export interface LapseConfig {
   users: UserConfig[];
@@ -246,6 +310,10 @@ export interface LapseConfig {
   bundles: BundleConfig[];
   flows: FlowConfig[];
   settings: ServerSettings;
+  /** Absent: nobody is told anything outside Lapse's own clients. */
+  notifications?: NotificationsConfig;
+  /** Subscribers every audit event is delivered to, in order; absent: none. */
+  auditStream?: AuditStreamSettings;
 }
 
 /** Default resource types and permissions of each integration type. */

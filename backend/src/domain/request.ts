@@ -28,7 +28,7 @@ export const HOLDING_STATUSES: readonly RequestStatus[] = ['granting', 'active',
  */
 export const coversEntitlements = (status: RequestStatus): boolean => status === 'granting' || status === 'active';
 /** Statuses after which nothing more happens. */
-export const FINAL_STATUSES: readonly RequestStatus[] = ['expired', 'revoked', 'rejected', 'canceled', 'failed', 'revoke_canceled'];
+export const FINAL_STATUSES: readonly RequestStatus[] = ['expired', 'revoked', 'rejected', 'canceled', 'failed', 'revoke_canceled', 'timed_out'];
 
 /** The people who may approve one approver group of a pending request, fixed when it was made. */
 export interface ApproverGroupSnapshot {
@@ -52,7 +52,7 @@ export interface PendingExtension {
   requestedAt: number;
 }
 
-export type EndReason = 'expiry' | 'self' | 'approver' | 'admin' | 'revoke-all' | 'condition' | 'grant-failed' | 'user-removed';
+export type EndReason = 'expiry' | 'self' | 'approver' | 'admin' | 'revoke-all' | 'condition' | 'grant-failed' | 'user-removed' | 'timed-out';
 
 export interface RequestRecord {
   id: string;
@@ -111,7 +111,8 @@ export interface RequestWithGrants {
   grants: GrantRecord[];
 }
 
-export type JobKind = 'start' | 'grant' | 'expire' | 'revoke';
+/** start, grant, expire, revoke; and while a request (or an extension) waits for approval: its timeout, and the approvers' reminder. */
+export type JobKind = 'start' | 'grant' | 'expire' | 'revoke' | 'timeout' | 'remind';
 
 /**
  * A job's id: its request's id first, then the kind and, for a grant or revoke, the

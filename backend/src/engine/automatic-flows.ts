@@ -57,7 +57,7 @@ export class AutomaticFlows {
         }));
         const jobs = grants.map((g) => this.ctx.job('grant', id, g.integration, now, now + this.ctx.leaseMs));
         try {
-          await this.ctx.store.commit({
+          await this.ctx.commit({
             insertRequests: [request], insertGrants: grants, insertJobs: jobs,
             audit: [{ at: now, actor: 'system', action: 'request.created', requestId: id, data: { flowId: flow.id, automatic: true, entitlements: entitlements.map(formatEntitlement) } },
               { at: now, actor: 'system', action: 'request.granting', requestId: id, data: { reason: 'the flow condition holds' } }],

@@ -84,6 +84,8 @@ export class Decisions {
         eventType = 'extension.approval_recorded';
       }
     }
+    // Decided: nothing waits any more, so its timeout and reminders go with the decision.
+    if (['request.denied', 'request.approved', 'extension.denied', 'request.extended'].includes(eventType)) cs.deleteJobsOfRequest = [{ requestId: id, kinds: ['timeout', 'remind'] }];
     await this.ctx.commitOrConflict(cs, id);
     const stored = (await this.ctx.store.getRequest(id))!;
     this.ctx.publish(stored, eventType, { by: actor, reason });
@@ -98,7 +100,7 @@ export class Decisions {
     if (r.status !== 'pending' && r.status !== 'scheduled') throw conflict(`request ${id} is ${r.status}; only pending or scheduled requests can be canceled (revoke active access instead)`);
     const cs: ChangeSet = {
       updateRequests: [{ id, expectVersion: r.version, set: { status: 'canceled', updatedAt: now, endedAt: now, endedBy: actor, endReason: 'self' } }],
-      deleteJobsOfRequest: [{ requestId: id, kinds: ['start'] }],
+      deleteJobsOfRequest: [{ requestId: id, kinds: ['start', 'timeout', 'remind'] }],
       audit: [{ at: now, actor, action: 'request.canceled', requestId: id, data: {} }],
     };
     await this.ctx.commitOrConflict(cs, id);

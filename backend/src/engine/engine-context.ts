@@ -2,12 +2,13 @@
 // settings, what this process knows of the jobs it claimed, events, job records, and the
 // running of claimed jobs (each kind by the part that owns it).
 
-import { entitlementKey, jobId, type Entitlement, type GrantRecord, type JobKind, type JobRecord, type RequestRecord, type RequestWithGrants } from '../domain/request.ts';
+import { applyRequestUpdate, entitlementKey, jobId, type Entitlement, type GrantRecord, type JobKind, type JobRecord, type RequestRecord, type RequestWithGrants } from '../domain/request.ts';
+import { notificationsFor, type OutboxInput } from '../domain/notifications.ts';
 import type { CompiledConfig } from '../domain/catalog.ts';
 import type { FlowConfig, StepUpPolicy } from '../domain/config.ts';
 import { allApprovers } from '../domain/approvals.ts';
 import type { Integration } from '../integrations/integration.ts';
-import { ConflictError, type ChangeSet, type Store } from '../store/store.ts';
+import { ConflictError, type AuditInput, type ChangeSet, type Store } from '../store/store.ts';
 import type { Clock } from '../../../common/clock.ts';
 import type { EventBus } from './events.ts';
 import { conflict, notFound } from './errors.ts';
@@ -95,9 +96,52 @@ export class EngineContext {
     };
   }
 
+  /**
+   * Commits a change set with the notifications its transitions cause (its audit entries: see
+   * domain/notifications.ts), in the same transaction: a notification is written exactly when
+   * its transition is.
+   */
+  async commit(cs: ChangeSet): Promise<void> {
+    await this.store.commit(await this.withNotifications(cs));
+  }
+
+  /** Writes the notifications of a moment that is no transition (an expiry warning) on their own; written once per key. */
+  async notify(entry: AuditInput, r: RequestRecord, suffix: string): Promise<void> {
+    const outbox = this.notificationsOf(entry, r, suffix);
+    if (outbox.length) await this.store.commit({ outbox });
+  }
+
+  private async withNotifications(cs: ChangeSet): Promise<ChangeSet> {
+    if (!this.config.config.notifications || !cs.audit?.length) return cs;
+    const rows: OutboxInput[] = [];
+    for (const entry of cs.audit) {
+      const r = entry.requestId === null ? null : await this.requestAfter(cs, entry.requestId);
+      const suffix = ['integration', 'attempt', 'extension', 'account', 'reminder'].map((k) => entry.data[k]).filter((v) => v !== undefined && v !== null).join(':');
+      rows.push(...this.notificationsOf(entry, r, suffix));
+    }
+    return rows.length ? { ...cs, outbox: [...(cs.outbox ?? []), ...rows] } : cs;
+  }
+
+  private notificationsOf(entry: AuditInput, r: RequestRecord | null, suffix: string): OutboxInput[] {
+    const notifications = this.config.config.notifications;
+    if (!notifications) return [];
+    // Deterministic: the same transition (a retried commit, a rerun job) makes the same keys.
+    const eventId = `${entry.requestId ?? 'lapse'}:${r?.version ?? entry.at}:${entry.action}${suffix ? `:${suffix}` : ''}`;
+    return notificationsFor(entry, r, eventId, { compiled: this.config, notifications, publicUrl: this.config.config.settings.publicUrl });
+  }
+
+  /** The request as the change set leaves it. */
+  private async requestAfter(cs: ChangeSet, id: string): Promise<RequestRecord | null> {
+    const inserted = cs.insertRequests?.find((r) => r.id === id);
+    if (inserted) return inserted;
+    const update = cs.updateRequests?.find((u) => u.id === id);
+    const base = update?.base ?? (await this.store.getRequest(id));
+    return update && base ? applyRequestUpdate(base, update.set) : base;
+  }
+
   async commitOrConflict(cs: ChangeSet, id: string): Promise<void> {
     try {
-      await this.store.commit(cs);
+      await this.commit(cs);
     } catch (err) {
       if (err instanceof ConflictError) {
         const now = await this.store.getRequest(id);
@@ -163,12 +207,7 @@ export class EngineContext {
   async runJob(job: JobRecord): Promise<void> {
     this.runningJobs.add(job.id);
     try {
-      switch (job.kind) {
-        case 'grant': return await this.handlers.grant(job);
-        case 'revoke': return await this.handlers.revoke(job);
-        case 'expire': return await this.handlers.expire(job);
-        case 'start': return await this.handlers.start(job);
-      }
+      return await this.handlers[job.kind](job);
     } finally {
       this.runningJobs.delete(job.id);
       this.knownState.delete(job.id);

@@ -191,7 +191,8 @@ describe('approval (any of)', () => {
       { description: 'manager', users: ['bob'] },
     ]);
     assert.deepEqual((await h.store.getGrants(r.id)).map((g) => g.status), ['pending']);
-    assert.deepEqual(await jobs(h, r.id), []);
+    // Nothing to grant yet: only its timeout (24 h) and the approvers' reminder (4 h), the defaults.
+    assert.deepEqual((await h.store.jobsOfRequest(r.id)).map((j) => [j.kind, j.dueAt - r.createdAt]).sort(), [['remind', 4 * HOUR], ['timeout', 24 * HOUR]]);
     assert.deepEqual(await onTarget(h), []);
     assert.deepEqual(eventsOf(h, 'approval.requested', r.id).map((e) => e.data.approvers), [['bob', 'erin']]);
     assert.deepEqual((await h.store.listAwaitingDecisionBy('erin')).map((x) => x.id), [r.id]);

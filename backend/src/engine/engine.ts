@@ -24,6 +24,7 @@ import { Grants } from './grants.ts';
 import { Revokes } from './revokes.ts';
 import { Extension } from './extension.ts';
 import { Expiry } from './expiry.ts';
+import { Waiting } from './waiting.ts';
 import { AutomaticFlows } from './automatic-flows.ts';
 import { Favorites } from './favorites.ts';
 import { RevokeAll } from './revoke-all.ts';
@@ -100,6 +101,7 @@ export class Engine {
   private readonly revokes: Revokes;
   private readonly extension: Extension;
   private readonly expiry: Expiry;
+  private readonly waiting: Waiting;
   private readonly automaticFlows: AutomaticFlows;
   private readonly favorites: Favorites;
   private readonly revokeAllAccess: RevokeAll;
@@ -114,7 +116,10 @@ export class Engine {
       revoke: (job) => this.revokes.runRevoke(job),
       expire: (job) => this.expiry.runExpire(job),
       start: (job) => this.grants.runStart(job),
+      timeout: (job) => this.waiting.runTimeout(job),
+      remind: (job) => this.waiting.runRemind(job),
     });
+    this.waiting = new Waiting(this.ctx);
     this.runningJobs = this.ctx.runningJobs;
     this.grants = new Grants(this.ctx);
     this.extension = new Extension(this.ctx);

@@ -45,8 +45,13 @@ export class Expiry {
     const offset = expiresAt - job.dueAt;
     // The next warning, even if its moment has passed (a late run still gives it); after the last, the expiry.
     const next = offsets.filter((o) => o < offset).sort((a, b) => b - a)[0];
-    if (!(await this.ctx.store.rescheduleJob(job.id, this.ctx.owner, next === undefined ? expiresAt : expiresAt - next, null))) return;
     // A moment that is not one of the warnings (the expiry moved since it was planned) says nothing.
+    // The warning's notifications are written before the job moves on: a crash between the two
+    // writes them again under the same keys, which the outbox keeps once.
+    if (offsets.includes(offset)) {
+      await this.ctx.notify({ at: now, actor: 'system', action: 'request.expiring', requestId: r.id, data: { expiresAt, msLeft: expiresAt - now } }, r, `warn-${offset}`);
+    }
+    if (!(await this.ctx.store.rescheduleJob(job.id, this.ctx.owner, next === undefined ? expiresAt : expiresAt - next, null))) return;
     if (offsets.includes(offset)) {
       this.ctx.publish(r, 'request.expiring', { expiresAt: expiresAt, warningOffsetMs: offset, msLeft: expiresAt - now }, `warn-${offset}`);
     }

@@ -9,6 +9,7 @@ import type { ChangeSet } from '../store/store.ts';
 import { conflict, forbidden, invalid } from './errors.ts';
 import type { EngineContext } from './engine-context.ts';
 import { expiryJob } from './expiry.ts';
+import { waitingJobs } from './waiting.ts';
 import { resolveDuration } from './submission.ts';
 
 export class Extension {
@@ -44,6 +45,8 @@ export class Extension {
         id, expectVersion: r.version,
         set: { approverGroups, pendingExtension: { number: r.extensions + 1, durationMs, justification, requestedAt: now }, updatedAt: now },
       }];
+      // Waiting for approval: it times out (the extension is dropped), and its approvers are reminded.
+      cs.insertJobs = waitingJobs(this.ctx, r, now);
       eventType = 'extension.requested';
     }
     await this.ctx.commitOrConflict(cs, id);

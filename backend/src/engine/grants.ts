@@ -51,7 +51,7 @@ export class Grants {
     const cs: ChangeSet = { deleteJobs: [{ id: job.id, owner: this.ctx.owner }] };
     const claimed = this.approvedTransition({ ...r, startAt: null }, grants, cs, now, 'scheduled-start');
     try {
-      await this.ctx.store.commit(cs);
+      await this.ctx.commit(cs);
     } catch (err) {
       if (err instanceof ConflictError) return;
       throw err;
@@ -123,7 +123,7 @@ export class Grants {
     if (error !== null) {
       if (job.attempts < this.ctx.grantAttempts || cleanupError !== null) {
         const lastError = cleanupError === null ? error : `${error}; removing what it may have left failed: ${cleanupError}`;
-        await this.ctx.store.commit({
+        await this.ctx.commit({
           updateGrants: [{ requestId: r.id, integration: grant.integration, expectStatus: ['granting'], set: { attempts: Math.min(job.attempts, this.ctx.grantAttempts), lastError: error } }],
           audit: [{ at: now, actor: 'system', action: 'grant.attempt_failed', requestId: r.id, data: { integration: grant.integration, attempt: job.attempts, error: lastError } }],
         }).catch(() => undefined);
@@ -168,7 +168,7 @@ export class Grants {
         cs.audit = [{ at: now, actor: 'system', action: 'request.active', requestId: r.id, data: { integration: grant.integration, entitlements: grant.entitlements.map(formatEntitlement), expiresAt: exp } }];
       }
       try {
-        await this.ctx.store.commit(cs);
+        await this.ctx.commit(cs);
         if (cs.updateRequests) {
           const mine = cs.updateGrants![0]!.set;
           activated = { request: applyRequestUpdate(fresh, cs.updateRequests[0]!.set), grants: grants.map((g) => (g.integration === grant.integration ? { ...g, ...mine } : g)) };
@@ -237,7 +237,7 @@ export class Grants {
       audit: [{ at: now, actor: 'system', action: others.length ? 'request.revoking' : 'request.failed', requestId: r.id, data: { error: message } }],
     };
     try {
-      await this.ctx.store.commit(cs);
+      await this.ctx.commit(cs);
     } catch (err) {
       if (err instanceof ConflictError) return null;
       throw err;

@@ -111,7 +111,7 @@ export class Revokes {
       };
       if (fresh && fresh.status === 'revoking') cs.updateRequests = [{ id: r.id, expectVersion: fresh.version, set: { error: `revoke on ${grant.integration} failed (attempt ${job.attempts}): ${error}`, updatedAt: now } }];
       try {
-        await this.ctx.store.commit(cs);
+        await this.ctx.commit(cs);
       } catch (err) {
         if (!(err instanceof ConflictError)) throw err;
       }
@@ -144,7 +144,7 @@ export class Revokes {
         cs.audit = [{ at: now, actor: 'system', action: `request.${finished}`, requestId: r.id, data: { integration: grant.integration, by: fresh.endReason, lagMs: fresh.expiresAt !== null && fresh.endReason === 'expiry' ? now - fresh.expiresAt : undefined } }];
       }
       try {
-        await this.ctx.store.commit(cs);
+        await this.ctx.commit(cs);
       } catch (err) {
         if (!(err instanceof ConflictError)) throw err;
         const mine = (await this.ctx.store.getGrants(r.id)).find((g) => g.integration === grant.integration);

@@ -19,6 +19,7 @@ import { forbidden, invalid, LapseError, StepUpRequired } from './errors.ts';
 import { groupByIntegration, type EngineContext } from './engine-context.ts';
 import type { NewRequestInput } from './engine.ts';
 import type { Grants } from './grants.ts';
+import { waitingJobs } from './waiting.ts';
 import { JUSTIFICATION_MAX } from '../../../common/api/schemas.ts';
 
 const MAX_START_DELAY_MS = 90 * 24 * 3600_000;
@@ -138,13 +139,15 @@ export class Submission {
     }];
     const cs: ChangeSet = { insertRequests: [request], insertGrants: grants, audit };
     let claimed: JobRecord[] = [];
+    // Waiting for approval: it times out, and its approvers are reminded, unless decided first.
+    if (!autoApproved) cs.insertJobs = waitingJobs(this.ctx, request, now);
     if (autoApproved) {
       if (request.breakGlass) audit.push({ at: now, actor, action: 'request.break_glass', requestId: request.id, data: { reason: justification, notified: allApprovers(approverGroups) } });
       // Created and approved in one step: the creation event records both.
       claimed = this.grants.approvedTransition(request, grants, cs, now, request.breakGlass ? 'break-glass' : 'automatic', false);
       Object.assign(audit[0]!.data, { approval: request.breakGlass ? 'break-glass' : 'automatic', status: request.status });
     }
-    await this.ctx.store.commit(cs);
+    await this.ctx.commit(cs);
     const stored = request; // as inserted (version 1)
     for (const j of claimed) this.ctx.knownState.set(j.id, { request, grants });
     this.ctx.publish(stored, 'request.created');

@@ -1,6 +1,6 @@
 // `lapse migrate-store`: moves an embedded SQLite store to PostgreSQL. Everything is copied
 // as stored (requests, grants, jobs, the audit log with its chain and head, favorites,
-// token hashes, meta, sessions, sign-in attempts, provisioned users, TOTP enrolments with
+// token hashes, meta, sessions, sign-in attempts, provisioned users, the notification outbox, the audit stream's cursors, TOTP enrolments with
 // their secrets still sealed) in one transaction on the target, which must be empty;
 // afterwards the row counts are compared and the target's audit chain is verified against
 // its head.

@@ -6,6 +6,7 @@ import { applyRequestUpdate, awaitsDecision, coversEntitlements, entitlementKey,
 import { ConflictError, type ChangeSet } from './store.ts';
 import { queryCount, queryOne } from './postgres-connection.ts';
 import { warningOffsetsColumn } from './rows.ts';
+import { insertOutbox } from './postgres-outbox.ts';
 
 /** Entitlement keys separate their parts with NUL, which PostgreSQL text cannot hold: stored as JSON strings. */
 export const storedKey = (key: string) => JSON.stringify(key);
@@ -76,6 +77,7 @@ export async function applyChangeSet(cs: ChangeSet, c: pg.PoolClient): Promise<v
       [j.id, j.kind, j.requestId, j.integration, warningOffsetsColumn(j), j.dueAt, j.attempts, j.lastError, j.leaseOwner, j.leaseUntil],
     );
   }
+  if (cs.outbox?.length) await insertOutbox(c, cs.outbox);
 }
 
 async function syncApprovers(r: RequestRecord, c: pg.PoolClient): Promise<void> {

@@ -190,7 +190,8 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
     name: 'a token\'s expiry and kind',
     // As SQLite migration 7: existing tokens get no expiry and the kind personal.
     sql: `ALTER TABLE tokens ADD COLUMN expires_at BIGINT, ADD COLUMN kind TEXT NOT NULL DEFAULT 'personal';`,
-  },  {
+  },
+  {
     version: 8,
     name: 'renewal at the identity provider, and how a credential was authenticated',
     // As SQLite migration 8.
@@ -212,6 +213,64 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
         state TEXT NOT NULL CHECK (state IN ('pending', 'confirmed')),
         created_at BIGINT NOT NULL,
         confirmed_at BIGINT
+      );
+    `,
+  },
+  {
+    version: 10,
+    name: 'the notification outbox',
+    // As SQLite migration 10.
+    sql: `
+      CREATE TABLE outbox (
+        key TEXT PRIMARY KEY,
+        event_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        recipient TEXT,
+        address TEXT,
+        request_id TEXT,
+        message TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+        due_at BIGINT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        lease_owner TEXT,
+        lease_until BIGINT,
+        delivered_at BIGINT
+      );
+      CREATE INDEX outbox_due ON outbox (due_at) WHERE status = 'pending';
+      CREATE INDEX outbox_status ON outbox (status, created_at);
+    `,
+  },
+  {
+    version: 11,
+    name: 'the events stream\'s recent past',
+    // As SQLite migration 11.
+    sql: `
+      CREATE TABLE events (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        at BIGINT NOT NULL,
+        doc TEXT NOT NULL
+      );
+      CREATE INDEX events_at ON events (at);
+    `,
+  },
+  {
+    version: 12,
+    name: 'the audit stream\'s cursors',
+    // As SQLite migration 12: of several replicas, the one holding a subscriber's lease delivers to it.
+    sql: `
+      CREATE TABLE audit_stream (
+        subscriber TEXT PRIMARY KEY,
+        delivered_seq BIGINT NOT NULL,
+        delivered_at BIGINT,
+        attempts INTEGER NOT NULL,
+        retry_at BIGINT,
+        last_error TEXT,
+        last_error_at BIGINT,
+        owner TEXT,
+        lease_until BIGINT
       );
     `,
   },

@@ -19,8 +19,12 @@ import {
   type AuditInput,
   type ChangeSet,
   type HeldGrant,
+  type KeptEvent,
   type MfaEnrolment,
   type ProvisionedUser,
+  type OutboxFilter,
+  type OutboxOutcome,
+  type OutboxRecord,
   type Renewal,
   type DueRenewal,
   type RequestFilter,
@@ -30,6 +34,7 @@ import {
   type StoreOptions,
   type TokenRecord,
 } from './store.ts';
+import type { AuditStreamCursor } from './store.ts';
 import { MIGRATION_LOCK_KEY, POSTGRES_MIGRATIONS } from './postgres-migrations.ts';
 import { authenticationColumns, tokenFromRow } from './rows.ts';
 import { parseStoreUrl, queryCount, queryOne, queryRows, RETRYABLE, runTransaction, type PoolSettings, type Queryable, type Row } from './postgres-connection.ts';
@@ -38,6 +43,10 @@ import * as auditChain from './postgres-audit.ts';
 import * as jobs from './postgres-jobs.ts';
 import * as signIn from './postgres-sign-in.ts';
 import * as mfa from './postgres-mfa.ts';
+import * as events from './postgres-events.ts';
+import type { LapseEvent } from '../engine/events.ts';
+import * as outbox from './postgres-outbox.ts';
+import * as auditStream from './postgres-audit-stream.ts';
 import { PostgresLocks } from './postgres-locks.ts';
 
 // The CLI's store tools load this with the store.
@@ -305,7 +314,9 @@ export class PostgresStore implements Store {
 
   /** Frees the leases of `owner` only (see postgres-jobs.ts): replicas share this store. */
   async releaseAllLeases(owner?: string): Promise<number> {
-    return jobs.releaseAllLeases(this.pool, owner);
+    const released = await jobs.releaseAllLeases(this.pool, owner);
+    await outbox.releaseLeases(this.pool, owner!);
+    return released;
   }
 
   async retryBackedOffRevokesNow(now: number): Promise<number> {
@@ -401,6 +412,11 @@ export class PostgresStore implements Store {
   async findProvisionedUserBySubject(issuer: string, subject: string): Promise<ProvisionedUser | null> { return signIn.findProvisionedUserBySubject(this.pool, issuer, subject); }
   async listProvisionedUsers(): Promise<ProvisionedUser[]> { return signIn.listProvisionedUsers(this.pool); }
   async saveRenewal(userId: string, r: Renewal): Promise<void> { return signIn.saveRenewal(this.pool, userId, r); }
+  async claimOutbox(owner: string, now: number, leaseMs: number, limit: number): Promise<OutboxRecord[]> { return outbox.claimOutbox(this.pool, owner, now, leaseMs, limit); }
+  async finishOutbox(key: string, owner: string, outcome: OutboxOutcome): Promise<boolean> { return outbox.finishOutbox(this.pool, key, owner, outcome); }
+  async retryOutbox(key: string, now: number): Promise<boolean> { return outbox.retryOutbox(this.pool, key, now); }
+  async listOutbox(f: OutboxFilter): Promise<OutboxRecord[]> { return outbox.listOutbox(this.pool, f); }
+  async outboxCounts(): Promise<Record<OutboxRecord['status'], number>> { return outbox.outboxCounts(this.pool); }
   async findRenewal(userId: string): Promise<Renewal | null> { return signIn.findRenewal(this.pool, userId); }
   async claimDueRenewals(now: number, leaseMs: number, limit: number): Promise<DueRenewal[]> { return signIn.claimDueRenewals(this.pool, now, leaseMs, limit); }
 
@@ -426,6 +442,12 @@ export class PostgresStore implements Store {
     return JSON.parse(String(row!.value)) as { count: number; since: number };
   }
 
+  // The events stream's recent past (replay), shared by the replicas: in postgres-events.ts.
+  async appendEvents(list: LapseEvent[]): Promise<void> { return events.appendEvents(this.pool, list); }
+  async findEvent(id: string): Promise<KeptEvent | null> { return events.findEvent(this.pool, id); }
+  async eventsAfter(seq: number, limit: number): Promise<KeptEvent[]> { return events.eventsAfter(this.pool, seq, limit); }
+  async pruneEvents(before: number): Promise<number> { return events.pruneEvents(this.pool, before); }
+
   // TOTP self-enrolments: in postgres-mfa.ts.
   async getMfaEnrolment(userId: string): Promise<MfaEnrolment | null> { return mfa.getMfaEnrolment(this.pool, userId); }
   async startMfaEnrolment(userId: string, secret: string, at: number): Promise<boolean> { return mfa.startMfaEnrolment(this.pool, userId, secret, at); }
@@ -444,6 +466,13 @@ export class PostgresStore implements Store {
   async setMeta(key: string, value: string): Promise<void> {
     await this.pool.query('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, value]);
   }
+
+  // The audit stream's cursors: in postgres-audit-stream.ts.
+  async claimAuditStream(subscriber: string, owner: string, now: number, leaseUntil: number): Promise<AuditStreamCursor | null> { return auditStream.claimAuditStream(this.pool, subscriber, owner, now, leaseUntil); }
+  async advanceAuditStream(subscriber: string, owner: string, seq: number, at: number): Promise<boolean> { return auditStream.advanceAuditStream(this.pool, subscriber, owner, seq, at); }
+  async failAuditStream(subscriber: string, owner: string, error: string, at: number, retryAt: number): Promise<boolean> { return auditStream.failAuditStream(this.pool, subscriber, owner, error, at, retryAt); }
+  async releaseAuditStream(subscriber: string, owner: string): Promise<void> { return auditStream.releaseAuditStream(this.pool, subscriber, owner); }
+  async listAuditStreams(): Promise<AuditStreamCursor[]> { return auditStream.listAuditStreams(this.pool); }
 
   /** Test and tooling hook: raw SQL (`?` placeholders, as for SQLite) against the database (e.g. to tamper with the audit log in a test). */
   async execRaw(sql: string, ...params: unknown[]): Promise<number> {

@@ -243,7 +243,8 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       ALTER TABLE tokens ADD COLUMN expires_at INTEGER;
       ALTER TABLE tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'personal';
     `,
-  },  {
+  },
+  {
     version: 8,
     name: 'renewal at the identity provider, and how a credential was authenticated',
     // A provisioned user keeps the provider's refresh token (to renew their groups and to learn
@@ -278,6 +279,71 @@ export const SQLITE_MIGRATIONS: Migration[] = [
         state TEXT NOT NULL CHECK (state IN ('pending', 'confirmed')),
         created_at INTEGER NOT NULL,
         confirmed_at INTEGER
+      );
+    `,
+  },
+  {
+    version: 10,
+    name: 'the notification outbox',
+    // One row per notification: an event told to one recipient on one channel, keyed by the
+    // SHA-256 of the three (written in the same transaction as the transition that causes it,
+    // once). Pending rows are claimed when due (a lease, like jobs'), delivered or retried
+    // later with the last error kept, and end delivered or failed.
+    sql: `
+      CREATE TABLE outbox (
+        key TEXT PRIMARY KEY,
+        event_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        recipient TEXT,
+        address TEXT,
+        request_id TEXT,
+        message TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+        due_at INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        lease_owner TEXT,
+        lease_until INTEGER,
+        delivered_at INTEGER
+      );
+      CREATE INDEX outbox_due ON outbox (due_at) WHERE status = 'pending';
+      CREATE INDEX outbox_status ON outbox (status, created_at);
+    `,
+  },
+  {
+    version: 11,
+    name: 'the events stream\'s recent past',
+    // Every event of the events stream, kept for a while (settings.eventRetention) so that a
+    // client that reconnects is sent what it missed: each once by its id (replicas relay
+    // each other's events), in the order (seq) the store gave it, the event as JSON (doc).
+    sql: `
+      CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        at INTEGER NOT NULL,
+        doc TEXT NOT NULL
+      );
+      CREATE INDEX events_at ON events (at);
+    `,
+  },
+  {
+    version: 12,
+    name: 'the audit stream\'s cursors',
+    // One row per audit stream subscriber (auditStream in the configuration): the seq of the
+    // last event delivered to it, its failures in a row with the last error and when to try
+    // next, and the lease of the process delivering to it.
+    sql: `
+      CREATE TABLE audit_stream (
+        subscriber TEXT PRIMARY KEY,
+        delivered_seq INTEGER NOT NULL,
+        delivered_at INTEGER,
+        attempts INTEGER NOT NULL,
+        retry_at INTEGER,
+        last_error TEXT,
+        last_error_at INTEGER,
+        owner TEXT,
+        lease_until INTEGER
       );
     `,
   },

@@ -14,8 +14,12 @@ import {
   type AuditInput,
   type ChangeSet,
   type HeldGrant,
+  type KeptEvent,
   type MfaEnrolment,
   type ProvisionedUser,
+  type OutboxFilter,
+  type OutboxOutcome,
+  type OutboxRecord,
   type Renewal,
   type DueRenewal,
   type RequestFilter,
@@ -25,13 +29,18 @@ import {
   type StoreOptions,
   type TokenRecord,
 } from './store.ts';
+import type { AuditStreamCursor } from './store.ts';
 import { SqliteWriter } from './sqlite-writer.ts';
 import { openSqlite, StatementCache, type Row } from './sqlite-connection.ts';
 import { auditFromRow, jobFromRow, tokenFromRow } from './rows.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
 import * as signIn from './sqlite-sign-in.ts';
 import * as mfa from './sqlite-mfa.ts';
+import * as events from './sqlite-events.ts';
+import * as outbox from './sqlite-outbox.ts';
+import * as auditStream from './sqlite-audit-stream.ts';
 import { WalCheckpointer } from './wal-checkpointer.ts';
+import type { LapseEvent } from '../engine/events.ts';
 
 /**
  * Change sets written in one transaction at most (about 10 ms of writing). A larger backlog
@@ -384,6 +393,11 @@ export class SqliteStore implements Store {
   async findProvisionedUserBySubject(issuer: string, subject: string): Promise<ProvisionedUser | null> { return signIn.findProvisionedUserBySubject(this.sql, issuer, subject); }
   async listProvisionedUsers(): Promise<ProvisionedUser[]> { return signIn.listProvisionedUsers(this.sql); }
   async saveRenewal(userId: string, r: Renewal): Promise<void> { this.writer.signIn.saveRenewal(userId, r); }
+  async claimOutbox(owner: string, now: number, leaseMs: number, limit: number): Promise<OutboxRecord[]> { return this.writer.outbox.claim(owner, now, leaseMs, limit); }
+  async finishOutbox(key: string, owner: string, outcome: OutboxOutcome): Promise<boolean> { return this.writer.outbox.finish(key, owner, outcome); }
+  async retryOutbox(key: string, now: number): Promise<boolean> { return this.writer.outbox.retry(key, now); }
+  async listOutbox(f: OutboxFilter): Promise<OutboxRecord[]> { return outbox.listOutbox(this.sql, f); }
+  async outboxCounts(): Promise<Record<OutboxRecord['status'], number>> { return outbox.outboxCounts(this.sql); }
   async findRenewal(userId: string): Promise<Renewal | null> { return signIn.findRenewal(this.sql, userId); }
   async claimDueRenewals(now: number, leaseMs: number, limit: number): Promise<DueRenewal[]> { return this.writer.signIn.claimDueRenewals(now, leaseMs, limit); }
 
@@ -401,6 +415,12 @@ export class SqliteStore implements Store {
   async confirmMfaEnrolment(userId: string, secret: string, at: number): Promise<boolean> { return this.writer.mfa.confirmMfaEnrolment(userId, secret, at); }
   async deleteMfaEnrolment(userId: string, state?: MfaEnrolment['state']): Promise<MfaEnrolment | null> { return this.writer.mfa.deleteMfaEnrolment(userId, state); }
 
+  // The events stream's recent past (replay): in sqlite-events.ts.
+  async appendEvents(list: LapseEvent[]): Promise<void> { events.appendEvents(this.sql, list); }
+  async findEvent(id: string): Promise<KeptEvent | null> { return events.findEvent(this.sql, id); }
+  async eventsAfter(seq: number, limit: number): Promise<KeptEvent[]> { return events.eventsAfter(this.sql, seq, limit); }
+  async pruneEvents(before: number): Promise<number> { return events.pruneEvents(this.sql, before); }
+
   async getMeta(key: string): Promise<string | null> {
     const row = this.get('SELECT value FROM meta WHERE key = ?', key);
     return row ? String(row.value) : null;
@@ -413,6 +433,13 @@ export class SqliteStore implements Store {
   async setMeta(key: string, value: string): Promise<void> {
     this.writer.setMeta(key, value);
   }
+
+  // The audit stream's cursors: in sqlite-audit-stream.ts (one statement each on this connection).
+  async claimAuditStream(subscriber: string, owner: string, now: number, leaseUntil: number): Promise<AuditStreamCursor | null> { return auditStream.claimAuditStream(this.sql, subscriber, owner, now, leaseUntil); }
+  async advanceAuditStream(subscriber: string, owner: string, seq: number, at: number): Promise<boolean> { return auditStream.advanceAuditStream(this.sql, subscriber, owner, seq, at); }
+  async failAuditStream(subscriber: string, owner: string, error: string, at: number, retryAt: number): Promise<boolean> { return auditStream.failAuditStream(this.sql, subscriber, owner, error, at, retryAt); }
+  async releaseAuditStream(subscriber: string, owner: string): Promise<void> { auditStream.releaseAuditStream(this.sql, subscriber, owner); }
+  async listAuditStreams(): Promise<AuditStreamCursor[]> { return auditStream.listAuditStreams(this.sql); }
 
   /** Every row of one of the store's tables, as stored (for `lapse migrate-store`). */
   readTable(table: (typeof STORE_TABLES)[number]): Row[] {
@@ -434,4 +461,4 @@ export class SqliteStore implements Store {
 }
 
 /** The tables of the store's schema, parents first (PostgreSQL's; SQLite keeps grants inside their requests' rows). */
-export const STORE_TABLES = ['requests', 'request_approvers', 'holdings', 'grants', 'jobs', 'audit', 'audit_head', 'favorites', 'tokens', 'meta', 'sessions', 'sign_in_attempts', 'provisioned_users', 'mfa_enrolments'] as const;
+export const STORE_TABLES = ['requests', 'request_approvers', 'holdings', 'grants', 'jobs', 'audit', 'audit_head', 'favorites', 'tokens', 'meta', 'sessions', 'sign_in_attempts', 'provisioned_users', 'mfa_enrolments', 'outbox', 'audit_stream'] as const;

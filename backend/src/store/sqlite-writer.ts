@@ -12,6 +12,7 @@ import { StatementCache, type Row } from './sqlite-connection.ts';
 import { auditFromRow, authenticationColumns, jobFromRow, warningOffsetsColumn } from './rows.ts';
 import { SqliteSignInWrites } from './sqlite-sign-in.ts';
 import { SqliteMfaWrites } from './sqlite-mfa.ts';
+import { insertOutbox, SqliteOutboxWrites } from './sqlite-outbox.ts';
 
 /** How one change set of a batch ended: null when committed, else why nothing of it was written. */
 export type CommitOutcome = unknown;
@@ -45,6 +46,7 @@ export class SqliteWriter {
   readonly signIn: SqliteSignInWrites;
   /** The writes of TOTP self-enrolments. */
   readonly mfa: SqliteMfaWrites;
+  readonly outbox: SqliteOutboxWrites;
 
   /**
    * `sql`: the statements of the store's connection `db`, shared with its reads. `auditKey`:
@@ -53,6 +55,7 @@ export class SqliteWriter {
   constructor(private readonly db: Database.Database, private readonly sql: StatementCache, private readonly auditKey: Buffer | null) {
     this.signIn = new SqliteSignInWrites(sql);
     this.mfa = new SqliteMfaWrites(sql);
+    this.outbox = new SqliteOutboxWrites(sql);
   }
 
   private run(sql: string, ...params: unknown[]): number {
@@ -238,6 +241,7 @@ export class SqliteWriter {
         j.id, j.kind, j.requestId, j.integration, warningOffsetsColumn(j), j.dueAt, j.attempts, j.lastError, j.leaseOwner, j.leaseUntil,
       );
     }
+    if (cs.outbox?.length) insertOutbox(this.sql, cs.outbox);
     if (cs.audit?.length) this.appendAuditInTx(cs.audit);
   }
 
@@ -288,7 +292,12 @@ export class SqliteWriter {
   }
 
   releaseAllLeases(owner?: string): number {
-    if (owner !== undefined) return this.run('UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?', owner);
+    // The notifications being delivered too: a delivery that died with its process is taken again at once.
+    if (owner !== undefined) {
+      this.run('UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?', owner);
+      return this.run('UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?', owner);
+    }
+    this.run('UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL');
     return this.run('UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL');
   }
 

@@ -6,7 +6,9 @@
 
 import type { HashedFields } from '../audit/chain.ts';
 import type { KnownIdentity, ProviderAuthentication } from '../domain/sign-in.ts';
+import type { OutboxInput } from '../domain/notifications.ts';
 import type { Entitlement, Favorite, GrantRecord, GrantStatus, JobKind, JobRecord, RequestRecord, RequestStatus, RequestWithGrants } from '../domain/request.ts';
+import type { LapseEvent } from '../engine/events.ts';
 
 export interface AuditInput {
   at: number;
@@ -61,6 +63,29 @@ export interface ChangeSet {
   deleteJobs?: { id: string; owner?: string }[];
   deleteJobsOfRequest?: { requestId: string; kinds: JobKind[] }[];
   audit?: AuditInput[];
+  /** Notifications the change causes, written with it (a key already written is left as it is). */
+  outbox?: OutboxInput[];
+}
+
+/** A notification in the outbox: what it says, to whom on which channel, and how its delivery goes. */
+export interface OutboxRecord extends OutboxInput {
+  status: 'pending' | 'delivered' | 'failed';
+  /** When it is next tried (pending). */
+  dueAt: number;
+  /** Deliveries begun (counted when claimed). */
+  attempts: number;
+  lastError: string | null;
+  leaseOwner: string | null;
+  leaseUntil: number | null;
+  deliveredAt: number | null;
+}
+
+/** How a claimed delivery ended: delivered, or not (again at retryAt; null: given up, failed). */
+export type OutboxOutcome = { delivered: true; at: number } | { delivered: false; at: number; error: string; retryAt: number | null };
+
+export interface OutboxFilter {
+  status?: OutboxRecord['status'];
+  limit: number;
 }
 
 /** A conditional update found the row changed by someone else: nothing was written. */
@@ -181,6 +206,12 @@ export interface ProvisionedUser extends KnownIdentity {
   lastSignInAt: number;
 }
 
+/** An event of the events stream as the store keeps it for replay: `seq` is its place in the order of replay. */
+export interface KeptEvent {
+  seq: number;
+  event: LapseEvent;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   migrate(): Promise<void>;
@@ -232,7 +263,8 @@ export interface Store {
   /** Revokes that failed at least once and are being retried: access that may outlive its grant. */
   countFailingRevokes(): Promise<number>;
   /**
-   * Frees leases. Without `owner`, every lease: only for a store used by a single process
+   * Frees leases (of jobs and of notifications being delivered; returns how many jobs').
+   * Without `owner`, every lease: only for a store used by a single process
    * (embedded SQLite), where at start leases held by a crashed predecessor would otherwise
    * delay its work. With `owner`, only that owner's (a replica stopping cleanly on a shared
    * PostgreSQL store, which refuses the unscoped form).
@@ -308,6 +340,19 @@ export interface Store {
    * renewal) and when the next renewal is due, with the last renewal's error (null: none).
    */
   saveRenewal(userId: string, renewal: Renewal): Promise<void>;
+  /**
+   * Takes up to `limit` pending notifications that are due and not leased, leasing them to
+   * `owner` until now + leaseMs and counting an attempt each (of several replicas, one takes
+   * each; a delivery that dies is taken again after the lease).
+   */
+  claimOutbox(owner: string, now: number, leaseMs: number, limit: number): Promise<OutboxRecord[]>;
+  /** Records how a claimed delivery ended; false when `owner` no longer held it. */
+  finishOutbox(key: string, owner: string, outcome: OutboxOutcome): Promise<boolean>;
+  /** A failed notification is pending again, due now, its attempts counted afresh; false when it was not failed. */
+  retryOutbox(key: string, now: number): Promise<boolean>;
+  /** The newest notifications first. */
+  listOutbox(filter: OutboxFilter): Promise<OutboxRecord[]>;
+  outboxCounts(): Promise<Record<OutboxRecord['status'], number>>;
   /** What renews a user at the provider (null: not a provisioned user). */
   findRenewal(userId: string): Promise<Renewal | null>;
   /**
@@ -343,10 +388,55 @@ export interface Store {
   /** Removes the user's enrolment (only if it is in `state`, when given); the one removed, or null. */
   deleteMfaEnrolment(userId: string, state?: MfaEnrolment['state']): Promise<MfaEnrolment | null>;
 
+  /**
+   * Keeps events of the events stream for replay, in the order given, each with its place in
+   * the order of replay; an id already kept is left as it is (replicas relay each other's
+   * events, and each keeps what its stream carries).
+   */
+  appendEvents(events: LapseEvent[]): Promise<void>;
+  /** A kept event by id (null: never kept, or pruned). */
+  findEvent(id: string): Promise<KeptEvent | null>;
+  /** Kept events after place `seq`, in order, at most `limit`. */
+  eventsAfter(seq: number, limit: number): Promise<KeptEvent[]>;
+  /** Deletes the events that happened before `before`; how many. */
+  pruneEvents(before: number): Promise<number>;
+
   getMeta(key: string): Promise<string | null>;
   /** Sets the value only if the key is absent; returns whether it was set. */
   setMetaIfAbsent(key: string, value: string): Promise<boolean>;
   setMeta(key: string, value: string): Promise<void>;
+
+  // The audit stream's cursors (audit/stream.ts), one row per subscriber (migration 12).
+  /**
+   * Takes (or renews) the lease on `subscriber`'s cursor for `owner` until `leaseUntil`, when it
+   * is free, lapsed at `now` or already `owner`'s; a cursor seen for the first time starts
+   * before the first event. The cursor, or null when another holder has it.
+   */
+  claimAuditStream(subscriber: string, owner: string, now: number, leaseUntil: number): Promise<AuditStreamCursor | null>;
+  /** Moves the cursor forward to `seq` (delivered at `at`) and clears the failures, while `owner` holds it; false when it does not. */
+  advanceAuditStream(subscriber: string, owner: string, seq: number, at: number): Promise<boolean>;
+  /** Counts one more failure in a row, with its error, and when to try next, while `owner` holds the cursor. */
+  failAuditStream(subscriber: string, owner: string, error: string, at: number, retryAt: number): Promise<boolean>;
+  /** Gives the lease up (a replica stopping cleanly). */
+  releaseAuditStream(subscriber: string, owner: string): Promise<void>;
+  listAuditStreams(): Promise<AuditStreamCursor[]>;
+}
+
+/** Where one audit stream subscriber is: the last event delivered to it, and its failures. */
+export interface AuditStreamCursor {
+  subscriber: string;
+  /** The seq of the last event delivered (0: none yet). */
+  deliveredSeq: number;
+  deliveredAt: number | null;
+  /** Failures in a row since the last delivery (0: none). */
+  attempts: number;
+  /** When the next try is due after a failure (null: not failing). */
+  retryAt: number | null;
+  /** The last failure's error and when it happened (kept after the next delivery). */
+  lastError: string | null;
+  lastErrorAt: number | null;
+  owner: string | null;
+  leaseUntil: number | null;
 }
 
 export type { Entitlement };

@@ -3,7 +3,8 @@
 // the session cookie single sign-on set (HttpOnly: sent by the browser, never read here).
 // With the cookie, every call that changes something carries the session's CSRF token,
 // read from its cookie, in the x-csrf-token header. The events stream is read with fetch
-// (EventSource cannot send an Authorization header) and reconnects by itself.
+// (EventSource cannot send an Authorization header) and reconnects by itself, with the last
+// event's id as Last-Event-ID: the server sends what was missed first, or a `reload` event.
 
 import {
   ApiError, type AccessRequest, type Catalog, type ConnectionState, type CreatedToken, type DesktopSettings, type Favorite, type Favorites,
@@ -130,6 +131,8 @@ export function createHttpApi(opts: { baseUrl?: string; storage: TokenStorage; f
     let controller: AbortController | null = null;
     let failures = 0;
     let timer: ReturnType<typeof setTimeout> | null = null;
+    /** The last event's id, where the stream resumes (a reload event has none). */
+    let lastEventId: string | null = null;
 
     const connect = async () => {
       if (stopped) return;
@@ -138,7 +141,8 @@ export function createHttpApi(opts: { baseUrl?: string; storage: TokenStorage; f
       const t = token();
       try {
         const res = await doFetch(base + '/api/v1/events', {
-          headers: { accept: 'text/event-stream', ...(t ? { authorization: `Bearer ${t}` } : {}) }, credentials: 'same-origin', signal: controller.signal,
+          headers: { accept: 'text/event-stream', ...(t ? { authorization: `Bearer ${t}` } : {}), ...(lastEventId ? { 'last-event-id': lastEventId } : {}) },
+          credentials: 'same-origin', signal: controller.signal,
         });
         if (res.status === 401) {
           setState('offline', t ? 'the token is not valid; sign in again' : 'your session has ended; sign in again');
@@ -158,6 +162,7 @@ export function createHttpApi(opts: { baseUrl?: string; storage: TokenStorage; f
             const block = buffer.slice(0, end);
             buffer = buffer.slice(end + 2);
             const event = parseSseBlock(block);
+            if (event && event.type !== 'reload') lastEventId = event.id;
             if (event) for (const l of listeners) l({ kind: 'event', event });
           }
         }

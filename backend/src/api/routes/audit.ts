@@ -5,7 +5,7 @@ import * as R from '../../../../common/api/responses.ts';
 import { iso } from '../views.ts';
 import { parseTime, requireAdmin, token, type Api, type RouteContext } from './context.ts';
 
-export function auditRoutes(app: Api, { queries, audit }: RouteContext): void {
+export function auditRoutes(app: Api, { queries, audit, auditStream }: RouteContext): void {
   app.get('/api/v1/audit', {
     schema: { summary: 'Audit events (admins: all; others: events of requests they can see, by requestId)', querystring: S.auditQuery, response: { 200: R.auditList } },
     config: token(400, 403, 404, 422),
@@ -25,6 +25,19 @@ export function auditRoutes(app: Api, { queries, audit }: RouteContext): void {
     requireAdmin(req);
     const result = await audit.verify();
     return { ...result, checkpoint: result.checkpoint && { ...result.checkpoint, at: iso(result.checkpoint.at) } };
+  });
+
+  app.get('/api/v1/audit/stream', {
+    schema: { summary: 'Admin: the audit stream\'s subscribers: last event delivered, lag, failures', response: { 200: R.auditStreamStatus } },
+    config: token(403),
+  }, async (req) => {
+    requireAdmin(req);
+    const subscribers = (await auditStream?.status()) ?? [];
+    return {
+      subscribers: subscribers.map((s) => ({
+        ...s, deliveredAt: iso(s.deliveredAt), retryAt: iso(s.retryAt), lastErrorAt: iso(s.lastErrorAt), failing: s.attempts > 0,
+      })),
+    };
   });
 
   app.get('/api/v1/reports/activity.csv', {

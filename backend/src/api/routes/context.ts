@@ -11,12 +11,15 @@ import type { IntegrationStatus } from '../../services/integration-status.ts';
 import type { AuditService } from '../../services/audit-service.ts';
 import type { TokenService } from '../../services/token-service.ts';
 import type { MfaEnrolments } from '../../services/mfa-enrolment.ts';
+import type { NotificationAdmin } from '../../services/notification-admin.ts';
 import type { Clock } from '../../../../common/clock.ts';
 import type { Logger } from '../../logger.ts';
 import type { EventBus } from '../../engine/events.ts';
+import type { EventLog } from '../../services/event-log.ts';
 import type { BearerTokens } from '../../auth/tokens.ts';
 import type { Metrics } from '../../metrics.ts';
 import type { ReconcileReport } from '../../engine/reconcile.ts';
+import type { AuditStreamStatus } from '../../audit/stream.ts';
 import '../route-access.ts';
 
 export type Api = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, JsonSchemaToTsProvider>;
@@ -26,10 +29,15 @@ export interface RouteContext {
   queries: RequestQueries;
   integrations: IntegrationStatus;
   audit: AuditService;
+  /** The audit stream's subscribers (GET /api/v1/audit/stream); absent: none configured. */
+  auditStream?: { status(): Promise<AuditStreamStatus[]> };
   tokenService: TokenService;
   mfaEnrolments: MfaEnrolments;
+  notifications: NotificationAdmin;
   clock: Clock;
   events: EventBus;
+  /** The events stream's recent past, replayed to a client that reconnects; absent: such a client is told to reload. */
+  eventLog?: EventLog;
   tokens: BearerTokens;
   metrics: Metrics;
   /** Throws when the store cannot be reached (GET /readyz). */

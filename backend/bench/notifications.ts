@@ -1,0 +1,117 @@
+// `npm run bench -- notifications`: a burst of 1,000 auto-approved requests with email (a
+// local SMTP server) and a lifecycle webhook configured. The API's p99 during the burst beside
+// its p99 at rest (a probe of GET /api/v1/me, same run), and the time from each transition to
+// its delivery at the receiver beside a bare POST to the same receiver.
+
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { SMTPServer } from 'smtp-server';
+import { httpCall, sleep, startServerProcess, summarize, tempDir, tokenFor, writeTeamConfig } from './support.ts';
+
+const BURST = 1000;
+const KEY = 'bench-webhook-key-0123456789abcdef';
+
+type Report = (name: string, figure: string, target?: string) => void;
+const ms = (v: number) => `${v.toFixed(1)} ms`;
+
+export async function notificationsBench(report: Report): Promise<void> {
+  console.log(`notifications: a burst of ${BURST} auto-approved requests with email and a webhook configured`);
+  let mails = 0;
+  const smtp = new SMTPServer({ authOptional: true, disabledCommands: ['STARTTLS', 'AUTH'], logger: false, onData(stream, _s, done) { stream.resume(); stream.on('end', () => { mails++; done(); }); } });
+  await new Promise<void>((r) => smtp.listen(0, '127.0.0.1', r));
+  const delivered = new Map<string, number>();
+  const transitionAt = new Map<string, number>();
+  const receiver = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const key = String(req.headers['x-lapse-idempotency-key'] ?? '');
+      if (key && !delivered.has(key)) {
+        delivered.set(key, Date.now());
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { at?: string };
+        if (body.at) transitionAt.set(key, Date.parse(body.at));
+      }
+      res.writeHead(200).end('ok');
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+
+  /** Starts a server on `configPath`, measures the probe at rest, then during the burst. */
+  const burstOn = async (label: string, withNotifications: boolean) => {
+    const dir = tempDir(label);
+    const configPath = writeTeamConfig(dir, 50, 400);
+    if (withNotifications) {
+      writeFileSync(configPath, `${readFileSync(configPath, 'utf8')}notifications:\n  email: { host: 127.0.0.1, port: ${(smtp.server.address() as AddressInfo).port}, from: lapse@example.com }\n  webhooks: [ { id: bench, url: "${hookUrl}", secretEnv: BENCH_HOOK_KEY, events: [request.granted] } ]\n`);
+    }
+    const tokens = await Promise.all(Array.from({ length: 8 }, (_, i) => tokenFor(dir, `u${i}`)));
+    const probeToken = await tokenFor(dir, 'u9');
+    const server = await startServerProcess(configPath, dir, { BENCH_HOOK_KEY: KEY });
+    const probe = async (durationMs: number): Promise<number[]> => {
+      const out: number[] = [];
+      const end = performance.now() + durationMs;
+      while (performance.now() < end) {
+        const t = performance.now();
+        await httpCall(`${server.url}/api/v1/me`, 'GET', probeToken);
+        out.push(performance.now() - t);
+        await sleep(5);
+      }
+      return out;
+    };
+    try {
+      await probe(1000); // warm-up
+      const rest = await probe(3000);
+      // The burst: 8 clients, 1,000 requests as fast as they go, while the probe measures.
+      let next = 0;
+      const burstStart = performance.now();
+      const posts: number[] = [];
+      let done = false;
+      const burst = Promise.all(Array.from({ length: 8 }, async (_, c) => {
+        while (next < BURST) {
+          const i = next++;
+          const t = performance.now();
+          await httpCall(`${server.url}/api/v1/requests`, 'POST', tokens[c]!, { flowId: 'auto', entitlements: [{ integration: 'demo', resourceType: 'database', resource: `db${i % 400}`, permission: i % 800 < 400 ? 'read' : 'write' }], duration: '1h' });
+          posts.push(performance.now() - t);
+        }
+      })).then(() => { done = true; });
+      const during: number[] = [];
+      while (!done) during.push(...(await probe(200)));
+      await burst;
+      const seconds = (performance.now() - burstStart) / 1000;
+      if (withNotifications) {
+        // The deliveries go on after the burst: the probe keeps measuring until they are done.
+        const deadline = Date.now() + 120_000;
+        while ((delivered.size < BURST || mails < BURST) && Date.now() < deadline) during.push(...(await probe(200)));
+      }
+      return { rest: summarize(rest), during: summarize(during), seconds, posts: summarize(posts) };
+    } finally {
+      await server.stop();
+    }
+  };
+  try {
+    const without = await burstOn('notifications-off', false);
+    const withN = await burstOn('notifications-on', true);
+    // A bare POST to the same receiver, for what the network and receiver cost on their own.
+    const bare: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const t = performance.now();
+      await fetch(hookUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      bare.push(performance.now() - t);
+    }
+    const toDelivery = [...delivered].map(([key, at]) => at - (transitionAt.get(key) ?? at));
+    const d = summarize(toDelivery);
+    const b = summarize(bare);
+    report('burst without notifications', `${BURST} requests in ${without.seconds.toFixed(1)} s; GET /api/v1/me p99 at rest ${ms(without.rest.p99)}, during ${ms(without.during.p99)}`);
+    report('burst with email and a webhook', `${BURST} requests in ${withN.seconds.toFixed(1)} s; GET /api/v1/me p99 at rest ${ms(withN.rest.p99)}, during burst and deliveries ${ms(withN.during.p99)}`);
+    report('API p99 during / at rest, with notifications', (withN.during.p99 / withN.rest.p99).toFixed(2), '≤ 2');
+    report('API p99 during, with / without notifications', (withN.during.p99 / without.during.p99).toFixed(2));
+    report('delivered', `${delivered.size} webhooks, ${mails} mails of ${BURST} each`);
+    report('transition to webhook delivery p50 / p99', `${ms(d.p50)} / ${ms(d.p99)}`);
+    report('bare POST to the receiver p50 / p99', `${ms(b.p50)} / ${ms(b.p99)}`);
+  } finally {
+    receiver.closeAllConnections();
+    receiver.close();
+    await new Promise<void>((r) => smtp.close(() => r()));
+  }
+}
