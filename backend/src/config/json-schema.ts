@@ -284,6 +284,7 @@ const definitions: Record<string, Schema> = {
     requesterCannotApproveOwn: boolean('The requester never counts, and is never notified, as an approver of their own request.', true),
     requireMfa: boolean('The requester must prove a second factor: with single sign-on a recent authentication at the provider (a step-up), else a TOTP code.', false),
     stepUp: ref('stepUp', 'With single sign-on and requireMfa: this flow\'s step-up, over settings.oidc.stepUp.'),
+    pendingTimeout: { description: 'This flow\'s pending timeout, over settings.pendingTimeout, or "off".', anyOf: [ref('duration'), { const: 'off' }] },
     labels: array('Free labels, e.g. prod.', string('A label.', { minLength: 1 })),
     maxExtensions: { type: 'integer', minimum: 0, default: 2, description: 'How many times one request may be extended.' },
     breakGlass: boolean('Self-approval with a mandatory reason, for emergencies; every approver is notified.', false),
@@ -337,6 +338,8 @@ export const configJsonSchema: Schema = {
         description: 'Proxies whose X-Forwarded-For is believed for the client address: false (default), true, a number of hops (1-16), or IP addresses and CIDR ranges. Read at start.',
         anyOf: [{ type: 'boolean' }, { type: 'integer', minimum: 1, maximum: 16 }, { type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1 }],
       },
+      pendingTimeout: { description: 'A request (or an extension) nobody decides times out after this (1m to 366d), or "off"; default 24h.', anyOf: [ref('duration'), { const: 'off' }] },
+      remindApproversEvery: { description: 'Approvers are reminded of a request that waits this often (1m to 366d), or "off"; default 4h.', anyOf: [ref('duration'), { const: 'off' }] },
       offboarding: { enum: ['revoke', 'suspend'], description: 'A person removed from the configuration (or no longer let in by the provider): revoke their tokens, sessions and access and cancel their pending requests (revoke, the default), or only lock them out (suspend).' },
       publicUrl: { type: 'string', description: 'The address people use to reach Lapse (https; plain http only on 127.0.0.1 or localhost); single sign-on redirects to <publicUrl>/auth/callback.' },
       oidc: {
