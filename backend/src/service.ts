@@ -315,7 +315,9 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const renewSignIns = async (): Promise<RenewalReport> => (sso ? sso.renewal.runDue() : { renewed: [], refused: [], failed: [] });
   const health = new IntegrationHealth(integrations, () => clock.now());
   const runReconcile = async (by: string): Promise<ReconcileReport> => {
-    const report = await reconcile({ store, integrations, now: () => clock.now(), withTargetLock: (user, integration, fn) => engine.withTargetLock(user, integration, fn) }, by);
+    const report = await reconcile({
+      store, integrations, now: () => clock.now(), withTargetLock: (user, integration, fn) => engine.withTargetLock(user, integration, fn), record: (audit) => engine.recordAudit(audit),
+    }, by);
     const fixed = report.fixes.filter((f) => f.ok).length;
     if (report.fixes.length > 0) log.warn({ by, fixed, failed: report.fixes.length - fixed, accounts: report.fixes.map((f) => f.account ?? `${f.user}@${f.integration}`) }, 'reconciliation removed access no request covers');
     for (const i of report.integrations) if (i.error) log.error({ integration: i.integration, error: i.error }, 'reconciliation could not list an integration');

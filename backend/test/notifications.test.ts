@@ -41,13 +41,15 @@ async function startSmtp(): Promise<{ port: number; mails: ParsedMail[]; close()
 interface Received { key: string; event: string; body: Record<string, unknown> }
 
 /** A webhook receiver that verifies signatures, keeps what it accepted, and can be made to fail. */
-async function startReceiver(): Promise<{ url: string; received: Received[]; bad: number; failing: boolean; close(): Promise<void> }> {
-  const state = { received: [] as Received[], bad: 0, failing: false };
+async function startReceiver(): Promise<{ url: string; received: Received[]; chat: Record<string, unknown>[]; bad: number; failing: boolean; close(): Promise<void> }> {
+  const state = { received: [] as Received[], chat: [] as Record<string, unknown>[], bad: 0, failing: false };
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
+      // A chat channel's incoming webhook (unsigned: its URL is its secret).
+      if (req.url === '/slack') { state.chat.push(JSON.parse(body.toString('utf8')) as Record<string, unknown>); res.writeHead(200).end('ok'); return; }
       if (state.failing) { res.writeHead(503).end('down for maintenance'); return; }
       const ok = verifyWebhookSignature(WEBHOOK_KEY, String(req.headers['x-lapse-timestamp']), body, String(req.headers['x-lapse-signature']));
       if (!ok) { state.bad++; res.writeHead(401).end('bad signature'); return; }
@@ -78,13 +80,14 @@ async function setup(opts: { maxAttempts?: number; store?: string; replicaOf?: S
     'notifications:',
     `  email: { host: 127.0.0.1, port: ${smtp.port}, from: "Lapse <lapse@example.com>" }`,
     `  webhooks: [ { id: siem, url: "${hook.url}", secretEnv: LAPSE_TEST_HOOK_KEY } ]`,
+    '  chat: [ { id: prod, type: slack, urlEnv: LAPSE_TEST_SLACK_URL, labels: [prod] } ]',
     `  maxAttempts: ${opts.maxAttempts ?? 10}`,
   ].join('\n');
   writeFileSync(configPath, `${readFileSync(EXAMPLE, 'utf8').replace('settings:\n', 'settings:\n  publicUrl: https://lapse.example.com\n')}\n${notifications}\n`);
   const clock = shiftedClock();
   const svc = await startService({
     configPath, dataDir: join(dir, 'data'), port: 0, logger: silentLogger, clock,
-    env: { LAPSE_TEST_HOOK_KEY: WEBHOOK_KEY, ...(opts.store ? { LAPSE_SECRET_KEY: TEST_SECRET_KEY } : {}) }, ...(opts.store ? { store: opts.store } : {}),
+    env: { LAPSE_TEST_HOOK_KEY: WEBHOOK_KEY, LAPSE_TEST_SLACK_URL: hook.url.replace(/\/hook$/, '/slack'), ...(opts.store ? { LAPSE_SECRET_KEY: TEST_SECRET_KEY } : {}) }, ...(opts.store ? { store: opts.store } : {}),
   });
   return {
     svc, dir, smtp, hook, clock,
@@ -141,6 +144,13 @@ test('approvers are told by email, the requester of the decision and the grant (
     await until(() => mailsTo(s, 'erin@example.com').length === 2, 'erin learns bob decided');
     assert.equal(mailsTo(s, 'erin@example.com')[1]!.subject, '[Lapse] Alice\'s request for Write app tables was approved by bob');
 
+    // The prod channel in Slack: the ask with its facts and a button to the request, then the outcome.
+    await until(() => s.hook.chat.length === 2, 'the chat channel');
+    const [asked, outcome] = s.hook.chat.map((c) => JSON.stringify(c));
+    assert.match(asked!, /"text":"Alice asks for Write app tables: your decision is needed"/);
+    assert.match(asked!, /INC-77 fix orders/);
+    assert.match(asked!, new RegExp(`"url":"https://lapse\\.example\\.com/#/requests/${created.body.id}"`));
+    assert.match(outcome!, /"text":"Alice's request for Write app tables was approved by bob"/);
     await until(() => hookOf(s).some((r) => r.event === 'request.granted'), 'the lifecycle webhook');
     assert.equal(s.hook.bad, 0, 'every webhook verified');
     const events = hookOf(s).map((r) => r.event);

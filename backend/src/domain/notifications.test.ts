@@ -110,3 +110,9 @@ test('a delivery given up: the admins are told, never about such a notice itself
   assert.deepEqual(notices.map((n) => `${n.message.event} ${n.channel} ${n.recipient ?? '*'}`), ['delivery.failed email carol', 'delivery.failed webhook:ops *']);
   assert.deepEqual(deliveryFailedNotifications(notices[0]!, 'again', compiled, notifications(), T + 6), []);
 });
+
+test('reconciliation removing access no request covers: the admins are told', () => {
+  const out = notificationsFor({ at: T, actor: 'system', action: 'reconcile.revoked', requestId: null, data: { integration: 'demo', account: 'demo_zed', user: 'zed' } }, null, `lapse:${T}:reconcile.revoked:demo:demo_zed`, { compiled, notifications: notifications(), publicUrl: undefined });
+  assert.deepEqual(out.map((o) => `${o.message.event} ${o.channel} ${o.recipient ?? '*'}`), ['reconcile.fixed email carol']);
+  assert.equal(headline(out[0]!.message), 'Reconciliation removed access no request covers (demo_zed)');
+});

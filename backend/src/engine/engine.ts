@@ -14,7 +14,7 @@ import type { CompiledConfig } from '../domain/catalog.ts';
 import type { FlowConfig, StepUpPolicy } from '../domain/config.ts';
 import type { ProviderAuthentication } from '../domain/sign-in.ts';
 import type { Integration } from '../integrations/integration.ts';
-import type { Store } from '../store/store.ts';
+import type { AuditInput, Store } from '../store/store.ts';
 import type { Clock } from '../../../common/clock.ts';
 import type { EventBus } from './events.ts';
 import { EngineContext } from './engine-context.ts';
@@ -227,6 +227,11 @@ export class Engine {
   }
 
   /** Executes one claimed job. Completion is conditional on still holding its lease. */
+  /** Writes audit entries that are no request's transition (reconciliation) with the notifications they cause. */
+  recordAudit(audit: AuditInput[]): Promise<void> {
+    return this.ctx.commit({ audit });
+  }
+
   runJob(job: JobRecord): Promise<void> {
     return this.ctx.runJob(job);
   }

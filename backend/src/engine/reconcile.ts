@@ -49,6 +49,8 @@ export interface ReconcileReport {
 
 export interface ReconcileDeps {
   store: Store;
+  /** Writes the audit entries with the notifications they cause (the admins told of fixes); default: the audit alone. */
+  record?: (audit: AuditInput[]) => Promise<void>;
   integrations: ReadonlyMap<string, Integration>;
   now: () => number;
   /**
@@ -185,6 +187,6 @@ export async function reconcile(deps: ReconcileDeps, by: string): Promise<Reconc
       data: { fixed: report.fixes.filter((f) => f.ok).length, failed: report.fixes.filter((f) => !f.ok).length, errors: report.integrations.filter((i) => i.error).map((i) => `${i.integration}: ${i.error}`) },
     });
   }
-  if (audit.length > 0) await deps.store.appendAudit(audit);
+  if (audit.length > 0) await (deps.record ? deps.record(audit) : deps.store.appendAudit(audit));
   return report;
 }
