@@ -61,6 +61,7 @@ test('approvers are reminded while a request waits, and it times out in a state 
     const bob = (await createToken(svc.store, 'bob', 'bob')).token;
     const r = await call(url, 'POST', '/api/v1/requests', alice, { flowId: 'demo-approval', entitlements: [usersWrite], justification: 'INC-9' });
     assert.equal(r.body.status, 'pending');
+    assert.equal(r.body.waitingFor, 'bob or erin', 'the requester sees who may approve');
     await tick(0);
     await until(() => subjects(mails, 'bob@example.com').length === 1, 'the first ask');
 
@@ -87,6 +88,7 @@ test('approvers are reminded while a request waits, and it times out in a state 
     assert.equal(late.status, 409, 'a timed-out request cannot be approved');
     const shown = await call(url, 'GET', `/api/v1/requests/${r.body.id}`, alice);
     assert.equal(shown.body.status, 'timed_out');
+    assert.equal(shown.body.waitingFor, null, 'it waits for nobody now');
   });
 });
 

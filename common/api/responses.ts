@@ -183,6 +183,7 @@ export const requestView = {
       type: 'array',
       items: { type: 'object', additionalProperties: false, required: ['description', 'users'], properties: { description: text, users: texts } },
     },
+    waitingFor: { type: ['string', 'null'], description: 'who a waiting request (or its extension) waits for, e.g. "bob or erin"; null when it waits for nobody' },
     decisions: { type: 'array', items: decision },
     /** Whether the flow requires a reason from whoever approves or denies. */
     approverReasonRequired: { type: 'boolean' },

@@ -105,6 +105,8 @@ test('requests waiting for approval are listed with a cancel action', () => {
   const m = buildMenu({ ...base, myRequests: [request('p1', { status: 'pending', expiresAt: null, grants: [] })] });
   assert.equal(find(m, 'waiting:p1').label, 'prod-db · read — waiting for approval');
   assert.deepEqual(find(m, 'waiting:p1:cancel').action, { kind: 'cancel', requestId: 'p1' });
+  const named = buildMenu({ ...base, myRequests: [request('p2', { status: 'pending', expiresAt: null, grants: [], waitingFor: 'bob or erin' })] });
+  assert.equal(find(named, 'waiting:p2').label, 'prod-db · read — waiting for bob or erin', 'who it waits for, where the server says');
 });
 
 test('approvals count in the label', () => {

@@ -130,7 +130,7 @@ export function buildMenu(s: MenuState): MenuItem[] {
     });
   }
   for (const r of s.myRequests.filter((x) => x.status === 'pending' || x.status === 'scheduled' || x.status === 'granting')) {
-    const state = r.status === 'pending' ? 'waiting for approval' : r.status === 'scheduled' ? `starts ${r.startAt ? new Date(r.startAt).toISOString().slice(11, 16) + ' UTC' : 'later'}` : 'granting…';
+    const state = r.status === 'pending' ? `waiting for ${r.waitingFor ?? 'approval'}` : r.status === 'scheduled' ? `starts ${r.startAt ? new Date(r.startAt).toISOString().slice(11, 16) + ' UTC' : 'later'}` : 'granting…';
     items.push({
       type: 'item', id: `waiting:${r.id}`, label: `${describeAccess(r)} — ${state}`, enabled: true,
       submenu: [{ type: 'item', id: `waiting:${r.id}:cancel`, label: 'Cancel request', enabled: online && r.status !== 'granting', action: { kind: 'cancel', requestId: r.id } }],

@@ -5,7 +5,7 @@ import type { GrantRecord, RequestRecord, Favorite, Entitlement } from '../domai
 import type { CompiledConfig } from '../domain/catalog.ts';
 import { formatDuration } from '../../../common/duration.ts';
 import type { AuditEvent } from '../store/store.ts';
-import { approverRolesOf } from '../domain/approvals.ts';
+import { approverRolesOf, waitingFor } from '../domain/approvals.ts';
 import type { AccessRequest, AuditEventView, Favorite as FavoriteView } from '../../../common/api/types.ts';
 
 /** An instant as ISO 8601; null for none, and for a number no date can hold (never throws). */
@@ -45,6 +45,7 @@ export function requestView(r: RequestRecord, grants: GrantRecord[], cfg: Compil
     endNote: r.endNote,
     approvalMode: r.approvalMode,
     approverGroups: r.approverGroups,
+    waitingFor: waitingFor(r, flow?.settings.requesterCannotApproveOwn ?? true),
     decisions: r.decisions.map((d) => ({ ...d, at: iso(d.at)! })),
     approverReasonRequired: flow?.settings.requireApproverReason ?? false,
     yourApproverRoles: approverRolesOf(r, viewer).filter(() => !(isRequester && (flow?.settings.requesterCannotApproveOwn ?? true))),

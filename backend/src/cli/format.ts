@@ -91,6 +91,7 @@ export function printRequest(out: (s: string) => void, r: AccessRequest): void {
   const when = r.status === 'active' && r.expiresAt ? ` · expires ${r.expiresAt} (${relative(r.expiresAt)})` : r.endedAt ? ` · ended ${r.endedAt} (${relative(r.endedAt)})` : '';
   out(`  duration:      ${r.duration}${when}`);
   if (r.justification) out(`  justification: ${r.justification}`);
+  if (r.waitingFor) out(`  waiting for:   ${r.waitingFor}${r.pendingExtension ? ` (extension by ${r.pendingExtension.duration})` : ''}`);
   if (r.status === 'pending') out(`  approvers:     ${r.approverGroups.map((g) => `${g.description}: ${g.users.join(', ') || 'nobody'}`).join(' | ')}`);
   for (const d of r.decisions) out(`  ${d.decision}d by ${d.approver}${d.reason ? `: ${d.reason}` : ''}`);
   for (const e of r.entitlements) out(`  - ${formatEntitlementText(e)}`);

@@ -50,6 +50,28 @@ export function approvalsSatisfied(
   return mode === 'allOf' ? groups.every(groupDone) : groups.some(groupDone);
 }
 
+/**
+ * Who a waiting request (or its pending extension) waits for, as the requester is told:
+ * "bob or erin" (any of), "one of bob, erin, and carol" (all of: one from each group still
+ * to approve), the requester left out where the flow forbids approving one's own. Null when
+ * it waits for nobody.
+ */
+export function waitingFor(r: RequestRecord, forbidOwn: boolean): string | null {
+  if (r.approvalMode === 'automatic') return null;
+  const subject: Decision['subject'] | null = r.status === 'pending' ? 'request' : r.status === 'active' && r.pendingExtension ? `extension:${r.pendingExtension.number}` : null;
+  if (subject === null) return null;
+  const approved = new Set(r.decisions.filter((d) => d.subject === subject && d.decision === 'approve').map((d) => d.approver));
+  const people = (g: ApproverGroupSnapshot) => g.users.filter((u) => !(forbidOwn && u === r.requester));
+  const names = (users: string[]) => (users.length <= 1 ? users.join('') : `${users.slice(0, -1).join(', ')} or ${users[users.length - 1]}`);
+  if (r.approvalMode === 'anyOf') {
+    const users = [...new Set(r.approverGroups.flatMap(people))].sort();
+    return users.length ? names(users) : null;
+  }
+  const open = r.approverGroups.filter((g) => !g.users.some((u) => approved.has(u))).map((g) => people(g)).filter((u) => u.length > 0);
+  if (open.length === 0) return null;
+  return open.map((users) => (users.length === 1 ? users[0]! : `one of ${users.join(', ')}`)).join(', and ');
+}
+
 /** The groups (by description) through which `userId` may decide this request. */
 export function approverRolesOf(request: RequestRecord, userId: string): string[] {
   return request.approverGroups.filter((g) => g.users.includes(userId)).map((g) => g.description);

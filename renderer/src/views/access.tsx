@@ -55,8 +55,8 @@ const OpenRow = memo(function OpenRow({ r, now, onAction }: { r: AccessRequest; 
       </header>
       {r.status === 'active' && <p className="countdown" role="timer" aria-label={`Time left for ${r.flowName}`}>{countdownText(r.expiresAt, now)}</p>}
       {r.status === 'scheduled' && <p>Starts {shortTime(r.startAt)}</p>}
-      {r.status === 'pending' && <p>Waiting for {r.approverGroups.map((g) => g.description).join(' or ') || 'approval'}</p>}
-      {r.pendingExtension && <p>Extension by {r.pendingExtension.duration} waiting for approval</p>}
+      {r.status === 'pending' && <p>Waiting for {r.waitingFor ?? (r.approverGroups.map((g) => g.description).join(' or ') || 'approval')}</p>}
+      {r.pendingExtension && <p>Extension by {r.pendingExtension.duration} waiting for {r.waitingFor ?? 'approval'}</p>}
       {r.error && <p className="error">{r.error}</p>}
       {r.status === 'active' && <AccessDetails r={r} />}
       <div className="actions">
