@@ -4,13 +4,13 @@
 // the callback given to `subscribe`. Failures reject with an `ApiError`.
 
 import type {
-  AccessRequest, Catalog, CreatedToken, Favorite, FavoriteRequestOptions, Favorites, LapseEvent, Me, MfaEnrolmentStarted, MfaStatusView, NewFavorite, NewRequest, Problem,
-  RequestStatus, TokenView,
+  AccessRequest, Catalog, CreatedToken, Favorite, FavoriteRequestOptions, Favorites, LapseEvent, Me, MfaEnrolmentStarted, MfaStatusView, NewFavorite, NewRequest,
+  NotificationPreferencesView, Problem, RequestStatus, TokenView,
 } from './api/types.ts';
 
 export type {
   AccessRequest, Catalog, CatalogBundle, CatalogFlow, CreatedToken, Decision, Entitlement, Favorite, FavoriteRequestOptions, Favorites, GrantView, LapseEvent, Me,
-  MfaEnrolmentStarted, MfaStatusView, NewFavorite, NewRequest, RequestStatus, Suggestion, TokenView,
+  MfaEnrolmentStarted, MfaStatusView, NewFavorite, NewRequest, NotificationPreferencesView, RequestStatus, Suggestion, TokenView,
 } from './api/types.ts';
 
 export interface ListRequestsQuery {
@@ -111,7 +111,8 @@ export interface LapseApi {
   deny(id: string, reason?: string): Promise<AccessRequest>;
   cancel(id: string): Promise<AccessRequest>;
   revoke(id: string, reason?: string): Promise<AccessRequest>;
-  extend(id: string, duration: string, justification?: string): Promise<AccessRequest>;
+  /** `mfaCode`: where the flow requires MFA without single sign-on (with it, the credential's step-up counts). */
+  extend(id: string, duration: string, justification?: string, mfaCode?: string): Promise<AccessRequest>;
   /** Requests and extensions the caller may decide now. */
   approvals(): Promise<AccessRequest[]>;
   /** The access details of a request's active grants, by integration (requester only). */
@@ -137,6 +138,11 @@ export interface LapseApi {
   confirmMfaEnrolment(code: string): Promise<MfaStatusView>;
   /** Removes the caller's factor: a confirmed one needs a current 6-digit code from it. */
   removeMfa(code?: string): Promise<void>;
+
+  /** How the caller is told of what concerns them (email on or off). */
+  notificationPreferences(): Promise<NotificationPreferencesView>;
+  /** Turns email on or off, where the admins let people turn it off. */
+  setEmailNotifications(on: boolean): Promise<NotificationPreferencesView>;
 
   /** Live events and connection state; returns the function that ends the subscription. */
   subscribe(onMessage: (message: StreamMessage) => void): () => void;
@@ -165,7 +171,7 @@ export const LAPSE_API_METHODS = [
   'listMyRequests', 'getRequest', 'createRequest', 'approve', 'deny', 'cancel', 'revoke', 'extend', 'approvals', 'accessDetails',
   'listFavorites', 'createFavorite', 'deleteFavorite', 'requestFromFavorite',
   'listTokens', 'createToken', 'revokeToken',
-  'mfaStatus', 'startMfaEnrolment', 'confirmMfaEnrolment', 'removeMfa',
+  'mfaStatus', 'startMfaEnrolment', 'confirmMfaEnrolment', 'removeMfa', 'notificationPreferences', 'setEmailNotifications',
   'connectionState',
   'getSettings', 'updateSettings', 'setToken', 'clearToken', 'signInWithSso', 'ssoAvailable',
 ] as const satisfies readonly Exclude<keyof LapseApi, 'host' | 'subscribe'>[];

@@ -79,12 +79,13 @@ export async function notificationsBench(report: Report): Promise<void> {
       while (!done) during.push(...(await probe(200)));
       await burst;
       const seconds = (performance.now() - burstStart) / 1000;
+      // The deliveries go on after the burst: the probe measures the API while they run alone.
+      const delivering: number[] = [];
       if (withNotifications) {
-        // The deliveries go on after the burst: the probe keeps measuring until they are done.
         const deadline = Date.now() + 120_000;
-        while ((delivered.size < BURST || mails < BURST) && Date.now() < deadline) during.push(...(await probe(200)));
+        while ((delivered.size < BURST || mails < BURST) && Date.now() < deadline) delivering.push(...(await probe(200)));
       }
-      return { rest: summarize(rest), during: summarize(during), seconds, posts: summarize(posts) };
+      return { rest: summarize(rest), during: summarize(during), delivering: summarize(delivering.length ? delivering : [NaN]), seconds, posts: summarize(posts) };
     } finally {
       await server.stop();
     }
@@ -103,9 +104,10 @@ export async function notificationsBench(report: Report): Promise<void> {
     const d = summarize(toDelivery);
     const b = summarize(bare);
     report('burst without notifications', `${BURST} requests in ${without.seconds.toFixed(1)} s; GET /api/v1/me p99 at rest ${ms(without.rest.p99)}, during ${ms(without.during.p99)}`);
-    report('burst with email and a webhook', `${BURST} requests in ${withN.seconds.toFixed(1)} s; GET /api/v1/me p99 at rest ${ms(withN.rest.p99)}, during burst and deliveries ${ms(withN.during.p99)}`);
-    report('API p99 during / at rest, with notifications', (withN.during.p99 / withN.rest.p99).toFixed(2), '≤ 2');
-    report('API p99 during, with / without notifications', (withN.during.p99 / without.during.p99).toFixed(2));
+    report('burst with email and a webhook', `${BURST} requests in ${withN.seconds.toFixed(1)} s; GET /api/v1/me p99 at rest ${ms(withN.rest.p99)}, during the burst ${ms(withN.during.p99)}, while the deliveries run after it ${ms(withN.delivering.p99)} (${withN.delivering.n} probes)`);
+    report('API p99 during the burst / at rest, with notifications', (withN.during.p99 / withN.rest.p99).toFixed(2), '≤ 2');
+    report('API p99 during the burst, with / without notifications', (withN.during.p99 / without.during.p99).toFixed(2));
+    report('API p99 while deliveries run / at rest', (withN.delivering.p99 / withN.rest.p99).toFixed(2), '≤ 2');
     report('delivered', `${delivered.size} webhooks, ${mails} mails of ${BURST} each`);
     report('transition to webhook delivery p50 / p99', `${ms(d.p50)} / ${ms(d.p99)}`);
     report('bare POST to the receiver p50 / p99', `${ms(b.p50)} / ${ms(b.p99)}`);

@@ -45,6 +45,7 @@ import { createSignIn, Identities } from './services/identities.ts';
 import { Offboarder } from './services/offboarding.ts';
 import type { RenewalReport } from './services/renewal.ts';
 import { OutboxDelivery, type DeliveryReport } from './services/outbox-delivery.ts';
+import { NotificationPreferences } from './services/notification-preferences.ts';
 import { Channels } from './notify/channels.ts';
 import { TOKEN_LIFETIMES_KEY } from './services/token-service.ts';
 import { ensurePrivateDir, prepareDataDir, writePrivateFile } from './data-dir.ts';
@@ -60,6 +61,9 @@ const IDENTITIES_REFRESH_MS = 30_000;
 const RENEWALS_CHECK_MS = 30_000;
 /** How often a replica looks for notifications due for delivery. */
 const NOTIFICATIONS_EVERY_MS = 500;
+/** Delivered notifications are kept this long. */
+const OUTBOX_KEEP_DELIVERED_MS = 30 * 86_400_000;
+const OUTBOX_PRUNE_EVERY_MS = 3_600_000;
 /** How often the events older than settings.eventRetention are deleted. */
 const EVENT_PRUNE_EVERY_MS = 10 * 60_000;
 /** A job due for longer than this counts as overdue in the metrics. */
@@ -337,6 +341,9 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     channels?.channels.close();
     channels = null;
   };
+  // Each person's choice of email: read now, and every half minute (another replica may have taken a change).
+  const notificationPreferences = new NotificationPreferences({ store, engine, now: () => clock.now() });
+  await notificationPreferences.load();
   const delivery = new OutboxDelivery({
     store, now: () => clock.now(), owner, channels: channelsNow, config: () => engine.config, logger: log,
     onOutcome: (channel, outcome) => metrics.observeDelivery(channel, outcome),
@@ -355,6 +362,9 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       ...(signIn ? [{ name: 'renewals', everyMs: RENEWALS_CHECK_MS, run: renewSignIns }] : []),
       // Notifications leave off the request path, from the outbox (see services/outbox-delivery.ts).
       { name: 'notifications', everyMs: NOTIFICATIONS_EVERY_MS, run: () => delivery.runDue() },
+      { name: 'notification-preferences', everyMs: IDENTITIES_REFRESH_MS, run: () => notificationPreferences.load() },
+      // Delivered notifications are kept a while for the admins to look at, then deleted (failed ones stay).
+      { name: 'outbox-prune', everyMs: OUTBOX_PRUNE_EVERY_MS, run: () => store.pruneOutbox(clock.now() - OUTBOX_KEEP_DELIVERED_MS) },
     ],
     onError: (err) => log.error({ error: String(err) }, 'scheduler error'),
   });
@@ -422,7 +432,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   let http: FastifyInstance;
   try {
     http = await buildServer({
-      engine, store, events, eventLog, scheduler, integrations, clock, reload, logger: log, metrics, health, reconcile: runReconcile, signIn, mfaEnrolments,
+      engine, store, events, eventLog, scheduler, integrations, clock, reload, logger: log, metrics, health, reconcile: runReconcile, signIn, mfaEnrolments, notificationPreferences,
       trustProxy: config.settings.trustProxy,
       audit: { key: auditKey, checkpointPath },
       auditStream,

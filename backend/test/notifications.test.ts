@@ -245,3 +245,46 @@ test('PostgreSQL: two replicas deliver each notification once', async () => {
     await a.stop();
   }
 });
+
+test('a person who turns email off is no longer emailed (the others still are); where the admins forbid it, the switch is refused', async () => {
+  const s = await setup();
+  try {
+    const alice = (await createToken(s.svc.store, 'alice', 'alice')).token;
+    const dave = (await createToken(s.svc.store, 'dave', 'dave')).token;
+    const shown = await call(s.svc.url, 'GET', '/api/v1/me/notifications', alice);
+    assert.deepEqual(shown.body, { email: { available: true, address: 'alice@example.com', on: true, mayTurnOff: true } });
+    const off = await call(s.svc.url, 'PUT', '/api/v1/me/notifications', alice, { email: false });
+    assert.equal(off.status, 200, off.text);
+    assert.equal(off.body.email.on, false);
+    assert.equal((await call(s.svc.url, 'PUT', '/api/v1/me/notifications', alice, { email: 'no' })).status, 400);
+    for (const token of [alice, dave]) {
+      const r = await call(s.svc.url, 'POST', '/api/v1/requests', token, { flowId: 'demo-auto', entitlements: [appRead], duration: '10m' });
+      assert.equal(r.body.status, 'active');
+    }
+    await until(() => mailsTo(s, 'dave@example.com').length === 1, 'dave is told');
+    await s.svc.deliverNotifications();
+    assert.equal(mailsTo(s, 'alice@example.com').length, 0, 'alice chose no email');
+    assert.ok((await s.svc.store.listAudit({ limit: 1000 })).some((e) => e.action === 'notifications.preference' && e.actor === 'alice' && e.data.email === false));
+    assert.equal((await call(s.svc.url, 'PUT', '/api/v1/me/notifications', alice, { email: true })).body.email.on, true);
+  } finally {
+    await s.stop();
+  }
+  // Where the admins keep email on for everyone.
+  const dir = mkdtempSync(join(tmpdir(), 'lapse-notify-optout-'));
+  try {
+    const configPath = join(dir, 'lapse.yaml');
+    writeFileSync(configPath, `${readFileSync(EXAMPLE, 'utf8')}\nnotifications:\n  email: { host: 127.0.0.1, port: 25, from: lapse@example.com, optOut: false }\n`);
+    const svc = await startService({ configPath, dataDir: join(dir, 'data'), port: 0, logger: silentLogger });
+    try {
+      const alice = (await createToken(svc.store, 'alice', 'alice')).token;
+      assert.equal((await call(svc.url, 'GET', '/api/v1/me/notifications', alice)).body.email.mayTurnOff, false);
+      const refused = await call(svc.url, 'PUT', '/api/v1/me/notifications', alice, { email: false });
+      assert.equal(refused.status, 403);
+      assert.match(refused.body.detail, /the admins do not let people turn email off here/);
+    } finally {
+      await svc.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -522,3 +522,23 @@ export const notificationList = {
   required: ['notifications'],
   properties: { notifications: { type: 'array', items: notificationView } },
 } as const;
+
+/** How the caller is told of what concerns them (the Account view). */
+export const notificationPreferences = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['email'],
+  properties: {
+    email: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['available', 'address', 'on', 'mayTurnOff'],
+      properties: {
+        available: { type: 'boolean', description: 'this server sends email and knows your address' },
+        address: { type: ['string', 'null'] },
+        on: { type: 'boolean', description: 'you are told by email' },
+        mayTurnOff: { type: 'boolean', description: 'the admins let people turn email off (notifications.email.optOut)' },
+      },
+    },
+  },
+} as const;

@@ -49,7 +49,7 @@ export const extendBody = {
   type: 'object',
   additionalProperties: false,
   required: ['duration'],
-  properties: { duration, justification },
+  properties: { duration, justification, mfaCode: { type: 'string', pattern: '^[0-9]{6}$', description: 'where the flow requires MFA (without single sign-on): a code from your authenticator' } },
 } as const;
 
 export const revokeAllBody = {
@@ -192,4 +192,11 @@ export const notificationKeyParams = {
   additionalProperties: false,
   required: ['key'],
   properties: { key: { type: 'string', pattern: '^[0-9a-f]{64}$' } },
+} as const;
+
+export const notificationPreferencesBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['email'],
+  properties: { email: { type: 'boolean', description: 'be told by email (true) or not (false)' } },
 } as const;

@@ -39,3 +39,4 @@ export type NewToken = FromSchema<typeof B.createTokenBody>;
 export type MfaStatusView = FromSchema<typeof R.mfaStatus>;
 export type MfaEnrolmentStarted = FromSchema<typeof R.mfaEnrolmentStarted>;
 export type NotificationView = FromSchema<typeof R.notificationView>;
+export type NotificationPreferencesView = FromSchema<typeof R.notificationPreferences>;

@@ -15,6 +15,8 @@ import type { Shell } from './shell.ts';
 export interface EmbeddedHandle {
   url: string;
   token: string;
+  /** Revokes that fell due while the app was closed, run at this start (absent: not counted). */
+  overdueRevokes?: number;
   stop(): Promise<void>;
 }
 
@@ -35,6 +37,8 @@ export interface ConnectionDeps {
   onChange(): void;
   /** Who is signed in (and so the server's warning offsets) became known, changed or unknown. */
   onIdentity(): void;
+  /** The embedded backend has started (once per start). */
+  onEmbeddedStarted?(e: EmbeddedHandle): void;
 }
 
 /** Who is signed in, as `me` said, with the server's expiry warnings. */
@@ -42,10 +46,12 @@ export interface Identity {
   id: string;
   /** The server's `settings.expiryWarnings` in ms, latest first; null when the server does not say. */
   expiryWarningsMs: number[] | null;
+  /** Has the admin role (sees stuck revocations). */
+  admin: boolean;
 }
 
-function identityOf(me: { id: string; expiryWarnings?: unknown }): Identity {
-  return { id: me.id, expiryWarningsMs: serverWarningOffsetsMs(me.expiryWarnings) };
+function identityOf(me: { id: string; expiryWarnings?: unknown; roles?: unknown }): Identity {
+  return { id: me.id, expiryWarningsMs: serverWarningOffsetsMs(me.expiryWarnings), admin: Array.isArray(me.roles) && me.roles.includes('admin') };
 }
 
 /** What the tray says when the server refuses the kept token (it expired, or was revoked). */
@@ -90,6 +96,16 @@ export class ServerConnection {
     return this.identity?.id ?? null;
   }
 
+  /** Whether the person signed in has the admin role, as `me` said (false until known). */
+  get isAdmin(): boolean {
+    return this.identity?.admin ?? false;
+  }
+
+  /** Whether the backend runs embedded in this app (its access is revoked only while the app runs). */
+  get isEmbedded(): boolean {
+    return this.embedded !== null;
+  }
+
   /**
    * The server's expiry warning offsets in ms, latest first, as `me` said; null while not
    * known (not connected yet, `me` not answered yet, or a server that does not say).
@@ -112,6 +128,7 @@ export class ServerConnection {
         this.setState({ state: 'connecting' });
         try {
           this.embedded = await this.d.startEmbedded();
+          this.d.onEmbeddedStarted?.(this.embedded);
         } catch (err) {
           this.setState({ state: 'offline', detail: `the embedded backend could not start: ${(err as Error).message}` });
           return;

@@ -69,14 +69,14 @@ async function until(what: string, cond: () => unknown, ms = 10_000): Promise<vo
 
 const vault = memoryVault();
 
-async function controllerFor(user: 'alice' | 'bob', settingsDir?: string) {
+async function controllerFor(user: 'alice' | 'bob', settingsDir?: string, platform: NodeJS.Platform = 'darwin') {
   const cwd = settingsDir ?? mkdtempSync(join(tmpdir(), 'lapse-ctl-'));
   if (!settingsDir) dirs.push(cwd);
   const settings = new SettingsStore(new Conf<Record<string, unknown>>({ cwd, configName: 'settings', projectName: 'lapse-test' }));
   if (!settingsDir) settings.update({ serverUrl: server.svc.url });
   vault.set(server.svc.url, server.tokens[user]);
   const shell = new RecordingShell();
-  const c = new Controller({ settings, vault, shell, clock: systemClock, timers: { setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) }, startEmbedded: () => Promise.reject(new Error('not in this test')), debounceMs: 50 });
+  const c = new Controller({ settings, vault, shell, clock: systemClock, timers: { setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) }, startEmbedded: () => Promise.reject(new Error('not in this test')), debounceMs: 50, platform });
   controllers.push(c);
   await c.connect();
   await until(`${user} online`, () => c.connectionState.state === 'online');
@@ -103,6 +103,7 @@ test('one click from the menu, the menu follows; approval, notification once; re
   const created = await alice.c.call('lapse:call:createRequest', [{ flowId: 'demo-approval', entitlements: [usersWrite], justification: 'incident 9' }]) as { id: string };
   await until('bob notified', () => bob.shell.notes.some((n) => n.title === 'Request waiting for your approval'));
   await until('bob sees the count', () => bob.shell.item('approvals')?.label === 'Approvals (1)');
+  assert.deepEqual(bob.shell.item('approvals')!.action, { kind: 'open', view: 'inbox', requestId: created.id }, 'the inbox opens on the one request waiting');
   assert.equal(bob.shell.icon, 'approvals');
   const asked = bob.shell.notes.find((n) => n.title === 'Request waiting for your approval')!;
   assert.deepEqual(asked.onClick, { view: 'inbox', requestId: created.id });
@@ -206,6 +207,31 @@ test('local expiry warnings at an extra reminder, with Extend and Revoke now act
   assert.deepEqual(alice.shell.opened.at(-1), ['my-access', { requestId: r.id }]);
 });
 
+test('Extend on a flow that requires a justification opens the extend window (no 422); on Linux a click on the warning opens it too', async () => {
+  server ??= await startTestServer();
+  const alice = await controllerFor('alice', undefined, 'linux');
+  const bob = await controllerFor('bob');
+  const created = await alice.c.call('lapse:call:createRequest', [{ flowId: 'demo-approval', entitlements: [usersWrite], justification: 'incident 12' }]) as { id: string };
+  await bob.c.call('lapse:call:approve', [created.id, 'ok']);
+  await until('active in the menu', () => alice.shell.item(`active:${created.id}:extend`)?.enabled);
+  const extend = alice.shell.item(`active:${created.id}:extend`)!;
+  assert.deepEqual(extend.action, { kind: 'open-extend', requestId: created.id });
+  assert.match(extend.label, /^Extend by .+…$/);
+  await alice.c.runAction(extend.action!);
+  assert.deepEqual(alice.shell.opened.at(-1), ['my-access', { extendRequestId: created.id }]);
+  // The expiry warning's Extend and, on Linux (no buttons), its click: the same window.
+  const expiresAt = Date.now() + 60_000;
+  const warning: PlannedNotification = { key: `warn:${created.id}:${expiresAt}:60000`, title: 'Access expires in 1 min', body: '', actions: [{ action: 'extend', label: 'Extend' }, { action: 'revoke', label: 'Revoke now' }], onClick: { view: 'my-access', requestId: created.id }, requestId: created.id };
+  await alice.c.onNotificationAction(warning, 'extend');
+  await alice.c.onNotificationAction(warning, 'click');
+  assert.deepEqual(alice.shell.opened.slice(-2), [['my-access', { extendRequestId: created.id }], ['my-access', { extendRequestId: created.id }]]);
+  assert.ok(!alice.shell.notes.some((n) => n.title === 'Lapse could not do that'), 'no failure shown (the server was not asked without a justification)');
+  const after = await alice.c.call('lapse:call:getRequest', [created.id]) as { extensions: number; pendingExtension: unknown };
+  assert.equal(after.extensions, 0);
+  assert.equal(after.pendingExtension, null);
+  await alice.c.call('lapse:call:revoke', [created.id]);
+});
+
 test('the tray warns at the server\'s offsets from `me` (a server warning at 30m and 5m): not at 10 and 1 minutes, and the server\'s own event for a moment is not a second warning', async () => {
   const configDir = mkdtempSync(join(tmpdir(), 'lapse-ctl-'));
   dirs.push(configDir);
@@ -263,6 +289,51 @@ test('the tray warns at the server\'s offsets from `me` (a server warning at 30m
     assert.deepEqual(warnings(), ['30 min', '5 min'], 'nothing 1 minute before, and the 5-minute warning once');
   } finally {
     await c.stop();
+    await own.svc.stop();
+  }
+});
+
+test('an admin\'s tray lists the revocations that keep failing, with the attempts and the last error; a requester\'s does not', async () => {
+  const configDir = mkdtempSync(join(tmpdir(), 'lapse-ctl-'));
+  dirs.push(configDir);
+  const configPath = join(configDir, 'lapse.yaml');
+  const faults = join(configDir, 'faults.json');
+  writeFileSync(faults, '{}');
+  const example = readFileSync(EXAMPLE, 'utf8');
+  assert.match(example, /^    type: demo\n    name: Demo\n    owner: \{ group: sre-leads \}\n    connection: \{\}$/m);
+  writeFileSync(configPath, example.replace(/^(    type: demo\n    name: Demo\n    owner: \{ group: sre-leads \}\n)    connection: \{\}$/m, `$1    connection: { faultsFile: ${JSON.stringify(faults)} }`));
+  const own = await startTestServer({ configPath });
+  dirs.push(own.dir);
+  const trayOf = async (user: 'alice' | 'carol') => {
+    const cwd = mkdtempSync(join(tmpdir(), 'lapse-ctl-'));
+    dirs.push(cwd);
+    const settings = new SettingsStore(new Conf<Record<string, unknown>>({ cwd, configName: 'settings', projectName: 'lapse-test' }));
+    settings.update({ serverUrl: own.svc.url });
+    const v = memoryVault();
+    v.set(own.svc.url, own.tokens[user]);
+    const shell = new RecordingShell();
+    const c = new Controller({ settings, vault: v, shell, clock: systemClock, timers: { setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) }, startEmbedded: () => Promise.reject(new Error('no')), debounceMs: 10 });
+    controllers.push(c);
+    await c.connect();
+    await until(`${user} online`, () => c.connectionState.state === 'online' && shell.renders > 0);
+    return { c, shell };
+  };
+  try {
+    const alice = await trayOf('alice');
+    const carol = await trayOf('carol');
+    const r = await alice.c.call('lapse:call:createRequest', [{ flowId: 'demo-auto', entitlements: [appRead] }]) as { id: string };
+    await until('active', () => alice.shell.item(`active:${r.id}`));
+    writeFileSync(faults, JSON.stringify({ revoke: 'the demo target is down' }));
+    await alice.c.call('lapse:call:revoke', [r.id]);
+    // The failed attempt's event (request.revoke_failed, sent to admins) has the admin's menu read again.
+    await until('the stuck revocation in carol\'s menu', () => carol.shell.item(`stuck:${r.id}`));
+    assert.equal(carol.shell.item('stuck')!.label, 'Stuck revocations (1)');
+    assert.match(carol.shell.item(`stuck:${r.id}`)!.label, /^alice · app · read — \d+ failed attempts?$/);
+    assert.match(carol.shell.item(`stuck:${r.id}`)!.toolTip ?? '', /the demo target is down/);
+    await alice.c.refresh();
+    assert.ok(!alice.shell.item('stuck'), 'not an admin');
+  } finally {
+    writeFileSync(faults, '{}');
     await own.svc.stop();
   }
 });
@@ -332,7 +403,8 @@ test('embedded mode: the backend starts in process; no keychain service is repor
   const shell = new RecordingShell();
   const c = new Controller({
     settings, vault: broken, shell, clock: systemClock, timers: { setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) },
-    startEmbedded: () => startEmbedded({ dir: join(cwd, 'embedded'), exampleConfigPath: EXAMPLE, osUser: 'Jane.Doe', logger: silentLogger }), debounceMs: 50,
+    // As if two revokes had fallen due while the app was closed.
+    startEmbedded: async () => Object.assign(await startEmbedded({ dir: join(cwd, 'embedded'), exampleConfigPath: EXAMPLE, osUser: 'Jane.Doe', logger: silentLogger }), { overdueRevokes: 2 }), debounceMs: 50,
   });
   controllers.push(c);
   await c.connect();
@@ -342,5 +414,20 @@ test('embedded mode: the backend starts in process; no keychain service is repor
   assert.equal(s.embedded, true);
   assert.equal(s.hasToken, false);
   assert.match(s.keychainProblem ?? '', /^No keychain service is available to keep the token \(Platform failure: no Secret Service\)/);
+  // The revokes run at start are told once, and said first in the menu.
+  assert.deepEqual(shell.notes.map((n) => n.body), ['2 revokes that fell due while Lapse was closed were run']);
+  assert.equal(shell.menu[0]?.type === 'item' && shell.menu[0].label, '2 revokes that fell due while Lapse was closed were run');
+  // Quitting with nothing active: nothing to say. With access active: it stays until the app runs again; "Revoke now" ends it.
+  assert.equal(c.quitNotice(), null);
+  const r = await c.call('lapse:call:createRequest', [{ flowId: 'demo-auto', entitlements: [appRead] }]) as { id: string };
+  await until('active in the menu', () => shell.item(`active:${r.id}`));
+  const notice = c.quitNotice()!;
+  assert.equal(notice.message, 'You still have active access.');
+  assert.match(notice.detail, /access is revoked on time only while the app runs/);
+  assert.deepEqual(notice.revoke, [r.id]);
+  assert.deepEqual(await c.revokeNow(notice.revoke), []);
+  assert.match((await c.call('lapse:call:getRequest', [r.id]) as { status: string }).status, /^(revoking|revoked)$/);
+  // An admin with no revocation failing: no stuck revocations in the menu.
+  assert.ok(!shell.item('stuck'));
   await c.stop();
 });

@@ -6,7 +6,7 @@
 
 import type { DesktopSettings } from '../../common/lapse-api.ts';
 import type { Clock } from '../../common/clock.ts';
-import type { PlannedNotification, StreamEvent } from '../../common/notifications.ts';
+import { isQuiet, type PlannedNotification, type StreamEvent } from '../../common/notifications.ts';
 import type { Timers } from '../../common/clock.ts';
 import type { Connection, MenuAction, MenuState } from './menu-model.ts';
 import type { SettingsStore } from './settings.ts';
@@ -20,6 +20,7 @@ import { Notifications } from './desktop-notifications.ts';
 import { MenuActions } from './menu-actions.ts';
 import { SettingsAndToken } from './settings-and-token.ts';
 import { answerCall } from './renderer-calls.ts';
+import { overdueRevokesText, quitNotice, type QuitNotice } from './quit-notice.ts';
 
 export type { Shell } from './shell.ts';
 export type { EmbeddedHandle } from './connection.ts';
@@ -36,6 +37,8 @@ export interface ControllerDeps {
   startEmbedded(): Promise<EmbeddedHandle>;
   /** The longest wait between a change and the rebuilt menu (default 250 ms). */
   debounceMs?: number;
+  /** Where the app runs (default: this process's): notification actions show on macOS only. */
+  platform?: NodeJS.Platform;
 }
 
 /** How often the app looks whether its token is due for renewal. */
@@ -49,6 +52,8 @@ export class Controller {
   private readonly notifications: Notifications;
   private readonly actions: MenuActions;
   private renewalTimer: unknown = null;
+  /** What the menu says first since this start, e.g. the revokes that fell due while the app was closed. */
+  private startNotice: string | null = null;
 
   constructor(private readonly d: ControllerDeps) {
     const seen = new SeenNotifications(d.settings);
@@ -70,11 +75,13 @@ export class Controller {
       // `me` told the server's warning offsets (or they are unknown again): plan at them.
       onIdentity: () => {
         this.notifications.replan();
+        this.requestRefresh(0);
         this.tray.scheduleRender();
       },
+      onEmbeddedStarted: (e) => this.onEmbeddedStarted(e.overdueRevokes ?? 0),
     });
     this.data = new MenuData({
-      timers: d.timers, api,
+      timers: d.timers, api, isAdmin: () => this.connection.isAdmin,
       onRefreshed: (myRequests) => {
         this.notifications.planWarnings(myRequests);
         this.tray.scheduleRender();
@@ -94,7 +101,11 @@ export class Controller {
       knownRequest: (id) => this.data.knownRequest(id),
       fetchRequest: (id) => this.connection.api?.getRequest(id).catch(() => undefined) ?? Promise.resolve(undefined),
     });
-    this.actions = new MenuActions({ shell: d.shell, api, reconnect, myRequest: (id) => this.data.myRequest(id), requestRefresh });
+    this.actions = new MenuActions({
+      shell: d.shell, api, reconnect, requestRefresh, platform: d.platform ?? process.platform,
+      myRequest: (id) => this.data.myRequest(id),
+      flow: (id) => this.data.flow(id),
+    });
   }
 
   get connectionState(): Connection {
@@ -111,6 +122,32 @@ export class Controller {
   /** Connects as the settings say: embedded (backend in this process) or a team server. */
   connect(): Promise<void> {
     return this.connection.connect();
+  }
+
+  /** The embedded backend has started: where it ran overdue revokes, the menu's first line and a notification say how many. */
+  private onEmbeddedStarted(overdueRevokes: number): void {
+    const text = overdueRevokesText(overdueRevokes);
+    if (!text) return;
+    this.startNotice = text;
+    // Do not disturb holds the notification back; the menu says it all the same.
+    if (!isQuiet({ enabled: this.d.settings.get().doNotDisturb }, this.d.clock.now())) this.d.shell.notify({ key: `overdue-revokes:${this.d.clock.now()}`, title: 'Overdue access revoked', body: text, actions: [], onClick: null, requestId: null });
+    this.tray.scheduleRender();
+  }
+
+  /** What to say before quitting (embedded mode with active access), or null: quit at once. */
+  quitNotice(): QuitNotice | null {
+    return quitNotice(this.connection.isEmbedded, this.data.state.myRequests);
+  }
+
+  /** Revokes these requests (the quit dialog's "Revoke now"); returns the failures' messages. */
+  async revokeNow(ids: readonly string[]): Promise<string[]> {
+    const api = this.connection.api;
+    if (!api) return ids.length ? ['the embedded backend is not running'] : [];
+    const failures: string[] = [];
+    for (const id of ids) {
+      await api.revoke(id).catch((err: unknown) => failures.push(`${id}: ${(err as Error).message}`));
+    }
+    return failures;
   }
 
   private onEvent(e: StreamEvent): void {
@@ -143,7 +180,7 @@ export class Controller {
   }
 
   menuState(): MenuState {
-    return { ...this.data.state, connection: this.connection.state, now: this.d.clock.now() };
+    return { ...this.data.state, connection: this.connection.state, now: this.d.clock.now(), ...(this.startNotice ? { notice: this.startNotice } : {}) };
   }
 
   /** Builds the menu and icon now, and plans the next redraw for the countdowns. */

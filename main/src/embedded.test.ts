@@ -1,11 +1,12 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse } from 'yaml';
-import { embeddedConfig, startEmbedded, userIdFromOsUser } from './embedded.ts';
+import { parse, parseDocument } from 'yaml';
+import { countOverdueRevokes, embeddedConfig, startEmbedded, userIdFromOsUser } from './embedded.ts';
+import type { RequestRecord } from '../../backend/src/domain/request.ts';
 import { silentLogger } from '../../backend/src/logger.ts';
 
 const EXAMPLE = fileURLToPath(new URL('../../backend/examples/lapse.yaml', import.meta.url));
@@ -63,4 +64,38 @@ test('embedded mode starts the backend on a local file; the person gets a workin
   } finally {
     if (!stopped) await e.stop();
   }
+});
+
+test('embedded mode passes the variables its configuration names: a command integration\'s secretEnv resolves; one not set leaves it unavailable', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lapse-embedded-'));
+  dirs.push(dir);
+  const doc = parseDocument(embeddedConfig(readFileSync(EXAMPLE, 'utf8'), 'jdoe'));
+  for (const [id, secretEnv] of [['cmd-named', 'LAPSE_TEST_CMD_SECRET'], ['cmd-unset', 'LAPSE_TEST_NOT_SET']]) {
+    doc.addIn(['integrations'], doc.createNode({ id, type: 'command', name: id, connection: { path: process.execPath, secretEnv }, resourceTypes: { service: { permissions: ['use'] } }, resources: [{ type: 'service', name: 'x' }] }));
+  }
+  writeFileSync(join(dir, 'lapse.yaml'), doc.toString());
+  const e = await startEmbedded({ dir, exampleConfigPath: EXAMPLE, osUser: 'jdoe', logger: silentLogger, env: { PATH: process.env.PATH, LAPSE_TEST_CMD_SECRET: 's3cret', UNRELATED_SECRET: 'x' } });
+  try {
+    assert.equal(e.overdueRevokes, 0, 'nothing fell due: a first start');
+    const named = await e.service.integrations.get('cmd-named')!.health();
+    assert.deepEqual([named.ok, named.error], [true, null]);
+    const unset = await e.service.integrations.get('cmd-unset')!.health();
+    assert.equal(unset.ok, false);
+    assert.match(unset.error ?? '', /LAPSE_TEST_NOT_SET, which is not set/);
+  } finally {
+    await e.stop();
+  }
+});
+
+test('overdue revokes: access that lapsed before the start and was ended at it (or is being ended), not what ended before', async () => {
+  const START = Date.parse('2026-01-05T12:00:00.000Z');
+  const rows = [
+    { status: 'expired', expiresAt: START - 60_000, endedAt: START + 50 },
+    { status: 'revoking', expiresAt: START - 3_600_000, endedAt: null },
+    { status: 'active', expiresAt: START - 1000, endedAt: null },
+    { status: 'expired', expiresAt: START - 7_200_000, endedAt: START - 7_199_000 },
+    { status: 'active', expiresAt: START + 60_000, endedAt: null },
+    { status: 'active', expiresAt: null, endedAt: null },
+  ] as RequestRecord[];
+  assert.equal(await countOverdueRevokes({ listRequests: async () => rows }, START), 3);
 });

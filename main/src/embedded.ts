@@ -1,7 +1,8 @@
 // Embedded mode: no server configured, so the backend runs inside the app on a SQLite file
 // in the app's data directory, with the example configuration and the person at the
-// keyboard (their OS user name) added as an admin who may request and approve. Plain Node:
-// the app calls it from main, the tests call it directly.
+// keyboard (their OS user name) added as an admin who may request and approve. Its
+// environment holds only the variables the configuration names for secrets, and PATH and
+// HOME (embedded-env.ts). Plain Node: the app calls it from main, the tests call it directly.
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +12,8 @@ import { startService, type Service } from '../../backend/src/service.ts';
 import { createToken } from '../../backend/src/auth/tokens.ts';
 import { parseConfig, formatConfigErrors } from '../../backend/src/config/load.ts';
 import type { Logger } from '../../backend/src/logger.ts';
+import type { Store } from '../../backend/src/store/store.ts';
+import { embeddedEnv } from './embedded-env.ts';
 
 /** An OS user name as a Lapse user id: lower case; anything but letters, digits, `.`, `_`, `-` becomes `-`. */
 export function userIdFromOsUser(name: string): string {
@@ -47,7 +50,18 @@ export interface EmbeddedBackend {
   token: string;
   userId: string;
   configPath: string;
+  /** Revokes that fell due while the app was closed, run at this start. */
+  overdueRevokes: number;
   stop(): Promise<void>;
+}
+
+/**
+ * How many of the access that lapsed before `startedAt` were ended at this start (or are
+ * being ended): expired since `startedAt`, or still active or revoking past their expiry.
+ */
+export async function countOverdueRevokes(store: Pick<Store, 'listRequests'>, startedAt: number): Promise<number> {
+  const rows = await store.listRequests({ statuses: ['active', 'revoking', 'expired'], limit: 1000 });
+  return rows.filter((r) => r.expiresAt !== null && r.expiresAt < startedAt && (r.status !== 'expired' || (r.endedAt !== null && r.endedAt >= startedAt))).length;
 }
 
 /**
@@ -55,17 +69,22 @@ export interface EmbeddedBackend {
  * the example on first start; the person may edit it afterwards), listening on the loopback
  * interface only, and makes a token for the person, revoked again at stop.
  */
-export async function startEmbedded(opts: { dir: string; exampleConfigPath: string; osUser?: string; logger?: Logger }): Promise<EmbeddedBackend> {
+export async function startEmbedded(opts: { dir: string; exampleConfigPath: string; osUser?: string; logger?: Logger; env?: NodeJS.ProcessEnv }): Promise<EmbeddedBackend> {
   const osUser = opts.osUser ?? userInfo().username;
   const userId = userIdFromOsUser(osUser);
   mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
   const configPath = join(opts.dir, 'lapse.yaml');
   if (!existsSync(configPath)) writeFileSync(configPath, embeddedConfig(readFileSync(opts.exampleConfigPath, 'utf8'), userId, osUser), { mode: 0o600 });
-  const service = await startService({ configPath, dataDir: join(opts.dir, 'data'), port: 0, host: '127.0.0.1', logger: opts.logger, env: {} });
+  // The variables the configuration names (a file that does not parse: startService says why).
+  const parsed = parseConfig(readFileSync(configPath, 'utf8'), configPath);
+  const env = embeddedEnv(parsed.ok ? parsed.config : null, opts.env ?? process.env);
+  const startedAt = Date.now();
+  const service = await startService({ configPath, dataDir: join(opts.dir, 'data'), port: 0, host: '127.0.0.1', logger: opts.logger, env });
   try {
+    const overdueRevokes = await countOverdueRevokes(service.store, startedAt).catch(() => 0);
     const { token, record } = await createToken(service.store, userId, 'desktop app (embedded mode)');
     return {
-      service, url: service.url, token, userId, configPath,
+      service, url: service.url, token, userId, configPath, overdueRevokes,
       async stop() {
         await service.store.revokeToken(record.id, Date.now()).catch(() => false);
         await service.stop();

@@ -17,6 +17,8 @@ import { startEmbedded } from './embedded.ts';
 import { trayIconFile, type MenuItem, type TrayIconState, type View } from './menu-model.ts';
 import { APP_ORIGIN, appPage, CONTENT_SECURITY_POLICY, isAllowedExternal, isAllowedNavigation, secureWebPreferences } from './security.ts';
 import { windowHash, type OpenOptions } from './routes.ts';
+import { QUIT_BUTTONS } from './quit-notice.ts';
+import { showsNotificationActions } from './menu-actions.ts';
 
 const ROOT = app.getAppPath();
 const RENDERER_DIR = resolve(ROOT, 'renderer/dist');
@@ -77,7 +79,10 @@ function openWindow(view: View, options: OpenOptions = {}): void {
   const hash = windowHash(view, options);
   const base = DEV_ORIGIN ?? `${APP_ORIGIN}/index.html`;
   if (mainWindow && !mainWindow.isDestroyed()) {
-    void mainWindow.loadURL(`${base}${hash}`);
+    // The same address again (the same request's extend window, say) is a reload: a hash
+    // that does not change would not open the page on it again.
+    if (mainWindow.webContents.getURL() === `${base}${hash}`) mainWindow.webContents.reload();
+    else void mainWindow.loadURL(`${base}${hash}`);
     mainWindow.show();
     mainWindow.focus();
     return;
@@ -112,8 +117,10 @@ function toElectronMenu(items: MenuItem[]): MenuItemConstructorOptions[] {
 
 function showNotification(n: PlannedNotification): void {
   if (!Notification.isSupported()) return;
-  // Actions are shown where the platform supports them (macOS); the click opens the app.
-  const note = new Notification({ title: n.title, body: n.body, actions: n.actions.map((a) => ({ type: 'button' as const, text: a.label })) });
+  // Actions are buttons on macOS only; elsewhere the click stands for them (menu-actions.ts:
+  // on an expiry warning it opens the extend window, otherwise the notification's target).
+  const actions = showsNotificationActions(process.platform) ? n.actions.map((a) => ({ type: 'button' as const, text: a.label })) : [];
+  const note = new Notification({ title: n.title, body: n.body, actions });
   shown.add(note);
   note.on('click', () => void controller?.onNotificationAction(n, 'click'));
   note.on('action', (_e, index) => {
@@ -162,12 +169,39 @@ app.on('web-contents-created', (_e, wc) => {
   wc.setWindowOpenHandler(() => ({ action: 'deny' }));
 });
 
+/**
+ * In embedded mode with access still active: says it stays until the app runs again and
+ * offers to revoke it now (quit-notice.ts). False: the person chose to stay.
+ */
+async function confirmQuit(c: Controller): Promise<boolean> {
+  const notice = c.quitNotice();
+  if (!notice) return true;
+  const r = await dialog.showMessageBox({ type: 'warning', message: notice.message, detail: notice.detail, buttons: [...QUIT_BUTTONS], defaultId: 0, cancelId: 2, noLink: true });
+  if (r.response === 2) return false;
+  if (r.response === 0) {
+    const failures = await c.revokeNow(notice.revoke);
+    if (failures.length) {
+      const again = await dialog.showMessageBox({ type: 'error', message: 'Some access could not be revoked.', detail: failures.join('\n'), buttons: ['Quit anyway', 'Cancel'], defaultId: 1, cancelId: 1, noLink: true });
+      return again.response === 0;
+    }
+  }
+  return true;
+}
+
 let quitting = false;
+let asking = false;
 app.on('before-quit', (e) => {
   if (quitting || !controller) return;
   e.preventDefault();
-  quitting = true;
-  void controller.stop().finally(() => app.quit());
+  if (asking) return;
+  asking = true;
+  const c = controller;
+  void confirmQuit(c).catch(() => true).then((go) => {
+    asking = false;
+    if (!go) return;
+    quitting = true;
+    void c.stop().finally(() => app.quit());
+  });
 });
 
 app.whenReady().then(async () => {

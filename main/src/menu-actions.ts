@@ -1,11 +1,13 @@
 // What a click does: a tray menu action (request from a favorite or a flow, copy access
 // details, extend, cancel, revoke after a confirmation where asked, open a window, reconnect,
 // quit) or a notification's (open, extend, revoke now); a failure is shown as a notification.
+// Extending goes through at once only where the flow asks nothing more (no justification,
+// no MFA); else the extend window opens on the request (My access with its extend dialog).
 
-import type { AccessRequest } from '../../common/lapse-api.ts';
+import type { AccessRequest, CatalogFlow } from '../../common/lapse-api.ts';
 import type { PlannedNotification } from '../../common/notifications.ts';
 import { describeAccess } from '../../common/describe.ts';
-import type { MenuAction } from './menu-model.ts';
+import { extendNeedsWindow, type MenuAction } from './menu-model.ts';
 import { CallError, accessDetailsText, type ServerMethods } from './server-api.ts';
 import type { Shell } from './shell.ts';
 
@@ -18,6 +20,15 @@ export interface MenuActionsDeps {
   myRequest(id: string): AccessRequest | undefined;
   /** Reads from the server again, after `delayMs`. */
   requestRefresh(delayMs: number): void;
+  /** A flow of the catalog as last read; undefined when it does not hold it. */
+  flow(id: string): CatalogFlow | undefined;
+  /** Where the app runs: notification actions (buttons) are shown on macOS only. */
+  platform: NodeJS.Platform;
+}
+
+/** Whether the platform shows a notification's actions as buttons (Electron: macOS only). */
+export function showsNotificationActions(platform: NodeJS.Platform): boolean {
+  return platform === 'darwin';
 }
 
 export class MenuActions {
@@ -30,6 +41,7 @@ export class MenuActions {
         case 'quit': return this.d.shell.quit();
         case 'open': return this.d.shell.openWindow(a.view, a.requestId ? { requestId: a.requestId } : undefined);
         case 'open-request': return this.d.shell.openWindow('request', { prefill: a.prefill });
+        case 'open-extend': return this.d.shell.openWindow('my-access', { extendRequestId: a.requestId });
         case 'reconnect': return await this.d.reconnect();
         default: break;
       }
@@ -62,12 +74,17 @@ export class MenuActions {
   async onNotificationAction(n: PlannedNotification, action: 'click' | 'copy-access-details' | 'extend' | 'revoke'): Promise<void> {
     if (!n.requestId) return;
     if (action === 'click') {
+      // Where actions are not shown, a click on a warning that offers "Extend" opens the extend window (which offers "Revoke now" too).
+      if (!showsNotificationActions(this.d.platform) && n.actions.some((a) => a.action === 'extend')) return this.run({ kind: 'open-extend', requestId: n.requestId });
       if (n.onClick) this.d.shell.openWindow(n.onClick.view, { requestId: n.onClick.requestId });
       return;
     }
     const r = this.d.myRequest(n.requestId);
     if (action === 'copy-access-details') return this.run({ kind: 'copy-access-details', requestId: n.requestId });
-    if (action === 'extend') return this.run({ kind: 'extend', requestId: n.requestId, duration: r?.duration ?? '1h' });
+    if (action === 'extend') {
+      const inWindow = !r || extendNeedsWindow(this.d.flow(r.flowId));
+      return this.run(inWindow ? { kind: 'open-extend', requestId: n.requestId } : { kind: 'extend', requestId: n.requestId, duration: r.duration });
+    }
     return this.run({ kind: 'revoke', requestId: n.requestId, confirm: r ? r.breakGlass || r.bundleId !== null : true });
   }
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildMenu, trayIconFile, trayIconState, walkMenu, type MenuItem, type MenuState } from './menu-model.ts';
+import { buildMenu, extendNeedsWindow, trayIconFile, trayIconState, walkMenu, type MenuItem, type MenuState } from './menu-model.ts';
 import { ent, favorite, flow, request } from './menu-fixtures.ts';
 
 const NOW = Date.parse('2026-01-05T12:00:00.000Z');
@@ -81,6 +81,7 @@ test('request access: bundles first, then flows with their entitlements; a flow 
 test('active access: soonest expiry first, with a countdown and copy / extend / revoke; break-glass and bundles confirm', () => {
   const m = buildMenu({
     ...base,
+    catalog: [flow('f')],
     myRequests: [
       request('r-later', { expiresAt: at(42), flowName: 'Read', entitlements: [ent('prod-db', 'read')] }),
       request('r-soon', { expiresAt: at(0.5), entitlements: [ent('app/users', 'write', 'table')], breakGlass: true }),
@@ -109,8 +110,43 @@ test('requests waiting for approval are listed with a cancel action', () => {
   assert.equal(find(named, 'waiting:p2').label, 'prod-db · read — waiting for bob or erin', 'who it waits for, where the server says');
 });
 
-test('approvals count in the label', () => {
+test('extend: at once where the flow asks nothing more; the extend window where it asks a justification or MFA, or is unknown', () => {
+  const m = buildMenu({
+    ...base,
+    catalog: [flow('plain'), flow('why', { requireJustification: true }), flow('mfa', { requireMfa: true }), flow('sso', { requireMfa: true, stepUp: true })],
+    myRequests: ['plain', 'why', 'mfa', 'sso', 'gone'].map((f) => request(`r-${f}`, { flowId: f, expiresAt: at(30), duration: '2h' })),
+  });
+  assert.deepEqual(find(m, 'active:r-plain:extend').action, { kind: 'extend', requestId: 'r-plain', duration: '2h' });
+  assert.equal(find(m, 'active:r-plain:extend').label, 'Extend by 2h');
+  for (const f of ['why', 'mfa', 'sso', 'gone']) {
+    assert.deepEqual(find(m, `active:r-${f}:extend`).action, { kind: 'open-extend', requestId: `r-${f}` }, f);
+    assert.equal(find(m, `active:r-${f}:extend`).label, 'Extend by 2h…', f);
+  }
+  assert.equal(extendNeedsWindow(flow('plain')), false);
+  assert.equal(extendNeedsWindow(undefined), true);
+});
+
+test('approvals count in the label; with one request waiting, the inbox opens on it', () => {
   assert.equal(find(buildMenu({ ...base, approvalsCount: 3 }), 'approvals').label, 'Approvals (3)');
+  assert.deepEqual(find(buildMenu({ ...base, approvalsCount: 3, approvalIds: ['a', 'b', 'c'] }), 'approvals').action, { kind: 'open', view: 'inbox' });
+  const one = find(buildMenu({ ...base, approvalsCount: 1, approvalIds: ['a1'] }), 'approvals');
+  assert.equal(one.label, 'Approvals (1)');
+  assert.deepEqual(one.action, { kind: 'open', view: 'inbox', requestId: 'a1' });
+});
+
+test('admins see the stuck revocations, each with its failed attempts and last error; nothing when there are none', () => {
+  const failing = { integration: 'demo', status: 'revoking' as const, entitlements: [], attempts: 3, lastError: 'connection refused', grantedAt: null, revokedAt: null, accessDetails: null };
+  const m = buildMenu({ ...base, stuckRevocations: [request('s1', { status: 'revoking', requester: 'bob', grants: [failing] })] });
+  assert.equal(find(m, 'stuck').label, 'Stuck revocations (1)');
+  assert.equal(find(m, 'stuck:s1').label, 'bob · prod-db · read — 3 failed attempts');
+  assert.equal(find(m, 'stuck:s1').toolTip, 'connection refused');
+  assert.ok(![...walkMenu(buildMenu({ ...base, stuckRevocations: [] }))].some((i) => i.id === 'stuck'));
+});
+
+test('a start notice (revokes run that fell due while the app was closed) comes first', () => {
+  const m = buildMenu({ ...base, notice: '2 revokes that fell due while Lapse was closed were run' });
+  assert.deepEqual(labels(m.slice(0, 2)), ['2 revokes that fell due while Lapse was closed were run', '—']);
+  assert.equal(find(m, 'notice').enabled, false);
 });
 
 test('offline: the reason and a reconnect item first; requests and revokes disabled, countdowns kept', () => {

@@ -17,6 +17,8 @@ export type MenuAction =
   | { kind: 'open-request'; prefill: Partial<NewRequest> & { favoriteId?: string }; needs: ('justification' | 'mfa' | 'choice')[] }
   | { kind: 'copy-access-details'; requestId: string }
   | { kind: 'extend'; requestId: string; duration: string }
+  /** The extension needs a justification (or the flow MFA, or its flow is unknown): the extend window for this request. */
+  | { kind: 'open-extend'; requestId: string }
   /** `confirm`: ask natively first (break-glass access, or a bundle: several grants go at once). */
   | { kind: 'revoke'; requestId: string; confirm: boolean }
   | { kind: 'cancel'; requestId: string }
@@ -42,6 +44,12 @@ export interface MenuState {
   /** The caller's own requests (any status; the menu picks what it shows). */
   myRequests: AccessRequest[];
   approvalsCount: number;
+  /** The ids of the requests waiting for my decision (the inbox opens on the one when there is one). */
+  approvalIds?: string[];
+  /** Admins only: requests stuck in revoking, a revoke of theirs having failed at least once. */
+  stuckRevocations?: AccessRequest[];
+  /** Said first in the menu since the app started, e.g. the revokes that fell due while it was closed. */
+  notice?: string;
   now: number;
 }
 
@@ -57,10 +65,20 @@ export function inputsNeeded(flow: CatalogFlow, has: { justification?: string | 
   return needs;
 }
 
+/**
+ * Whether extending access of `flow` needs more than one click: a justification, or MFA
+ * (a code or a step-up at the identity provider). A flow the catalog does not hold
+ * (undefined) is not known to need nothing, so it needs the window too.
+ */
+export function extendNeedsWindow(flow: CatalogFlow | undefined): boolean {
+  return !flow || flow.requireJustification || flow.requireMfa || !!flow.stepUp;
+}
+
 export function buildMenu(s: MenuState): MenuItem[] {
   const online = s.connection.state === 'online';
   const items: MenuItem[] = [];
 
+  if (s.notice) items.push({ type: 'item', id: 'notice', label: s.notice, enabled: false }, SEP);
   if (s.connection.state === 'not-configured') {
     items.push({ type: 'item', id: 'status', label: 'Not connected — set a server and token', enabled: true, action: { kind: 'open', view: 'settings' } });
     items.push(SEP);
@@ -120,11 +138,14 @@ export function buildMenu(s: MenuState): MenuItem[] {
     const left = countdownText(r.expiresAt === null ? null : Date.parse(r.expiresAt), s.now);
     const hasDetails = r.grants.some((g) => g.accessDetails && Object.keys(g.accessDetails).length > 0);
     const canExtend = r.extensions < r.maxExtensions && !r.pendingExtension && r.expiresAt !== null;
+    const extendInWindow = extendNeedsWindow(byFlow.get(r.flowId));
+    const extendAction: MenuAction = extendInWindow ? { kind: 'open-extend', requestId: r.id } : { kind: 'extend', requestId: r.id, duration: r.duration };
+    const extendLabel = r.pendingExtension ? 'Extension waiting for approval' : extendInWindow ? `Extend by ${r.duration}…` : `Extend by ${r.duration}`;
     items.push({
       type: 'item', id: `active:${r.id}`, label: `${describeAccess(r)} — ${left}`, enabled: true,
       submenu: [
         { type: 'item', id: `active:${r.id}:copy`, label: 'Copy access details', enabled: hasDetails, action: { kind: 'copy-access-details', requestId: r.id } },
-        { type: 'item', id: `active:${r.id}:extend`, label: r.pendingExtension ? 'Extension waiting for approval' : `Extend by ${r.duration}`, enabled: online && canExtend, action: { kind: 'extend', requestId: r.id, duration: r.duration } },
+        { type: 'item', id: `active:${r.id}:extend`, label: extendLabel, enabled: online && canExtend, action: extendAction },
         { type: 'item', id: `active:${r.id}:revoke`, label: 'Revoke now', enabled: online, action: { kind: 'revoke', requestId: r.id, confirm: r.breakGlass || r.bundleId !== null } },
       ],
     });
@@ -138,7 +159,22 @@ export function buildMenu(s: MenuState): MenuItem[] {
   }
   items.push(SEP);
 
-  items.push({ type: 'item', id: 'approvals', label: s.approvalsCount ? `Approvals (${s.approvalsCount})` : 'Approvals', enabled: true, action: { kind: 'open', view: 'inbox' } });
+  // One request waiting: the inbox opens on it; several: on the list.
+  const onlyApproval = s.approvalsCount === 1 && s.approvalIds?.length === 1 ? s.approvalIds[0] : undefined;
+  items.push({ type: 'item', id: 'approvals', label: s.approvalsCount ? `Approvals (${s.approvalsCount})` : 'Approvals', enabled: true, action: { kind: 'open', view: 'inbox', ...(onlyApproval ? { requestId: onlyApproval } : {}) } });
+  // Admins: access whose revoke keeps failing (it may outlive its grant), with the last error.
+  const stuck = s.stuckRevocations ?? [];
+  if (stuck.length) {
+    items.push({
+      type: 'item', id: 'stuck', label: `Stuck revocations (${stuck.length})`, enabled: true,
+      submenu: stuck.map((r) => {
+        const failing = r.grants.filter((g) => g.status === 'revoking' && g.attempts > 0);
+        const attempts = Math.max(0, ...failing.map((g) => g.attempts));
+        const error = failing.find((g) => g.lastError)?.lastError ?? null;
+        return { type: 'item', id: `stuck:${r.id}`, label: `${r.requester} · ${describeAccess(r)} — ${attempts} failed ${attempts === 1 ? 'attempt' : 'attempts'}`, enabled: true, toolTip: error ?? undefined };
+      }),
+    });
+  }
   items.push({ type: 'item', id: 'open', label: 'Open Lapse', enabled: true, action: { kind: 'open', view: 'my-access' } });
   items.push({ type: 'item', id: 'settings', label: 'Settings…', enabled: true, action: { kind: 'open', view: 'settings' } });
   items.push(SEP);

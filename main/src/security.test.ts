@@ -122,6 +122,7 @@ test('window routes: the renderer’s hash for each view and target', async () =
   const { windowHash } = await import('./routes.ts');
   assert.equal(windowHash('inbox', { requestId: 'r 1' }), '#/inbox?request=r+1');
   assert.equal(windowHash('my-access'), '#/access');
+  assert.equal(windowHash('my-access', { extendRequestId: 'r2' }), '#/access?extend=r2', 'the extend window');
   assert.equal(windowHash('request', { prefill: { favoriteId: 'fav1', flowId: 'f' } }), '#/request?favorite=fav1');
   assert.equal(windowHash('request', { prefill: { flowId: 'demo-bundle-flow', bundleId: 'demo-bundle' } }), '#/request?flow=demo-bundle-flow&bundle=demo-bundle');
   assert.equal(windowHash('settings'), '#/settings');

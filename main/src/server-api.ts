@@ -4,12 +4,17 @@
 
 import ky, { HTTPError, type KyInstance } from 'ky';
 import type {
-  AccessRequest, ApiErrorData, Catalog, CreatedToken, Favorite, Favorites, FavoriteRequestOptions, LapseApi, ListRequestsQuery, Me, MfaEnrolmentStarted, MfaStatusView,
+  AccessRequest, ApiErrorData, Catalog, CreatedToken, Favorite, Favorites, FavoriteRequestOptions, LapseApi, ListRequestsQuery, Me, MfaEnrolmentStarted, MfaStatusView, NotificationPreferencesView,
   NewApiToken, NewFavorite, NewRequest, TokenView,
 } from '../../common/lapse-api.ts';
 
-/** The methods that go to the server (the rest are answered by main itself). */
-export type ServerMethods = Omit<LapseApi, 'host' | 'subscribe' | 'connectionState' | 'getSettings' | 'updateSettings' | 'setToken' | 'clearToken' | 'signInWithSso' | 'ssoAvailable'>;
+/**
+ * The methods that go to the server (the rest are answered by main itself), and what only
+ * the tray asks: everyone's requests in some statuses (admins; the stuck revocations).
+ */
+export type ServerMethods = Omit<LapseApi, 'host' | 'subscribe' | 'connectionState' | 'getSettings' | 'updateSettings' | 'setToken' | 'clearToken' | 'signInWithSso' | 'ssoAvailable'> & {
+  listAllRequests(query: ListRequestsQuery): Promise<AccessRequest[]>;
+};
 
 /** A failure in the renderer's terms; crosses IPC as plain data. */
 export class CallError extends Error {
@@ -60,13 +65,19 @@ export function createServerApi(baseUrl: string, token: string, opts: { timeoutM
       if (q.limit !== undefined) params.set('limit', String(q.limit));
       return (await get<{ requests: AccessRequest[] }>('api/v1/requests', params)).requests;
     },
+    listAllRequests: async (q: ListRequestsQuery) => {
+      const params = new URLSearchParams();
+      if (q.statuses?.length) params.set('status', q.statuses.join(','));
+      if (q.limit !== undefined) params.set('limit', String(q.limit));
+      return (await get<{ requests: AccessRequest[] }>('api/v1/requests', params)).requests;
+    },
     getRequest: (rid) => get<AccessRequest>(`api/v1/requests/${id(rid)}`),
     createRequest: (input: NewRequest) => post<AccessRequest>('api/v1/requests', input),
     approve: (rid, reason) => post<AccessRequest>(`api/v1/requests/${id(rid)}/approve`, reason ? { reason } : {}),
     deny: (rid, reason) => post<AccessRequest>(`api/v1/requests/${id(rid)}/deny`, reason ? { reason } : {}),
     cancel: (rid) => post<AccessRequest>(`api/v1/requests/${id(rid)}/cancel`),
     revoke: (rid, reason) => post<AccessRequest>(`api/v1/requests/${id(rid)}/revoke`, reason ? { reason } : {}),
-    extend: (rid, duration, justification) => post<AccessRequest>(`api/v1/requests/${id(rid)}/extend`, { duration, ...(justification ? { justification } : {}) }),
+    extend: (rid, duration, justification, mfaCode) => post<AccessRequest>(`api/v1/requests/${id(rid)}/extend`, { duration, ...(justification ? { justification } : {}), ...(mfaCode ? { mfaCode } : {}) }),
     approvals: async () => (await get<{ approvals: AccessRequest[] }>('api/v1/approvals')).approvals,
     accessDetails: async (rid) => {
       const r = await get<AccessRequest>(`api/v1/requests/${id(rid)}`);
@@ -86,6 +97,8 @@ export function createServerApi(baseUrl: string, token: string, opts: { timeoutM
       await call(() => http.delete(`api/v1/tokens/${id(tid)}`));
     },
     mfaStatus: () => get<MfaStatusView>('api/v1/mfa'),
+    notificationPreferences: () => get<NotificationPreferencesView>('api/v1/me/notifications'),
+    setEmailNotifications: (on: boolean) => call(() => http.put('api/v1/me/notifications', { json: { email: on } }).json<NotificationPreferencesView>()),
     startMfaEnrolment: () => post<MfaEnrolmentStarted>('api/v1/mfa/enrolment'),
     confirmMfaEnrolment: (code) => post<MfaStatusView>('api/v1/mfa/enrolment/confirm', { code }),
     removeMfa: async (code) => {

@@ -12,7 +12,7 @@ export interface Shell {
   broadcast(message: StreamMessage): void;
   confirm(message: string, detail: string): Promise<boolean>;
   copyText(text: string): void;
-  openWindow(view: View, options?: { requestId?: string; prefill?: unknown }): void;
+  openWindow(view: View, options?: { requestId?: string; extendRequestId?: string; prefill?: unknown }): void;
   quit(): void;
   setLaunchAtLogin(on: boolean): void;
   /** Opens an address in the system browser (single sign-on). */

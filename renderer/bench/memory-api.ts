@@ -4,7 +4,7 @@
 
 import {
   ApiError, type AccessRequest, type ApiHost, type DesktopSettingsUpdate, type Catalog, type ConnectionState, type CreatedToken, type DesktopSettings, type Favorite, type Favorites,
-  type LapseApi, type LapseEvent, type Me, type MfaEnrolmentStarted, type MfaStatusView, type NewApiToken, type NewRequest, type StreamMessage, type TokenView,
+  type LapseApi, type LapseEvent, type Me, type MfaEnrolmentStarted, type MfaStatusView, type NewApiToken, type NotificationPreferencesView, type NewRequest, type StreamMessage, type TokenView,
 } from '../../common/lapse-api.ts';
 
 export class MemoryApi implements LapseApi {
@@ -140,6 +140,9 @@ export class MemoryApi implements LapseApi {
     this.mfa = { ...this.mfa, status: 'enrolled', confirmedAt: new Date(this.now()).toISOString() };
     return { ...this.mfa };
   }
+  async notificationPreferences(): Promise<NotificationPreferencesView> { return { email: { available: false, address: null, on: false, mayTurnOff: false } }; }
+  async setEmailNotifications(): Promise<NotificationPreferencesView> { throw new ApiError({ status: 409, title: 'Conflict', detail: 'this server sends no email' }); }
+
   async removeMfa(code?: string): Promise<void> {
     if (this.mfa.status === 'none') throw new ApiError({ status: 404, title: 'Not found', detail: 'you have no MFA enrolment' });
     if (this.mfa.status === 'enrolled' && code === undefined) throw new ApiError({ status: 422, title: 'Invalid request', detail: 'removing your factor needs a current code from it', field: 'code' });

@@ -294,6 +294,31 @@ describe('web portal in Chromium', { concurrency: false }, () => {
     await server.as('alice', 'POST', `/api/v1/requests/${created.body.id}/revoke`, {});
   });
 
+  test('the extend window the tray opens (#/access?extend=<id>): the dialog on that request, with its duration and the justification its flow requires', async () => {
+    const created = await server.as('alice', 'POST', '/api/v1/requests', { flowId: 'demo-approval', entitlements: [{ integration: 'demo', resourceType: 'table', resource: 'app/users', permission: 'write' }], justification: 'INC-12', duration: '45m' });
+    assert.equal(created.status, 201, created.text);
+    const approved = await server.as('bob', 'POST', `/api/v1/requests/${created.body.id}/approve`, { reason: 'ok' });
+    assert.equal(approved.status, 200, approved.text);
+    await alice.goto(`${server.svc.url}/#/access?extend=${created.body.id}`);
+    const dialog = alice.getByRole('dialog', { name: 'Extend access' });
+    await visible(dialog);
+    assert.equal(await dialog.getByLabel('Extend by').inputValue(), '45m');
+    await dialog.getByRole('button', { name: 'Extend' }).click();
+    await visible(dialog.getByRole('alert').filter({ hasText: 'justification: This flow requires a justification.' }));
+    await dialog.getByLabel('Justification (required)').fill('INC-12 still open');
+    await dialog.getByRole('button', { name: 'Extend' }).click();
+    await hidden(dialog);
+    const c = alice.locator(`article[data-request-id="${created.body.id}"]`);
+    await visible(c.getByText(/^Extension by 45m waiting for/));
+    // A request that cannot be extended: said, and no dialog.
+    await alice.goto(`${server.svc.url}/#/access`);
+    await alice.goto(`${server.svc.url}/#/access?extend=${created.body.id}`);
+    await visible(alice.getByRole('alert').filter({ hasText: 'cannot be extended now: an extension is already waiting for approval' }));
+    assert.equal(await dialog.count(), 0);
+    await server.as('alice', 'POST', `/api/v1/requests/${created.body.id}/revoke`, {});
+    await alice.goto(server.svc.url + '/#/access');
+  });
+
   test('windows opened by the tray: the inbox on one request, the request window on a flow and bundle', async () => {
     const ids: string[] = [];
     for (const resource of ['app/users', 'app/orders']) {

@@ -131,7 +131,7 @@ export function App({ api, auth }: { api: LapseApi; auth?: PortalAuth }) {
       <ConnectionBanner />
       {route.view === 'inbox' && <InboxView focusId={route.params.get('request') ?? undefined} />}
       {route.view === 'request' && <RequestView key={hash} favoriteId={route.params.get('favorite') ?? undefined} flowId={route.params.get('flow') ?? undefined} bundleId={route.params.get('bundle') ?? undefined} auth={auth} />}
-      {route.view === 'access' && <AccessView />}
+      {route.view === 'access' && <AccessView key={hash} extendId={route.params.get('extend') ?? undefined} />}
       {route.view === 'account' && <AccountView onSignOut={signOut} />}
       {route.view === 'settings' && <SettingsView onSignOut={signOut} />}
     </div>

@@ -1,5 +1,6 @@
 // The window kind comes from the URL hash: #/inbox, #/request, #/request?favorite=<id>,
-// #/access, #/account, #/settings. The desktop app opens one window per kind with its hash.
+// #/access, #/access?extend=<id> (the extend dialog on that request), #/account,
+// #/settings. The desktop app opens one window per kind with its hash.
 
 import { useSyncExternalStore } from 'react';
 

@@ -180,6 +180,12 @@ test('alice\'s secret is in the configuration: she is told the admin manages it;
   assertProblem(await s.as('carol', 'DELETE', '/api/v1/users/alice/mfa'), 409, undefined, /configuration/);
   const granted = await s.as('alice', 'POST', '/api/v1/requests', { flowId: 'demo-auto', entitlements: [appRead], mfaCode: codeAt(ALICE_SECRET, stepNow()) });
   assert.equal(granted.status, 201, granted.text);
+  // More time on the flow asks for a code again, like the request did.
+  assertProblem(await s.as('alice', 'POST', `/api/v1/requests/${granted.body.id}/extend`, { duration: '30m' }), 422, 'mfaCode', /requires an MFA code/);
+  assertProblem(await s.as('alice', 'POST', `/api/v1/requests/${granted.body.id}/extend`, { duration: '30m', mfaCode: '000000' }), 422, 'mfaCode', /not valid/);
+  const extended = await s.as('alice', 'POST', `/api/v1/requests/${granted.body.id}/extend`, { duration: '30m', mfaCode: codeAt(ALICE_SECRET, stepNow() + 1) });
+  assert.equal(extended.status, 200, extended.text);
+  assert.equal(extended.body.extensions, 1);
 });
 
 test('only an admin resets another person\'s factor; anyone else gets the same 403 whether that person or factor exists or not', async () => {

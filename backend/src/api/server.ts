@@ -40,6 +40,7 @@ import { tokenRoutes } from './routes/tokens.ts';
 import { mfaRoutes } from './routes/mfa.ts';
 import { notificationRoutes } from './routes/notifications.ts';
 import { NotificationAdmin } from '../services/notification-admin.ts';
+import type { NotificationPreferences } from '../services/notification-preferences.ts';
 import { DEFAULT_TOKEN_LIFETIMES } from '../domain/config.ts';
 import { TokenService } from '../services/token-service.ts';
 import cookie from '@fastify/cookie';
@@ -82,6 +83,8 @@ export interface ServerDeps {
   signIn?: SignInService;
   /** TOTP self-enrolment (GET/POST/DELETE /api/v1/mfa…). */
   mfaEnrolments: MfaEnrolments;
+  /** Each person's choice of email (read by the engine when it writes notifications). */
+  notificationPreferences: NotificationPreferences;
 }
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
@@ -124,6 +127,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     tokenService: new TokenService({ store, now: () => clock.now(), isKnownUser: users.isKnown, lifetimes: () => engine.config.config.settings.tokens ?? DEFAULT_TOKEN_LIFETIMES }),
     mfaEnrolments: deps.mfaEnrolments,
     notifications: new NotificationAdmin({ store, now: () => clock.now() }),
+    notificationPreferences: deps.notificationPreferences,
     clock,
     events: deps.events,
     eventLog: deps.eventLog,

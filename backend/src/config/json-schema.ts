@@ -387,6 +387,7 @@ export const configJsonSchema: Schema = {
         passwordEnv: string('The environment variable holding the SMTP password (never inline).', { minLength: 1 }),
         passwordFile: string('The file holding the SMTP password (never inline).', { minLength: 1 }),
         from: string('The From address, e.g. "Lapse <lapse@example.com>".', { minLength: 3 }),
+        optOut: boolean('People may turn email off in their Account view (never for the admins\' notices).', true),
       }, ['host', 'from']),
       chat: array('Slack and Microsoft Teams incoming webhooks.', object('A chat channel: approvers\' concerns (new requests, reminders, break-glass) and their outcomes.', {
         id: ref('id'),

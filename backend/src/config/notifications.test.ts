@@ -29,7 +29,7 @@ test('a full notifications section, and the defaults', () => {
   ].join('\n')), 'lapse.yaml');
   assert.ok(full.ok, full.ok ? '' : formatConfigErrors(full.errors));
   assert.deepEqual(full.config.notifications, {
-    email: { host: 'smtp.example.com', port: 465, secure: true, requireTls: true, user: 'lapse', password: { file: '/etc/lapse/smtp' }, from: 'Lapse <lapse@example.com>' },
+    email: { host: 'smtp.example.com', port: 465, secure: true, requireTls: true, user: 'lapse', password: { file: '/etc/lapse/smtp' }, from: 'Lapse <lapse@example.com>', optOut: true },
     chat: [
       { id: 'sre', type: 'slack', url: { env: 'SLACK_SRE' }, flows: ['demo-approval'], labels: ['prod'] },
       { id: 'all', type: 'teams', url: { file: '/etc/lapse/teams' }, flows: [], labels: [] },
@@ -40,7 +40,7 @@ test('a full notifications section, and the defaults', () => {
   const minimal = parseConfig(withNotifications('email: { host: 127.0.0.1, from: lapse@example.com }'), 'lapse.yaml');
   assert.ok(minimal.ok, minimal.ok ? '' : formatConfigErrors(minimal.errors));
   assert.deepEqual(minimal.config.notifications, {
-    email: { host: '127.0.0.1', port: 587, secure: false, requireTls: false, user: null, password: null, from: 'lapse@example.com' }, chat: [], webhooks: [], maxAttempts: 10,
+    email: { host: '127.0.0.1', port: 587, secure: false, requireTls: false, user: null, password: null, from: 'lapse@example.com', optOut: true }, chat: [], webhooks: [], maxAttempts: 10,
   });
   const none = parseConfig(EXAMPLE, 'lapse.yaml');
   assert.ok(none.ok && none.config.notifications === undefined, 'absent: nobody is told outside Lapse');

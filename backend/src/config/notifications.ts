@@ -31,7 +31,7 @@ export function readNotifications(r: Reader, node: unknown, path: string): Notif
 }
 
 function readEmail(r: Reader, node: unknown, path: string): EmailChannelConfig | undefined {
-  const f = r.map(node, path, ['host', 'port?', 'secure?', 'requireTls?', 'user?', ...secretKeys('password'), 'from'], 'email over SMTP, { host, port, from, … }');
+  const f = r.map(node, path, ['host', 'port?', 'secure?', 'requireTls?', 'user?', ...secretKeys('password'), 'from', 'optOut?'], 'email over SMTP, { host, port, from, … }');
   if (f === undefined) return undefined;
   const before = r.errorCount();
   const host = r.name(f.get('host'), f.at('host'), 'a host name or IP address');
@@ -45,8 +45,9 @@ function readEmail(r: Reader, node: unknown, path: string): EmailChannelConfig |
   if (password && user === null) r.error(node, path, 'a password needs a user');
   const from = r.name(f.get('from'), f.at('from'), 'a From address, e.g. "Lapse <lapse@example.com>"');
   if (from !== undefined && (!/@/.test(from) || /[\r\n]/.test(from))) r.error(f.get('from'), f.at('from'), `expected a From address, e.g. "Lapse <lapse@example.com>"; got ${JSON.stringify(from)}`);
-  if (r.errorCount() > before || host === undefined || port === undefined || secure === undefined || requireTls === undefined || user === undefined || password === undefined || from === undefined) return undefined;
-  return { host, port, secure, requireTls, user, password, from };
+  const optOut = f.has('optOut') ? r.bool(f.get('optOut'), f.at('optOut')) : true;
+  if (r.errorCount() > before || host === undefined || port === undefined || secure === undefined || requireTls === undefined || user === undefined || password === undefined || from === undefined || optOut === undefined) return undefined;
+  return { host, port, secure, requireTls, user, password, from, optOut };
 }
 
 function readChat(r: Reader, node: unknown, path: string): ChatChannelConfig | undefined {

@@ -274,6 +274,8 @@ export interface EmailChannelConfig {
   password: SecretRef | null;
   /** The From address, e.g. "Lapse <lapse@example.com>". */
   from: string;
+  /** Whether people may choose not to be told by email (the Account view); default true. */
+  optOut: boolean;
 }
 
 /** A Slack or Microsoft Teams incoming webhook; only the flows and labels given (empty: all). */

@@ -20,7 +20,7 @@ const compiled = new CompiledConfig({ ...parsed.config, settings: { ...parsed.co
 const T = 1_800_000_000_000;
 
 const notifications = (over: Partial<NotificationsConfig> = {}): NotificationsConfig => ({
-  email: { host: 'smtp.example.com', port: 587, secure: false, requireTls: true, user: null, password: null, from: 'Lapse <lapse@example.com>' },
+  email: { host: 'smtp.example.com', port: 587, secure: false, requireTls: true, user: null, password: null, from: 'Lapse <lapse@example.com>', optOut: true },
   chat: [{ id: 'prod-slack', type: 'slack', url: { env: 'SLACK_URL' }, flows: [], labels: ['prod'] }, { id: 'other', type: 'teams', url: { env: 'TEAMS_URL' }, flows: ['demo-auto'], labels: [] }],
   webhooks: [{ id: 'siem', url: 'https://siem.example.com/hook', secret: { env: 'SIEM_KEY' }, events: ['request.*'] }],
   maxAttempts: 10,

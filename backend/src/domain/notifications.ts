@@ -179,11 +179,22 @@ export function webhookWants(filters: readonly string[], event: string): boolean
 }
 
 /**
- * The outbox rows a transition causes: each person concerned by email (where email is set up
- * and they have an address), each chat channel that carries the request once per event, and
- * each webhook subscriber that wants the event once.
+ * The outbox rows a transition causes: each person concerned by email (where email is set up,
+ * they have an address, and they did not turn it off where they may), each chat channel that
+ * carries the request once per event, and each webhook subscriber that wants the event once.
  */
-export function notificationsFor(entry: TransitionEntry, r: RequestRecord | null, eventId: string, d: { compiled: CompiledConfig; notifications: NotificationsConfig; publicUrl: string | undefined }): OutboxInput[] {
+export function notificationsFor(
+  entry: TransitionEntry,
+  r: RequestRecord | null,
+  eventId: string,
+  d: {
+    compiled: CompiledConfig;
+    notifications: NotificationsConfig;
+    publicUrl: string | undefined;
+    /** People who chose not to be told by email (heeded where notifications.email.optOut allows; never for the admins' notices). */
+    emailOff?: ReadonlySet<string>;
+  },
+): OutboxInput[] {
   const told = whoIsTold(entry, r, d.compiled);
   if (told.length === 0) return [];
   const request = r ? summarize(r, d.compiled) : null;
@@ -198,9 +209,10 @@ export function notificationsFor(entry: TransitionEntry, r: RequestRecord | null
   };
   for (const t of told) {
     if (d.notifications.email) {
+      const heedChoice = d.notifications.email.optOut && t.role !== 'admin';
       for (const person of new Set(t.people)) {
         const address = d.compiled.users.get(person)?.email;
-        if (address) add('email', person, address, t, t.role);
+        if (address && !(heedChoice && d.emailOff?.has(person))) add('email', person, address, t, t.role);
       }
     }
     if (CHAT_EVENTS.has(t.event) && t.role !== 'admin') {

@@ -127,7 +127,7 @@ export class EngineContext {
     if (!notifications) return [];
     // Deterministic: the same transition (a retried commit, a rerun job) makes the same keys.
     const eventId = `${entry.requestId ?? 'lapse'}:${r?.version ?? entry.at}:${entry.action}${suffix ? `:${suffix}` : ''}`;
-    return notificationsFor(entry, r, eventId, { compiled: this.config, notifications, publicUrl: this.config.config.settings.publicUrl });
+    return notificationsFor(entry, r, eventId, { compiled: this.config, notifications, publicUrl: this.config.config.settings.publicUrl, emailOff: this.emailOff });
   }
 
   /** The request as the change set leaves it. */
@@ -202,6 +202,9 @@ export class EngineContext {
 
   /** Ids of the jobs this process is running now (the scheduler renews their leases). */
   readonly runningJobs = new Set<string>();
+
+  /** People who chose not to be told by email (kept current by services/notification-preferences.ts). */
+  emailOff: ReadonlySet<string> = new Set();
 
   /** Executes one claimed job. Completion is conditional on still holding its lease. */
   async runJob(job: JobRecord): Promise<void> {

@@ -182,7 +182,7 @@ export class Engine {
 
   // ── extending (extension.ts) ───────────────────────────────────────────────────────
 
-  extend(actor: string, id: string, input: { duration?: string; justification?: string }): Promise<RequestRecord> {
+  extend(actor: string, id: string, input: { duration?: string; justification?: string; mfaCode?: string; authentication?: ProviderAuthentication | null }): Promise<RequestRecord> {
     return this.extension.extend(actor, id, input);
   }
 
@@ -227,6 +227,15 @@ export class Engine {
   }
 
   /** Executes one claimed job. Completion is conditional on still holding its lease. */
+  /** The people who chose not to be told by email, for the notifications written from now on. */
+  setEmailOff(people: ReadonlySet<string>): void {
+    this.ctx.emailOff = people;
+  }
+
+  emailOff(): ReadonlySet<string> {
+    return this.ctx.emailOff;
+  }
+
   /** Writes audit entries that are no request's transition (reconciliation) with the notifications they cause. */
   recordAudit(audit: AuditInput[]): Promise<void> {
     return this.ctx.commit({ audit });

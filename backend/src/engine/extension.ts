@@ -10,12 +10,13 @@ import { conflict, forbidden, invalid } from './errors.ts';
 import type { EngineContext } from './engine-context.ts';
 import { expiryJob } from './expiry.ts';
 import { waitingJobs } from './waiting.ts';
-import { resolveDuration } from './submission.ts';
+import { checkMfa, resolveDuration } from './submission.ts';
+import type { ProviderAuthentication } from '../domain/sign-in.ts';
 
 export class Extension {
   constructor(private readonly ctx: EngineContext) {}
 
-  async extend(actor: string, id: string, input: { duration?: string; justification?: string }): Promise<RequestRecord> {
+  async extend(actor: string, id: string, input: { duration?: string; justification?: string; mfaCode?: string; authentication?: ProviderAuthentication | null }): Promise<RequestRecord> {
     const now = this.ctx.now();
     const r = await this.ctx.getVisible(actor, id);
     if (r.requester !== actor) throw forbidden('only the requester can extend their access');
@@ -32,6 +33,8 @@ export class Extension {
     }
     const justification = input.justification?.trim() || null;
     if (flow.settings.requireJustification && !justification) throw invalid(`flow "${flow.id}" requires a justification`, 'justification');
+    // More time on a flow that requires MFA asks for it again, as the request did.
+    await checkMfa(this.ctx, flow, actor, input, now);
     const cs: ChangeSet = { audit: [{ at: now, actor, action: 'extension.requested', requestId: id, data: { duration: formatDuration(durationMs), justification } }] };
     let eventType: string;
     if (flow.approval.mode === 'automatic') {

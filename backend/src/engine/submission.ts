@@ -12,7 +12,7 @@ import { dedupe, MAX_BUNDLE_ENTITLEMENTS, type CompiledConfig } from '../domain/
 import { allApprovers, snapshotApprovers, unapprovableReason } from '../domain/approvals.ts';
 import { userMatches } from '../domain/conditions.ts';
 import { windowUnavailableReason } from '../domain/time-windows.ts';
-import { stepUpProblem } from '../domain/sign-in.ts';
+import { stepUpProblem, type ProviderAuthentication } from '../domain/sign-in.ts';
 import { parseDuration, formatDuration } from '../../../common/duration.ts';
 import type { AuditInput, ChangeSet } from '../store/store.ts';
 import { forbidden, invalid, LapseError, StepUpRequired } from './errors.ts';
@@ -64,32 +64,7 @@ export class Submission {
       if (input.startAt > now + MAX_START_DELAY_MS) throw invalid('startAt is more than 90 days ahead', 'startAt');
       startAt = input.startAt > now ? input.startAt : null;
     }
-    const stepUp = flow.settings.requireMfa ? this.ctx.stepUpFor?.(flow) : undefined;
-    if (stepUp) {
-      const problem = stepUpProblem(stepUp, input.authentication ?? null, now);
-      if (problem) {
-        await this.ctx.store.appendAudit([{ at: now, actor, action: 'mfa.step_up_required', requestId: null, data: { flowId: flow.id, reason: problem } }]);
-        throw new StepUpRequired(`flow "${flow.id}" requires a fresh sign-in at the identity provider (a step-up): ${problem}`, flow.id);
-      }
-    } else if (flow.settings.requireMfa) {
-      if (!this.ctx.mfa || !(await this.ctx.mfa.isEnrolled(actor))) {
-        throw forbidden(`flow "${flow.id}" requires MFA, and no MFA factor is configured for ${actor}: set up two-factor authentication first (the portal's Account view, or lapse mfa setup)`);
-      }
-      if (!input.mfaCode) throw invalid(`flow "${flow.id}" requires an MFA code`, 'mfaCode');
-      const result = await this.ctx.mfa.verify(actor, input.mfaCode);
-      if (!result.ok) {
-        // Every refused code is audited: someone holding a stolen token and guessing shows up.
-        await this.ctx.store.appendAudit([{
-          at: now, actor, action: result.reason === 'locked' ? 'mfa.refused' : 'mfa.failed', requestId: null,
-          data: { flowId: flow.id, reason: result.reason, failures: result.failures },
-        }]);
-        if (result.reason === 'locked') {
-          const minutes = Math.ceil((result.retryAfterMs ?? 60_000) / 60_000);
-          throw new LapseError('too-many', `too many wrong MFA codes lately: try again in ${minutes} min`, 'mfaCode', result.retryAfterMs);
-        }
-        throw invalid('the MFA code is not valid (wrong, expired or already used)', 'mfaCode');
-      }
-    }
+    await checkMfa(this.ctx, flow, actor, input, now);
 
     const approverGroups = snapshotApprovers(cfg, flow, actor, entitlements, now);
     const mode = flow.approval.mode;
@@ -210,3 +185,38 @@ export function resolveDuration(flow: FlowConfig, text: string | undefined, fiel
   return ms;
 }
 
+
+/**
+ * A flow that requires MFA: with single sign-on, a step-up at the provider (the caller's
+ * credential authenticated recently enough); else a valid TOTP code, each refused one
+ * audited. Used for a new request and for an extension alike.
+ */
+export async function checkMfa(ctx: EngineContext, flow: FlowConfig, actor: string, input: { mfaCode?: string; authentication?: ProviderAuthentication | null }, now: number): Promise<void> {
+  if (!flow.settings.requireMfa) return;
+  const stepUp = ctx.stepUpFor?.(flow);
+  if (stepUp) {
+    const problem = stepUpProblem(stepUp, input.authentication ?? null, now);
+    if (problem) {
+      await ctx.store.appendAudit([{ at: now, actor, action: 'mfa.step_up_required', requestId: null, data: { flowId: flow.id, reason: problem } }]);
+      throw new StepUpRequired(`flow "${flow.id}" requires a fresh sign-in at the identity provider (a step-up): ${problem}`, flow.id);
+    }
+    return;
+  }
+  if (!ctx.mfa || !(await ctx.mfa.isEnrolled(actor))) {
+    throw forbidden(`flow "${flow.id}" requires MFA, and no MFA factor is configured for ${actor}: set up two-factor authentication first (the portal's Account view, or lapse mfa setup)`);
+  }
+  if (!input.mfaCode) throw invalid(`flow "${flow.id}" requires an MFA code`, 'mfaCode');
+  const result = await ctx.mfa.verify(actor, input.mfaCode);
+  if (!result.ok) {
+    // Every refused code is audited: someone holding a stolen token and guessing shows up.
+    await ctx.store.appendAudit([{
+      at: now, actor, action: result.reason === 'locked' ? 'mfa.refused' : 'mfa.failed', requestId: null,
+      data: { flowId: flow.id, reason: result.reason, failures: result.failures },
+    }]);
+    if (result.reason === 'locked') {
+      const minutes = Math.ceil((result.retryAfterMs ?? 60_000) / 60_000);
+      throw new LapseError('too-many', `too many wrong MFA codes lately: try again in ${minutes} min`, 'mfaCode', result.retryAfterMs);
+    }
+    throw invalid('the MFA code is not valid (wrong, expired or already used)', 'mfaCode');
+  }
+}

@@ -16,8 +16,8 @@ import type { Logger } from '../logger.ts';
 /** A claimed delivery is this replica's for this long. */
 const LEASE_MS = 60_000;
 const BATCH = 50;
-/** Deliveries in flight at once. */
-const CONCURRENCY = 16;
+/** Deliveries in flight at once: a few, so that a backlog does not crowd out the API on the same event loop. */
+const CONCURRENCY = 4;
 export const BACKOFF_BASE_MS = 5_000;
 export const BACKOFF_CAP_MS = 10 * 60_000;
 
@@ -69,7 +69,11 @@ export class OutboxDelivery {
       // CONCURRENCY workers take the batch's rows one after another (a slow one holds up no other).
       let next = 0;
       await Promise.all(Array.from({ length: Math.min(CONCURRENCY, rows.length) }, async () => {
-        while (next < rows.length) report[await this.deliver(rows[next++]!, channels)]++;
+        while (next < rows.length) {
+          report[await this.deliver(rows[next++]!, channels)]++;
+          // Between two deliveries, whatever else waits on the event loop (the API) goes first.
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
       }));
       if (rows.length < BATCH) return report;
     }

@@ -274,4 +274,16 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 13,
+    name: 'each person\'s choice of notification channels',
+    // As SQLite migration 13.
+    sql: `
+      CREATE TABLE notification_preferences (
+        user_id TEXT PRIMARY KEY,
+        email INTEGER NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+    `,
+  },
 ];

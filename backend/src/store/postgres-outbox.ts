@@ -65,3 +65,15 @@ export async function outboxCounts(pool: pg.Pool): Promise<Record<OutboxRecord['
 export async function releaseLeases(pool: pg.Pool, owner: string): Promise<void> {
   await pool.query('UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1', [owner]);
 }
+
+export async function setEmailPreference(pool: pg.Pool, userId: string, email: boolean, at: number): Promise<void> {
+  await pool.query('INSERT INTO notification_preferences (user_id, email, updated_at) VALUES ($1, $2, $3) ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, updated_at = excluded.updated_at', [userId, email ? 1 : 0, at]);
+}
+
+export async function listEmailOptOuts(pool: pg.Pool): Promise<string[]> {
+  return (await queryRows(pool, 'SELECT user_id FROM notification_preferences WHERE email = 0 ORDER BY user_id COLLATE "C"', [])).map((r) => String(r.user_id));
+}
+
+export async function pruneOutbox(pool: pg.Pool, before: number): Promise<number> {
+  return queryCount(pool, "DELETE FROM outbox WHERE status = 'delivered' AND delivered_at < $1", [before]);
+}

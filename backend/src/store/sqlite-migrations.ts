@@ -347,4 +347,17 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 13,
+    name: 'each person\'s choice of notification channels',
+    // Whether a person is told by email (1) or not (0), as they chose in the Account view;
+    // no row: the default, told by email.
+    sql: `
+      CREATE TABLE notification_preferences (
+        user_id TEXT PRIMARY KEY,
+        email INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+    `,
+  },
 ];

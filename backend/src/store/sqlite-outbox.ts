@@ -42,6 +42,14 @@ export class SqliteOutboxWrites {
     ) === 1;
   }
 
+  setEmailPreference(userId: string, email: boolean, at: number): void {
+    this.sql.run('INSERT INTO notification_preferences (user_id, email, updated_at) VALUES (?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, updated_at = excluded.updated_at', userId, email ? 1 : 0, at);
+  }
+
+  prune(before: number): number {
+    return this.sql.run("DELETE FROM outbox WHERE status = 'delivered' AND delivered_at < ?", before);
+  }
+
   /** See Store.retryOutbox. */
   retry(key: string, now: number): boolean {
     return this.sql.run("UPDATE outbox SET status = 'pending', due_at = ?, attempts = 0, lease_owner = NULL, lease_until = NULL WHERE key = ? AND status = 'failed'", now, key) === 1;
@@ -58,4 +66,8 @@ export function outboxCounts(sql: StatementCache): Record<OutboxRecord['status']
   const counts = { pending: 0, delivered: 0, failed: 0 };
   for (const row of sql.all('SELECT status, COUNT(*) AS n FROM outbox GROUP BY status')) counts[String(row.status) as OutboxRecord['status']] = Number(row.n);
   return counts;
+}
+
+export function listEmailOptOuts(sql: StatementCache): string[] {
+  return sql.all('SELECT user_id FROM notification_preferences WHERE email = 0 ORDER BY user_id').map((r) => String(r.user_id));
 }

@@ -398,6 +398,9 @@ export class SqliteStore implements Store {
   async retryOutbox(key: string, now: number): Promise<boolean> { return this.writer.outbox.retry(key, now); }
   async listOutbox(f: OutboxFilter): Promise<OutboxRecord[]> { return outbox.listOutbox(this.sql, f); }
   async outboxCounts(): Promise<Record<OutboxRecord['status'], number>> { return outbox.outboxCounts(this.sql); }
+  async setEmailPreference(userId: string, email: boolean, at: number): Promise<void> { this.writer.outbox.setEmailPreference(userId, email, at); }
+  async listEmailOptOuts(): Promise<string[]> { return outbox.listEmailOptOuts(this.sql); }
+  async pruneOutbox(before: number): Promise<number> { return this.writer.outbox.prune(before); }
   async findRenewal(userId: string): Promise<Renewal | null> { return signIn.findRenewal(this.sql, userId); }
   async claimDueRenewals(now: number, leaseMs: number, limit: number): Promise<DueRenewal[]> { return this.writer.signIn.claimDueRenewals(now, leaseMs, limit); }
 
@@ -461,4 +464,4 @@ export class SqliteStore implements Store {
 }
 
 /** The tables of the store's schema, parents first (PostgreSQL's; SQLite keeps grants inside their requests' rows). */
-export const STORE_TABLES = ['requests', 'request_approvers', 'holdings', 'grants', 'jobs', 'audit', 'audit_head', 'favorites', 'tokens', 'meta', 'sessions', 'sign_in_attempts', 'provisioned_users', 'mfa_enrolments', 'outbox', 'audit_stream'] as const;
+export const STORE_TABLES = ['requests', 'request_approvers', 'holdings', 'grants', 'jobs', 'audit', 'audit_head', 'favorites', 'tokens', 'meta', 'sessions', 'sign_in_attempts', 'provisioned_users', 'mfa_enrolments', 'outbox', 'notification_preferences', 'audit_stream'] as const;

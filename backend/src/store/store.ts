@@ -353,6 +353,12 @@ export interface Store {
   /** The newest notifications first. */
   listOutbox(filter: OutboxFilter): Promise<OutboxRecord[]>;
   outboxCounts(): Promise<Record<OutboxRecord['status'], number>>;
+  /** Deletes the notifications delivered before `before` (the failed ones stay, for an admin); how many. */
+  pruneOutbox(before: number): Promise<number>;
+  /** Records whether a person is told by email (their choice in the Account view). */
+  setEmailPreference(userId: string, email: boolean, at: number): Promise<void>;
+  /** The people who chose not to be told by email. */
+  listEmailOptOuts(): Promise<string[]>;
   /** What renews a user at the provider (null: not a provisioned user). */
   findRenewal(userId: string): Promise<Renewal | null>;
   /**

@@ -8,7 +8,7 @@
 
 import {
   ApiError, type AccessRequest, type Catalog, type ConnectionState, type CreatedToken, type DesktopSettings, type Favorite, type Favorites,
-  type LapseApi, type TokenView, type LapseEvent, type ListRequestsQuery, type Me, type MfaEnrolmentStarted, type MfaStatusView, type StreamMessage,
+  type LapseApi, type TokenView, type LapseEvent, type ListRequestsQuery, type Me, type MfaEnrolmentStarted, type MfaStatusView, type NotificationPreferencesView, type StreamMessage,
 } from '../../../common/lapse-api.ts';
 
 export const TOKEN_KEY = 'lapse.token';
@@ -222,8 +222,8 @@ export function createHttpApi(opts: { baseUrl?: string; storage: TokenStorage; f
     deny: (id, reason) => call<AccessRequest>('POST', `/api/v1/requests/${encodeURIComponent(id)}/deny`, reason ? { reason } : {}),
     cancel: (id) => call<AccessRequest>('POST', `/api/v1/requests/${encodeURIComponent(id)}/cancel`),
     revoke: (id, reason) => call<AccessRequest>('POST', `/api/v1/requests/${encodeURIComponent(id)}/revoke`, reason ? { reason } : {}),
-    extend: (id, duration, justification) =>
-      call<AccessRequest>('POST', `/api/v1/requests/${encodeURIComponent(id)}/extend`, { duration, ...(justification ? { justification } : {}) }),
+    extend: (id, duration, justification, mfaCode) =>
+      call<AccessRequest>('POST', `/api/v1/requests/${encodeURIComponent(id)}/extend`, { duration, ...(justification ? { justification } : {}), ...(mfaCode ? { mfaCode } : {}) }),
     approvals: async () => (await call<{ approvals: AccessRequest[] }>('GET', '/api/v1/approvals')).approvals,
     accessDetails: async (id) => {
       const r = await call<AccessRequest>('GET', `/api/v1/requests/${encodeURIComponent(id)}`);
@@ -243,6 +243,8 @@ export function createHttpApi(opts: { baseUrl?: string; storage: TokenStorage; f
       await call<void>('DELETE', `/api/v1/tokens/${encodeURIComponent(id)}`);
     },
     mfaStatus: () => call<MfaStatusView>('GET', '/api/v1/mfa'),
+    notificationPreferences: () => call<NotificationPreferencesView>('GET', '/api/v1/me/notifications'),
+    setEmailNotifications: (on: boolean) => call<NotificationPreferencesView>('PUT', '/api/v1/me/notifications', { email: on }),
     startMfaEnrolment: () => call<MfaEnrolmentStarted>('POST', '/api/v1/mfa/enrolment'),
     confirmMfaEnrolment: (code) => call<MfaStatusView>('POST', '/api/v1/mfa/enrolment/confirm', { code }),
     removeMfa: async (code) => {

@@ -95,17 +95,28 @@ export function ReasonDialog(props: { open: boolean; onOpenChange(open: boolean)
   );
 }
 
-/** Extend active access by a duration (validated by the server against the flow). */
-export function ExtendDialog(props: { open: boolean; onOpenChange(open: boolean): void; subject: string; onSubmit(duration: string, justification: string): Promise<void> }) {
-  const [duration, setDuration] = useState('1h');
+/**
+ * Extend active access by a duration (validated by the server against the flow), starting
+ * from `duration` (default 1h); the justification is marked required where the flow asks one.
+ */
+export function ExtendDialog(props: {
+  open: boolean; onOpenChange(open: boolean): void; subject: string; duration?: string; justificationRequired?: boolean;
+  /** The flow requires MFA (without single sign-on): a code from the authenticator. */
+  codeRequired?: boolean;
+  onSubmit(duration: string, justification: string, mfaCode: string): Promise<void>;
+}) {
+  const [duration, setDuration] = useState(props.duration ?? '1h');
   const [justification, setJustification] = useState('');
+  const [code, setCode] = useState('');
   const [error, setError] = useState<{ field?: string; message: string } | null>(null);
   const id = useId();
   const submit = async (ev: React.FormEvent) => {
     ev.preventDefault();
     setError(null);
+    if (props.justificationRequired && !justification.trim()) return setError({ field: 'justification', message: 'This flow requires a justification.' });
+    if (props.codeRequired && !/^[0-9]{6}$/.test(code)) return setError({ field: 'mfaCode', message: 'Enter the 6-digit code from your authenticator.' });
     try {
-      await props.onSubmit(duration.trim(), justification.trim());
+      await props.onSubmit(duration.trim(), justification.trim(), code);
       props.onOpenChange(false);
     } catch (err) {
       setError(errorText(err));
@@ -116,8 +127,14 @@ export function ExtendDialog(props: { open: boolean; onOpenChange(open: boolean)
       <form onSubmit={submit} noValidate>
         <label htmlFor={`${id}-d`}>Extend by</label>
         <input id={`${id}-d`} value={duration} onChange={(e) => setDuration(e.target.value)} aria-invalid={error?.field === 'duration' || undefined} />
-        <label htmlFor={`${id}-j`}>Justification</label>
+        <label htmlFor={`${id}-j`}>Justification{props.justificationRequired ? ' (required)' : ''}</label>
         <textarea id={`${id}-j`} rows={2} value={justification} onChange={(e) => setJustification(e.target.value)} aria-invalid={error?.field === 'justification' || undefined} />
+        {props.codeRequired && (
+          <>
+            <label htmlFor={`${id}-c`}>MFA code</label>
+            <input id={`${id}-c`} inputMode="numeric" autoComplete="one-time-code" maxLength={6} value={code} onChange={(e) => setCode(e.target.value)} aria-invalid={error?.field === 'mfaCode' || undefined} />
+          </>
+        )}
         {error && <p role="alert" className="field-error">{error.field ? `${error.field}: ` : ''}{error.message}</p>}
         <div className="actions">
           <Dialog.Close asChild><button type="button">Cancel</button></Dialog.Close>

@@ -1,9 +1,11 @@
 // My access: favorites (one-click request), open requests with live countdowns, access
 // details (reveal, copy), extend, revoke or cancel; then the history with statuses.
+// `extendId` (#/access?extend=<id>, how the tray opens its extend window) opens the extend
+// dialog on that request once it is read.
 
 import { memo, useEffect, useState } from 'react';
 import { ApiError, errorDetail, type AccessRequest } from '../../../common/lapse-api.ts';
-import { useFavorites, useRequests, theApi } from '../stores.ts';
+import { useCatalog, useFavorites, useRequests, theApi } from '../stores.ts';
 import { countdownText, denialOf, isOpen, requestTitle, shortTime, statusText } from '../format.ts';
 import { useNow } from '../use-now.ts';
 import { navigate } from '../router.ts';
@@ -60,7 +62,7 @@ const OpenRow = memo(function OpenRow({ r, now, onAction }: { r: AccessRequest; 
       {r.error && <p className="error">{r.error}</p>}
       {r.status === 'active' && <AccessDetails r={r} />}
       <div className="actions">
-        {r.status === 'active' && r.expiresAt && r.extensions < r.maxExtensions && !r.pendingExtension && (
+        {canExtend(r) && (
           <button type="button" onClick={() => onAction({ kind: 'extend', r })}>Extend</button>
         )}
         {(r.status === 'active' || r.status === 'granting') && (
@@ -91,19 +93,37 @@ function HistoryRow({ r }: { r: AccessRequest }) {
   );
 }
 
-export function AccessView() {
+/** Whether `r` may be extended now (the Extend button's condition). */
+export function canExtend(r: AccessRequest): boolean {
+  return r.status === 'active' && r.expiresAt !== null && r.extensions < r.maxExtensions && !r.pendingExtension;
+}
+
+export function AccessView({ extendId }: { extendId?: string } = {}) {
   const list = useRequests((s) => s.list);
   const loaded = useRequests((s) => s.loaded);
   const favorites = useFavorites((s) => s.favorites);
+  const flows = useCatalog((s) => s.flows);
   const now = useNow(1000);
   const [action, setAction] = useState<Action | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busyFavorite, setBusyFavorite] = useState<string | null>(null);
 
+  // Read afresh on opening (the list kept from before may not hold a request just made).
+  const [read, setRead] = useState(false);
   useEffect(() => {
-    useRequests.getState().load().catch((err) => setError(errorDetail(err)));
+    useRequests.getState().load().catch((err) => setError(errorDetail(err))).finally(() => setRead(true));
     useFavorites.getState().load().catch(() => undefined);
   }, []);
+
+  // Opened on one request's extension (from the tray): its dialog, or why it cannot be extended.
+  const [extendHandled, setExtendHandled] = useState<string | null>(null);
+  useEffect(() => {
+    if (!extendId || !read || extendHandled === extendId) return;
+    setExtendHandled(extendId);
+    const r = list.find((x) => x.id === extendId);
+    if (r && canExtend(r)) setAction({ kind: 'extend', r });
+    else setError(r ? `${requestTitle(r)} cannot be extended now${r.pendingExtension ? ': an extension is already waiting for approval' : r.status !== 'active' ? ` (${statusText(r.status).toLowerCase()})` : ''}.` : `Request ${extendId} is not among your access.`);
+  }, [extendId, read, list]);
 
   const open = list.filter(isOpen);
   const history = list.filter((r) => !isOpen(r));
@@ -180,8 +200,10 @@ export function AccessView() {
       )}
       {a?.kind === 'extend' && (
         <ExtendDialog
-          open onOpenChange={(o) => !o && setAction(null)} subject={requestTitle(a.r)}
-          onSubmit={async (d, j) => useRequests.getState().upsert(await theApi().extend(a.r.id, d, j || undefined))}
+          open onOpenChange={(o) => !o && setAction(null)} subject={requestTitle(a.r)} duration={a.r.duration}
+          justificationRequired={flows.find((f) => f.id === a.r.flowId)?.requireJustification ?? false}
+          codeRequired={(() => { const f = flows.find((x) => x.id === a.r.flowId); return !!f?.requireMfa && !f.stepUp; })()}
+          onSubmit={async (d, j, code) => useRequests.getState().upsert(await theApi().extend(a.r.id, d, j || undefined, code || undefined))}
         />
       )}
     </main>

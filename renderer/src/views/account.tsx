@@ -1,11 +1,12 @@
-// Account: who is signed in (and, in the portal, sign out), two-factor authentication for
+// Account: who is signed in (and, in the portal, sign out), how they are told of what
+// concerns them (email on or off, where the admins allow it), two-factor authentication for
 // flows that require MFA (its status; setting it up with a QR code and the secret as text,
 // confirmed with a code; removing it with a code), and the person's own API tokens: the list
 // (created, expires, last used, revoked), making one (shown once, with a Copy button) and
 // revoking one after a confirmation.
 
 import { useEffect, useId, useState } from 'react';
-import { ApiError, errorDetail, type CreatedToken, type MfaEnrolmentStarted, type MfaStatusView, type TokenView } from '../../../common/lapse-api.ts';
+import { ApiError, errorDetail, type CreatedToken, type MfaEnrolmentStarted, type MfaStatusView, type NotificationPreferencesView, type TokenView } from '../../../common/lapse-api.ts';
 import { useSession, theApi } from '../stores.ts';
 import { shortTime } from '../format.ts';
 import { ConfirmDialog } from '../components/dialogs.tsx';
@@ -19,9 +20,45 @@ export function AccountView({ onSignOut }: { onSignOut(): void | Promise<void> }
       <h2 id="account-title">Account</h2>
       {me && <p>Signed in as <strong>{me.name ?? me.id}</strong> ({me.id}{me.email ? `, ${me.email}` : ''}) · {me.roles.join(', ')}</p>}
       {api.host === 'portal' && <SignOutButton onSignOut={onSignOut} />}
+      <Notifications />
       <TwoFactor />
       <ApiTokens />
     </main>
+  );
+}
+
+/** Email on or off: shown where the server sends email; the switch only where the admins let people turn it off. */
+function Notifications() {
+  const [prefs, setPrefs] = useState<NotificationPreferencesView | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    theApi().notificationPreferences().then(setPrefs, (err: unknown) => setError(errorDetail(err)));
+  }, []);
+  const toggle = async (on: boolean) => {
+    setBusy(true);
+    setError(null);
+    try {
+      setPrefs(await theApi().setEmailNotifications(on));
+    } catch (err) {
+      setError(ApiError.from(err).detail);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const email = prefs?.email;
+  return (
+    <section aria-labelledby="notifications-title">
+      <h3 id="notifications-title">Notifications</h3>
+      {error && <p role="alert" className="error">{error}</p>}
+      {email && !email.available && <p className="hint">This server sends no email{email.address ? '' : ' (your account has no address)'}: you are told in Lapse itself and in the team&apos;s channels.</p>}
+      {email?.available && (
+        <label className="option">
+          <input type="checkbox" checked={email.on} disabled={busy || !email.mayTurnOff} onChange={(e) => void toggle(e.target.checked)} />
+          <span>Email me at {email.address} about my requests and the ones I may approve{email.mayTurnOff ? '' : ' (the admins keep this on)'}</span>
+        </label>
+      )}
+    </section>
   );
 }
 

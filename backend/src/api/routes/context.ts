@@ -12,6 +12,7 @@ import type { AuditService } from '../../services/audit-service.ts';
 import type { TokenService } from '../../services/token-service.ts';
 import type { MfaEnrolments } from '../../services/mfa-enrolment.ts';
 import type { NotificationAdmin } from '../../services/notification-admin.ts';
+import type { NotificationPreferences } from '../../services/notification-preferences.ts';
 import type { Clock } from '../../../../common/clock.ts';
 import type { Logger } from '../../logger.ts';
 import type { EventBus } from '../../engine/events.ts';
@@ -34,6 +35,7 @@ export interface RouteContext {
   tokenService: TokenService;
   mfaEnrolments: MfaEnrolments;
   notifications: NotificationAdmin;
+  notificationPreferences: NotificationPreferences;
   clock: Clock;
   events: EventBus;
   /** The events stream's recent past, replayed to a client that reconnects; absent: such a client is told to reload. */

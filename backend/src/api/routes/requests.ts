@@ -69,7 +69,7 @@ export function requestRoutes(app: Api, { engine, queries }: RouteContext): void
     schema: { summary: 'Extend active access through the flow\'s approval policy', params: S.idParams, body: S.extendBody, response: { 200: R.requestView } },
     config: token(400, 403, 404, 409, 422),
   }, async (req) => {
-    await engine.extend(req.caller.id, req.params.id, req.body);
+    await engine.extend(req.caller.id, req.params.id, { ...req.body, authentication: req.caller.authentication });
     return queries.viewOf(req.params.id, req.caller.id);
   });
 
