@@ -13,9 +13,13 @@ import type { OutboxRecord, Store } from '../store/store.ts';
 import type { Channels } from '../notify/channels.ts';
 import type { Logger } from '../logger.ts';
 
-/** A claimed delivery is this replica's for this long. */
-const LEASE_MS = 60_000;
-const BATCH = 50;
+/**
+ * A claimed delivery is this replica's for this long: longer than a batch can take even when
+ * every delivery in it runs into the channels' 15 s timeout (BATCH / CONCURRENCY of them in a
+ * row), so that another replica does not take a row this one is about to deliver.
+ */
+const LEASE_MS = 2 * 60_000;
+const BATCH = 16;
 /** Deliveries in flight at once: a few, so that a backlog does not crowd out the API on the same event loop. */
 const CONCURRENCY = 4;
 export const BACKOFF_BASE_MS = 5_000;
