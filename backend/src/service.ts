@@ -36,6 +36,8 @@ import { resealLegacyChain } from './audit/verify.ts';
 import { AuditStream } from './audit/stream.ts';
 import type { Backoff } from './domain/audit-stream.ts';
 import { IntegrationHealth } from './engine/integration-health.ts';
+import { configChanges } from './domain/config-changes.ts';
+import { IntegrationRegistry, type ReloadResult } from './services/integration-registry.ts';
 import { reconcile, type ReconcileReport } from './engine/reconcile.ts';
 import { createToken } from './auth/tokens.ts';
 import { buildServer } from './api/server.ts';
@@ -66,6 +68,8 @@ const OUTBOX_KEEP_DELIVERED_MS = 30 * 86_400_000;
 const OUTBOX_PRUNE_EVERY_MS = 3_600_000;
 /** How often the events older than settings.eventRetention are deleted. */
 const EVENT_PRUNE_EVERY_MS = 10 * 60_000;
+/** How often integrations removed while requests held grants on them are looked at, to be dropped once those are revoked. */
+const INTEGRATION_REMOVALS_EVERY_MS = 5_000;
 /** A job due for longer than this counts as overdue in the metrics. */
 const OVERDUE_AFTER_MS = 60_000;
 
@@ -104,8 +108,13 @@ export interface Service {
   renewSignIns(): Promise<RenewalReport>;
   /** Delivers the notifications due now (the scheduler does it every half second). */
   deliverNotifications(): Promise<DeliveryReport>;
-  /** Re-reads the configuration file; a bad file is refused and the running one stays. */
-  reload(): Promise<{ ok: true } | { ok: false; errors: string }>;
+  /**
+   * Re-reads the configuration file and applies it, integrations included (see
+   * services/integration-registry.ts); a bad file, an integration that cannot be used, or
+   * one removed while requests hold grants on it (unless `revokeRemoved`) is refused, and
+   * the running configuration stays.
+   */
+  reload(opts?: { revokeRemoved?: boolean }): Promise<ReloadResult>;
   stop(): Promise<void>;
 }
 
@@ -260,11 +269,17 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const expedited = await store.retryBackedOffRevokesNow(clock.now());
   if (expedited > 0) log.info({ jobs: expedited }, 'retrying revokes that were waiting in backoff');
   const metrics = new Metrics();
-  const integrations = new Map<string, Integration>();
-  const syncIntegrations = async (cfg: LapseConfig) => {
-    for (const i of cfg.integrations) if (!integrations.has(i.id)) integrations.set(i.id, metrics.instrument(await createIntegration(i, dataDir, clock, env)));
-  };
-  await syncIntegrations(config);
+  // The integrations in force; a reload adds, replaces and removes them (engine and health are
+  // only called on once the service is built).
+  const registry = new IntegrationRegistry({
+    create: async (cfg) => metrics.instrument(await createIntegration(cfg, dataDir, clock, env)),
+    holdersOf: (id) => engine.holdersOf(id),
+    revokeOnIntegration: (id, note) => engine.revokeOnIntegration(id, note),
+    checked: (id) => void health.check(id),
+    log: (level, message, fields) => log[level](fields ?? {}, message),
+  });
+  await registry.start(config.integrations);
+  const integrations: Map<string, Integration> = registry.integrations;
 
   const events = new EventBus();
   // Every event this replica's stream carries is kept for settings.eventRetention, for replay.
@@ -353,6 +368,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     owner, leaseMs, ...opts.scheduler,
     periodic: [
       { name: 'health', everyMs: config.settings.healthCheckEvery ?? DEFAULT_HEALTH_CHECK_EVERY_MS, run: () => health.checkAll() },
+      // An integration a reload removed while requests held grants on it is dropped once their revokes are done.
+      { name: 'integration-removals', everyMs: INTEGRATION_REMOVALS_EVERY_MS, run: () => registry.dropLeft() },
       { name: 'events', everyMs: EVENT_PRUNE_EVERY_MS, run: () => eventLog.prune() },
       // The first sweep waits a minute: right after a start the overdue revokes come first.
       ...(reconcileEvery === null ? [] : [{ name: 'reconcile', everyMs: reconcileEvery, firstAfterMs: Math.min(reconcileEvery, RECONCILE_FIRST_AFTER_MS), run: () => runReconcile('system') }]),
@@ -375,31 +392,47 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   } catch (err) {
     clearInterval(checkpointTimer);
     await relay?.stop();
-    for (const i of integrations.values()) await i.close();
+    await registry.close();
     await store.close();
     releaseLock();
     throw err;
   }
 
-  const reload = async (): Promise<{ ok: true } | { ok: false; errors: string }> => {
+  const applyReload = async (reloadOpts: { revokeRemoved?: boolean }): Promise<ReloadResult> => {
     try {
       const next = await loadConfigFile(opts.configPath);
       if (JSON.stringify(next.auditStream ?? null) !== JSON.stringify(auditStreamAtStart ?? null)) log.warn({}, 'auditStream changed: it is read at start, so the change takes effect at the next start');
+      const nextCompiled = identities.compile(next);
+      const changes = configChanges(config, next);
+      // New and changed integrations are made (and a changed one checked) before anything changes.
+      const prepared = await registry.prepare(changes, next.integrations, { revokeRemoved: reloadOpts.revokeRemoved });
+      if (!prepared.ok) {
+        log.error({ errors: prepared.errors, ...(prepared.holding ? { holding: prepared.holding.map((h) => h.id) } : {}) }, 'configuration refused; the running configuration stays');
+        return prepared;
+      }
       config = next;
-      compiled = identities.compile(next);
-      await syncIntegrations(next);
+      compiled = nextCompiled;
       engine.config = compiled;
-      await store.appendAudit([{ at: clock.now(), actor: 'system', action: 'config.reloaded', requestId: null, data: { flows: next.flows.length, users: next.users.length } }]);
+      const applied = await prepared.apply();
+      const result = { ...changes, ...applied };
+      await store.appendAudit([{ at: clock.now(), actor: 'system', action: 'config.reloaded', requestId: null, data: { flows: next.flows.length, users: next.users.length, changes: result } }]);
       await engine.syncAutomaticFlows();
       await store.setMeta(TOKEN_LIFETIMES_KEY, JSON.stringify(next.settings.tokens ?? DEFAULT_TOKEN_LIFETIMES));
       await offboarder.sweep();
-      log.info({ file: opts.configPath }, 'configuration reloaded');
-      return { ok: true };
+      log.info({ file: opts.configPath, integrations: changes.integrations, revoked: applied.revoked }, 'configuration reloaded');
+      return { ok: true, changes: result };
     } catch (err) {
       const errors = err instanceof ConfigInvalidError ? err.message : String(err);
       log.error({ errors }, 'configuration refused; the running configuration stays');
       return { ok: false, errors };
     }
+  };
+  // One reload at a time: each one compares against what the one before it left in force.
+  let reloading: Promise<unknown> = Promise.resolve();
+  const reload = (reloadOpts: { revokeRemoved?: boolean } = {}): Promise<ReloadResult> => {
+    const run = reloading.then(() => applyReload(reloadOpts));
+    reloading = run.catch(() => undefined);
+    return run;
   };
 
   // Every audit event to the subscribers of auditStream (read at start), in loops beside the
@@ -443,7 +476,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     clearInterval(checkpointTimer);
     await scheduler.stop();
     await relay?.stop();
-    for (const i of integrations.values()) await i.close();
+    await registry.close();
     await store.close();
     releaseLock();
     throw err;
@@ -470,7 +503,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       await eventLog.stop();
       // A replica stopping cleanly hands its unfinished work to the others at once.
       if (shared) await store.releaseAllLeases(owner).catch(() => undefined);
-      for (const i of integrations.values()) await i.close();
+      await registry.close();
       await store.close();
       releaseLock();
     },

@@ -53,6 +53,15 @@ export const problem = {
       required: ['flowId', 'signIn'],
       properties: { flowId: text, signIn: text },
     },
+    requests: {
+      type: 'array',
+      description: 'a configuration reload refused because it removes integrations that these requests still hold grants on',
+      items: {
+        type: 'object',
+        required: ['id', 'integration', 'requester', 'flowId', 'status'],
+        properties: { id: text, integration: text, requester: text, flowId: text, status: text },
+      },
+    },
   },
 } as const;
 
@@ -333,11 +342,45 @@ export const revokeAllResult = {
   },
 } as const;
 
+const addedRemoved = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['added', 'removed'],
+  properties: { added: { type: 'integer' }, removed: { type: 'integer' } },
+} as const;
+
 export const reloadResult = {
   type: 'object',
   additionalProperties: false,
-  required: ['status'],
-  properties: { status: { type: 'string', enum: ['reloaded'] } },
+  required: ['status', 'integrations', 'flows', 'users', 'revoked', 'leaving'],
+  properties: {
+    status: { type: 'string', enum: ['reloaded'] },
+    integrations: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['added', 'changed', 'removed'],
+      properties: {
+        added: texts,
+        changed: {
+          type: 'array',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['id', 'parts'],
+            properties: {
+              id: text,
+              parts: { type: 'array', items: { type: 'string', enum: ['type', 'name', 'owner', 'connection', 'resourceTypes', 'permissions', 'resources'] }, description: 'what changed; a change other than name or owner replaced the integration' },
+            },
+          },
+        },
+        removed: texts,
+      },
+    },
+    flows: addedRemoved,
+    users: addedRemoved,
+    revoked: { ...texts, description: 'requests revoked because their integration was removed (revokeRemoved)' },
+    leaving: { ...texts, description: 'removed integrations kept until those revokes have finished' },
+  },
 } as const;
 
 export const auditEvent = {

@@ -64,6 +64,14 @@ export const revokeAllBody = {
   },
 } as const;
 
+export const reloadBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    revokeRemoved: { type: 'boolean', description: 'revoke the requests that hold grants on an integration the new configuration removes (otherwise such a reload is refused)' },
+  },
+} as const;
+
 export const favoriteBody = {
   type: 'object',
   additionalProperties: false,

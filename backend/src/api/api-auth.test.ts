@@ -327,7 +327,9 @@ describe('configuration reload', () => {
     writeFileSync(configPath, original.trimEnd() + '\n' + extra);
     const res = await s.as('carol', 'POST', '/api/v1/admin/config/reload');
     assert.equal(res.status, 200, res.text);
-    assert.deepEqual(res.body, { status: 'reloaded' });
+    assert.deepEqual(res.body, {
+      status: 'reloaded', integrations: { added: [], changed: [], removed: [] }, flows: { added: 1, removed: 0 }, users: { added: 0, removed: 0 }, revoked: [], leaving: [],
+    }, 'the answer says what changed');
     const catalog = await s.as('alice', 'GET', '/api/v1/catalog');
     const flow = catalog.body.flows.find((f: { id: string }) => f.id === 'demo-extra');
     assert.ok(flow, 'the new flow is in the catalog');
@@ -339,5 +341,6 @@ describe('configuration reload', () => {
     assert.equal(created.body.status, 'active');
     const audit = await s.as('carol', 'GET', '/api/v1/audit?action=config.reloaded');
     assert.equal(audit.body.events.length, 1, 'only the successful reload is recorded');
+    assert.deepEqual(audit.body.events[0].data.changes.flows, { added: 1, removed: 0 }, 'the audit records what changed');
   });
 });

@@ -46,6 +46,7 @@ import { TokenService } from '../services/token-service.ts';
 import cookie from '@fastify/cookie';
 import type { SignInService } from '../services/sign-in.ts';
 import type { MfaEnrolments } from '../services/mfa-enrolment.ts';
+import type { ReloadResult } from '../services/integration-registry.ts';
 
 export interface ServerDeps {
   engine: Engine;
@@ -56,7 +57,7 @@ export interface ServerDeps {
   scheduler: Scheduler;
   integrations: ReadonlyMap<string, Integration>;
   clock: Clock;
-  reload: () => Promise<{ ok: true } | { ok: false; errors: string }>;
+  reload: (opts?: { revokeRemoved?: boolean }) => Promise<ReloadResult>;
   logger: Logger;
   /** The service's metrics (default: a registry of the server's own). */
   metrics?: Metrics;

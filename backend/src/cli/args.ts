@@ -41,6 +41,7 @@ export const OPTIONS = {
   since: { type: 'string' },
   until: { type: 'string' },
   state: { type: 'string' },
+  'revoke-removed': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

@@ -27,7 +27,11 @@ Server and offline tools:
                                      or LAPSE_LOG_LEVEL; JSON lines on stderr, readable on a terminal)
   lapse config check FILE            validate a configuration; every error with file:line:column
   lapse config schema                print the JSON Schema of the configuration file
-  lapse config reload                ask the running server to re-read its configuration (admin)
+  lapse config reload [--revoke-removed]
+                                     ask the running server to re-read its configuration and apply it,
+                                     integrations included; prints what changed (admin). Removing an
+                                     integration that requests still hold is refused, with them listed;
+                                     --revoke-removed revokes them instead
   lapse token create --user ID --data-dir DIR [--name TEXT] [--expires-in 90d]
                                      (a user of the configuration the server last loaded; default 90d, at most 366d)
   lapse token list --data-dir DIR [--user ID]

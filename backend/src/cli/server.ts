@@ -2,7 +2,7 @@
 // configuration file, print its JSON Schema, ask a running server to reload.
 
 import { readFileSync } from 'node:fs';
-import { apiClient, need, UsageError, type Verb } from './args.ts';
+import { apiClient, emitter, need, UsageError, type Verb } from './args.ts';
 import { jsonText } from './format.ts';
 import { configModule, loggerModule, serviceModule } from './lazy-modules.ts';
 
@@ -27,6 +27,35 @@ export const server: Verb = async (_args, v) => {
   });
   return 0;
 };
+
+/** POST /api/v1/admin/config/reload's answer. */
+interface ReloadAnswer {
+  integrations: { added: string[]; changed: { id: string; parts: string[] }[]; removed: string[] };
+  flows: { added: number; removed: number };
+  users: { added: number; removed: number };
+  revoked: string[];
+  leaving: string[];
+}
+
+const PART_NAMES: Record<string, string> = { resourceTypes: 'resource types' };
+
+/** What a reload changed, a line each (none: nothing changed). */
+export function reloadLines(r: ReloadAnswer): string[] {
+  const lines: string[] = [];
+  const i = r.integrations;
+  if (i.added.length) lines.push(`integrations added: ${i.added.join(', ')}`);
+  for (const c of i.changed) lines.push(`integration ${c.id} changed: ${c.parts.map((p) => PART_NAMES[p] ?? p).join(', ')}`);
+  if (i.removed.length) lines.push(`integrations removed: ${i.removed.join(', ')}`);
+  if (r.revoked.length) lines.push(`revoking ${r.revoked.length} request(s) on removed integrations: ${r.revoked.join(', ')}`);
+  if (r.leaving.length) lines.push(`kept until those revokes finish: ${r.leaving.join(', ')}`);
+  const counted = (what: string, c: { added: number; removed: number }) => {
+    if (c.added || c.removed) lines.push(`${what}: ${c.added} added, ${c.removed} removed`);
+  };
+  counted('flows', r.flows);
+  counted('users', r.users);
+  if (lines.length === 0) lines.push('no integration, flow or user added, changed or removed');
+  return lines;
+}
 
 export const config: Verb = async ([sub, file], v, o) => {
   if (sub === 'check') {
@@ -56,9 +85,12 @@ export const config: Verb = async ([sub, file], v, o) => {
   }
   if (sub === 'reload') {
     const api = apiClient(v);
-    await api.post('/api/v1/admin/config/reload', {});
-    o.line('configuration reloaded');
+    const result = await api.post<ReloadAnswer>('/api/v1/admin/config/reload', v['revoke-removed'] ? { revokeRemoved: true } : {});
+    emitter(v, o)(result, () => {
+      o.line('configuration reloaded');
+      for (const line of reloadLines(result)) o.line(`  ${line}`);
+    });
     return 0;
   }
-  throw new UsageError('expected: lapse config check FILE | config schema | config reload');
+  throw new UsageError('expected: lapse config check FILE | config schema | config reload [--revoke-removed]');
 };

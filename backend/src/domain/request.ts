@@ -52,7 +52,7 @@ export interface PendingExtension {
   requestedAt: number;
 }
 
-export type EndReason = 'expiry' | 'self' | 'approver' | 'admin' | 'revoke-all' | 'condition' | 'grant-failed' | 'user-removed' | 'timed-out';
+export type EndReason = 'expiry' | 'self' | 'approver' | 'admin' | 'revoke-all' | 'condition' | 'grant-failed' | 'user-removed' | 'timed-out' | 'integration-removed';
 
 export interface RequestRecord {
   id: string;

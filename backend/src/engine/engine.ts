@@ -27,7 +27,7 @@ import { Expiry } from './expiry.ts';
 import { Waiting } from './waiting.ts';
 import { AutomaticFlows } from './automatic-flows.ts';
 import { Favorites } from './favorites.ts';
-import { RevokeAll } from './revoke-all.ts';
+import { RevokeAll, type IntegrationHolder } from './revoke-all.ts';
 import { Offboarding, type OffboardingReport } from './offboarding.ts';
 
 export { AUTOMATIC_PREFIX } from './automatic-flows.ts';
@@ -199,6 +199,16 @@ export class Engine {
   /** The panic button: revokes everything scheduled, granting or active that matches. */
   revokeAll(actor: string, filter: RevokeAllFilter, reasonInput?: string): Promise<{ revoked: string[]; failed: { id: string; error: string }[] }> {
     return this.revokeAllAccess.revokeAll(actor, filter, reasonInput);
+  }
+
+  /** The requests granting, active or revoking with a grant on this integration (see RevokeAll.holdersOf). */
+  holdersOf(integration: string): Promise<IntegrationHolder[]> {
+    return this.revokeAllAccess.holdersOf(integration);
+  }
+
+  /** Revokes what is held on an integration removed from the configuration, with `note` as the reason. */
+  revokeOnIntegration(integration: string, note: string): Promise<{ revoked: string[]; failed: { id: string; error: string }[] }> {
+    return this.revokeAllAccess.revokeOnIntegration(integration, note);
   }
 
   /** A person is no longer a Lapse user: revokes what they hold and cancels what they asked for. */

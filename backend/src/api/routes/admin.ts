@@ -19,13 +19,22 @@ export function adminRoutes(app: Api, { engine, reload, reconcile }: RouteContex
   });
 
   app.post('/api/v1/admin/config/reload', {
-    schema: { summary: 'Admin: re-read the configuration file', response: { 200: R.reloadResult } },
-    config: token(403, 422),
+    schema: {
+      summary: 'Admin: re-read the configuration file and apply it (integrations added, changed and removed); answers what changed',
+      body: S.reloadBody,
+      response: { 200: R.reloadResult },
+    },
+    // 409: an integration removed while requests hold grants on it (listed in `requests`); 422: a bad file, or an integration that cannot be used.
+    config: token(400, 403, 409, 422),
+    ...optionalBody,
   }, async (req, reply) => {
     requireAdmin(req);
-    const result = await reload();
-    if (!result.ok) return problem(reply, 422, 'Configuration refused', result.errors, { errors: result.errors.split('\n') });
-    return { status: 'reloaded' as const };
+    const result = await reload({ revokeRemoved: req.body?.revokeRemoved === true });
+    if (!result.ok) {
+      if (result.holding) return problem(reply, 409, 'Configuration refused', result.errors, { requests: result.holding });
+      return problem(reply, 422, 'Configuration refused', result.errors, { errors: result.errors.split('\n') });
+    }
+    return { status: 'reloaded' as const, ...result.changes };
   });
 
   app.post('/api/v1/admin/reconcile', {

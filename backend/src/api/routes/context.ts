@@ -19,6 +19,7 @@ import type { EventBus } from '../../engine/events.ts';
 import type { EventLog } from '../../services/event-log.ts';
 import type { BearerTokens } from '../../auth/tokens.ts';
 import type { Metrics } from '../../metrics.ts';
+import type { ReloadResult } from '../../services/integration-registry.ts';
 import type { ReconcileReport } from '../../engine/reconcile.ts';
 import type { AuditStreamStatus } from '../../audit/stream.ts';
 import '../route-access.ts';
@@ -45,7 +46,7 @@ export interface RouteContext {
   /** Throws when the store cannot be reached (GET /readyz). */
   ping: () => Promise<void>;
   /** Re-reads the configuration file (POST /admin/config/reload). */
-  reload: () => Promise<{ ok: true } | { ok: false; errors: string }>;
+  reload: (opts?: { revokeRemoved?: boolean }) => Promise<ReloadResult>;
   /** Reconciliation (POST /admin/reconcile); absent: the route answers 503. */
   reconcile?: (by: string) => Promise<ReconcileReport>;
   logger: Logger;
