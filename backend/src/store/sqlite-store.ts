@@ -292,7 +292,8 @@ export class SqliteStore implements Store {
     if (f.requestId !== undefined) { where.push('a.request_id = ?'); params.push(f.requestId); }
     if (f.actor !== undefined) { where.push('a.actor = ?'); params.push(f.actor); }
     if (f.action !== undefined) { where.push('a.action = ?'); params.push(f.action); }
-    if (f.user !== undefined) { where.push('(a.actor = ? OR r.requester = ?)'); params.push(f.user, f.user); }
+    // By the actor's index, or the requester's requests (their index), not by reading every event.
+    if (f.user !== undefined) { where.push('(a.actor = ? OR a.request_id IN (SELECT id FROM requests WHERE requester = ?))'); params.push(f.user, f.user); }
     if (f.flowId !== undefined) { where.push('r.flow_id = ?'); params.push(f.flowId); }
     if (f.integration !== undefined) {
       where.push("(json_extract(a.data, '$.integration') = ? OR EXISTS (SELECT 1 FROM json_each(r.doc, '$.entitlements') e WHERE json_extract(e.value, '$.integration') = ?))");
@@ -305,7 +306,7 @@ export class SqliteStore implements Store {
     if (f.beforeSeq !== undefined) { where.push('a.seq < ?'); params.push(f.beforeSeq); }
     const limit = Math.min(Math.max(1, Math.floor(f.limit ?? 100)), 10_000);
     // The request's row only where a filter reads it (the audit alone otherwise).
-    const join = f.user !== undefined || f.flowId !== undefined || f.integration !== undefined || f.label !== undefined ? 'LEFT JOIN requests r ON r.id = a.request_id' : '';
+    const join = f.flowId !== undefined || f.integration !== undefined || f.label !== undefined ? 'LEFT JOIN requests r ON r.id = a.request_id' : '';
     const sql = `SELECT a.* FROM audit a ${join} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY a.seq ${f.order === 'desc' ? 'DESC' : 'ASC'} LIMIT ${limit}`;
     return this.db.prepare(sql).all(...params).map((r) => auditFromRow(r as Row));
   }
