@@ -14,6 +14,7 @@ import { chromium, type Browser, type BrowserContext, type Locator, type Page } 
 import { EXAMPLE, analyticsRead, appRead, startTestServer, usersWrite, type TestServer } from '../../backend/src/api/api-test-support.ts';
 import { buildRenderer } from '../build.ts';
 import { CHROMIUM, CHROMIUM_ARGS } from './chromium.ts';
+import { unnamedControls } from './unnamed-controls.ts';
 
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 const WAIT = 10_000;
@@ -137,6 +138,7 @@ describe('the admin views in Chromium', { concurrency: false }, () => {
     await visible(activityRows(carol).first());
     assert.equal(await carol.getByLabel('User').inputValue(), 'alice');
     await carol.screenshot({ path: join(ARTIFACTS, 'activity.png'), fullPage: true });
+    assert.deepEqual(await unnamedControls(carol), [], 'every control of the Activity view has a name');
     const [download] = await Promise.all([carol.waitForEvent('download'), carol.getByRole('button', { name: 'Download CSV report' }).click()]);
     assert.equal(download.suggestedFilename(), 'lapse-activity.csv');
     const csv = readFileSync((await download.path())!, 'utf8');
@@ -160,6 +162,7 @@ describe('the admin views in Chromium', { concurrency: false }, () => {
     assert.match(approvers, /bob/);
     assert.match(approvers, /erin/);
     await alice.screenshot({ path: join(ARTIFACTS, 'request-page.png'), fullPage: true });
+    assert.deepEqual(await unnamedControls(alice), [], 'every control of a request\'s page has a name');
 
     await dave.goto(`${server.svc.url}/#/requests?id=${revokedId}`);
     await visible(dave.getByRole('alert').filter({ hasText: 'shown to its requester, its approvers and admins' }));
@@ -177,6 +180,7 @@ describe('the admin views in Chromium', { concurrency: false }, () => {
     assert.equal(await alice.getByLabel('Duration').inputValue(), '2h');
     assert.equal(await alice.getByLabel('Justification (required)').inputValue(), 'INC-21: "users" table =fix');
     await alice.screenshot({ path: join(ARTIFACTS, 'request-again.png'), fullPage: true });
+    assert.deepEqual(await unnamedControls(alice), [], 'every control of the pre-filled form has a name');
     await alice.getByRole('button', { name: 'Request access' }).click();
     await alice.waitForURL(/#\/access$/);
     const mine = (await server.as('alice', 'GET', '/api/v1/requests?mine=true&flow=demo-approval&status=pending')).body.requests;
@@ -198,6 +202,7 @@ describe('the admin views in Chromium', { concurrency: false }, () => {
     assert.notEqual(cells[3], '');
     assert.deepEqual(cells.slice(5), ['not reported', 'not reported']);
     await carol.screenshot({ path: join(ARTIFACTS, 'integrations.png'), fullPage: true });
+    assert.deepEqual(await unnamedControls(carol), [], 'every control of the Integrations view has a name');
   });
 
   test('Configuration: the file in force; a reload of a broken file is refused and shows its errors; a fixed one is applied', async () => {
@@ -215,6 +220,7 @@ describe('the admin views in Chromium', { concurrency: false }, () => {
       await visible(carol.getByText('Refused', { exact: true }));
       assert.match(await carol.getByLabel('Last reload result').innerText(), /by carol/);
       await carol.screenshot({ path: join(ARTIFACTS, 'configuration.png'), fullPage: true });
+      assert.deepEqual(await unnamedControls(carol), [], 'every control of the Configuration view has a name');
     } finally {
       writeFileSync(configPath, good);
     }
