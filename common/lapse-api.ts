@@ -4,14 +4,45 @@
 // the callback given to `subscribe`. Failures reject with an `ApiError`.
 
 import type {
-  AccessRequest, Catalog, CreatedToken, Favorite, FavoriteRequestOptions, Favorites, LapseEvent, Me, MfaEnrolmentStarted, MfaStatusView, NewFavorite, NewRequest,
-  NotificationPreferencesView, Problem, RequestStatus, TokenView,
+  AccessRequest, AuditPage, Catalog, ConfigStatus, CreatedToken, Favorite, FavoriteRequestOptions, Favorites, IntegrationList, LapseEvent, Me, MfaEnrolmentStarted, MfaStatusView,
+  NewFavorite, NewRequest, NotificationPreferencesView, Problem, RequestStatus, RequestTimeline, TokenView,
 } from './api/types.ts';
 
 export type {
-  AccessRequest, Catalog, CatalogBundle, CatalogFlow, CreatedToken, Decision, Entitlement, Favorite, FavoriteRequestOptions, Favorites, GrantView, LapseEvent, Me,
-  MfaEnrolmentStarted, MfaStatusView, NewFavorite, NewRequest, NotificationPreferencesView, RequestStatus, Suggestion, TokenView,
+  AccessRequest, AuditEventView, AuditPage, Catalog, CatalogBundle, CatalogFlow, ConfigStatus, CreatedToken, Decision, Entitlement, Favorite, FavoriteRequestOptions, Favorites,
+  GrantView, IntegrationList, LapseEvent, Me, MfaEnrolmentStarted, MfaStatusView, NewFavorite, NewRequest, NotificationPreferencesView, RequestStatus, RequestTimeline, Suggestion,
+  TimelineEntry, TokenView,
 } from './api/types.ts';
+
+/** The Activity view's filters (admins): each narrows the audit list and the activity report. */
+export interface ActivityFilter {
+  user?: string;
+  flow?: string;
+  integration?: string;
+  label?: string;
+  /** The audit list only (the report has one row per request and integration). */
+  action?: string;
+  /** ISO 8601 date-times: [since, until). */
+  since?: string;
+  until?: string;
+}
+
+/** One page of the Activity list, newest first: `cursor` is the nextCursor of the page before. */
+export interface ActivityQuery extends ActivityFilter {
+  cursor?: string;
+  limit?: number;
+}
+
+/** The query of the audit list (newest first) or of the report for these filters, as name → value. */
+export function activityParams(q: ActivityQuery, report = false): Record<string, string> {
+  const params: Record<string, string> = report ? {} : { order: 'desc' };
+  for (const key of ['user', 'flow', 'integration', 'label', 'action', 'since', 'until', 'cursor', 'limit'] as const) {
+    const v = q[key];
+    if (v === undefined || v === '' || (report && (key === 'action' || key === 'cursor' || key === 'limit'))) continue;
+    params[key] = String(v);
+  }
+  return params;
+}
 
 export interface ListRequestsQuery {
   statuses?: RequestStatus[];
@@ -144,6 +175,19 @@ export interface LapseApi {
   /** Turns email on or off, where the admins let people turn it off. */
   setEmailNotifications(on: boolean): Promise<NotificationPreferencesView>;
 
+  /** Admins: a page of the audit log, newest first, for the Activity filters. */
+  activity(query: ActivityQuery): Promise<AuditPage>;
+  /** Admins: the activity report (CSV text) for the Activity filters. */
+  activityCsv(filter: ActivityFilter): Promise<string>;
+  /** A request's story (its requester, its approvers and admins). */
+  requestTimeline(id: string): Promise<RequestTimeline>;
+  /** The integrations with their health (and discovery, where the server has it). */
+  integrations(): Promise<IntegrationList['integrations']>;
+  /** Admins: which configuration file is in force, since when, and the last reload. */
+  configStatus(): Promise<ConfigStatus>;
+  /** Admins: re-reads the configuration file; a refusal rejects with its errors. */
+  reloadConfig(): Promise<void>;
+
   /** Live events and connection state; returns the function that ends the subscription. */
   subscribe(onMessage: (message: StreamMessage) => void): () => void;
   connectionState(): Promise<ConnectionState>;
@@ -172,6 +216,7 @@ export const LAPSE_API_METHODS = [
   'listFavorites', 'createFavorite', 'deleteFavorite', 'requestFromFavorite',
   'listTokens', 'createToken', 'revokeToken',
   'mfaStatus', 'startMfaEnrolment', 'confirmMfaEnrolment', 'removeMfa', 'notificationPreferences', 'setEmailNotifications',
+  'activity', 'activityCsv', 'requestTimeline', 'integrations', 'configStatus', 'reloadConfig',
   'connectionState',
   'getSettings', 'updateSettings', 'setToken', 'clearToken', 'signInWithSso', 'ssoAvailable',
 ] as const satisfies readonly Exclude<keyof LapseApi, 'host' | 'subscribe'>[];

@@ -38,6 +38,7 @@ import type { Backoff } from './domain/audit-stream.ts';
 import { IntegrationHealth } from './engine/integration-health.ts';
 import { configChanges } from './domain/config-changes.ts';
 import { IntegrationRegistry, type ReloadResult } from './services/integration-registry.ts';
+import { ConfigStatusTracker } from './services/config-status.ts';
 import { reconcile, type ReconcileReport } from './engine/reconcile.ts';
 import { createToken } from './auth/tokens.ts';
 import { buildServer } from './api/server.ts';
@@ -114,7 +115,8 @@ export interface Service {
    * one removed while requests hold grants on it (unless `revokeRemoved`) is refused, and
    * the running configuration stays.
    */
-  reload(opts?: { revokeRemoved?: boolean }): Promise<ReloadResult>;
+  /** `by`: who asked (a user id, or "signal"), for GET /api/v1/admin/config. */
+  reload(opts?: { revokeRemoved?: boolean; by?: string }): Promise<ReloadResult>;
   stop(): Promise<void>;
 }
 
@@ -210,6 +212,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const log = opts.logger ?? createLogger();
   const dataDir = resolve(opts.dataDir);
   let config: LapseConfig = await loadConfigFile(opts.configPath);
+  const configStatus = new ConfigStatusTracker(resolve(opts.configPath), clock.now());
   const storeSpec = opts.store ?? (env.LAPSE_DATABASE_URL || undefined);
   const shared = isPostgresUrl(storeSpec);
   // The SQLite store is single-process (one server per data directory); PostgreSQL replicas
@@ -429,8 +432,11 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   };
   // One reload at a time: each one compares against what the one before it left in force.
   let reloading: Promise<unknown> = Promise.resolve();
-  const reload = (reloadOpts: { revokeRemoved?: boolean } = {}): Promise<ReloadResult> => {
-    const run = reloading.then(() => applyReload(reloadOpts));
+  const reload = (reloadOpts: { revokeRemoved?: boolean; by?: string } = {}): Promise<ReloadResult> => {
+    const run = reloading.then(() => applyReload(reloadOpts)).then((result) => {
+      configStatus.record(clock.now(), reloadOpts.by ?? 'system', result);
+      return result;
+    });
     reloading = run.catch(() => undefined);
     return run;
   };
@@ -466,6 +472,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   try {
     http = await buildServer({
       engine, store, events, eventLog, scheduler, integrations, clock, reload, logger: log, metrics, health, reconcile: runReconcile, signIn, mfaEnrolments, notificationPreferences,
+      configStatus: () => configStatus.view(),
       trustProxy: config.settings.trustProxy,
       audit: { key: auditKey, checkpointPath },
       auditStream,

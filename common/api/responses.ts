@@ -349,37 +349,42 @@ const addedRemoved = {
   properties: { added: { type: 'integer' }, removed: { type: 'integer' } },
 } as const;
 
+/** What a reload changed. */
+const reloadChanges = {
+  integrations: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['added', 'changed', 'removed'],
+    properties: {
+      added: texts,
+      changed: {
+        type: 'array',
+        items: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['id', 'parts'],
+          properties: {
+            id: text,
+            parts: { type: 'array', items: { type: 'string', enum: ['type', 'name', 'owner', 'connection', 'resourceTypes', 'permissions', 'resources'] }, description: 'what changed; a change other than name or owner replaced the integration' },
+          },
+        },
+      },
+      removed: texts,
+    },
+  },
+  flows: addedRemoved,
+  users: addedRemoved,
+  revoked: { ...texts, description: 'requests revoked because their integration was removed (revokeRemoved)' },
+  leaving: { ...texts, description: 'removed integrations kept until those revokes have finished' },
+} as const;
+
 export const reloadResult = {
   type: 'object',
   additionalProperties: false,
   required: ['status', 'integrations', 'flows', 'users', 'revoked', 'leaving'],
   properties: {
     status: { type: 'string', enum: ['reloaded'] },
-    integrations: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['added', 'changed', 'removed'],
-      properties: {
-        added: texts,
-        changed: {
-          type: 'array',
-          items: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['id', 'parts'],
-            properties: {
-              id: text,
-              parts: { type: 'array', items: { type: 'string', enum: ['type', 'name', 'owner', 'connection', 'resourceTypes', 'permissions', 'resources'] }, description: 'what changed; a change other than name or owner replaced the integration' },
-            },
-          },
-        },
-        removed: texts,
-      },
-    },
-    flows: addedRemoved,
-    users: addedRemoved,
-    revoked: { ...texts, description: 'requests revoked because their integration was removed (revokeRemoved)' },
-    leaving: { ...texts, description: 'removed integrations kept until those revokes have finished' },
+    ...reloadChanges,
   },
 } as const;
 
@@ -401,8 +406,67 @@ export const auditEvent = {
 export const auditList = {
   type: 'object',
   additionalProperties: false,
-  required: ['events'],
-  properties: { events: { type: 'array', items: auditEvent } },
+  required: ['events', 'nextCursor'],
+  properties: {
+    events: { type: 'array', items: auditEvent },
+    nextCursor: { type: ['string', 'null'], description: 'pass as cursor for the next page; null: this page is the last' },
+  },
+} as const;
+
+export const timelineEntry = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['seq', 'at', 'actor', 'action', 'kind', 'integration', 'reason', 'text'],
+  properties: {
+    seq: { type: 'integer' },
+    at: instantOrNull,
+    actor: text,
+    action: text,
+    kind: { type: 'string', enum: ['created', 'decision', 'grant', 'warning', 'extension', 'revoke', 'end', 'other'] },
+    integration: textOrNull,
+    reason: textOrNull,
+    text: { type: 'string', description: 'what happened, in a sentence' },
+  },
+} as const;
+
+export const requestTimeline = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['request', 'entries'],
+  properties: {
+    request: { ...requestView, description: 'the request as the caller sees it: approverGroups and waitingFor say who could approve' },
+    entries: { type: 'array', items: timelineEntry, description: 'its audit events in order, oldest first' },
+  },
+} as const;
+
+export const configStatus = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['file', 'loadedAt', 'startedAt', 'lastReload'],
+  properties: {
+    file: { type: 'string', description: 'the configuration file this server reads (its path only, never its values)' },
+    loadedAt: { ...instant, description: 'when the configuration in force was read: at start, or by the last reload that succeeded' },
+    startedAt: instant,
+    lastReload: {
+      type: ['object', 'null'],
+      additionalProperties: false,
+      description: 'the last reload this server ran, succeeded or refused; null: none since start',
+      required: ['at', 'by', 'ok', 'errors', 'changes'],
+      properties: {
+        at: instant,
+        by: { type: 'string', description: 'who asked: a user id, or "signal" (SIGHUP)' },
+        ok: { type: 'boolean' },
+        errors: { ...texts, description: 'why it was refused, one fault a line (file:line where the file is at fault)' },
+        changes: {
+          type: ['object', 'null'],
+          additionalProperties: false,
+          required: ['integrations', 'flows', 'users', 'revoked', 'leaving'],
+          properties: reloadChanges,
+          description: 'what it changed (null when refused)',
+        },
+      },
+    },
+  },
 } as const;
 
 export const auditVerifyResult = {

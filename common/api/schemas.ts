@@ -128,17 +128,33 @@ export const eventsQuery = {
   properties: { lastEventId: { type: 'string', description: 'As the Last-Event-ID header, for clients that cannot set it (the header wins)' } },
 } as const;
 
+/** The most audit events one page may hold (`limit`). */
+export const AUDIT_PAGE_MAX = 10_000;
+
+const filterName = (what: string) => ({ type: 'string', minLength: 1, maxLength: 200, description: what }) as const;
+
+/** The Activity filters, shared by the audit list and the activity report. */
+const activityFilters = {
+  user: filterName('a user: what they did, and what happened to their requests'),
+  flow: filterName('a flow id: what happened to requests of this flow'),
+  integration: filterName('an integration id: what happened to requests with an entitlement on it, or on it'),
+  label: filterName('a label: what happened to requests that carry it'),
+} as const;
+
 export const auditQuery = {
   type: 'object',
   additionalProperties: false,
   properties: {
     requestId: { type: 'string' },
     actor: { type: 'string' },
-    action: { type: 'string' },
+    action: { type: 'string', maxLength: 200 },
+    ...activityFilters,
     since: { type: 'string', format: 'date-time' },
     until: { type: 'string', format: 'date-time' },
     afterSeq: { type: 'string', pattern: '^[0-9]{1,15}$' },
-    limit: { type: 'string', pattern: '^[0-9]{1,5}$' },
+    order: { type: 'string', enum: ['asc', 'desc'], description: 'asc: oldest first (default); desc: newest first' },
+    cursor: { type: 'string', maxLength: 200, description: 'the nextCursor of the page before (its order comes with it)' },
+    limit: { type: 'string', pattern: '^[0-9]{1,5}$', description: `events per page: 1 to ${AUDIT_PAGE_MAX} (default 100)` },
   },
 } as const;
 
@@ -148,6 +164,10 @@ export const reportQuery = {
   properties: {
     since: { type: 'string', format: 'date-time' },
     until: { type: 'string', format: 'date-time' },
+    user: filterName('requests of this user'),
+    flow: filterName('requests of this flow'),
+    integration: filterName('rows of this integration'),
+    label: filterName('requests that carry this label'),
   },
 } as const;
 

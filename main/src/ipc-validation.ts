@@ -77,6 +77,10 @@ const REASON = str(1000);
 const TOKEN = str(4096, /^\S+$/, 'a token without spaces');
 const NEW_API_TOKEN = obj({ name: str(200, /^[\s\S]+$/, '1 to 200 characters'), expiresIn: str(40) }, ['name']);
 const TOTP_CODE = str(6, /^\d{6}$/, '6 digits');
+const FILTER_VALUE = str(200);
+const ACTIVITY_FILTER_FIELDS = { user: FILTER_VALUE, flow: FILTER_VALUE, integration: FILTER_VALUE, label: FILTER_VALUE, action: FILTER_VALUE, since: ISO_TIME, until: ISO_TIME };
+const ACTIVITY_FILTER = obj(ACTIVITY_FILTER_FIELDS);
+const ACTIVITY_QUERY = obj({ ...ACTIVITY_FILTER_FIELDS, cursor: str(200, /^[A-Za-z0-9_-]*$/, 'a cursor the server gave'), limit: int(1, 1000) });
 
 /** Per method: the checks of its positional arguments, and how many are required. */
 const SIGNATURES: Record<LapseApiMethod, { args: Check[]; required: number }> = {
@@ -105,6 +109,12 @@ const SIGNATURES: Record<LapseApiMethod, { args: Check[]; required: number }> = 
   startMfaEnrolment: { args: [], required: 0 },
   confirmMfaEnrolment: { args: [TOTP_CODE], required: 1 },
   removeMfa: { args: [TOTP_CODE], required: 0 },
+  activity: { args: [ACTIVITY_QUERY], required: 1 },
+  activityCsv: { args: [ACTIVITY_FILTER], required: 1 },
+  requestTimeline: { args: [ID], required: 1 },
+  integrations: { args: [], required: 0 },
+  configStatus: { args: [], required: 0 },
+  reloadConfig: { args: [], required: 0 },
   connectionState: { args: [], required: 0 },
   getSettings: { args: [], required: 0 },
   updateSettings: { args: [SETTINGS_UPDATE], required: 1 },

@@ -3,8 +3,9 @@
 // sees it. Failures become the renderer's ApiErrorData (problem+json fields).
 
 import ky, { HTTPError, type KyInstance } from 'ky';
+import { activityParams } from '../../common/lapse-api.ts';
 import type {
-  AccessRequest, ApiErrorData, Catalog, CreatedToken, Favorite, Favorites, FavoriteRequestOptions, LapseApi, ListRequestsQuery, Me, MfaEnrolmentStarted, MfaStatusView, NotificationPreferencesView,
+  AccessRequest, ApiErrorData, AuditPage, ConfigStatus, IntegrationList, RequestTimeline, Catalog, CreatedToken, Favorite, Favorites, FavoriteRequestOptions, LapseApi, ListRequestsQuery, Me, MfaEnrolmentStarted, MfaStatusView, NotificationPreferencesView,
   NewApiToken, NewFavorite, NewRequest, TokenView,
 } from '../../common/lapse-api.ts';
 
@@ -103,6 +104,14 @@ export function createServerApi(baseUrl: string, token: string, opts: { timeoutM
     confirmMfaEnrolment: (code) => post<MfaStatusView>('api/v1/mfa/enrolment/confirm', { code }),
     removeMfa: async (code) => {
       await call(() => http.delete('api/v1/mfa', { json: code === undefined ? {} : { code } }));
+    },
+    activity: (q) => get<AuditPage>('api/v1/audit', new URLSearchParams(activityParams(q))),
+    activityCsv: (f) => call(() => http.get('api/v1/reports/activity.csv', { searchParams: new URLSearchParams(activityParams(f, true)), headers: { accept: 'text/csv' } }).text()),
+    requestTimeline: (rid) => get<RequestTimeline>(`api/v1/requests/${id(rid)}/timeline`),
+    integrations: async () => (await get<IntegrationList>('api/v1/integrations')).integrations,
+    configStatus: () => get<ConfigStatus>('api/v1/admin/config'),
+    reloadConfig: async () => {
+      await post<unknown>('api/v1/admin/config/reload');
     },
   };
 }

@@ -3,7 +3,7 @@
 // Used by the renderer benchmark to drive the real views without a server.
 
 import {
-  ApiError, type AccessRequest, type ApiHost, type DesktopSettingsUpdate, type Catalog, type ConnectionState, type CreatedToken, type DesktopSettings, type Favorite, type Favorites,
+  ApiError, type AccessRequest, type ApiHost, type AuditPage, type ConfigStatus, type IntegrationList, type RequestTimeline, type DesktopSettingsUpdate, type Catalog, type ConnectionState, type CreatedToken, type DesktopSettings, type Favorite, type Favorites,
   type LapseApi, type LapseEvent, type Me, type MfaEnrolmentStarted, type MfaStatusView, type NewApiToken, type NotificationPreferencesView, type NewRequest, type StreamMessage, type TokenView,
 } from '../../common/lapse-api.ts';
 
@@ -127,6 +127,12 @@ export class MemoryApi implements LapseApi {
     t.revokedAt = new Date(this.now()).toISOString();
   }
   async mfaStatus(): Promise<MfaStatusView> { return { ...this.mfa }; }
+  async activity(): Promise<AuditPage> { return { events: [], nextCursor: null }; }
+  async activityCsv(): Promise<string> { throw new ApiError({ status: 501, title: 'Not available', detail: 'the activity report is not part of the in-memory API' }); }
+  async requestTimeline(id: string): Promise<RequestTimeline> { return { request: this.get(id), entries: [] }; }
+  async integrations(): Promise<IntegrationList['integrations']> { return []; }
+  async configStatus(): Promise<ConfigStatus> { throw new ApiError({ status: 501, title: 'Not available', detail: 'the configuration status is not part of the in-memory API' }); }
+  async reloadConfig(): Promise<void> { throw new ApiError({ status: 501, title: 'Not available', detail: 'reloading is not part of the in-memory API' }); }
   async startMfaEnrolment(): Promise<MfaEnrolmentStarted> {
     if (this.mfa.status === 'enrolled') throw new ApiError({ status: 409, title: 'Conflict', detail: 'you are enrolled already' });
     this.mfa = { status: 'pending', startedAt: new Date(this.now()).toISOString(), confirmedAt: null };

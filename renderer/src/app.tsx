@@ -8,18 +8,26 @@ import { ApiError, type LapseApi, type Me } from '../../common/lapse-api.ts';
 import type { PortalAuth } from './api/http-api.ts';
 import { useApprovals, useConnection, useSession, useCatalog, useFavorites, useRequests } from './stores.ts';
 import { startLiveUpdates } from './live.ts';
-import { parseRoute, useHash } from './router.ts';
+import { ADMIN_VIEWS, parseRoute, useHash } from './router.ts';
 import { InboxView } from './views/inbox.tsx';
 import { RequestView } from './views/request.tsx';
 import { AccessView } from './views/access.tsx';
 import { SettingsView } from './views/settings.tsx';
 import { AccountView } from './views/account.tsx';
 import { SignInView } from './views/sign-in.tsx';
+import { ActivityView } from './views/activity.tsx';
+import { RequestPageView } from './views/request-page.tsx';
+import { IntegrationsView } from './views/integrations.tsx';
+import { ConfigurationView } from './views/configuration.tsx';
 
+/** The navigation; the admin views are shown to admins only. */
 const VIEWS = [
   ['access', 'My access'],
   ['request', 'Request access'],
   ['inbox', 'Approvals'],
+  ['activity', 'Activity'],
+  ['integrations', 'Integrations'],
+  ['configuration', 'Configuration'],
   ['account', 'Account'],
   ['settings', 'Settings'],
 ] as const;
@@ -108,6 +116,8 @@ export function App({ api, auth }: { api: LapseApi; auth?: PortalAuth }) {
     useSession.getState().setMe(null);
   };
 
+  const admin = !!me?.roles.includes('admin');
+
   if (checking) return <p aria-busy="true" className="loading">Loading…</p>;
   if (leaving) return <p aria-busy="true" className="loading">Signing out…</p>;
   if (!me) {
@@ -120,7 +130,7 @@ export function App({ api, auth }: { api: LapseApi; auth?: PortalAuth }) {
         <h1>Lapse</h1>
         <nav aria-label="Views">
           {/* The portal has no desktop settings: its Account view (who, sign out, API tokens) stands for them. */}
-          {VIEWS.filter(([view]) => !(portal && view === 'settings')).map(([view, label]) => (
+          {VIEWS.filter(([view]) => !(portal && view === 'settings') && (admin || !ADMIN_VIEWS.includes(view))).map(([view, label]) => (
             <a key={view} href={`#/${view}`} aria-current={route.view === view ? 'page' : undefined}>
               {view === 'inbox' && pending ? `${label} (${pending})` : label}
             </a>
@@ -130,8 +140,15 @@ export function App({ api, auth }: { api: LapseApi; auth?: PortalAuth }) {
       </header>
       <ConnectionBanner />
       {route.view === 'inbox' && <InboxView focusId={route.params.get('request') ?? undefined} />}
-      {route.view === 'request' && <RequestView key={hash} favoriteId={route.params.get('favorite') ?? undefined} flowId={route.params.get('flow') ?? undefined} bundleId={route.params.get('bundle') ?? undefined} auth={auth} />}
+      {route.view === 'request' && <RequestView key={hash} favoriteId={route.params.get('favorite') ?? undefined} againId={route.params.get('again') ?? undefined} flowId={route.params.get('flow') ?? undefined} bundleId={route.params.get('bundle') ?? undefined} auth={auth} />}
       {route.view === 'access' && <AccessView key={hash} extendId={route.params.get('extend') ?? undefined} />}
+      {route.view === 'requests' && <RequestPageView key={hash} id={route.params.get('id') ?? ''} />}
+      {ADMIN_VIEWS.includes(route.view) && !admin && (
+        <main><p role="alert" className="error">This view is for admins.</p></main>
+      )}
+      {route.view === 'activity' && admin && <ActivityView key={hash} params={route.params} />}
+      {route.view === 'integrations' && admin && <IntegrationsView />}
+      {route.view === 'configuration' && admin && <ConfigurationView />}
       {route.view === 'account' && <AccountView onSignOut={signOut} />}
       {route.view === 'settings' && <SettingsView onSignOut={signOut} />}
     </div>

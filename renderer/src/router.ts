@@ -1,14 +1,21 @@
 // The window kind comes from the URL hash: #/inbox, #/request, #/request?favorite=<id>,
-// #/access, #/access?extend=<id> (the extend dialog on that request), #/account,
-// #/settings. The desktop app opens one window per kind with its hash.
+// #/request?again=<id> (pre-filled from that request), #/access, #/access?extend=<id> (the
+// extend dialog on that request), #/requests?id=<id> (a request's own page), #/account,
+// #/settings; for admins #/activity (its filters in the query), #/integrations and
+// #/configuration. The desktop app opens one window per kind with its hash.
 
 import { useSyncExternalStore } from 'react';
 
-export type Route = { view: 'inbox' | 'request' | 'access' | 'account' | 'settings'; params: URLSearchParams };
+const VIEW_NAMES = ['inbox', 'request', 'access', 'requests', 'account', 'settings', 'activity', 'integrations', 'configuration'] as const;
+
+export type Route = { view: (typeof VIEW_NAMES)[number]; params: URLSearchParams };
+
+/** The views only admins have (hidden from others, and refused by the API). */
+export const ADMIN_VIEWS: readonly Route['view'][] = ['activity', 'integrations', 'configuration'];
 
 export function parseRoute(hash: string): Route {
   const [path = '', query = ''] = hash.replace(/^#\/?/, '').split('?');
-  const view = (['inbox', 'request', 'access', 'account', 'settings'] as const).find((v) => v === path) ?? 'access';
+  const view = VIEW_NAMES.find((v) => v === path) ?? 'access';
   return { view, params: new URLSearchParams(query) };
 }
 

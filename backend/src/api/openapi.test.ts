@@ -91,6 +91,13 @@ test('the answers match the response schemas the document shows', async () => {
   check('GET', '/api/v1/mfa', 200, (await s.as('dave', 'GET', '/api/v1/mfa')).body);
   const revoked = await s.as('alice', 'POST', `/api/v1/requests/${created.body.id}/revoke`, { reason: 'done "quoted" \u0007' });
   check('POST', '/api/v1/requests/{id}/revoke', 200, revoked.body);
+  check('GET', '/api/v1/requests/{id}/timeline', 200, (await s.as('alice', 'GET', `/api/v1/requests/${created.body.id}/timeline`)).body);
+  const page = await s.as('carol', 'GET', '/api/v1/audit?order=desc&limit=2&user=alice');
+  assert.ok(page.body.nextCursor, 'a page with a next one');
+  check('GET', '/api/v1/audit', 200, page.body);
+  check('GET', '/api/v1/admin/config', 200, (await s.as('carol', 'GET', '/api/v1/admin/config')).body);
+  assert.equal((await s.as('carol', 'POST', '/api/v1/admin/config/reload', {})).status, 200);
+  check('GET', '/api/v1/admin/config', 200, (await s.as('carol', 'GET', '/api/v1/admin/config')).body);
   const refused = await s.as('alice', 'POST', '/api/v1/requests', { flowId: 'demo-auto', entitlements: [{ integration: 'x' }] });
   assert.equal(refused.status, 400);
   const problem = ajv.getSchema('#/components/schemas/Problem')!;

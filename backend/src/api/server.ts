@@ -46,6 +46,7 @@ import { TokenService } from '../services/token-service.ts';
 import cookie from '@fastify/cookie';
 import type { SignInService } from '../services/sign-in.ts';
 import type { MfaEnrolments } from '../services/mfa-enrolment.ts';
+import type { ConfigStatus } from '../../../common/api/types.ts';
 import type { ReloadResult } from '../services/integration-registry.ts';
 
 export interface ServerDeps {
@@ -57,7 +58,9 @@ export interface ServerDeps {
   scheduler: Scheduler;
   integrations: ReadonlyMap<string, Integration>;
   clock: Clock;
-  reload: (opts?: { revokeRemoved?: boolean }) => Promise<ReloadResult>;
+  reload: (opts?: { revokeRemoved?: boolean; by?: string }) => Promise<ReloadResult>;
+  /** Which configuration file is in force, since when, and the last reload (GET /admin/config); absent: the route answers 503. */
+  configStatus?: () => ConfigStatus;
   logger: Logger;
   /** The service's metrics (default: a registry of the server's own). */
   metrics?: Metrics;
@@ -137,6 +140,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     logger,
     ping: () => store.ping(),
     reload: deps.reload,
+    configStatus: deps.configStatus,
     reconcile: deps.reconcile,
   };
   healthRoutes(app, ctx);

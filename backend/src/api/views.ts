@@ -91,6 +91,7 @@ export function auditView(e: AuditEvent): AuditEventView {
 const CSV_COLUMNS = [
   'request_id', 'requester', 'flow', 'bundle', 'integration', 'resources', 'permissions', 'status', 'grant_status',
   'justification', 'approvers', 'approver_reasons', 'break_glass', 'created_at', 'granted_at', 'expires_at', 'ended_at', 'end_reason', 'ended_by',
+  'labels', 'revoke_canceled_reason',
 ];
 
 function csvCell(value: string): string {
@@ -118,6 +119,7 @@ export function activityCsvRows(r: RequestRecord, grants: GrantRecord[], cfg: Co
       r.status, g.status, r.justification ?? '', approvals.map((d) => d.approver).join('; '),
       r.decisions.filter((d) => d.reason).map((d) => `${d.approver} (${d.decision}): ${d.reason}`).join('; '),
       r.breakGlass ? 'yes' : 'no', iso(r.createdAt) ?? '', iso(r.grantedAt) ?? '', iso(r.expiresAt) ?? '', iso(r.endedAt) ?? '', r.endReason ?? '', r.endedBy ?? '',
+      r.labels.join('; '), r.status === 'revoke_canceled' ? (r.endNote ?? '') : '',
     ].map(csvCell).join(',') + '\r\n');
   }
   return rows.join('');

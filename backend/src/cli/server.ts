@@ -16,7 +16,7 @@ export const server: Verb = async (_args, v) => {
   const logger = createLogger({ level });
   const service = await startService({ configPath: need(v.config, '--config FILE'), dataDir: need(v['data-dir'], '--data-dir DIR'), port, host: v.host, store: v.store, logger });
   process.stderr.write(`listening on ${service.url}\n`);
-  process.on('SIGHUP', () => void service.reload());
+  process.on('SIGHUP', () => void service.reload({ by: 'signal' }));
   await new Promise<void>((resolve) => {
     const shutdown = () => {
       process.stderr.write('shutting down\n');

@@ -8,7 +8,9 @@ import type { AuditFilter, Store } from '../store/store.ts';
 import type { Logger } from '../logger.ts';
 import { REQUEST_STATUSES, type GrantRecord, type RequestRecord, type RequestStatus } from '../domain/request.ts';
 import { formatDuration } from '../../../common/duration.ts';
-import type { AccessDetails, AccessRequest, AuditEventView, Favorites, Me } from '../../../common/api/types.ts';
+import type { AccessDetails, AccessRequest, AuditEventView, Favorites, Me, RequestTimeline } from '../../../common/api/types.ts';
+import { encodeAuditCursor, type AuditCursor } from '../domain/audit-cursor.ts';
+import { requestTimeline } from '../domain/timeline.ts';
 import { activityCsvHeader, activityCsvRows, auditView, favoriteView, iso, requestView, type AccessDetailsOpener } from '../api/views.ts';
 
 /** A row of a list that could not be shown: its id and status, and why not. */
@@ -30,6 +32,25 @@ export interface RequestListQuery {
 
 /** How many requests the activity report reads at a time. */
 const REPORT_PAGE = 1000;
+/** How many audit events a request's timeline reads at a time. */
+const TIMELINE_PAGE = 1000;
+
+/** One page of the audit log: the filters, where it starts (a cursor the route has read) and its size. */
+export interface AuditPageQuery extends Omit<AuditFilter, 'beforeSeq' | 'order' | 'limit'> {
+  order?: 'asc' | 'desc';
+  cursor?: AuditCursor;
+  limit: number;
+}
+
+/** The activity report's filters (the Activity view's, but for action). */
+export interface ReportFilter {
+  since: number;
+  until: number;
+  user?: string;
+  flow?: string;
+  integration?: string;
+  label?: string;
+}
 
 export class RequestQueries {
   constructor(
@@ -130,25 +151,65 @@ export class RequestQueries {
     if (!(await this.store.deleteFavorite(owner, id))) throw new LapseError('not-found', `favorite ${id} not found`);
   }
 
-  /** Audit events: admins query the whole log; others only the events of a request they can see. */
-  async audit(caller: { id: string; admin: boolean }, q: AuditFilter): Promise<AuditEventView[]> {
+  /**
+   * A page of audit events: admins query the whole log; others only the events of a request
+   * they can see. The next page starts after this one's last event (`nextCursor`).
+   */
+  async audit(caller: { id: string; admin: boolean }, q: AuditPageQuery): Promise<{ events: AuditEventView[]; nextCursor: string | null }> {
     if (!caller.admin) {
       if (!q.requestId) throw new LapseError('forbidden', 'only admins can query the whole audit log; pass requestId for one of your requests');
       await this.engine.getVisible(caller.id, q.requestId);
     }
-    const list = await this.store.listAudit({ ...q, limit: q.limit ?? 100 });
-    return list.map(auditView);
+    const { cursor, order: asked, limit, ...filter } = q;
+    const order = cursor?.order ?? asked ?? 'asc';
+    const from = cursor ? (order === 'asc' ? { afterSeq: Math.max(cursor.seq, filter.afterSeq ?? 0) } : { beforeSeq: cursor.seq }) : {};
+    // One more than asked: whether there is a next page.
+    const list = await this.store.listAudit({ ...filter, ...from, order, limit: limit + 1 });
+    const page = list.slice(0, limit);
+    const last = page[page.length - 1];
+    return { events: page.map(auditView), nextCursor: list.length > limit && last ? encodeAuditCursor({ order, seq: last.seq }) : null };
   }
 
-  /** The activity report as CSV, one row per request and integration, newest first, read a page at a time. */
-  async activityCsv(since: number, until: number): Promise<string> {
+  /**
+   * A request's story from its audit events, with the request as the caller sees it (who
+   * could approve it is in its approverGroups and waitingFor). The requester, its approvers
+   * and admins; anyone else is refused.
+   */
+  async timeline(caller: string, id: string): Promise<RequestTimeline> {
+    const r = await this.store.getRequest(id);
+    if (!r) throw new LapseError('not-found', `request ${id} not found`);
+    if (!this.engine.canSee(caller, r)) throw new LapseError('forbidden', 'a request\'s timeline is shown to its requester, its approvers and admins');
+    const events = [];
+    for (let afterSeq = -1; ;) {
+      const page = await this.store.listAudit({ requestId: id, afterSeq, limit: TIMELINE_PAGE });
+      events.push(...page);
+      if (page.length < TIMELINE_PAGE) break;
+      afterSeq = page[page.length - 1]!.seq;
+    }
+    return {
+      request: this.show(r, await this.store.getGrants(id), caller),
+      entries: requestTimeline(events).map((e) => ({ ...e, at: iso(e.at) })),
+    };
+  }
+
+  /**
+   * The activity report as CSV, one row per request and integration, newest first, read a
+   * page at a time: requests created in [since, until) that match the filters (integration:
+   * that integration's rows only).
+   */
+  async activityCsv(f: ReportFilter): Promise<string> {
     let out = activityCsvHeader();
-    let before = until;
+    let before = f.until;
     for (;;) {
-      const page = await this.store.listRequests({ createdBefore: before, limit: REPORT_PAGE });
-      const inRange = page.filter((r) => r.createdAt >= since);
-      const grants = await this.store.getGrantsOf(inRange.map((r) => r.id));
-      for (const r of inRange) out += this.row(r, () => activityCsvRows(r, grants.get(r.id) ?? [], this.engine.config), () => '');
+      const page = await this.store.listRequests({ createdBefore: before, requester: f.user, flowId: f.flow, limit: REPORT_PAGE });
+      const inRange = page.filter((r) => r.createdAt >= f.since);
+      const shown = inRange.filter((r) => (f.label === undefined || r.labels.includes(f.label))
+        && (f.integration === undefined || r.entitlements.some((e) => e.integration === f.integration)));
+      const grants = await this.store.getGrantsOf(shown.map((r) => r.id));
+      for (const r of shown) {
+        const rows = (grants.get(r.id) ?? []).filter((g) => f.integration === undefined || g.integration === f.integration);
+        out += this.row(r, () => activityCsvRows(r, rows, this.engine.config), () => '');
+      }
       if (page.length < REPORT_PAGE || inRange.length < page.length) return out;
       before = page[page.length - 1]!.createdAt;
     }

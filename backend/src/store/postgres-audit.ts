@@ -80,14 +80,28 @@ export async function listAudit(pool: pg.Pool, f: AuditFilter): Promise<AuditEve
     params.push(v);
     return `$${params.length}`;
   };
-  if (f.requestId !== undefined) where.push(`request_id = ${p(f.requestId)}`);
-  if (f.actor !== undefined) where.push(`actor = ${p(f.actor)}`);
-  if (f.action !== undefined) where.push(`action = ${p(f.action)}`);
-  if (f.since !== undefined) where.push(`at >= ${p(f.since)}`);
-  if (f.until !== undefined) where.push(`at < ${p(f.until)}`);
-  if (f.afterSeq !== undefined) where.push(`seq > ${p(f.afterSeq)}`);
+  if (f.requestId !== undefined) where.push(`a.request_id = ${p(f.requestId)}`);
+  if (f.actor !== undefined) where.push(`a.actor = ${p(f.actor)}`);
+  if (f.action !== undefined) where.push(`a.action = ${p(f.action)}`);
+  if (f.user !== undefined) {
+    const u = p(f.user);
+    // By the actor's index, or the requester's requests (their index), not by reading every event.
+    where.push(`(a.actor = ${u} OR a.request_id IN (SELECT id FROM requests WHERE requester = ${u}))`);
+  }
+  if (f.flowId !== undefined) where.push(`r.flow_id = ${p(f.flowId)}`);
+  // json, not jsonb: a stored text with an escaped NUL (which jsonb refuses) is still read.
+  if (f.integration !== undefined) {
+    const i = p(f.integration);
+    where.push(`(a.data::json ->> 'integration' = ${i} OR EXISTS (SELECT 1 FROM json_array_elements(r.doc::json -> 'entitlements') e WHERE e ->> 'integration' = ${i}))`);
+  }
+  if (f.label !== undefined) where.push(`EXISTS (SELECT 1 FROM json_array_elements_text(r.doc::json -> 'labels') l WHERE l = ${p(f.label)})`);
+  if (f.since !== undefined) where.push(`a.at >= ${p(f.since)}`);
+  if (f.until !== undefined) where.push(`a.at < ${p(f.until)}`);
+  if (f.afterSeq !== undefined) where.push(`a.seq > ${p(f.afterSeq)}`);
+  if (f.beforeSeq !== undefined) where.push(`a.seq < ${p(f.beforeSeq)}`);
   const limit = Math.min(Math.max(1, Math.floor(f.limit ?? 100)), 10_000);
-  const sql = `SELECT * FROM audit ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq ASC LIMIT ${limit}`;
+  const join = f.flowId !== undefined || f.integration !== undefined || f.label !== undefined ? 'LEFT JOIN requests r ON r.id = a.request_id' : '';
+  const sql = `SELECT a.* FROM audit a ${join} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY a.seq ${f.order === 'desc' ? 'DESC' : 'ASC'} LIMIT ${limit}`;
   return (await queryRows(pool, sql, params)).map(auditFromRow);
 }
 

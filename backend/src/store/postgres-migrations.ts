@@ -286,4 +286,13 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 16,
+    name: 'indexes for the activity filters',
+    // As SQLite migration 16.
+    sql: `
+      CREATE INDEX audit_actor ON audit (actor, seq);
+      CREATE INDEX audit_action ON audit (action, seq);
+    `,
+  },
 ];

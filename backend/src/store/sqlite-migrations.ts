@@ -360,4 +360,15 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 16,
+    name: 'indexes for the activity filters',
+    // The Activity view's filters by actor and by action, newest first: each reads an index
+    // in seq order. (Versions 14 and 15 are other changes' numbers; the runner applies
+    // whichever versions are missing, in the list's order, so a gap is fine.)
+    sql: `
+      CREATE INDEX audit_actor ON audit (actor, seq);
+      CREATE INDEX audit_action ON audit (action, seq);
+    `,
+  },
 ];

@@ -331,3 +331,33 @@ test('a token looked up is answered from memory for a moment: revoked here, refu
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('migrations are applied by version, not by count: a version below one already applied (a gap filled later) is still applied, once', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lapse-store-'));
+  try {
+    const path = join(dir, 'lapse.db');
+    const first = new SqliteStore(path, { auditKey: TEST_AUDIT_KEY });
+    await first.migrate();
+    await first.close();
+    // As a store that got version 16 before a release that brings 13 (or 14, 15) back in between.
+    const db = new Database(path);
+    const versions = () => (db.prepare('SELECT version FROM schema_migrations ORDER BY version').all() as { version: number }[]).map((r) => r.version);
+    assert.ok(versions().includes(16));
+    db.exec('DROP TABLE notification_preferences');
+    db.prepare('DELETE FROM schema_migrations WHERE version = 13').run();
+    db.close();
+    const again = new SqliteStore(path, { auditKey: TEST_AUDIT_KEY });
+    await again.migrate();
+    await again.close();
+    const after = new Database(path);
+    try {
+      assert.deepEqual((after.prepare('SELECT version FROM schema_migrations ORDER BY version').all() as { version: number }[]).map((r) => r.version), SQLITE_MIGRATIONS.map((m) => m.version).sort((a, b) => a - b));
+      assert.equal((after.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'notification_preferences'").get() as { n: number }).n, 1);
+      assert.deepEqual((after.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name IN ('audit_actor', 'audit_action') ORDER BY name").all() as { name: string }[]).map((r) => r.name), ['audit_action', 'audit_actor']);
+    } finally {
+      after.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -289,14 +289,25 @@ export class SqliteStore implements Store {
   async listAudit(f: AuditFilter): Promise<AuditEvent[]> {
     const where: string[] = [];
     const params: unknown[] = [];
-    if (f.requestId !== undefined) { where.push('request_id = ?'); params.push(f.requestId); }
-    if (f.actor !== undefined) { where.push('actor = ?'); params.push(f.actor); }
-    if (f.action !== undefined) { where.push('action = ?'); params.push(f.action); }
-    if (f.since !== undefined) { where.push('at >= ?'); params.push(f.since); }
-    if (f.until !== undefined) { where.push('at < ?'); params.push(f.until); }
-    if (f.afterSeq !== undefined) { where.push('seq > ?'); params.push(f.afterSeq); }
+    if (f.requestId !== undefined) { where.push('a.request_id = ?'); params.push(f.requestId); }
+    if (f.actor !== undefined) { where.push('a.actor = ?'); params.push(f.actor); }
+    if (f.action !== undefined) { where.push('a.action = ?'); params.push(f.action); }
+    // By the actor's index, or the requester's requests (their index), not by reading every event.
+    if (f.user !== undefined) { where.push('(a.actor = ? OR a.request_id IN (SELECT id FROM requests WHERE requester = ?))'); params.push(f.user, f.user); }
+    if (f.flowId !== undefined) { where.push('r.flow_id = ?'); params.push(f.flowId); }
+    if (f.integration !== undefined) {
+      where.push("(json_extract(a.data, '$.integration') = ? OR EXISTS (SELECT 1 FROM json_each(r.doc, '$.entitlements') e WHERE json_extract(e.value, '$.integration') = ?))");
+      params.push(f.integration, f.integration);
+    }
+    if (f.label !== undefined) { where.push("EXISTS (SELECT 1 FROM json_each(r.doc, '$.labels') l WHERE l.value = ?)"); params.push(f.label); }
+    if (f.since !== undefined) { where.push('a.at >= ?'); params.push(f.since); }
+    if (f.until !== undefined) { where.push('a.at < ?'); params.push(f.until); }
+    if (f.afterSeq !== undefined) { where.push('a.seq > ?'); params.push(f.afterSeq); }
+    if (f.beforeSeq !== undefined) { where.push('a.seq < ?'); params.push(f.beforeSeq); }
     const limit = Math.min(Math.max(1, Math.floor(f.limit ?? 100)), 10_000);
-    const sql = `SELECT * FROM audit ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq ASC LIMIT ${limit}`;
+    // The request's row only where a filter reads it (the audit alone otherwise).
+    const join = f.flowId !== undefined || f.integration !== undefined || f.label !== undefined ? 'LEFT JOIN requests r ON r.id = a.request_id' : '';
+    const sql = `SELECT a.* FROM audit a ${join} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY a.seq ${f.order === 'desc' ? 'DESC' : 'ASC'} LIMIT ${limit}`;
     return this.db.prepare(sql).all(...params).map((r) => auditFromRow(r as Row));
   }
 

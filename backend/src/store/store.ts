@@ -111,9 +111,20 @@ export interface AuditFilter {
   requestId?: string;
   actor?: string;
   action?: string;
+  /** Events this user did, or about a request of theirs. */
+  user?: string;
+  /** Events about a request of this flow. */
+  flowId?: string;
+  /** Events about a request with an entitlement on this integration, or naming it (`data.integration`). */
+  integration?: string;
+  /** Events about a request that carries this label. */
+  label?: string;
   since?: number;
   until?: number;
   afterSeq?: number;
+  beforeSeq?: number;
+  /** By seq: oldest first (default) or newest first. */
+  order?: 'asc' | 'desc';
   limit?: number;
 }
 

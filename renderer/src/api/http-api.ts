@@ -7,7 +7,7 @@
 // event's id as Last-Event-ID: the server sends what was missed first, or a `reload` event.
 
 import {
-  ApiError, type AccessRequest, type Catalog, type ConnectionState, type CreatedToken, type DesktopSettings, type Favorite, type Favorites,
+  ApiError, activityParams, type AccessRequest, type AuditPage, type ConfigStatus, type IntegrationList, type RequestTimeline, type Catalog, type ConnectionState, type CreatedToken, type DesktopSettings, type Favorite, type Favorites,
   type LapseApi, type TokenView, type LapseEvent, type ListRequestsQuery, type Me, type MfaEnrolmentStarted, type MfaStatusView, type NotificationPreferencesView, type StreamMessage,
 } from '../../../common/lapse-api.ts';
 
@@ -118,6 +118,26 @@ export function createHttpApi(opts: { baseUrl?: string; storage: TokenStorage; f
       });
     }
     return parsed as T;
+  }
+
+  /** A GET whose answer is text (the CSV report), with the same authentication and errors as `call`. */
+  async function callText(path: string): Promise<string> {
+    const t = token();
+    let res: Response;
+    try {
+      res = await doFetch(base + path, { method: 'GET', headers: { accept: 'text/csv, application/problem+json', ...(t ? { authorization: `Bearer ${t}` } : {}) }, credentials: 'same-origin' });
+    } catch (err) {
+      throw new ApiError({ status: 0, title: 'Network error', detail: `the server could not be reached (${err instanceof Error ? err.message : String(err)})` });
+    }
+    const text = await res.text();
+    if (res.ok) return text;
+    let p: { title?: string; detail?: string; field?: string } = {};
+    try {
+      p = JSON.parse(text) as typeof p;
+    } catch {
+      // not JSON
+    }
+    throw ApiError.from({ status: res.status, title: p.title ?? 'Error', detail: p.detail ?? `HTTP ${res.status}`, ...(typeof p.field === 'string' ? { field: p.field } : {}) });
   }
 
   const setState = (next: ConnectionState, detail?: string) => {
@@ -249,6 +269,14 @@ export function createHttpApi(opts: { baseUrl?: string; storage: TokenStorage; f
     confirmMfaEnrolment: (code) => call<MfaStatusView>('POST', '/api/v1/mfa/enrolment/confirm', { code }),
     removeMfa: async (code) => {
       await call<void>('DELETE', '/api/v1/mfa', code === undefined ? {} : { code });
+    },
+    activity: (q) => call<AuditPage>('GET', `/api/v1/audit?${new URLSearchParams(activityParams(q))}`),
+    activityCsv: (f) => callText(`/api/v1/reports/activity.csv?${new URLSearchParams(activityParams(f, true))}`),
+    requestTimeline: (id) => call<RequestTimeline>('GET', `/api/v1/requests/${encodeURIComponent(id)}/timeline`),
+    integrations: async () => (await call<IntegrationList>('GET', '/api/v1/integrations')).integrations,
+    configStatus: () => call<ConfigStatus>('GET', '/api/v1/admin/config'),
+    reloadConfig: async () => {
+      await call<unknown>('POST', '/api/v1/admin/config/reload', {});
     },
     subscribe: (onMessage) => {
       listeners.add(onMessage);

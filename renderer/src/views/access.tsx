@@ -10,6 +10,7 @@ import { countdownText, denialOf, isOpen, requestTitle, shortTime, statusText } 
 import { useNow } from '../use-now.ts';
 import { navigate } from '../router.ts';
 import { ConfirmDialog, ExtendDialog } from '../components/dialogs.tsx';
+import { AGAIN_STATUSES } from './request-page.tsx';
 
 type Action = { kind: 'revoke' | 'cancel' | 'extend'; r: AccessRequest };
 
@@ -60,6 +61,7 @@ const OpenRow = memo(function OpenRow({ r, now, onAction }: { r: AccessRequest; 
       {r.status === 'pending' && <p>Waiting for {r.waitingFor ?? (r.approverGroups.map((g) => g.description).join(' or ') || 'approval')}</p>}
       {r.pendingExtension && <p>Extension by {r.pendingExtension.duration} waiting for {r.waitingFor ?? 'approval'}</p>}
       {r.error && <p className="error">{r.error}</p>}
+      <p><a href={`#/requests?${new URLSearchParams({ id: r.id })}`} aria-label={`Details of ${requestTitle(r)}`}>Details and timeline</a></p>
       {r.status === 'active' && <AccessDetails r={r} />}
       <div className="actions">
         {canExtend(r) && (
@@ -89,6 +91,12 @@ function HistoryRow({ r }: { r: AccessRequest }) {
         {r.error && r.status === 'failed' ? r.error : ''}
       </td>
       <td>{shortTime(r.endedAt ?? r.createdAt)}</td>
+      <td className="row-actions">
+        <a href={`#/requests?${new URLSearchParams({ id: r.id })}`} aria-label={`Details of ${requestTitle(r)}`}>Details</a>
+        {AGAIN_STATUSES.includes(r.status) && (
+          <button type="button" aria-label={`Request ${requestTitle(r)} again`} onClick={() => navigate('request', { again: r.id })}>Request again</button>
+        )}
+      </td>
     </tr>
   );
 }
@@ -178,7 +186,7 @@ export function AccessView({ extendId }: { extendId?: string } = {}) {
         <h3 id="history-title">History</h3>
         {loaded && history.length === 0 ? <p className="empty">Nothing yet.</p> : (
           <table aria-labelledby="history-title">
-            <thead><tr><th scope="col">Access</th><th scope="col">Status</th><th scope="col">Note</th><th scope="col">When</th></tr></thead>
+            <thead><tr><th scope="col">Access</th><th scope="col">Status</th><th scope="col">Note</th><th scope="col">When</th><th scope="col">Actions</th></tr></thead>
             <tbody>{history.map((r) => <HistoryRow key={r.id} r={r} />)}</tbody>
           </table>
         )}

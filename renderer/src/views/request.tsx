@@ -1,10 +1,11 @@
 // Request access: search the catalog, pick a flow, its permissions or a bundle, a duration
 // within the flow's maximum, a justification, an optional start time and an MFA code where
 // the flow asks. Errors are shown at their field, from the form's own checks or from the
-// API's problem+json field path. Opens pre-filled from a favorite (`#/request?favorite=<id>`).
+// API's problem+json field path. Opens pre-filled from a favorite (`#/request?favorite=<id>`)
+// or from an earlier request of the caller's (`#/request?again=<id>`: request again).
 
 import { useEffect, useId, useMemo, useState } from 'react';
-import { ApiError, type CatalogFlow, type Entitlement, type NewRequest } from '../../../common/lapse-api.ts';
+import { ApiError, type AccessRequest, type CatalogFlow, type Entitlement, type NewRequest } from '../../../common/lapse-api.ts';
 import { useCatalog, useFavorites, useRequests, theApi } from '../stores.ts';
 import { entitlementText, parseDuration } from '../format.ts';
 import { navigate } from '../router.ts';
@@ -51,8 +52,20 @@ function FieldError({ id, text }: { id: string; text: string | undefined }) {
   return text ? <p id={id} className="field-error" role="alert">{text}</p> : null;
 }
 
-/** Pre-filled from a favorite (`#/request?favorite=<id>`) or with a flow and bundle (`?flow=<id>&bundle=<id>`, from the tray). */
-export function RequestView({ favoriteId, flowId: initialFlow, bundleId: initialBundle, auth }: { favoriteId?: string; flowId?: string; bundleId?: string; auth?: PortalAuth }) {
+/** What a form is pre-filled with: a favorite, or an earlier request (request again). */
+interface Prefill {
+  flowId: string;
+  bundleId: string | null;
+  entitlements: Entitlement[];
+  duration: string;
+  justification: string | null;
+}
+
+/**
+ * Pre-filled from a favorite (`#/request?favorite=<id>`), from an earlier request
+ * (`?again=<id>`), or with a flow and bundle (`?flow=<id>&bundle=<id>`, from the tray).
+ */
+export function RequestView({ favoriteId, againId, flowId: initialFlow, bundleId: initialBundle, auth }: { favoriteId?: string; againId?: string; flowId?: string; bundleId?: string; auth?: PortalAuth }) {
   const flows = useCatalog((s) => s.flows);
   const favorites = useFavorites((s) => s.favorites);
   const [query, setQuery] = useState('');
@@ -77,20 +90,34 @@ export function RequestView({ favoriteId, flowId: initialFlow, bundleId: initial
     void useFavorites.getState().load().catch(() => undefined);
   }, []);
 
+  const prefill = (p: Prefill) => {
+    setFlowId(p.flowId);
+    setBundleId(p.bundleId ?? '');
+    setPicked(new Set(p.bundleId ? [] : p.entitlements.map(key)));
+    setDuration(p.duration);
+    setJustification(p.justification ?? '');
+  };
+
   // Pre-fill from a favorite once both it and the catalog are here.
   const favorite = favoriteId ? favorites.find((f) => f.id === favoriteId) : undefined;
   useEffect(() => {
     if (!favorite) return;
-    setFlowId(favorite.flowId);
-    setBundleId(favorite.bundleId ?? '');
-    setPicked(new Set(favorite.bundleId ? [] : favorite.entitlements.map(key)));
-    setDuration(favorite.duration);
-    setJustification(favorite.justification ?? '');
+    prefill(favorite);
     setFavoriteName(favorite.name);
   }, [favorite?.id]);
 
+  // Or from an earlier request (request again): the same flow, access, duration and justification.
+  const [again, setAgain] = useState<AccessRequest | null>(null);
+  useEffect(() => {
+    if (!againId || favoriteId) return;
+    theApi().getRequest(againId).then((r) => {
+      setAgain(r);
+      prefill(r);
+    }, (err) => setErrors({ form: `Request ${againId} cannot be requested again: ${ApiError.from(err).detail}` }));
+  }, [againId]);
+
   // Or pre-select the flow (and bundle) named in the route, once the catalog is here.
-  const routeFlow = !favoriteId && initialFlow ? flows.find((f) => f.id === initialFlow && f.available) : undefined;
+  const routeFlow = !favoriteId && !againId && initialFlow ? flows.find((f) => f.id === initialFlow && f.available) : undefined;
   useEffect(() => {
     if (!routeFlow) return;
     chooseFlow(routeFlow);
@@ -195,6 +222,8 @@ export function RequestView({ favoriteId, flowId: initialFlow, bundleId: initial
     <main aria-labelledby={`${id}-title`}>
       <h2 id={`${id}-title`}>Request access</h2>
       {favorite && <p className="hint">From favorite “{favorite.name}”.</p>}
+      {again && <p className="hint">Again, as request {again.id} ({again.flowName}).</p>}
+      {!flow && errors.form && <p role="alert" className="error">{errors.form}</p>}
       <form onSubmit={submit} noValidate className="request-form">
         <label htmlFor={`${id}-q`}>Search the catalog</label>
         <input id={`${id}-q`} type="search" value={query} placeholder="flow, bundle, resource, permission" onChange={(e) => setQuery(e.target.value)} />

@@ -19,6 +19,7 @@ import type { EventBus } from '../../engine/events.ts';
 import type { EventLog } from '../../services/event-log.ts';
 import type { BearerTokens } from '../../auth/tokens.ts';
 import type { Metrics } from '../../metrics.ts';
+import type { ConfigStatus } from '../../../../common/api/types.ts';
 import type { ReloadResult } from '../../services/integration-registry.ts';
 import type { ReconcileReport } from '../../engine/reconcile.ts';
 import type { AuditStreamStatus } from '../../audit/stream.ts';
@@ -46,7 +47,9 @@ export interface RouteContext {
   /** Throws when the store cannot be reached (GET /readyz). */
   ping: () => Promise<void>;
   /** Re-reads the configuration file (POST /admin/config/reload). */
-  reload: (opts?: { revokeRemoved?: boolean }) => Promise<ReloadResult>;
+  reload: (opts?: { revokeRemoved?: boolean; by?: string }) => Promise<ReloadResult>;
+  /** Which configuration file is in force, since when, and the last reload (GET /admin/config); absent: the route answers 503. */
+  configStatus?: () => ConfigStatus;
   /** Reconciliation (POST /admin/reconcile); absent: the route answers 503. */
   reconcile?: (by: string) => Promise<ReconcileReport>;
   logger: Logger;

@@ -35,6 +35,15 @@ export function requestRoutes(app: Api, { engine, queries }: RouteContext): void
     config: token(400, 404),
   }, async (req) => queries.view(req.params.id, req.caller.id));
 
+  app.get('/api/v1/requests/:id/timeline', {
+    schema: {
+      summary: 'A request\'s story from its audit events: created, who could approve, decisions with their reasons, grants per integration, warnings, extensions, the revoke and who did it (its requester, its approvers and admins)',
+      params: S.idParams,
+      response: { 200: R.requestTimeline },
+    },
+    config: token(400, 403, 404),
+  }, async (req) => queries.timeline(req.caller.id, req.params.id));
+
   app.get('/api/v1/requests/:id/access', {
     schema: { summary: 'The access details of your active request, per integration (the requester only)', params: S.idParams, response: { 200: R.accessDetails } },
     config: token(400, 403, 404, 409),
