@@ -5,7 +5,7 @@
 
 import { useEffect, useState } from 'react';
 import { ApiError, type LapseApi, type Me } from '../../common/lapse-api.ts';
-import type { PortalAuth } from './api/http-api.ts';
+import type { AdminApi, PortalAuth } from './api/http-api.ts';
 import { useApprovals, useConnection, useSession, useCatalog, useFavorites, useRequests } from './stores.ts';
 import { startLiveUpdates } from './live.ts';
 import { parseRoute, useHash } from './router.ts';
@@ -15,14 +15,29 @@ import { AccessView } from './views/access.tsx';
 import { SettingsView } from './views/settings.tsx';
 import { AccountView } from './views/account.tsx';
 import { SignInView } from './views/sign-in.tsx';
+import { ActiveAccessView } from './views/active-access.tsx';
+import { StuckRevocationsView } from './views/stuck-revocations.tsx';
 
 const VIEWS = [
   ['access', 'My access'],
   ['request', 'Request access'],
   ['inbox', 'Approvals'],
+  ['active-access', 'Active access'],
+  ['stuck-revocations', 'Stuck revocations'],
   ['account', 'Account'],
   ['settings', 'Settings'],
 ] as const;
+
+/**
+ * Whether a view is in this person's navigation: the portal's admin views need `admin` (the
+ * portal's AdminApi) and the role (the server refuses the calls to others all the same).
+ */
+function offered(view: (typeof VIEWS)[number][0], me: Me, portal: boolean, admin: AdminApi | undefined): boolean {
+  if (view === 'settings') return !portal;
+  if (view === 'active-access') return !!admin && (me.roles.includes('admin') || me.roles.includes('approver'));
+  if (view === 'stuck-revocations') return !!admin && me.roles.includes('admin');
+  return true;
+}
 
 /** Shown once the connection has been down for a second (no flash while connecting or on a quick reconnect). */
 function ConnectionBanner() {
@@ -55,7 +70,7 @@ function addressWithoutSignInError(): string {
   return `${location.pathname}${query ? `?${query}` : ''}${location.hash}`;
 }
 
-export function App({ api, auth }: { api: LapseApi; auth?: PortalAuth }) {
+export function App({ api, auth, admin }: { api: LapseApi; auth?: PortalAuth; admin?: AdminApi }) {
   const me = useSession((s) => s.me);
   const [checking, setChecking] = useState(true);
   const portal = api.host === 'portal';
@@ -120,7 +135,7 @@ export function App({ api, auth }: { api: LapseApi; auth?: PortalAuth }) {
         <h1>Lapse</h1>
         <nav aria-label="Views">
           {/* The portal has no desktop settings: its Account view (who, sign out, API tokens) stands for them. */}
-          {VIEWS.filter(([view]) => !(portal && view === 'settings')).map(([view, label]) => (
+          {VIEWS.filter(([view]) => offered(view, me, portal, admin)).map(([view, label]) => (
             <a key={view} href={`#/${view}`} aria-current={route.view === view ? 'page' : undefined}>
               {view === 'inbox' && pending ? `${label} (${pending})` : label}
             </a>
@@ -134,6 +149,12 @@ export function App({ api, auth }: { api: LapseApi; auth?: PortalAuth }) {
       {route.view === 'access' && <AccessView key={hash} extendId={route.params.get('extend') ?? undefined} />}
       {route.view === 'account' && <AccountView onSignOut={signOut} />}
       {route.view === 'settings' && <SettingsView onSignOut={signOut} />}
+      {route.view === 'active-access' && (offered('active-access', me, portal, admin)
+        ? <ActiveAccessView key={me.id} admin={admin!} me={me} />
+        : <main><p role="alert" className="error">Active access is for admins and approvers.</p></main>)}
+      {route.view === 'stuck-revocations' && (offered('stuck-revocations', me, portal, admin)
+        ? <StuckRevocationsView admin={admin!} />
+        : <main><p role="alert" className="error">Stuck revocations are for admins.</p></main>)}
     </div>
   );
 }

@@ -1,14 +1,17 @@
 // The window kind comes from the URL hash: #/inbox, #/request, #/request?favorite=<id>,
 // #/access, #/access?extend=<id> (the extend dialog on that request), #/account,
-// #/settings. The desktop app opens one window per kind with its hash.
+// #/settings; in the portal, for admins and approvers, #/active-access and (admins)
+// #/stuck-revocations. The desktop app opens one window per kind with its hash.
 
 import { useSyncExternalStore } from 'react';
 
-export type Route = { view: 'inbox' | 'request' | 'access' | 'account' | 'settings'; params: URLSearchParams };
+const VIEW_NAMES = ['inbox', 'request', 'access', 'account', 'settings', 'active-access', 'stuck-revocations'] as const;
+
+export type Route = { view: (typeof VIEW_NAMES)[number]; params: URLSearchParams };
 
 export function parseRoute(hash: string): Route {
   const [path = '', query = ''] = hash.replace(/^#\/?/, '').split('?');
-  const view = (['inbox', 'request', 'access', 'account', 'settings'] as const).find((v) => v === path) ?? 'access';
+  const view = VIEW_NAMES.find((v) => v === path) ?? 'access';
   return { view, params: new URLSearchParams(query) };
 }
 
