@@ -52,13 +52,16 @@ export const extendBody = {
   properties: { duration, justification, mfaCode: { type: 'string', pattern: '^[0-9]{6}$', description: 'where the flow requires MFA (without single sign-on): a code from your authenticator' } },
 } as const;
 
+/** A filter's value: no control characters (no id, name or label has one). */
+const NO_CONTROL = '^[^\\u0000-\\u001f\\u007f]*$';
+
 /** The panic button's filters (every one optional; together, all must match). */
 const revokeAllFilter = {
-  user: { type: 'string', minLength: 1, maxLength: 200 },
-  flow: { type: 'string', minLength: 1, maxLength: 200 },
-  integration: { type: 'string', minLength: 1, maxLength: 200 },
-  label: { type: 'string', minLength: 1, maxLength: 200 },
-  resource: { type: 'string', minLength: 1, maxLength: 1000, description: 'a resource\'s path inside its integration' },
+  user: { type: 'string', minLength: 1, maxLength: 200, pattern: NO_CONTROL },
+  flow: { type: 'string', minLength: 1, maxLength: 200, pattern: NO_CONTROL },
+  integration: { type: 'string', minLength: 1, maxLength: 200, pattern: NO_CONTROL },
+  label: { type: 'string', minLength: 1, maxLength: 200, pattern: NO_CONTROL },
+  resource: { type: 'string', minLength: 1, maxLength: 1000, pattern: NO_CONTROL, description: 'a resource\'s path inside its integration' },
 } as const;
 
 export const revokeAllBody = {
@@ -150,11 +153,11 @@ export const listRequestsQuery = {
     },
     mine: { type: 'string', enum: ['true', 'false'], description: 'true: as scope=mine (kept for older clients)' },
     status: { type: 'string', maxLength: 500, description: 'one status or several separated by commas' },
-    user: { type: 'string', maxLength: 200 },
-    flow: { type: 'string', maxLength: 200 },
-    integration: { type: 'string', maxLength: 200 },
-    label: { type: 'string', maxLength: 200 },
-    resource: { type: 'string', maxLength: 1000 },
+    user: { type: 'string', maxLength: 200, pattern: NO_CONTROL },
+    flow: { type: 'string', maxLength: 200, pattern: NO_CONTROL },
+    integration: { type: 'string', maxLength: 200, pattern: NO_CONTROL },
+    label: { type: 'string', maxLength: 200, pattern: NO_CONTROL },
+    resource: { type: 'string', maxLength: 1000, pattern: NO_CONTROL },
     ...pageQuery,
   },
 } as const;
