@@ -11,6 +11,7 @@ import type {
 export type {
   AccessRequest, Catalog, CatalogBundle, CatalogFlow, CreatedToken, Decision, Entitlement, Favorite, FavoriteRequestOptions, Favorites, GrantView, LapseEvent, Me,
   MfaEnrolmentStarted, MfaStatusView, NewFavorite, NewRequest, NotificationPreferencesView, RequestStatus, Suggestion, TokenView,
+  BulkMarkRevokeCanceledResult, BulkRetryResult, RevokeAllPreview, RevokeAllResult, StuckRevocation,
 } from './api/types.ts';
 
 export interface ListRequestsQuery {

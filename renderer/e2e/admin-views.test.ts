@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright';
 import { EXAMPLE, startTestServer, type TestServer, type User } from '../../backend/src/api/api-test-support.ts';
 import { buildRenderer } from '../build.ts';
-import { CHROMIUM, CHROMIUM_ARGS } from './chromium.ts';
+import { CHROMIUM, CHROMIUM_ARGS, unnamedControls } from './chromium.ts';
 
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 const WAIT = 10_000;
@@ -141,9 +141,11 @@ describe('admin and approver views in Chromium', { concurrency: false }, () => {
     assert.equal(await bob.getByRole('button', { name: 'Revoke all matching…' }).count(), 0, 'no panic button for an approver');
     assert.equal(await bob.getByRole('link', { name: 'Stuck revocations' }).count(), 0);
     await bob.screenshot({ path: join(ARTIFACTS, 'active-access-approver.png'), fullPage: true });
+    assert.deepEqual(await unnamedControls(bob), []);
 
     await row(bob, mine).getByRole('button', { name: 'Revoke alice Write app tables' }).click();
     const dialog = bob.getByRole('dialog', { name: 'Revoke this access' });
+    assert.deepEqual(await unnamedControls(bob), []);
     await dialog.getByLabel('Reason (optional)').fill('done with it');
     await dialog.getByRole('button', { name: 'Revoke' }).click();
     await visible(bob.getByRole('status').filter({ hasText: 'Revoked.' }));
@@ -181,6 +183,7 @@ describe('admin and approver views in Chromium', { concurrency: false }, () => {
     await hidden(row(carol, untouched));
     for (const id of ids) await visible(row(carol, id));
     await carol.screenshot({ path: join(ARTIFACTS, 'active-access-admin.png'), fullPage: true });
+    assert.deepEqual(await unnamedControls(carol), []);
 
     await carol.getByRole('button', { name: 'Revoke all matching…' }).click();
     const dialog = carol.getByRole('dialog', { name: 'Revoke all matching access' });
@@ -198,6 +201,7 @@ describe('admin and approver views in Chromium', { concurrency: false }, () => {
     assert.ok(await go.isDisabled(), 'the wrong count does not confirm');
     await dialog.getByLabel('Type 3 to confirm').fill('3');
     await carol.screenshot({ path: join(ARTIFACTS, 'panic-button.png'), fullPage: true });
+    assert.deepEqual(await unnamedControls(carol), []);
     await go.click();
     await visible(carol.getByRole('status').filter({ hasText: 'Revoking 3 requests.' }));
     await until('all three revoked', async () => (await Promise.all(ids.map(statusOf))).every((s) => s === 'revoked'));
@@ -226,6 +230,7 @@ describe('admin and approver views in Chromium', { concurrency: false }, () => {
     await visible(row(carol, first).getByText(/503/));
     assert.match((await row(carol, first).locator('td').nth(3).textContent()) ?? '', /^[2-9]$/);
     await carol.screenshot({ path: join(ARTIFACTS, 'stuck-revocations.png'), fullPage: true });
+    assert.deepEqual(await unnamedControls(carol), []);
 
     // The target recovers for the first; "Retry now" runs its revoke at once.
     refusing.delete(first);
@@ -243,6 +248,7 @@ describe('admin and approver views in Chromium', { concurrency: false }, () => {
     const dialog = carol.getByRole('dialog', { name: 'Mark revoke canceled' });
     await dialog.getByRole('button', { name: 'Mark canceled' }).click();
     await visible(dialog.getByRole('alert').filter({ hasText: 'Say why' }));
+    assert.deepEqual(await unnamedControls(carol), []);
     assert.equal(await statusOf(second), 'revoking', 'nothing without a reason');
     await dialog.getByLabel('Reason (required)').fill('removed by hand in the billing console');
     await dialog.getByRole('button', { name: 'Mark canceled' }).click();

@@ -12,7 +12,7 @@ import {
 } from '../../../common/lapse-api.ts';
 import type {
   BulkMarkRevokeCanceledResult, BulkRetryResult, RequestStatus, RevokeAllPreview, RevokeAllResult, StuckRevocation,
-} from '../../../common/api/types.ts';
+} from '../../../common/lapse-api.ts';
 
 export const TOKEN_KEY = 'lapse.token';
 /** The CSRF cookie, by the name the server gives it on https (`__Host-`, preferred) and on http. */

@@ -7,7 +7,7 @@
 import { useEffect, useId, useState } from 'react';
 import * as Dialog from '@radix-ui/react-dialog';
 import { errorDetail, type AccessRequest, type Me } from '../../../common/lapse-api.ts';
-import type { RevokeAllPreview } from '../../../common/api/types.ts';
+import type { RevokeAllPreview } from '../../../common/lapse-api.ts';
 import type { AccessListQuery, AdminApi, RevokeAllFilterInput } from '../api/http-api.ts';
 import { theApi } from '../stores.ts';
 import { entitlementText, shortTime, statusText } from '../format.ts';

@@ -6,10 +6,18 @@
 import { useEffect, useId, useState } from 'react';
 import * as Dialog from '@radix-ui/react-dialog';
 import { errorDetail } from '../../../common/lapse-api.ts';
-import type { StuckRevocation } from '../../../common/api/types.ts';
+import type { StuckRevocation } from '../../../common/lapse-api.ts';
 import type { AdminApi } from '../api/http-api.ts';
 import { shortTime } from '../format.ts';
 import { Frame } from '../components/dialogs.tsx';
+
+/** When the next try is due: in seconds while it is near, else the time; "due now" once past. */
+function retryText(at: string | null, now: number): string {
+  if (at === null) return 'running now';
+  const s = Math.round((Date.parse(at) - now) / 1000);
+  if (s <= 0) return 'due now';
+  return s < 120 ? `in ${s} s` : shortTime(at);
+}
 
 function CancelDialog(props: { open: boolean; onOpenChange(open: boolean): void; ids: string[]; onSubmit(reason: string): Promise<void> }) {
   const [reason, setReason] = useState('');
@@ -121,7 +129,7 @@ export function StuckRevocationsView({ admin }: { admin: AdminApi }) {
                   <td>{flow}</td>
                   <td>{attempts}</td>
                   <td className="error">{lastError ?? '—'}</td>
-                  <td>{nextRetryAt ? shortTime(nextRetryAt) : 'now'}</td>
+                  <td>{retryText(nextRetryAt, Date.now())}</td>
                   <td>
                     <button type="button" aria-label={`Retry ${who} ${flow} now`} onClick={() => void retry([r.id])}>Retry now</button>
                     <button type="button" className="danger" aria-label={`Mark ${who} ${flow} canceled`} onClick={() => setCanceling([r.id])}>Mark canceled…</button>
