@@ -72,10 +72,14 @@ export class Cursors {
   }
 }
 
-/** The next page's cursor: one when the page came back full (there may be more), else null. */
-export function nextCursor<T extends CursorPosition>(cursors: Cursors, list: string, filters: unknown, page: T[], limit: number): string | null {
+/**
+ * A page cut from rows read with `limit + 1`: the first `limit`, and the cursor after the
+ * last of them when there was one more (so the last page says null, not an empty page after it).
+ */
+export function cutPage<T extends CursorPosition>(cursors: Cursors, list: string, filters: unknown, read: T[], limit: number): { page: T[]; nextCursor: string | null } {
+  const page = read.slice(0, limit);
   const last = page[page.length - 1];
-  return page.length >= limit && last ? cursors.encode(list, filters, { createdAt: last.createdAt, id: last.id }) : null;
+  return { page, nextCursor: read.length > limit && last ? cursors.encode(list, filters, { createdAt: last.createdAt, id: last.id }) : null };
 }
 
 function digest(filters: unknown): string {

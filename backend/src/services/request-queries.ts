@@ -9,7 +9,7 @@ import type { Logger } from '../logger.ts';
 import { REQUEST_STATUSES, type GrantRecord, type RequestRecord, type RequestStatus } from '../domain/request.ts';
 import { formatDuration } from '../../../common/duration.ts';
 import type { AccessDetails, AccessRequest, AuditEventView, Favorites, Me } from '../../../common/api/types.ts';
-import { nextCursor, pageLimit, type Cursors } from '../api/cursor.ts';
+import { cutPage, pageLimit, type Cursors } from '../api/cursor.ts';
 import { activityCsvHeader, activityCsvRows, auditView, favoriteView, iso, requestView, type AccessDetailsOpener } from '../api/views.ts';
 
 /** A row of a list that could not be shown: its id and status, and why not. */
@@ -135,9 +135,10 @@ export class RequestQueries {
       requester: user,
       approvedBy: scope === 'approved-by-me' ? caller.id : undefined,
       statuses: statuses as RequestStatus[] | undefined, flowId: q.flow, integration: q.integration, label: q.label, resource: q.resource,
-      after: after ?? undefined, limit,
+      after: after ?? undefined, limit: limit + 1,
     });
-    return { rows: await this.views(list, caller.id), nextCursor: nextCursor(this.cursors, 'requests', filters, list, limit) };
+    const { page, nextCursor } = cutPage(this.cursors, 'requests', filters, list, limit);
+    return { rows: await this.views(page, caller.id), nextCursor };
   }
 
   /** Requests and extensions the caller may decide now, oldest first, a page at a time. */
@@ -151,8 +152,8 @@ export class RequestQueries {
     const ordered = list.filter((r) => !ownForbidden(r) && !decided(r))
       .sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
       .filter((r) => !after || r.createdAt > after.createdAt || (r.createdAt === after.createdAt && r.id > after.id));
-    const rows = ordered.slice(0, limit);
-    return { rows: await this.views(rows, caller), nextCursor: ordered.length > limit ? nextCursor(this.cursors, 'approvals', { caller }, rows, limit) : null };
+    const { page: rows, nextCursor } = cutPage(this.cursors, 'approvals', { caller }, ordered, limit);
+    return { rows: await this.views(rows, caller), nextCursor };
   }
 
   /** Admins: requests in revoking, newest first, with their failed attempts, last error and next try. */
@@ -160,7 +161,8 @@ export class RequestQueries {
     if (!caller.admin) throw new LapseError('forbidden', 'this needs the admin role');
     const limit = pageLimit(page.limit);
     const after = this.cursors.decode('stuck-revocations', {}, page.cursor);
-    const list = await this.store.listRequests({ statuses: ['revoking'], after: after ?? undefined, limit });
+    const read = await this.store.listRequests({ statuses: ['revoking'], after: after ?? undefined, limit: limit + 1 });
+    const { page: list, nextCursor } = cutPage(this.cursors, 'stuck-revocations', {}, read, limit);
     const views = await this.views(list, caller.id);
     const grants = await this.store.getGrantsOf(list.map((r) => r.id));
     const rows: StuckRevocationRow[] = [];
@@ -176,7 +178,7 @@ export class RequestQueries {
         nextRetryAt: waiting.length ? iso(Math.min(...waiting)) : null,
       });
     }
-    return { rows, nextCursor: nextCursor(this.cursors, 'stuck-revocations', {}, list, limit) };
+    return { rows, nextCursor };
   }
 
   /** The access details of an active request, per integration: the requester only. */
