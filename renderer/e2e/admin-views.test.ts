@@ -166,7 +166,7 @@ describe('admin and approver views in Chromium', { concurrency: false }, () => {
   });
 
   test('the panic button: the preview counts what it ends, a reason is required and the admin types the count', async () => {
-    const ids = [
+    const ids: string[] = [
       await create('alice', { flowId: 'demo-auto', entitlements: [demoRead('app')], duration: '30m' }),
       await create('dave', { flowId: 'demo-auto', entitlements: [demoRead('analytics')], duration: '30m' }),
       await create('alice', { flowId: 'demo-auto', entitlements: [demoRead('analytics')], duration: '30m' }),
@@ -183,6 +183,9 @@ describe('admin and approver views in Chromium', { concurrency: false }, () => {
     await carol.getByRole('button', { name: 'Apply filters' }).click();
     await hidden(row(carol, untouched));
     for (const id of ids) await visible(row(carol, id));
+    // A request made meanwhile shows up without a reload (the events stream).
+    ids.push(await create('dave', { flowId: 'demo-auto', entitlements: [demoRead('app')], duration: '30m' }));
+    await visible(row(carol, ids[3]!));
     await carol.screenshot({ path: join(ARTIFACTS, 'active-access-admin.png'), fullPage: true });
     assert.deepEqual(await unnamedControls(carol), []);
 
@@ -190,27 +193,27 @@ describe('admin and approver views in Chromium', { concurrency: false }, () => {
     const dialog = carol.getByRole('dialog', { name: 'Revoke all matching access' });
     await visible(dialog.getByText('Filter: label = demo'));
     await visible(dialog.getByTestId('preview-requests'));
-    assert.equal(await dialog.getByTestId('preview-requests').textContent(), '3');
-    assert.equal(await dialog.getByTestId('preview-grants').textContent(), '3');
+    assert.equal(await dialog.getByTestId('preview-requests').textContent(), '4');
+    assert.equal(await dialog.getByTestId('preview-grants').textContent(), '4');
     await visible(dialog.getByText('held by 2 people'));
-    const go = dialog.getByRole('button', { name: 'Revoke all 3' });
+    const go = dialog.getByRole('button', { name: 'Revoke all 4' });
     assert.ok(await go.isDisabled(), 'nothing runs without a reason and the count typed');
-    await dialog.getByLabel('Type 3 to confirm').fill('3');
+    await dialog.getByLabel('Type 4 to confirm').fill('4');
     assert.ok(await go.isDisabled(), 'the reason is mandatory');
     await dialog.getByLabel('Reason (required)').fill('incident 42: "leaked" key');
-    await dialog.getByLabel('Type 3 to confirm').fill('4');
+    await dialog.getByLabel('Type 4 to confirm').fill('3');
     assert.ok(await go.isDisabled(), 'the wrong count does not confirm');
-    await dialog.getByLabel('Type 3 to confirm').fill('3');
+    await dialog.getByLabel('Type 4 to confirm').fill('4');
     await carol.screenshot({ path: join(ARTIFACTS, 'panic-button.png'), fullPage: true });
     assert.deepEqual(await unnamedControls(carol), []);
     await go.click();
-    await visible(carol.getByRole('status').filter({ hasText: 'Revoking 3 requests.' }));
-    await until('all three revoked', async () => (await Promise.all(ids.map(statusOf))).every((s) => s === 'revoked'));
+    await visible(carol.getByRole('status').filter({ hasText: 'Revoking 4 requests.' }));
+    await until('all four revoked', async () => (await Promise.all(ids.map(statusOf))).every((s) => s === 'revoked'));
     for (const id of ids) assert.equal((await server.svc.store.getRequest(id))!.endNote, 'incident 42: "leaked" key');
     assert.equal(await statusOf(untouched), 'active', 'what the filter left out is untouched');
     const audit = await server.as('carol', 'GET', '/api/v1/audit?action=admin.revoke_all');
     assert.deepEqual(audit.body.events.at(-1).data.filter, { label: 'demo' });
-    assert.equal(audit.body.events.at(-1).data.matched, 3);
+    assert.equal(audit.body.events.at(-1).data.matched, 4);
     assert.equal((await server.as('carol', 'POST', `/api/v1/requests/${untouched}/revoke`, {})).status, 200);
   });
 
@@ -245,8 +248,7 @@ describe('admin and approver views in Chromium', { concurrency: false }, () => {
     assert.equal(retried.body.events[0].actor, 'carol');
 
     // The second stays refused: carol removed it by hand and marks it canceled, with a reason.
-    await carol.getByRole('button', { name: 'Refresh' }).click();
-    await hidden(row(carol, first));
+    await hidden(row(carol, first)); // gone without a reload: the events stream said it was revoked
     await row(carol, second).getByRole('button', { name: 'Mark dave Use billing canceled' }).click();
     const dialog = carol.getByRole('dialog', { name: 'Mark revoke canceled' });
     await dialog.getByRole('button', { name: 'Mark canceled' }).click();

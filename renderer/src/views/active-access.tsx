@@ -12,6 +12,7 @@ import type { AccessListQuery, AdminApi, RevokeAllFilterInput } from '../api/htt
 import { theApi } from '../stores.ts';
 import { entitlementText, shortTime, statusText } from '../format.ts';
 import { Frame } from '../components/dialogs.tsx';
+import { useLiveRefresh } from '../use-live-refresh.ts';
 
 /** What active access means here: what the panic button ends. */
 const ACTIVE_STATUSES = ['scheduled', 'granting', 'active'] as const;
@@ -141,13 +142,16 @@ export function ActiveAccessView({ admin, me }: { admin: AdminApi; me: Me }) {
   const [panic, setPanic] = useState(false);
 
   const query: AccessListQuery = { scope, statuses: [...ACTIVE_STATUSES], ...filter };
-  const load = async (more: boolean) => {
+  const load = async (more: boolean, live = false) => {
     setError(null);
     try {
-      const page = await admin.listRequests(query, { cursor: more ? cursor : null, limit: PAGE });
+      // A live refresh reads again as many rows as are shown (pages loaded included), keeping the selection of those still there.
+      const limit = live ? Math.min(1000, Math.max(PAGE, rows.length)) : PAGE;
+      const page = await admin.listRequests(query, { cursor: more ? cursor : null, limit });
       setRows((prev) => (more ? [...prev, ...page.requests] : page.requests));
       setCursor(page.nextCursor);
-      if (!more) setSelected(new Set());
+      if (live) setSelected((s) => new Set(page.requests.filter((r) => s.has(r.id)).map((r) => r.id)));
+      else if (!more) setSelected(new Set());
     } catch (err) {
       setError(errorDetail(err));
     } finally {
@@ -157,6 +161,7 @@ export function ActiveAccessView({ admin, me }: { admin: AdminApi; me: Me }) {
   useEffect(() => {
     void load(false);
   }, [scope, JSON.stringify(filter)]);
+  useLiveRefresh(() => void load(false, true));
 
   const toggle = (id: string) => setSelected((s) => {
     const next = new Set(s);

@@ -10,6 +10,7 @@ import type { StuckRevocation } from '../../../common/lapse-api.ts';
 import type { AdminApi } from '../api/http-api.ts';
 import { shortTime } from '../format.ts';
 import { Frame } from '../components/dialogs.tsx';
+import { useLiveRefresh } from '../use-live-refresh.ts';
 
 /** When the next try is due: in seconds while it is near, else the time; "due now" once past. */
 function retryText(at: string | null, now: number): string {
@@ -65,13 +66,15 @@ export function StuckRevocationsView({ admin }: { admin: AdminApi }) {
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [canceling, setCanceling] = useState<string[] | null>(null);
 
-  const load = async (more: boolean) => {
+  const load = async (more: boolean, live = false) => {
     setError(null);
     try {
       const page = await admin.stuckRevocations(more ? cursor : null);
       setRows((prev) => (more ? [...prev, ...page.revocations] : page.revocations));
       setCursor(page.nextCursor);
-      if (!more) setSelected(new Set());
+      // A live refresh keeps the selection of the rows still there.
+      if (live) setSelected((s) => new Set(page.revocations.filter((r) => s.has(r.request.id)).map((r) => r.request.id)));
+      else if (!more) setSelected(new Set());
     } catch (err) {
       setError(errorDetail(err));
     } finally {
@@ -81,6 +84,7 @@ export function StuckRevocationsView({ admin }: { admin: AdminApi }) {
   useEffect(() => {
     void load(false);
   }, []);
+  useLiveRefresh(() => void load(false, true));
 
   const outcome = (verb: string, done: string[], failed: { id: string; error: string }[]) =>
     `${verb} ${done.length}${failed.length ? `; not done: ${failed.map((f) => `${f.id} (${f.error})`).join(', ')}` : ''}.`;
