@@ -69,7 +69,8 @@ export function createServerApi(baseUrl: string, token: string, opts: { timeoutM
       return (await get<{ requests: AccessRequest[] }>('api/v1/requests', params)).requests;
     },
     listAllRequests: async (q: ListRequestsQuery) => {
-      const params = new URLSearchParams({ scope: 'all' });
+      // No scope: an admin's list is everyone's by default (and a server from before scopes refuses the parameter).
+      const params = new URLSearchParams();
       if (q.statuses?.length) params.set('status', q.statuses.join(','));
       if (q.limit !== undefined) params.set('limit', String(q.limit));
       return (await get<{ requests: AccessRequest[] }>('api/v1/requests', params)).requests;
