@@ -12,6 +12,7 @@ export type {
   AccessRequest, AuditEventView, AuditPage, Catalog, CatalogBundle, CatalogFlow, ConfigStatus, CreatedToken, Decision, Entitlement, Favorite, FavoriteRequestOptions, Favorites,
   GrantView, IntegrationList, LapseEvent, Me, MfaEnrolmentStarted, MfaStatusView, NewFavorite, NewRequest, NotificationPreferencesView, RequestStatus, RequestTimeline, Suggestion,
   TimelineEntry, TokenView,
+  BulkMarkRevokeCanceledResult, BulkRetryResult, RevokeAllPreview, RevokeAllResult, StuckRevocation,
 } from './api/types.ts';
 
 /** The Activity view's filters (admins): each narrows the audit list and the activity report. */

@@ -85,6 +85,8 @@ export interface ServiceOptions {
   scheduler?: { idleMs?: number; batchSize?: number; concurrency?: number; leaseMs?: number };
   /** Audit stream tuning (tests): how often each subscriber's loop looks for new events, and the retry backoff. */
   auditStream?: { pollMs?: number; backoff?: Backoff };
+  /** A failing revoke's retry backoff (tests; default 1 s doubling to 5 min). */
+  revokeBackoff?: { baseMs: number; capMs: number };
   env?: NodeJS.ProcessEnv;
   /**
    * The store: `postgres://…` for a PostgreSQL store shared by replicas, `sqlite:PATH` for
@@ -312,6 +314,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const mfaEnrolments = new MfaEnrolments({ store, verifier: totp, secrets: mfaSecrets, now: () => clock.now(), singleSignOn: oidcAtStart !== undefined });
   const engine: Engine = new Engine({
     store, clock, events, integrations, config: compiled, owner, leaseMs,
+    ...(opts.revokeBackoff ? { revokeBackoff: opts.revokeBackoff } : {}),
     mfa: totp,
     // With single sign-on, a flow that requires MFA asks for a step-up at the provider instead of a TOTP code.
     ...(oidcAtStart ? { stepUpFor: (flow: FlowConfig) => stepUpFor(oidcAtStart, flow.settings) } : {}),

@@ -219,18 +219,75 @@ const unshownRow = {
   properties: { id: text, status: text, error: text },
 } as const;
 
+/** The cursor of the next page (null: this was the last). */
+const nextCursor = { type: ['string', 'null'], description: 'pass as cursor for the next page; null: no more' } as const;
+
 export const requestList = {
   type: 'object',
   additionalProperties: false,
-  required: ['requests'],
-  properties: { requests: { type: 'array', items: { anyOf: [requestView, unshownRow] } } },
+  required: ['requests', 'nextCursor'],
+  properties: { requests: { type: 'array', items: { anyOf: [requestView, unshownRow] } }, nextCursor },
 } as const;
 
 export const approvalList = {
   type: 'object',
   additionalProperties: false,
-  required: ['approvals'],
-  properties: { approvals: { type: 'array', items: { anyOf: [requestView, unshownRow] } } },
+  required: ['approvals', 'nextCursor'],
+  properties: { approvals: { type: 'array', items: { anyOf: [requestView, unshownRow] } }, nextCursor },
+} as const;
+
+/** A request stuck in revoking: the request, its failures and when its revoke is tried next. */
+export const stuckRevocation = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['request', 'attempts', 'lastError', 'nextRetryAt'],
+  properties: {
+    request: { anyOf: [requestView, unshownRow] },
+    attempts: { type: 'integer', description: 'failed attempts of its most tried revoke' },
+    lastError: textOrNull,
+    nextRetryAt: { ...instantOrNull, description: 'the earliest next try of its revokes (null: none waiting, or one running now)' },
+  },
+} as const;
+
+export const stuckRevocationList = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['revocations', 'nextCursor'],
+  properties: { revocations: { type: 'array', items: stuckRevocation }, nextCursor },
+} as const;
+
+export const revokeAllPreview = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['requests', 'grants', 'users', 'byIntegration'],
+  properties: {
+    requests: { type: 'integer' },
+    grants: { type: 'integer' },
+    users: { type: 'integer' },
+    byIntegration: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['integration', 'grants'], properties: { integration: text, grants: { type: 'integer' } } } },
+  },
+} as const;
+
+/** One id of a bulk action that was not done: why, and the status a single call would have answered. */
+const bulkFailure = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'error', 'status'],
+  properties: { id: text, error: text, status: { type: 'integer' } },
+} as const;
+
+export const bulkRetryResult = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['retried', 'failed'],
+  properties: { retried: texts, failed: { type: 'array', items: bulkFailure } },
+} as const;
+
+export const bulkMarkRevokeCanceledResult = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['canceled', 'failed'],
+  properties: { canceled: texts, failed: { type: 'array', items: bulkFailure } },
 } as const;
 
 export const accessDetails = {

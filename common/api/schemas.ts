@@ -52,16 +52,49 @@ export const extendBody = {
   properties: { duration, justification, mfaCode: { type: 'string', pattern: '^[0-9]{6}$', description: 'where the flow requires MFA (without single sign-on): a code from your authenticator' } },
 } as const;
 
+/** A filter's value: no control characters (no id, name or label has one). */
+const NO_CONTROL = '^[^\\u0000-\\u001f\\u007f]*$';
+
+/** The panic button's filters (every one optional; together, all must match). */
+const revokeAllFilter = {
+  user: { type: 'string', minLength: 1, maxLength: 200, pattern: NO_CONTROL },
+  flow: { type: 'string', minLength: 1, maxLength: 200, pattern: NO_CONTROL },
+  integration: { type: 'string', minLength: 1, maxLength: 200, pattern: NO_CONTROL },
+  label: { type: 'string', minLength: 1, maxLength: 200, pattern: NO_CONTROL },
+  resource: { type: 'string', minLength: 1, maxLength: 1000, pattern: NO_CONTROL, description: 'a resource\'s path inside its integration' },
+} as const;
+
 export const revokeAllBody = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    user: { type: 'string', minLength: 1 },
-    flow: { type: 'string', minLength: 1 },
-    integration: { type: 'string', minLength: 1 },
-    label: { type: 'string', minLength: 1 },
+    ...revokeAllFilter,
     reason,
+    expectRequests: { type: 'integer', minimum: 0, maximum: 1_000_000_000, description: 'the number of requests the preview showed: refused with 409 when another number matches now' },
   },
+} as const;
+
+export const revokeAllPreviewBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: revokeAllFilter,
+} as const;
+
+/** Request ids for a bulk admin action (at most 500). */
+const bulkIds = { type: 'array', minItems: 1, maxItems: 500, items: { type: 'string', minLength: 1, maxLength: 200 } } as const;
+
+export const bulkIdsBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['ids'],
+  properties: { ids: bulkIds },
+} as const;
+
+export const bulkMarkRevokeCanceledBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['ids', 'reason'],
+  properties: { ids: bulkIds, reason: { ...reason, minLength: 1 } },
 } as const;
 
 export const reloadBody = {
@@ -104,16 +137,35 @@ export const idParams = {
   properties: { id: { type: 'string', minLength: 1, maxLength: 200 } },
 } as const;
 
+/** A page of a list: at most `limit` rows (1 to 1000), after the `cursor` the previous page gave as `nextCursor`. */
+const pageQuery = {
+  limit: { type: 'string', pattern: '^[0-9]{1,4}$', description: 'rows per page, 1 to 1000 (default 100)' },
+  cursor: { type: 'string', minLength: 1, maxLength: 2000, description: 'the nextCursor of the previous page, as it came' },
+} as const;
+
 export const listRequestsQuery = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    mine: { type: 'string', enum: ['true', 'false'] },
-    status: { type: 'string', description: 'one status or several separated by commas' },
-    user: { type: 'string' },
-    flow: { type: 'string' },
-    limit: { type: 'string', pattern: '^[0-9]{1,4}$' },
+    scope: {
+      type: 'string', enum: ['mine', 'all', 'approved-by-me'],
+      description: 'mine: your own; all: everyone\'s (admins); approved-by-me: what you approved (approvers). Default: all for an admin, else mine',
+    },
+    mine: { type: 'string', enum: ['true', 'false'], description: 'true: as scope=mine (kept for older clients)' },
+    status: { type: 'string', maxLength: 500, description: 'one status or several separated by commas' },
+    user: { type: 'string', maxLength: 200, pattern: NO_CONTROL },
+    flow: { type: 'string', maxLength: 200, pattern: NO_CONTROL },
+    integration: { type: 'string', maxLength: 200, pattern: NO_CONTROL },
+    label: { type: 'string', maxLength: 200, pattern: NO_CONTROL },
+    resource: { type: 'string', maxLength: 1000, pattern: NO_CONTROL },
+    ...pageQuery,
   },
+} as const;
+
+export const pageOnlyQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: pageQuery,
 } as const;
 
 export const integrationsQuery = {

@@ -17,6 +17,9 @@ export type ServerMethods = Omit<LapseApi, 'host' | 'subscribe' | 'connectionSta
   listAllRequests(query: ListRequestsQuery): Promise<AccessRequest[]>;
 };
 
+/** The most rows a list read page by page gathers (the inbox). */
+const MAX_FOLLOWED_ROWS = 5000;
+
 /** A failure in the renderer's terms; crosses IPC as plain data. */
 export class CallError extends Error {
   constructor(readonly data: ApiErrorData) {
@@ -67,6 +70,7 @@ export function createServerApi(baseUrl: string, token: string, opts: { timeoutM
       return (await get<{ requests: AccessRequest[] }>('api/v1/requests', params)).requests;
     },
     listAllRequests: async (q: ListRequestsQuery) => {
+      // No scope: an admin's list is everyone's by default (and a server from before scopes refuses the parameter).
       const params = new URLSearchParams();
       if (q.statuses?.length) params.set('status', q.statuses.join(','));
       if (q.limit !== undefined) params.set('limit', String(q.limit));
@@ -79,7 +83,17 @@ export function createServerApi(baseUrl: string, token: string, opts: { timeoutM
     cancel: (rid) => post<AccessRequest>(`api/v1/requests/${id(rid)}/cancel`),
     revoke: (rid, reason) => post<AccessRequest>(`api/v1/requests/${id(rid)}/revoke`, reason ? { reason } : {}),
     extend: (rid, duration, justification, mfaCode) => post<AccessRequest>(`api/v1/requests/${id(rid)}/extend`, { duration, ...(justification ? { justification } : {}), ...(mfaCode ? { mfaCode } : {}) }),
-    approvals: async () => (await get<{ approvals: AccessRequest[] }>('api/v1/approvals')).approvals,
+    approvals: async () => {
+      // The inbox comes a page at a time: read every page (the count in the menu is all of it).
+      const out: AccessRequest[] = [];
+      let cursor: string | null = null;
+      do {
+        const page: { approvals: AccessRequest[]; nextCursor?: string | null } = await get('api/v1/approvals', cursor ? new URLSearchParams({ cursor }) : undefined);
+        out.push(...page.approvals);
+        cursor = page.nextCursor ?? null;
+      } while (cursor && out.length < MAX_FOLLOWED_ROWS);
+      return out;
+    },
     accessDetails: async (rid) => {
       const r = await get<AccessRequest>(`api/v1/requests/${id(rid)}`);
       const out: Record<string, Record<string, string>> = {};

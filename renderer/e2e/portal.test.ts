@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright';
 import { startTestServer, type TestServer } from '../../backend/src/api/api-test-support.ts';
 import { buildRenderer } from '../build.ts';
-import { CHROMIUM, CHROMIUM_ARGS } from './chromium.ts';
+import { CHROMIUM, CHROMIUM_ARGS, unnamedControls } from './chromium.ts';
 
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 const WAIT = 10_000;
@@ -43,23 +43,6 @@ async function signIn(token: string): Promise<Page> {
 const card = (page: Page, name: RegExp) => page.getByRole('article', { name });
 const visible = (l: Locator) => l.waitFor({ state: 'visible', timeout: WAIT });
 const hidden = (l: Locator) => l.waitFor({ state: 'hidden', timeout: WAIT });
-
-/** Controls on the page without an accessible name (label, aria-label(ledby) or text). Kept as
- * text: the test's transpiler would add helpers the page does not have. */
-const UNNAMED_CONTROLS = `(() => {
-  const text = (el) => ((el && el.textContent) || '').trim();
-  const out = [];
-  for (const el of document.querySelectorAll('button, input, textarea, select, a[href], [role="button"], [role="timer"], [role="feed"], [role="dialog"], article')) {
-    const named = (el.getAttribute('aria-label') || '').trim()
-      || (el.getAttribute('aria-labelledby') || '').split(/\s+/).map((id) => text(document.getElementById(id))).join('')
-      || (el.id ? Array.from(document.querySelectorAll('label[for="' + CSS.escape(el.id) + '"]')).map(text).join('') : '')
-      || text(el.closest('label'))
-      || (/^(BUTTON|A)$/.test(el.tagName) ? text(el) : '');
-    if (!named) out.push(el.outerHTML.slice(0, 120));
-  }
-  return out;
-})()`;
-const unnamedControls = (page: Page): Promise<string[]> => page.evaluate(UNNAMED_CONTROLS);
 
 async function apiStatus(id: string): Promise<string> {
   const res = await server.as('alice', 'GET', `/api/v1/requests/${id}`);

@@ -5,7 +5,7 @@
 
 import { useEffect, useState } from 'react';
 import { ApiError, type LapseApi, type Me } from '../../common/lapse-api.ts';
-import type { PortalAuth } from './api/http-api.ts';
+import type { AdminApi, PortalAuth } from './api/http-api.ts';
 import { useApprovals, useConnection, useSession, useCatalog, useFavorites, useRequests } from './stores.ts';
 import { startLiveUpdates } from './live.ts';
 import { ADMIN_VIEWS, parseRoute, useHash } from './router.ts';
@@ -19,18 +19,34 @@ import { ActivityView } from './views/activity.tsx';
 import { RequestPageView } from './views/request-page.tsx';
 import { IntegrationsView } from './views/integrations.tsx';
 import { ConfigurationView } from './views/configuration.tsx';
+import { ActiveAccessView } from './views/active-access.tsx';
+import { StuckRevocationsView } from './views/stuck-revocations.tsx';
 
 /** The navigation; the admin views are shown to admins only. */
 const VIEWS = [
   ['access', 'My access'],
   ['request', 'Request access'],
   ['inbox', 'Approvals'],
+  ['active-access', 'Active access'],
+  ['stuck-revocations', 'Stuck revocations'],
   ['activity', 'Activity'],
   ['integrations', 'Integrations'],
   ['configuration', 'Configuration'],
   ['account', 'Account'],
   ['settings', 'Settings'],
 ] as const;
+
+/**
+ * Whether a view is in this person's navigation: the portal's admin views need `admin` (the
+ * portal's AdminApi) and the role (the server refuses the calls to others all the same).
+ */
+function offered(view: (typeof VIEWS)[number][0], me: Me, portal: boolean, admin: AdminApi | undefined): boolean {
+  if (view === 'settings') return !portal;
+  if (view === 'active-access') return !!admin && (me.roles.includes('admin') || me.roles.includes('approver'));
+  if (view === 'stuck-revocations') return !!admin && me.roles.includes('admin');
+  if (ADMIN_VIEWS.includes(view)) return me.roles.includes('admin');
+  return true;
+}
 
 /** Shown once the connection has been down for a second (no flash while connecting or on a quick reconnect). */
 function ConnectionBanner() {
@@ -63,7 +79,7 @@ function addressWithoutSignInError(): string {
   return `${location.pathname}${query ? `?${query}` : ''}${location.hash}`;
 }
 
-export function App({ api, auth }: { api: LapseApi; auth?: PortalAuth }) {
+export function App({ api, auth, admin }: { api: LapseApi; auth?: PortalAuth; admin?: AdminApi }) {
   const me = useSession((s) => s.me);
   const [checking, setChecking] = useState(true);
   const portal = api.host === 'portal';
@@ -116,7 +132,7 @@ export function App({ api, auth }: { api: LapseApi; auth?: PortalAuth }) {
     useSession.getState().setMe(null);
   };
 
-  const admin = !!me?.roles.includes('admin');
+  const isAdmin = !!me?.roles.includes('admin');
 
   if (checking) return <p aria-busy="true" className="loading">Loading…</p>;
   if (leaving) return <p aria-busy="true" className="loading">Signing out…</p>;
@@ -130,7 +146,7 @@ export function App({ api, auth }: { api: LapseApi; auth?: PortalAuth }) {
         <h1>Lapse</h1>
         <nav aria-label="Views">
           {/* The portal has no desktop settings: its Account view (who, sign out, API tokens) stands for them. */}
-          {VIEWS.filter(([view]) => !(portal && view === 'settings') && (admin || !ADMIN_VIEWS.includes(view))).map(([view, label]) => (
+          {VIEWS.filter(([view]) => offered(view, me, portal, admin)).map(([view, label]) => (
             <a key={view} href={`#/${view}`} aria-current={route.view === view ? 'page' : undefined}>
               {view === 'inbox' && pending ? `${label} (${pending})` : label}
             </a>
@@ -143,14 +159,20 @@ export function App({ api, auth }: { api: LapseApi; auth?: PortalAuth }) {
       {route.view === 'request' && <RequestView key={hash} favoriteId={route.params.get('favorite') ?? undefined} againId={route.params.get('again') ?? undefined} flowId={route.params.get('flow') ?? undefined} bundleId={route.params.get('bundle') ?? undefined} auth={auth} />}
       {route.view === 'access' && <AccessView key={hash} extendId={route.params.get('extend') ?? undefined} />}
       {route.view === 'requests' && <RequestPageView key={hash} id={route.params.get('id') ?? ''} />}
-      {ADMIN_VIEWS.includes(route.view) && !admin && (
+      {ADMIN_VIEWS.includes(route.view) && !isAdmin && (
         <main><p role="alert" className="error">This view is for admins.</p></main>
       )}
-      {route.view === 'activity' && admin && <ActivityView key={hash} params={route.params} />}
-      {route.view === 'integrations' && admin && <IntegrationsView />}
-      {route.view === 'configuration' && admin && <ConfigurationView />}
+      {route.view === 'activity' && isAdmin && <ActivityView key={hash} params={route.params} />}
+      {route.view === 'integrations' && isAdmin && <IntegrationsView />}
+      {route.view === 'configuration' && isAdmin && <ConfigurationView />}
       {route.view === 'account' && <AccountView onSignOut={signOut} />}
       {route.view === 'settings' && <SettingsView onSignOut={signOut} />}
+      {route.view === 'active-access' && (offered('active-access', me, portal, admin)
+        ? <ActiveAccessView key={me.id} admin={admin!} me={me} />
+        : <main><p role="alert" className="error">Active access is for admins and approvers.</p></main>)}
+      {route.view === 'stuck-revocations' && (offered('stuck-revocations', me, portal, admin)
+        ? <StuckRevocationsView admin={admin!} />
+        : <main><p role="alert" className="error">Stuck revocations are for admins.</p></main>)}
     </div>
   );
 }

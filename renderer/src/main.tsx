@@ -17,4 +17,4 @@ const exposed = (window as unknown as Record<string, LapseApi | undefined>)[LAPS
 const http = exposed ? undefined : createHttpApi({ storage: window.sessionStorage });
 const api: LapseApi = exposed ?? http!;
 setApi(api);
-createRoot(document.getElementById('root')!).render(<App api={api} auth={http?.auth} />);
+createRoot(document.getElementById('root')!).render(<App api={api} auth={http?.auth} admin={http?.admin} />);

@@ -1,12 +1,16 @@
 // The window kind comes from the URL hash: #/inbox, #/request, #/request?favorite=<id>,
 // #/request?again=<id> (pre-filled from that request), #/access, #/access?extend=<id> (the
 // extend dialog on that request), #/requests?id=<id> (a request's own page), #/account,
-// #/settings; for admins #/activity (its filters in the query), #/integrations and
+// #/settings; in the portal, for admins and approvers, #/active-access; for admins
+// #/stuck-revocations, #/activity (its filters in the query), #/integrations and
 // #/configuration. The desktop app opens one window per kind with its hash.
 
 import { useSyncExternalStore } from 'react';
 
-const VIEW_NAMES = ['inbox', 'request', 'access', 'requests', 'account', 'settings', 'activity', 'integrations', 'configuration'] as const;
+const VIEW_NAMES = [
+  'inbox', 'request', 'access', 'requests', 'account', 'settings',
+  'active-access', 'stuck-revocations', 'activity', 'integrations', 'configuration',
+] as const;
 
 export type Route = { view: (typeof VIEW_NAMES)[number]; params: URLSearchParams };
 

@@ -4,10 +4,11 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { LapseError, StepUpRequired } from '../engine/errors.ts';
 import type { Logger } from '../logger.ts';
+import { BadCursor } from './cursor.ts';
 
 const PROBLEM = 'application/problem+json';
 
-const STATUS_BY_KIND: Record<LapseError['kind'], number> = {
+export const STATUS_BY_KIND: Record<LapseError['kind'], number> = {
   invalid: 422, unauthorized: 401, forbidden: 403, 'not-found': 404, conflict: 409, unavailable: 503, 'too-many': 429,
 };
 
@@ -34,6 +35,7 @@ export function errorHandler(logger: Logger, bodyLimit: number) {
       const stepUp = err instanceof StepUpRequired ? { stepUp: { flowId: err.flowId, signIn: `/auth/login?stepUp=${encodeURIComponent(err.flowId)}` } } : {};
       return problem(reply, STATUS_BY_KIND[err.kind], TITLE_BY_KIND[err.kind], err.message, { ...(err.field ? { field: err.field } : {}), ...stepUp });
     }
+    if (err instanceof BadCursor) return problem(reply, 400, 'Invalid request', `${err.field}: ${err.message}`, { field: err.field });
     if (err.validation) {
       const errors = err.validation.map((v) => {
         const params = v.params as Record<string, unknown>;

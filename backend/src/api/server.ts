@@ -22,6 +22,7 @@ import { AuditService } from '../services/audit-service.ts';
 import type { AuditStreamStatus } from '../audit/stream.ts';
 import type { AccessDetailsOpener } from './views.ts';
 import { enforceRouteAccess } from './route-access.ts';
+import { Cursors } from './cursor.ts';
 import { lazySchemaCompilers } from './lazy-schema-compilers.ts';
 import { errorHandler, problem } from './problems.ts';
 import { registerAuthentication } from './authentication.ts';
@@ -124,7 +125,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
 
   const ctx: RouteContext = {
     engine,
-    queries: new RequestQueries(store, engine, logger, deps.openAccessDetails),
+    queries: new RequestQueries(store, engine, logger, new Cursors(deps.audit.key), deps.openAccessDetails),
     integrations: new IntegrationStatus(deps.integrations, () => engine.config, deps.health),
     audit: new AuditService(store, deps.audit.key, deps.audit.checkpointPath),
     auditStream: deps.auditStream,

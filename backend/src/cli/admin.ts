@@ -8,7 +8,7 @@ import type { NotificationView } from '../../../common/api/types.ts';
 export const revokeAll: Verb = async (_args, v, o) => {
   const api = apiClient(v);
   const body: Record<string, unknown> = {};
-  for (const k of ['user', 'flow', 'integration', 'label', 'reason'] as const) if (v[k]) body[k] = v[k];
+  for (const k of ['user', 'flow', 'integration', 'label', 'resource', 'reason'] as const) if (v[k]) body[k] = v[k];
   const result = await api.post<{ revoked: string[]; failed: { id: string; error: string }[] }>('/api/v1/admin/revoke-all', body);
   emitter(v, o)(result, () => {
     o.line(`revoking ${result.revoked.length} request(s)`);

@@ -35,6 +35,8 @@ export const OPTIONS = {
   flow: { type: 'string' },
   integration: { type: 'string' },
   label: { type: 'string' },
+  resource: { type: 'string' },
+  cursor: { type: 'string' },
   status: { type: 'string' },
   all: { type: 'boolean' },
   format: { type: 'string' },

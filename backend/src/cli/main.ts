@@ -52,8 +52,8 @@ Client (server from --url or LAPSE_URL, default http://127.0.0.1:7420; token fro
   lapse catalog                                   what you may request now
   lapse request FLOW [--entitlement I/TYPE:RESOURCE#PERMISSION ...] [--bundle ID]
                 [--duration 1h] [--justification TEXT] [--start-at ISO] [--mfa CODE] [--break-glass]
-  lapse status [REQUEST_ID] [--all] [--status S]  your requests, or one in detail
-  lapse approvals                                 requests waiting for your decision
+  lapse status [REQUEST_ID] [--all] [--status S] [--cursor C]  your requests (100 at a time), or one in detail
+  lapse approvals [--cursor C]                    requests waiting for your decision (100 at a time)
   lapse approve|deny REQUEST_ID [--reason TEXT]
   lapse revoke REQUEST_ID [--reason TEXT]
   lapse cancel REQUEST_ID
@@ -65,7 +65,7 @@ Client (server from --url or LAPSE_URL, default http://127.0.0.1:7420; token fro
   lapse mfa confirm CODE                          confirm it with a code from the app
   lapse mfa reset --mfa CODE                      remove your own (a confirmed one needs a current code)
   lapse mfa reset USER                            reset another person's, who lost their authenticator (admin)
-  lapse revoke-all [--user ID] [--flow ID] [--integration ID] [--label L] [--reason TEXT]   (admin)
+  lapse revoke-all [--user ID] [--flow ID] [--integration ID] [--label L] [--resource R] [--reason TEXT]   (admin)
   lapse audit export [--format csv|json] [--since ISO] [--until ISO]   (admin)
   lapse reconcile                                 remove what Lapse created on the targets that no
                                                   active request covers, and list it (admin)

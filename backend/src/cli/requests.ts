@@ -49,19 +49,27 @@ export const status: Verb = async (args, v, o) => {
   }
   const qs = new URLSearchParams({ mine: v.all ? 'false' : 'true' });
   if (v.status) qs.set('status', v.status);
-  const data = await api.get<{ requests: RequestJson[] }>(`/api/v1/requests?${qs}`);
-  emit(data, () => printTable(o.line, ['id', 'requester', 'flow', 'status', 'expires', 'entitlements'], data.requests.map((r) => [
-    r.id, r.requester, r.flowId, r.status, expiryText(r), String(r.entitlements.length),
-  ])));
+  if (v.cursor) qs.set('cursor', v.cursor);
+  const data = await api.get<{ requests: RequestJson[]; nextCursor?: string | null }>(`/api/v1/requests?${qs}`);
+  emit(data, () => {
+    printTable(o.line, ['id', 'requester', 'flow', 'status', 'expires', 'entitlements'], data.requests.map((r) => [
+      r.id, r.requester, r.flowId, r.status, expiryText(r), String(r.entitlements.length),
+    ]));
+    // The list comes a page at a time: say how to read the next one.
+    if (data.nextCursor) o.line(`more: lapse status${v.all ? ' --all' : ''}${v.status ? ` --status ${v.status}` : ''} --cursor ${data.nextCursor}`);
+  });
   return 0;
 };
 
 export const approvals: Verb = async (_args, v, o) => {
   const api = apiClient(v);
-  const data = await api.get<{ approvals: RequestJson[] }>('/api/v1/approvals');
-  emitter(v, o)(data, () => printTable(o.line, ['id', 'requester', 'flow', 'duration', 'justification', 'why you'], data.approvals.map((r) => [
-    r.id, r.requester, r.flowId, r.pendingExtension ? `extend +${r.pendingExtension.duration}` : r.duration, r.justification ?? '-', r.yourApproverRoles.join('; '),
-  ])));
+  const data = await api.get<{ approvals: RequestJson[]; nextCursor?: string | null }>(`/api/v1/approvals${v.cursor ? `?${new URLSearchParams({ cursor: v.cursor })}` : ''}`);
+  emitter(v, o)(data, () => {
+    printTable(o.line, ['id', 'requester', 'flow', 'duration', 'justification', 'why you'], data.approvals.map((r) => [
+      r.id, r.requester, r.flowId, r.pendingExtension ? `extend +${r.pendingExtension.duration}` : r.duration, r.justification ?? '-', r.yourApproverRoles.join('; '),
+    ]));
+    if (data.nextCursor) o.line(`more: lapse approvals --cursor ${data.nextCursor}`);
+  });
   return 0;
 };
 

@@ -557,6 +557,45 @@ describe('failing revoke', () => {
     assert.deepEqual(await onTarget(h), []);
   }));
 
+  test('retry now: an admin makes a stuck revoke due at once (audited); others are refused; each id of a bulk call says how it went', () => withHarness(async (h) => {
+    const r = await failedRevoke(h);
+    const active = await autoRequest(h);
+    h.clock.advance(100);
+    const due = (await h.store.jobsOfRequest(r.id))[0]!.dueAt;
+    assert.ok(due > h.clock.now(), 'waiting out its backoff');
+    await rejectsWith(h.engine.retryRevokesNow('alice', [r.id]), 'forbidden');
+    await rejectsWith(h.engine.retryRevokesNow('bob', [r.id]), 'forbidden');
+    await rejectsWith(h.engine.retryRevokesNow('carol', []), 'invalid', 'ids');
+    assert.equal((await h.store.jobsOfRequest(r.id))[0]!.dueAt, due, 'a refusal moves nothing');
+
+    const out = await h.engine.retryRevokesNow('carol', [r.id, active.id, 'no-such-request', r.id]);
+    assert.deepEqual(out.retried, [r.id]);
+    assert.deepEqual(out.failed.map((f) => [f.id, f.kind]), [[active.id, 'conflict'], ['no-such-request', 'not-found']]);
+    assert.equal((await h.store.jobsOfRequest(r.id))[0]!.dueAt, h.clock.now(), 'due at the clock\'s now');
+    assert.deepEqual((await h.store.listAudit({ requestId: r.id, action: 'request.revoke_retried' })).map((e) => [e.actor, e.at, e.data]), [
+      ['carol', h.clock.now(), { jobs: 1 }],
+    ]);
+
+    h.demo.faults.revoke = undefined;
+    await h.advance(0);
+    assert.equal((await request(h, r.id)).status, 'expired', 'revoked at once, not after the backoff');
+    const again = await h.engine.retryRevokesNow('carol', [r.id]);
+    assert.deepEqual([again.retried, again.failed.map((f) => f.kind)], [[], ['conflict']], 'an ended revoke is not retried');
+  }));
+
+  test('mark revoke canceled in bulk: one reason for all, each id marked whole or said why not', () => withHarness(async (h) => {
+    const a = await failedRevoke(h);
+    const active = await autoRequest(h);
+    await rejectsWith(h.engine.markRevokesCanceled('bob', [a.id], 'by hand'), 'forbidden');
+    await rejectsWith(h.engine.markRevokesCanceled('carol', [a.id], ' '), 'invalid', 'reason');
+    await rejectsWith(h.engine.markRevokesCanceled('carol', Array.from({ length: 501 }, (_, i) => `r${i}`), 'by hand'), 'invalid', 'ids');
+    const out = await h.engine.markRevokesCanceled('carol', [a.id, active.id, 'no-such-request'], 'removed by hand');
+    assert.deepEqual(out.canceled, [a.id]);
+    assert.deepEqual(out.failed.map((f) => [f.id, f.kind]), [[active.id, 'conflict'], ['no-such-request', 'not-found']]);
+    assert.equal((await request(h, a.id)).status, 'revoke_canceled');
+    assert.equal((await request(h, active.id)).status, 'active');
+  }));
+
   test('only an admin can mark a stuck revoke canceled, with a reason; its retries stop', () => withHarness(async (h) => {
     const r = await failedRevoke(h);
     await rejectsWith(h.engine.markRevokeCanceled('alice', r.id, 'I removed it'), 'forbidden');

@@ -27,7 +27,7 @@ import { Expiry } from './expiry.ts';
 import { Waiting } from './waiting.ts';
 import { AutomaticFlows } from './automatic-flows.ts';
 import { Favorites } from './favorites.ts';
-import { RevokeAll, type IntegrationHolder } from './revoke-all.ts';
+import { RevokeAll, type BulkFailure, type IntegrationHolder, type RevokeAllPreview } from './revoke-all.ts';
 import { Offboarding, type OffboardingReport } from './offboarding.ts';
 
 export { AUTOMATIC_PREFIX } from './automatic-flows.ts';
@@ -65,6 +65,8 @@ export interface RevokeAllFilter {
   flow?: string;
   integration?: string;
   label?: string;
+  /** A resource's path inside its integration. */
+  resource?: string;
 }
 
 export interface EngineOptions {
@@ -196,9 +198,24 @@ export class Engine {
     return this.revokes.markRevokeCanceled(actor, id, reasonInput);
   }
 
-  /** The panic button: revokes everything scheduled, granting or active that matches. */
-  revokeAll(actor: string, filter: RevokeAllFilter, reasonInput?: string): Promise<{ revoked: string[]; failed: { id: string; error: string }[] }> {
-    return this.revokeAllAccess.revokeAll(actor, filter, reasonInput);
+  /** The panic button: revokes everything scheduled, granting or active that matches (refused when `expectRequests` is given and another number matches). */
+  revokeAll(actor: string, filter: RevokeAllFilter, reasonInput?: string, expectRequests?: number): Promise<{ revoked: string[]; failed: { id: string; error: string }[] }> {
+    return this.revokeAllAccess.revokeAll(actor, filter, reasonInput, expectRequests);
+  }
+
+  /** What the panic button would end with this filter now (admins). */
+  previewRevokeAll(actor: string, filter: RevokeAllFilter): Promise<RevokeAllPreview> {
+    return this.revokeAllAccess.preview(actor, filter);
+  }
+
+  /** An admin's "retry now" on requests stuck in revoking; each id retried or said why not. */
+  retryRevokesNow(actor: string, ids: string[]): Promise<{ retried: string[]; failed: BulkFailure[] }> {
+    return this.revokeAllAccess.retryRevokesNow(actor, ids);
+  }
+
+  /** Marks several revokes canceled with one reason; each id done or said why not. */
+  markRevokesCanceled(actor: string, ids: string[], reason: string | undefined): Promise<{ canceled: string[]; failed: BulkFailure[] }> {
+    return this.revokeAllAccess.markRevokeCanceled(actor, ids, reason);
   }
 
   /** The requests granting, active or revoking with a grant on this integration (see RevokeAll.holdersOf). */

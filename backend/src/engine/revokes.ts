@@ -87,6 +87,18 @@ export class Revokes {
     return stored;
   }
 
+  /** An admin's "retry now" on a request stuck in revoking: its revoke jobs fall due at once (audited). */
+  async retryRevokeNow(actor: string, id: string): Promise<RequestRecord> {
+    if (!this.ctx.config.isAdmin(actor)) throw forbidden('only an admin can retry a revoke');
+    const r = await this.ctx.getVisible(actor, id);
+    if (r.status !== 'revoking') throw conflict(`request ${id} is ${r.status}; only a revoke in progress can be retried`);
+    const now = this.ctx.now();
+    const moved = await this.ctx.store.retryRevokesOfRequestNow(id, now);
+    await this.ctx.store.appendAudit([{ at: now, actor, action: 'request.revoke_retried', requestId: id, data: { jobs: moved } }]);
+    this.ctx.opts.onJobsScheduled?.(now);
+    return r;
+  }
+
   async runRevoke(job: JobRecord): Promise<void> {
     const { known, r, grant } = await this.ctx.jobTarget(job);
     if (!r || !grant || grant.status !== 'revoking') return this.ctx.finishStale(job);

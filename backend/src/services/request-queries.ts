@@ -11,6 +11,7 @@ import { formatDuration } from '../../../common/duration.ts';
 import type { AccessDetails, AccessRequest, AuditEventView, Favorites, Me, RequestTimeline } from '../../../common/api/types.ts';
 import { encodeAuditCursor, type AuditCursor } from '../domain/audit-cursor.ts';
 import { requestTimeline } from '../domain/timeline.ts';
+import { cutPage, pageLimit, type Cursors } from '../api/cursor.ts';
 import { activityCsvHeader, activityCsvRows, auditView, favoriteView, iso, requestView, type AccessDetailsOpener } from '../api/views.ts';
 
 /** A row of a list that could not be shown: its id and status, and why not. */
@@ -20,14 +21,39 @@ export interface UnshownRow {
   error: string;
 }
 
+/** Whose requests a list shows: the caller's own, everyone's (admins), or what the caller approved (approvers). */
+export type ListScope = 'mine' | 'all' | 'approved-by-me';
+
 export interface RequestListQuery {
-  /** Only the caller's own requests, even for an admin. */
+  /** Default: everyone's for an admin, else the caller's own. */
+  scope?: ListScope;
+  /** Only the caller's own requests, even for an admin (as scope "mine"; older clients send it). */
   mine?: boolean;
   /** Statuses separated by commas. */
   status?: string;
   user?: string;
   flow?: string;
-  limit?: number;
+  integration?: string;
+  label?: string;
+  resource?: string;
+  /** The query's `limit` as it came (checked here: 1 to 1000). */
+  limit?: string;
+  /** The previous page's nextCursor. */
+  cursor?: string;
+}
+
+/** A page of a list, and the cursor of the next (null: no more). */
+export interface Page<T> {
+  rows: T[];
+  nextCursor: string | null;
+}
+
+/** A request stuck in revoking, as the stuck revocations list shows it. */
+export interface StuckRevocationRow {
+  request: AccessRequest | UnshownRow;
+  attempts: number;
+  lastError: string | null;
+  nextRetryAt: string | null;
 }
 
 /** How many requests the activity report reads at a time. */
@@ -57,6 +83,7 @@ export class RequestQueries {
     private readonly store: Store,
     private readonly engine: Engine,
     private readonly logger: Logger,
+    private readonly cursors: Cursors,
     private readonly openAccessDetails?: AccessDetailsOpener,
   ) {}
 
@@ -74,8 +101,7 @@ export class RequestQueries {
 
   async me(caller: { id: string; admin: boolean }): Promise<Me> {
     const user = this.engine.config.users.get(caller.id);
-    const inbox = await this.store.listAwaitingDecisionBy(caller.id);
-    const approver = inbox.length > 0 || isApproverSomewhere(this.engine, caller.id);
+    const approver = await this.isApprover(caller.id);
     return {
       id: caller.id, email: user?.email ?? null, name: user?.name ?? null, groups: user?.groups ?? [],
       roles: ['requester', ...(approver ? ['approver' as const] : []), ...(caller.admin ? ['admin' as const] : [])],
@@ -101,25 +127,79 @@ export class RequestQueries {
     return requestView(r, await this.store.getGrants(id), this.engine.config, viewer, this.openDetails);
   }
 
-  /** The caller's own requests, or for an admin everyone's (or one user's). */
-  async list(caller: { id: string; admin: boolean }, q: RequestListQuery): Promise<(AccessRequest | UnshownRow)[]> {
+  /** Whether the person is an approver: someone may ask them now, or a flow names them (as GET /me's roles say). */
+  async isApprover(userId: string): Promise<boolean> {
+    if (isApproverSomewhere(this.engine, userId)) return true;
+    return (await this.store.listAwaitingDecisionBy(userId)).length > 0;
+  }
+
+  /**
+   * A page of requests, newest first: the caller's own; everyone's (admins); or those the
+   * caller approved (approvers; an admin too). Filters by user, flow, integration, label,
+   * resource and status; the cursor is bound to the scope and the filters.
+   */
+  async list(caller: { id: string; admin: boolean }, q: RequestListQuery): Promise<Page<AccessRequest | UnshownRow>> {
     const statuses = q.status?.split(',').map((s) => s.trim()).filter(Boolean);
     for (const s of statuses ?? []) {
       if (!(REQUEST_STATUSES as readonly string[]).includes(s)) throw new LapseError('invalid', `unknown status "${s}"; expected ${REQUEST_STATUSES.join(', ')}`, 'query status');
     }
-    const everyone = caller.admin && !q.mine;
+    if (q.mine && q.scope !== undefined && q.scope !== 'mine') throw new LapseError('invalid', `mine=true asks for your own requests; it cannot go with scope=${q.scope}`, 'query mine');
+    const scope: ListScope = q.scope ?? (q.mine ? 'mine' : caller.admin ? 'all' : 'mine');
+    if (scope === 'all' && !caller.admin) throw new LapseError('forbidden', 'only admins list everyone\'s requests (scope=all); use scope=mine, or scope=approved-by-me for what you approved');
+    if (scope === 'approved-by-me' && !caller.admin && !(await this.isApprover(caller.id))) throw new LapseError('forbidden', 'scope=approved-by-me is for approvers: no flow names you as one');
+    const limit = pageLimit(q.limit);
+    // Your own list is yours whatever `user` says (as before scopes existed).
+    const user = scope === 'mine' ? caller.id : q.user;
+    const filters = { scope, statuses, user, flow: q.flow, integration: q.integration, label: q.label, resource: q.resource };
+    const after = this.cursors.decode('requests', filters, q.cursor);
     const list = await this.store.listRequests({
-      requester: everyone ? q.user : caller.id, statuses: statuses as RequestStatus[] | undefined, flowId: q.flow, limit: Math.min(q.limit ?? 100, 1000),
+      requester: user,
+      approvedBy: scope === 'approved-by-me' ? caller.id : undefined,
+      statuses: statuses as RequestStatus[] | undefined, flowId: q.flow, integration: q.integration, label: q.label, resource: q.resource,
+      after: after ?? undefined, limit: limit + 1,
     });
-    return this.views(list, caller.id);
+    const { page, nextCursor } = cutPage(this.cursors, 'requests', filters, list, limit);
+    return { rows: await this.views(page, caller.id), nextCursor };
   }
 
-  /** Requests and extensions the caller may decide now. */
-  async approvals(caller: string): Promise<(AccessRequest | UnshownRow)[]> {
+  /** Requests and extensions the caller may decide now, oldest first, a page at a time. */
+  async approvals(caller: string, page: { limit?: string; cursor?: string } = {}): Promise<Page<AccessRequest | UnshownRow>> {
+    const limit = pageLimit(page.limit);
+    const after = this.cursors.decode('approvals', { caller }, page.cursor);
     const list = await this.store.listAwaitingDecisionBy(caller);
     const decided = (r: RequestRecord) => r.decisions.some((d) => d.approver === caller && d.subject === (r.pendingExtension ? `extension:${r.pendingExtension.number}` : 'request'));
     const ownForbidden = (r: RequestRecord) => r.requester === caller && (this.engine.config.flows.get(r.flowId)?.settings.requesterCannotApproveOwn ?? true);
-    return this.views(list.filter((r) => !ownForbidden(r) && !decided(r)), caller);
+    // The inbox is what waits for one person (small): ordered and cut here, oldest first.
+    const ordered = list.filter((r) => !ownForbidden(r) && !decided(r))
+      .sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .filter((r) => !after || r.createdAt > after.createdAt || (r.createdAt === after.createdAt && r.id > after.id));
+    const { page: rows, nextCursor } = cutPage(this.cursors, 'approvals', { caller }, ordered, limit);
+    return { rows: await this.views(rows, caller), nextCursor };
+  }
+
+  /** Admins: requests in revoking, newest first, with their failed attempts, last error and next try. */
+  async stuckRevocations(caller: { id: string; admin: boolean }, page: { limit?: string; cursor?: string }): Promise<Page<StuckRevocationRow>> {
+    if (!caller.admin) throw new LapseError('forbidden', 'this needs the admin role');
+    const limit = pageLimit(page.limit);
+    const after = this.cursors.decode('stuck-revocations', {}, page.cursor);
+    const read = await this.store.listRequests({ statuses: ['revoking'], after: after ?? undefined, limit: limit + 1 });
+    const { page: list, nextCursor } = cutPage(this.cursors, 'stuck-revocations', {}, read, limit);
+    const views = await this.views(list, caller.id);
+    const grants = await this.store.getGrantsOf(list.map((r) => r.id));
+    const rows: StuckRevocationRow[] = [];
+    for (const [i, r] of list.entries()) {
+      const revoking = (grants.get(r.id) ?? []).filter((g) => g.status === 'revoking');
+      const jobs = (await this.store.jobsOfRequest(r.id)).filter((j) => j.kind === 'revoke');
+      const waiting = jobs.filter((j) => j.leaseOwner === null).map((j) => j.dueAt);
+      const failing = revoking.filter((g) => g.lastError !== null).sort((a, b) => b.attempts - a.attempts);
+      rows.push({
+        request: views[i]!,
+        attempts: Math.max(0, ...revoking.map((g) => g.attempts)),
+        lastError: failing[0]?.lastError ?? null,
+        nextRetryAt: waiting.length ? iso(Math.min(...waiting)) : null,
+      });
+    }
+    return { rows, nextCursor };
   }
 
   /** The access details of an active request, per integration: the requester only. */

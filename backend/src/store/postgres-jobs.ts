@@ -62,6 +62,10 @@ export async function retryBackedOffRevokesNow(pool: pg.Pool, now: number): Prom
   return queryCount(pool, "UPDATE jobs SET due_at = $1 WHERE kind = 'revoke' AND due_at > $1 AND lease_owner IS NULL", [now]);
 }
 
+export async function retryRevokesOfRequestNow(pool: pg.Pool, requestId: string, now: number): Promise<number> {
+  return queryCount(pool, "UPDATE jobs SET due_at = $1 WHERE request_id = $2 AND kind = 'revoke' AND lease_owner IS NULL", [now, requestId]);
+}
+
 export async function jobsOfRequest(pool: pg.Pool, requestId: string): Promise<JobRecord[]> {
   return (await queryRows(pool, 'SELECT * FROM jobs WHERE request_id = $1 ORDER BY due_at', [requestId])).map(jobFromRow);
 }

@@ -287,6 +287,14 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
     `,
   },
   {
+    version: 15,
+    name: 'requests listed by status, newest first',
+    // As SQLite migration 15 (ids compared byte by byte, as the lists order them).
+    sql: `
+      CREATE INDEX requests_status_created ON requests (status, created_at, id COLLATE "C");
+    `,
+  },
+  {
     version: 16,
     name: 'indexes for the activity filters',
     // As SQLite migration 16.

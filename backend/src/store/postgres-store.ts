@@ -269,6 +269,15 @@ export class PostgresStore implements Store {
     if (f.idPrefix !== undefined) where.push(`starts_with(id, ${p(f.idPrefix)})`);
     if (f.statuses?.length) where.push(`status = ANY(${p(f.statuses)}::text[])`);
     if (f.createdBefore !== undefined) where.push(`created_at < ${p(f.createdBefore)}`);
+    if (f.after !== undefined) {
+      const at = p(f.after.createdAt);
+      where.push(`(created_at < ${at} OR (created_at = ${at} AND id COLLATE "C" < ${p(f.after.id)}))`);
+    }
+    // The document is JSON text: containment on its jsonb form (a parameter never reaches the SQL text).
+    if (f.integration !== undefined) where.push(`(doc::jsonb -> 'entitlements') @> jsonb_build_array(jsonb_build_object('integration', ${p(f.integration)}::text))`);
+    if (f.resource !== undefined) where.push(`(doc::jsonb -> 'entitlements') @> jsonb_build_array(jsonb_build_object('resource', ${p(f.resource)}::text))`);
+    if (f.label !== undefined) where.push(`(doc::jsonb -> 'labels') @> jsonb_build_array(${p(f.label)}::text)`);
+    if (f.approvedBy !== undefined) where.push(`(doc::jsonb -> 'decisions') @> jsonb_build_array(jsonb_build_object('approver', ${p(f.approvedBy)}::text, 'decision', 'approve'))`);
     // Ids compared byte by byte, as SQLite does, whatever the database's collation.
     const sql = `SELECT doc FROM requests ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY created_at DESC, id COLLATE "C" DESC${f.limit ? ' LIMIT ' + Math.floor(f.limit) : ''}`;
     return (await this.rows(sql, params)).map((r) => JSON.parse(String(r.doc)) as RequestRecord);
@@ -321,6 +330,10 @@ export class PostgresStore implements Store {
 
   async retryBackedOffRevokesNow(now: number): Promise<number> {
     return jobs.retryBackedOffRevokesNow(this.pool, now);
+  }
+
+  async retryRevokesOfRequestNow(requestId: string, now: number): Promise<number> {
+    return jobs.retryRevokesOfRequestNow(this.pool, requestId, now);
   }
 
   async jobsOfRequest(requestId: string): Promise<JobRecord[]> {

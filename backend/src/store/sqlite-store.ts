@@ -222,6 +222,14 @@ export class SqliteStore implements Store {
     if (f.idPrefix !== undefined) { where.push('id >= ? AND id < ?'); params.push(f.idPrefix, f.idPrefix + '\uffff'); }
     if (f.statuses?.length) { where.push(`status IN (${f.statuses.map(() => '?').join(', ')})`); params.push(...f.statuses); }
     if (f.createdBefore !== undefined) { where.push('created_at < ?'); params.push(f.createdBefore); }
+    if (f.after !== undefined) { where.push('(created_at < ? OR (created_at = ? AND id < ?))'); params.push(f.after.createdAt, f.after.createdAt, f.after.id); }
+    if (f.integration !== undefined) { where.push("EXISTS (SELECT 1 FROM json_each(requests.doc, '$.entitlements') e WHERE json_extract(e.value, '$.integration') = ?)"); params.push(f.integration); }
+    if (f.resource !== undefined) { where.push("EXISTS (SELECT 1 FROM json_each(requests.doc, '$.entitlements') e WHERE json_extract(e.value, '$.resource') = ?)"); params.push(f.resource); }
+    if (f.label !== undefined) { where.push("EXISTS (SELECT 1 FROM json_each(requests.doc, '$.labels') l WHERE l.value = ?)"); params.push(f.label); }
+    if (f.approvedBy !== undefined) {
+      where.push("EXISTS (SELECT 1 FROM json_each(requests.doc, '$.decisions') d WHERE json_extract(d.value, '$.approver') = ? AND json_extract(d.value, '$.decision') = 'approve')");
+      params.push(f.approvedBy);
+    }
     const sql = `SELECT doc FROM requests ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY created_at DESC, id DESC${f.limit ? ' LIMIT ' + Math.floor(f.limit) : ''}`;
     return this.db.prepare(sql).all(...params).map((r) => JSON.parse(String((r as Row).doc)) as RequestRecord);
   }
@@ -274,6 +282,10 @@ export class SqliteStore implements Store {
 
   async retryBackedOffRevokesNow(now: number): Promise<number> {
     return this.writer.retryBackedOffRevokesNow(now);
+  }
+
+  async retryRevokesOfRequestNow(requestId: string, now: number): Promise<number> {
+    return this.writer.retryRevokesOfRequestNow(requestId, now);
   }
 
   async jobsOfRequest(requestId: string): Promise<JobRecord[]> {

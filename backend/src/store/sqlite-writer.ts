@@ -310,6 +310,11 @@ export class SqliteWriter {
     return this.run("UPDATE jobs SET due_at = ? WHERE kind = 'revoke' AND due_at > ? AND lease_owner IS NULL", now, now);
   }
 
+  retryRevokesOfRequestNow(requestId: string, now: number): number {
+    const { from, to } = jobIdRange(requestId);
+    return this.run("UPDATE jobs SET due_at = ? WHERE id >= ? AND id < ? AND request_id = ? AND kind = 'revoke' AND lease_owner IS NULL", now, from, to, requestId);
+  }
+
   appendAudit(events: AuditInput[]): void {
     this.transaction(() => this.appendAuditInTx(events));
   }

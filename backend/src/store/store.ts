@@ -104,6 +104,16 @@ export interface RequestFilter {
   idPrefix?: string;
   /** Requests created before this instant (paging by time). */
   createdBefore?: number;
+  /** Requests after this one in the list's order (created_at, then id, both descending): a page after the last one read. */
+  after?: { createdAt: number; id: string };
+  /** Requests with an entitlement on this integration. */
+  integration?: string;
+  /** Requests with an entitlement on this resource (its path inside its integration). */
+  resource?: string;
+  /** Requests carrying this label. */
+  label?: string;
+  /** Requests this user approved (the request or one of its extensions). */
+  approvedBy?: string;
   limit?: number;
 }
 
@@ -284,6 +294,8 @@ export interface Store {
   /** Makes revokes that wait out a backoff due now (at start: the access should be gone already). */
   retryBackedOffRevokesNow(now: number): Promise<number>;
   jobsOfRequest(requestId: string): Promise<JobRecord[]>;
+  /** Makes this request's revoke jobs that nobody holds due now (an admin's "retry now"); how many. */
+  retryRevokesOfRequestNow(requestId: string, now: number): Promise<number>;
   /**
    * Runs `fn` while no other holder of `key` runs, in every process that shares this store
    * (SQLite: this process, the only one; PostgreSQL: every replica, through a lock row with

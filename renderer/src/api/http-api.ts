@@ -10,6 +10,9 @@ import {
   ApiError, activityParams, type AccessRequest, type AuditPage, type ConfigStatus, type IntegrationList, type RequestTimeline, type Catalog, type ConnectionState, type CreatedToken, type DesktopSettings, type Favorite, type Favorites,
   type LapseApi, type TokenView, type LapseEvent, type ListRequestsQuery, type Me, type MfaEnrolmentStarted, type MfaStatusView, type NotificationPreferencesView, type StreamMessage,
 } from '../../../common/lapse-api.ts';
+import type {
+  BulkMarkRevokeCanceledResult, BulkRetryResult, RequestStatus, RevokeAllPreview, RevokeAllResult, StuckRevocation,
+} from '../../../common/lapse-api.ts';
 
 export const TOKEN_KEY = 'lapse.token';
 /** The CSRF cookie, by the name the server gives it on https (`__Host-`, preferred) and on http. */
@@ -45,7 +48,51 @@ export interface PortalAuth {
   endSession(): Promise<{ logoutUrl: string | null }>;
 }
 
-export type HttpApi = LapseApi & { readonly auth: PortalAuth };
+/** A page of a list and the cursor of the next (null: no more). */
+export interface RequestPage {
+  requests: AccessRequest[];
+  nextCursor: string | null;
+}
+
+/** Which requests the active access view lists: `scope` and the filters (empty: any). */
+export interface AccessListQuery {
+  scope: 'all' | 'approved-by-me';
+  statuses: RequestStatus[];
+  user?: string;
+  flow?: string;
+  integration?: string;
+  label?: string;
+  resource?: string;
+}
+
+/** The panic button's filters. */
+export type RevokeAllFilterInput = Pick<AccessListQuery, 'user' | 'flow' | 'integration' | 'label' | 'resource'>;
+
+/**
+ * The portal's admin and approver views, beside the LapseApi (the desktop app's windows do
+ * not show them): everyone's or approved-by-me active access, the panic button with its
+ * preview, and the stuck revocations. The server refuses each call to whoever lacks the role.
+ */
+export interface AdminApi {
+  listRequests(q: AccessListQuery, page?: { cursor?: string | null; limit?: number }): Promise<RequestPage>;
+  previewRevokeAll(filter: RevokeAllFilterInput): Promise<RevokeAllPreview>;
+  revokeAll(filter: RevokeAllFilterInput, reason: string, expectRequests: number): Promise<RevokeAllResult>;
+  stuckRevocations(cursor?: string | null): Promise<{ revocations: StuckRevocation[]; nextCursor: string | null }>;
+  retryRevokes(ids: string[]): Promise<BulkRetryResult>;
+  markRevokeCanceled(ids: string[], reason: string): Promise<BulkMarkRevokeCanceledResult>;
+}
+
+export type HttpApi = LapseApi & { readonly auth: PortalAuth; readonly admin: AdminApi };
+
+/** The filters that are set, without empty ones. */
+function setFilters(f: RevokeAllFilterInput): RevokeAllFilterInput {
+  const out: RevokeAllFilterInput = {};
+  for (const k of ['user', 'flow', 'integration', 'label', 'resource'] as const) {
+    const v = f[k]?.trim();
+    if (v) out[k] = v;
+  }
+  return out;
+}
 
 /** The value of the session's CSRF cookie in a `document.cookie` string (null: none). */
 export function csrfTokenFrom(cookieHeader: string): string | null {
@@ -221,6 +268,21 @@ export function createHttpApi(opts: { baseUrl?: string; storage: TokenStorage; f
     },
   };
 
+  const admin: AdminApi = {
+    listRequests: async (q, page = {}) => {
+      const params = new URLSearchParams({ scope: q.scope, ...setFilters(q) });
+      if (q.statuses.length) params.set('status', q.statuses.join(','));
+      if (page.limit !== undefined) params.set('limit', String(page.limit));
+      if (page.cursor) params.set('cursor', page.cursor);
+      return call<RequestPage>('GET', `/api/v1/requests?${params}`);
+    },
+    previewRevokeAll: (filter) => call<RevokeAllPreview>('POST', '/api/v1/admin/revoke-all/preview', setFilters(filter)),
+    revokeAll: (filter, reason, expectRequests) => call<RevokeAllResult>('POST', '/api/v1/admin/revoke-all', { ...setFilters(filter), reason, expectRequests }),
+    stuckRevocations: (cursor) => call('GET', `/api/v1/admin/stuck-revocations${cursor ? `?${new URLSearchParams({ cursor })}` : ''}`),
+    retryRevokes: (ids) => call<BulkRetryResult>('POST', '/api/v1/admin/retry-revoke', { ids }),
+    markRevokeCanceled: (ids, reason) => call<BulkMarkRevokeCanceledResult>('POST', '/api/v1/admin/mark-revoke-canceled', { ids, reason }),
+  };
+
   const desktopOnly = async (): Promise<never> => {
     throw new ApiError({ status: 501, title: 'Not available', detail: 'desktop settings exist only in the desktop app' });
   };
@@ -228,6 +290,7 @@ export function createHttpApi(opts: { baseUrl?: string; storage: TokenStorage; f
   return {
     host: 'portal',
     auth,
+    admin,
     me: () => call<Me>('GET', '/api/v1/me'),
     catalog: () => call<Catalog>('GET', '/api/v1/catalog'),
     listMyRequests: async (q: ListRequestsQuery = {}) => {
@@ -244,7 +307,17 @@ export function createHttpApi(opts: { baseUrl?: string; storage: TokenStorage; f
     revoke: (id, reason) => call<AccessRequest>('POST', `/api/v1/requests/${encodeURIComponent(id)}/revoke`, reason ? { reason } : {}),
     extend: (id, duration, justification, mfaCode) =>
       call<AccessRequest>('POST', `/api/v1/requests/${encodeURIComponent(id)}/extend`, { duration, ...(justification ? { justification } : {}), ...(mfaCode ? { mfaCode } : {}) }),
-    approvals: async () => (await call<{ approvals: AccessRequest[] }>('GET', '/api/v1/approvals')).approvals,
+    approvals: async () => {
+      // The inbox comes a page at a time: read every page (the count in the navigation is all of it).
+      const out: AccessRequest[] = [];
+      let cursor: string | null = null;
+      do {
+        const page: { approvals: AccessRequest[]; nextCursor?: string | null } = await call('GET', `/api/v1/approvals${cursor ? `?${new URLSearchParams({ cursor })}` : ''}`);
+        out.push(...page.approvals);
+        cursor = page.nextCursor ?? null;
+      } while (cursor && out.length < 5000);
+      return out;
+    },
     accessDetails: async (id) => {
       const r = await call<AccessRequest>('GET', `/api/v1/requests/${encodeURIComponent(id)}`);
       const out: Record<string, Record<string, string>> = {};

@@ -4,7 +4,8 @@ import { useId, useState, type ReactNode } from 'react';
 import * as Dialog from '@radix-ui/react-dialog';
 import { ApiError, APPROVER_REASON_MAX } from '../../../common/lapse-api.ts';
 
-function Frame(props: { open: boolean; onOpenChange(open: boolean): void; title: string; description?: ReactNode; children: ReactNode }) {
+/** A dialog's frame: title, description and the content given. */
+export function Frame(props: { open: boolean; onOpenChange(open: boolean): void; title: string; description?: ReactNode; children: ReactNode }) {
   return (
     <Dialog.Root open={props.open} onOpenChange={props.onOpenChange}>
       <Dialog.Portal>

@@ -3,19 +3,67 @@
 import * as S from '../../../../common/api/schemas.ts';
 import * as R from '../../../../common/api/responses.ts';
 import { LapseError } from '../../engine/errors.ts';
+import type { BulkFailure } from '../../engine/revoke-all.ts';
 import { iso } from '../views.ts';
-import { problem } from '../problems.ts';
+import { problem, STATUS_BY_KIND } from '../problems.ts';
 import { optionalBody, requireAdmin, token, type Api, type RouteContext } from './context.ts';
 
-export function adminRoutes(app: Api, { engine, reload, reconcile, configStatus }: RouteContext): void {
+/** A bulk action's failures, each with the status a call for that id alone would have answered. */
+const withStatus = (failed: BulkFailure[]) => failed.map((f) => ({ id: f.id, error: f.error, status: STATUS_BY_KIND[f.kind] }));
+
+export function adminRoutes(app: Api, { engine, queries, reload, reconcile, configStatus }: RouteContext): void {
   app.post('/api/v1/admin/revoke-all', {
-    schema: { summary: 'Admin: revoke everything active that matches a filter (the panic button)', body: S.revokeAllBody, response: { 200: R.revokeAllResult } },
-    config: token(400, 403, 422),
+    schema: {
+      summary: 'Admin: revoke everything scheduled, granting or active that matches a filter (the panic button); with expectRequests, refused (409) when the preview\'s count no longer holds',
+      body: S.revokeAllBody,
+      response: { 200: R.revokeAllResult },
+    },
+    config: token(400, 403, 409, 422),
     ...optionalBody,
   }, async (req) => {
     requireAdmin(req);
-    const { reason, ...filter } = req.body ?? {};
-    return engine.revokeAll(req.caller.id, filter, reason);
+    const { reason, expectRequests, ...filter } = req.body ?? {};
+    return engine.revokeAll(req.caller.id, filter, reason, expectRequests);
+  });
+
+  app.post('/api/v1/admin/revoke-all/preview', {
+    schema: { summary: 'Admin: how many requests, grants and people the panic button would end with this filter now (nothing is revoked)', body: S.revokeAllPreviewBody, response: { 200: R.revokeAllPreview } },
+    config: token(400, 403),
+    ...optionalBody,
+  }, async (req) => {
+    requireAdmin(req);
+    return engine.previewRevokeAll(req.caller.id, req.body ?? {});
+  });
+
+  app.get('/api/v1/admin/stuck-revocations', {
+    schema: { summary: 'Admin: requests in revoking, newest first, with failed attempts, last error and next retry, a page at a time', querystring: S.pageOnlyQuery, response: { 200: R.stuckRevocationList } },
+    config: token(400, 403),
+  }, async (req) => {
+    requireAdmin(req);
+    const page = await queries.stuckRevocations(req.caller, req.query);
+    return { revocations: page.rows, nextCursor: page.nextCursor };
+  });
+
+  app.post('/api/v1/admin/retry-revoke', {
+    schema: { summary: 'Admin: retry now the revokes of these requests stuck in revoking; each id retried or listed in failed with why', body: S.bulkIdsBody, response: { 200: R.bulkRetryResult } },
+    config: token(400, 403, 422),
+  }, async (req) => {
+    requireAdmin(req);
+    const out = await engine.retryRevokesNow(req.caller.id, req.body.ids);
+    return { retried: out.retried, failed: withStatus(out.failed) };
+  });
+
+  app.post('/api/v1/admin/mark-revoke-canceled', {
+    schema: {
+      summary: 'Admin: mark these revokes canceled (access removed by hand on the target), with one reason; each id marked or listed in failed with why',
+      body: S.bulkMarkRevokeCanceledBody,
+      response: { 200: R.bulkMarkRevokeCanceledResult },
+    },
+    config: token(400, 403, 422),
+  }, async (req) => {
+    requireAdmin(req);
+    const out = await engine.markRevokesCanceled(req.caller.id, req.body.ids, req.body.reason);
+    return { canceled: out.canceled, failed: withStatus(out.failed) };
   });
 
   app.post('/api/v1/admin/config/reload', {

@@ -22,12 +22,16 @@ export function requestRoutes(app: Api, { engine, queries }: RouteContext): void
   });
 
   app.get('/api/v1/requests', {
-    schema: { summary: 'List requests: your own (mine=true), or for admins everyone\'s', querystring: S.listRequestsQuery, response: { 200: R.requestList } },
-    config: token(400, 422),
+    schema: {
+      summary: 'List requests a page at a time, newest first: your own (scope=mine), everyone\'s (scope=all, admins) or what you approved (scope=approved-by-me, approvers)',
+      querystring: S.listRequestsQuery,
+      response: { 200: R.requestList },
+    },
+    config: token(400, 403, 422),
   }, async (req) => {
     const q = req.query;
-    const requests = await queries.list(req.caller, { mine: q.mine === 'true', status: q.status, user: q.user, flow: q.flow, limit: q.limit === undefined ? undefined : Number(q.limit) });
-    return { requests };
+    const page = await queries.list(req.caller, { ...q, mine: q.mine === 'true' });
+    return { requests: page.rows, nextCursor: page.nextCursor };
   });
 
   app.get('/api/v1/requests/:id', {
@@ -83,7 +87,10 @@ export function requestRoutes(app: Api, { engine, queries }: RouteContext): void
   });
 
   app.get('/api/v1/approvals', {
-    schema: { summary: 'The caller\'s inbox: requests and extensions they may decide now', response: { 200: R.approvalList } },
-    config: token(),
-  }, async (req) => ({ approvals: await queries.approvals(req.caller.id) }));
+    schema: { summary: 'The caller\'s inbox: requests and extensions they may decide now, oldest first, a page at a time', querystring: S.pageOnlyQuery, response: { 200: R.approvalList } },
+    config: token(400),
+  }, async (req) => {
+    const page = await queries.approvals(req.caller.id, req.query);
+    return { approvals: page.rows, nextCursor: page.nextCursor };
+  });
 }

@@ -1,0 +1,173 @@
+// The request lists behind the portal's views, on both stores: filters by integration,
+// resource, label and "approved by", pages after a (created_at, id) position (ties on
+// created_at included) agreeing with the same list sorted here; "retry now" moving only the
+// free revoke jobs of one request; the status index used by the query (SQLite's plan); and
+// migration 15 applied without 14, with a 14 that arrives later applied after it.
+
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { jobId, type Entitlement, type JobRecord, type RequestRecord, type RequestStatus } from '../domain/request.ts';
+import { SqliteStore } from './sqlite-store.ts';
+import { PostgresStore } from './postgres-store.ts';
+import { SQLITE_MIGRATIONS } from './sqlite-migrations.ts';
+import { POSTGRES_MIGRATIONS } from './postgres-migrations.ts';
+import { freshTestStoreUrl, TEST_AUDIT_KEY } from './postgres-test-support.ts';
+import type { RequestFilter, Store } from './store.ts';
+
+function request(id: string, fields: Partial<RequestRecord> = {}): RequestRecord {
+  return {
+    id, requester: 'alice', flowId: 'f', bundleId: null, status: 'active', entitlements: [], durationMs: 3_600_000, justification: null,
+    labels: [], breakGlass: false, createdAt: 1, updatedAt: 1, startAt: null, grantedAt: null, expiresAt: null, endedAt: null, endReason: null,
+    endedBy: null, endNote: null, approverGroups: [], approvalMode: 'automatic', decisions: [], extensions: 0, pendingExtension: null, error: null,
+    version: 1, ...fields,
+  };
+}
+
+const ent = (integration: string, resource: string): Entitlement => ({ integration, resourceType: 'database', resource, permission: 'read' });
+const STATUSES: RequestStatus[] = ['active', 'granting', 'scheduled', 'expired', 'revoking', 'revoked'];
+
+/** 60 requests, deterministic: ties on created_at, ids out of order, labels, entitlements and decisions varied. */
+function corpus(): RequestRecord[] {
+  const out: RequestRecord[] = [];
+  for (let i = 0; i < 60; i++) {
+    out.push(request(`r-${String((i * 37) % 100).padStart(3, '0')}-${i}`, {
+      requester: ['alice', 'dave', `o'brien`][i % 3]!,
+      flowId: i % 4 === 0 ? 'prod-write' : 'read',
+      status: STATUSES[i % STATUSES.length]!,
+      createdAt: 1000 + Math.floor(i / 3), // three requests share each instant
+      labels: i % 5 === 0 ? ['prod', 'pci'] : i % 2 ? ['demo'] : [],
+      entitlements: [ent(i % 2 ? 'pg' : 'demo', i % 3 ? 'app' : 'analytics'), ...(i % 7 === 0 ? [ent('redis', 'cache')] : [])],
+      decisions: i % 4 === 0 ? [{ approver: i % 8 === 0 ? 'bob' : 'erin', decision: i % 12 === 0 ? 'deny' : 'approve', reason: null, at: 1, subject: 'request' }] : [],
+    }));
+  }
+  return out;
+}
+
+/** What listRequests should answer, computed here. */
+function expected(all: RequestRecord[], f: RequestFilter): string[] {
+  return all
+    .filter((r) => (f.statuses === undefined || f.statuses.includes(r.status))
+      && (f.requester === undefined || r.requester === f.requester)
+      && (f.flowId === undefined || r.flowId === f.flowId)
+      && (f.integration === undefined || r.entitlements.some((e) => e.integration === f.integration))
+      && (f.resource === undefined || r.entitlements.some((e) => e.resource === f.resource))
+      && (f.label === undefined || r.labels.includes(f.label))
+      && (f.approvedBy === undefined || r.decisions.some((d) => d.approver === f.approvedBy && d.decision === 'approve')))
+    .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
+    .map((r) => r.id);
+}
+
+/** Every page of `size` after the last row of the previous one. */
+async function paged(s: Store, f: RequestFilter, size: number): Promise<string[]> {
+  const ids: string[] = [];
+  let after: RequestFilter['after'];
+  for (;;) {
+    const page = await s.listRequests({ ...f, after, limit: size });
+    ids.push(...page.map((r) => r.id));
+    if (page.length < size) return ids;
+    const last = page[page.length - 1]!;
+    after = { createdAt: last.createdAt, id: last.id };
+  }
+}
+
+const FILTERS: RequestFilter[] = [
+  {},
+  { statuses: ['scheduled', 'granting', 'active'] },
+  { statuses: ['revoking'] },
+  { statuses: ['scheduled', 'granting', 'active'], integration: 'pg' },
+  { integration: 'redis' },
+  { resource: 'analytics', label: 'demo' },
+  { label: 'pci', statuses: ['active', 'expired'] },
+  { approvedBy: 'bob' },
+  { approvedBy: 'erin', statuses: ['scheduled', 'granting', 'active'] },
+  { requester: `o'brien`, flowId: 'read' },
+  { label: `'; DROP TABLE requests; --` },
+  { integration: `pg"` },
+];
+
+function suite(kind: string, open: () => Promise<Store>): void {
+  describe(`request pages on ${kind}`, () => {
+    let s: Store;
+    const all = corpus();
+    after(async () => s?.close());
+
+    test('filters and pages agree with the list sorted here, ties on created_at included', async () => {
+      s = await open();
+      await s.commit({ insertRequests: all });
+      for (const f of FILTERS) {
+        const want = expected(all, f);
+        assert.deepEqual((await s.listRequests(f)).map((r) => r.id), want, JSON.stringify(f));
+        for (const size of [1, 4, 7]) assert.deepEqual(await paged(s, f, size), want, `${JSON.stringify(f)} in pages of ${size}`);
+      }
+      assert.ok(expected(all, { approvedBy: 'bob' }).length > 0 && expected(all, { integration: 'redis' }).length > 0, 'the corpus exercises the filters');
+    });
+
+    test('retry now makes due only the free revoke jobs of that request', async () => {
+      const rid = all.find((r) => r.status === 'revoking')!.id;
+      const other = all.filter((r) => r.status === 'revoking')[1]!.id;
+      const jobOf = (requestId: string, integration: string, fields: Partial<JobRecord> = {}): JobRecord => ({
+        id: jobId('revoke', requestId, integration), kind: 'revoke', requestId, integration, warningOffsetsMs: null, dueAt: 90_000, attempts: 3, lastError: 'down', leaseOwner: null, leaseUntil: null, ...fields,
+      });
+      await s.commit({ insertJobs: [jobOf(rid, 'demo'), jobOf(rid, 'pg', { leaseOwner: 'replica-2', leaseUntil: 95_000 }), jobOf(other, 'demo')] });
+      assert.equal(await s.retryRevokesOfRequestNow(rid, 5_000), 1);
+      const due = new Map((await s.jobsOfRequest(rid)).map((j) => [j.integration, j.dueAt]));
+      assert.deepEqual(Object.fromEntries(due), { demo: 5_000, pg: 90_000 });
+      assert.equal((await s.jobsOfRequest(other))[0]!.dueAt, 90_000);
+      assert.equal(await s.retryRevokesOfRequestNow('no-such-request', 5_000), 0);
+    });
+  });
+}
+
+suite('SQLite', async () => {
+  const s = new SqliteStore(':memory:', { auditKey: TEST_AUDIT_KEY });
+  await s.migrate();
+  return s;
+});
+suite('PostgreSQL', async () => {
+  const s = new PostgresStore(await freshTestStoreUrl(), { auditKey: TEST_AUDIT_KEY });
+  await s.migrate();
+  return s;
+});
+
+describe('migration 15', () => {
+  test('SQLite: the active-access query reads the status index, not the whole table', async () => {
+    const s = new SqliteStore(':memory:', { auditKey: TEST_AUDIT_KEY });
+    await s.migrate();
+    try {
+      const db = (s as unknown as { db: { prepare(sql: string): { all(...p: unknown[]): { detail: string }[] } } }).db;
+      const plan = db.prepare("EXPLAIN QUERY PLAN SELECT doc FROM requests WHERE status IN ('scheduled', 'granting', 'active') ORDER BY created_at DESC, id DESC LIMIT 50").all();
+      assert.ok(plan.some((p) => /requests_status_created/.test(p.detail)), JSON.stringify(plan));
+      assert.ok(!plan.some((p) => /^SCAN requests$/.test(p.detail)), JSON.stringify(plan));
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('applied without 14 on both stores; a 14 that arrives later is applied after it, 15 not again', async () => {
+    const fourteen = (table: string) => ({ version: 14, name: 'a later change numbered before this one', sql: `CREATE TABLE ${table} (x INTEGER);` });
+    const sqlite = new SqliteStore(':memory:', { auditKey: TEST_AUDIT_KEY });
+    const pgStore = new PostgresStore(await freshTestStoreUrl(), { auditKey: TEST_AUDIT_KEY });
+    try {
+      for (const [s, list, versions] of [
+        [sqlite, SQLITE_MIGRATIONS, async () => (sqlite as unknown as { db: { prepare(sql: string): { all(): { version: number }[] } } }).db.prepare('SELECT version FROM schema_migrations ORDER BY version').all().map((r) => Number(r.version))],
+        [pgStore, POSTGRES_MIGRATIONS, async () => (await pgStore.pool.query('SELECT version FROM schema_migrations ORDER BY version')).rows.map((r: { version: number }) => Number(r.version))],
+      ] as const) {
+        assert.ok(!list.some((m) => m.version === 14), 'this branch has no migration 14');
+        await s.migrate();
+        const before = await versions();
+        assert.ok(before.includes(15) && !before.includes(14));
+        const at = list.findIndex((m) => m.version === 15);
+        list.splice(at, 0, fourteen('fourteen_arrived_later'));
+        try {
+          await s.migrate(); // would fail on CREATE INDEX if 15 ran again
+        } finally {
+          list.splice(at, 1);
+        }
+        assert.deepEqual(await versions(), [...before, 14].sort((a, b) => a - b));
+      }
+    } finally {
+      await sqlite.close();
+      await pgStore.close();
+    }
+  });
+});
