@@ -223,6 +223,19 @@ const definitions: Record<string, Schema> = {
     },
     ['id', 'timezone', 'rotation', 'handoff', 'members', 'anchor'],
   ),
+  tagRule: {
+    ...object(
+      'Tags given to the discovered resources it matches: by path pattern (path) or everything under a path (parent), optionally of one type.',
+      {
+        path: string('A path pattern: * stands for any characters within a segment, ** for any across segments ("app/public/*").', { minLength: 1 }),
+        parent: string('Everything under this resource path ("app/public").', { minLength: 1 }),
+        type: string('Only resources of this type.', { minLength: 1 }),
+        tags: { type: 'object', description: 'Tag name → value.', additionalProperties: ref('scalarText') },
+      },
+      ['tags'],
+    ),
+    oneOf: [{ required: ['path'] }, { required: ['parent'] }],
+  },
   resource: object(
     'A declared resource. Its path is parent/name, or name alone.',
     {
@@ -253,7 +266,8 @@ const definitions: Record<string, Schema> = {
         description: "The resource types this integration knows, with their permissions; default the type's built-in ones.",
         additionalProperties: object('A resource type.', { permissions: array('Its permissions.', string('A permission.', { minLength: 1 }), 1) }, ['permissions']),
       },
-      resources: array('Declared resources (integrations may also discover theirs).', ref('resource')),
+      resources: array('Declared resources (postgresql and mysql integrations also discover theirs, and command with listResources: true); a declared resource wins over a discovered one of the same type and path.', ref('resource')),
+      tagRules: array('Tags for discovered resources, by path pattern or parent; a resource\'s own comment (a lapse: line) wins over them.', ref('tagRule')),
     },
     ['id', 'type'],
   ),
@@ -333,6 +347,7 @@ export const configJsonSchema: Schema = {
         anyOf: [ref('duration'), { const: 'off' }],
       },
       healthCheckEvery: ref('duration', "How often every integration's health is checked (at least 10s); default 1m."),
+      discoverEvery: ref('duration', "How often each integration's resources are discovered (at least 10s); default 5m."),
       eventRetention: ref('duration', 'How long the events stream keeps what happened, for a client that reconnects to be sent what it missed (1m to 30d); default 24h.'),
       trustProxy: {
         description: 'Proxies whose X-Forwarded-For is believed for the client address: false (default), true, a number of hops (1-16), or IP addresses and CIDR ranges. Read at start.',

@@ -2,18 +2,9 @@
 // `lapse:` line of key=value pairs), tag rules of the configuration (by path pattern or
 // parent), and how what a discovery found becomes the resources the catalog offers.
 
-import type { ResourceConfig } from './config.ts';
+import type { ResourceConfig, TagRule } from './config.ts';
 
-/** A tag rule of an integration (`tagRules` in the configuration): resources it matches get its tags. */
-export interface TagRule {
-  /** Only resources of this type (absent: every type). */
-  type?: string;
-  /** A path pattern: `*` stands for any characters within one path segment, `**` for any across segments. */
-  path?: string;
-  /** Resources under this path (its children and their children). */
-  parent?: string;
-  tags: Record<string, string>;
-}
+export type { TagRule };
 
 /** A resource as a discovery reports it: its comment on the target, if any, is read for tags. */
 export interface FoundResource {
@@ -89,7 +80,6 @@ function parseTagLine(text: string): Record<string, string> | string {
       if (value.includes('"')) return `the value of "${key}" has a quote inside it; quote the whole value`;
     }
     if (value.length > MAX_TAG_VALUE) return `the value of "${key}" is longer than ${MAX_TAG_VALUE} characters`;
-    // eslint-disable-next-line no-control-regex
     if (/[\u0000-\u001f\u007f]/.test(value)) return `the value of "${key}" holds a control character`;
     out[key] = value;
     pairs++;
@@ -99,7 +89,6 @@ function parseTagLine(text: string): Record<string, string> | string {
 }
 
 function clip(text: string): string {
-  // eslint-disable-next-line no-control-regex
   const shown = text.replace(/[\u0000-\u001f\u007f]/g, '?');
   return shown.length > 60 ? `${shown.slice(0, 57)}...` : shown;
 }

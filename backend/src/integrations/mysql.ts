@@ -382,15 +382,23 @@ export class MysqlIntegration implements Integration {
     }
   }
 
+  readonly discovers = true;
+
+  /**
+   * Databases and their tables, with their comments (a table's COMMENT; a database's where the
+   * server keeps one, MariaDB 10.5 and later), which may hold a `lapse:` line of tags.
+   */
   async listResources(): Promise<DiscoveredResource[]> {
     const hidden = [...SYSTEM_DATABASES, this.bookDb];
-    const dbs = await this.query<{ name: string }[]>(
-      'SELECT SCHEMA_NAME AS name FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN (?) ORDER BY SCHEMA_NAME', [hidden]);
-    const tables = await this.query<{ db: string; name: string }[]>(
-      'SELECT TABLE_SCHEMA AS db, TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA NOT IN (?) ORDER BY TABLE_SCHEMA, TABLE_NAME', [hidden]);
+    // SELECT *: SCHEMA_COMMENT exists on MariaDB 10.5 and later only.
+    const dbs = await this.query<Record<string, unknown>[]>(
+      'SELECT * FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN (?) ORDER BY SCHEMA_NAME', [hidden]);
+    const tables = await this.query<{ db: string; name: string; comment: string | null }[]>(
+      'SELECT TABLE_SCHEMA AS db, TABLE_NAME AS name, TABLE_COMMENT AS comment FROM information_schema.TABLES WHERE TABLE_SCHEMA NOT IN (?) ORDER BY TABLE_SCHEMA, TABLE_NAME', [hidden]);
+    const text = (v: unknown) => (typeof v === 'string' && v !== '' ? v : null);
     return [
-      ...dbs.map((d) => ({ type: 'database', name: String(d.name), tags: {} })),
-      ...tables.map((t) => ({ type: 'table', name: String(t.name), parent: String(t.db), tags: {} })),
+      ...dbs.map((d) => ({ type: 'database', name: String(d.SCHEMA_NAME), tags: {}, comment: text(d.SCHEMA_COMMENT) })),
+      ...tables.map((t) => ({ type: 'table', name: String(t.name), parent: String(t.db), tags: {}, comment: text(t.comment) })),
     ];
   }
 

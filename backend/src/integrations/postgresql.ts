@@ -173,6 +173,8 @@ export class PostgresIntegration implements Integration {
     }
   }
 
+  readonly discovers = true;
+
   /** Databases the admin user may connect to, with their schemas and tables (postgresql-discovery.ts). */
   async listResources(): Promise<DiscoveredResource[]> {
     return discovery.listResources(this.sessions);

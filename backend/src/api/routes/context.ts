@@ -22,6 +22,7 @@ import type { Metrics } from '../../metrics.ts';
 import type { ReloadResult } from '../../services/integration-registry.ts';
 import type { ReconcileReport } from '../../engine/reconcile.ts';
 import type { AuditStreamStatus } from '../../audit/stream.ts';
+import type { Discovery } from '../../services/discovery.ts';
 import '../route-access.ts';
 
 export type Api = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, JsonSchemaToTsProvider>;
@@ -49,6 +50,8 @@ export interface RouteContext {
   reload: (opts?: { revokeRemoved?: boolean }) => Promise<ReloadResult>;
   /** Reconciliation (POST /admin/reconcile); absent: the route answers 503. */
   reconcile?: (by: string) => Promise<ReconcileReport>;
+  /** The inventory and its discovery; absent: GET /api/v1/resources lists declared resources and a sync answers 503. */
+  discovery?: Discovery;
   logger: Logger;
 }
 
