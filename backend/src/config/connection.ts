@@ -7,11 +7,11 @@
 //   postgresql  host (required), port 5432, user (required), passwordEnv | passwordFile,
 //               database "postgres", accessHost, accessPort, rolePrefix "lapse_",
 //               permissions { <permission>: { database|schema|table|sequence: [privileges] } },
-//               ssl false, connectTimeoutMs 5000, statementTimeoutMs 15000
+//               ssl false, connectTimeoutMs 5000, statementTimeoutMs 15000, discoverDatabases
 //   mysql       host (required), port 3306, user (required), passwordEnv | passwordFile,
 //               accessHost, accessPort, userHost "%", rolePrefix "lapse_",
 //               bookkeepingDatabase "lapse", permissions { <permission>: [privileges] },
-//               connectTimeoutMs 5000
+//               connectTimeoutMs 5000, discoverDatabases
 //   redis       host 127.0.0.1, port 6379, user, passwordEnv | passwordFile, rolePrefix
 //               "lapse_", accessHost, accessPort, timeoutMs 5000,
 //               permissions { <permission>: { keys: read|write|readwrite, commands: [rules] } }
@@ -129,6 +129,7 @@ interface ConnectionSpec {
 
 const SQL_COMMON: Record<string, Check> = {
   'host': host, 'port?': port, 'user': name, 'accessHost?': host, 'accessPort?': port, 'rolePrefix?': rolePrefix, 'connectTimeoutMs?': millis,
+  'discoverDatabases?': (r, n, p) => r.list(n, p, (item, itemPath) => r.name(item, itemPath, 'a database name'), { nonEmpty: true }),
 };
 
 const SPECS: Record<IntegrationType, ConnectionSpec> = {

@@ -60,6 +60,7 @@ function connectionDefinitions(): Record<string, Schema> {
     passwordEnv: envName('password'), passwordFile: file('password'),
     accessHost: host('The host requesters are told to connect to; default host.'), accessPort: port('The port requesters are told; default port.'),
     rolePrefix: prefix, connectTimeoutMs: ms('Connect timeout'),
+    discoverDatabases: array('The databases discovery looks into; default every one the user may connect to.', string('A database name.', { minLength: 1 }), 1),
   };
   return {
     connection_demo: object('The demo integration\'s connection.', { faultsFile: file('faults to inject (tests)'), recordFile: file('where the demo target keeps its record; several replicas share one (default: demo-<id>.db in the data directory)') }),

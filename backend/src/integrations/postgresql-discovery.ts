@@ -5,10 +5,10 @@
 import type { DiscoveredResource } from './integration.ts';
 import type { PgAdminSessions } from './postgresql-sessions.ts';
 
-export async function listResources(sessions: PgAdminSessions): Promise<DiscoveredResource[]> {
+export async function listResources(sessions: PgAdminSessions, only?: string[]): Promise<DiscoveredResource[]> {
   const out: DiscoveredResource[] = [];
   const dbs = await sessions.query<{ datname: string; comment: string | null }>(sessions.adminDb,
-    "SELECT datname, shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datallowconn AND NOT datistemplate AND has_database_privilege(datname, 'CONNECT') ORDER BY datname");
+    "SELECT datname, shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datallowconn AND NOT datistemplate AND has_database_privilege(datname, 'CONNECT') AND ($1::text[] IS NULL OR datname = ANY($1)) ORDER BY datname", [only ?? null]);
   for (const { datname, comment } of dbs.rows) {
     out.push({ type: 'database', name: datname, tags: {}, comment });
     let rows: Row[];

@@ -20,7 +20,8 @@ export function resourceRoutes(app: Api, { engine, discovery }: RouteContext): v
       querystring: S.resourcesQuery,
       response: { 200: R.resourceList },
     },
-    config: token(400, 403),
+    // 422: a cursor nextCursor did not give, or a limit out of range.
+    config: token(400, 403, 422),
   }, async (req) => {
     if (!req.caller.admin && !isApproverSomewhere(engine, req.caller.id)) throw new LapseError('forbidden', 'the inventory is for admins and approvers');
     const q = req.query;
