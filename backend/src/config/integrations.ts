@@ -139,7 +139,7 @@ function readTagRules(r: Reader, node: unknown, path: string, integration: strin
     const problem = pattern === undefined ? null : pathPatternProblem(pattern);
     if (problem !== null) pattern = r.error(f.get('path'), f.at('path'), problem);
     const parent = f.has('parent') ? r.name(f.get('parent'), f.at('parent'), 'a resource path') : undefined;
-    const tags = r.dict(f.get('tags'), f.at('tags'), (tn, tp) => r.text(tn, tp));
+    const tags = f.has('tags') ? r.dict(f.get('tags'), f.at('tags'), (tn, tp) => r.text(tn, tp)) : undefined;
     if (tags !== undefined) {
       for (const key of Object.keys(tags)) if (!TAG_KEY.test(key)) return r.error(f.get('tags'), f.at('tags'), `"${key}" is not a tag key (letters, digits, "_", "." and "-", at most 64)`);
     }
