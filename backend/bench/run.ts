@@ -1,4 +1,4 @@
-// `npm run bench [-- catalog throughput scheduler recovery postgres sql-latency pg-storm kv-latency renderer menu startup notifications]`:
+// `npm run bench [-- catalog throughput scheduler recovery postgres sql-latency pg-storm kv-latency renderer menu startup notifications inventory]`:
 // prints figures and ratios.
 // Targets from the backend issue are printed beside each figure; nothing here asserts:
 // the machine is shared, so figures are for reading, not for failing a build.
@@ -19,6 +19,7 @@ import { kvLatencyBench } from './integrations-kv.ts';
 import { postgresBench } from './postgres.ts';
 import { startupBench } from './startup.ts';
 import { notificationsBench } from './notifications.ts';
+import { inventoryBench } from './inventory.ts';
 
 type Row = [string, string, string];
 const rows: Row[] = [];
@@ -286,6 +287,7 @@ const SCENARIOS: Record<string, () => Promise<void>> = {
   postgres: () => postgresBench(report),
   startup: () => startupBench(report),
   notifications: () => notificationsBench(report),
+  inventory: () => inventoryBench(report),
 };
 
 const chosen = process.argv.slice(2).filter((a) => a in SCENARIOS);

@@ -96,7 +96,7 @@ test('bad connection fields name the field and what was expected', () => {
     'lapse.yaml:8:51: integrations[4].connection.path: expected an absolute path to an executable (no search in PATH, no shell); got "grant.sh"',
     'lapse.yaml:8:68: integrations[4].connection.env.LAPSE_DEBUG: names starting with LAPSE_ are reserved; got "LAPSE_DEBUG"',
     'lapse.yaml:8:84: integrations[4].connection.env["bad name"]: expected the name of an environment variable (letters, digits, "_"); got "bad name"',
-    'lapse.yaml:8:101: integrations[4].connection.shell: unknown key "shell"; expected one of path, args, env, timeoutMs, list, secretEnv, secretFile',
+    'lapse.yaml:8:101: integrations[4].connection.shell: unknown key "shell"; expected one of path, args, env, timeoutMs, list, listResources, secretEnv, secretFile',
     'lapse.yaml:9:5: integrations[5]: missing required key "connection": a command integration needs path',
   ]);
 });

@@ -17,7 +17,7 @@
 //               permissions { <permission>: { keys: read|write|readwrite, commands: [rules] } }
 //   webhook     url (required, http or https), secretEnv | secretFile (required), timeoutMs 10000
 //   command     path (required, absolute), args [], env {}, secretEnv | secretFile,
-//               timeoutMs 30000, list false
+//               timeoutMs 30000, list false, listResources false
 //   demo        faultsFile, recordFile
 
 import { isAbsolute } from 'node:path';
@@ -148,7 +148,7 @@ const SPECS: Record<IntegrationType, ConnectionSpec> = {
   },
   webhook: { keys: { 'url': url, 'timeoutMs?': millis }, secret: { name: 'secret', required: true } },
   command: {
-    keys: { 'path': absolutePath, 'args?': stringList, 'env?': envMap, 'timeoutMs?': millis, 'list?': bool },
+    keys: { 'path': absolutePath, 'args?': stringList, 'env?': envMap, 'timeoutMs?': millis, 'list?': bool, 'listResources?': bool },
     secret: { name: 'secret', required: false },
   },
 };

@@ -97,6 +97,7 @@ function connectionDefinitions(): Record<string, Schema> {
       env: { type: 'object', description: 'Extra environment variables (fixed strings).', propertyNames: { pattern: '^(?!LAPSE_)[A-Za-z_][A-Za-z0-9_]*$' }, additionalProperties: ref('scalarText') },
       secretEnv: envName('secret handed over as LAPSE_COMMAND_SECRET'), secretFile: file('secret handed over as LAPSE_COMMAND_SECRET'),
       timeoutMs: ms('Per run; default 30000'), list: boolean('The executable answers action "list".', false),
+      listResources: boolean('The executable answers action "resources": discovery asks it for the resources it offers.', false),
     }, ['path']),
   };
 }
@@ -267,7 +268,7 @@ const definitions: Record<string, Schema> = {
         description: "The resource types this integration knows, with their permissions; default the type's built-in ones.",
         additionalProperties: object('A resource type.', { permissions: array('Its permissions.', string('A permission.', { minLength: 1 }), 1) }, ['permissions']),
       },
-      resources: array('Declared resources (postgresql and mysql integrations also discover theirs, and command with listResources: true); a declared resource wins over a discovered one of the same type and path.', ref('resource')),
+      resources: array('Declared resources (postgresql and mysql integrations also discover theirs, and command with connection.listResources: true); a declared resource wins over a discovered one of the same type and path.', ref('resource')),
       tagRules: array('Tags for discovered resources, by path pattern or parent; a resource\'s own comment (a lapse: line) wins over them.', ref('tagRule')),
     },
     ['id', 'type'],
