@@ -474,4 +474,4 @@ export class SqliteStore implements Store {
 }
 
 /** The tables of the store's schema, parents first (PostgreSQL's; SQLite keeps grants inside their requests' rows). */
-export const STORE_TABLES = ['requests', 'request_approvers', 'holdings', 'grants', 'jobs', 'audit', 'audit_head', 'favorites', 'tokens', 'meta', 'sessions', 'sign_in_attempts', 'provisioned_users', 'mfa_enrolments', 'outbox', 'notification_preferences', 'audit_stream'] as const;
+export const STORE_TABLES = ['requests', 'request_approvers', 'holdings', 'grants', 'jobs', 'audit', 'audit_head', 'favorites', 'tokens', 'meta', 'sessions', 'sign_in_attempts', 'provisioned_users', 'mfa_enrolments', 'outbox', 'notification_preferences', 'audit_stream', 'inventory', 'discovery'] as const;
