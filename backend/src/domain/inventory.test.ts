@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mergeResources, parseCommentTags, pathMatches, pathPatternProblem, ruleMatches, tagsOf, type TagRule } from './inventory.ts';
+import type { ResourceConfig } from './config.ts';
+import { inventoryChanges, inventoryEntries, mergeResources, parseCommentTags, pathMatches, pathPatternProblem, ruleMatches, tagsOf, type TagRule } from './inventory.ts';
 
 test('a lapse: line gives its pairs and leaves the rest of the comment alone', () => {
   const { tags, warnings } = parseCommentTags('Orders of the shop.\nlapse: pii=true team=payments\nOwned by the payments team.');
@@ -100,4 +101,48 @@ test('declared resources win over discovered ones of the same type and path; oth
     ['table', 'items', null, 'discovered'],
     ['schema', 'orders', null, 'discovered'],
   ]);
+});
+
+test('what a sync writes: found resources tagged, declared ones as declared (found or not), unofferable names left out with a warning', () => {
+  const declared: ResourceConfig[] = [
+    { type: 'table', name: 'orders', parent: 'app/public', tags: { pii: 'declared' } },
+    { type: 'table', name: 'planned', parent: 'app/public', tags: { soon: 'yes' } },
+  ];
+  const rules: TagRule[] = [{ parent: 'app', tags: { zone: 'app' } }];
+  const { entries, warnings } = inventoryEntries([
+    { type: 'database', name: 'app', tags: {} },
+    { type: 'table', name: 'orders', parent: 'app/public', tags: {}, comment: 'lapse: pii=comment' },
+    { type: 'table', name: 'it\'s "x"', parent: 'app/public', tags: {}, comment: 'lapse: team="a b"' },
+    { type: 'table', name: 'bell\u0007', parent: 'app/public', tags: {} },
+    { type: 'table', name: '', parent: 'app/public', tags: {} },
+    { type: 'table', name: 'has#hash', parent: 'app/public', tags: {} },
+    { type: 'table', name: 'broken', parent: 'app/public', tags: {}, comment: 'lapse: =x' },
+  ], declared, rules, (name) => (name.includes('#') ? 'no # here' : undefined));
+  assert.deepEqual(entries.map((e) => [e.type, e.path, e.origin, e.tags]), [
+    ['database', 'app', 'discovered', {}],
+    ['table', 'app/public/orders', 'declared', { pii: 'declared' }],
+    ['table', 'app/public/it\'s "x"', 'discovered', { zone: 'app', team: 'a b' }],
+    ['table', 'app/public/broken', 'discovered', { zone: 'app' }],
+    ['table', 'app/public/planned', 'declared', { soon: 'yes' }],
+  ]);
+  assert.equal(entries[2]!.name, 'it\'s "x"');
+  assert.equal(entries[2]!.parent, 'app/public');
+  assert.equal(entries[0]!.parent, null);
+  assert.deepEqual(warnings.map((w) => w.replace(/:.*$/, '')), ['table "app/public/bell\\u0007" is not offered', 'table "app/public/" is not offered', 'table "app/public/has#hash" is not offered', 'table "app/public/broken"']);
+  assert.match(warnings[0]!, /its name holds a control character/);
+  assert.match(warnings[1]!, /its name is empty/);
+  assert.match(warnings[2]!, /no # here/);
+  assert.match(warnings[3]!, /is not a tag key/);
+});
+
+test('changes between two syncs: added, removed, and a change of tags or origin alone', () => {
+  const e = (path: string, tags: Record<string, string> = {}, origin: 'declared' | 'discovered' = 'discovered') => ({ type: 'table', path, name: path, parent: null, tags, origin });
+  assert.deepEqual(inventoryChanges([e('a'), e('b')], [e('b'), e('a')]), { added: 0, removed: 0, changed: false });
+  assert.deepEqual(inventoryChanges([e('a', { x: '1', y: '2' })], [e('a', { y: '2', x: '1' })]), { added: 0, removed: 0, changed: false }, 'the order of tags does not matter');
+  assert.deepEqual(inventoryChanges([e('a'), e('b')], [e('a'), e('c')]), { added: 1, removed: 1, changed: true });
+  assert.deepEqual(inventoryChanges([e('a', { x: '1' })], [e('a', { x: '2' })]), { added: 0, removed: 0, changed: true });
+  assert.deepEqual(inventoryChanges([e('a', { x: '1' })], [e('a', { x: '1', y: '' })]), { added: 0, removed: 0, changed: true });
+  assert.deepEqual(inventoryChanges([e('a')], [e('a', {}, 'declared')]), { added: 0, removed: 0, changed: true });
+  assert.deepEqual(inventoryChanges([e('a'), e('b')], []), { added: 0, removed: 2, changed: true });
+  assert.deepEqual(inventoryChanges([], []), { added: 0, removed: 0, changed: false });
 });

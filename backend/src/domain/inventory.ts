@@ -20,6 +20,17 @@ export interface InventoryResource extends ResourceConfig {
   origin: 'declared' | 'discovered';
 }
 
+/** A resource as a sync writes it to the inventory (store/store.ts NewInventoryRow). */
+export interface InventoryEntry {
+  type: string;
+  /** parent/name, or name alone. */
+  path: string;
+  name: string;
+  parent: string | null;
+  tags: Record<string, string>;
+  origin: 'declared' | 'discovered';
+}
+
 export const TAG_KEY = /^[A-Za-z0-9_.-]{1,64}$/;
 const MAX_TAG_VALUE = 256;
 
@@ -155,4 +166,68 @@ export function mergeResources(declared: readonly ResourceConfig[], discovered: 
     out.push({ ...r, origin: 'discovered' });
   }
   return out;
+}
+
+/** Names that cannot be offered: empty, or holding a control character (they could not be shown or typed). */
+export function unofferableName(name: string): string | undefined {
+  if (name === '') return 'its name is empty';
+  if (/[\u0000-\u001f\u007f]/.test(name)) return 'its name holds a control character';
+  return undefined;
+}
+
+/**
+ * What a sync writes: every resource found (a declared one as declared, the others tagged by
+ * the rules and their comment) and every declared resource it did not find, with warnings for
+ * what is left out (`nameProblem`: what the integration type cannot take in a name) and for
+ * comments whose `lapse:` line was ignored.
+ */
+export function inventoryEntries(
+  found: readonly FoundResource[],
+  declared: readonly ResourceConfig[],
+  rules: readonly TagRule[],
+  nameProblem?: (name: string) => string | undefined,
+): { entries: InventoryEntry[]; warnings: string[] } {
+  const byKey = new Map(declared.map((r) => [resourceKey(r), r]));
+  const warnings: string[] = [];
+  const entries = new Map<string, InventoryEntry>();
+  for (const f of found) {
+    const path = f.parent ? `${f.parent}/${f.name}` : f.name;
+    const problem = unofferableName(f.name) ?? nameProblem?.(f.name);
+    if (problem) {
+      warnings.push(`${f.type} ${JSON.stringify(path)} is not offered: ${problem}`);
+      continue;
+    }
+    const key = resourceKey(f);
+    const d = byKey.get(key);
+    if (d) {
+      entries.set(key, { type: f.type, path, name: f.name, parent: f.parent ?? null, tags: d.tags, origin: 'declared' });
+      continue;
+    }
+    const tagged = tagsOf(f, rules);
+    for (const w of tagged.warnings) warnings.push(`${f.type} ${JSON.stringify(path)}: ${w}`);
+    entries.set(key, { type: f.type, path, name: f.name, parent: f.parent ?? null, tags: tagged.tags, origin: 'discovered' });
+  }
+  for (const [key, d] of byKey) {
+    if (!entries.has(key)) entries.set(key, { type: d.type, path: d.parent ? `${d.parent}/${d.name}` : d.name, name: d.name, parent: d.parent ?? null, tags: d.tags, origin: 'declared' });
+  }
+  return { entries: [...entries.values()], warnings };
+}
+
+/** How a sync's entries differ from the inventory before it: added, removed, and whether anything changed (tags and origin too). */
+export function inventoryChanges(before: readonly InventoryEntry[], after: readonly InventoryEntry[]): { added: number; removed: number; changed: boolean } {
+  const old = new Map(before.map((r) => [`${r.type}\u0000${r.path}`, r]));
+  let added = 0;
+  let changed = false;
+  for (const r of after) {
+    const o = old.get(`${r.type}\u0000${r.path}`);
+    if (!o) added++;
+    if (!o || o.origin !== r.origin || !sameTags(o.tags, r.tags)) changed = true;
+  }
+  const removed = before.length - (after.length - added);
+  return { added, removed, changed: changed || removed > 0 };
+}
+
+function sameTags(a: Record<string, string>, b: Record<string, string>): boolean {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => Object.hasOwn(b, k) && a[k] === b[k]);
 }

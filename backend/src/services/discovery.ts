@@ -8,11 +8,11 @@
 // interval tries again.
 
 import { DEFAULT_DISCOVER_EVERY_MS, type LapseConfig, type ResourceConfig } from '../domain/config.ts';
-import { mergeResources, resourceKey, tagsOf, type InventoryResource } from '../domain/inventory.ts';
+import { inventoryChanges, inventoryEntries, mergeResources, resourceKey, type InventoryResource } from '../domain/inventory.ts';
 import { resourcePath } from '../domain/catalog.ts';
 import { resourceNameProblem } from '../config/connection.ts';
 import type { Integration } from '../integrations/integration.ts';
-import type { DiscoveryState, InventoryRow, NewInventoryRow, Store } from '../store/store.ts';
+import type { DiscoveryState, InventoryRow, Store } from '../store/store.ts';
 
 /** Rows written per statement (PostgreSQL) or transaction (SQLite). */
 const BATCH = 500;
@@ -192,35 +192,10 @@ export class Discovery {
       this.d.log('error', 'discovery failed; the inventory stays as it was and the next interval tries again', { integration: id, error });
       return { integration: id, status: 'failed', resourceCount: before.length, added: 0, removed: 0, error, warnings: [] };
     }
-    const declared = new Map(cfg.resources.map((r) => [resourceKey(r), r]));
-    const rules = cfg.tagRules ?? [];
-    const nameProblem = resourceNameProblem(cfg.type);
-    const warnings: string[] = [];
-    const rows = new Map<string, NewInventoryRow>();
-    for (const f of found) {
-      const problem = badName(f.name) ?? nameProblem?.(f.name);
-      if (problem) {
-        warnings.push(`${f.type} ${JSON.stringify(f.parent ? `${f.parent}/${f.name}` : f.name)} is not offered: ${problem}`);
-        continue;
-      }
-      const key = resourceKey(f);
-      const d = declared.get(key);
-      const path = f.parent ? `${f.parent}/${f.name}` : f.name;
-      if (d) {
-        rows.set(key, { type: f.type, path, name: f.name, parent: f.parent ?? null, tags: d.tags, origin: 'declared' });
-        continue;
-      }
-      const tagged = tagsOf(f, rules);
-      for (const w of tagged.warnings) warnings.push(`${f.type} ${JSON.stringify(path)}: ${w}`);
-      rows.set(key, { type: f.type, path, name: f.name, parent: f.parent ?? null, tags: tagged.tags, origin: 'discovered' });
-    }
-    for (const [key, d] of declared) {
-      if (!rows.has(key)) rows.set(key, { type: d.type, path: resourcePath(d), name: d.name, parent: d.parent ?? null, tags: d.tags, origin: 'declared' });
-    }
+    const { entries: list, warnings } = inventoryEntries(found, cfg.resources, cfg.tagRules ?? [], resourceNameProblem(cfg.type));
     for (const w of warnings.slice(0, 20)) this.d.log('warn', 'discovery: a resource comment or name was not used', { integration: id, warning: w });
     // Seen strictly after every row already kept, so that what this sync did not see is told apart.
-    const seenAt = Math.max(started, ...before.map((r) => r.lastSeen + 1));
-    const list = [...rows.values()];
+    const seenAt = before.reduce((at, r) => Math.max(at, r.lastSeen + 1), started);
     const batch = this.d.batchSize ?? BATCH;
     for (let i = 0; i < list.length; i += batch) {
       if (!(await this.d.store.writeInventory(id, this.d.owner, list.slice(i, i + batch), seenAt, this.d.now() + LEASE_MS))) {
@@ -228,16 +203,7 @@ export class Discovery {
       }
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
-    const old = new Map(before.map((r) => [`${r.type}\u0000${r.path}`, r]));
-    let added = 0;
-    let changed = false;
-    for (const r of list) {
-      const o = old.get(`${r.type}\u0000${r.path}`);
-      if (!o) added++;
-      if (!o || o.origin !== r.origin || JSON.stringify(o.tags) !== JSON.stringify(r.tags)) changed = true;
-    }
-    const removed = before.length - (list.length - added);
-    if (removed > 0) changed = true;
+    const { added, removed, changed } = inventoryChanges(before, list);
     const finished = await this.d.store.finishDiscovery(id, this.d.owner, { at: this.d.now(), error: null, seenAt, count: list.length, changed });
     if (!finished) return { integration: id, status: 'failed', resourceCount: before.length, added: 0, removed: 0, error: 'the sync lost its lease before it ended; another replica may run it', warnings };
     if (added > 0 || removed > 0) this.d.log('info', 'discovery: the inventory changed', { integration: id, resources: list.length, added, removed });
@@ -278,13 +244,6 @@ function cmp(a: string, b: string): number {
 
 function after(key: [string, string, string], cursor: [string, string, string]): boolean {
   return (cmp(key[0], cursor[0]) || cmp(key[1], cursor[1]) || cmp(key[2], cursor[2])) > 0;
-}
-
-/** Names that cannot be offered: empty, or holding a control character (they could not be shown or typed). */
-function badName(name: string): string | undefined {
-  if (name === '') return 'its name is empty';
-  if (/[\u0000-\u001f\u007f]/.test(name)) return 'its name holds a control character';
-  return undefined;
 }
 
 function clip(text: string): string {

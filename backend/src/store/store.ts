@@ -7,6 +7,7 @@
 import type { HashedFields } from '../audit/chain.ts';
 import type { KnownIdentity, ProviderAuthentication } from '../domain/sign-in.ts';
 import type { OutboxInput } from '../domain/notifications.ts';
+import type { InventoryEntry } from '../domain/inventory.ts';
 import type { Entitlement, Favorite, GrantRecord, GrantStatus, JobKind, JobRecord, RequestRecord, RequestStatus, RequestWithGrants } from '../domain/request.ts';
 import type { LapseEvent } from '../engine/events.ts';
 
@@ -452,15 +453,7 @@ export interface Store {
 }
 
 /** A resource as a sync writes it to the inventory. */
-export interface NewInventoryRow {
-  type: string;
-  /** parent/name, or name alone. */
-  path: string;
-  name: string;
-  parent: string | null;
-  tags: Record<string, string>;
-  origin: 'declared' | 'discovered';
-}
+export type NewInventoryRow = InventoryEntry;
 
 export interface InventoryRow extends NewInventoryRow {
   integration: string;
