@@ -446,6 +446,10 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       await store.setMeta(TOKEN_LIFETIMES_KEY, JSON.stringify(next.settings.tokens ?? DEFAULT_TOKEN_LIFETIMES));
       await offboarder.sweep();
       log.info({ file: opts.configPath, integrations: changes.integrations, revoked: applied.revoked }, 'configuration reloaded');
+      // An integration added or changed (its connection, its tag rules…) is discovered again now, not at the next interval.
+      for (const id of [...changes.integrations.added, ...changes.integrations.changed.map((c) => c.id)]) {
+        if (discovery.discovers(id)) void discovery.syncNow(id).catch((err: unknown) => log.error({ integration: id, error: String(err) }, 'discovery after a reload failed'));
+      }
       return { ok: true, changes: result };
     } catch (err) {
       const errors = err instanceof ConfigInvalidError ? err.message : String(err);

@@ -138,20 +138,21 @@ for (const make of [pgTarget, myTarget]) {
     };
     const request = (flowId: string, name: string, user: 'alice' | 'bob' | 'dave' = 'alice') => s.as(user, 'POST', '/api/v1/requests', { flowId, entitlements: [table(name)] });
     const hostile = 'we"ird\'; DROP TABLE items; --';
-
-    before(async () => {
-      await target.setup();
-      proxy = await startTcpProxy(target.upstream);
-      writeFileSync(configPath, `settings: { admins: [carol], reconcileEvery: "off", discoverEvery: 10s }
+    const configText = (extraRule: string) => `settings: { admins: [carol], reconcileEvery: "off", discoverEvery: 10s }
 ${USERS}integrations:
   - id: t
     type: ${target.kind}
     connection: ${target.connection(proxy.port)}
     tagRules:
       - { parent: "${p}", tags: { zone: app } }
-      - { path: "${p}/audit_*", type: table, tags: { audit: "true" } }
+      - { path: "${p}/audit_*", type: table, tags: { audit: "true" } }${extraRule}
 flows:
-${flow('any', 'any')}${flow('pii', '{ tags: { pii: "true" } }')}${flow('under', `{ parents: ["${p}"] }`)}${flow('but-items', '{ except: [items] }')}${flow('approved', 'any', '{ mode: anyOf, groups: [ { conditions: [ { attribute: group, value: security } ] } ] }')}`);
+${flow('any', 'any')}${flow('pii', '{ tags: { pii: "true" } }')}${flow('under', `{ parents: ["${p}"] }`)}${flow('but-items', '{ except: [items] }')}${flow('approved', 'any', '{ mode: anyOf, groups: [ { conditions: [ { attribute: group, value: security } ] } ] }')}`;
+
+    before(async () => {
+      await target.setup();
+      proxy = await startTcpProxy(target.upstream);
+      writeFileSync(configPath, configText(''));
       s = await startTestServer({ configPath });
     });
     after(async () => {
@@ -265,6 +266,20 @@ ${flow('any', 'any')}${flow('pii', '{ tags: { pii: "true" } }')}${flow('under', 
       assert.match(again.join('\n'), /^t: synced, \d+ resource\(s\)/);
       const healed = (await s.as('alice', 'GET', '/api/v1/integrations')).body.integrations.find((i: { id: string }) => i.id === 't');
       assert.equal(healed.discovery.lastError, null);
+    });
+
+    test('a reload that changes the tag rules reports it and syncs at once', async () => {
+      assert.deepEqual(await catalog('pii'), []);
+      writeFileSync(configPath, configText(`\n      - { path: "${p}/items", tags: { pii: "true" } }`));
+      const res = await s.as('carol', 'POST', '/api/v1/admin/config/reload', {});
+      assert.equal(res.status, 200, res.text);
+      assert.deepEqual(res.body.integrations.changed, [{ id: 't', parts: ['tagRules'] }]);
+      for (let i = 0; i < 200 && (await catalog('pii')).length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+      assert.deepEqual(await catalog('pii'), [`${p}/items`], 'the new rule applied without waiting for the interval');
+      writeFileSync(configPath, configText(''));
+      assert.equal((await s.as('carol', 'POST', '/api/v1/admin/config/reload', {})).status, 200);
+      for (let i = 0; i < 200 && (await catalog('pii')).length > 0; i++) await new Promise((r) => setTimeout(r, 25));
+      assert.deepEqual(await catalog('pii'), []);
     });
 
     test('the inventory is for admins and approvers: others get 403; filters and pages', async () => {

@@ -432,7 +432,7 @@ export const reloadResult = {
             required: ['id', 'parts'],
             properties: {
               id: text,
-              parts: { type: 'array', items: { type: 'string', enum: ['type', 'name', 'owner', 'connection', 'resourceTypes', 'permissions', 'resources'] }, description: 'what changed; a change other than name or owner replaced the integration' },
+              parts: { type: 'array', items: { type: 'string', enum: ['type', 'name', 'owner', 'connection', 'resourceTypes', 'permissions', 'resources', 'tagRules'] }, description: 'what changed; a change other than name, owner or tagRules replaced the integration' },
             },
           },
         },
