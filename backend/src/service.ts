@@ -530,6 +530,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       await http.close();
       await scheduler!.stop();
       await firstDiscovery;
+      await discovery.idle();
       await delivery.idle();
       closeChannels();
       await auditStream?.stop();

@@ -140,6 +140,11 @@ export class Discovery {
     return results;
   }
 
+  /** Resolves once no sync runs in this process (a service stopping waits for it before it closes the store). */
+  async idle(): Promise<void> {
+    while (this.syncing.size > 0) await Promise.allSettled([...this.syncing.values()]);
+  }
+
   /** An integration's discovery as GET /api/v1/integrations shows it (null: it does not discover). */
   async status(id: string): Promise<DiscoveryStatus | null> {
     if (!this.discovers(id)) return null;
