@@ -8,7 +8,7 @@
 // interval tries again.
 
 import { DEFAULT_DISCOVER_EVERY_MS, type LapseConfig, type ResourceConfig } from '../domain/config.ts';
-import { inventoryChanges, inventoryEntries, mergeResources, resourceKey, type InventoryResource } from '../domain/inventory.ts';
+import { inventoryChanges, inventoryEntries, mergeResources, type InventoryResource } from '../domain/inventory.ts';
 import { resourcePath } from '../domain/catalog.ts';
 import { resourceNameProblem } from '../config/connection.ts';
 import type { Integration } from '../integrations/integration.ts';
@@ -79,6 +79,7 @@ export class Discovery {
   private states = new Map<string, DiscoveryState>();
   private readonly syncing = new Map<string, Promise<SyncResult>>();
   private discoveredCache: Map<string, ResourceConfig[]> | null = null;
+  private listed: { config: LapseConfig; rows: Map<string, ResourceConfig[]>; list: ListedResource[] } | null = null;
 
   constructor(private readonly d: DiscoveryDeps) {}
 
@@ -165,7 +166,12 @@ export class Discovery {
 
   /** The inventory: declared ∪ discovered resources, filtered, in (integration, type, path) order, a page at a time. */
   list(filter: ResourceFilter): ListedResource[] {
-    return listInventory(this.d.config(), new Map([...this.rows].map(([id, r]) => [id, r.rows])), filter);
+    // Built once per configuration and inventory, then paged through.
+    const config = this.d.config();
+    if (this.listed?.config !== config || this.listed.rows !== this.discovered()) {
+      this.listed = { config, rows: this.discovered(), list: inventoryList(config, new Map([...this.rows].map(([id, r]) => [id, r.rows]))) };
+    }
+    return filterInventory(this.listed.list, filter);
   }
 
   private sync(id: string, force: boolean): Promise<SyncResult> {
@@ -216,29 +222,35 @@ export class Discovery {
   }
 }
 
-/** The inventory of `config` with the `stored` rows of discovery: declared ∪ discovered, filtered, in (integration, type, path) order. */
-export function listInventory(config: LapseConfig, stored: ReadonlyMap<string, InventoryRow[]>, filter: ResourceFilter): ListedResource[] {
+/** Every resource of `config` with the `stored` rows of discovery: declared ∪ discovered, in (integration, type, path) order. */
+export function inventoryList(config: LapseConfig, stored: ReadonlyMap<string, InventoryRow[]>): ListedResource[] {
   const out: ListedResource[] = [];
-  const integrations = [...config.integrations].sort((a, b) => cmp(a.id, b.id));
-  for (const i of integrations) {
-    if (filter.integration !== undefined && i.id !== filter.integration) continue;
-    if (filter.after && i.id < filter.after[0]) continue;
+  for (const i of [...config.integrations].sort((a, b) => cmp(a.id, b.id))) {
     const rows = stored.get(i.id) ?? [];
-    const seen = new Map(rows.map((r) => [resourceKey(r.parent === null ? { type: r.type, name: r.name } : { type: r.type, name: r.name, parent: r.parent }), r]));
+    const seen = new Map(rows.map((r) => [`${r.type}\u0000${r.path}`, r]));
     const merged = mergeResources(i.resources, rows.map((r) => ({ type: r.type, name: r.name, ...(r.parent !== null ? { parent: r.parent } : {}), tags: r.tags })))
       .map((r) => {
-        const row = seen.get(resourceKey(r));
-        return { ...r, integration: i.id, path: resourcePath(r), firstSeen: row?.firstSeen ?? null, lastSeen: row?.lastSeen ?? null };
+        const path = resourcePath(r);
+        const row = seen.get(`${r.type}\u0000${path}`);
+        return { ...r, integration: i.id, path, firstSeen: row?.firstSeen ?? null, lastSeen: row?.lastSeen ?? null };
       })
       .sort((a, b) => cmp(a.type, b.type) || cmp(a.path, b.path));
-    for (const r of merged) {
-      if (filter.after && !after([r.integration, r.type, r.path], filter.after)) continue;
-      if (filter.type !== undefined && r.type !== filter.type) continue;
-      if (filter.pathPrefix !== undefined && !r.path.startsWith(filter.pathPrefix)) continue;
-      if (filter.tag && r.tags[filter.tag.key] !== filter.tag.value) continue;
-      out.push(r);
-      if (out.length >= filter.limit) return out;
-    }
+    out.push(...merged);
+  }
+  return out;
+}
+
+/** A page of `list` (in its order) that passes `filter`. */
+export function filterInventory(list: readonly ListedResource[], filter: ResourceFilter): ListedResource[] {
+  const out: ListedResource[] = [];
+  for (const r of list) {
+    if (filter.integration !== undefined && r.integration !== filter.integration) continue;
+    if (filter.after && !after([r.integration, r.type, r.path], filter.after)) continue;
+    if (filter.type !== undefined && r.type !== filter.type) continue;
+    if (filter.pathPrefix !== undefined && !r.path.startsWith(filter.pathPrefix)) continue;
+    if (filter.tag && r.tags[filter.tag.key] !== filter.tag.value) continue;
+    out.push(r);
+    if (out.length >= filter.limit) break;
   }
   return out;
 }

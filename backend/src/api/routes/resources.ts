@@ -4,7 +4,7 @@
 import * as S from '../../../../common/api/schemas.ts';
 import * as R from '../../../../common/api/responses.ts';
 import { LapseError, invalid } from '../../engine/errors.ts';
-import { listInventory, type ResourceFilter } from '../../services/discovery.ts';
+import { filterInventory, inventoryList, type ResourceFilter } from '../../services/discovery.ts';
 import { isApproverSomewhere } from '../../services/request-queries.ts';
 import { iso } from '../views.ts';
 import { optionalBody, requireAdmin, token, type Api, type RouteContext } from './context.ts';
@@ -37,7 +37,7 @@ export function resourceRoutes(app: Api, { engine, discovery }: RouteContext): v
     }
     if (q.cursor !== undefined) filter.after = readCursor(q.cursor);
     // Without discovery (a server built without it), the declared resources alone.
-    const page = discovery ? discovery.list(filter) : listInventory(engine.config.config, new Map(), filter);
+    const page = discovery ? discovery.list(filter) : filterInventory(inventoryList(engine.config.config, new Map()), filter);
     const more = page.length > limit;
     const shown = more ? page.slice(0, limit) : page;
     const last = shown.at(-1);
