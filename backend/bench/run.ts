@@ -1,4 +1,4 @@
-// `npm run bench [-- catalog throughput scheduler recovery postgres sql-latency pg-storm kv-latency renderer menu startup notifications activity portal-pages]`:
+// `npm run bench [-- catalog throughput scheduler recovery postgres sql-latency pg-storm kv-latency renderer menu startup notifications activity portal-pages inventory]`:
 // prints figures and ratios.
 // Targets from the backend issue are printed beside each figure; nothing here asserts:
 // the machine is shared, so figures are for reading, not for failing a build.
@@ -21,6 +21,7 @@ import { startupBench } from './startup.ts';
 import { notificationsBench } from './notifications.ts';
 import { activityBench } from './activity.ts';
 import { portalPagesBench } from './portal-pages.ts';
+import { inventoryBench } from './inventory.ts';
 
 type Row = [string, string, string];
 const rows: Row[] = [];
@@ -290,6 +291,7 @@ const SCENARIOS: Record<string, () => Promise<void>> = {
   notifications: () => notificationsBench(report),
   activity: () => activityBench(report),
   'portal-pages': () => portalPagesBench(report),
+  inventory: () => inventoryBench(report),
 };
 
 const chosen = process.argv.slice(2).filter((a) => a in SCENARIOS);

@@ -50,6 +50,7 @@ import type { RenewalReport } from './services/renewal.ts';
 import { OutboxDelivery, type DeliveryReport } from './services/outbox-delivery.ts';
 import { NotificationPreferences } from './services/notification-preferences.ts';
 import { Channels } from './notify/channels.ts';
+import { Discovery, type SyncResult } from './services/discovery.ts';
 import { TOKEN_LIFETIMES_KEY } from './services/token-service.ts';
 import { ensurePrivateDir, prepareDataDir, writePrivateFile } from './data-dir.ts';
 
@@ -71,6 +72,10 @@ const OUTBOX_PRUNE_EVERY_MS = 3_600_000;
 const EVENT_PRUNE_EVERY_MS = 10 * 60_000;
 /** How often integrations removed while requests held grants on them are looked at, to be dropped once those are revoked. */
 const INTEGRATION_REMOVALS_EVERY_MS = 5_000;
+/** How often a replica looks whether an integration's discovery is due, and reads the inventory back when another replica changed it. */
+const DISCOVERY_CHECK_MS = 5_000;
+/** How long a start waits for the first discovery before it listens anyway (the sync goes on). */
+const FIRST_DISCOVERY_WAIT_MS = 30_000;
 /** A job due for longer than this counts as overdue in the metrics. */
 const OVERDUE_AFTER_MS = 60_000;
 
@@ -119,6 +124,9 @@ export interface Service {
    */
   /** `by`: who asked (a user id, or "signal"), for GET /api/v1/admin/config. */
   reload(opts?: { revokeRemoved?: boolean; by?: string }): Promise<ReloadResult>;
+  /** Discovery (services/discovery.ts): syncs now one integration's resources, or every one's that discovers. */
+  syncResources(integration?: string): Promise<SyncResult[]>;
+  readonly discovery: Discovery;
   stop(): Promise<void>;
 }
 
@@ -306,7 +314,22 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const oidcAtStart = config.settings.oidc;
   /** The audit stream too. */
   const auditStreamAtStart = config.auditStream;
-  let compiled = identities.compile(config);
+  // The inventory: what discovery found, shared by every replica through the store. A change
+  // (here or on another replica) compiles the configuration again, which renews the catalog.
+  let engineBuilt = false;
+  const discovery: Discovery = new Discovery({
+    store, integrations, config: () => config, now: () => clock.now(), owner,
+    onChange: () => {
+      if (!engineBuilt) return;
+      compiled = identities.compile(config, discovery.discovered());
+      engine.config = compiled;
+      void engine.syncAutomaticFlows().catch((err: unknown) => log.error({ error: String(err) }, 'automatic flows could not be synced after an inventory change'));
+    },
+    log: (level, message, fields) => log[level](fields ?? {}, message),
+  });
+  // What earlier syncs found is offered from the start.
+  await discovery.refresh().catch((err: unknown) => log.error({ error: String(err) }, 'the inventory could not be read'));
+  let compiled = identities.compile(config, discovery.discovered());
   // TOTP codes for flows that require MFA: against the secret the configuration names, else the
   // person's own confirmed enrolment, whose secret is sealed with a key derived from the secret key.
   const mfaSecrets = new MfaSecretSealer(secretKey);
@@ -325,11 +348,12 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     sealAccessDetails: (requestId, integration, details) => sealer.seal(requestId, integration, details),
     log: (level, message, fields) => log[level](fields ?? {}, message),
   });
+  engineBuilt = true;
   const offboarder = new Offboarder({ engine, store, now: () => clock.now(), mode: () => config.settings.offboarding ?? 'revoke', logger: log });
   /** Reads the identities single sign-on keeps in the store; the running configuration follows a change. */
   const refreshIdentities = async () => {
     if (!(await identities.load())) return;
-    compiled = identities.compile(config);
+    compiled = identities.compile(config, discovery.discovered());
     engine.config = compiled;
     await offboarder.sweep();
   };
@@ -377,6 +401,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       // An integration a reload removed while requests held grants on it is dropped once their revokes are done.
       { name: 'integration-removals', everyMs: INTEGRATION_REMOVALS_EVERY_MS, run: () => registry.dropLeft() },
       { name: 'events', everyMs: EVENT_PRUNE_EVERY_MS, run: () => eventLog.prune() },
+      // Each integration's sync is due every settings.discoverEvery (the store says when, and which replica runs it).
+      { name: 'discovery', everyMs: DISCOVERY_CHECK_MS, firstAfterMs: DISCOVERY_CHECK_MS, run: () => discovery.runDue() },
       // The first sweep waits a minute: right after a start the overdue revokes come first.
       ...(reconcileEvery === null ? [] : [{ name: 'reconcile', everyMs: reconcileEvery, firstAfterMs: Math.min(reconcileEvery, RECONCILE_FIRST_AFTER_MS), run: () => runReconcile('system') }]),
       // Another replica may have signed someone in: their identity reaches this one within this time.
@@ -408,7 +434,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     try {
       const next = await loadConfigFile(opts.configPath);
       if (JSON.stringify(next.auditStream ?? null) !== JSON.stringify(auditStreamAtStart ?? null)) log.warn({}, 'auditStream changed: it is read at start, so the change takes effect at the next start');
-      const nextCompiled = identities.compile(next);
+      const nextCompiled = identities.compile(next, discovery.discovered());
       const changes = configChanges(config, next);
       // New and changed integrations are made (and a changed one checked) before anything changes.
       const prepared = await registry.prepare(changes, next.integrations, { revokeRemoved: reloadOpts.revokeRemoved });
@@ -426,6 +452,10 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       await store.setMeta(TOKEN_LIFETIMES_KEY, JSON.stringify(next.settings.tokens ?? DEFAULT_TOKEN_LIFETIMES));
       await offboarder.sweep();
       log.info({ file: opts.configPath, integrations: changes.integrations, revoked: applied.revoked }, 'configuration reloaded');
+      // An integration added or changed (its connection, its tag rules…) is discovered again now, not at the next interval.
+      for (const id of [...changes.integrations.added, ...changes.integrations.changed.map((c) => c.id)]) {
+        if (discovery.discovers(id)) void discovery.syncNow(id).catch((err: unknown) => log.error({ integration: id, error: String(err) }, 'discovery after a reload failed'));
+      }
       return { ok: true, changes: result };
     } catch (err) {
       const errors = err instanceof ConfigInvalidError ? err.message : String(err);
@@ -469,12 +499,16 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   await offboarder.sweep().catch((err: unknown) => log.error({ error: String(err) }, 'offboarding failed; it is tried again at the next reload'));
   // For `lapse token create` on this host: the lifetimes the configuration allows.
   await store.setMeta(TOKEN_LIFETIMES_KEY, JSON.stringify(config.settings.tokens ?? DEFAULT_TOKEN_LIFETIMES));
+  // The first discovery finishes before the server listens (a target that does not answer in
+  // time does not hold the start: its sync goes on, and the last inventory is offered meanwhile).
+  const firstDiscovery = discovery.runDue().catch((err: unknown) => log.error({ error: String(err) }, 'the first discovery failed'));
+  await Promise.race([firstDiscovery, new Promise((resolve) => setTimeout(resolve, FIRST_DISCOVERY_WAIT_MS).unref())]);
   scheduler.start();
 
   let http: FastifyInstance;
   try {
     http = await buildServer({
-      engine, store, events, eventLog, scheduler, integrations, clock, reload, logger: log, metrics, health, reconcile: runReconcile, signIn, mfaEnrolments, notificationPreferences,
+      engine, store, events, eventLog, scheduler, integrations, clock, reload, logger: log, metrics, health, reconcile: runReconcile, signIn, mfaEnrolments, notificationPreferences, discovery,
       configStatus: () => configStatus.view(),
       trustProxy: config.settings.trustProxy,
       audit: { key: auditKey, checkpointPath },
@@ -499,11 +533,14 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   let stopped = false;
   return {
     url, port, engine, store, scheduler, events, integrations, http, reload, health, reconcile: runReconcile, renewSignIns, deliverNotifications: () => delivery.runDue(),
+    discovery, syncResources: (integration) => discovery.syncNow(integration),
     async stop() {
       if (stopped) return;
       stopped = true;
       await http.close();
       await scheduler!.stop();
+      await firstDiscovery;
+      await discovery.idle();
       await delivery.idle();
       closeChannels();
       await auditStream?.stop();

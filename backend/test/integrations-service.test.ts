@@ -154,7 +154,7 @@ test('a grant delivers working credentials to the requester only; they are seale
 });
 
 test('integrations report their health; the catalog marks flows whose integration is unhealthy', async () => {
-  const res = await as('alice', 'GET', '/api/v1/integrations?check=true');
+  const res = await as('carol', 'GET', '/api/v1/integrations?check=true');
   assert.equal(res.status, 200);
   const byId = Object.fromEntries(res.body.integrations.map((i: { id: string }) => [i.id, i]));
   assert.deepEqual(Object.keys(byId).sort(), ['broken', 'cache', 'demo', 'my', 'pg']);
@@ -167,7 +167,7 @@ test('integrations report their health; the catalog marks flows whose integratio
   assert.ok(!Number.isNaN(Date.parse(byId.broken.health.checkedAt)));
 
   const cli: string[] = [];
-  assert.equal(await main(['integrations', '--url', svc.url, '--token', tokens.alice!], (line) => cli.push(line)), 1);
+  assert.equal(await main(['integrations', '--url', svc.url, '--token', tokens.carol!], (line) => cli.push(line)), 1);
   assert.ok(cli.includes('cache (redis): ok'), cli.join('\n'));
   assert.ok(cli.some((l) => /^broken \(redis\): UNHEALTHY: redis 127\.0\.0\.1:\d+: ACL USERS failed/.test(l)), cli.join('\n'));
 

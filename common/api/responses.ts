@@ -344,7 +344,7 @@ export const integrationList = {
       items: {
         type: 'object',
         additionalProperties: false,
-        required: ['id', 'type', 'name', 'health'],
+        required: ['id', 'type', 'name', 'health', 'discovery'],
         properties: {
           id: text,
           type: text,
@@ -355,6 +355,69 @@ export const integrationList = {
             required: ['ok', 'checkedAt', 'error'],
             properties: { ok: { type: 'boolean' }, checkedAt: instantOrNull, error: textOrNull },
           },
+          /** Its discovery: null for an integration that offers only its declared resources. */
+          discovery: {
+            type: ['object', 'null'],
+            additionalProperties: false,
+            required: ['resourceCount', 'lastSyncAt', 'lastError', 'running'],
+            description: 'the discovery of its resources (null: it offers its declared ones only): how many the inventory holds, when the last successful sync ended, the last sync\'s error, whether one runs now',
+            properties: { resourceCount: { type: 'integer' }, lastSyncAt: instantOrNull, lastError: textOrNull, running: { type: 'boolean' } },
+          },
+        },
+      },
+    },
+  },
+} as const;
+
+export const resourceList = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['resources', 'nextCursor'],
+  properties: {
+    resources: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['integration', 'type', 'path', 'name', 'parent', 'tags', 'origin', 'firstSeenAt', 'lastSeenAt'],
+        properties: {
+          integration: text,
+          type: text,
+          path: text,
+          name: text,
+          parent: textOrNull,
+          tags: { type: 'object', additionalProperties: text },
+          origin: { type: 'string', enum: ['declared', 'discovered'] },
+          /** When discovery first and last saw it (null: declared, never seen by a discovery). */
+          firstSeenAt: instantOrNull,
+          lastSeenAt: instantOrNull,
+        },
+      },
+    },
+    /** The cursor of the next page (null: this is the last). */
+    nextCursor: textOrNull,
+  },
+} as const;
+
+export const resourceSyncResult = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['results'],
+  properties: {
+    results: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['integration', 'status', 'resourceCount', 'added', 'removed', 'error', 'warnings'],
+        properties: {
+          integration: text,
+          status: { type: 'string', enum: ['synced', 'failed', 'skipped'] },
+          resourceCount: { type: 'integer' },
+          added: { type: 'integer' },
+          removed: { type: 'integer' },
+          error: textOrNull,
+          warnings: texts,
         },
       },
     },
@@ -422,7 +485,7 @@ const reloadChanges = {
           required: ['id', 'parts'],
           properties: {
             id: text,
-            parts: { type: 'array', items: { type: 'string', enum: ['type', 'name', 'owner', 'connection', 'resourceTypes', 'permissions', 'resources'] }, description: 'what changed; a change other than name or owner replaced the integration' },
+            parts: { type: 'array', items: { type: 'string', enum: ['type', 'name', 'owner', 'connection', 'resourceTypes', 'permissions', 'resources', 'tagRules'] }, description: 'what changed; a change other than name, owner or tagRules replaced the integration' },
           },
         },
       },

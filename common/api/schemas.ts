@@ -174,6 +174,27 @@ export const integrationsQuery = {
   properties: { check: { type: 'string', enum: ['true', 'false'], description: 'true: check every integration now' } },
 } as const;
 
+export const resourcesQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    integration: { type: 'string', minLength: 1, description: 'only this integration\'s resources' },
+    type: { type: 'string', minLength: 1, description: 'only resources of this type' },
+    tag: { type: 'string', pattern: '^[^=]+=.*$', description: 'only resources with this tag: key=value' },
+    prefix: { type: 'string', minLength: 1, description: 'only resources whose path starts with this' },
+    cursor: { type: 'string', minLength: 1, maxLength: 4096, description: 'nextCursor of the page before' },
+    limit: { type: 'string', pattern: '^[0-9]{1,4}$', description: 'resources per page, 1 to 1000; default 100' },
+  },
+} as const;
+
+export const resourceSyncBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    integration: { type: 'string', minLength: 1, description: 'sync this integration only (default: every integration that discovers)' },
+  },
+} as const;
+
 export const eventsQuery = {
   type: 'object',
   additionalProperties: false,

@@ -192,7 +192,7 @@ describe('the admin views in Chromium', { concurrency: false }, () => {
     assert.equal((await server.as('alice', 'POST', `/api/v1/requests/${mine[0].id}/cancel`)).status, 200);
   });
 
-  test('Integrations: health, last check and last error; resources and discovery "not reported" where the server has none', async () => {
+  test('Integrations: health, last check and last error; resources and discovery "declared only" for an integration that does not discover', async () => {
     await carol.goto(server.svc.url + '/#/integrations');
     const row = carol.locator('tr[data-integration="demo"]');
     await visible(row);
@@ -200,7 +200,7 @@ describe('the admin views in Chromium', { concurrency: false }, () => {
     assert.equal(cells[1], 'demo');
     assert.equal(cells[2], 'Healthy');
     assert.notEqual(cells[3], '');
-    assert.deepEqual(cells.slice(5), ['not reported', 'not reported']);
+    assert.deepEqual(cells.slice(5), ['declared only', 'declared only']);
     await carol.screenshot({ path: join(ARTIFACTS, 'integrations.png'), fullPage: true });
     assert.deepEqual(await unnamedControls(carol), [], 'every control of the Integrations view has a name');
   });

@@ -113,14 +113,16 @@ describe('authentication is decided on the route that runs', () => {
     let checks = 0;
     demo.health = async () => { checks++; await new Promise((r) => setTimeout(r, 50)); return original(); };
     try {
-      const answers = await Promise.all(Array.from({ length: 20 }, () => s.as('alice', 'GET', '/api/v1/integrations?check=true')));
+      const answers = await Promise.all(Array.from({ length: 20 }, () => s.as('carol', 'GET', '/api/v1/integrations?check=true')));
       for (const a of answers) assert.equal(a.status, 200);
       // One check at most (none when the start's check is recent enough), and one report for all.
       assert.ok(checks <= 1, `twenty simultaneous check=true calls ran ${checks} health checks`);
       const reports = new Set(answers.map((a) => JSON.stringify(a.body.integrations)));
       assert.equal(reports.size, 1, 'every caller got the same report');
       // Right after, another one answers from that check instead of calling the target again.
-      assert.equal((await s.as('bob', 'GET', '/api/v1/integrations?check=true')).status, 200);
+      assert.equal((await s.as('carol', 'GET', '/api/v1/integrations?check=true')).status, 200);
+      // Only admins: their errors name hosts and accounts, and a check calls every target.
+      for (const who of ['alice', 'bob'] as const) assert.equal((await s.as(who, 'GET', '/api/v1/integrations?check=true')).status, 403);
       assert.ok(checks <= 1, 'a check a moment old is answered as it is');
     } finally {
       demo.health = original;

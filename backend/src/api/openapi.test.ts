@@ -82,6 +82,10 @@ test('the answers match the response schemas the document shows', async () => {
   check('GET', '/api/v1/favorites', 200, (await s.as('alice', 'GET', '/api/v1/favorites')).body);
   check('GET', '/api/v1/approvals', 200, (await s.as('erin', 'GET', '/api/v1/approvals')).body);
   check('GET', '/api/v1/integrations', 200, (await s.as('carol', 'GET', '/api/v1/integrations')).body);
+  const resources = await s.as('carol', 'GET', '/api/v1/resources?limit=2');
+  assert.equal(resources.body.resources.length, 2);
+  check('GET', '/api/v1/resources', 200, resources.body);
+  check('POST', '/api/v1/admin/resources/sync', 200, (await s.as('carol', 'POST', '/api/v1/admin/resources/sync', {})).body);
   check('GET', '/api/v1/audit', 200, (await s.as('carol', 'GET', '/api/v1/audit?limit=5')).body);
   check('GET', '/api/v1/audit/verify', 200, (await s.as('carol', 'GET', '/api/v1/audit/verify')).body);
   check('GET', '/api/v1/requests/{id}/access', 200, (await s.as('alice', 'GET', `/api/v1/requests/${created.body.id}/access`)).body);

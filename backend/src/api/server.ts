@@ -40,6 +40,8 @@ import { sessionCookieNames, signInRoutes } from './routes/sign-in.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { mfaRoutes } from './routes/mfa.ts';
 import { notificationRoutes } from './routes/notifications.ts';
+import { resourceRoutes } from './routes/resources.ts';
+import type { Discovery } from '../services/discovery.ts';
 import { NotificationAdmin } from '../services/notification-admin.ts';
 import type { NotificationPreferences } from '../services/notification-preferences.ts';
 import { DEFAULT_TOKEN_LIFETIMES } from '../domain/config.ts';
@@ -69,6 +71,8 @@ export interface ServerDeps {
   health?: IntegrationHealth;
   /** Reconciliation (POST /api/v1/admin/reconcile); absent: the route answers 503. */
   reconcile?: (by: string) => Promise<ReconcileReport>;
+  /** The inventory and its discovery (GET /api/v1/resources, POST /api/v1/admin/resources/sync); absent: declared resources only, and no sync. */
+  discovery?: Discovery;
   /** Opens sealed access details for the requester (default: shown as stored). */
   openAccessDetails?: AccessDetailsOpener;
   bodyLimit?: number;
@@ -126,7 +130,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const ctx: RouteContext = {
     engine,
     queries: new RequestQueries(store, engine, logger, new Cursors(deps.audit.key), deps.openAccessDetails),
-    integrations: new IntegrationStatus(deps.integrations, () => engine.config, deps.health),
+    integrations: new IntegrationStatus(deps.integrations, () => engine.config, deps.health, deps.discovery),
     audit: new AuditService(store, deps.audit.key, deps.audit.checkpointPath),
     auditStream: deps.auditStream,
     tokenService: new TokenService({ store, now: () => clock.now(), isKnownUser: users.isKnown, lifetimes: () => engine.config.config.settings.tokens ?? DEFAULT_TOKEN_LIFETIMES }),
@@ -143,6 +147,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     reload: deps.reload,
     configStatus: deps.configStatus,
     reconcile: deps.reconcile,
+    discovery: deps.discovery,
   };
   healthRoutes(app, ctx);
   catalogRoutes(app, ctx);
@@ -154,6 +159,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   tokenRoutes(app, ctx);
   mfaRoutes(app, ctx);
   notificationRoutes(app, ctx);
+  resourceRoutes(app, ctx);
   signInRoutes(app, sso);
   app.get('/api/v1/openapi.json', { schema: { hide: true }, config: PUBLIC }, async () => app.swagger());
   registerPortal(app, { dir: deps.portalDir });

@@ -1,9 +1,10 @@
 // Client verbs on the targets as a whole: revoke-all and reconcile (admin), each
-// integration's type and health, and the notification outbox (admin).
+// integration's type, health and discovery, the inventory of resources, and the notification
+// outbox (admin).
 
 import { apiClient, emitter, need, UsageError, type Verb } from './args.ts';
 import { printTable } from './format.ts';
-import type { NotificationView } from '../../../common/api/types.ts';
+import type { IntegrationList, NotificationView, ResourceList, ResourceSyncResult } from '../../../common/api/types.ts';
 
 export const revokeAll: Verb = async (_args, v, o) => {
   const api = apiClient(v);
@@ -38,11 +39,59 @@ export const reconcile: Verb = async (_args, v, o) => {
 
 export const integrations: Verb = async (_args, v, o) => {
   const api = apiClient(v);
-  const result = await api.get<{ integrations: { id: string; type: string; health: { ok: boolean; checkedAt: string | null; error: string | null } }[] }>('/api/v1/integrations?check=true');
+  const result = await api.get<IntegrationList>('/api/v1/integrations?check=true');
   emitter(v, o)(result, () => {
-    for (const i of result.integrations) o.line(`${i.id} (${i.type}): ${i.health.ok ? 'ok' : `UNHEALTHY: ${i.health.error}`}`);
+    for (const i of result.integrations) {
+      o.line(`${i.id} (${i.type}): ${i.health.ok ? 'ok' : `UNHEALTHY: ${i.health.error}`}`);
+      const d = i.discovery;
+      if (d) {
+        const when = d.lastSyncAt ? `last synced ${d.lastSyncAt}` : 'not synced yet';
+        o.line(`  discovery: ${d.resourceCount} resource(s), ${when}${d.running ? ', syncing now' : ''}${d.lastError ? `; LAST SYNC FAILED: ${d.lastError}` : ''}`);
+      }
+    }
   });
-  return result.integrations.every((i) => i.health.ok) ? 0 : 1;
+  return result.integrations.every((i) => i.health.ok && !i.discovery?.lastError) ? 0 : 1;
+};
+
+/**
+ * `lapse resources [--integration ID] [--type T] [--tag K=V] [--prefix P]`: the inventory with
+ * where each resource came from (admins and approvers); `lapse resources sync [INTEGRATION]`:
+ * discover now (admin).
+ */
+export const resources: Verb = async ([sub, id, ...rest], v, o) => {
+  const api = apiClient(v);
+  if (sub === 'sync') {
+    if (rest.length > 0) throw new UsageError('expected at most one integration: lapse resources sync [INTEGRATION]');
+    const result = await api.post<ResourceSyncResult>('/api/v1/admin/resources/sync', id === undefined ? {} : { integration: id });
+    emitter(v, o)(result, () => {
+      for (const r of result.results) {
+        if (r.status === 'synced') o.line(`${r.integration}: synced, ${r.resourceCount} resource(s) (${r.added} new, ${r.removed} gone)`);
+        else if (r.status === 'failed') o.line(`${r.integration}: FAILED: ${r.error}; the inventory stays as it was`);
+        else o.line(`${r.integration}: skipped${r.error ? `: ${r.error}` : ''}`);
+        for (const w of r.warnings) o.line(`  warning: ${w}`);
+      }
+    });
+    return result.results.some((r) => r.status === 'failed') ? 1 : 0;
+  }
+  if (sub !== undefined) throw new UsageError(`unknown resources command "${sub}"; expected sync [INTEGRATION], or options only`);
+  if (v.tag !== undefined && !v.tag.includes('=')) throw new UsageError(`--tag expects key=value; got "${v.tag}"`);
+  const all: ResourceList['resources'] = [];
+  let cursor: string | null = null;
+  do {
+    const q = new URLSearchParams({ limit: '1000' });
+    if (v.integration) q.set('integration', v.integration);
+    if (v.type) q.set('type', v.type);
+    if (v.tag) q.set('tag', v.tag);
+    if (v.prefix) q.set('prefix', v.prefix);
+    if (cursor) q.set('cursor', cursor);
+    const page: ResourceList = await api.get<ResourceList>(`/api/v1/resources?${q}`);
+    all.push(...page.resources);
+    cursor = page.nextCursor;
+  } while (cursor);
+  emitter(v, o)({ resources: all }, () => printTable(o.line, ['integration', 'type', 'path', 'origin', 'tags', 'last seen'], all.map((r) => [
+    r.integration, r.type, r.path, r.origin, Object.entries(r.tags).map(([k, val]) => `${k}=${val}`).join(' ') || '-', r.lastSeenAt ?? '-',
+  ])));
+  return 0;
 };
 
 /** `lapse notifications [--status S]`: the outbox (admin); `lapse notifications retry KEY`: a failed one again. */

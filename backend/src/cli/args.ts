@@ -44,6 +44,9 @@ export const OPTIONS = {
   until: { type: 'string' },
   state: { type: 'string' },
   'revoke-removed': { type: 'boolean' },
+  type: { type: 'string' },
+  tag: { type: 'string' },
+  prefix: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

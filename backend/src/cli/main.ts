@@ -11,7 +11,7 @@ import { config, server } from './server.ts';
 import { audit, migrateStoreVerb, token } from './store-tools.ts';
 import { approvals, cancel, catalog, decision, extend, request, status } from './requests.ts';
 import { favorites } from './favorites.ts';
-import { integrations, notifications, reconcile, revokeAll } from './admin.ts';
+import { integrations, notifications, reconcile, resources, revokeAll } from './admin.ts';
 import { watchCommand } from './watch-command.ts';
 import { login, logout, renewStoredCredentialIfDue } from './login.ts';
 import { mfa } from './mfa.ts';
@@ -69,7 +69,11 @@ Client (server from --url or LAPSE_URL, default http://127.0.0.1:7420; token fro
   lapse audit export [--format csv|json] [--since ISO] [--until ISO]   (admin)
   lapse reconcile                                 remove what Lapse created on the targets that no
                                                   active request covers, and list it (admin)
-  lapse integrations                              each integration's type and health
+  lapse integrations                              each integration's type, health and discovery
+  lapse resources [--integration ID] [--type T] [--tag K=V] [--prefix PATH]
+                                                  the inventory: declared and discovered resources,
+                                                  with their tags and origin (admins, approvers)
+  lapse resources sync [INTEGRATION]              discover resources now (admin)
   lapse notifications [--status pending|delivered|failed]   the notification outbox (admin)
   lapse notifications retry KEY                   deliver a failed notification again (admin)
 
@@ -101,6 +105,7 @@ const VERBS = new Map<string, Verb>([
   ['revoke-all', revokeAll],
   ['reconcile', reconcile],
   ['integrations', integrations],
+  ['resources', resources],
   ['notifications', notifications],
   ['watch', watchCommand],
   ['login', login],

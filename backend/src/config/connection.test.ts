@@ -96,7 +96,7 @@ test('bad connection fields name the field and what was expected', () => {
     'lapse.yaml:8:51: integrations[4].connection.path: expected an absolute path to an executable (no search in PATH, no shell); got "grant.sh"',
     'lapse.yaml:8:68: integrations[4].connection.env.LAPSE_DEBUG: names starting with LAPSE_ are reserved; got "LAPSE_DEBUG"',
     'lapse.yaml:8:84: integrations[4].connection.env["bad name"]: expected the name of an environment variable (letters, digits, "_"); got "bad name"',
-    'lapse.yaml:8:101: integrations[4].connection.shell: unknown key "shell"; expected one of path, args, env, timeoutMs, list, secretEnv, secretFile',
+    'lapse.yaml:8:101: integrations[4].connection.shell: unknown key "shell"; expected one of path, args, env, timeoutMs, list, listResources, secretEnv, secretFile',
     'lapse.yaml:9:5: integrations[5]: missing required key "connection": a command integration needs path',
   ]);
 });
@@ -124,4 +124,44 @@ test('settings: reconcileEvery (a duration of at least 10s, or "off") and health
     'lapse.yaml:1:51: settings.healthCheckEvery: expected a duration such as "90m", "1h" or "1h30m", got "never"',
   ]);
   assert.equal(validate(parse('settings: { reconcileEvery: "off", healthCheckEvery: 1m }\n')), true);
+});
+
+test('settings.discoverEvery: a duration of at least 10s', () => {
+  const parsed = parseConfig('settings: { discoverEvery: 2m }\n', 'lapse.yaml');
+  assert.ok(parsed.ok, parsed.ok ? '' : formatConfigErrors(parsed.errors));
+  assert.equal(parsed.config.settings.discoverEvery, 120_000);
+  assert.deepEqual(errorsOf('settings:\n  admins: []\n  discoverEvery: 9s\n'), ['lapse.yaml:3:18: settings.discoverEvery: expected a duration of at least 10s; got "9s"']);
+  assert.deepEqual(errorsOf('settings: { discoverEvery: soon }\n'), ['lapse.yaml:1:28: settings.discoverEvery: expected a duration such as "90m", "1h" or "1h30m", got "soon"']);
+  assert.equal(validate(parse('settings: { discoverEvery: 10s }\n')), true);
+});
+
+test('tag rules: by path pattern or parent, optionally of a type; each mistake where it is written', () => {
+  const integration = (rules: string, extra = '') => `integrations:
+  - id: pg
+    type: postgresql
+    connection: { host: db, user: lapse${extra} }
+    tagRules:
+${rules}`;
+  const parsed = parseConfig(integration('      - { parent: app/public, tags: { pii: true } }\n      - { path: "app/*/audit_*", type: table, tags: { audit: "yes" } }\n', ', discoverDatabases: [app]'), 'lapse.yaml');
+  assert.ok(parsed.ok, parsed.ok ? '' : formatConfigErrors(parsed.errors));
+  assert.deepEqual(parsed.config.integrations[0]!.tagRules, [{ parent: 'app/public', tags: { pii: 'true' } }, { type: 'table', path: 'app/*/audit_*', tags: { audit: 'yes' } }]);
+  assert.deepEqual(parsed.config.integrations[0]!.connection.discoverDatabases, ['app']);
+  assert.deepEqual(errorsOf(integration([
+    '      - { tags: { a: b } }',
+    '      - { path: x, parent: y, tags: { a: b } }',
+    '      - { path: "/abs", tags: { a: b } }',
+    '      - { parent: app, type: view, tags: { a: b } }',
+    '      - { parent: app, tags: { "bad key": b } }',
+    '      - { parent: app }',
+  ].join('\n') + '\n')), [
+    'lapse.yaml:6:9: integrations[0].tagRules[0]: expected exactly one of path (a pattern such as "app/public/*") and parent (a resource path such as "app/public")',
+    'lapse.yaml:7:9: integrations[0].tagRules[1]: expected exactly one of path (a pattern such as "app/public/*") and parent (a resource path such as "app/public")',
+    'lapse.yaml:8:17: integrations[0].tagRules[2].path: expected a resource path pattern such as "app/public/*"; got "/abs"',
+    'lapse.yaml:9:30: integrations[0].tagRules[3].type: unknown resource type "view" for integration "pg"; expected one of database, schema, table',
+    'lapse.yaml:10:30: integrations[0].tagRules[4].tags: "bad key" is not a tag key (letters, digits, "_", "." and "-", at most 64)',
+    'lapse.yaml:11:9: integrations[0].tagRules[5]: missing required key "tags"',
+  ]);
+  assert.deepEqual(errorsOf('integrations:\n  - { id: pg, type: postgresql, connection: { host: db, user: lapse, discoverDatabases: [] } }\n'), [
+    'lapse.yaml:2:89: integrations[0].connection.discoverDatabases: expected at least one item; got an empty list',
+  ]);
 });

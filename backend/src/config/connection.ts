@@ -7,17 +7,17 @@
 //   postgresql  host (required), port 5432, user (required), passwordEnv | passwordFile,
 //               database "postgres", accessHost, accessPort, rolePrefix "lapse_",
 //               permissions { <permission>: { database|schema|table|sequence: [privileges] } },
-//               ssl false, connectTimeoutMs 5000, statementTimeoutMs 15000
+//               ssl false, connectTimeoutMs 5000, statementTimeoutMs 15000, discoverDatabases
 //   mysql       host (required), port 3306, user (required), passwordEnv | passwordFile,
 //               accessHost, accessPort, userHost "%", rolePrefix "lapse_",
 //               bookkeepingDatabase "lapse", permissions { <permission>: [privileges] },
-//               connectTimeoutMs 5000
+//               connectTimeoutMs 5000, discoverDatabases
 //   redis       host 127.0.0.1, port 6379, user, passwordEnv | passwordFile, rolePrefix
 //               "lapse_", accessHost, accessPort, timeoutMs 5000,
 //               permissions { <permission>: { keys: read|write|readwrite, commands: [rules] } }
 //   webhook     url (required, http or https), secretEnv | secretFile (required), timeoutMs 10000
 //   command     path (required, absolute), args [], env {}, secretEnv | secretFile,
-//               timeoutMs 30000, list false
+//               timeoutMs 30000, list false, listResources false
 //   demo        faultsFile, recordFile
 
 import { isAbsolute } from 'node:path';
@@ -129,6 +129,7 @@ interface ConnectionSpec {
 
 const SQL_COMMON: Record<string, Check> = {
   'host': host, 'port?': port, 'user': name, 'accessHost?': host, 'accessPort?': port, 'rolePrefix?': rolePrefix, 'connectTimeoutMs?': millis,
+  'discoverDatabases?': (r, n, p) => r.list(n, p, (item, itemPath) => r.name(item, itemPath, 'a database name'), { nonEmpty: true }),
 };
 
 const SPECS: Record<IntegrationType, ConnectionSpec> = {
@@ -147,7 +148,7 @@ const SPECS: Record<IntegrationType, ConnectionSpec> = {
   },
   webhook: { keys: { 'url': url, 'timeoutMs?': millis }, secret: { name: 'secret', required: true } },
   command: {
-    keys: { 'path': absolutePath, 'args?': stringList, 'env?': envMap, 'timeoutMs?': millis, 'list?': bool },
+    keys: { 'path': absolutePath, 'args?': stringList, 'env?': envMap, 'timeoutMs?': millis, 'list?': bool, 'listResources?': bool },
     secret: { name: 'secret', required: false },
   },
 };

@@ -1,7 +1,9 @@
 // The `integrations` section: id, type, owner, the connection (secrets only by reference;
-// each type's keys are checked by connection.ts), resource types and declared resources.
+// each type's keys are checked by connection.ts), resource types, declared resources and the
+// tag rules of discovered ones.
 
-import { DEFAULT_RESOURCE_TYPES, INTEGRATION_TYPES, type IntegrationConfig, type OwnerRef, type ResourceConfig, type ResourceTypeConfig } from '../domain/config.ts';
+import { DEFAULT_RESOURCE_TYPES, INTEGRATION_TYPES, type IntegrationConfig, type OwnerRef, type ResourceConfig, type ResourceTypeConfig, type TagRule } from '../domain/config.ts';
+import { pathPatternProblem, TAG_KEY } from '../domain/inventory.ts';
 import { checkConnection, requiredConnectionKeys, resourceNameProblem } from './connection.ts';
 import { declareId, idRef, listForMessage, suggestion, userRef, type Reader } from './yaml-reader.ts';
 
@@ -81,7 +83,7 @@ function defaultResourceTypes(type: IntegrationConfig['type']): Record<string, R
 }
 
 export function readIntegration(r: Reader, node: unknown, path: string, known: ResourceTypesByIntegration): IntegrationConfig | undefined {
-  const f = r.map(node, path, ['id', 'type', 'name?', 'owner?', 'connection?', 'resourceTypes?', 'resources?'], 'an integration map');
+  const f = r.map(node, path, ['id', 'type', 'name?', 'owner?', 'connection?', 'resourceTypes?', 'resources?', 'tagRules?'], 'an integration map');
   if (f === undefined) return undefined;
   const id = declareId(r, f, 'integration');
   const type = f.has('type') ? r.oneOf(f.get('type'), f.at('type'), INTEGRATION_TYPES) : undefined;
@@ -112,11 +114,42 @@ export function readIntegration(r: Reader, node: unknown, path: string, known: R
     ? readResources(r, f.get('resources'), f.at('resources'), id ?? '?', resourceTypes, type === undefined ? undefined : resourceNameProblem(type))
     : [];
 
+  const tagRules = f.has('tagRules') ? readTagRules(r, f.get('tagRules'), f.at('tagRules'), id ?? '?', resourceTypes) : undefined;
+
   if (id === undefined || type === undefined || name === undefined || connection === undefined || resourceTypes === undefined || resources === undefined) return undefined;
   if (f.has('owner') && owner === undefined) return undefined;
+  if (f.has('tagRules') && tagRules === undefined) return undefined;
   const integration: IntegrationConfig = { id, type, name, connection, resourceTypes, resources };
   if (owner !== undefined) integration.owner = owner;
+  if (tagRules !== undefined && tagRules.length > 0) integration.tagRules = tagRules;
   return integration;
+}
+
+/**
+ * `tagRules`: tags for discovered resources, each rule `{ path: <pattern> | parent: <path>,
+ * type?: <resource type>, tags: { k: v } }` (domain/inventory.ts).
+ */
+function readTagRules(r: Reader, node: unknown, path: string, integration: string, types: Record<string, ResourceTypeConfig> | undefined): TagRule[] | undefined {
+  return r.list(node, path, (n, p) => {
+    const f = r.map(n, p, ['path?', 'parent?', 'type?', 'tags'], 'a tag rule, { path: <pattern> or parent: <path>, tags: { key: value } }');
+    if (f === undefined) return undefined;
+    if (f.has('path') === f.has('parent')) return r.error(n, p, 'expected exactly one of path (a pattern such as "app/public/*") and parent (a resource path such as "app/public")');
+    const type = f.has('type') ? resourceType(r, f.get('type'), f.at('type'), integration, types) : undefined;
+    let pattern = f.has('path') ? r.name(f.get('path'), f.at('path'), 'a resource path pattern') : undefined;
+    const problem = pattern === undefined ? null : pathPatternProblem(pattern);
+    if (problem !== null) pattern = r.error(f.get('path'), f.at('path'), problem);
+    const parent = f.has('parent') ? r.name(f.get('parent'), f.at('parent'), 'a resource path') : undefined;
+    const tags = f.has('tags') ? r.dict(f.get('tags'), f.at('tags'), (tn, tp) => r.text(tn, tp)) : undefined;
+    if (tags !== undefined) {
+      for (const key of Object.keys(tags)) if (!TAG_KEY.test(key)) return r.error(f.get('tags'), f.at('tags'), `"${key}" is not a tag key (letters, digits, "_", "." and "-", at most 64)`);
+    }
+    if ((f.has('type') && type === undefined) || (f.has('path') && pattern === undefined) || (f.has('parent') && parent === undefined) || tags === undefined) return undefined;
+    const rule: TagRule = { tags };
+    if (type !== undefined) rule.type = type;
+    if (pattern !== undefined) rule.path = pattern;
+    if (parent !== undefined) rule.parent = parent;
+    return rule;
+  });
 }
 
 function readResources(

@@ -60,6 +60,7 @@ function connectionDefinitions(): Record<string, Schema> {
     passwordEnv: envName('password'), passwordFile: file('password'),
     accessHost: host('The host requesters are told to connect to; default host.'), accessPort: port('The port requesters are told; default port.'),
     rolePrefix: prefix, connectTimeoutMs: ms('Connect timeout'),
+    discoverDatabases: array('The databases discovery looks into; default every one the user may connect to.', string('A database name.', { minLength: 1 }), 1),
   };
   return {
     connection_demo: object('The demo integration\'s connection.', { faultsFile: file('faults to inject (tests)'), recordFile: file('where the demo target keeps its record; several replicas share one (default: demo-<id>.db in the data directory)') }),
@@ -96,6 +97,7 @@ function connectionDefinitions(): Record<string, Schema> {
       env: { type: 'object', description: 'Extra environment variables (fixed strings).', propertyNames: { pattern: '^(?!LAPSE_)[A-Za-z_][A-Za-z0-9_]*$' }, additionalProperties: ref('scalarText') },
       secretEnv: envName('secret handed over as LAPSE_COMMAND_SECRET'), secretFile: file('secret handed over as LAPSE_COMMAND_SECRET'),
       timeoutMs: ms('Per run; default 30000'), list: boolean('The executable answers action "list".', false),
+      listResources: boolean('The executable answers action "resources": discovery asks it for the resources it offers.', false),
     }, ['path']),
   };
 }
@@ -223,6 +225,19 @@ const definitions: Record<string, Schema> = {
     },
     ['id', 'timezone', 'rotation', 'handoff', 'members', 'anchor'],
   ),
+  tagRule: {
+    ...object(
+      'Tags given to the discovered resources it matches: by path pattern (path) or everything under a path (parent), optionally of one type.',
+      {
+        path: string('A path pattern: * stands for any characters within a segment, ** for any across segments ("app/public/*").', { minLength: 1 }),
+        parent: string('Everything under this resource path ("app/public").', { minLength: 1 }),
+        type: string('Only resources of this type.', { minLength: 1 }),
+        tags: { type: 'object', description: 'Tag name → value.', additionalProperties: ref('scalarText') },
+      },
+      ['tags'],
+    ),
+    oneOf: [{ required: ['path'] }, { required: ['parent'] }],
+  },
   resource: object(
     'A declared resource. Its path is parent/name, or name alone.',
     {
@@ -253,7 +268,8 @@ const definitions: Record<string, Schema> = {
         description: "The resource types this integration knows, with their permissions; default the type's built-in ones.",
         additionalProperties: object('A resource type.', { permissions: array('Its permissions.', string('A permission.', { minLength: 1 }), 1) }, ['permissions']),
       },
-      resources: array('Declared resources (integrations may also discover theirs).', ref('resource')),
+      resources: array('Declared resources (postgresql and mysql integrations also discover theirs, and command with connection.listResources: true); a declared resource wins over a discovered one of the same type and path.', ref('resource')),
+      tagRules: array('Tags for discovered resources, by path pattern or parent; a resource\'s own comment (a lapse: line) wins over them.', ref('tagRule')),
     },
     ['id', 'type'],
   ),
@@ -333,6 +349,7 @@ export const configJsonSchema: Schema = {
         anyOf: [ref('duration'), { const: 'off' }],
       },
       healthCheckEvery: ref('duration', "How often every integration's health is checked (at least 10s); default 1m."),
+      discoverEvery: ref('duration', "How often each integration's resources are discovered (at least 10s); default 5m."),
       eventRetention: ref('duration', 'How long the events stream keeps what happened, for a client that reconnects to be sent what it missed (1m to 30d); default 24h.'),
       trustProxy: {
         description: 'Proxies whose X-Forwarded-For is believed for the client address: false (default), true, a number of hops (1-16), or IP addresses and CIDR ranges. Read at start.',

@@ -22,6 +22,7 @@
 //   reconcileEvery: 5m           # how often Lapse removes what it created that no request covers
 //                                # (at least 10s, or "off"); default 5m
 //   healthCheckEvery: 1m         # how often every integration's health is checked (at least 10s); default 1m
+//   discoverEvery: 5m            # how often each integration's resources are discovered (at least 10s); default 5m
 //   trustProxy: [10.0.0.5]       # proxies whose X-Forwarded-For is believed: false (default), true,
 //                                # a number of hops, or addresses / CIDR ranges; read at start
 //
@@ -58,10 +59,13 @@
 //                                # a password in it is refused too
 //     resourceTypes:             # default: the type's built-in resource types and permissions
 //       database: { permissions: [read, write, admin] }
-//     resources:                 # declared resources; default [] (integrations also discover theirs)
+//     resources:                 # declared resources; default [] (postgresql and mysql also discover theirs)
 //       - { type: database, name: app, tags: { env: prod }, owner: { user: bob } }   # tags default {}
 //       - { type: table, name: users, parent: app }   # parent: the path of a declared resource
 //                                # a resource's path is `parent/name`, or `name` alone
+//     tagRules:                  # tags for discovered resources; default []
+//       - { parent: app/public, tags: { pii: "true" } }          # everything under app/public
+//       - { path: "app/*/audit_*", type: table, tags: { audit: "true" } }   # * within a segment, ** across
 //
 // bundles:
 //   - id: demo-bundle            # (required)

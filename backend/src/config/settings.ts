@@ -1,4 +1,4 @@
-// The `settings` section: admins, expiry warnings, the reconcile and health-check
+// The `settings` section: admins, expiry warnings, the reconcile, health-check and discovery
 // intervals, which proxies to trust, the public address, single sign-on, offboarding and the
 // lifetimes of API tokens, and how long the events stream's past is kept.
 
@@ -15,13 +15,15 @@ export function defaultSettings(): ServerSettings {
 }
 
 export function readSettings(r: Reader, node: unknown, path: string): ServerSettings | undefined {
-  const f = r.map(node, path, ['admins?', 'expiryWarnings?', 'reconcileEvery?', 'healthCheckEvery?', 'trustProxy?', 'publicUrl?', 'oidc?', 'offboarding?', 'tokens?', 'pendingTimeout?', 'remindApproversEvery?', 'eventRetention?']);
+  const f = r.map(node, path, ['admins?', 'expiryWarnings?', 'reconcileEvery?', 'healthCheckEvery?', 'discoverEvery?', 'trustProxy?', 'publicUrl?', 'oidc?', 'offboarding?', 'tokens?', 'pendingTimeout?', 'remindApproversEvery?', 'eventRetention?']);
   if (f === undefined) return undefined;
   const admins = f.has('admins') ? r.list(f.get('admins'), f.at('admins'), (n, p) => userRef(r, n, p)) : [];
   const warnings = f.has('expiryWarnings') ? r.list(f.get('expiryWarnings'), f.at('expiryWarnings'), (n, p) => r.duration(n, p)) : [...DEFAULT_EXPIRY_WARNINGS];
   const reconcileEvery = f.has('reconcileEvery') ? (r.scalar(f.get('reconcileEvery')) === 'off' ? null : atLeastSeconds(r, f.get('reconcileEvery'), f.at('reconcileEvery'), ', or "off"')) : undefined;
   const healthCheckEvery = f.has('healthCheckEvery') ? atLeastSeconds(r, f.get('healthCheckEvery'), f.at('healthCheckEvery'), '') : undefined;
+  const discoverEvery = f.has('discoverEvery') ? atLeastSeconds(r, f.get('discoverEvery'), f.at('discoverEvery'), '') : undefined;
   if (admins === undefined || warnings === undefined) return undefined;
+  if (f.has('discoverEvery') && discoverEvery === undefined) return undefined;
   const trustProxy = f.has('trustProxy') ? readTrustProxy(r, f.get('trustProxy'), f.at('trustProxy')) : undefined;
   if ((f.has('reconcileEvery') && reconcileEvery === undefined) || (f.has('healthCheckEvery') && healthCheckEvery === undefined)) return undefined;
   if (f.has('trustProxy') && trustProxy === undefined) return undefined;
@@ -41,6 +43,7 @@ export function readSettings(r: Reader, node: unknown, path: string): ServerSett
   const settings: ServerSettings = { admins, expiryWarnings: [...new Set(warnings)].sort((a, b) => b - a) };
   if (reconcileEvery !== undefined) settings.reconcileEvery = reconcileEvery;
   if (healthCheckEvery !== undefined) settings.healthCheckEvery = healthCheckEvery;
+  if (discoverEvery !== undefined) settings.discoverEvery = discoverEvery;
   if (trustProxy !== undefined) settings.trustProxy = trustProxy;
   if (publicUrl !== undefined) settings.publicUrl = publicUrl;
   if (oidc !== undefined) settings.oidc = oidc;

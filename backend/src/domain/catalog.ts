@@ -58,6 +58,18 @@ export class CompiledConfig {
     return this.resources.get(integration) ?? [];
   }
 
+  private readonly resourceKeys = new Map<string, Set<string>>();
+
+  /** Whether an integration has (declared or discovered) a resource of this type at this path. */
+  hasResource(integration: string, type: string, path: string): boolean {
+    let keys = this.resourceKeys.get(integration);
+    if (!keys) {
+      keys = new Set(this.resourcesOf(integration).map((r) => `${r.type}\u0000${resourcePath(r)}`));
+      this.resourceKeys.set(integration, keys);
+    }
+    return keys.has(`${type}\u0000${path}`);
+  }
+
   membersOf(group: string): string[] {
     return this.groupMembers.get(group) ?? [];
   }

@@ -33,6 +33,9 @@ test('the parts of an integration that changed', () => {
 
 test('a name or owner change alone keeps the integration object; anything else makes a new one', () => {
   assert.equal(needsNewObject({ id: 'pg', parts: ['name', 'owner'] }), false);
+  assert.equal(needsNewObject({ id: 'pg', parts: ['tagRules'] }), false, 'tag rules are read at each sync');
+  assert.deepEqual(integrationParts(integration(), integration({ tagRules: [{ parent: 'app', tags: { pii: 'true' } }] })), ['tagRules']);
+  assert.deepEqual(integrationParts(integration({ tagRules: [] }), integration()), [], 'no rules and an empty list are the same');
   for (const part of ['type', 'connection', 'resourceTypes', 'permissions', 'resources'] as const) assert.equal(needsNewObject({ id: 'pg', parts: ['name', part] }), true, part);
 });
 

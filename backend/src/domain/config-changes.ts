@@ -5,11 +5,11 @@
 import type { IntegrationConfig, LapseConfig } from './config.ts';
 
 /** The parts of an integration's configuration a change is reported by. */
-export type IntegrationPart = 'type' | 'name' | 'owner' | 'connection' | 'resourceTypes' | 'permissions' | 'resources';
+export type IntegrationPart = 'type' | 'name' | 'owner' | 'connection' | 'resourceTypes' | 'permissions' | 'resources' | 'tagRules';
 
 export interface IntegrationChange {
   id: string;
-  /** Which parts differ, in this order: type, name, owner, connection, resourceTypes, permissions, resources. */
+  /** Which parts differ, in this order: type, name, owner, connection, resourceTypes, permissions, resources, tagRules. */
   parts: IntegrationPart[];
 }
 
@@ -20,8 +20,8 @@ export interface ConfigChanges {
 }
 
 /**
- * The parts whose change needs a new integration object (the others, name and owner, are
- * only read from the configuration).
+ * The parts whose change needs a new integration object (the others, name, owner and tag
+ * rules, are only read from the configuration).
  */
 export const RECREATING_PARTS: readonly IntegrationPart[] = ['type', 'connection', 'resourceTypes', 'permissions', 'resources'];
 
@@ -52,6 +52,7 @@ export function integrationParts(before: IntegrationConfig, after: IntegrationCo
   // Permissions of the resource types both have.
   if (typesBefore.some((t) => t in after.resourceTypes && !same([...before.resourceTypes[t]!.permissions].sort(), [...after.resourceTypes[t]!.permissions].sort()))) parts.push('permissions');
   if (!same(before.resources, after.resources)) parts.push('resources');
+  if (!same(before.tagRules ?? [], after.tagRules ?? [])) parts.push('tagRules');
   return parts;
 }
 

@@ -82,6 +82,17 @@ export interface ResourceConfig {
 export type IntegrationType = 'demo' | 'postgresql' | 'mysql' | 'redis' | 'webhook' | 'command';
 export const INTEGRATION_TYPES: readonly IntegrationType[] = ['demo', 'postgresql', 'mysql', 'redis', 'webhook', 'command'];
 
+/** A tag rule of an integration (`tagRules` in the configuration): resources it matches get its tags. */
+export interface TagRule {
+  /** Only resources of this type (absent: every type). */
+  type?: string;
+  /** A path pattern: `*` stands for any characters within one path segment, `**` for any across segments. */
+  path?: string;
+  /** Resources under this path (its children and their children). */
+  parent?: string;
+  tags: Record<string, string>;
+}
+
 export interface IntegrationConfig {
   id: string;
   type: IntegrationType;
@@ -92,6 +103,8 @@ export interface IntegrationConfig {
   /** Resource types this integration knows, with their permissions. */
   resourceTypes: Record<string, ResourceTypeConfig>;
   resources: ResourceConfig[];
+  /** Tags given to discovered resources by path pattern or parent (domain/inventory.ts); absent = none. */
+  tagRules?: TagRule[];
 }
 
 /** Which resources of one type a selector covers. */
@@ -196,6 +209,8 @@ export interface ServerSettings {
   reconcileEvery?: number | null;
   /** How often every integration's health is checked (ms); absent = the default (1 min). */
   healthCheckEvery?: number;
+  /** How often each integration's resources are discovered (ms); absent = the default (5 min). */
+  discoverEvery?: number;
   /** Proxies believed about the client's address: true, hops, or addresses / CIDR ranges; absent = none. */
   trustProxy?: boolean | number | string[];
   /** The address people use to reach Lapse (no trailing slash); sign-in redirects derive from it. */
@@ -256,6 +271,7 @@ export interface OidcSettings {
 
 export const DEFAULT_RECONCILE_EVERY_MS = 5 * 60_000;
 export const DEFAULT_HEALTH_CHECK_EVERY_MS = 60_000;
+export const DEFAULT_DISCOVER_EVERY_MS = 5 * 60_000;
 export const DEFAULT_EVENT_RETENTION_MS = 24 * 3_600_000;
 export const MAX_EVENT_RETENTION_MS = 30 * 86_400_000;
 

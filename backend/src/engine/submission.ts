@@ -160,7 +160,12 @@ export function resolveEntitlements(cfg: CompiledConfig, flow: FlowConfig, input
     if (input.entitlements.length > MAX_BUNDLE_ENTITLEMENTS) throw invalid(`at most ${MAX_BUNDLE_ENTITLEMENTS} entitlements in one request`, 'entitlements');
     const offered = cfg.flowEntitlementKeys(flow);
     input.entitlements.forEach((e, i) => {
-      if (!offered.has(entitlementKey(e))) throw invalid(`flow "${flow.id}" does not offer ${formatEntitlement(e)}`, `entitlements[${i}]`);
+      if (offered.has(entitlementKey(e))) return;
+      // A resource the integration does not have (any more): say so, rather than blame the flow.
+      if (cfg.integrations.has(e.integration) && !cfg.hasResource(e.integration, e.resourceType, e.resource)) {
+        throw invalid(`flow "${flow.id}" does not offer ${formatEntitlement(e)}: integration "${e.integration}" has no ${e.resourceType} "${e.resource}" (it was never declared or discovered, or it is gone)`, `entitlements[${i}]`);
+      }
+      throw invalid(`flow "${flow.id}" does not offer ${formatEntitlement(e)}`, `entitlements[${i}]`);
     });
     entitlements = dedupe(input.entitlements);
   }

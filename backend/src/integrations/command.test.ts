@@ -136,3 +136,31 @@ process.exit(1);
     return true;
   });
 });
+
+test('with listResources, discovery asks the executable for its resources; without, the declared ones', async () => {
+  const lister = script('lister.mjs', `
+import { readFileSync } from 'node:fs';
+const req = JSON.parse(readFileSync(0, 'utf8'));
+if (req.action !== 'resources' || req.integration !== 'cmd') process.exit(3);
+process.stdout.write(JSON.stringify({ resources: [
+  { type: 'service', name: 'billing', tags: { tier: '1' } },
+  { type: 'queue', name: 'jobs "q"', parent: 'billing', comment: 'lapse: pii=true' },
+] }));
+`);
+  const declared = [{ type: 'service', name: 'declared', tags: {} }];
+  const listing = new CommandIntegration('cmd', { path: lister, listResources: true }, { resources: declared });
+  assert.equal(listing.discovers, true);
+  assert.deepEqual(await listing.listResources(), [
+    { type: 'service', name: 'billing', tags: { tier: '1' }, comment: null },
+    { type: 'queue', name: 'jobs "q"', parent: 'billing', tags: {}, comment: 'lapse: pii=true' },
+  ]);
+  const plain = new CommandIntegration('cmd', { path: lister }, { resources: declared });
+  assert.equal(plain.discovers, false);
+  assert.deepEqual(await plain.listResources(), [{ type: 'service', name: 'declared', tags: {} }]);
+
+  const bad = (name: string, out: string) => new CommandIntegration('cmd', { path: script(name, `process.stdout.write(${JSON.stringify(out)});`), listResources: true });
+  await assert.rejects(bad('r1.mjs', 'nope').listResources(), /command resources \(.*\): stdout is not JSON/);
+  await assert.rejects(bad('r2.mjs', '{"resources": 1}').listResources(), /expected \{ "resources": \[\.\.\.\] \} on stdout/);
+  await assert.rejects(bad('r3.mjs', '{"resources": [{"type": "s", "name": "a/b"}]}').listResources(), /resources\[0\]\.name: expected a name without "\/"/);
+  await assert.rejects(bad('r4.mjs', '{"resources": [{"type": "s", "name": "a", "tags": {"k": 1}}]}').listResources(), /resources\[0\]\.tags: expected \{ key: "value" \}/);
+});

@@ -8,6 +8,8 @@
 //   secretEnv / secretFile              optional: a secret handed to the process as the
 //                                       environment variable LAPSE_COMMAND_SECRET
 //   list: false                         true: the executable also answers action "list"
+//   listResources: false                true: the executable also answers action "resources"
+//                                       (discovery: services/discovery.ts)
 //
 // The executable runs without a shell (`spawn` with an argument list): nothing from a
 // request ever becomes an argument or an environment variable. The request arrives as one
@@ -22,6 +24,11 @@
 // With `list: true`, listGranted runs it with `{ "action": "list", "integration": "<id>" }`
 // and expects `{ "granted": [ { "user", "resourceType", "resource", "permission",
 // "requestId"? } ] }` on stdout; otherwise listGranted is empty.
+//
+// With `listResources: true`, discovery runs it with `{ "action": "resources", "integration":
+// "<id>" }` and expects `{ "resources": [ { "type", "name", "parent"?, "tags"?, "comment"? } ] }`
+// (tags: string values; comment: read for a `lapse:` line); otherwise the integration offers
+// its declared resources only.
 
 import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
@@ -38,6 +45,7 @@ export interface CommandConnection {
   env?: Record<string, string>;
   secret?: string;
   list?: boolean;
+  listResources?: boolean;
 }
 
 export const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
@@ -139,8 +147,34 @@ export class CommandIntegration implements Integration {
     });
   }
 
+  get discovers(): boolean {
+    return this.connection.listResources === true;
+  }
+
   async listResources(): Promise<DiscoveredResource[]> {
-    return (this.opts.resources ?? []).map((r) => ({ type: r.type, name: r.name, ...(r.parent ? { parent: r.parent } : {}), tags: r.tags }));
+    if (!this.connection.listResources) return (this.opts.resources ?? []).map((r) => ({ type: r.type, name: r.name, ...(r.parent ? { parent: r.parent } : {}), tags: r.tags }));
+    const where = `command resources (${this.connection.path})`;
+    const out = await this.run('resources', { action: 'resources', integration: this.id });
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(out);
+    } catch {
+      throw new Error(`${where}: stdout is not JSON`);
+    }
+    const list = (parsed as { resources?: unknown } | null)?.resources;
+    if (!Array.isArray(list)) throw new Error(`${where}: expected { "resources": [...] } on stdout`);
+    return list.map((item: unknown, i) => {
+      const r = item as Record<string, unknown> | null;
+      const at = `${where}: resources[${i}]`;
+      if (typeof r !== 'object' || r === null) throw new Error(`${at}: expected an object`);
+      if (typeof r.type !== 'string' || r.type === '') throw new Error(`${at}.type: expected a resource type`);
+      if (typeof r.name !== 'string' || r.name === '' || r.name.includes('/')) throw new Error(`${at}.name: expected a name without "/"`);
+      if (r.parent !== undefined && (typeof r.parent !== 'string' || r.parent === '')) throw new Error(`${at}.parent: expected a resource path`);
+      const tags = r.tags ?? {};
+      if (typeof tags !== 'object' || tags === null || Array.isArray(tags) || Object.values(tags).some((v) => typeof v !== 'string')) throw new Error(`${at}.tags: expected { key: "value" }`);
+      if (r.comment !== undefined && r.comment !== null && typeof r.comment !== 'string') throw new Error(`${at}.comment: expected text`);
+      return { type: r.type, name: r.name, ...(typeof r.parent === 'string' ? { parent: r.parent } : {}), tags: tags as Record<string, string>, comment: (r.comment as string | null | undefined) ?? null };
+    });
   }
 
   async health(): Promise<HealthReport> {

@@ -49,6 +49,8 @@ export interface DiscoveredResource {
   name: string;
   parent?: string;
   tags: Record<string, string>;
+  /** The object's comment on the target, read for a `lapse:` line of tags (domain/inventory.ts). */
+  comment?: string | null;
 }
 
 export interface HealthReport {
@@ -64,6 +66,11 @@ export interface Integration {
   revoke(input: RevokeInput): Promise<void>;
   listGranted(): Promise<GrantedEntry[]>;
   listResources(): Promise<DiscoveredResource[]>;
+  /**
+   * Whether listResources asks the target (discovery, services/discovery.ts, syncs these into
+   * the inventory); otherwise it only repeats the declared resources.
+   */
+  readonly discovers?: boolean;
   health(): Promise<HealthReport>;
   close(): Promise<void>;
   /**

@@ -54,6 +54,8 @@ export interface MysqlConnection {
   bookkeepingDatabase?: string;
   permissions?: Record<string, string[]>;
   connectTimeoutMs?: number;
+  /** The databases discovery looks into (default: every one). */
+  discoverDatabases?: string[];
 }
 
 export interface MysqlOptions {
@@ -382,15 +384,25 @@ export class MysqlIntegration implements Integration {
     }
   }
 
+  readonly discovers = true;
+
+  /**
+   * Databases and their tables, with their comments (a table's COMMENT; a database's where the
+   * server keeps one, MariaDB 10.5 and later), which may hold a `lapse:` line of tags.
+   */
   async listResources(): Promise<DiscoveredResource[]> {
     const hidden = [...SYSTEM_DATABASES, this.bookDb];
-    const dbs = await this.query<{ name: string }[]>(
-      'SELECT SCHEMA_NAME AS name FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN (?) ORDER BY SCHEMA_NAME', [hidden]);
-    const tables = await this.query<{ db: string; name: string }[]>(
-      'SELECT TABLE_SCHEMA AS db, TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA NOT IN (?) ORDER BY TABLE_SCHEMA, TABLE_NAME', [hidden]);
+    // SELECT *: SCHEMA_COMMENT exists on MariaDB 10.5 and later only.
+    const only = this.conn.discoverDatabases;
+    const within = only ? ' AND SCHEMA_NAME IN (?)' : '';
+    const dbs = await this.query<Record<string, unknown>[]>(
+      `SELECT * FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN (?)${within} ORDER BY SCHEMA_NAME`, only ? [hidden, only] : [hidden]);
+    const tables = await this.query<{ db: string; name: string; comment: string | null }[]>(
+      `SELECT TABLE_SCHEMA AS db, TABLE_NAME AS name, TABLE_COMMENT AS comment FROM information_schema.TABLES WHERE TABLE_SCHEMA NOT IN (?)${within.replace('SCHEMA_NAME', 'TABLE_SCHEMA')} ORDER BY TABLE_SCHEMA, TABLE_NAME`, only ? [hidden, only] : [hidden]);
+    const text = (v: unknown) => (typeof v === 'string' && v !== '' ? v : null);
     return [
-      ...dbs.map((d) => ({ type: 'database', name: String(d.name), tags: {} })),
-      ...tables.map((t) => ({ type: 'table', name: String(t.name), parent: String(t.db), tags: {} })),
+      ...dbs.map((d) => ({ type: 'database', name: String(d.SCHEMA_NAME), tags: {}, comment: text(d.SCHEMA_COMMENT) })),
+      ...tables.map((t) => ({ type: 'table', name: String(t.name), parent: String(t.db), tags: {}, comment: text(t.comment) })),
     ];
   }
 

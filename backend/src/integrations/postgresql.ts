@@ -58,6 +58,8 @@ export interface PostgresConnection {
   ssl?: boolean;
   connectTimeoutMs?: number;
   statementTimeoutMs?: number;
+  /** The databases discovery looks into (default: every one). */
+  discoverDatabases?: string[];
 }
 
 export interface PostgresOptions {
@@ -173,9 +175,11 @@ export class PostgresIntegration implements Integration {
     }
   }
 
+  readonly discovers = true;
+
   /** Databases the admin user may connect to, with their schemas and tables (postgresql-discovery.ts). */
   async listResources(): Promise<DiscoveredResource[]> {
-    return discovery.listResources(this.sessions);
+    return discovery.listResources(this.sessions, this.conn.discoverDatabases);
   }
 
   async health(): Promise<HealthReport> {

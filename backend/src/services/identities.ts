@@ -5,7 +5,7 @@
 
 import { readFileSync } from 'node:fs';
 import { CompiledConfig } from '../domain/catalog.ts';
-import { DEFAULT_TOKEN_LIFETIMES, type LapseConfig } from '../domain/config.ts';
+import { DEFAULT_TOKEN_LIFETIMES, type LapseConfig, type ResourceConfig } from '../domain/config.ts';
 import { knownUsers, stepUpFor, type KnownIdentity } from '../domain/sign-in.ts';
 import { OidcClient } from '../auth/oidc-client.ts';
 import { REFRESH_TOKENS, SecretSealer } from '../auth/secret-sealer.ts';
@@ -30,10 +30,10 @@ export class Identities {
     return changed;
   }
 
-  /** The configuration with the people single sign-on knows merged into its users. */
-  compile(config: LapseConfig): CompiledConfig {
+  /** The configuration with the people single sign-on knows merged into its users, and the discovered resources (services/discovery.ts). */
+  compile(config: LapseConfig, discovered?: ReadonlyMap<string, ResourceConfig[]>): CompiledConfig {
     const provision = config.settings.oidc?.provisionUsers ?? false;
-    return new CompiledConfig(this.known.length ? { ...config, users: knownUsers(config.users, this.known, provision) } : config);
+    return new CompiledConfig(this.known.length ? { ...config, users: knownUsers(config.users, this.known, provision) } : config, discovered);
   }
 }
 

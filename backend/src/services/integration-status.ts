@@ -1,8 +1,9 @@
-// The integrations as the API shows them: type, name and health (the last check, or one
-// made now on request), and which of them are unhealthy (the catalog warns of those).
+// The integrations as the API shows them: type, name, health (the last check, or one
+// made now on request) and discovery, and which of them are unhealthy (the catalog warns of those).
 
 import type { HealthReport, Integration } from '../integrations/integration.ts';
 import type { IntegrationHealth } from '../engine/integration-health.ts';
+import type { Discovery } from './discovery.ts';
 import type { CompiledConfig } from '../domain/catalog.ts';
 import type { IntegrationList } from '../../../common/api/types.ts';
 import { iso } from '../api/views.ts';
@@ -13,13 +14,20 @@ export class IntegrationStatus {
     private readonly config: () => CompiledConfig,
     /** Last known health (absent: each call checks the integrations). */
     private readonly health?: IntegrationHealth,
+    /** Discovery (absent: no integration shows one). */
+    private readonly discovery?: Discovery,
   ) {}
 
   async list(checkNow: boolean): Promise<IntegrationList> {
     const out: IntegrationList['integrations'] = [];
+    await this.discovery?.readStates();
     for (const [id, integration] of this.integrations) {
       const h = await this.healthOf(id, integration, checkNow);
-      out.push({ id, type: integration.type, name: this.config().integrations.get(id)?.name ?? id, health: { ok: h.ok, checkedAt: iso(h.checkedAt), error: h.error } });
+      const d = (await this.discovery?.status(id)) ?? null;
+      out.push({
+        id, type: integration.type, name: this.config().integrations.get(id)?.name ?? id, health: { ok: h.ok, checkedAt: iso(h.checkedAt), error: h.error },
+        discovery: d && { resourceCount: d.resourceCount, lastSyncAt: iso(d.lastSyncAt), lastError: d.lastError, running: d.running },
+      });
     }
     return { integrations: out };
   }

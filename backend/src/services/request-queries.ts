@@ -314,7 +314,8 @@ export class RequestQueries {
   }
 }
 
-function isApproverSomewhere(engine: Engine, userId: string): boolean {
+/** Whether a person is an approver of some flow (the approver role). */
+export function isApproverSomewhere(engine: Engine, userId: string): boolean {
   const user = engine.config.users.get(userId);
   if (!user) return false;
   return engine.config.config.flows.some((f) => f.approval.mode !== 'automatic' && f.approval.groups.some((g) =>

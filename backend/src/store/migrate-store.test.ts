@@ -1,6 +1,6 @@
 // Moving an embedded SQLite store to PostgreSQL loses nothing: requests in every state,
 // grants, jobs, the audit chain and its head, favorites, tokens (as hashes), meta, sessions,
-// sign-in attempts and provisioned users read back the same through the Store interface,
+// sign-in attempts, provisioned users and the inventory read back the same through the Store interface,
 // and the copy refuses a target in use.
 
 import { after, test } from 'node:test';
@@ -47,6 +47,8 @@ async function snapshot(store: Store, tokens: string[]) {
     provisioned: await store.listProvisionedUsers(),
     bySubject: await store.findProvisionedUserBySubject('https://idp.example.com', '00u-dana'),
     renewals: await Promise.all(['u-dana', 'u-gone'].map((id) => store.findRenewal(id))),
+    inventory: await store.inventoryOf('pg'),
+    discovery: await store.discoveryStates(),
   };
 }
 
@@ -92,6 +94,13 @@ async function populated(): Promise<{ h: Harness; tokens: string[] }> {
   await h.store.saveProvisionedUser({ ...provisioned, id: 'u-gone', subject: '00u-gone', name: null, groups: [], manager: null, attributes: {}, disabledAt: T0 + HOUR });
   await h.store.saveRenewal('u-dana', { refreshToken: 'rt "dana"', renewAt: T0 + 15 * MINUTE, error: null });
   await h.store.saveRenewal('u-gone', { refreshToken: null, renewAt: null, error: 'the identity provider refused the renewal: invalid_grant' });
+  // An inventory a discovery wrote, with the state of that discovery.
+  assert.equal(await h.store.claimDiscovery('pg', 'r1', T0, T0 + MINUTE, T0 + 5 * MINUTE, false), true);
+  assert.equal(await h.store.writeInventory('pg', 'r1', [
+    { type: 'database', path: 'app', name: 'app', parent: null, tags: {}, origin: 'discovered' },
+    { type: 'table', path: 'app/public/it\'s "x"', name: 'it\'s "x"', parent: 'app/public', tags: { owner: 'pay ments', pii: 'true' }, origin: 'declared' },
+  ], T0, T0 + MINUTE), true);
+  assert.equal(await h.store.finishDiscovery('pg', 'r1', { at: T0 + 1, error: null, seenAt: T0, count: 2, changed: true }), true);
   return { h, tokens: [a.token, b.token, service] };
 }
 
@@ -105,6 +114,7 @@ test('everything is copied and reads back the same; the chain verifies and a tok
     assert.equal(report.auditEvents, before.audit.length);
     assert.equal(report.copied.requests, 5);
     assert.deepEqual([report.copied.sessions, report.copied.sign_in_attempts, report.copied.provisioned_users], [2, 1, 2]);
+    assert.deepEqual([report.copied.inventory, report.copied.discovery], [2, 1]);
     assert.deepEqual(before.tokens.map((t) => [t.id, t.kind, t.expiresAt]).find(([id]) => id === 'svc000000001'), ['svc000000001', 'service', SERVICE_EXPIRES_AT]);
     const afterCopy = await snapshot(target, tokens);
     assert.deepEqual(afterCopy, before);

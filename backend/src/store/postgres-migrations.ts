@@ -287,6 +287,38 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
     `,
   },
   {
+    version: 14,
+    name: 'the inventory of resources, and each integration\'s discovery',
+    // As SQLite migration 14: of several replicas, the one holding an integration's lease syncs it.
+    sql: `
+      CREATE TABLE inventory (
+        integration TEXT NOT NULL,
+        type TEXT NOT NULL,
+        path TEXT NOT NULL,
+        name TEXT NOT NULL,
+        parent TEXT,
+        tags TEXT NOT NULL,
+        origin TEXT NOT NULL CHECK (origin IN ('declared', 'discovered')),
+        first_seen BIGINT NOT NULL,
+        last_seen BIGINT NOT NULL,
+        PRIMARY KEY (integration, type, path)
+      );
+      CREATE TABLE discovery (
+        integration TEXT PRIMARY KEY,
+        next_at BIGINT NOT NULL,
+        lease_owner TEXT,
+        lease_until BIGINT,
+        started_at BIGINT,
+        ended_at BIGINT,
+        succeeded_at BIGINT,
+        last_error TEXT,
+        resource_count INTEGER NOT NULL DEFAULT 0,
+        syncs INTEGER NOT NULL DEFAULT 0,
+        generation BIGINT NOT NULL DEFAULT 0
+      );
+    `,
+  },
+  {
     version: 15,
     name: 'requests listed by status, newest first',
     // As SQLite migration 15 (ids compared byte by byte, as the lists order them).

@@ -34,7 +34,7 @@ import {
   type StoreOptions,
   type TokenRecord,
 } from './store.ts';
-import type { AuditStreamCursor } from './store.ts';
+import type { AuditStreamCursor, DiscoveryOutcome, DiscoveryState, InventoryRow, NewInventoryRow } from './store.ts';
 import { MIGRATION_LOCK_KEY, POSTGRES_MIGRATIONS } from './postgres-migrations.ts';
 import { authenticationColumns, tokenFromRow } from './rows.ts';
 import { parseStoreUrl, queryCount, queryOne, queryRows, RETRYABLE, runTransaction, type PoolSettings, type Queryable, type Row } from './postgres-connection.ts';
@@ -47,6 +47,7 @@ import * as events from './postgres-events.ts';
 import type { LapseEvent } from '../engine/events.ts';
 import * as outbox from './postgres-outbox.ts';
 import * as auditStream from './postgres-audit-stream.ts';
+import * as inventory from './postgres-inventory.ts';
 import { PostgresLocks } from './postgres-locks.ts';
 
 // The CLI's store tools load this with the store.
@@ -489,6 +490,11 @@ export class PostgresStore implements Store {
   async failAuditStream(subscriber: string, owner: string, error: string, at: number, retryAt: number): Promise<boolean> { return auditStream.failAuditStream(this.pool, subscriber, owner, error, at, retryAt); }
   async releaseAuditStream(subscriber: string, owner: string): Promise<void> { return auditStream.releaseAuditStream(this.pool, subscriber, owner); }
   async listAuditStreams(): Promise<AuditStreamCursor[]> { return auditStream.listAuditStreams(this.pool); }
+  async claimDiscovery(integration: string, owner: string, now: number, leaseUntil: number, nextAt: number, force: boolean): Promise<boolean> { return inventory.claimDiscovery(this.pool, integration, owner, now, leaseUntil, nextAt, force); }
+  async writeInventory(integration: string, owner: string, rows: NewInventoryRow[], seenAt: number, leaseUntil: number): Promise<boolean> { return inventory.writeInventory(this.pool, integration, owner, rows, seenAt, leaseUntil); }
+  async finishDiscovery(integration: string, owner: string, outcome: DiscoveryOutcome): Promise<boolean> { return inventory.finishDiscovery(this.pool, integration, owner, outcome); }
+  async inventoryOf(integration: string): Promise<InventoryRow[]> { return inventory.inventoryOf(this.pool, integration); }
+  async discoveryStates(): Promise<DiscoveryState[]> { return inventory.discoveryStates(this.pool); }
 
   /** Test and tooling hook: raw SQL (`?` placeholders, as for SQLite) against the database (e.g. to tamper with the audit log in a test). */
   async execRaw(sql: string, ...params: unknown[]): Promise<number> {

@@ -361,12 +361,48 @@ export const SQLITE_MIGRATIONS: Migration[] = [
     `,
   },
   {
+    version: 14,
+    name: 'the inventory of resources, and each integration\'s discovery',
+    // Every resource a discovery found (or that was declared when it ran), by integration,
+    // type and path: its name and parent, its tags (JSON), whether it was declared or
+    // discovered, and when discovery first and last saw it. And per integration: when its next
+    // sync is due, the lease of the process running one, when the last began, ended and last
+    // succeeded, its error, how many resources it found, how many syncs ran, and a generation
+    // that moves when the inventory changes (replicas reload it then).
+    sql: `
+      CREATE TABLE inventory (
+        integration TEXT NOT NULL,
+        type TEXT NOT NULL,
+        path TEXT NOT NULL,
+        name TEXT NOT NULL,
+        parent TEXT,
+        tags TEXT NOT NULL,
+        origin TEXT NOT NULL CHECK (origin IN ('declared', 'discovered')),
+        first_seen INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL,
+        PRIMARY KEY (integration, type, path)
+      );
+      CREATE TABLE discovery (
+        integration TEXT PRIMARY KEY,
+        next_at INTEGER NOT NULL,
+        lease_owner TEXT,
+        lease_until INTEGER,
+        started_at INTEGER,
+        ended_at INTEGER,
+        succeeded_at INTEGER,
+        last_error TEXT,
+        resource_count INTEGER NOT NULL DEFAULT 0,
+        syncs INTEGER NOT NULL DEFAULT 0,
+        generation INTEGER NOT NULL DEFAULT 0
+      );
+    `,
+  },
+  {
     version: 15,
     name: 'requests listed by status, newest first',
     // The portal's lists (active access, stuck revocations) and revoke-all read requests in a
     // few statuses, newest first, a page at a time: this index finds them without reading
-    // the ended ones, which are most of the table. Version 14 is another change's; the runner
-    // applies each version it has not applied, in this list's order, so 15 may come first.
+    // the ended ones, which are most of the table.
     sql: `
       CREATE INDEX requests_status_created ON requests (status, created_at, id);
     `,
@@ -375,8 +411,7 @@ export const SQLITE_MIGRATIONS: Migration[] = [
     version: 16,
     name: 'indexes for the activity filters',
     // The Activity view's filters by actor and by action, newest first: each reads an index
-    // in seq order. (Versions 14 and 15 are other changes' numbers; the runner applies
-    // whichever versions are missing, in the list's order, so a gap is fine.)
+    // in seq order.
     sql: `
       CREATE INDEX audit_actor ON audit (actor, seq);
       CREATE INDEX audit_action ON audit (action, seq);

@@ -29,7 +29,7 @@ import {
   type StoreOptions,
   type TokenRecord,
 } from './store.ts';
-import type { AuditStreamCursor } from './store.ts';
+import type { AuditStreamCursor, DiscoveryOutcome, DiscoveryState, InventoryRow, NewInventoryRow } from './store.ts';
 import { SqliteWriter } from './sqlite-writer.ts';
 import { openSqlite, StatementCache, type Row } from './sqlite-connection.ts';
 import { auditFromRow, jobFromRow, tokenFromRow } from './rows.ts';
@@ -39,6 +39,7 @@ import * as mfa from './sqlite-mfa.ts';
 import * as events from './sqlite-events.ts';
 import * as outbox from './sqlite-outbox.ts';
 import * as auditStream from './sqlite-audit-stream.ts';
+import * as inventory from './sqlite-inventory.ts';
 import { WalCheckpointer } from './wal-checkpointer.ts';
 import type { LapseEvent } from '../engine/events.ts';
 
@@ -466,6 +467,15 @@ export class SqliteStore implements Store {
   async failAuditStream(subscriber: string, owner: string, error: string, at: number, retryAt: number): Promise<boolean> { return auditStream.failAuditStream(this.sql, subscriber, owner, error, at, retryAt); }
   async releaseAuditStream(subscriber: string, owner: string): Promise<void> { auditStream.releaseAuditStream(this.sql, subscriber, owner); }
   async listAuditStreams(): Promise<AuditStreamCursor[]> { return auditStream.listAuditStreams(this.sql); }
+  async claimDiscovery(integration: string, owner: string, now: number, leaseUntil: number, nextAt: number, force: boolean): Promise<boolean> { return inventory.claimDiscovery(this.sql, integration, owner, now, leaseUntil, nextAt, force); }
+  async writeInventory(integration: string, owner: string, rows: NewInventoryRow[], seenAt: number, leaseUntil: number): Promise<boolean> {
+    return this.writer.inTransaction(() => inventory.writeInventory(this.sql, integration, owner, rows, seenAt, leaseUntil));
+  }
+  async finishDiscovery(integration: string, owner: string, outcome: DiscoveryOutcome): Promise<boolean> {
+    return this.writer.inTransaction(() => inventory.finishDiscovery(this.sql, integration, owner, outcome));
+  }
+  async inventoryOf(integration: string): Promise<InventoryRow[]> { return inventory.inventoryOf(this.sql, integration); }
+  async discoveryStates(): Promise<DiscoveryState[]> { return inventory.discoveryStates(this.sql); }
 
   /** Every row of one of the store's tables, as stored (for `lapse migrate-store`). */
   readTable(table: (typeof STORE_TABLES)[number]): Row[] {
@@ -487,4 +497,4 @@ export class SqliteStore implements Store {
 }
 
 /** The tables of the store's schema, parents first (PostgreSQL's; SQLite keeps grants inside their requests' rows). */
-export const STORE_TABLES = ['requests', 'request_approvers', 'holdings', 'grants', 'jobs', 'audit', 'audit_head', 'favorites', 'tokens', 'meta', 'sessions', 'sign_in_attempts', 'provisioned_users', 'mfa_enrolments', 'outbox', 'notification_preferences', 'audit_stream'] as const;
+export const STORE_TABLES = ['requests', 'request_approvers', 'holdings', 'grants', 'jobs', 'audit', 'audit_head', 'favorites', 'tokens', 'meta', 'sessions', 'sign_in_attempts', 'provisioned_users', 'mfa_enrolments', 'outbox', 'notification_preferences', 'audit_stream', 'inventory', 'discovery'] as const;

@@ -70,6 +70,11 @@ export class SqliteWriter {
     return this.txHead;
   }
 
+  /** Runs `fn`'s statements in one transaction (writes kept in modules of their own, e.g. sqlite-inventory.ts). */
+  inTransaction<T>(fn: () => T): T {
+    return this.transaction(fn);
+  }
+
   private transaction<T>(fn: () => T): T {
     this.db.exec('BEGIN IMMEDIATE');
     this.txHead = null;

@@ -7,6 +7,7 @@
 import type { HashedFields } from '../audit/chain.ts';
 import type { KnownIdentity, ProviderAuthentication } from '../domain/sign-in.ts';
 import type { OutboxInput } from '../domain/notifications.ts';
+import type { InventoryEntry } from '../domain/inventory.ts';
 import type { Entitlement, Favorite, GrantRecord, GrantStatus, JobKind, JobRecord, RequestRecord, RequestStatus, RequestWithGrants } from '../domain/request.ts';
 import type { LapseEvent } from '../engine/events.ts';
 
@@ -449,6 +450,59 @@ export interface Store {
   /** Gives the lease up (a replica stopping cleanly). */
   releaseAuditStream(subscriber: string, owner: string): Promise<void>;
   listAuditStreams(): Promise<AuditStreamCursor[]>;
+
+  // The inventory (services/discovery.ts), migration 14.
+  /**
+   * Takes the lease on `integration`'s discovery for `owner` until `leaseUntil`, when it is free
+   * or lapsed at `now` and the sync is due (or `force`: asked for now), and sets the next one
+   * due at `nextAt`, in one statement: of several replicas, one syncs each integration at a time.
+   */
+  claimDiscovery(integration: string, owner: string, now: number, leaseUntil: number, nextAt: number, force: boolean): Promise<boolean>;
+  /**
+   * Writes a batch of what a sync found, seen at `seenAt` (first seen kept for those already
+   * known), extending the lease to `leaseUntil`; false, writing nothing, when `owner` no longer holds it.
+   */
+  writeInventory(integration: string, owner: string, rows: NewInventoryRow[], seenAt: number, leaseUntil: number): Promise<boolean>;
+  /**
+   * Ends a sync and gives the lease up: a success deletes what was not seen at `seenAt` and
+   * records the count (the generation moves when `changed`); a failure keeps the inventory and
+   * records the error. False when `owner` no longer held the lease (nothing written).
+   */
+  finishDiscovery(integration: string, owner: string, outcome: DiscoveryOutcome): Promise<boolean>;
+  /** Every resource of an integration's inventory, by type and path. */
+  inventoryOf(integration: string): Promise<InventoryRow[]>;
+  /** The discovery state of every integration that was ever synced. */
+  discoveryStates(): Promise<DiscoveryState[]>;
+}
+
+/** A resource as a sync writes it to the inventory. */
+export type NewInventoryRow = InventoryEntry;
+
+export interface InventoryRow extends NewInventoryRow {
+  integration: string;
+  firstSeen: number;
+  lastSeen: number;
+}
+
+export type DiscoveryOutcome =
+  | { at: number; error: string }
+  | { at: number; error: null; seenAt: number; count: number; changed: boolean };
+
+/** Where an integration's discovery is: its schedule, lease, last runs and what it found. */
+export interface DiscoveryState {
+  integration: string;
+  nextAt: number;
+  leaseOwner: string | null;
+  leaseUntil: number | null;
+  startedAt: number | null;
+  endedAt: number | null;
+  succeededAt: number | null;
+  lastError: string | null;
+  resourceCount: number;
+  /** Syncs that ended, failed or not. */
+  syncs: number;
+  /** Moves when a sync changed the inventory. */
+  generation: number;
 }
 
 /** Where one audit stream subscriber is: the last event delivered to it, and its failures. */

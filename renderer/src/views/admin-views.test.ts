@@ -1,24 +1,13 @@
-// The admin views' pure parts: the filters read from the address, the discovery field
-// (present on servers with resource discovery, absent on others), a reload's changes in words.
+// The admin views' pure parts: the filters read from the address, a reload's changes in words.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { filterOf } from './activity.tsx';
-import { discoveryOf } from './integrations.tsx';
 import { changeLines } from './configuration.tsx';
 
 test('the Activity filters come from the address: known names only, blanks left out', () => {
   assert.deepEqual(filterOf(new URLSearchParams('user=dave&label=%20prod%20&flow=&evil=1&since=2026-12-01T00:00:00.000Z')), { user: 'dave', label: 'prod', since: '2026-12-01T00:00:00.000Z' });
   assert.deepEqual(filterOf(new URLSearchParams('')), {});
-});
-
-test('discovery is shown where the server reports it, and an absent or malformed field reads as none', () => {
-  const base = { id: 'pg', type: 'postgres', name: 'PG', health: { ok: true, checkedAt: null, error: null } };
-  const d = { resourceCount: 12, lastSyncAt: '2026-12-07T10:00:00.000Z', lastError: null, running: false };
-  assert.deepEqual(discoveryOf({ ...base, discovery: d }), d);
-  assert.equal(discoveryOf(base), null);
-  assert.equal(discoveryOf({ ...base, discovery: null }), null);
-  assert.equal(discoveryOf({ ...base, discovery: { resourceCount: '12' } as never }), null);
 });
 
 test('a reload\'s changes in words, and "Nothing changed." when nothing did', () => {

@@ -1,27 +1,13 @@
 // Integrations (admins): each one's type, health, last check and last error; its resource
-// count and last discovery where the server reports discovery (an item without it shows
-// "not reported"). "Check now" asks the server to check every integration at once.
+// count and last discovery for those that discover their resources ("declared only" for
+// the others). "Check now" asks the server to check every integration at once.
 
 import { useEffect, useState } from 'react';
 import { errorDetail, type IntegrationList } from '../../../common/lapse-api.ts';
 import { theApi } from '../stores.ts';
 import { shortTime } from '../format.ts';
 
-/** What a server with resource discovery adds to each integration (absent on others). */
-export interface DiscoveryView {
-  resourceCount: number;
-  lastSyncAt: string | null;
-  lastError: string | null;
-  running: boolean;
-}
-type Item = IntegrationList['integrations'][number] & { discovery?: DiscoveryView | null };
-
-/** The discovery field where it has the expected shape; null otherwise. */
-export function discoveryOf(item: Item): DiscoveryView | null {
-  const d = item.discovery;
-  if (!d || typeof d !== 'object' || typeof d.resourceCount !== 'number') return null;
-  return d;
-}
+type Item = IntegrationList['integrations'][number];
 
 export function IntegrationsView() {
   const [items, setItems] = useState<Item[] | null>(null);
@@ -44,7 +30,7 @@ export function IntegrationsView() {
           </thead>
           <tbody>
             {items.map((i) => {
-              const d = discoveryOf(i);
+              const d = i.discovery;
               return (
                 <tr key={i.id} data-integration={i.id}>
                   <td>{i.name}{i.name !== i.id ? ` (${i.id})` : ''}</td>
@@ -52,9 +38,9 @@ export function IntegrationsView() {
                   <td><span className={`badge ${i.health.ok ? 'status-active' : 'status-failed'}`}>{i.health.ok ? 'Healthy' : 'Failing'}</span></td>
                   <td>{i.health.checkedAt ? shortTime(i.health.checkedAt) : 'not yet'}</td>
                   <td className="error-text">{i.health.error ?? ''}</td>
-                  <td>{d ? String(d.resourceCount) : 'not reported'}</td>
+                  <td>{d ? String(d.resourceCount) : 'declared only'}</td>
                   <td>
-                    {d ? (d.running ? 'running now' : d.lastSyncAt ? shortTime(d.lastSyncAt) : 'never') : 'not reported'}
+                    {d ? (d.running ? 'running now' : d.lastSyncAt ? shortTime(d.lastSyncAt) : 'never') : 'declared only'}
                     {d?.lastError ? <span className="error-text"> — {d.lastError}</span> : null}
                   </td>
                 </tr>

@@ -4,7 +4,7 @@ import type { FastifyTypeProviderDefault } from 'fastify';
 import * as S from '../../../../common/api/schemas.ts';
 import * as R from '../../../../common/api/responses.ts';
 import { CatalogCache } from '../catalog-cache.ts';
-import { token, type Api, type RouteContext } from './context.ts';
+import { requireAdmin, token, type Api, type RouteContext } from './context.ts';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
@@ -24,7 +24,11 @@ export function catalogRoutes(app: Api, { engine, queries, integrations, clock }
   }, async (req, reply) => reply.type(JSON_TYPE).send(catalogs.bodyFor(engine.config, req.caller.id, clock.now(), integrations.unhealthy())));
 
   app.get('/api/v1/integrations', {
-    schema: { summary: 'Integrations, their type and health (last check; check=true checks now)', querystring: S.integrationsQuery, response: { 200: R.integrationList } },
-    config: token(400),
-  }, async (req) => integrations.list(req.query.check === 'true'));
+    schema: { summary: 'Admin: integrations, their type, health (last check; check=true checks now) and discovery', querystring: S.integrationsQuery, response: { 200: R.integrationList } },
+    config: token(400, 403),
+  }, async (req) => {
+    // The admins' view (requesters see an unhealthy integration in the catalog's flows); check=true calls every target.
+    requireAdmin(req);
+    return integrations.list(req.query.check === 'true');
+  });
 }

@@ -23,6 +23,7 @@ import type { ConfigStatus } from '../../../../common/api/types.ts';
 import type { ReloadResult } from '../../services/integration-registry.ts';
 import type { ReconcileReport } from '../../engine/reconcile.ts';
 import type { AuditStreamStatus } from '../../audit/stream.ts';
+import type { Discovery } from '../../services/discovery.ts';
 import '../route-access.ts';
 
 export type Api = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, JsonSchemaToTsProvider>;
@@ -52,6 +53,8 @@ export interface RouteContext {
   configStatus?: () => ConfigStatus;
   /** Reconciliation (POST /admin/reconcile); absent: the route answers 503. */
   reconcile?: (by: string) => Promise<ReconcileReport>;
+  /** The inventory and its discovery; absent: GET /api/v1/resources lists declared resources and a sync answers 503. */
+  discovery?: Discovery;
   logger: Logger;
 }
 
