@@ -1,16 +1,13 @@
 // The request lists behind the portal's views, on both stores: filters by integration,
 // resource, label and "approved by", pages after a (created_at, id) position (ties on
 // created_at included) agreeing with the same list sorted here; "retry now" moving only the
-// free revoke jobs of one request; the status index used by the query (SQLite's plan); and
-// migration 15 applied without 14, with a 14 that arrives later applied after it.
+// free revoke jobs of one request; and the status index used by the query (SQLite's plan).
 
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { jobId, type Entitlement, type JobRecord, type RequestRecord, type RequestStatus } from '../domain/request.ts';
 import { SqliteStore } from './sqlite-store.ts';
 import { PostgresStore } from './postgres-store.ts';
-import { SQLITE_MIGRATIONS } from './sqlite-migrations.ts';
-import { POSTGRES_MIGRATIONS } from './postgres-migrations.ts';
 import { freshTestStoreUrl, TEST_AUDIT_KEY } from './postgres-test-support.ts';
 import type { RequestFilter, Store } from './store.ts';
 
@@ -140,34 +137,6 @@ describe('migration 15', () => {
       assert.ok(!plan.some((p) => /^SCAN requests$/.test(p.detail)), JSON.stringify(plan));
     } finally {
       await s.close();
-    }
-  });
-
-  test('applied without 14 on both stores; a 14 that arrives later is applied after it, 15 not again', async () => {
-    const fourteen = (table: string) => ({ version: 14, name: 'a later change numbered before this one', sql: `CREATE TABLE ${table} (x INTEGER);` });
-    const sqlite = new SqliteStore(':memory:', { auditKey: TEST_AUDIT_KEY });
-    const pgStore = new PostgresStore(await freshTestStoreUrl(), { auditKey: TEST_AUDIT_KEY });
-    try {
-      for (const [s, list, versions] of [
-        [sqlite, SQLITE_MIGRATIONS, async () => (sqlite as unknown as { db: { prepare(sql: string): { all(): { version: number }[] } } }).db.prepare('SELECT version FROM schema_migrations ORDER BY version').all().map((r) => Number(r.version))],
-        [pgStore, POSTGRES_MIGRATIONS, async () => (await pgStore.pool.query('SELECT version FROM schema_migrations ORDER BY version')).rows.map((r: { version: number }) => Number(r.version))],
-      ] as const) {
-        assert.ok(!list.some((m) => m.version === 14), 'this branch has no migration 14');
-        await s.migrate();
-        const before = await versions();
-        assert.ok(before.includes(15) && !before.includes(14));
-        const at = list.findIndex((m) => m.version === 15);
-        list.splice(at, 0, fourteen('fourteen_arrived_later'));
-        try {
-          await s.migrate(); // would fail on CREATE INDEX if 15 ran again
-        } finally {
-          list.splice(at, 1);
-        }
-        assert.deepEqual(await versions(), [...before, 14].sort((a, b) => a - b));
-      }
-    } finally {
-      await sqlite.close();
-      await pgStore.close();
     }
   });
 });
