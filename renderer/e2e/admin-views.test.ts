@@ -13,8 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright';
 import { EXAMPLE, analyticsRead, appRead, startTestServer, usersWrite, type TestServer } from '../../backend/src/api/api-test-support.ts';
 import { buildRenderer } from '../build.ts';
-import { CHROMIUM, CHROMIUM_ARGS } from './chromium.ts';
-import { unnamedControls } from './unnamed-controls.ts';
+import { CHROMIUM, CHROMIUM_ARGS, unnamedControls } from './chromium.ts';
 
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 const WAIT = 10_000;
