@@ -96,6 +96,9 @@ after(async () => {
 
 describe('the portal with single sign-on, in Chromium', { concurrency: false }, () => {
   let frank: Page;
+  /** The step-up test's page and the bundle request it made, which the next test extends. */
+  let stepUpPage: Page | undefined;
+  let bundleRequest: string | undefined;
 
   test('the sign-in view offers single sign-on only (no token to paste)', async () => {
     frank = await openPortal('/#/request');
@@ -218,8 +221,36 @@ describe('the portal with single sign-on, in Chromium', { concurrency: false }, 
     const created = page.waitForResponse((r) => r.url() === `${server.url}/api/v1/requests` && r.request().method() === 'POST');
     await page.getByRole('button', { name: 'Request access' }).click();
     assert.equal((await created).status(), 201);
+    bundleRequest = ((await (await created).json()) as { id: string }).id;
+    stepUpPage = page;
     const signIns = (await server.svc.store.listAudit({ limit: 1000 })).filter((e) => e.action === 'auth.sign_in' && e.actor === 'frank@example.com');
     assert.equal(signIns.at(-1)?.data.stepUp, true, 'the last sign-in was a step-up');
+  });
+
+  test('step-up on an extension: the extend window offers "Sign in again", comes back to it, and the extension is asked', async () => {
+    const page = stepUpPage!;
+    await server.svc.engine.approve('bob', bundleRequest!, 'for the step-up test');
+    for (let i = 0; i < 100 && (await server.svc.store.getRequest(bundleRequest!))?.status !== 'active'; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await server.svc.store.getRequest(bundleRequest!))?.status, 'active');
+    const extendPath = `/#/access?extend=${bundleRequest}`;
+    await page.goto(server.url + extendPath);
+    const dialog = page.getByRole('dialog', { name: 'Extend access' });
+    await visible(dialog);
+    clock.offset = 6 * MINUTE;
+    try {
+      await dialog.getByRole('button', { name: 'Extend' }).click();
+      await visible(dialog.getByText(/requires a fresh sign-in at the identity provider \(a step-up\)/));
+    } finally {
+      clock.offset = 0;
+    }
+    assert.equal((await server.svc.store.getRequest(bundleRequest!))?.pendingExtension, null, 'nothing asked while the sign-in was too old');
+    await dialog.getByRole('button', { name: 'Sign in again at your identity provider' }).click();
+    await page.waitForURL((u) => u.origin === server.url && u.hash === `#/access?extend=${bundleRequest}`);
+    await visible(dialog);
+    const extended = page.waitForResponse((r) => r.url() === `${server.url}/api/v1/requests/${bundleRequest}/extend` && r.request().method() === 'POST');
+    await dialog.getByRole('button', { name: 'Extend' }).click();
+    assert.equal((await extended).status(), 200);
+    assert.notEqual((await server.svc.store.getRequest(bundleRequest!))?.pendingExtension, null, 'the extension waits for the SRE leads');
   });
 
   test('no page error and no Content-Security-Policy violation in the portal', () => {

@@ -157,7 +157,7 @@ export function App({ api, auth, admin }: { api: LapseApi; auth?: PortalAuth; ad
       <ConnectionBanner />
       {route.view === 'inbox' && <InboxView focusId={route.params.get('request') ?? undefined} />}
       {route.view === 'request' && <RequestView key={hash} favoriteId={route.params.get('favorite') ?? undefined} againId={route.params.get('again') ?? undefined} flowId={route.params.get('flow') ?? undefined} bundleId={route.params.get('bundle') ?? undefined} auth={auth} />}
-      {route.view === 'access' && <AccessView key={hash} extendId={route.params.get('extend') ?? undefined} />}
+      {route.view === 'access' && <AccessView key={hash} extendId={route.params.get('extend') ?? undefined} auth={auth} />}
       {route.view === 'requests' && <RequestPageView key={hash} id={route.params.get('id') ?? ''} />}
       {ADMIN_VIEWS.includes(route.view) && !isAdmin && (
         <main><p role="alert" className="error">This view is for admins.</p></main>

@@ -105,15 +105,36 @@ export function ExtendDialog(props: {
   /** The flow requires MFA (without single sign-on): a code from the authenticator. */
   codeRequired?: boolean;
   onSubmit(duration: string, justification: string, mfaCode: string): Promise<void>;
+  /**
+   * With single sign-on, a refusal for a sign-in too old for the flow (a step-up) offers to
+   * sign in again: this goes to the provider for that flow (and, where it comes back here,
+   * resolves; the person then extends again).
+   */
+  onStepUp?(flowId: string): Promise<void>;
 }) {
   const [duration, setDuration] = useState(props.duration ?? '1h');
   const [justification, setJustification] = useState('');
   const [code, setCode] = useState('');
   const [error, setError] = useState<{ field?: string; message: string } | null>(null);
+  const [stepUp, setStepUp] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
   const id = useId();
+  const signInAgain = async (flowId: string) => {
+    setBusy(true);
+    try {
+      await props.onStepUp!(flowId);
+      setStepUp(null);
+      setError(null);
+    } catch (err) {
+      setError(errorText(err));
+    } finally {
+      setBusy(false);
+    }
+  };
   const submit = async (ev: React.FormEvent) => {
     ev.preventDefault();
     setError(null);
+    setStepUp(null);
     if (props.justificationRequired && !justification.trim()) return setError({ field: 'justification', message: 'This flow requires a justification.' });
     if (props.codeRequired && !/^[0-9]{6}$/.test(code)) return setError({ field: 'mfaCode', message: 'Enter the 6-digit code from your authenticator.' });
     try {
@@ -121,6 +142,7 @@ export function ExtendDialog(props: {
       props.onOpenChange(false);
     } catch (err) {
       setError(errorText(err));
+      if (props.onStepUp) setStepUp(ApiError.from(err).stepUp?.flowId ?? null);
     }
   };
   return (
@@ -137,9 +159,10 @@ export function ExtendDialog(props: {
           </>
         )}
         {error && <p role="alert" className="field-error">{error.field ? `${error.field}: ` : ''}{error.message}</p>}
+        {stepUp && <button type="button" onClick={() => void signInAgain(stepUp)} disabled={busy}>Sign in again at your identity provider</button>}
         <div className="actions">
           <Dialog.Close asChild><button type="button">Cancel</button></Dialog.Close>
-          <button type="submit" className="primary">Extend</button>
+          <button type="submit" className="primary" disabled={busy}>Extend</button>
         </div>
       </form>
     </Frame>

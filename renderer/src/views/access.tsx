@@ -10,6 +10,7 @@ import { countdownText, denialOf, isOpen, requestTitle, shortTime, statusText } 
 import { useNow } from '../use-now.ts';
 import { navigate } from '../router.ts';
 import { ConfirmDialog, ExtendDialog } from '../components/dialogs.tsx';
+import type { PortalAuth } from '../api/http-api.ts';
 import { AGAIN_STATUSES } from './request-page.tsx';
 
 type Action = { kind: 'revoke' | 'cancel' | 'extend'; r: AccessRequest };
@@ -106,7 +107,11 @@ export function canExtend(r: AccessRequest): boolean {
   return r.status === 'active' && r.expiresAt !== null && r.extensions < r.maxExtensions && !r.pendingExtension;
 }
 
-export function AccessView({ extendId }: { extendId?: string } = {}) {
+/**
+ * `auth`: the portal's sign-in (absent in the desktop app), where a step-up asked by an
+ * extension goes to the provider and back to this request's extend window.
+ */
+export function AccessView({ extendId, auth }: { extendId?: string; auth?: PortalAuth } = {}) {
   const list = useRequests((s) => s.list);
   const loaded = useRequests((s) => s.loaded);
   const favorites = useFavorites((s) => s.favorites);
@@ -212,6 +217,10 @@ export function AccessView({ extendId }: { extendId?: string } = {}) {
           justificationRequired={flows.find((f) => f.id === a.r.flowId)?.requireJustification ?? false}
           codeRequired={(() => { const f = flows.find((x) => x.id === a.r.flowId); return !!f?.requireMfa && !f.stepUp; })()}
           onSubmit={async (d, j, code) => useRequests.getState().upsert(await theApi().extend(a.r.id, d, j || undefined, code || undefined))}
+          onStepUp={async (flowId) => {
+            if (auth) return location.assign(auth.loginUrl(`${location.pathname}#/access?${new URLSearchParams({ extend: a.r.id })}`, flowId));
+            await theApi().signInWithSso(flowId);
+          }}
         />
       )}
     </main>
