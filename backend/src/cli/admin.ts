@@ -1,19 +1,72 @@
-// Client verbs on the targets as a whole: revoke-all and reconcile (admin), each
+// Client verbs on the targets as a whole: revoke-all, stuck revocations and reconcile (admin), each
 // integration's type, health and discovery, the inventory of resources, and the notification
 // outbox (admin).
 
 import { apiClient, emitter, need, UsageError, type Verb } from './args.ts';
 import { printTable } from './format.ts';
-import type { IntegrationList, NotificationView, ResourceList, ResourceSyncResult } from '../../../common/api/types.ts';
+import type {
+  BulkMarkRevokeCanceledResult, BulkRetryResult, IntegrationList, NotificationView, ResourceList, ResourceSyncResult, RevokeAllPreview, StuckRevocationList,
+} from '../../../common/api/types.ts';
 
+/**
+ * The panic button: previews what the filters match (requests, grants, people, grants per
+ * integration); with --yes, revokes them, provided the server still counts as many (else 409
+ * and nothing is revoked: preview again).
+ */
 export const revokeAll: Verb = async (_args, v, o) => {
   const api = apiClient(v);
-  const body: Record<string, unknown> = {};
-  for (const k of ['user', 'flow', 'integration', 'label', 'resource', 'reason'] as const) if (v[k]) body[k] = v[k];
+  const filter: Record<string, unknown> = {};
+  for (const k of ['user', 'flow', 'integration', 'label', 'resource'] as const) if (v[k]) filter[k] = v[k];
+  const preview = await api.post<RevokeAllPreview>('/api/v1/admin/revoke-all/preview', filter);
+  if (!v.yes) {
+    emitter(v, o)(preview, () => {
+      o.line(`would revoke ${preview.requests} request(s): ${preview.grants} grant(s) of ${preview.users} person(s)`);
+      for (const i of preview.byIntegration) o.line(`  ${i.integration}: ${i.grants} grant(s)`);
+      o.line(preview.requests ? 'nothing revoked yet: run again with --yes (and --reason TEXT) to revoke them' : 'nothing matches');
+    });
+    return 0;
+  }
+  const body = { ...filter, ...(v.reason ? { reason: v.reason } : {}), expectRequests: preview.requests };
   const result = await api.post<{ revoked: string[]; failed: { id: string; error: string }[] }>('/api/v1/admin/revoke-all', body);
   emitter(v, o)(result, () => {
     o.line(`revoking ${result.revoked.length} request(s)`);
     for (const f of result.failed) o.line(`  could not revoke ${f.id}: ${f.error}`);
+  });
+  return result.failed.length ? 1 : 0;
+};
+
+/** Requests stuck in revoking: attempts, last error, next retry (admin), a page at a time. */
+export const stuck: Verb = async (_args, v, o) => {
+  const api = apiClient(v);
+  const page = await api.get<StuckRevocationList>(`/api/v1/admin/stuck-revocations${v.cursor ? `?${new URLSearchParams({ cursor: v.cursor })}` : ''}`);
+  emitter(v, o)(page, () => {
+    printTable(o.line, ['id', 'requester', 'attempts', 'next retry', 'last error'], page.revocations.map((s) => [
+      s.request.id, 'requester' in s.request ? s.request.requester : '-', String(s.attempts), s.nextRetryAt ?? '-', s.lastError ?? '-',
+    ]));
+    if (page.nextCursor) o.line(`more: lapse stuck --cursor ${page.nextCursor}`);
+  });
+  return 0;
+};
+
+/** Retries now the revokes of these requests stuck in revoking (admin). */
+export const retryRevoke: Verb = async (args, v, o) => {
+  if (args.length === 0) throw new UsageError('REQUEST_ID is required (one or more)');
+  const result = await apiClient(v).post<BulkRetryResult>('/api/v1/admin/retry-revoke', { ids: args });
+  emitter(v, o)(result, () => {
+    if (result.retried.length) o.line(`retrying now: ${result.retried.join(', ')}`);
+    for (const f of result.failed) o.line(`  not retried ${f.id}: ${f.error}`);
+  });
+  return result.failed.length ? 1 : 0;
+};
+
+/** Stops retrying the revokes of these requests, once removed by hand (admin): one or several, one reason. */
+export const markRevokeCanceled: Verb = async (args, v, o) => {
+  if (args.length === 0) throw new UsageError('REQUEST_ID is required (one or more)');
+  const reason = need(v.reason, '--reason TEXT');
+  const result = await apiClient(v).post<BulkMarkRevokeCanceledResult>('/api/v1/admin/mark-revoke-canceled', { ids: args, reason });
+  emitter(v, o)(result, () => {
+    if (result.canceled.length) o.line(`marked revoke-canceled: ${result.canceled.join(', ')}`);
+    for (const f of result.failed) o.line(`  not marked ${f.id}: ${f.error}`);
   });
   return result.failed.length ? 1 : 0;
 };

@@ -44,6 +44,7 @@ export const OPTIONS = {
   until: { type: 'string' },
   state: { type: 'string' },
   'revoke-removed': { type: 'boolean' },
+  yes: { type: 'boolean' },
   type: { type: 'string' },
   tag: { type: 'string' },
   prefix: { type: 'string' },

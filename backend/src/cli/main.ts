@@ -11,7 +11,7 @@ import { config, server } from './server.ts';
 import { audit, migrateStoreVerb, token } from './store-tools.ts';
 import { approvals, cancel, catalog, decision, extend, request, status } from './requests.ts';
 import { favorites } from './favorites.ts';
-import { integrations, notifications, reconcile, resources, revokeAll } from './admin.ts';
+import { integrations, markRevokeCanceled, notifications, reconcile, resources, retryRevoke, revokeAll, stuck } from './admin.ts';
 import { watchCommand } from './watch-command.ts';
 import { login, logout, renewStoredCredentialIfDue } from './login.ts';
 import { mfa } from './mfa.ts';
@@ -58,14 +58,17 @@ Client (server from --url or LAPSE_URL, default http://127.0.0.1:7420; token fro
   lapse revoke REQUEST_ID [--reason TEXT]
   lapse cancel REQUEST_ID
   lapse extend REQUEST_ID --duration 30m [--justification TEXT]
-  lapse mark-revoke-canceled REQUEST_ID --reason TEXT   (admin)
+  lapse mark-revoke-canceled REQUEST_ID [REQUEST_ID ...] --reason TEXT   (admin)
+  lapse stuck [--cursor C]                        requests stuck in revoking: attempts, next retry, last error (admin)
+  lapse retry-revoke REQUEST_ID [REQUEST_ID ...]  retry their revokes now (admin)
   lapse favorites [list | add --name N FLOW ... | save REQUEST_ID [--name N] | request FAVORITE_ID | delete FAVORITE_ID]
   lapse mfa [status]                              your two-factor authentication (TOTP), for flows that require MFA
   lapse mfa setup                                 set it up: prints the secret for your authenticator app, once
   lapse mfa confirm CODE                          confirm it with a code from the app
   lapse mfa reset --mfa CODE                      remove your own (a confirmed one needs a current code)
   lapse mfa reset USER                            reset another person's, who lost their authenticator (admin)
-  lapse revoke-all [--user ID] [--flow ID] [--integration ID] [--label L] [--resource R] [--reason TEXT]   (admin)
+  lapse revoke-all [--user ID] [--flow ID] [--integration ID] [--label L] [--resource R]
+                   [--yes --reason TEXT]          what the filters match; with --yes, revoke it (admin)
   lapse audit export [--format csv|json] [--since ISO] [--until ISO]   (admin)
   lapse reconcile                                 remove what Lapse created on the targets that no
                                                   active request covers, and list it (admin)
@@ -97,7 +100,9 @@ const VERBS = new Map<string, Verb>([
   ['approve', decision('approve')],
   ['deny', decision('deny')],
   ['revoke', decision('revoke')],
-  ['mark-revoke-canceled', decision('mark-revoke-canceled')],
+  ['mark-revoke-canceled', markRevokeCanceled],
+  ['stuck', stuck],
+  ['retry-revoke', retryRevoke],
   ['cancel', cancel],
   ['extend', extend],
   ['favorites', favorites],

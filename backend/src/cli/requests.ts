@@ -73,8 +73,8 @@ export const approvals: Verb = async (_args, v, o) => {
   return 0;
 };
 
-/** approve, deny, revoke and mark-revoke-canceled: REQUEST_ID [--reason TEXT]. */
-export function decision(action: 'approve' | 'deny' | 'revoke' | 'mark-revoke-canceled'): Verb {
+/** approve, deny and revoke: REQUEST_ID [--reason TEXT]. */
+export function decision(action: 'approve' | 'deny' | 'revoke'): Verb {
   return async (args, v, o) => {
     const api = apiClient(v);
     const id = need(args[0], 'REQUEST_ID');
