@@ -430,7 +430,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     throw err;
   }
 
-  const applyReload = async (reloadOpts: { revokeRemoved?: boolean }): Promise<ReloadResult> => {
+  /** Applies the file; `by` (a user id, "signal" or "system") is the audit's actor, whether it is applied or refused. */
+  const applyReload = async (reloadOpts: { revokeRemoved?: boolean; by: string }): Promise<ReloadResult> => {
     try {
       const next = await loadConfigFile(opts.configPath);
       if (JSON.stringify(next.auditStream ?? null) !== JSON.stringify(auditStreamAtStart ?? null)) log.warn({}, 'auditStream changed: it is read at start, so the change takes effect at the next start');
@@ -440,6 +441,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       const prepared = await registry.prepare(changes, next.integrations, { revokeRemoved: reloadOpts.revokeRemoved });
       if (!prepared.ok) {
         log.error({ errors: prepared.errors, ...(prepared.holding ? { holding: prepared.holding.map((h) => h.id) } : {}) }, 'configuration refused; the running configuration stays');
+        await auditRefusal(reloadOpts.by, prepared.errors, prepared.holding?.map((h) => h.id));
         return prepared;
       }
       config = next;
@@ -447,7 +449,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       engine.config = compiled;
       const applied = await prepared.apply();
       const result = { ...changes, ...applied };
-      await store.appendAudit([{ at: clock.now(), actor: 'system', action: 'config.reloaded', requestId: null, data: { flows: next.flows.length, users: next.users.length, changes: result } }]);
+      await store.appendAudit([{ at: clock.now(), actor: reloadOpts.by, action: 'config.reloaded', requestId: null, data: { file: opts.configPath, flows: next.flows.length, users: next.users.length, changes: result } }]);
       await engine.syncAutomaticFlows();
       await store.setMeta(TOKEN_LIFETIMES_KEY, JSON.stringify(next.settings.tokens ?? DEFAULT_TOKEN_LIFETIMES));
       await offboarder.sweep();
@@ -460,13 +462,20 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     } catch (err) {
       const errors = err instanceof ConfigInvalidError ? err.message : String(err);
       log.error({ errors }, 'configuration refused; the running configuration stays');
+      await auditRefusal(reloadOpts.by, errors);
       return { ok: false, errors };
     }
+  };
+  /** A refused reload is audited with its errors (file:line and what is wrong; the loader never quotes a secret's value). */
+  const auditRefusal = async (by: string, errors: string, holding?: string[]): Promise<void> => {
+    const lines = errors.split('\n').map((l) => l.trim()).filter(Boolean);
+    await store.appendAudit([{ at: clock.now(), actor: by, action: 'config.reload_refused', requestId: null, data: { file: opts.configPath, errors: lines, ...(holding ? { holding } : {}) } }])
+      .catch((err: unknown) => log.error({ error: String(err) }, 'could not audit a refused reload'));
   };
   // One reload at a time: each one compares against what the one before it left in force.
   let reloading: Promise<unknown> = Promise.resolve();
   const reload = (reloadOpts: { revokeRemoved?: boolean; by?: string } = {}): Promise<ReloadResult> => {
-    const run = reloading.then(() => applyReload(reloadOpts)).then((result) => {
+    const run = reloading.then(() => applyReload({ revokeRemoved: reloadOpts.revokeRemoved, by: reloadOpts.by ?? 'system' })).then((result) => {
       configStatus.record(clock.now(), reloadOpts.by ?? 'system', result);
       return result;
     });

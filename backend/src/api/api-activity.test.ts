@@ -246,6 +246,12 @@ describe('GET /api/v1/admin/config', () => {
     assert.equal(afterRefusal.lastReload.changes, null);
     assert.ok(afterRefusal.lastReload.errors.some((e: string) => e.includes('lapse.yaml:') && /grantFor/.test(e)), afterRefusal.lastReload.errors.join('\n'));
     assert.equal(afterRefusal.loadedAt, start.body.loadedAt, 'the configuration in force did not change');
+    // The refusal is in the audit too (it outlives the server), with who asked and the errors.
+    const refusals = (await as('carol', 'GET', '/api/v1/audit?action=config.reload_refused')).body.events;
+    assert.equal(refusals.length, 1);
+    assert.equal(refusals[0].actor, 'carol');
+    assert.equal(refusals[0].data.file, configPath);
+    assert.deepEqual(refusals[0].data.errors, afterRefusal.lastReload.errors);
 
     writeFileSync(configPath, good.replace('    - { id: erin, email: erin@example.com, name: Erin, groups: [sre-leads] }\n', '    - { id: erin, email: erin@example.com, name: Erin, groups: [sre-leads] }\n    - { id: frank, email: frank@example.com, name: "Frank \\"the tank\\"", groups: [sre-leads] }\n'));
     try {
@@ -254,6 +260,8 @@ describe('GET /api/v1/admin/config', () => {
       assert.equal(applied.lastReload.ok, true);
       assert.deepEqual(applied.lastReload.errors, []);
       assert.deepEqual(applied.lastReload.changes.users, { added: 1, removed: 0 });
+      const reloaded = (await as('carol', 'GET', '/api/v1/audit?action=config.reloaded')).body.events;
+      assert.equal(reloaded.at(-1).actor, 'carol', 'the audit says who reloaded');
       assert.ok(Date.parse(applied.loadedAt) >= Date.parse(start.body.loadedAt));
       // Only the path and results: no value of the file (here its users) is in the answer.
       assert.ok(!JSON.stringify(applied).includes('frank@example.com'));
