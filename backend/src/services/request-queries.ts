@@ -186,10 +186,12 @@ export class RequestQueries {
     const { page: list, nextCursor } = cutPage(this.cursors, 'stuck-revocations', {}, read, limit);
     const views = await this.views(list, caller.id);
     const grants = await this.store.getGrantsOf(list.map((r) => r.id));
+    // Each request's jobs, read side by side (a page holds at most the limit's worth).
+    const jobsOf = await Promise.all(list.map((r) => this.store.jobsOfRequest(r.id)));
     const rows: StuckRevocationRow[] = [];
     for (const [i, r] of list.entries()) {
       const revoking = (grants.get(r.id) ?? []).filter((g) => g.status === 'revoking');
-      const jobs = (await this.store.jobsOfRequest(r.id)).filter((j) => j.kind === 'revoke');
+      const jobs = jobsOf[i]!.filter((j) => j.kind === 'revoke');
       const waiting = jobs.filter((j) => j.leaseOwner === null).map((j) => j.dueAt);
       const failing = revoking.filter((g) => g.lastError !== null).sort((a, b) => b.attempts - a.attempts);
       rows.push({
