@@ -1,13 +1,16 @@
 // `npm run bench -- notifications`: a burst of 1,000 auto-approved requests with email (a
 // local SMTP server) and a lifecycle webhook configured. The API's p99 during the burst beside
 // its p99 at rest (a probe of GET /api/v1/me, same run), and the time from each transition to
-// its delivery at the receiver beside a bare POST to the same receiver.
+// its delivery at the receiver beside a bare POST to the same receiver. The server is a
+// process of its own; the probe runs in a worker thread (probe-worker.ts), so that the burst's
+// clients and the receivers on this thread do not delay its timings.
 
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { SMTPServer } from 'smtp-server';
-import { httpCall, sleep, startServerProcess, summarize, tempDir, tokenFor, writeTeamConfig } from './support.ts';
+import { httpCall, startServerProcess, summarize, tempDir, tokenFor, writeTeamConfig } from './support.ts';
 
 const BURST = 1000;
 const KEY = 'bench-webhook-key-0123456789abcdef';
@@ -36,6 +39,9 @@ export async function notificationsBench(report: Report): Promise<void> {
     });
   });
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  const prober = new Worker(new URL('./probe-worker.ts', import.meta.url));
+  let probeFailed: ((err: Error) => void) | null = null;
+  prober.on('error', (err) => probeFailed?.(err));
   const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
 
   /** Starts a server on `configPath`, measures the probe at rest, then during the burst. */
@@ -48,17 +54,11 @@ export async function notificationsBench(report: Report): Promise<void> {
     const tokens = await Promise.all(Array.from({ length: 8 }, (_, i) => tokenFor(dir, `u${i}`)));
     const probeToken = await tokenFor(dir, 'u9');
     const server = await startServerProcess(configPath, dir, { BENCH_HOOK_KEY: KEY });
-    const probe = async (durationMs: number): Promise<number[]> => {
-      const out: number[] = [];
-      const end = performance.now() + durationMs;
-      while (performance.now() < end) {
-        const t = performance.now();
-        await httpCall(`${server.url}/api/v1/me`, 'GET', probeToken);
-        out.push(performance.now() - t);
-        await sleep(5);
-      }
-      return out;
-    };
+    const probe = (durationMs: number): Promise<number[]> => new Promise((resolve, reject) => {
+      probeFailed = reject;
+      prober.once('message', resolve);
+      prober.postMessage({ url: `${server.url}/api/v1/me`, token: probeToken, durationMs });
+    });
     try {
       await probe(1000); // warm-up
       const rest = await probe(3000);
@@ -112,6 +112,7 @@ export async function notificationsBench(report: Report): Promise<void> {
     report('transition to webhook delivery p50 / p99', `${ms(d.p50)} / ${ms(d.p99)}`);
     report('bare POST to the receiver p50 / p99', `${ms(b.p50)} / ${ms(b.p99)}`);
   } finally {
+    await prober.terminate();
     receiver.closeAllConnections();
     receiver.close();
     await new Promise<void>((r) => smtp.close(() => r()));
