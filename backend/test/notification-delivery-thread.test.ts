@@ -3,7 +3,8 @@
 // the API's thread busy: with the delivery thread the notifications still arrive meanwhile
 // (woken by the transitions, the poll set to an hour), on the API's event loop none does.
 // A delivery thread that dies is started again and delivers what it held at once (not after
-// the rows' two-minute lease); a reload that changes the channels reaches the thread.
+// the rows' two-minute lease); a reload that changes the channels reaches the thread, and
+// one that configures notifications where there were none starts it.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -168,6 +169,28 @@ test('a reload that changes the channels reaches the delivery thread', async () 
     await svc.stop();
     before.close();
     after.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('without notifications configured no delivery thread runs; a reload that configures them starts one', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lapse-delivery-thread-'));
+  const receiver = await startChildReceiver();
+  const configPath = join(dir, 'lapse.yaml');
+  writeFileSync(configPath, readFileSync(EXAMPLE, 'utf8'));
+  const svc = await startService({ configPath, dataDir: join(dir, 'data'), port: 0, logger: silentLogger, env: { LAPSE_TEST_HOOK_KEY: KEY } });
+  try {
+    const thread = svc.delivery as DeliveryThread;
+    assert.deepEqual(await svc.deliverNotifications(), { delivered: 0, retried: 0, failed: 0 });
+    assert.equal(thread.starts, 0);
+    writeConfig(dir, receiver.url);
+    assert.equal((await svc.reload()).ok, true);
+    const keys = await grantMany(svc, 2);
+    await until(() => receiver.arrivals.filter((a) => keys.has(a.key)).length === 2, 'delivered once configured');
+    assert.equal(thread.starts, 1);
+  } finally {
+    await svc.stop();
+    receiver.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

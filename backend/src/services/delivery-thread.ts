@@ -79,72 +79,72 @@ export class DeliveryThread implements Deliverer {
   private readonly waiting = new Map<number, { resolve: (r: DeliveryReport) => void; reject: (err: Error) => void }>();
   /** A wake-up is on its way and not yet taken: another adds nothing. */
   private wakeQueued = false;
+  private started = false;
   private stopping = false;
   private restartTimer: NodeJS.Timeout | null = null;
   private restartDelay = RESTART_MS;
   private stopped: (() => void) | null = null;
-  /** How many times the thread was started (1 after start()). */
+  /** How many times a thread was started. */
   starts = 0;
 
   constructor(private readonly d: DeliveryThreadDeps) {}
 
-  /** Starts the thread; resolves once its store connection is open (rejects if it cannot be). */
+  /**
+   * Starts the thread, without waiting for it (the service's start does not wait for its
+   * modules to load; what is asked of it meanwhile waits in its queue). Without notifications
+   * configured, none is started until a reload configures them.
+   */
   async start(): Promise<void> {
-    await this.spawn(false);
+    this.started = true;
+    this.ensureThread();
   }
 
-  private spawn(afterDeath: boolean): Promise<void> {
+  private ensureThread(): void {
+    if (this.worker || this.restartTimer || this.stopping || !this.started || !this.d.notifications()) return;
+    this.spawn();
+  }
+
+  private spawn(): void {
     this.starts++;
     const notifications = this.d.notifications();
+    // Leases this replica's owner holds were a thread's before this one, which is gone.
     const data: DeliveryThreadData = {
-      spec: this.d.spec, owner: this.d.owner, env: { ...this.d.env }, notifications, releaseLeases: afterDeath, lowerPriority: this.d.lowerPriority ?? true,
+      spec: this.d.spec, owner: this.d.owner, env: { ...this.d.env }, notifications, releaseLeases: this.starts > 1, lowerPriority: this.d.lowerPriority ?? true,
     };
     const worker = new Worker(this.d.workerUrl ?? deliveryWorkerUrl(), { workerData: data, name: 'lapse-delivery' });
     this.worker = worker;
     this.sentConfig = notifications;
     this.wakeQueued = false;
-    return new Promise<void>((resolve, reject) => {
-      let ready = false;
-      worker.on('message', (m: FromDelivery) => {
-        if (m.type === 'ready') {
-          ready = true;
-          this.restartDelay = RESTART_MS;
-          resolve();
-        } else if (m.type === 'fatal') {
-          if (!ready) reject(new Error(`the delivery thread could not start: ${m.error}`));
-          else this.d.log('error', { error: m.error }, 'the delivery thread failed');
-        } else {
-          this.onMessage(m);
-        }
-      });
-      worker.on('error', (err) => {
-        this.d.log('error', { error: err.stack ?? String(err) }, 'the delivery thread failed');
-      });
-      worker.on('exit', (code) => {
-        if (this.worker === worker) this.worker = null;
-        this.failWaiting(new Error(`the delivery thread ended (exit code ${code})`));
-        if (!ready) reject(new Error(`the delivery thread ended before it started (exit code ${code})`));
-        if (this.stopping) {
-          this.stopped?.();
-          return;
-        }
-        if (!ready && !afterDeath) return;
-        // Died under way: started again; the rows it held are released and taken again.
-        this.d.log('error', { code, restartInMs: this.restartDelay }, 'the delivery thread ended; it is started again');
-        const delay = this.restartDelay;
-        this.restartDelay = Math.min(RESTART_MAX_MS, this.restartDelay * 2);
-        this.restartTimer = setTimeout(() => {
-          this.restartTimer = null;
-          if (this.stopping) return;
-          this.spawn(true).then(() => this.wake(), (err: unknown) => this.d.log('error', { error: String(err) }, 'the delivery thread could not be started again'));
-        }, delay);
-        this.restartTimer.unref();
-      });
+    worker.on('message', (m: FromDelivery) => this.onMessage(m));
+    worker.on('error', (err) => this.d.log('error', { error: err.stack ?? String(err) }, 'the delivery thread failed'));
+    worker.on('exit', (code) => {
+      if (this.worker === worker) this.worker = null;
+      this.failWaiting(new Error(`the delivery thread ended (exit code ${code})`));
+      if (this.stopping) {
+        this.stopped?.();
+        return;
+      }
+      // Died under way: started again; the rows it held are released and taken again.
+      this.d.log('error', { code, restartInMs: this.restartDelay }, 'the delivery thread ended; it is started again');
+      const delay = this.restartDelay;
+      this.restartDelay = Math.min(RESTART_MAX_MS, this.restartDelay * 2);
+      this.restartTimer = setTimeout(() => {
+        this.restartTimer = null;
+        this.ensureThread();
+        this.wake();
+      }, delay);
+      this.restartTimer.unref();
     });
   }
 
   private onMessage(m: FromDelivery): void {
     switch (m.type) {
+      case 'ready':
+        this.restartDelay = RESTART_MS;
+        return;
+      case 'fatal':
+        this.d.log('error', { error: m.error }, 'the delivery thread could not open its store connection');
+        return;
       case 'woken':
         this.wakeQueued = false;
         return;
@@ -175,6 +175,7 @@ export class DeliveryThread implements Deliverer {
 
   /** Posts to the thread, the running configuration's channels first if a reload changed them. */
   private post(m: ToDelivery): boolean {
+    this.ensureThread();
     if (!this.worker || this.stopping) return false;
     const notifications = this.d.notifications();
     if (notifications !== this.sentConfig) {
@@ -187,6 +188,8 @@ export class DeliveryThread implements Deliverer {
 
   /** Delivers everything due now (a pass in the thread; asked during one, the pass after it). */
   runDue(): Promise<DeliveryReport> {
+    this.ensureThread();
+    if (!this.worker && !this.stopping && !this.restartTimer && !this.d.notifications()) return Promise.resolve({ delivered: 0, retried: 0, failed: 0 });
     if (!this.worker || this.stopping) return Promise.reject(new Error(this.stopping ? 'the delivery thread is stopping' : 'the delivery thread is not running (it is being started again)'));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {

@@ -40,8 +40,9 @@ async function main(): Promise<void> {
     // A deliverer of this replica that died left its leases: its rows are taken again at once.
     if (data.releaseLeases) await outbox.releaseLeases(data.owner);
   } catch (err) {
+    // Reported, and the thread ends: the service starts another after a while.
     post({ type: 'fatal', error: (err as Error).message || String(err) });
-    return;
+    process.exit(1);
   }
 
   /** The injected clock's distance from this machine's clock, as the service last said. */
