@@ -1,7 +1,8 @@
 // `npm run bench -- notifications`: a burst of 1,000 auto-approved requests with email (a
 // local SMTP server) and a lifecycle webhook configured. The API's p99 during the burst beside
 // its p99 at rest (a probe of GET /api/v1/me, same run), and the time from each transition to
-// its delivery at the receiver beside a bare POST to the same receiver. The server is a
+// its delivery at the receiver (in the burst, and for requests sent one at a time after it)
+// beside a bare POST to the same receiver. The server is a
 // process of its own; the probe runs in a worker thread (probe-worker.ts), so that the burst's
 // clients and the receivers on this thread do not delay its timings.
 
@@ -10,9 +11,11 @@ import type { AddressInfo } from 'node:net';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { SMTPServer } from 'smtp-server';
-import { httpCall, startServerProcess, summarize, tempDir, tokenFor, writeTeamConfig } from './support.ts';
+import { httpCall, sleep, startServerProcess, summarize, tempDir, tokenFor, writeTeamConfig } from './support.ts';
 
 const BURST = 1000;
+/** Requests sent one at a time after the burst, for the delivery latency of a quiet server. */
+const QUIET = 50;
 const KEY = 'bench-webhook-key-0123456789abcdef';
 
 type Report = (name: string, figure: string, target?: string) => void;
@@ -81,11 +84,22 @@ export async function notificationsBench(report: Report): Promise<void> {
       const seconds = (performance.now() - burstStart) / 1000;
       // The deliveries go on after the burst: the probe measures the API while they run alone.
       const delivering: number[] = [];
+      const oneAtATime: number[] = [];
       if (withNotifications) {
         const deadline = Date.now() + 120_000;
         while ((delivered.size < BURST || mails < BURST) && Date.now() < deadline) delivering.push(...(await probe(200)));
+        // Then requests one at a time, nothing else going on: each one's transition to its
+        // webhook delivery (how long a notification waits for its deliverer to look).
+        for (let i = 0; i < QUIET; i++) {
+          const before = new Set(delivered.keys());
+          const t = Date.now();
+          await httpCall(`${server.url}/api/v1/requests`, 'POST', tokens[0]!, { flowId: 'auto', entitlements: [{ integration: 'demo', resourceType: 'database', resource: `db${i % 400}`, permission: 'read' }], duration: '2h' });
+          while (delivered.size === before.size && Date.now() - t < 5000) await sleep(1);
+          for (const [key, at] of delivered) if (!before.has(key)) oneAtATime.push(at - (transitionAt.get(key) ?? at));
+          await sleep(20);
+        }
       }
-      return { rest: summarize(rest), during: summarize(during), delivering: summarize(delivering.length ? delivering : [NaN]), seconds, posts: summarize(posts) };
+      return { rest: summarize(rest), during: summarize(during), delivering: summarize(delivering.length ? delivering : [NaN]), seconds, posts: summarize(posts), oneAtATime: summarize(oneAtATime.length ? oneAtATime : [NaN]) };
     } finally {
       await server.stop();
     }
@@ -100,7 +114,7 @@ export async function notificationsBench(report: Report): Promise<void> {
       await fetch(hookUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
       bare.push(performance.now() - t);
     }
-    const toDelivery = [...delivered].map(([key, at]) => at - (transitionAt.get(key) ?? at));
+    const toDelivery = [...delivered].slice(0, BURST).map(([key, at]) => at - (transitionAt.get(key) ?? at));
     const d = summarize(toDelivery);
     const b = summarize(bare);
     report('burst without notifications', `${BURST} requests in ${without.seconds.toFixed(1)} s; GET /api/v1/me p99 at rest ${ms(without.rest.p99)}, during ${ms(without.during.p99)}`);
@@ -108,8 +122,9 @@ export async function notificationsBench(report: Report): Promise<void> {
     report('API p99 during the burst / at rest, with notifications', (withN.during.p99 / withN.rest.p99).toFixed(2), '≤ 2');
     report('API p99 during the burst, with / without notifications', (withN.during.p99 / without.during.p99).toFixed(2));
     report('API p99 while deliveries run / at rest', (withN.delivering.p99 / withN.rest.p99).toFixed(2), '≤ 2');
-    report('delivered', `${delivered.size} webhooks, ${mails} mails of ${BURST} each`);
-    report('transition to webhook delivery p50 / p99', `${ms(d.p50)} / ${ms(d.p99)}`);
+    report('delivered', `${delivered.size} webhooks, ${mails} mails of ${BURST + QUIET} each`);
+    report('transition to webhook delivery p50 / p99 (the burst)', `${ms(d.p50)} / ${ms(d.p99)}`);
+    report(`transition to webhook delivery p50 / p99 (${QUIET} requests one at a time)`, `${ms(withN.oneAtATime.p50)} / ${ms(withN.oneAtATime.p99)}`);
     report('bare POST to the receiver p50 / p99', `${ms(b.p50)} / ${ms(b.p99)}`);
   } finally {
     await prober.terminate();
