@@ -391,8 +391,9 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       // Each person is renewed at the provider every settings.oidc.renewEvery; this looks for who is due.
       ...(signIn ? [{ name: 'renewals', everyMs: RENEWALS_CHECK_MS, run: renewSignIns }] : []),
       // Notifications leave off the request path, from the outbox: the deliverer is woken when
-      // rows are written, and besides looks this often (see services/delivery-thread.ts).
-      { name: 'notifications', everyMs: opts.delivery?.pollMs ?? NOTIFICATIONS_EVERY_MS, run: () => delivery.runDue() },
+      // rows are written, and besides looks this often (see services/delivery-thread.ts). A
+      // wake-up does not wait for the pass; a pass that fails is logged where it runs.
+      { name: 'notifications', everyMs: opts.delivery?.pollMs ?? NOTIFICATIONS_EVERY_MS, run: async () => delivery.wake() },
       { name: 'notification-preferences', everyMs: IDENTITIES_REFRESH_MS, run: () => notificationPreferences.load() },
       // Delivered notifications are kept a while for the admins to look at, then deleted (failed ones stay).
       { name: 'outbox-prune', everyMs: OUTBOX_PRUNE_EVERY_MS, run: () => store.pruneOutbox(clock.now() - OUTBOX_KEEP_DELIVERED_MS) },
