@@ -4,13 +4,14 @@
 // (woken by the transitions, the poll set to an hour), on the API's event loop none does.
 // A delivery thread that dies is started again and delivers what it held at once (not after
 // the rows' two-minute lease); a reload that changes the channels reaches the thread, and
-// one that configures notifications where there were none starts it.
+// one that configures notifications where there were none starts it; a channel whose
+// receiver does not answer holds up no other.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +21,7 @@ import { silentLogger } from '../src/logger.ts';
 import { EXAMPLE, appRead, call } from '../src/api/api-test-support.ts';
 import { createToken } from '../src/auth/tokens.ts';
 import type { DeliveryThread } from '../src/services/delivery-thread.ts';
-import { FINISH_BATCH, THREAD_CONCURRENCY } from '../src/services/outbox-delivery.ts';
+import { FINISH_BATCH, THREAD_CONCURRENCY, THREAD_PER_CHANNEL } from '../src/services/outbox-delivery.ts';
 
 const KEY = 'lapse-thread-test-webhook-key-0123456789';
 
@@ -191,6 +192,45 @@ test('without notifications configured no delivery thread runs; a reload that co
   } finally {
     await svc.stop();
     receiver.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a channel whose receiver does not answer holds up no other channel: it takes at most half the senders', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lapse-delivery-thread-'));
+  // `stuck` answers nothing until the test lets it; `fast` answers at once.
+  const held: ServerResponse[] = [];
+  const stuckSeen: string[] = [];
+  const fastSeen: string[] = [];
+  const stuck = createServer((req, res) => { req.resume(); req.on('end', () => { stuckSeen.push(String(req.headers['x-lapse-idempotency-key'])); held.push(res); }); });
+  const fast = createServer((req, res) => { req.resume(); req.on('end', () => { fastSeen.push(String(req.headers['x-lapse-idempotency-key'])); res.writeHead(200).end('ok'); }); });
+  await Promise.all([stuck, fast].map((s) => new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))));
+  const url = (s: typeof stuck) => `http://127.0.0.1:${(s.address() as AddressInfo).port}/hook`;
+  const configPath = join(dir, 'lapse.yaml');
+  writeFileSync(configPath, `${readFileSync(EXAMPLE, 'utf8')}\nnotifications:\n  webhooks:\n    - { id: stuck, url: "${url(stuck)}", secretEnv: LAPSE_TEST_HOOK_KEY, events: [request.granted] }\n    - { id: fast, url: "${url(fast)}", secretEnv: LAPSE_TEST_HOOK_KEY, events: [request.granted] }\n`);
+  const svc = await startService({ configPath, dataDir: join(dir, 'data'), port: 0, logger: silentLogger, env: { LAPSE_TEST_HOOK_KEY: KEY } });
+  try {
+    const alice = (await createToken(svc.store, 'alice', 'alice')).token;
+    const made = await Promise.all(Array.from({ length: 40 }, () => call(svc.url, 'POST', '/api/v1/requests', alice, { flowId: 'demo-auto', entitlements: [appRead], duration: '10m' })));
+    assert.ok(made.every((r) => r.body.status === 'active'));
+    const mine = new Set(made.map((r) => r.body.id as string));
+    const keysOf = async (channel: string) => new Set((await svc.store.listOutbox({ limit: 1000 })).filter((o) => o.channel === channel && mine.has(o.requestId!)).map((o) => o.key));
+    const fastKeys = await keysOf('webhook:fast');
+    assert.equal(fastKeys.size, 40);
+    // Every one to `fast` arrives while `stuck` holds what it was sent, unanswered.
+    await until(() => [...fastKeys].every((k) => fastSeen.includes(k)), 'every notification to the channel that answers');
+    assert.equal(held.length, THREAD_PER_CHANNEL, 'the stuck channel has half the senders, no more');
+    for (const res of held.splice(0)) res.writeHead(200).end('ok');
+    const stuckKeys = await keysOf('webhook:stuck');
+    const answer = setInterval(() => { for (const res of held.splice(0)) res.writeHead(200).end('ok'); }, 20);
+    try {
+      await until(() => [...stuckKeys].every((k) => stuckSeen.includes(k)), 'the stuck channel\'s, once it answers');
+    } finally {
+      clearInterval(answer);
+    }
+  } finally {
+    await svc.stop();
+    for (const s of [stuck, fast]) { s.closeAllConnections(); s.close(); }
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -10,7 +10,7 @@ import { setPriority } from 'node:os';
 import type { NotificationsConfig } from '../domain/config.ts';
 import { Channels } from '../notify/channels.ts';
 import { openOutboxConnection, type OutboxConnection } from '../store/outbox-connection.ts';
-import { OutboxDelivery, THREAD_CONCURRENCY } from './outbox-delivery.ts';
+import { OutboxDelivery, THREAD_CONCURRENCY, THREAD_PER_CHANNEL } from './outbox-delivery.ts';
 import type { DeliveryThreadData, FromDelivery, ToDelivery } from './delivery-thread.ts';
 
 /**
@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   let config: NotificationsConfig | null = data.notifications;
   let channels: Channels | null = config ? new Channels(config, data.env) : null;
   const delivery = new OutboxDelivery({
-    outbox, owner: data.owner, now: () => Date.now() + offsetMs, channels: () => channels, concurrency: THREAD_CONCURRENCY, log,
+    outbox, owner: data.owner, now: () => Date.now() + offsetMs, channels: () => channels, concurrency: THREAD_CONCURRENCY, perChannel: THREAD_PER_CHANNEL, log,
     onOutcome: (channel, outcome) => post({ type: 'outcome', channel, outcome }),
     onGaveUp: async (row, error, at) => post({ type: 'gave-up', row, error, at }),
   });

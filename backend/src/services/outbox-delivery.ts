@@ -13,16 +13,20 @@ import type { OutboxConnection, OutboxFinish } from '../store/outbox-connection.
 import type { Channels } from '../notify/channels.ts';
 
 /**
- * A claimed delivery is this replica's for this long: longer than a batch can take even when
- * every delivery in it runs into the channels' 15 s timeout (BATCH / concurrency of them in a
- * row), so that another replica does not take a row this one is about to deliver.
+ * A claimed delivery is this replica's for this long: longer than a claimed row can wait and
+ * be sent even when every delivery runs into the channels' 15 s timeout (fewer than BATCH +
+ * 2 × concurrency rows are in hand, and of one channel fewer than BATCH + 2 × perChannel:
+ * at most seven rounds of 15 s on the event loop, five in the thread), so that another
+ * replica does not take a row this one is about to deliver.
  */
 const LEASE_MS = 2 * 60_000;
 const BATCH = 16;
 /** Deliveries in flight at once on the API's event loop: a few, so that a backlog does not crowd out the API. */
 const CONCURRENCY = 4;
-/** Deliveries in flight at once in the delivery thread (the API's loop is not that one). */
-export const THREAD_CONCURRENCY = 16;
+/** Deliveries in flight at once in the delivery thread (the API's loop is not that one)… */
+export const THREAD_CONCURRENCY = 24;
+/** …of which one channel takes at most this many: a slow one leaves the others a third. */
+export const THREAD_PER_CHANNEL = 16;
 export const BACKOFF_BASE_MS = 5_000;
 export const BACKOFF_CAP_MS = 10 * 60_000;
 
@@ -63,6 +67,18 @@ export interface OutboxDeliveryDeps {
    * out the API); in the delivery thread more, since nothing else waits on its loop.
    */
   concurrency?: number;
+  /**
+   * Of those, at most this many on one channel (default: no limit): a slow channel (an SMTP
+   * server that answers late) does not hold up the others' rows behind its own.
+   */
+  perChannel?: number;
+}
+
+/** A promise and the function that resolves it. */
+function signal(): { promise: Promise<void>; fire: () => void } {
+  let fire!: () => void;
+  const promise = new Promise<void>((resolve) => { fire = resolve; });
+  return { promise, fire };
 }
 
 export class OutboxDelivery {
@@ -99,6 +115,9 @@ export class OutboxDelivery {
     const channels = this.d.channels();
     if (!channels) return report;
     const concurrency = this.d.concurrency ?? CONCURRENCY;
+    const perChannel = Math.min(concurrency, this.d.perChannel ?? concurrency);
+    const inFlight = new Map<string, number>();
+    let sendEnded = signal();
     const outcomes = new OutcomeWriter(this.d.outbox, this.d.owner);
     // Claimed rows wait here for a free sender; the next batch is claimed while the last
     // rows of this one are being sent, so that no sender waits for the slowest of a batch.
@@ -106,12 +125,26 @@ export class OutboxDelivery {
     // (rows written since wake the deliverer, whose next pass takes them).
     const queue: OutboxRecord[] = [];
     let caughtUp = false;
+    /** Sends ended so far; after a claim that left channels out came back short, the next waits for one more. */
+    let ended = 0;
+    let claimOnceEnded = 0;
     let claiming: Promise<void> | null = null;
     let failure: unknown = null;
+    const sendable = (r: OutboxRecord) => (inFlight.get(r.channel) ?? 0) < perChannel;
+    // A channel with twice its share in hand (sending or waiting) is left out of the next claim.
+    const enoughOf = (): string[] => {
+      if (perChannel >= concurrency) return [];
+      const held = new Map(inFlight);
+      for (const r of queue) held.set(r.channel, (held.get(r.channel) ?? 0) + 1);
+      return [...held].filter(([, n]) => n >= 2 * perChannel).map(([channel]) => channel);
+    };
     const claim = () => {
-      claiming ??= this.d.outbox.claim(this.d.owner, this.d.now(), LEASE_MS, BATCH).then((rows) => {
+      const except = enoughOf();
+      const endedBefore = ended;
+      claiming ??= this.d.outbox.claim(this.d.owner, this.d.now(), LEASE_MS, BATCH, except).then((rows) => {
         queue.push(...rows);
-        if (rows.length < BATCH) caughtUp = true;
+        if (rows.length < BATCH && except.length === 0) caughtUp = true;
+        else if (rows.length < BATCH) claimOnceEnded = endedBefore + 1;
       }, (err: unknown) => {
         failure ??= err;
         caughtUp = true;
@@ -127,14 +160,24 @@ export class OutboxDelivery {
         // After a failure to claim or to write outcomes, nothing more is sent (what is left is
         // leased; the lease runs out and the rows are taken again).
         while (failure === null) {
-          if (!caughtUp && !claiming && queue.length < concurrency) void claim();
-          const row = queue.shift();
-          if (!row) {
-            if (caughtUp && !claiming) return;
-            await claiming;
+          // More rows while fewer than the senders wait that could be sent (at most 2 × concurrency in hand).
+          if (!caughtUp && !claiming && ended >= claimOnceEnded && queue.length < 2 * concurrency && queue.filter(sendable).length < concurrency) void claim();
+          // The oldest row whose channel has a sender to spare.
+          const i = queue.findIndex(sendable);
+          if (i < 0) {
+            if (queue.length === 0 && caughtUp && !claiming) return;
+            // Rows only of busy channels, or channels left out of the claims: until a send
+            // ends; none: until the claim.
+            await (claiming ?? sendEnded.promise);
             continue;
           }
+          const row = queue.splice(i, 1)[0]!;
+          inFlight.set(row.channel, (inFlight.get(row.channel) ?? 0) + 1);
           const error = await this.send(row, channels);
+          inFlight.set(row.channel, inFlight.get(row.channel)! - 1);
+          ended++;
+          sendEnded.fire();
+          sendEnded = signal();
           recorded.push(this.record(row, error, channels, outcomes).then((outcome) => { report[outcome]++; }, (err: unknown) => {
             failure ??= err;
             caughtUp = true;

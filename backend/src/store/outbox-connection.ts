@@ -17,7 +17,7 @@ export interface OutboxFinish {
 
 export interface OutboxConnection {
   /** See Store.claimOutbox. */
-  claim(owner: string, now: number, leaseMs: number, limit: number): Promise<OutboxRecord[]>;
+  claim(owner: string, now: number, leaseMs: number, limit: number, exceptChannels?: readonly string[]): Promise<OutboxRecord[]>;
   /**
    * Records several deliveries' outcomes at once (on SQLite in one transaction, so that the
    * API's writer waits for the file's write lock once rather than once per row). For each,
@@ -32,7 +32,7 @@ export interface OutboxConnection {
 /** The same operations over the API's own store. */
 export function storeOutbox(store: Store): OutboxConnection {
   return {
-    claim: (owner, now, leaseMs, limit) => store.claimOutbox(owner, now, leaseMs, limit),
+    claim: (owner, now, leaseMs, limit, exceptChannels) => store.claimOutbox(owner, now, leaseMs, limit, exceptChannels),
     finish: (owner, done) => Promise.all(done.map((d) => store.finishOutbox(d.key, owner, d.outcome))),
     releaseLeases: async () => undefined,
     close: async () => undefined,
@@ -47,7 +47,7 @@ export async function openOutboxConnection(spec: OutboxConnectionSpec, onPoolErr
     const sql = new StatementCache(db);
     const writes = new SqliteOutboxWrites(sql);
     return {
-      claim: async (owner, now, leaseMs, limit) => writes.claim(owner, now, leaseMs, limit),
+      claim: async (owner, now, leaseMs, limit, exceptChannels) => writes.claim(owner, now, leaseMs, limit, exceptChannels),
       finish: async (owner, done) => {
         if (done.length === 0) return [];
         db.exec('BEGIN IMMEDIATE');
@@ -78,7 +78,7 @@ export async function openOutboxConnection(spec: OutboxConnectionSpec, onPoolErr
   });
   pool.on('error', onPoolError);
   return {
-    claim: (owner, now, leaseMs, limit) => outbox.claimOutbox(pool, owner, now, leaseMs, limit),
+    claim: (owner, now, leaseMs, limit, exceptChannels) => outbox.claimOutbox(pool, owner, now, leaseMs, limit, exceptChannels),
     finish: (owner, done) => Promise.all(done.map((d) => outbox.finishOutbox(pool, d.key, owner, d.outcome))),
     releaseLeases: (owner) => outbox.releaseLeases(pool, owner),
     close: () => pool.end(),
