@@ -21,10 +21,16 @@ export interface DeliveryThreadData {
   notifications: NotificationsConfig | null;
   /** Free the leases `owner` holds first (the thread before this one died). */
   releaseLeases: boolean;
+  /**
+   * One Int32 shared by both sides: 1 while a wake-up is posted and not yet taken. The
+   * service posts another only when it finds 0; the thread sets 0 as it takes one, before
+   * its pass claims anything, so a wake-up left out is one whose rows that pass still sees.
+   */
+  wakeFlag: SharedArrayBuffer;
   lowerPriority: boolean;
 }
 
-/** `id`: null for a wake-up nobody waits on (answered by `woken`), else answered by `ran` with that id. */
+/** `id`: null for a wake-up nobody waits on, else answered by `ran` with that id. */
 export type ToDelivery =
   | { type: 'run'; id: number | null; offsetMs: number }
   | { type: 'config'; notifications: NotificationsConfig | null }
@@ -33,7 +39,6 @@ export type ToDelivery =
 export type FromDelivery =
   | { type: 'ready' }
   | { type: 'fatal'; error: string }
-  | { type: 'woken' }
   | { type: 'ran'; id: number; report?: DeliveryReport; error?: string }
   | { type: 'outcome'; channel: string; outcome: DeliveryOutcome }
   | { type: 'gave-up'; row: OutboxRecord; error: string; at: number }
@@ -77,8 +82,8 @@ export class DeliveryThread implements Deliverer {
   private sentConfig: NotificationsConfig | null = null;
   private nextId = 1;
   private readonly waiting = new Map<number, { resolve: (r: DeliveryReport) => void; reject: (err: Error) => void }>();
-  /** A wake-up is on its way and not yet taken: another adds nothing. */
-  private wakeQueued = false;
+  /** See DeliveryThreadData.wakeFlag. */
+  private wakeFlag = new Int32Array(new SharedArrayBuffer(4));
   private started = false;
   private stopping = false;
   private restartTimer: NodeJS.Timeout | null = null;
@@ -108,13 +113,14 @@ export class DeliveryThread implements Deliverer {
     this.starts++;
     const notifications = this.d.notifications();
     // Leases this replica's owner holds were a thread's before this one, which is gone.
+    const wakeFlag = new SharedArrayBuffer(4);
+    this.wakeFlag = new Int32Array(wakeFlag);
     const data: DeliveryThreadData = {
-      spec: this.d.spec, owner: this.d.owner, env: { ...this.d.env }, notifications, releaseLeases: this.starts > 1, lowerPriority: this.d.lowerPriority ?? true,
+      spec: this.d.spec, owner: this.d.owner, env: { ...this.d.env }, notifications, releaseLeases: this.starts > 1, lowerPriority: this.d.lowerPriority ?? true, wakeFlag,
     };
     const worker = new Worker(this.d.workerUrl ?? deliveryWorkerUrl(), { workerData: data, name: 'lapse-delivery' });
     this.worker = worker;
     this.sentConfig = notifications;
-    this.wakeQueued = false;
     worker.on('message', (m: FromDelivery) => this.onMessage(m));
     worker.on('error', (err) => this.d.log('error', { error: err.stack ?? String(err) }, 'the delivery thread failed'));
     worker.on('exit', (code) => {
@@ -144,9 +150,6 @@ export class DeliveryThread implements Deliverer {
         return;
       case 'fatal':
         this.d.log('error', { error: m.error }, 'the delivery thread could not open its store connection');
-        return;
-      case 'woken':
-        this.wakeQueued = false;
         return;
       case 'ran': {
         const w = this.waiting.get(m.id);
@@ -200,8 +203,8 @@ export class DeliveryThread implements Deliverer {
 
   /** Rows were written: a pass, without waiting for the next poll. Cheap to call often: one wake-up is in flight at most. */
   wake(): void {
-    if (this.wakeQueued) return;
-    this.wakeQueued = this.post({ type: 'run', id: null, offsetMs: this.d.now() - Date.now() });
+    if (Atomics.exchange(this.wakeFlag, 0, 1) === 1) return;
+    if (!this.post({ type: 'run', id: null, offsetMs: this.d.now() - Date.now() })) Atomics.store(this.wakeFlag, 0, 0);
   }
 
   /** Ends the pass under way (its outcomes written), closes the channels and the connection, ends the thread. */

@@ -45,6 +45,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
 
+  const wakeFlag = new Int32Array(data.wakeFlag);
   /** The injected clock's distance from this machine's clock, as the service last said. */
   let offsetMs = 0;
   let config: NotificationsConfig | null = data.notifications;
@@ -66,9 +67,10 @@ async function main(): Promise<void> {
       case 'run': {
         if (stopping) return;
         offsetMs = m.offsetMs;
+        // A wake-up taken: the next one the service asks for is posted (see DeliveryThreadData.wakeFlag).
+        if (m.id === null) Atomics.store(wakeFlag, 0, 0);
         const pass = delivery.runDue();
         if (m.id === null) {
-          post({ type: 'woken' });
           void pass.catch((err: unknown) => log('error', { error: String(err) }, 'a delivery pass failed; the next one tries again'));
         } else {
           const id = m.id;
