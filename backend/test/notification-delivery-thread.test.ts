@@ -5,7 +5,7 @@
 // A delivery thread that dies is started again and delivers what it held at once (not after
 // the rows' two-minute lease); a reload that changes the channels reaches the thread, and
 // one that configures notifications where there were none starts it; a channel whose
-// receiver does not answer holds up no other.
+// receiver does not answer holds up no other; requests one after another are each woken.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -231,6 +231,28 @@ test('a channel whose receiver does not answer holds up no other channel: it tak
   } finally {
     await svc.stop();
     for (const s of [stuck, fast]) { s.closeAllConnections(); s.close(); }
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('requests one after another are each delivered, woken by their transitions, with the poll set to an hour', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lapse-delivery-thread-'));
+  const receiver = await startChildReceiver();
+  const svc = await startService({
+    configPath: writeConfig(dir, receiver.url), dataDir: join(dir, 'data'), port: 0, logger: silentLogger, env: { LAPSE_TEST_HOOK_KEY: KEY },
+    delivery: { pollMs: 3_600_000 },
+  });
+  try {
+    const alice = (await createToken(svc.store, 'alice', 'alice')).token;
+    for (let i = 0; i < 30; i++) {
+      const r = await call(svc.url, 'POST', '/api/v1/requests', alice, { flowId: 'demo-auto', entitlements: [appRead], duration: '10m' });
+      assert.equal(r.body.status, 'active', r.text);
+      const key = async () => (await svc.store.listOutbox({ limit: 1000 })).find((o) => o.channel === 'webhook:siem' && o.requestId === r.body.id)?.key;
+      await until(async () => { const k = await key(); return k !== undefined && receiver.arrivals.some((a) => a.key === k); }, `request ${i + 1}'s notification, woken by its transition`, 5000);
+    }
+  } finally {
+    await svc.stop();
+    receiver.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
