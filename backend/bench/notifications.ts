@@ -2,15 +2,16 @@
 // local SMTP server) and a lifecycle webhook configured. The API's p99 during the burst beside
 // its p99 at rest (a probe of GET /api/v1/me, same run), and the time from each transition to
 // its delivery at the receiver (in the burst, and for requests sent one at a time after it)
-// beside a bare POST to the same receiver. The server is a
-// process of its own; the probe runs in a worker thread (probe-worker.ts), so that the burst's
-// clients and the receivers on this thread do not delay its timings.
+// beside a bare POST to the same receiver. The server is a process of its own; the probe runs
+// in a worker thread (probe-worker.ts), so that the burst's clients on this thread do not
+// delay its timings; the receivers (notification-receivers.ts), standing for other
+// machines, are a process of their own at a lower priority.
 
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { setPriority } from 'node:os';
+import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
-import { SMTPServer } from 'smtp-server';
 import { httpCall, sleep, startServerProcess, summarize, tempDir, tokenFor, writeTeamConfig } from './support.ts';
 
 const BURST = 1000;
@@ -23,36 +24,39 @@ const ms = (v: number) => `${v.toFixed(1)} ms`;
 
 export async function notificationsBench(report: Report): Promise<void> {
   console.log(`notifications: a burst of ${BURST} auto-approved requests with email and a webhook configured`);
+  // The receivers stand for other machines: a process of their own, at a lower priority.
+  const receivers = spawn(process.execPath, [...process.execArgv, new URL('./notification-receivers.ts', import.meta.url).pathname], { stdio: ['pipe', 'pipe', 'inherit'] });
+  try {
+    setPriority(receivers.pid!, 10);
+  } catch {
+    // Not allowed here: they run at the same priority.
+  }
   let mails = 0;
-  const smtp = new SMTPServer({ authOptional: true, disabledCommands: ['STARTTLS', 'AUTH'], logger: false, onData(stream, _s, done) { stream.resume(); stream.on('end', () => { mails++; done(); }); } });
-  await new Promise<void>((r) => smtp.listen(0, '127.0.0.1', r));
   const delivered = new Map<string, number>();
   const transitionAt = new Map<string, number>();
-  const receiver = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const key = String(req.headers['x-lapse-idempotency-key'] ?? '');
-      if (key && !delivered.has(key)) {
-        delivered.set(key, Date.now());
-        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { at?: string };
-        if (body.at) transitionAt.set(key, Date.parse(body.at));
+  const ports = await new Promise<{ smtpPort: number; hookPort: number }>((resolve, reject) => {
+    receivers.once('exit', (code) => reject(new Error(`the receivers ended (${code})`)));
+    createInterface({ input: receivers.stdout! }).on('line', (line) => {
+      const m = JSON.parse(line) as { smtpPort?: number; hookPort?: number; mail?: number; key?: string; at?: number; transitionAt?: number | null };
+      if (m.smtpPort) resolve(m as { smtpPort: number; hookPort: number });
+      else if (m.mail) mails++;
+      else if (m.key) {
+        delivered.set(m.key, m.at!);
+        if (m.transitionAt) transitionAt.set(m.key, m.transitionAt);
       }
-      res.writeHead(200).end('ok');
     });
   });
-  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
   const prober = new Worker(new URL('./probe-worker.ts', import.meta.url));
   let probeFailed: ((err: Error) => void) | null = null;
   prober.on('error', (err) => probeFailed?.(err));
-  const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+  const hookUrl = `http://127.0.0.1:${ports.hookPort}/hook`;
 
   /** Starts a server on `configPath`, measures the probe at rest, then during the burst. */
   const burstOn = async (label: string, withNotifications: boolean) => {
     const dir = tempDir(label);
     const configPath = writeTeamConfig(dir, 50, 400);
     if (withNotifications) {
-      writeFileSync(configPath, `${readFileSync(configPath, 'utf8')}notifications:\n  email: { host: 127.0.0.1, port: ${(smtp.server.address() as AddressInfo).port}, from: lapse@example.com }\n  webhooks: [ { id: bench, url: "${hookUrl}", secretEnv: BENCH_HOOK_KEY, events: [request.granted] } ]\n`);
+      writeFileSync(configPath, `${readFileSync(configPath, 'utf8')}notifications:\n  email: { host: 127.0.0.1, port: ${ports.smtpPort}, from: lapse@example.com }\n  webhooks: [ { id: bench, url: "${hookUrl}", secretEnv: BENCH_HOOK_KEY, events: [request.granted] } ]\n`);
     }
     const tokens = await Promise.all(Array.from({ length: 8 }, (_, i) => tokenFor(dir, `u${i}`)));
     const probeToken = await tokenFor(dir, 'u9');
@@ -128,8 +132,7 @@ export async function notificationsBench(report: Report): Promise<void> {
     report('bare POST to the receiver p50 / p99', `${ms(b.p50)} / ${ms(b.p99)}`);
   } finally {
     await prober.terminate();
-    receiver.closeAllConnections();
-    receiver.close();
-    await new Promise<void>((r) => smtp.close(() => r()));
+    receivers.stdin!.end();
+    await new Promise((r) => (receivers.exitCode === null ? receivers.once('exit', r) : r(null)));
   }
 }
