@@ -14,7 +14,8 @@ export const BACKEND_DIST = fileURLToPath(new URL('./dist/', import.meta.url));
 
 export const backendBuild: BuildOptions = {
   absWorkingDir: ROOT,
-  entryPoints: { cli: 'backend/src/cli/main.ts' },
+  // The outbox's delivery thread is loaded by path (services/delivery-thread.ts): an entry of its own.
+  entryPoints: { cli: 'backend/src/cli/main.ts', 'delivery-worker': 'backend/src/services/delivery-worker.ts' },
   outdir: 'backend/dist',
   chunkNames: 'chunks/[name]-[hash]',
   bundle: true,

@@ -6,13 +6,13 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
-import { DEFAULT_EVENT_RETENTION_MS, DEFAULT_HEALTH_CHECK_EVERY_MS, DEFAULT_RECONCILE_EVERY_MS, DEFAULT_TOKEN_LIFETIMES, type FlowConfig, type IntegrationConfig, type LapseConfig, type NotificationsConfig } from './domain/config.ts';
+import { DEFAULT_EVENT_RETENTION_MS, DEFAULT_HEALTH_CHECK_EVERY_MS, DEFAULT_RECONCILE_EVERY_MS, DEFAULT_TOKEN_LIFETIMES, type FlowConfig, type IntegrationConfig, type LapseConfig } from './domain/config.ts';
 import { stepUpFor } from './domain/sign-in.ts';
 import { ConfigInvalidError, loadConfigFile } from './config/load.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
 import type { PostgresStore } from './store/postgres-store.ts';
 import { PgReplicaRelay } from './store/postgres-notify.ts';
-import type { Store } from './store/store.ts';
+import type { OutboxRecord, Store } from './store/store.ts';
 import { Engine } from './engine/engine.ts';
 import { Scheduler } from './engine/scheduler.ts';
 import { EventBus } from './engine/events.ts';
@@ -47,9 +47,9 @@ import { Metrics } from './metrics.ts';
 import { createSignIn, Identities } from './services/identities.ts';
 import { Offboarder } from './services/offboarding.ts';
 import type { RenewalReport } from './services/renewal.ts';
-import { OutboxDelivery, type DeliveryReport } from './services/outbox-delivery.ts';
+import { tellAdminsOfFailure, type DeliveryReport } from './services/outbox-delivery.ts';
+import { DeliveryThread, eventLoopDelivery, type Deliverer } from './services/delivery-thread.ts';
 import { NotificationPreferences } from './services/notification-preferences.ts';
-import { Channels } from './notify/channels.ts';
 import { Discovery, type SyncResult } from './services/discovery.ts';
 import { TOKEN_LIFETIMES_KEY } from './services/token-service.ts';
 import { ensurePrivateDir, prepareDataDir, writePrivateFile } from './data-dir.ts';
@@ -63,7 +63,7 @@ const RECONCILE_FIRST_AFTER_MS = 60_000;
 const IDENTITIES_REFRESH_MS = 30_000;
 /** How often a replica looks for people due for renewal at the identity provider. */
 const RENEWALS_CHECK_MS = 30_000;
-/** How often a replica looks for notifications due for delivery. */
+/** How often a replica looks for notifications due for delivery (besides when it writes some). */
 const NOTIFICATIONS_EVERY_MS = 500;
 /** Delivered notifications are kept this long. */
 const OUTBOX_KEEP_DELIVERED_MS = 30 * 86_400_000;
@@ -94,6 +94,13 @@ export interface ServiceOptions {
   revokeBackoff?: { baseMs: number; capMs: number };
   env?: NodeJS.ProcessEnv;
   /**
+   * The outbox's deliveries. `in`: `thread` (default), a worker thread with its own store
+   * connection, off the API's event loop; `event-loop`, beside the API (the desktop app's
+   * embedded server; a SQLite store in memory always). `pollMs`: how often the deliverer
+   * looks for due rows besides being woken when rows are written (default 500; tests).
+   */
+  delivery?: { in?: 'thread' | 'event-loop'; pollMs?: number };
+  /**
    * The store: `postgres://…` for a PostgreSQL store shared by replicas, `sqlite:PATH` for
    * a SQLite file elsewhere; default LAPSE_DATABASE_URL, else SQLite in the data directory.
    */
@@ -114,8 +121,10 @@ export interface Service {
   reconcile(by: string): Promise<ReconcileReport>;
   /** Renews, at the identity provider, everyone single sign-on knows whose renewal is due (nothing without single sign-on). */
   renewSignIns(): Promise<RenewalReport>;
-  /** Delivers the notifications due now (the scheduler does it every half second). */
+  /** Delivers the notifications due now (the deliverer also looks every half second, and when rows are written). */
   deliverNotifications(): Promise<DeliveryReport>;
+  /** Where the outbox's deliveries run (see ServiceOptions.delivery). */
+  readonly delivery: Deliverer;
   /**
    * Re-reads the configuration file and applies it, integrations included (see
    * services/integration-registry.ts); a bad file, an integration that cannot be used, or
@@ -305,6 +314,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const leaseMs = opts.scheduler?.leaseMs ?? leaseFromEnv(env) ?? 30_000;
   let scheduler: Scheduler | undefined;
+  let engineWakesDelivery = () => undefined as void;
   const relay = store.kind === 'postgres'
     ? new PgReplicaRelay(store, events, { origin: owner, onWake: (at) => scheduler?.wake(at), log: (level, message, fields) => log[level](fields ?? {}, message) })
     : null;
@@ -345,6 +355,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       scheduler?.wake(at);
       relay?.notifyWake(at);
     },
+    // Notifications written: delivered now rather than at the deliverer's next look.
+    onNotificationsWritten: () => engineWakesDelivery(),
     sealAccessDetails: (requestId, integration, details) => sealer.seal(requestId, integration, details),
     log: (level, message, fields) => log[level](fields ?? {}, message),
   });
@@ -372,27 +384,28 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     for (const i of report.integrations) if (i.error) log.error({ integration: i.integration, error: i.error }, 'reconciliation could not list an integration');
     return report;
   };
-  // The notification outbox's channels, for the running configuration (made again when a reload changes them).
-  let channels: { of: NotificationsConfig; channels: Channels } | null = null;
-  const channelsNow = (): Channels | null => {
-    const wanted = engine.config.config.notifications;
-    if (channels?.of !== wanted) {
-      channels?.channels.close();
-      channels = wanted ? { of: wanted, channels: new Channels(wanted, env) } : null;
-    }
-    return channels?.channels ?? null;
-  };
-  const closeChannels = () => {
-    channels?.channels.close();
-    channels = null;
-  };
   // Each person's choice of email: read now, and every half minute (another replica may have taken a change).
   const notificationPreferences = new NotificationPreferences({ store, engine, now: () => clock.now() });
   await notificationPreferences.load();
-  const delivery = new OutboxDelivery({
-    store, now: () => clock.now(), owner, channels: channelsNow, config: () => engine.config, logger: log,
-    onOutcome: (channel, outcome) => metrics.observeDelivery(channel, outcome),
-  });
+  // The outbox's deliveries: in a thread of their own with its own store connection (see
+  // services/delivery-thread.ts), or on this event loop where a thread cannot have one.
+  const tellAdmins = async (row: OutboxRecord, error: string, at: number) => {
+    await tellAdminsOfFailure(store!, engine.config, row, error, at);
+    delivery.wake();
+  };
+  const deliveryLog = (level: 'info' | 'warn' | 'error', fields: Record<string, unknown>, message: string) => log[level](fields, message);
+  const deliverIn = opts.delivery?.in ?? (store.kind === 'sqlite' && store.path === ':memory:' ? 'event-loop' : 'thread');
+  const delivery: Deliverer = deliverIn === 'thread'
+    ? new DeliveryThread({
+      spec: store.kind === 'postgres' ? { kind: 'postgres', url: storeSpec! } : { kind: 'sqlite', path: store.path },
+      owner, env, notifications: () => engine.config.config.notifications ?? null, now: () => clock.now(), log: deliveryLog,
+      onOutcome: (channel, outcome) => metrics.observeDelivery(channel, outcome), onGaveUp: tellAdmins,
+    })
+    : eventLoopDelivery({
+      store, owner, env, notifications: () => engine.config.config.notifications ?? null, now: () => clock.now(), log: deliveryLog,
+      onOutcome: (channel, outcome) => metrics.observeDelivery(channel, outcome), onGaveUp: tellAdmins,
+    });
+  engineWakesDelivery = () => delivery.wake();
   const reconcileEvery = config.settings.reconcileEvery === undefined ? DEFAULT_RECONCILE_EVERY_MS : config.settings.reconcileEvery;
   scheduler = new Scheduler(store, engine, clock, {
     owner, leaseMs, ...opts.scheduler,
@@ -409,8 +422,10 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       ...(signIn ? [{ name: 'identities', everyMs: IDENTITIES_REFRESH_MS, run: refreshIdentities }] : []),
       // Each person is renewed at the provider every settings.oidc.renewEvery; this looks for who is due.
       ...(signIn ? [{ name: 'renewals', everyMs: RENEWALS_CHECK_MS, run: renewSignIns }] : []),
-      // Notifications leave off the request path, from the outbox (see services/outbox-delivery.ts).
-      { name: 'notifications', everyMs: NOTIFICATIONS_EVERY_MS, run: () => delivery.runDue() },
+      // Notifications leave off the request path, from the outbox: the deliverer is woken when
+      // rows are written, and besides looks this often (see services/delivery-thread.ts). A
+      // wake-up does not wait for the pass; a pass that fails is logged where it runs.
+      { name: 'notifications', everyMs: opts.delivery?.pollMs ?? NOTIFICATIONS_EVERY_MS, run: async () => delivery.wake() },
       { name: 'notification-preferences', everyMs: IDENTITIES_REFRESH_MS, run: () => notificationPreferences.load() },
       // Delivered notifications are kept a while for the admins to look at, then deleted (failed ones stay).
       { name: 'outbox-prune', everyMs: OUTBOX_PRUNE_EVERY_MS, run: () => store.pruneOutbox(clock.now() - OUTBOX_KEEP_DELIVERED_MS) },
@@ -420,9 +435,11 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
 
   try {
     await relay?.start();
+    await delivery.start();
     await bootstrapAdminToken(store, dataDir, config, env, log);
   } catch (err) {
     clearInterval(checkpointTimer);
+    await delivery.stop();
     await relay?.stop();
     await registry.close();
     await store.close();
@@ -528,6 +545,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   } catch (err) {
     clearInterval(checkpointTimer);
     await scheduler.stop();
+    await delivery.stop();
     await relay?.stop();
     await registry.close();
     await store.close();
@@ -541,7 +559,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   auditStream?.start();
   let stopped = false;
   return {
-    url, port, engine, store, scheduler, events, integrations, http, reload, health, reconcile: runReconcile, renewSignIns, deliverNotifications: () => delivery.runDue(),
+    url, port, engine, store, scheduler, events, integrations, http, reload, health, reconcile: runReconcile, renewSignIns, deliverNotifications: () => delivery.runDue(), delivery,
     discovery, syncResources: (integration) => discovery.syncNow(integration),
     async stop() {
       if (stopped) return;
@@ -550,8 +568,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       await scheduler!.stop();
       await firstDiscovery;
       await discovery.idle();
-      await delivery.idle();
-      closeChannels();
+      await delivery.stop();
       await auditStream?.stop();
       clearInterval(checkpointTimer);
       await checkpoint();

@@ -79,7 +79,8 @@ export async function startEmbedded(opts: { dir: string; exampleConfigPath: stri
   const parsed = parseConfig(readFileSync(configPath, 'utf8'), configPath);
   const env = embeddedEnv(parsed.ok ? parsed.config : null, opts.env ?? process.env);
   const startedAt = Date.now();
-  const service = await startService({ configPath, dataDir: join(opts.dir, 'data'), port: 0, host: '127.0.0.1', logger: opts.logger, env });
+  // One person's notifications, delivered beside the API: the app's main process is one bundle, with no delivery thread's module.
+  const service = await startService({ configPath, dataDir: join(opts.dir, 'data'), port: 0, host: '127.0.0.1', logger: opts.logger, env, delivery: { in: 'event-loop' } });
   try {
     const overdueRevokes = await countOverdueRevokes(service.store, startedAt).catch(() => 0);
     const { token, record } = await createToken(service.store, userId, 'desktop app (embedded mode)');

@@ -102,13 +102,17 @@ export class EngineContext {
    * its transition is.
    */
   async commit(cs: ChangeSet): Promise<void> {
-    await this.store.commit(await this.withNotifications(cs));
+    const full = await this.withNotifications(cs);
+    await this.store.commit(full);
+    if (full.outbox?.length) this.opts.onNotificationsWritten?.();
   }
 
   /** Writes the notifications of a moment that is no transition (an expiry warning) on their own; written once per key. */
   async notify(entry: AuditInput, r: RequestRecord, suffix: string): Promise<void> {
     const outbox = this.notificationsOf(entry, r, suffix);
-    if (outbox.length) await this.store.commit({ outbox });
+    if (!outbox.length) return;
+    await this.store.commit({ outbox });
+    this.opts.onNotificationsWritten?.();
   }
 
   private async withNotifications(cs: ChangeSet): Promise<ChangeSet> {

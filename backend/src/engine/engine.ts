@@ -92,6 +92,8 @@ export interface EngineOptions {
   sealAccessDetails?: (requestId: string, integration: string, details: Record<string, string>) => Record<string, string>;
   /** Called whenever jobs were created that fall due before the scheduler's next look. */
   onJobsScheduled?: (earliestDueAt: number) => void;
+  /** Called once notifications were written to the outbox (their deliverer need not wait for its next look). */
+  onNotificationsWritten?: () => void;
   log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
 }
 

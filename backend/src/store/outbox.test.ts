@@ -1,7 +1,7 @@
 // The notification outbox on both stores: rows written with a change set once per key,
 // claimed when due and not leased (one claimer each, on PostgreSQL across replicas), finished
-// only by their claimer, retried when failed, pruned once delivered long ago; and each
-// person's choice of email.
+// only by their claimer, retried when failed, pruned once delivered long ago, channels left
+// out of a claim on request; and each person's choice of email.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -53,6 +53,13 @@ async function outbox(s: Store): Promise<void> {
   await s.setEmailPreference('bob "b"', false, T0);
   await s.setEmailPreference('alice', true, T0 + 1);
   assert.deepEqual(await s.listEmailOptOuts(), ['bob "b"']);
+
+  // Channels the deliverer has enough of in hand are left out of a claim (names with quotes included).
+  const odd = `webhook:it's "odd"`;
+  await s.commit({ outbox: [row(10, { channel: odd, key: 'k-odd-10' }), row(11, { key: 'k-email-11' }), row(12, { channel: 'chat:prod', key: 'k-chat-12' })] });
+  const mine = (rows: { key: string }[]) => rows.map((o) => o.key).filter((k) => k.startsWith('k-'));
+  assert.deepEqual(mine(await s.claimOutbox('d', T0 + 8 * MINUTE, MINUTE, 10, [odd, 'chat:prod'])), ['k-email-11']);
+  assert.deepEqual(mine(await s.claimOutbox('d', T0 + 8 * MINUTE, MINUTE, 10, [])), ['k-odd-10', 'k-chat-12'], 'then the others');
 }
 
 test('SQLite: the outbox and email choices', async () => {

@@ -21,14 +21,14 @@ export async function insertOutbox(c: pg.PoolClient, rows: readonly OutboxInput[
   );
 }
 
-export async function claimOutbox(pool: pg.Pool, owner: string, now: number, leaseMs: number, limit: number): Promise<OutboxRecord[]> {
+export async function claimOutbox(pool: pg.Pool, owner: string, now: number, leaseMs: number, limit: number, exceptChannels: readonly string[] = []): Promise<OutboxRecord[]> {
   const rows = await queryRows(
     pool,
     `UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 WHERE key IN (
-       SELECT key FROM outbox WHERE status = 'pending' AND due_at <= $3 AND (lease_until IS NULL OR lease_until < $3)
+       SELECT key FROM outbox WHERE status = 'pending' AND due_at <= $3 AND (lease_until IS NULL OR lease_until < $3) AND NOT (channel = ANY($5::text[]))
        ORDER BY due_at, key COLLATE "C" LIMIT $4 FOR UPDATE SKIP LOCKED
      ) RETURNING *`,
-    [owner, now + leaseMs, now, limit],
+    [owner, now + leaseMs, now, limit, [...exceptChannels]],
   );
   return rows.map(outboxFromRow).sort((a, b) => a.dueAt - b.dueAt || (a.key < b.key ? -1 : 1));
 }

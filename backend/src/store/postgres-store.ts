@@ -426,7 +426,7 @@ export class PostgresStore implements Store {
   async findProvisionedUserBySubject(issuer: string, subject: string): Promise<ProvisionedUser | null> { return signIn.findProvisionedUserBySubject(this.pool, issuer, subject); }
   async listProvisionedUsers(): Promise<ProvisionedUser[]> { return signIn.listProvisionedUsers(this.pool); }
   async saveRenewal(userId: string, r: Renewal): Promise<void> { return signIn.saveRenewal(this.pool, userId, r); }
-  async claimOutbox(owner: string, now: number, leaseMs: number, limit: number): Promise<OutboxRecord[]> { return outbox.claimOutbox(this.pool, owner, now, leaseMs, limit); }
+  async claimOutbox(owner: string, now: number, leaseMs: number, limit: number, exceptChannels: readonly string[] = []): Promise<OutboxRecord[]> { return outbox.claimOutbox(this.pool, owner, now, leaseMs, limit, exceptChannels); }
   async finishOutbox(key: string, owner: string, outcome: OutboxOutcome): Promise<boolean> { return outbox.finishOutbox(this.pool, key, owner, outcome); }
   async retryOutbox(key: string, now: number): Promise<boolean> { return outbox.retryOutbox(this.pool, key, now); }
   async listOutbox(f: OutboxFilter): Promise<OutboxRecord[]> { return outbox.listOutbox(this.pool, f); }

@@ -22,12 +22,13 @@ export class SqliteOutboxWrites {
   constructor(private readonly sql: StatementCache) {}
 
   /** See Store.claimOutbox. */
-  claim(owner: string, now: number, leaseMs: number, limit: number): OutboxRecord[] {
+  claim(owner: string, now: number, leaseMs: number, limit: number, exceptChannels: readonly string[] = []): OutboxRecord[] {
     return this.sql.all(
       `UPDATE outbox SET lease_owner = ?, lease_until = ?, attempts = attempts + 1 WHERE key IN (
-         SELECT key FROM outbox WHERE status = 'pending' AND due_at <= ? AND (lease_until IS NULL OR lease_until < ?) ORDER BY due_at, key LIMIT ?
+         SELECT key FROM outbox WHERE status = 'pending' AND due_at <= ? AND (lease_until IS NULL OR lease_until < ?)
+           AND channel NOT IN (SELECT value FROM json_each(?)) ORDER BY due_at, key LIMIT ?
        ) RETURNING *`,
-      owner, now + leaseMs, now, now, limit,
+      owner, now + leaseMs, now, now, JSON.stringify(exceptChannels), limit,
     ).map(outboxFromRow).sort((a, b) => a.dueAt - b.dueAt || a.key.localeCompare(b.key));
   }
 

@@ -417,7 +417,7 @@ export class SqliteStore implements Store {
   async findProvisionedUserBySubject(issuer: string, subject: string): Promise<ProvisionedUser | null> { return signIn.findProvisionedUserBySubject(this.sql, issuer, subject); }
   async listProvisionedUsers(): Promise<ProvisionedUser[]> { return signIn.listProvisionedUsers(this.sql); }
   async saveRenewal(userId: string, r: Renewal): Promise<void> { this.writer.signIn.saveRenewal(userId, r); }
-  async claimOutbox(owner: string, now: number, leaseMs: number, limit: number): Promise<OutboxRecord[]> { return this.writer.outbox.claim(owner, now, leaseMs, limit); }
+  async claimOutbox(owner: string, now: number, leaseMs: number, limit: number, exceptChannels: readonly string[] = []): Promise<OutboxRecord[]> { return this.writer.outbox.claim(owner, now, leaseMs, limit, exceptChannels); }
   async finishOutbox(key: string, owner: string, outcome: OutboxOutcome): Promise<boolean> { return this.writer.outbox.finish(key, owner, outcome); }
   async retryOutbox(key: string, now: number): Promise<boolean> { return this.writer.outbox.retry(key, now); }
   async listOutbox(f: OutboxFilter): Promise<OutboxRecord[]> { return outbox.listOutbox(this.sql, f); }

@@ -367,9 +367,10 @@ export interface Store {
   /**
    * Takes up to `limit` pending notifications that are due and not leased, leasing them to
    * `owner` until now + leaseMs and counting an attempt each (of several replicas, one takes
-   * each; a delivery that dies is taken again after the lease).
+   * each; a delivery that dies is taken again after the lease). Rows of `exceptChannels` are
+   * left (the deliverer has enough of theirs in hand).
    */
-  claimOutbox(owner: string, now: number, leaseMs: number, limit: number): Promise<OutboxRecord[]>;
+  claimOutbox(owner: string, now: number, leaseMs: number, limit: number, exceptChannels?: readonly string[]): Promise<OutboxRecord[]>;
   /** Records how a claimed delivery ended; false when `owner` no longer held it. */
   finishOutbox(key: string, owner: string, outcome: OutboxOutcome): Promise<boolean>;
   /** A failed notification is pending again, due now, its attempts counted afresh; false when it was not failed. */
