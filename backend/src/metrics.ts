@@ -32,6 +32,7 @@ export class Metrics {
   private readonly integrationDuration: Histogram<'integration_type' | 'operation' | 'outcome'>;
   private readonly deliveries: Counter<'channel' | 'outcome'>;
   private sources: MetricSources | null = null;
+  private writeAdmission: (() => { waiting: number; running: number }) | null = null;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
@@ -103,6 +104,20 @@ export class Metrics {
         for (const { subscriber, lag } of (await read((s) => s.auditStreamLag?.())) ?? []) this.set({ subscriber }, lag);
       },
     });
+    const writes = () => this.writeAdmission?.() ?? { waiting: 0, running: 0 };
+    new Gauge({
+      name: 'lapse_http_writes_waiting', help: 'State-changing API calls waiting for their turn (see the API\'s write admission).', registers,
+      collect() { this.set(writes().waiting); },
+    });
+    new Gauge({
+      name: 'lapse_http_writes_in_progress', help: 'State-changing API calls holding a turn.', registers,
+      collect() { this.set(writes().running); },
+    });
+  }
+
+  /** Where scrapes read the state-changing calls waiting and in progress (set by the API server). */
+  readWriteAdmission(read: () => { waiting: number; running: number }): void {
+    this.writeAdmission = read;
   }
 
   /** Where scrapes read the state of requests and jobs (set once the service is assembled). */

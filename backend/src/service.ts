@@ -100,6 +100,8 @@ export interface ServiceOptions {
    * looks for due rows besides being woken when rows are written (default 500; tests).
    */
   delivery?: { in?: 'thread' | 'event-loop'; pollMs?: number };
+  /** How the API's state-changing calls take turns (tests; see api/write-admission.ts). */
+  writeAdmission?: { concurrency?: number; holdMs?: number; maxWaiting?: number };
   /**
    * The store: `postgres://…` for a PostgreSQL store shared by replicas, `sqlite:PATH` for
    * a SQLite file elsewhere; default LAPSE_DATABASE_URL, else SQLite in the data directory.
@@ -540,6 +542,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       audit: { key: auditKey, checkpointPath },
       auditStream,
       openAccessDetails: (g) => (g.accessDetails === null ? null : sealer.open(g.requestId, g.integration, g.accessDetails)),
+      writeAdmission: opts.writeAdmission,
     });
     await http.listen({ port: opts.port, host: opts.host ?? '127.0.0.1' });
   } catch (err) {

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startService, STORE_FILE, type Service } from '../service.ts';
+import { startService, STORE_FILE, type Service, type ServiceOptions } from '../service.ts';
 import { PostgresStore } from '../store/postgres-store.ts';
 import { silentLogger } from '../logger.ts';
 import { createToken } from '../auth/tokens.ts';
@@ -36,10 +36,10 @@ export interface TestServer {
  * Its store is SQLite in the data directory, or with LAPSE_TEST_STORE=postgres (or `store`)
  * a fresh schema on the test PostgreSQL server.
  */
-export async function startTestServer(opts: { configPath?: string; dir?: string; env?: NodeJS.ProcessEnv; store?: 'sqlite' | 'postgres'; revokeBackoff?: { baseMs: number; capMs: number } } = {}): Promise<TestServer> {
+export async function startTestServer(opts: { configPath?: string; dir?: string; env?: NodeJS.ProcessEnv; store?: 'sqlite' | 'postgres'; revokeBackoff?: { baseMs: number; capMs: number }; writeAdmission?: ServiceOptions['writeAdmission'] } = {}): Promise<TestServer> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'lapse-'));
   const store = (opts.store ?? testStoreKind()) === 'postgres' ? await freshTestStoreUrl() : undefined;
-  const svc = await startService({ configPath: opts.configPath ?? EXAMPLE, dataDir: dir, port: 0, logger: silentLogger, env: { ...(store ? { LAPSE_SECRET_KEY: TEST_SECRET_KEY } : {}), ...opts.env }, store, ...(opts.revokeBackoff ? { revokeBackoff: opts.revokeBackoff } : {}) });
+  const svc = await startService({ configPath: opts.configPath ?? EXAMPLE, dataDir: dir, port: 0, logger: silentLogger, env: { ...(store ? { LAPSE_SECRET_KEY: TEST_SECRET_KEY } : {}), ...opts.env }, store, ...(opts.revokeBackoff ? { revokeBackoff: opts.revokeBackoff } : {}), writeAdmission: opts.writeAdmission });
   const tokens = {} as Record<User, string>;
   for (const u of USERS) tokens[u] = (await createToken(svc.store, u, `test ${u}`)).token;
   return { svc, dir, tokens, as: (user, method, path, body) => call(svc.url, method, path, tokens[user], body) };

@@ -51,6 +51,7 @@ import type { SignInService } from '../services/sign-in.ts';
 import type { MfaEnrolments } from '../services/mfa-enrolment.ts';
 import type { ConfigStatus } from '../../../common/api/types.ts';
 import type { ReloadResult } from '../services/integration-registry.ts';
+import { WriteAdmission, registerWriteAdmission } from './write-admission.ts';
 
 export interface ServerDeps {
   engine: Engine;
@@ -94,7 +95,18 @@ export interface ServerDeps {
   mfaEnrolments: MfaEnrolments;
   /** Each person's choice of email (read by the engine when it writes notifications). */
   notificationPreferences: NotificationPreferences;
+  /** How state-changing calls take turns (default: WRITE_ADMISSION; tests). */
+  writeAdmission?: Partial<typeof WRITE_ADMISSION>;
 }
+
+/**
+ * State-changing calls in progress at once, how long one keeps its turn, and how many may
+ * wait (see write-admission.ts). Eight at a time keep the store's group commits as full as
+ * an unbounded number did (the throughput benchmark, 8 clients, is unchanged; two at a time
+ * cost it a third), while a flood of a thousand calls within a second no longer puts a read
+ * behind all of them (see Benchmarks: notifications).
+ */
+export const WRITE_ADMISSION = { concurrency: 8, holdMs: 100, maxWaiting: 10_000 };
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const { engine, store, clock, logger } = deps;
@@ -121,6 +133,9 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const sso = deps.signIn && publicUrl ? { service: deps.signIn, publicUrl, cookies: sessionCookieNames(publicUrl) } : undefined;
   const users = { isAdmin: (userId: string) => engine.config.isAdmin(userId), isKnown: (userId: string) => engine.config.users.has(userId) };
   registerAuthentication(app, tokens, users, sso && { service: sso.service, name: sso.cookies.session });
+  const admission = new WriteAdmission({ ...WRITE_ADMISSION, ...deps.writeAdmission, timers: globalThis });
+  registerWriteAdmission(app, admission);
+  metrics.readWriteAdmission(() => ({ waiting: admission.queued, running: admission.running }));
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unknown';
     metrics.observeHttp(req.method, route, reply.statusCode, reply.elapsedTime / 1000);
