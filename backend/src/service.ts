@@ -399,7 +399,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const deliverIn = opts.delivery?.in ?? (store.kind === 'sqlite' && store.path === ':memory:' ? 'event-loop' : 'thread');
   const delivery: Deliverer = deliverIn === 'thread'
     ? new DeliveryThread({
-      spec: store.kind === 'postgres' ? { kind: 'postgres', url: storeSpec! } : { kind: 'sqlite', path: store.path },
+      spec: store.kind === 'postgres' ? { kind: 'postgres', url: storeSpec! } : { kind: 'sqlite', path: store.path, writeLock: store.writeLock?.memory },
       owner, env, notifications: () => engine.config.config.notifications ?? null, now: () => clock.now(), log: deliveryLog,
       onOutcome: (channel, outcome) => metrics.observeDelivery(channel, outcome), onGaveUp: tellAdmins,
     })

@@ -10,6 +10,7 @@
 import { Worker } from 'node:worker_threads';
 import type { NotificationsConfig } from '../domain/config.ts';
 import { storeOutbox, type OutboxConnectionSpec } from '../store/outbox-connection.ts';
+import { SharedWriteLock } from '../store/sqlite-write-lock.ts';
 import type { OutboxRecord, Store } from '../store/store.ts';
 import { Channels } from '../notify/channels.ts';
 import { OutboxDelivery, type DeliveryOutcome, type DeliveryReport } from './outbox-delivery.ts';
@@ -125,6 +126,8 @@ export class DeliveryThread implements Deliverer {
     worker.on('error', (err) => this.d.log('error', { error: err.stack ?? String(err) }, 'the delivery thread failed'));
     worker.on('exit', (code) => {
       if (this.worker === worker) this.worker = null;
+      // A thread that ended inside a write leaves the store's write lock to the API's writer.
+      if (this.d.spec.kind === 'sqlite' && this.d.spec.writeLock) new SharedWriteLock(this.d.spec.writeLock).release('delivery');
       this.failWaiting(new Error(`the delivery thread ended (exit code ${code})`));
       if (this.stopping) {
         this.stopped?.();

@@ -6,9 +6,13 @@
 // a deliverer that runs on the API's event loop (the desktop app's embedded server).
 
 import type { OutboxOutcome, OutboxRecord, Store } from './store.ts';
+import { SharedWriteLock } from './sqlite-write-lock.ts';
 
-/** Where the deliverer's connection goes: structured-clonable, so that it can be handed to a worker thread. */
-export type OutboxConnectionSpec = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
+/**
+ * Where the deliverer's connection goes: structured-clonable, so that it can be handed to a
+ * worker thread. On SQLite, `writeLock` is the store's write lock (sqlite-write-lock.ts).
+ */
+export type OutboxConnectionSpec = { kind: 'sqlite'; path: string; writeLock?: SharedArrayBuffer } | { kind: 'postgres'; url: string };
 
 export interface OutboxFinish {
   key: string;
@@ -46,22 +50,34 @@ export async function openOutboxConnection(spec: OutboxConnectionSpec, onPoolErr
     const db = openSqlite(spec.path);
     const sql = new StatementCache(db);
     const writes = new SqliteOutboxWrites(sql);
+    // Each write holds the store's write lock: this thread waits for the API's writer, never the reverse.
+    const lock = spec.writeLock ? new SharedWriteLock(spec.writeLock) : null;
+    const locked = <T>(fn: () => T): T => {
+      const held = lock?.acquire('delivery') ?? false;
+      try {
+        return fn();
+      } finally {
+        if (held) lock!.release('delivery');
+      }
+    };
     return {
-      claim: async (owner, now, leaseMs, limit, exceptChannels) => writes.claim(owner, now, leaseMs, limit, exceptChannels),
+      claim: async (owner, now, leaseMs, limit, exceptChannels) => locked(() => writes.claim(owner, now, leaseMs, limit, exceptChannels)),
       finish: async (owner, done) => {
         if (done.length === 0) return [];
-        db.exec('BEGIN IMMEDIATE');
-        try {
-          const out = done.map((d) => writes.finish(d.key, owner, d.outcome));
-          db.exec('COMMIT');
-          return out;
-        } catch (err) {
-          db.exec('ROLLBACK');
-          throw err;
-        }
+        return locked(() => {
+          db.exec('BEGIN IMMEDIATE');
+          try {
+            const out = done.map((d) => writes.finish(d.key, owner, d.outcome));
+            db.exec('COMMIT');
+            return out;
+          } catch (err) {
+            db.exec('ROLLBACK');
+            throw err;
+          }
+        });
       },
       releaseLeases: async (owner) => {
-        sql.run('UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?', owner);
+        locked(() => sql.run('UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?', owner));
       },
       close: async () => {
         sql.clear();

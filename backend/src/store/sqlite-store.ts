@@ -41,6 +41,7 @@ import * as outbox from './sqlite-outbox.ts';
 import * as auditStream from './sqlite-audit-stream.ts';
 import * as inventory from './sqlite-inventory.ts';
 import { WalCheckpointer } from './wal-checkpointer.ts';
+import { SharedWriteLock } from './sqlite-write-lock.ts';
 import type { LapseEvent } from '../engine/events.ts';
 
 /**
@@ -60,12 +61,20 @@ export const TOKEN_CACHE_MS = 1000;
 /** Turns of the event loop a commit waits at most for more change sets to join it. */
 const MAX_GATHER_TURNS = 8;
 
+/**
+ * How long a write waits at most, a turn of the event loop at a time, while the delivery
+ * thread holds the write lock; then it waits on the lock itself, blocking.
+ */
+const MAX_LOCKED_WAIT_MS = 50;
+
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   private readonly db: Database.Database;
   private readonly sql: StatementCache;
   private readonly writer: SqliteWriter;
   private readonly checkpointer: WalCheckpointer | null;
+  /** The file's write lock, shared with the delivery thread's connection (null in memory, where there is no other). */
+  readonly writeLock: SharedWriteLock | null;
 
   private readonly tokenCacheMs: number;
   private readonly locks = new KeyedMutex();
@@ -75,7 +84,8 @@ export class SqliteStore implements Store {
     this.tokenCacheMs = opts.tokenCacheMs ?? TOKEN_CACHE_MS;
     this.db = openSqlite(path);
     this.sql = new StatementCache(this.db);
-    this.writer = new SqliteWriter(this.db, this.sql, opts.auditKey ?? null);
+    this.writeLock = path === ':memory:' ? null : new SharedWriteLock();
+    this.writer = new SqliteWriter(this.db, this.sql, opts.auditKey ?? null, this.writeLock);
     this.checkpointer = path === ':memory:' ? null : new WalCheckpointer(path);
   }
 
@@ -115,6 +125,16 @@ export class SqliteStore implements Store {
     });
   }
 
+  /**
+   * Waits, a turn of the event loop at a time, while the delivery thread holds the write
+   * lock (for one short transaction; MAX_LOCKED_WAIT_MS at most), so that the write that
+   * follows does not block the event loop.
+   */
+  private async writable(): Promise<void> {
+    const since = performance.now();
+    while (this.writeLock?.heldBy('delivery') && performance.now() - since < MAX_LOCKED_WAIT_MS) await new Promise(setImmediate);
+  }
+
   private pending: { cs: ChangeSet; resolve: () => void; reject: (err: unknown) => void }[] = [];
   private flushScheduled = false;
 
@@ -124,14 +144,24 @@ export class SqliteStore implements Store {
     // A commit costs mostly the pages it writes, and change sets committed together share
     // pages. So while more keep arriving (other requests under way), the commit waits
     // another turn of the event loop — a few turns at most, and never past a full batch.
+    // While the delivery thread writes, it waits turns too, rather than block the event loop
+    // on the lock.
     let seen = 0;
     let turns = 0;
+    let lockedSince = 0;
     const tick = () => {
       if (this.pending.length > seen && this.pending.length < MAX_BATCH && turns < MAX_GATHER_TURNS) {
         seen = this.pending.length;
         turns++;
         setImmediate(tick);
         return;
+      }
+      if (this.writeLock?.heldBy('delivery')) {
+        lockedSince ||= performance.now();
+        if (performance.now() - lockedSince < MAX_LOCKED_WAIT_MS) {
+          setImmediate(tick);
+          return;
+        }
       }
       this.flushScheduled = false;
       this.flush();
@@ -250,14 +280,17 @@ export class SqliteStore implements Store {
   }
 
   async claimDueJobs(now: number, owner: string, leaseUntil: number, limit: number): Promise<JobRecord[]> {
+    await this.writable();
     return this.writer.claimDueJobs(now, owner, leaseUntil, limit);
   }
 
   async renewLeases(ids: string[], owner: string, leaseUntil: number): Promise<number> {
+    await this.writable();
     return this.writer.renewLeases(ids, owner, leaseUntil);
   }
 
   async rescheduleJob(id: string, owner: string, dueAt: number, lastError: string | null): Promise<boolean> {
+    await this.writable();
     return this.writer.rescheduleJob(id, owner, dueAt, lastError);
   }
 
@@ -295,6 +328,7 @@ export class SqliteStore implements Store {
   }
 
   async appendAudit(events: AuditInput[]): Promise<void> {
+    await this.writable();
     this.writer.appendAudit(events);
   }
 

@@ -13,6 +13,7 @@ import { auditFromRow, authenticationColumns, jobFromRow, warningOffsetsColumn }
 import { SqliteSignInWrites } from './sqlite-sign-in.ts';
 import { SqliteMfaWrites } from './sqlite-mfa.ts';
 import { insertOutbox, SqliteOutboxWrites } from './sqlite-outbox.ts';
+import type { SharedWriteLock } from './sqlite-write-lock.ts';
 
 /** How one change set of a batch ended: null when committed, else why nothing of it was written. */
 export type CommitOutcome = unknown;
@@ -50,9 +51,11 @@ export class SqliteWriter {
 
   /**
    * `sql`: the statements of the store's connection `db`, shared with its reads. `auditKey`:
-   * the audit chain's key (null: this store cannot append audit events).
+   * the audit chain's key (null: this store cannot append audit events). `lock`: the file's
+   * write lock shared with the delivery thread's connection (sqlite-write-lock.ts), taken
+   * around each transaction.
    */
-  constructor(private readonly db: Database.Database, private readonly sql: StatementCache, private readonly auditKey: Buffer | null) {
+  constructor(private readonly db: Database.Database, private readonly sql: StatementCache, private readonly auditKey: Buffer | null, private readonly lock: SharedWriteLock | null = null) {
     this.signIn = new SqliteSignInWrites(sql);
     this.mfa = new SqliteMfaWrites(sql);
     this.outbox = new SqliteOutboxWrites(sql);
@@ -76,6 +79,15 @@ export class SqliteWriter {
   }
 
   private transaction<T>(fn: () => T): T {
+    const locked = this.lock?.acquire('api') ?? false;
+    try {
+      return this.transactionLocked(fn);
+    } finally {
+      if (locked) this.lock!.release('api');
+    }
+  }
+
+  private transactionLocked<T>(fn: () => T): T {
     this.db.exec('BEGIN IMMEDIATE');
     this.txHead = null;
     try {
