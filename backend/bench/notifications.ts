@@ -1,11 +1,14 @@
-// `npm run bench -- notifications`: a burst of 1,000 auto-approved requests with email (a
-// local SMTP server) and a lifecycle webhook configured. The API's p99 during the burst beside
-// its p99 at rest (a probe of GET /api/v1/me, same run), and the time from each transition to
-// its delivery at the receiver (in the burst, and for requests sent one at a time after it)
-// beside a bare POST to the same receiver. The server is a process of its own; the probe runs
-// in a worker thread (probe-worker.ts), so that the burst's clients on this thread do not
-// delay its timings; the receivers (notification-receivers.ts), standing for other
-// machines, are a process of their own at a lower priority.
+// `npm run bench -- notifications`: bursts of 1,000 auto-approved requests with email (a
+// local SMTP server) and a lifecycle webhook configured, beside the same without them. Two
+// bursts per server: the issue's (1,000 requests sent within one second, one every
+// millisecond, each without waiting for the others) and a saturating one (8 clients as fast
+// as they go). The API's p99 during each beside its p99 at rest (a probe of GET
+// /api/v1/me, same run), while the deliveries run after it, and the time from each
+// transition to its delivery at the receiver (in each burst, and for requests sent one at a
+// time after them) beside a bare POST to the same receiver. The server is a process of its
+// own; the probe runs in a worker thread (probe-worker.ts), so that the burst's clients on
+// this thread do not delay its timings; the receivers (notification-receivers.ts), standing
+// for other machines, are a process of their own at a lower priority.
 
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -51,7 +54,16 @@ export async function notificationsBench(report: Report): Promise<void> {
   prober.on('error', (err) => probeFailed?.(err));
   const hookUrl = `http://127.0.0.1:${ports.hookPort}/hook`;
 
-  /** Starts a server on `configPath`, measures the probe at rest, then during the burst. */
+  /** One request of the burst: user u(i % 8) asks for one of 400 databases, read or write. */
+  const post = (url: string, tokens: string[], i: number, duration = '1h') => httpCall(`${url}/api/v1/requests`, 'POST', tokens[i % tokens.length]!, { flowId: 'auto', entitlements: [{ integration: 'demo', resourceType: 'database', resource: `db${i % 400}`, permission: i % 800 < 400 ? 'read' : 'write' }], duration });
+  const allDelivered = async (count: number, probe: (ms: number) => Promise<number[]>): Promise<number[]> => {
+    const during: number[] = [];
+    const deadline = Date.now() + 120_000;
+    while ((delivered.size < count || mails < count) && Date.now() < deadline) during.push(...(await probe(200)));
+    return during;
+  };
+
+  /** Starts a server, measures the probe at rest, during each burst and while its deliveries run. */
   const burstOn = async (label: string, withNotifications: boolean) => {
     const dir = tempDir(label);
     const configPath = writeTeamConfig(dir, 50, 400);
@@ -66,44 +78,75 @@ export async function notificationsBench(report: Report): Promise<void> {
       prober.once('message', resolve);
       prober.postMessage({ url: `${server.url}/api/v1/me`, token: probeToken, durationMs });
     });
+    const deliveredBefore = delivered.size;
     try {
       await probe(1000); // warm-up
       const rest = await probe(3000);
-      // The burst: 8 clients, 1,000 requests as fast as they go, while the probe measures.
+
+      // The issue's burst: 1,000 requests sent within one second, one every millisecond,
+      // each without waiting for the ones before (as many clients as it takes).
+      const pacedWindow = { from: Date.now(), to: 0 };
+      const pacedStart = performance.now();
+      const pacedPosts: number[] = [];
+      const paced = Promise.all(Array.from({ length: BURST }, async (_, i) => {
+        const due = pacedStart + (i * 1000) / BURST;
+        if (due > performance.now()) await sleep(due - performance.now());
+        const t = performance.now();
+        const res = await post(server.url, tokens, i);
+        if (res.status !== 201) throw new Error(`POST /requests: HTTP ${res.status} ${res.body}`);
+        pacedPosts.push(performance.now() - t);
+      }));
+      let pacedDone = false;
+      void paced.then(() => { pacedDone = true; }, () => { pacedDone = true; });
+      const duringPaced: number[] = [];
+      while (!pacedDone) duringPaced.push(...(await probe(100)));
+      await paced;
+      const pacedSeconds = (performance.now() - pacedStart) / 1000;
+      pacedWindow.to = Date.now();
+      const afterPaced = withNotifications ? await allDelivered(deliveredBefore + BURST, probe) : [];
+
+      // A saturating burst: 8 clients, 1,000 requests as fast as they go (the server's ceiling).
+      const saturatedWindow = { from: Date.now(), to: 0 };
       let next = 0;
       const burstStart = performance.now();
       const posts: number[] = [];
       let done = false;
-      const burst = Promise.all(Array.from({ length: 8 }, async (_, c) => {
+      const burst = Promise.all(Array.from({ length: 8 }, async () => {
         while (next < BURST) {
           const i = next++;
           const t = performance.now();
-          await httpCall(`${server.url}/api/v1/requests`, 'POST', tokens[c]!, { flowId: 'auto', entitlements: [{ integration: 'demo', resourceType: 'database', resource: `db${i % 400}`, permission: i % 800 < 400 ? 'read' : 'write' }], duration: '1h' });
+          await post(server.url, tokens, BURST + i);
           posts.push(performance.now() - t);
         }
       })).then(() => { done = true; });
       const during: number[] = [];
-      while (!done) during.push(...(await probe(200)));
+      while (!done) during.push(...(await probe(100)));
       await burst;
       const seconds = (performance.now() - burstStart) / 1000;
+      saturatedWindow.to = Date.now();
       // The deliveries go on after the burst: the probe measures the API while they run alone.
-      const delivering: number[] = [];
+      const delivering = withNotifications ? await allDelivered(deliveredBefore + 2 * BURST, probe) : [];
       const oneAtATime: number[] = [];
       if (withNotifications) {
-        const deadline = Date.now() + 120_000;
-        while ((delivered.size < BURST || mails < BURST) && Date.now() < deadline) delivering.push(...(await probe(200)));
         // Then requests one at a time, nothing else going on: each one's transition to its
         // webhook delivery (how long a notification waits for its deliverer to look).
         for (let i = 0; i < QUIET; i++) {
           const before = new Set(delivered.keys());
           const t = Date.now();
-          await httpCall(`${server.url}/api/v1/requests`, 'POST', tokens[0]!, { flowId: 'auto', entitlements: [{ integration: 'demo', resourceType: 'database', resource: `db${i % 400}`, permission: 'read' }], duration: '2h' });
+          await post(server.url, tokens.slice(0, 1), i, '2h');
           while (delivered.size === before.size && Date.now() - t < 5000) await sleep(1);
           for (const [key, at] of delivered) if (!before.has(key)) oneAtATime.push(at - (transitionAt.get(key) ?? at));
           await sleep(20);
         }
       }
-      return { rest: summarize(rest), during: summarize(during), delivering: summarize(delivering.length ? delivering : [NaN]), seconds, posts: summarize(posts), oneAtATime: summarize(oneAtATime.length ? oneAtATime : [NaN]) };
+      const orNaN = (v: number[]) => summarize(v.length ? v : [NaN]);
+      return {
+        rest: summarize(rest),
+        paced: { during: summarize(duringPaced), seconds: pacedSeconds, posts: summarize(pacedPosts), after: orNaN(afterPaced), window: pacedWindow },
+        saturated: { during: summarize(during), seconds, posts: summarize(posts), window: saturatedWindow },
+        delivering: orNaN(delivering),
+        oneAtATime: orNaN(oneAtATime),
+      };
     } finally {
       await server.stop();
     }
@@ -118,16 +161,28 @@ export async function notificationsBench(report: Report): Promise<void> {
       await fetch(hookUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
       bare.push(performance.now() - t);
     }
-    const toDelivery = [...delivered].slice(0, BURST).map(([key, at]) => at - (transitionAt.get(key) ?? at));
-    const d = summarize(toDelivery);
+    const toDelivery = (w: { from: number; to: number }) => summarize([...delivered].flatMap(([key, at]) => {
+      const from = transitionAt.get(key);
+      return from !== undefined && from >= w.from && from <= w.to ? [at - from] : [];
+    }));
+    const dp = toDelivery(withN.paced.window);
+    const ds = toDelivery(withN.saturated.window);
     const b = summarize(bare);
-    report('burst without notifications', `${BURST} requests in ${without.seconds.toFixed(1)} s; GET /api/v1/me p99 at rest ${ms(without.rest.p99)}, during ${ms(without.during.p99)}`);
-    report('burst with email and a webhook', `${BURST} requests in ${withN.seconds.toFixed(1)} s; GET /api/v1/me p99 at rest ${ms(withN.rest.p99)}, during the burst ${ms(withN.during.p99)}, while the deliveries run after it ${ms(withN.delivering.p99)} (${withN.delivering.n} probes)`);
-    report('API p99 during the burst / at rest, with notifications', (withN.during.p99 / withN.rest.p99).toFixed(2), '≤ 2');
-    report('API p99 during the burst, with / without notifications', (withN.during.p99 / without.during.p99).toFixed(2));
-    report('API p99 while deliveries run / at rest', (withN.delivering.p99 / withN.rest.p99).toFixed(2), '≤ 2');
-    report('delivered', `${delivered.size} webhooks, ${mails} mails of ${BURST + QUIET} each`);
-    report('transition to webhook delivery p50 / p99 (the burst)', `${ms(d.p50)} / ${ms(d.p99)}`);
+    const x = (a: number, c: number) => (a / c).toFixed(2);
+    report('at rest: GET /api/v1/me p99, without / with notifications', `${ms(without.rest.p99)} / ${ms(withN.rest.p99)}`);
+    report(`${BURST} requests within a second (one every ${1000 / BURST} ms)`, `sent in ${without.paced.seconds.toFixed(2)} s / ${withN.paced.seconds.toFixed(2)} s without / with notifications; POST p50 ${ms(withN.paced.posts.p50)}, p99 ${ms(withN.paced.posts.p99)} with`);
+    report('  GET /api/v1/me p99 during it, without / with notifications', `${ms(without.paced.during.p99)} / ${ms(withN.paced.during.p99)} (${withN.paced.during.n} probes with)`);
+    report('  API p99 during the burst / at rest, with notifications', x(withN.paced.during.p99, withN.rest.p99), '≤ 2');
+    report('  API p99 during the burst, with / without notifications', x(withN.paced.during.p99, without.paced.during.p99));
+    report('  API p99 while its deliveries run / at rest', x(withN.paced.after.p99, withN.rest.p99), '≤ 2');
+    report('  transition to webhook delivery p50 / p99', `${ms(dp.p50)} / ${ms(dp.p99)} (${dp.n} deliveries)`);
+    report(`${BURST} requests as fast as 8 clients go (saturating)`, `in ${without.saturated.seconds.toFixed(2)} s / ${withN.saturated.seconds.toFixed(2)} s without / with notifications; POST p50 ${ms(withN.saturated.posts.p50)}, p99 ${ms(withN.saturated.posts.p99)} with`);
+    report('  GET /api/v1/me p99 during it, without / with notifications', `${ms(without.saturated.during.p99)} / ${ms(withN.saturated.during.p99)}`);
+    report('  API p99 during the burst / at rest, with notifications', x(withN.saturated.during.p99, withN.rest.p99));
+    report('  API p99 during the burst, with / without notifications', x(withN.saturated.during.p99, without.saturated.during.p99));
+    report('  API p99 while its deliveries run / at rest', `${x(withN.delivering.p99, withN.rest.p99)} (${withN.delivering.n} probes)`);
+    report('  transition to webhook delivery p50 / p99', `${ms(ds.p50)} / ${ms(ds.p99)} (${ds.n} deliveries)`);
+    report('delivered', `${delivered.size} webhooks, ${mails} mails of ${2 * BURST + QUIET} each`);
     report(`transition to webhook delivery p50 / p99 (${QUIET} requests one at a time)`, `${ms(withN.oneAtATime.p50)} / ${ms(withN.oneAtATime.p99)}`);
     report('bare POST to the receiver p50 / p99', `${ms(b.p50)} / ${ms(b.p99)}`);
   } finally {
