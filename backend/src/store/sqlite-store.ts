@@ -135,6 +135,12 @@ export class SqliteStore implements Store {
     while (this.writeLock?.heldBy('delivery') && performance.now() - since < MAX_LOCKED_WAIT_MS) await new Promise(setImmediate);
   }
 
+  /** Runs a write outside a group commit: after the delivery thread's write under way, if any, and under the write lock. */
+  private async write<T>(fn: () => T): Promise<T> {
+    await this.writable();
+    return this.writer.locked(fn);
+  }
+
   private pending: { cs: ChangeSet; resolve: () => void; reject: (err: unknown) => void }[] = [];
   private flushScheduled = false;
 
@@ -280,18 +286,15 @@ export class SqliteStore implements Store {
   }
 
   async claimDueJobs(now: number, owner: string, leaseUntil: number, limit: number): Promise<JobRecord[]> {
-    await this.writable();
-    return this.writer.claimDueJobs(now, owner, leaseUntil, limit);
+    return this.write(() => this.writer.claimDueJobs(now, owner, leaseUntil, limit));
   }
 
   async renewLeases(ids: string[], owner: string, leaseUntil: number): Promise<number> {
-    await this.writable();
-    return this.writer.renewLeases(ids, owner, leaseUntil);
+    return this.write(() => this.writer.renewLeases(ids, owner, leaseUntil));
   }
 
   async rescheduleJob(id: string, owner: string, dueAt: number, lastError: string | null): Promise<boolean> {
-    await this.writable();
-    return this.writer.rescheduleJob(id, owner, dueAt, lastError);
+    return this.write(() => this.writer.rescheduleJob(id, owner, dueAt, lastError));
   }
 
   /** The earliest due time among jobs nobody holds (lapsed leases are found by the scheduler's regular look). */
@@ -311,15 +314,15 @@ export class SqliteStore implements Store {
   }
 
   async releaseAllLeases(owner?: string): Promise<number> {
-    return this.writer.releaseAllLeases(owner);
+    return this.write(() => this.writer.releaseAllLeases(owner));
   }
 
   async retryBackedOffRevokesNow(now: number): Promise<number> {
-    return this.writer.retryBackedOffRevokesNow(now);
+    return this.write(() => this.writer.retryBackedOffRevokesNow(now));
   }
 
   async retryRevokesOfRequestNow(requestId: string, now: number): Promise<number> {
-    return this.writer.retryRevokesOfRequestNow(requestId, now);
+    return this.write(() => this.writer.retryRevokesOfRequestNow(requestId, now));
   }
 
   async jobsOfRequest(requestId: string): Promise<JobRecord[]> {
@@ -328,8 +331,7 @@ export class SqliteStore implements Store {
   }
 
   async appendAudit(events: AuditInput[]): Promise<void> {
-    await this.writable();
-    this.writer.appendAudit(events);
+    return this.write(() => this.writer.appendAudit(events));
   }
 
 
@@ -378,15 +380,15 @@ export class SqliteStore implements Store {
   }
 
   async insertFavorite(f: Favorite): Promise<void> {
-    this.writer.insertFavorite(f);
+    return this.write(() => this.writer.insertFavorite(f));
   }
 
   async updateFavorite(f: Favorite): Promise<boolean> {
-    return this.writer.updateFavorite(f);
+    return this.write(() => this.writer.updateFavorite(f));
   }
 
   async deleteFavorite(owner: string, id: string): Promise<boolean> {
-    return this.writer.deleteFavorite(owner, id);
+    return this.write(() => this.writer.deleteFavorite(owner, id));
   }
 
   async listFavorites(owner: string): Promise<Favorite[]> {
@@ -399,7 +401,7 @@ export class SqliteStore implements Store {
   }
 
   async insertToken(t: TokenRecord, secretHash: string): Promise<void> {
-    this.writer.insertToken(t, secretHash);
+    return this.write(() => this.writer.insertToken(t, secretHash));
   }
 
   async findTokenByHash(secretHash: string): Promise<TokenRecord | null> {
@@ -426,61 +428,61 @@ export class SqliteStore implements Store {
   }
 
   async revokeToken(id: string, at: number): Promise<boolean> {
-    const revoked = this.writer.revokeToken(id, at);
+    const revoked = await this.write(() => this.writer.revokeToken(id, at));
     for (const [hash, cached] of this.tokens) if (cached.record.id === id) this.tokens.delete(hash);
     return revoked;
   }
 
   async touchToken(id: string, at: number): Promise<void> {
-    this.writer.touchToken(id, at);
+    await this.write(() => this.writer.touchToken(id, at));
     for (const cached of this.tokens.values()) if (cached.record.id === id) cached.record.lastUsedAt = at;
   }
 
   // Sessions, sign-in attempts and provisioned users: in sqlite-sign-in.ts (writes through the writer).
-  async insertSession(s: SessionRecord): Promise<void> { this.writer.signIn.insertSession(s); }
+  async insertSession(s: SessionRecord): Promise<void> { return this.write(() => this.writer.signIn.insertSession(s)); }
   async findSession(id: string): Promise<SessionRecord | null> { return signIn.findSession(this.sql, id); }
-  async touchSession(id: string, at: number): Promise<void> { this.writer.signIn.touchSession(id, at); }
-  async revokeSession(id: string, at: number, reason: string): Promise<boolean> { return this.writer.signIn.revokeSession(id, at, reason); }
-  async revokeSessionsOf(userId: string, at: number, reason: string): Promise<number> { return this.writer.signIn.revokeSessionsOf(userId, at, reason); }
+  async touchSession(id: string, at: number): Promise<void> { return this.write(() => this.writer.signIn.touchSession(id, at)); }
+  async revokeSession(id: string, at: number, reason: string): Promise<boolean> { return this.write(() => this.writer.signIn.revokeSession(id, at, reason)); }
+  async revokeSessionsOf(userId: string, at: number, reason: string): Promise<number> { return this.write(() => this.writer.signIn.revokeSessionsOf(userId, at, reason)); }
   async listSessionsOf(userId: string, now: number): Promise<SessionRecord[]> { return signIn.listSessionsOf(this.sql, userId, now); }
-  async pruneSessions(before: number): Promise<number> { return this.writer.signIn.pruneSessions(before); }
-  async saveSignInAttempt(a: SignInAttempt): Promise<void> { this.writer.signIn.saveSignInAttempt(a); }
-  async takeSignInAttempt(state: string, now: number): Promise<SignInAttempt | null> { return this.writer.signIn.takeSignInAttempt(state, now); }
-  async saveProvisionedUser(u: ProvisionedUser): Promise<void> { this.writer.signIn.saveProvisionedUser(u); }
+  async pruneSessions(before: number): Promise<number> { return this.write(() => this.writer.signIn.pruneSessions(before)); }
+  async saveSignInAttempt(a: SignInAttempt): Promise<void> { return this.write(() => this.writer.signIn.saveSignInAttempt(a)); }
+  async takeSignInAttempt(state: string, now: number): Promise<SignInAttempt | null> { return this.write(() => this.writer.signIn.takeSignInAttempt(state, now)); }
+  async saveProvisionedUser(u: ProvisionedUser): Promise<void> { return this.write(() => this.writer.signIn.saveProvisionedUser(u)); }
   async findProvisionedUser(id: string): Promise<ProvisionedUser | null> { return signIn.findProvisionedUser(this.sql, id); }
   async findProvisionedUserBySubject(issuer: string, subject: string): Promise<ProvisionedUser | null> { return signIn.findProvisionedUserBySubject(this.sql, issuer, subject); }
   async listProvisionedUsers(): Promise<ProvisionedUser[]> { return signIn.listProvisionedUsers(this.sql); }
-  async saveRenewal(userId: string, r: Renewal): Promise<void> { this.writer.signIn.saveRenewal(userId, r); }
-  async claimOutbox(owner: string, now: number, leaseMs: number, limit: number, exceptChannels: readonly string[] = []): Promise<OutboxRecord[]> { return this.writer.outbox.claim(owner, now, leaseMs, limit, exceptChannels); }
-  async finishOutbox(key: string, owner: string, outcome: OutboxOutcome): Promise<boolean> { return this.writer.outbox.finish(key, owner, outcome); }
-  async retryOutbox(key: string, now: number): Promise<boolean> { return this.writer.outbox.retry(key, now); }
+  async saveRenewal(userId: string, r: Renewal): Promise<void> { return this.write(() => this.writer.signIn.saveRenewal(userId, r)); }
+  async claimOutbox(owner: string, now: number, leaseMs: number, limit: number, exceptChannels: readonly string[] = []): Promise<OutboxRecord[]> { return this.write(() => this.writer.outbox.claim(owner, now, leaseMs, limit, exceptChannels)); }
+  async finishOutbox(key: string, owner: string, outcome: OutboxOutcome): Promise<boolean> { return this.write(() => this.writer.outbox.finish(key, owner, outcome)); }
+  async retryOutbox(key: string, now: number): Promise<boolean> { return this.write(() => this.writer.outbox.retry(key, now)); }
   async listOutbox(f: OutboxFilter): Promise<OutboxRecord[]> { return outbox.listOutbox(this.sql, f); }
   async outboxCounts(): Promise<Record<OutboxRecord['status'], number>> { return outbox.outboxCounts(this.sql); }
-  async setEmailPreference(userId: string, email: boolean, at: number): Promise<void> { this.writer.outbox.setEmailPreference(userId, email, at); }
+  async setEmailPreference(userId: string, email: boolean, at: number): Promise<void> { return this.write(() => this.writer.outbox.setEmailPreference(userId, email, at)); }
   async listEmailOptOuts(): Promise<string[]> { return outbox.listEmailOptOuts(this.sql); }
-  async pruneOutbox(before: number): Promise<number> { return this.writer.outbox.prune(before); }
+  async pruneOutbox(before: number): Promise<number> { return this.write(() => this.writer.outbox.prune(before)); }
   async findRenewal(userId: string): Promise<Renewal | null> { return signIn.findRenewal(this.sql, userId); }
-  async claimDueRenewals(now: number, leaseMs: number, limit: number): Promise<DueRenewal[]> { return this.writer.signIn.claimDueRenewals(now, leaseMs, limit); }
+  async claimDueRenewals(now: number, leaseMs: number, limit: number): Promise<DueRenewal[]> { return this.write(() => this.writer.signIn.claimDueRenewals(now, leaseMs, limit)); }
 
   async useMfaStep(userId: string, step: number): Promise<boolean> {
-    return this.writer.useMfaStep(userId, step);
+    return this.write(() => this.writer.useMfaStep(userId, step));
   }
 
   async countMfaAttempts(userId: string, delta: 1 | -1, now: number, windowMs: number): Promise<{ count: number; since: number }> {
-    return this.writer.countMfaAttempts(userId, delta, now, windowMs);
+    return this.write(() => this.writer.countMfaAttempts(userId, delta, now, windowMs));
   }
 
   // TOTP self-enrolments: in sqlite-mfa.ts (writes through the writer).
   async getMfaEnrolment(userId: string): Promise<MfaEnrolment | null> { return mfa.getMfaEnrolment(this.sql, userId); }
-  async startMfaEnrolment(userId: string, secret: string, at: number): Promise<boolean> { return this.writer.mfa.startMfaEnrolment(userId, secret, at); }
-  async confirmMfaEnrolment(userId: string, secret: string, at: number): Promise<boolean> { return this.writer.mfa.confirmMfaEnrolment(userId, secret, at); }
-  async deleteMfaEnrolment(userId: string, state?: MfaEnrolment['state']): Promise<MfaEnrolment | null> { return this.writer.mfa.deleteMfaEnrolment(userId, state); }
+  async startMfaEnrolment(userId: string, secret: string, at: number): Promise<boolean> { return this.write(() => this.writer.mfa.startMfaEnrolment(userId, secret, at)); }
+  async confirmMfaEnrolment(userId: string, secret: string, at: number): Promise<boolean> { return this.write(() => this.writer.mfa.confirmMfaEnrolment(userId, secret, at)); }
+  async deleteMfaEnrolment(userId: string, state?: MfaEnrolment['state']): Promise<MfaEnrolment | null> { return this.write(() => this.writer.mfa.deleteMfaEnrolment(userId, state)); }
 
   // The events stream's recent past (replay): in sqlite-events.ts.
-  async appendEvents(list: LapseEvent[]): Promise<void> { events.appendEvents(this.sql, list); }
+  async appendEvents(list: LapseEvent[]): Promise<void> { return this.write(() => events.appendEvents(this.sql, list)); }
   async findEvent(id: string): Promise<KeptEvent | null> { return events.findEvent(this.sql, id); }
   async eventsAfter(seq: number, limit: number): Promise<KeptEvent[]> { return events.eventsAfter(this.sql, seq, limit); }
-  async pruneEvents(before: number): Promise<number> { return events.pruneEvents(this.sql, before); }
+  async pruneEvents(before: number): Promise<number> { return this.write(() => events.pruneEvents(this.sql, before)); }
 
   async getMeta(key: string): Promise<string | null> {
     const row = this.get('SELECT value FROM meta WHERE key = ?', key);
@@ -488,25 +490,25 @@ export class SqliteStore implements Store {
   }
 
   async setMetaIfAbsent(key: string, value: string): Promise<boolean> {
-    return this.writer.setMetaIfAbsent(key, value);
+    return this.write(() => this.writer.setMetaIfAbsent(key, value));
   }
 
   async setMeta(key: string, value: string): Promise<void> {
-    this.writer.setMeta(key, value);
+    return this.write(() => this.writer.setMeta(key, value));
   }
 
   // The audit stream's cursors: in sqlite-audit-stream.ts (one statement each on this connection).
-  async claimAuditStream(subscriber: string, owner: string, now: number, leaseUntil: number): Promise<AuditStreamCursor | null> { return auditStream.claimAuditStream(this.sql, subscriber, owner, now, leaseUntil); }
-  async advanceAuditStream(subscriber: string, owner: string, seq: number, at: number): Promise<boolean> { return auditStream.advanceAuditStream(this.sql, subscriber, owner, seq, at); }
-  async failAuditStream(subscriber: string, owner: string, error: string, at: number, retryAt: number): Promise<boolean> { return auditStream.failAuditStream(this.sql, subscriber, owner, error, at, retryAt); }
-  async releaseAuditStream(subscriber: string, owner: string): Promise<void> { auditStream.releaseAuditStream(this.sql, subscriber, owner); }
+  async claimAuditStream(subscriber: string, owner: string, now: number, leaseUntil: number): Promise<AuditStreamCursor | null> { return this.write(() => auditStream.claimAuditStream(this.sql, subscriber, owner, now, leaseUntil)); }
+  async advanceAuditStream(subscriber: string, owner: string, seq: number, at: number): Promise<boolean> { return this.write(() => auditStream.advanceAuditStream(this.sql, subscriber, owner, seq, at)); }
+  async failAuditStream(subscriber: string, owner: string, error: string, at: number, retryAt: number): Promise<boolean> { return this.write(() => auditStream.failAuditStream(this.sql, subscriber, owner, error, at, retryAt)); }
+  async releaseAuditStream(subscriber: string, owner: string): Promise<void> { return this.write(() => auditStream.releaseAuditStream(this.sql, subscriber, owner)); }
   async listAuditStreams(): Promise<AuditStreamCursor[]> { return auditStream.listAuditStreams(this.sql); }
-  async claimDiscovery(integration: string, owner: string, now: number, leaseUntil: number, nextAt: number, force: boolean): Promise<boolean> { return inventory.claimDiscovery(this.sql, integration, owner, now, leaseUntil, nextAt, force); }
+  async claimDiscovery(integration: string, owner: string, now: number, leaseUntil: number, nextAt: number, force: boolean): Promise<boolean> { return this.write(() => inventory.claimDiscovery(this.sql, integration, owner, now, leaseUntil, nextAt, force)); }
   async writeInventory(integration: string, owner: string, rows: NewInventoryRow[], seenAt: number, leaseUntil: number): Promise<boolean> {
-    return this.writer.inTransaction(() => inventory.writeInventory(this.sql, integration, owner, rows, seenAt, leaseUntil));
+    return this.write(() => this.writer.inTransaction(() => inventory.writeInventory(this.sql, integration, owner, rows, seenAt, leaseUntil)));
   }
   async finishDiscovery(integration: string, owner: string, outcome: DiscoveryOutcome): Promise<boolean> {
-    return this.writer.inTransaction(() => inventory.finishDiscovery(this.sql, integration, owner, outcome));
+    return this.write(() => this.writer.inTransaction(() => inventory.finishDiscovery(this.sql, integration, owner, outcome)));
   }
   async inventoryOf(integration: string): Promise<InventoryRow[]> { return inventory.inventoryOf(this.sql, integration); }
   async discoveryStates(): Promise<DiscoveryState[]> { return inventory.discoveryStates(this.sql); }

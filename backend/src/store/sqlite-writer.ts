@@ -78,13 +78,26 @@ export class SqliteWriter {
     return this.transaction(fn);
   }
 
-  private transaction<T>(fn: () => T): T {
-    const locked = this.lock?.acquire('api') ?? false;
+  private lockDepth = 0;
+
+  /**
+   * Runs `fn` holding the file's write lock shared with the delivery thread (taken once:
+   * a transaction inside a locked write does not take it again).
+   */
+  locked<T>(fn: () => T): T {
+    if (this.lockDepth > 0 || !this.lock) return fn();
+    const held = this.lock.acquire('api');
+    this.lockDepth++;
     try {
-      return this.transactionLocked(fn);
+      return fn();
     } finally {
-      if (locked) this.lock!.release('api');
+      this.lockDepth--;
+      if (held) this.lock.release('api');
     }
+  }
+
+  private transaction<T>(fn: () => T): T {
+    return this.locked(() => this.transactionLocked(fn));
   }
 
   private transactionLocked<T>(fn: () => T): T {
