@@ -4,22 +4,16 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { jobId, type JobRecord, type RequestRecord } from '../domain/request.ts';
+import { jobId, type JobRecord } from '../domain/request.ts';
 import { verifyAuditChain } from '../audit/verify.ts';
 import { PostgresStore } from './postgres-store.ts';
 import { parseStoreUrl, redactStoreUrl } from './postgres-connection.ts';
 import { createTestDatabase, freshTestStoreUrl, TEST_AUDIT_KEY } from './postgres-test-support.ts';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.ts';
 import { ConflictError, type TokenRecord } from './store.ts';
+import { requestRecord } from './store-test-records.ts';
 
-function request(id: string, fields: Partial<RequestRecord> = {}): RequestRecord {
-  return {
-    id, requester: 'alice', flowId: 'f', bundleId: null, status: 'pending', entitlements: [], durationMs: 3_600_000, justification: null,
-    labels: [], breakGlass: false, createdAt: 1, updatedAt: 1, startAt: null, grantedAt: null, expiresAt: null, endedAt: null, endReason: null,
-    endedBy: null, endNote: null, approverGroups: [], approvalMode: 'automatic', decisions: [], extensions: 0, pendingExtension: null, error: null,
-    version: 1, ...fields,
-  };
-}
+const request = requestRecord;
 
 function job(id: string, dueAt: number, fields: Partial<JobRecord> = {}): JobRecord {
   return { id, kind: 'expire', requestId: 'r1', integration: null, warningOffsetsMs: [], dueAt, attempts: 0, lastError: null, leaseOwner: null, leaseUntil: null, ...fields };

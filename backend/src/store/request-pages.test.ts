@@ -10,15 +10,9 @@ import { SqliteStore } from './sqlite-store.ts';
 import { PostgresStore } from './postgres-store.ts';
 import { freshTestStoreUrl, TEST_AUDIT_KEY } from './postgres-test-support.ts';
 import type { RequestFilter, Store } from './store.ts';
+import { requestRecord } from './store-test-records.ts';
 
-function request(id: string, fields: Partial<RequestRecord> = {}): RequestRecord {
-  return {
-    id, requester: 'alice', flowId: 'f', bundleId: null, status: 'active', entitlements: [], durationMs: 3_600_000, justification: null,
-    labels: [], breakGlass: false, createdAt: 1, updatedAt: 1, startAt: null, grantedAt: null, expiresAt: null, endedAt: null, endReason: null,
-    endedBy: null, endNote: null, approverGroups: [], approvalMode: 'automatic', decisions: [], extensions: 0, pendingExtension: null, error: null,
-    version: 1, ...fields,
-  };
-}
+const request = (id: string, fields: Partial<RequestRecord> = {}): RequestRecord => requestRecord(id, { status: 'active', ...fields });
 
 const ent = (integration: string, resource: string): Entitlement => ({ integration, resourceType: 'database', resource, permission: 'read' });
 const STATUSES: RequestStatus[] = ['active', 'granting', 'scheduled', 'expired', 'revoking', 'revoked'];

@@ -7,19 +7,13 @@ import Database from 'libsql';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.ts';
 import { SqliteStore } from './sqlite-store.ts';
 import { ConflictError, type TokenRecord } from './store.ts';
-import { jobId, type GrantRecord, type JobRecord, type RequestRecord } from '../domain/request.ts';
+import { jobId, type GrantRecord, type JobRecord } from '../domain/request.ts';
 import { verifyAuditChain } from '../audit/verify.ts';
 import { TEST_AUDIT_KEY } from './postgres-test-support.ts';
 import { authenticate, createToken } from '../auth/tokens.ts';
+import { requestRecord } from './store-test-records.ts';
 
-function request(id: string, fields: Partial<RequestRecord> = {}): RequestRecord {
-  return {
-    id, requester: 'alice', flowId: 'f', bundleId: null, status: 'pending', entitlements: [], durationMs: 3_600_000, justification: null,
-    labels: [], breakGlass: false, createdAt: 1, updatedAt: 1, startAt: null, grantedAt: null, expiresAt: null, endedAt: null, endReason: null,
-    endedBy: null, endNote: null, approverGroups: [], approvalMode: 'automatic', decisions: [], extensions: 0, pendingExtension: null, error: null,
-    version: 1, ...fields,
-  };
-}
+const request = requestRecord;
 
 /** A revoke job of request r1 labelled by its integration (its id is the store's format: see jobId). */
 function job(label: string, dueAt: number, fields: Partial<JobRecord> = {}): JobRecord {

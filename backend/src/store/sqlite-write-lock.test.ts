@@ -12,7 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { SharedWriteLock } from './sqlite-write-lock.ts';
 import { SqliteStore } from './sqlite-store.ts';
 import { TEST_AUDIT_KEY } from './postgres-test-support.ts';
-import type { RequestRecord } from '../domain/request.ts';
+import { requestRecord } from './store-test-records.ts';
 
 async function holder(lock: SharedWriteLock): Promise<Worker> {
   const worker = new Worker(new URL('./sqlite-write-lock-test-worker.ts', import.meta.url), { workerData: lock.memory });
@@ -57,15 +57,6 @@ test('a thread that ended holding the lock leaves it held until released for it 
   lock.release('api');
 });
 
-function request(id: string): RequestRecord {
-  return {
-    id, requester: 'alice', flowId: 'f', bundleId: null, status: 'pending', entitlements: [], durationMs: 3_600_000, justification: null,
-    labels: [], breakGlass: false, createdAt: 1, updatedAt: 1, startAt: null, grantedAt: null, expiresAt: null, endedAt: null, endReason: null,
-    endedBy: null, endNote: null, approverGroups: [], approvalMode: 'automatic', decisions: [], extensions: 0, pendingExtension: null, error: null,
-    version: 1,
-  };
-}
-
 test('the store\'s writes wait for the delivery thread\'s write in turns of the event loop: timers run meanwhile, and they land once it is free', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'lapse-write-lock-'));
   const store = new SqliteStore(join(dir, 'lapse.db'), { auditKey: TEST_AUDIT_KEY });
@@ -74,7 +65,7 @@ test('the store\'s writes wait for the delivery thread\'s write in turns of the 
     const lock = store.writeLock!;
     const worker = await holder(lock);
     const order: string[] = [];
-    const committed = store.commit({ insertRequests: [request('r1')] }).then(() => order.push('commit'));
+    const committed = store.commit({ insertRequests: [requestRecord('r1')] }).then(() => order.push('commit'));
     const audited = store.appendAudit([{ at: 1, actor: 'alice', action: 'test.audit', requestId: null, data: {} }]).then(() => order.push('audit'));
     await new Promise((r) => setTimeout(r, 15));
     order.push('timer');
