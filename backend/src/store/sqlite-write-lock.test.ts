@@ -14,16 +14,18 @@ import { SqliteStore } from './sqlite-store.ts';
 import { TEST_AUDIT_KEY } from './postgres-test-support.ts';
 import { requestRecord } from './store-test-records.ts';
 
-async function holder(lock: SharedWriteLock): Promise<Worker> {
+/** A thread holding `lock` as the delivery thread; `exited` settles when it has ended (listened for from its start, so that an early end is not missed). */
+async function holder(lock: SharedWriteLock): Promise<{ worker: Worker; exited: Promise<unknown> }> {
   const worker = new Worker(new URL('./sqlite-write-lock-test-worker.ts', import.meta.url), { workerData: lock.memory });
+  const exited = once(worker, 'exit');
   const [message] = await once(worker, 'message');
   assert.equal(message, 'held');
-  return worker;
+  return { worker, exited };
 }
 
 test('between threads: while the delivery thread holds the lock the API side waits for it, and only the holder frees it', async () => {
   const lock = new SharedWriteLock();
-  const worker = await holder(lock);
+  const { worker, exited } = await holder(lock);
   assert.equal(lock.heldBy('delivery'), true);
   assert.equal(lock.tryAcquire('api'), false);
   lock.release('api');
@@ -43,14 +45,14 @@ test('between threads: while the delivery thread holds the lock the API side wai
   lock.release('api');
   assert.equal(lock.tryAcquire('delivery'), true);
   lock.release('delivery');
-  await once(worker, 'exit');
+  await exited;
 });
 
 test('a thread that ended holding the lock leaves it held until released for it (as the delivery thread\'s exit handler does)', async () => {
   const lock = new SharedWriteLock();
-  const worker = await holder(lock);
+  const { worker, exited } = await holder(lock);
   worker.postMessage('exit');
-  await once(worker, 'exit');
+  await exited;
   assert.equal(lock.heldBy('delivery'), true);
   lock.release('delivery');
   assert.equal(lock.tryAcquire('api'), true);
@@ -63,7 +65,7 @@ test('the store\'s writes wait for the delivery thread\'s write in turns of the 
   try {
     await store.migrate();
     const lock = store.writeLock!;
-    const worker = await holder(lock);
+    const { worker, exited } = await holder(lock);
     const order: string[] = [];
     const committed = store.commit({ insertRequests: [requestRecord('r1')] }).then(() => order.push('commit'));
     const audited = store.appendAudit([{ at: 1, actor: 'alice', action: 'test.audit', requestId: null, data: {} }]).then(() => order.push('audit'));
@@ -76,7 +78,7 @@ test('the store\'s writes wait for the delivery thread\'s write in turns of the 
     assert.equal((await store.getRequest('r1'))?.id, 'r1');
     assert.equal((await store.listAudit({ limit: 10 })).filter((e) => e.action === 'test.audit').length, 1);
     assert.equal(lock.heldBy('api') || lock.heldBy('delivery'), false, 'the lock is free after the writes');
-    await once(worker, 'exit');
+    await exited;
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
