@@ -50,7 +50,8 @@ export async function openOutboxConnection(spec: OutboxConnectionSpec, onPoolErr
     const db = openSqlite(spec.path);
     const sql = new StatementCache(db);
     const writes = new SqliteOutboxWrites(sql);
-    // Each write holds the store's write lock: this thread waits for the API's writer, never the reverse.
+    // Each write holds the store's write lock (sqlite-write-lock.ts): this thread waits for the
+    // API's writes here, and the API's writes wait for this one in turns of their event loop.
     const lock = spec.writeLock ? new SharedWriteLock(spec.writeLock) : null;
     const locked = <T>(fn: () => T): T => {
       const held = lock?.acquire('delivery') ?? false;
