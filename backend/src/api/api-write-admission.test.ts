@@ -74,7 +74,7 @@ test('writes wait for the turn a slow grant holds, reads do not, and past the li
   const bob = ask('bob');
   const dave = ask('dave');
   let queued = { waiting: 0, inProgress: 0 };
-  for (let i = 0; i < 100 && queued.waiting < 2; i++) {
+  for (let i = 0; i < 250 && queued.waiting < 2; i++) {
     queued = await gauges();
     if (queued.waiting < 2) await new Promise((r) => setTimeout(r, 20));
   }
