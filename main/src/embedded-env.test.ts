@@ -43,13 +43,13 @@ test('the names a configuration refers to: connections, single sign-on, TOTP sec
 
 test('only the named variables (and PATH, HOME) pass; a secret the configuration does not name does not', () => {
   const env = {
-    PATH: '/usr/bin', HOME: '/home/jane', LAPSE_PG_PASSWORD: 'pg-secret', SLACK_SRE: 'https://hooks.slack.com/x',
+    PATH: 'bin-directories', HOME: 'jane-home', LAPSE_PG_PASSWORD: 'pg-secret', SLACK_SRE: 'https://hooks.slack.com/x',
     AWS_SECRET_ACCESS_KEY: 'not-named', LAPSE_SECRET_KEY: 'a-team-server-key', LAPSE_ADMIN_TOKEN: 'lapse_x', LAPSE_DATABASE_URL: 'postgres://elsewhere',
   };
   const out = embeddedEnv(configWithSecrets(), env);
   assert.equal(out.AWS_SECRET_ACCESS_KEY, undefined);
   assert.equal(out.LAPSE_DATABASE_URL, undefined, 'the embedded backend keeps its own store');
-  assert.deepEqual(out, { PATH: '/usr/bin', HOME: '/home/jane', LAPSE_PG_PASSWORD: 'pg-secret', SLACK_SRE: 'https://hooks.slack.com/x' });
+  assert.deepEqual(out, { PATH: 'bin-directories', HOME: 'jane-home', LAPSE_PG_PASSWORD: 'pg-secret', SLACK_SRE: 'https://hooks.slack.com/x' });
   // A configuration that does not parse: only what the process needs.
-  assert.deepEqual(embeddedEnv(null, env), { PATH: '/usr/bin', HOME: '/home/jane' });
+  assert.deepEqual(embeddedEnv(null, env), { PATH: 'bin-directories', HOME: 'jane-home' });
 });

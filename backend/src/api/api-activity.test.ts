@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXAMPLE, analyticsRead, appRead, assertProblem, startTestServer, usersWrite, type Res, type TestServer, type User } from './api-test-support.ts';
 import type { DemoIntegration } from '../integrations/demo-integration.ts';
+import type { TimelineEntry } from '../../../common/api/types.ts';
 
 let s: TestServer;
 let configDir: string;
@@ -169,8 +170,12 @@ describe('GET /api/v1/requests/:id/timeline', () => {
     assert.equal(res.status, 200, res.text);
     assert.equal(res.body.request.id, made.alicePending);
     assert.deepEqual(res.body.request.approverGroups.map((g: any) => g.users.sort()), [['bob', 'erin'], ['bob']]);
-    const entries = res.body.entries as any[];
-    const find = (action: string) => entries.find((e) => e.action === action);
+    const entries: TimelineEntry[] = res.body.entries;
+    const find = (action: string): TimelineEntry => {
+      const entry = entries.find((e) => e.action === action);
+      assert.ok(entry, `the timeline has ${action}`);
+      return entry;
+    };
     assert.equal(find('request.created').actor, 'alice');
     assert.equal(find('request.created').kind, 'created');
     assert.equal(find('request.approved').reason, 'ok for INC-7');
