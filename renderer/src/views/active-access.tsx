@@ -12,7 +12,7 @@ import type { AccessListQuery, AdminApi, RevokeAllFilterInput } from '../api/htt
 import { theApi } from '../stores.ts';
 import { entitlementText, shortTime, statusText } from '../format.ts';
 import { Frame } from '../components/dialogs.tsx';
-import { useLiveRefresh } from '../use-live-refresh.ts';
+import { useSelectablePages } from '../use-selectable-pages.ts';
 
 /** What active access means here: what the panic button ends. */
 const ACTIVE_STATUSES = ['scheduled', 'granting', 'active'] as const;
@@ -132,42 +132,19 @@ export function ActiveAccessView({ admin, me }: { admin: AdminApi; me: Me }) {
   const [scope, setScope] = useState<Scope>(isAdmin ? 'all' : 'approved-by-me');
   const [draft, setDraft] = useState<RevokeAllFilterInput>({});
   const [filter, setFilter] = useState<RevokeAllFilterInput>({});
-  const [rows, setRows] = useState<AccessRequest[]>([]);
-  const [cursor, setCursor] = useState<string | null>(null);
-  const [loaded, setLoaded] = useState(false);
-  const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
-  const [selected, setSelected] = useState<Set<string>>(new Set());
   const [revoking, setRevoking] = useState<string[] | null>(null);
   const [panic, setPanic] = useState(false);
 
   const query: AccessListQuery = { scope, statuses: [...ACTIVE_STATUSES], ...filter };
-  const load = async (more: boolean, live = false) => {
-    setError(null);
-    try {
-      // A live refresh reads again as many rows as are shown (pages loaded included), keeping the selection of those still there.
-      const limit = live ? Math.min(1000, Math.max(PAGE, rows.length)) : PAGE;
-      const page = await admin.listRequests(query, { cursor: more ? cursor : null, limit });
-      setRows((prev) => (more ? [...prev, ...page.requests] : page.requests));
-      setCursor(page.nextCursor);
-      if (live) setSelected((s) => new Set(page.requests.filter((r) => s.has(r.id)).map((r) => r.id)));
-      else if (!more) setSelected(new Set());
-    } catch (err) {
-      setError(errorDetail(err));
-    } finally {
-      setLoaded(true);
-    }
-  };
-  useEffect(() => {
-    void load(false);
-  }, [scope, JSON.stringify(filter)]);
-  useLiveRefresh(() => void load(false, true));
-
-  const toggle = (id: string) => setSelected((s) => {
-    const next = new Set(s);
-    if (next.has(id)) next.delete(id);
-    else next.add(id);
-    return next;
+  const { rows, cursor, loaded, error, selected, setSelected, toggle, load } = useSelectablePages<AccessRequest>({
+    fetch: async (from, limit) => {
+      const page = await admin.listRequests(query, { cursor: from, limit });
+      return { items: page.requests, nextCursor: page.nextCursor };
+    },
+    idOf: (r) => r.id,
+    pageSize: PAGE,
+    deps: [scope, JSON.stringify(filter)],
   });
   const allSelected = rows.length > 0 && rows.every((r) => selected.has(r.id));
 

@@ -3,14 +3,14 @@
 // target) one by one or for a selection, with a reason. Each id's outcome is shown: nothing
 // half-done goes unsaid. A page at a time ("Load more").
 
-import { useEffect, useId, useState } from 'react';
+import { useId, useState } from 'react';
 import * as Dialog from '@radix-ui/react-dialog';
 import { errorDetail } from '../../../common/lapse-api.ts';
 import type { StuckRevocation } from '../../../common/lapse-api.ts';
 import type { AdminApi } from '../api/http-api.ts';
 import { shortTime } from '../format.ts';
 import { Frame } from '../components/dialogs.tsx';
-import { useLiveRefresh } from '../use-live-refresh.ts';
+import { useSelectablePages } from '../use-selectable-pages.ts';
 
 /** When the next try is due: in seconds while it is near, else the time; "due now" once past. */
 function retryText(at: string | null, now: number): string {
@@ -58,33 +58,18 @@ function CancelDialog(props: { open: boolean; onOpenChange(open: boolean): void;
 }
 
 export function StuckRevocationsView({ admin }: { admin: AdminApi }) {
-  const [rows, setRows] = useState<StuckRevocation[]>([]);
-  const [cursor, setCursor] = useState<string | null>(null);
-  const [loaded, setLoaded] = useState(false);
-  const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
-  const [selected, setSelected] = useState<Set<string>>(new Set());
   const [canceling, setCanceling] = useState<string[] | null>(null);
-
-  const load = async (more: boolean, live = false) => {
-    setError(null);
-    try {
-      const page = await admin.stuckRevocations(more ? cursor : null);
-      setRows((prev) => (more ? [...prev, ...page.revocations] : page.revocations));
-      setCursor(page.nextCursor);
-      // A live refresh keeps the selection of the rows still there.
-      if (live) setSelected((s) => new Set(page.revocations.filter((r) => s.has(r.request.id)).map((r) => r.request.id)));
-      else if (!more) setSelected(new Set());
-    } catch (err) {
-      setError(errorDetail(err));
-    } finally {
-      setLoaded(true);
-    }
-  };
-  useEffect(() => {
-    void load(false);
-  }, []);
-  useLiveRefresh(() => void load(false, true));
+  // The route answers pages of its own size (no limit is passed): a live refresh reads its first page again.
+  const { rows, cursor, loaded, error, setError, selected, toggle, load } = useSelectablePages<StuckRevocation>({
+    fetch: async (from) => {
+      const page = await admin.stuckRevocations(from);
+      return { items: page.revocations, nextCursor: page.nextCursor };
+    },
+    idOf: (r) => r.request.id,
+    pageSize: 50,
+    deps: [],
+  });
 
   const outcome = (verb: string, done: string[], failed: { id: string; error: string }[]) =>
     `${verb} ${done.length}${failed.length ? `; not done: ${failed.map((f) => `${f.id} (${f.error})`).join(', ')}` : ''}.`;
@@ -97,12 +82,6 @@ export function StuckRevocationsView({ admin }: { admin: AdminApi }) {
     }
     await load(false);
   };
-  const toggle = (id: string) => setSelected((s) => {
-    const next = new Set(s);
-    if (next.has(id)) next.delete(id);
-    else next.add(id);
-    return next;
-  });
 
   return (
     <main aria-labelledby="stuck-title">
