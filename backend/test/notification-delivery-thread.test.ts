@@ -22,6 +22,7 @@ import { EXAMPLE, appRead, call } from '../src/api/api-test-support.ts';
 import { createToken } from '../src/auth/tokens.ts';
 import type { DeliveryThread } from '../src/services/delivery-thread.ts';
 import { FINISH_BATCH, THREAD_CONCURRENCY, THREAD_PER_CHANNEL } from '../src/services/outbox-delivery.ts';
+import { startSlowHookReceiver } from './slow-hook-receiver.ts';
 
 const KEY = 'lapse-thread-test-webhook-key-0123456789';
 
@@ -117,17 +118,10 @@ for (const where of ['thread', 'event-loop'] as const) {
 test('a delivery thread that dies is started again, and what it held is delivered at once, not after the lease', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'lapse-delivery-thread-'));
   // A slow receiver: deliveries are in flight when the thread dies.
-  const received: string[] = [];
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => setTimeout(() => {
-      received.push(String(req.headers['x-lapse-idempotency-key']));
-      res.writeHead(200).end('ok');
-    }, 200));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const receiver = await startSlowHookReceiver(200);
+  const { received } = receiver;
   const svc = await startService({
-    configPath: writeConfig(dir, `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`), dataDir: join(dir, 'data'), port: 0, logger: silentLogger,
+    configPath: writeConfig(dir, receiver.url), dataDir: join(dir, 'data'), port: 0, logger: silentLogger,
     env: { LAPSE_TEST_HOOK_KEY: KEY },
   });
   try {
@@ -146,8 +140,7 @@ test('a delivery thread that dies is started again, and what it held is delivere
     assert.ok(repeats <= THREAD_CONCURRENCY + FINISH_BATCH, `at most what was in flight, or sent and not yet marked, came again (${repeats})`);
   } finally {
     await svc.stop();
-    server.closeAllConnections();
-    server.close();
+    receiver.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -8,8 +8,6 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +15,7 @@ import { openStore } from '../src/service.ts';
 import { createToken } from '../src/auth/tokens.ts';
 import { EXAMPLE, appRead, call } from '../src/api/api-test-support.ts';
 import { FINISH_BATCH, THREAD_CONCURRENCY } from '../src/services/outbox-delivery.ts';
+import { startSlowHookReceiver } from './slow-hook-receiver.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const LAPSE = join(ROOT, 'backend', 'bin', 'lapse.js');
@@ -52,16 +51,8 @@ function startServer(configPath: string, dataDir: string): Promise<{ child: Chil
 test('SIGKILL during deliveries: after the restart every notification is delivered, each once by idempotency key', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'lapse-notify-crash-'));
   // The receiver answers slowly, so that deliveries are in flight when the server dies.
-  const received: string[] = [];
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => setTimeout(() => {
-      received.push(String(req.headers['x-lapse-idempotency-key']));
-      res.writeHead(200).end('ok');
-    }, 150));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const hookUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+  const receiver = await startSlowHookReceiver(150);
+  const { received, url: hookUrl } = receiver;
   const configPath = join(dir, 'lapse.yaml');
   writeFileSync(configPath, `${readFileSync(EXAMPLE, 'utf8')}\nnotifications:\n  webhooks: [ { id: siem, url: "${hookUrl}", secretEnv: LAPSE_TEST_HOOK_KEY, events: [request.granted] } ]\n`);
   const dataDir = join(dir, 'data');
@@ -102,8 +93,7 @@ test('SIGKILL during deliveries: after the restart every notification is deliver
     s.child.kill('SIGTERM');
     await new Promise((r) => s.child.once('exit', r));
   } finally {
-    server.closeAllConnections();
-    server.close();
+    receiver.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
