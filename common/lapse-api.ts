@@ -5,12 +5,12 @@
 
 import type {
   AccessRequest, AuditPage, Catalog, ConfigStatus, CreatedToken, Favorite, FavoriteRequestOptions, Favorites, IntegrationList, LapseEvent, Me, MfaEnrolmentStarted, MfaStatusView,
-  NewFavorite, NewRequest, NotificationPreferencesView, Problem, RequestStatus, RequestTimeline, TokenView,
+  NewFavorite, NewRequest, NotificationChoice, NotificationPreferencesView, Problem, RequestStatus, RequestTimeline, TokenView,
 } from './api/types.ts';
 
 export type {
   AccessRequest, AuditEventView, AuditPage, Catalog, CatalogBundle, CatalogFlow, ConfigStatus, CreatedToken, Decision, Entitlement, Favorite, FavoriteRequestOptions, Favorites,
-  GrantView, IntegrationList, LapseEvent, Me, MfaEnrolmentStarted, MfaStatusView, NewFavorite, NewRequest, NotificationPreferencesView, RequestStatus, RequestTimeline, Suggestion,
+  GrantView, IntegrationList, LapseEvent, Me, MfaEnrolmentStarted, MfaStatusView, NewFavorite, NewRequest, NotificationChoice, NotificationPreferencesView, RequestStatus, RequestTimeline, Suggestion,
   TimelineEntry, TokenView,
   BulkMarkRevokeCanceledResult, BulkRetryResult, RevokeAllPreview, RevokeAllResult, StuckRevocation,
 } from './api/types.ts';
@@ -171,10 +171,10 @@ export interface LapseApi {
   /** Removes the caller's factor: a confirmed one needs a current 6-digit code from it. */
   removeMfa(code?: string): Promise<void>;
 
-  /** How the caller is told of what concerns them (email on or off). */
+  /** How the caller is told of what concerns them (email, direct messages in chat: each on or off). */
   notificationPreferences(): Promise<NotificationPreferencesView>;
-  /** Turns email on or off, where the admins let people turn it off. */
-  setEmailNotifications(on: boolean): Promise<NotificationPreferencesView>;
+  /** Turns email or direct messages on or off, where the admins let people turn them off; a channel not named keeps its choice. */
+  setNotifications(choice: NotificationChoice): Promise<NotificationPreferencesView>;
 
   /** Admins: a page of the audit log, newest first, for the Activity filters. */
   activity(query: ActivityQuery): Promise<AuditPage>;
@@ -216,7 +216,7 @@ export const LAPSE_API_METHODS = [
   'listMyRequests', 'getRequest', 'createRequest', 'approve', 'deny', 'cancel', 'revoke', 'extend', 'approvals', 'accessDetails',
   'listFavorites', 'createFavorite', 'deleteFavorite', 'requestFromFavorite',
   'listTokens', 'createToken', 'revokeToken',
-  'mfaStatus', 'startMfaEnrolment', 'confirmMfaEnrolment', 'removeMfa', 'notificationPreferences', 'setEmailNotifications',
+  'mfaStatus', 'startMfaEnrolment', 'confirmMfaEnrolment', 'removeMfa', 'notificationPreferences', 'setNotifications',
   'activity', 'activityCsv', 'requestTimeline', 'integrations', 'configStatus', 'reloadConfig',
   'connectionState',
   'getSettings', 'updateSettings', 'setToken', 'clearToken', 'signInWithSso', 'ssoAvailable',

@@ -252,11 +252,15 @@ test('a person who turns email off is no longer emailed (the others still are); 
     const alice = (await createToken(s.svc.store, 'alice', 'alice')).token;
     const dave = (await createToken(s.svc.store, 'dave', 'dave')).token;
     const shown = await call(s.svc.url, 'GET', '/api/v1/me/notifications', alice);
-    assert.deepEqual(shown.body, { email: { available: true, address: 'alice@example.com', on: true, mayTurnOff: true } });
+    assert.deepEqual(shown.body, { email: { available: true, address: 'alice@example.com', on: true, mayTurnOff: true }, chat: { available: false, service: null, on: false, mayTurnOff: false } });
     const off = await call(s.svc.url, 'PUT', '/api/v1/me/notifications', alice, { email: false });
     assert.equal(off.status, 200, off.text);
     assert.equal(off.body.email.on, false);
     assert.equal((await call(s.svc.url, 'PUT', '/api/v1/me/notifications', alice, { email: 'no' })).status, 400);
+    assert.equal((await call(s.svc.url, 'PUT', '/api/v1/me/notifications', alice, {})).status, 400, 'a choice names a channel');
+    const noChat = await call(s.svc.url, 'PUT', '/api/v1/me/notifications', alice, { chat: false });
+    assert.equal(noChat.status, 409, 'no direct messages here');
+    assert.match(noChat.body.detail, /notifications\.directMessages is not configured/);
     for (const token of [alice, dave]) {
       const r = await call(s.svc.url, 'POST', '/api/v1/requests', token, { flowId: 'demo-auto', entitlements: [appRead], duration: '10m' });
       assert.equal(r.body.status, 'active');

@@ -754,7 +754,7 @@ export const notificationList = {
 export const notificationPreferences = {
   type: 'object',
   additionalProperties: false,
-  required: ['email'],
+  required: ['email', 'chat'],
   properties: {
     email: {
       type: 'object',
@@ -765,6 +765,17 @@ export const notificationPreferences = {
         address: { type: ['string', 'null'] },
         on: { type: 'boolean', description: 'you are told by email' },
         mayTurnOff: { type: 'boolean', description: 'the admins let people turn email off (notifications.email.optOut)' },
+      },
+    },
+    chat: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['available', 'service', 'on', 'mayTurnOff'],
+      properties: {
+        available: { type: 'boolean', description: 'this server sends direct messages in chat and knows your email, by which it finds you there' },
+        service: { type: ['string', 'null'], enum: ['slack', null] },
+        on: { type: 'boolean', description: 'you are told by direct message' },
+        mayTurnOff: { type: 'boolean', description: 'the admins let people turn direct messages off (notifications.directMessages.optOut)' },
       },
     },
   },

@@ -298,6 +298,9 @@ export const notificationKeyParams = {
 export const notificationPreferencesBody = {
   type: 'object',
   additionalProperties: false,
-  required: ['email'],
-  properties: { email: { type: 'boolean', description: 'be told by email (true) or not (false)' } },
+  minProperties: 1,
+  properties: {
+    email: { type: 'boolean', description: 'be told by email (true) or not (false)' },
+    chat: { type: 'boolean', description: 'be told by direct message in chat (true) or not (false)' },
+  },
 } as const;

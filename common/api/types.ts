@@ -52,3 +52,4 @@ export type MfaStatusView = FromSchema<typeof R.mfaStatus>;
 export type MfaEnrolmentStarted = FromSchema<typeof R.mfaEnrolmentStarted>;
 export type NotificationView = FromSchema<typeof R.notificationView>;
 export type NotificationPreferencesView = FromSchema<typeof R.notificationPreferences>;
+export type NotificationChoice = FromSchema<typeof B.notificationPreferencesBody>;

@@ -30,6 +30,8 @@ test('good calls pass, with optional arguments left out', () => {
   validateCall('requestFromFavorite', ['fav1', { justification: 'again' }]);
   validateCall('updateSettings', [{ extraReminderMinutes: [5, 2], doNotDisturb: true }]);
   validateCall('updateSettings', [{ extraReminderMinutes: [] }]);
+  validateCall('setNotifications', [{ chat: false }]);
+  validateCall('setNotifications', [{ email: true, chat: true }]);
   validateCall('createFavorite', [{ name: 'mine', fromRequestId: 'r1' }]);
   validateCall('setToken', ['lapse_abcdefabcdef_secret']);
   assert.deepEqual(validateCall('signInWithSso', []), []);
@@ -86,6 +88,8 @@ test('bad calls are refused, naming the argument and field at fault', () => {
   assert.equal(pathOf(() => validateCall('listMyRequests', [{ statuses: ['active', 'hacked'] }])), 'listMyRequests(args[0]).statuses[1]');
   assert.equal(pathOf(() => validateCall('listMyRequests', [{ limit: 1e6 }])), 'listMyRequests(args[0]).limit');
   assert.equal(pathOf(() => validateCall('updateSettings', [{ token: 'x' }])), 'updateSettings(args[0]).token');
+  assert.equal(pathOf(() => validateCall('setNotifications', [{ chat: 'off' }])), 'setNotifications(args[0]).chat');
+  assert.equal(pathOf(() => validateCall('setNotifications', [{ email: false, userId: 'bob' }])), 'setNotifications(args[0]).userId', 'nobody chooses for someone else');
   assert.equal(pathOf(() => validateCall('updateSettings', [{ extraReminderMinutes: [10, -1] }])), 'updateSettings(args[0]).extraReminderMinutes[1]');
   assert.equal(pathOf(() => validateCall('updateSettings', [{ notificationOffsetsMinutes: [10, 1] }])), 'updateSettings(args[0]).notificationOffsetsMinutes', 'the old name is no setting any more');
   assert.equal(pathOf(() => validateCall('setToken', ['has a space'])), 'setToken(args[0])');

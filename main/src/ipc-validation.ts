@@ -105,7 +105,7 @@ const SIGNATURES: Record<LapseApiMethod, { args: Check[]; required: number }> = 
   revokeToken: { args: [ID], required: 1 },
   mfaStatus: { args: [], required: 0 },
   notificationPreferences: { args: [], required: 0 },
-  setEmailNotifications: { args: [bool], required: 1 },
+  setNotifications: { args: [obj({ email: bool, chat: bool })], required: 1 },
   startMfaEnrolment: { args: [], required: 0 },
   confirmMfaEnrolment: { args: [TOTP_CODE], required: 1 },
   removeMfa: { args: [TOTP_CODE], required: 0 },

@@ -113,7 +113,7 @@ export function createServerApi(baseUrl: string, token: string, opts: { timeoutM
     },
     mfaStatus: () => get<MfaStatusView>('api/v1/mfa'),
     notificationPreferences: () => get<NotificationPreferencesView>('api/v1/me/notifications'),
-    setEmailNotifications: (on: boolean) => call(() => http.put('api/v1/me/notifications', { json: { email: on } }).json<NotificationPreferencesView>()),
+    setNotifications: (choice) => call(() => http.put('api/v1/me/notifications', { json: choice }).json<NotificationPreferencesView>()),
     startMfaEnrolment: () => post<MfaEnrolmentStarted>('api/v1/mfa/enrolment'),
     confirmMfaEnrolment: (code) => post<MfaStatusView>('api/v1/mfa/enrolment/confirm', { code }),
     removeMfa: async (code) => {

@@ -146,8 +146,10 @@ export class MemoryApi implements LapseApi {
     this.mfa = { ...this.mfa, status: 'enrolled', confirmedAt: new Date(this.now()).toISOString() };
     return { ...this.mfa };
   }
-  async notificationPreferences(): Promise<NotificationPreferencesView> { return { email: { available: false, address: null, on: false, mayTurnOff: false } }; }
-  async setEmailNotifications(): Promise<NotificationPreferencesView> { throw new ApiError({ status: 409, title: 'Conflict', detail: 'this server sends no email' }); }
+  async notificationPreferences(): Promise<NotificationPreferencesView> {
+    return { email: { available: false, address: null, on: false, mayTurnOff: false }, chat: { available: false, service: null, on: false, mayTurnOff: false } };
+  }
+  async setNotifications(): Promise<NotificationPreferencesView> { throw new ApiError({ status: 409, title: 'Conflict', detail: 'this server sends no email and no direct messages' }); }
 
   async removeMfa(code?: string): Promise<void> {
     if (this.mfa.status === 'none') throw new ApiError({ status: 404, title: 'Not found', detail: 'you have no MFA enrolment' });

@@ -1,12 +1,15 @@
 // End to end in real Chromium: the portal's Account view. alice signs in with a token, makes
 // an API token named "laptop" (shown once, copied), sees it listed without the secret, and
-// revokes it after a confirmation; the server no longer takes it.
+// revokes it after a confirmation; the server no longer takes it. She turns direct messages
+// off and keeps email (the server has both; nothing listens where they would be sent).
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { chromium, type Browser, type Locator, type Page } from 'playwright';
-import { startTestServer, type TestServer } from '../../backend/src/api/api-test-support.ts';
+import { EXAMPLE, startTestServer, type TestServer } from '../../backend/src/api/api-test-support.ts';
 import { buildRenderer } from '../build.ts';
 import { CHROMIUM, CHROMIUM_ARGS } from './chromium.ts';
 
@@ -20,7 +23,11 @@ const hidden = (l: Locator) => l.waitFor({ state: 'hidden', timeout: WAIT });
 
 before(async () => {
   assert.ok(existsSync(CHROMIUM), `Chromium is needed at ${CHROMIUM} (Debian: apt-get install chromium; or set LAPSE_CHROMIUM)`);
-  const [, srv, b] = await Promise.all([buildRenderer(), startTestServer(), chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })]);
+  // Email and direct messages configured; port 9 on loopback takes nothing, so each delivery just waits for a retry.
+  const dir = mkdtempSync(join(tmpdir(), 'lapse-account-'));
+  const configPath = join(dir, 'lapse.yaml');
+  writeFileSync(configPath, `${readFileSync(EXAMPLE, 'utf8')}\nnotifications:\n  email: { host: 127.0.0.1, port: 9, from: lapse@example.com }\n  directMessages: { type: slack, tokenEnv: SLACK_BOT, apiUrl: "http://127.0.0.1:9/api" }\n`);
+  const [, srv, b] = await Promise.all([buildRenderer(), startTestServer({ dir, configPath, env: { SLACK_BOT: 'xoxb-e2e' } }), chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })]);
   server = srv;
   browser = b;
   const context = await browser.newContext({ colorScheme: 'light', viewport: { width: 1000, height: 900 } });
@@ -37,6 +44,24 @@ after(async () => {
   await browser?.close();
   await server?.svc.stop();
   if (server) rmSync(server.dir, { recursive: true, force: true });
+});
+
+test('Account: notifications by email and in Slack, each a switch; turning Slack off is kept', async () => {
+  await page.getByRole('link', { name: 'Account' }).click();
+  const email = page.getByRole('checkbox', { name: /Email me at alice@example\.com/ });
+  const slack = page.getByRole('checkbox', { name: /direct message in Slack/ });
+  await visible(slack);
+  assert.equal(await email.isChecked(), true, 'on by default');
+  assert.equal(await slack.isChecked(), true, 'on by default');
+  await slack.uncheck();
+  await page.waitForFunction(() => !(document.querySelector('input[type=checkbox]:disabled')));
+  const stored = await server.as('alice', 'GET', '/api/v1/me/notifications');
+  assert.deepEqual([stored.body.email.on, stored.body.chat.on], [true, false]);
+  await page.reload();
+  await page.getByRole('link', { name: 'Account' }).click();
+  await visible(slack);
+  assert.equal(await slack.isChecked(), false, 'kept');
+  assert.equal(await email.isChecked(), true);
 });
 
 test('Account: make a token "laptop", shown once and listed; revoke it', async () => {

@@ -394,7 +394,7 @@ export const configJsonSchema: Schema = {
     bundles: array('Named sets of targets.', ref('bundle')),
     flows: array('Access flows.', ref('flow')),
     auditStream: auditStreamSchema(),
-    notifications: object('How people and systems are told of what concerns them: email, Slack and Teams, signed lifecycle webhooks (delivered from an outbox, retried).', {
+    notifications: object('How people and systems are told of what concerns them: email, direct messages in Slack, Slack and Teams channels, signed lifecycle webhooks (delivered from an outbox, retried).', {
       email: object('Email over SMTP, to each person at the address of their identity.', {
         host: string('The SMTP server.', { minLength: 1 }),
         port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Default 465 with secure, else 587.' },
@@ -406,6 +406,13 @@ export const configJsonSchema: Schema = {
         from: string('The From address, e.g. "Lapse <lapse@example.com>".', { minLength: 3 }),
         optOut: boolean('People may turn email off in their Account view (never for the admins\' notices).', true),
       }, ['host', 'from']),
+      directMessages: object('Direct messages to each person in Slack: a Slack app\'s bot finds them by the email of their identity.', {
+        type: { enum: ['slack'] },
+        tokenEnv: string('The environment variable holding the bot token (scopes chat:write and users:read.email; never inline).', { minLength: 1 }),
+        tokenFile: string('The file holding the bot token.', { minLength: 1 }),
+        apiUrl: string('Slack\'s Web API; default https://slack.com/api.', { minLength: 1 }),
+        optOut: boolean('People may turn direct messages off in their Account view (never for the admins\' notices).', true),
+      }, ['type']),
       chat: array('Slack and Microsoft Teams incoming webhooks.', object('A chat channel: approvers\' concerns (new requests, reminders, break-glass) and their outcomes.', {
         id: ref('id'),
         type: { enum: ['slack', 'teams'] },

@@ -20,6 +20,7 @@ function errors(text: string): string[] {
 test('a full notifications section, and the defaults', () => {
   const full = parseConfig(withNotifications([
     'email: { host: smtp.example.com, port: 465, secure: true, requireTls: true, user: lapse, passwordFile: /etc/lapse/smtp, from: "Lapse <lapse@example.com>" }',
+    'directMessages: { type: slack, tokenEnv: SLACK_BOT_TOKEN, apiUrl: "https://slack.example.gov/api/", optOut: false }',
     'chat:',
     '  - { id: sre, type: slack, urlEnv: SLACK_SRE, flows: [demo-approval], labels: [prod] }',
     '  - { id: all, type: teams, urlFile: /etc/lapse/teams }',
@@ -30,6 +31,7 @@ test('a full notifications section, and the defaults', () => {
   assert.ok(full.ok, full.ok ? '' : formatConfigErrors(full.errors));
   assert.deepEqual(full.config.notifications, {
     email: { host: 'smtp.example.com', port: 465, secure: true, requireTls: true, user: 'lapse', password: { file: '/etc/lapse/smtp' }, from: 'Lapse <lapse@example.com>', optOut: true },
+    directMessages: { type: 'slack', token: { env: 'SLACK_BOT_TOKEN' }, apiUrl: 'https://slack.example.gov/api', optOut: false },
     chat: [
       { id: 'sre', type: 'slack', url: { env: 'SLACK_SRE' }, flows: ['demo-approval'], labels: ['prod'] },
       { id: 'all', type: 'teams', url: { file: '/etc/lapse/teams' }, flows: [], labels: [] },
@@ -40,8 +42,11 @@ test('a full notifications section, and the defaults', () => {
   const minimal = parseConfig(withNotifications('email: { host: 127.0.0.1, from: lapse@example.com }'), 'lapse.yaml');
   assert.ok(minimal.ok, minimal.ok ? '' : formatConfigErrors(minimal.errors));
   assert.deepEqual(minimal.config.notifications, {
-    email: { host: '127.0.0.1', port: 587, secure: false, requireTls: false, user: null, password: null, from: 'lapse@example.com', optOut: true }, chat: [], webhooks: [], maxAttempts: 10,
+    email: { host: '127.0.0.1', port: 587, secure: false, requireTls: false, user: null, password: null, from: 'lapse@example.com', optOut: true }, directMessages: null, chat: [], webhooks: [], maxAttempts: 10,
   });
+  const slack = parseConfig(withNotifications('directMessages: { type: slack, tokenFile: /etc/lapse/slack-bot }'), 'lapse.yaml');
+  assert.ok(slack.ok, slack.ok ? '' : formatConfigErrors(slack.errors));
+  assert.deepEqual(slack.config.notifications?.directMessages, { type: 'slack', token: { file: '/etc/lapse/slack-bot' }, apiUrl: 'https://slack.com/api', optOut: true });
   const none = parseConfig(EXAMPLE, 'lapse.yaml');
   assert.ok(none.ok && none.config.notifications === undefined, 'absent: nobody is told outside Lapse');
 });
@@ -58,6 +63,11 @@ test('mistakes, each at its line with what to do', () => {
     ['chat: [ { id: x, type: slack, urlEnv: U, urlFile: /f } ]', /give the incoming webhook's URL \(it holds its token\) one way/],
     ['chat: [ { id: x, type: slack, urlEnv: U, flows: [no-such-flow] } ]', /notifications\.chat\[0\]\.flows: unknown flow "no-such-flow"/],
     ['chat: [ { id: x, type: slack, urlEnv: U }, { id: x, type: teams, urlEnv: V } ]', /notifications\.chat\[1\]\.id: the id "x" is used twice in chat/],
+    ['directMessages: { type: slack, token: xoxb-123-secret }', /notifications\.directMessages\.token: "token" would hold the Slack app's bot token \(xoxb-…\) inline; give it by reference instead: tokenEnv/],
+    ['directMessages: { type: slack }', /notifications\.directMessages: the Slack app's bot token \(xoxb-…\) is required: tokenEnv/],
+    ['directMessages: { type: teams, tokenEnv: T }', /notifications\.directMessages\.type: expected one of slack/],
+    ['directMessages: { type: slack, tokenEnv: T, apiUrl: "http://slack.example.com/api" }', /notifications\.directMessages\.apiUrl: expected an https URL/],
+    ['directMessages: { type: slack, tokenEnv: T, apiUrl: "https://slack.com/api?token=xoxb-1" }', /notifications\.directMessages\.apiUrl: expected a URL without a query or fragment/],
     ['webhooks: [ { id: w, url: "http://siem.example.com/x", secretEnv: K } ]', /notifications\.webhooks\[0\]\.url: expected an https URL \(plain http only on 127\.0\.0\.1 or localhost\)/],
     ['webhooks: [ { id: w, url: "https://u:p@siem.example.com/x", secretEnv: K } ]', /the URL holds credentials/],
     ['webhooks: [ { id: w, url: "https://siem.example.com/x" } ]', /notifications\.webhooks\[0\]: the signing key is required: secretEnv/],

@@ -1,20 +1,22 @@
 // The `notifications` section: how people and systems are told of what concerns them. Email
-// over SMTP (each person at the address of their identity), Slack and Microsoft Teams
-// incoming webhooks (per flow or label), and signed webhooks for the request lifecycle.
-// Secrets (the SMTP password, the chat webhooks' URLs, which hold their token, the webhooks'
-// signing keys) by reference only.
+// over SMTP (each person at the address of their identity), direct messages in Slack (each
+// person found by that address), Slack and Microsoft Teams incoming webhooks (per flow or
+// label), and signed webhooks for the request lifecycle. Secrets (the SMTP password, the bot
+// token, the chat webhooks' URLs, which hold their token, the webhooks' signing keys) by
+// reference only.
 
-import type { ChatChannelConfig, EmailChannelConfig, NotificationsConfig, WebhookSubscriberConfig } from '../domain/config.ts';
+import type { ChatChannelConfig, DirectMessagesConfig, EmailChannelConfig, NotificationsConfig, WebhookSubscriberConfig } from '../domain/config.ts';
 import { DEFAULT_MAX_ATTEMPTS } from '../domain/notifications.ts';
 import { readSecretRef, secretKeys } from './secret-ref.ts';
 import type { Reader } from './yaml-reader.ts';
 import { readWebhookUrl } from './urls.ts';
 
 export function readNotifications(r: Reader, node: unknown, path: string): NotificationsConfig | undefined {
-  const f = r.map(node, path, ['email?', 'chat?', 'webhooks?', 'maxAttempts?'], 'the notifications, { email, chat, webhooks }');
+  const f = r.map(node, path, ['email?', 'directMessages?', 'chat?', 'webhooks?', 'maxAttempts?'], 'the notifications, { email, directMessages, chat, webhooks }');
   if (f === undefined) return undefined;
   const before = r.errorCount();
   const email = f.has('email') ? readEmail(r, f.get('email'), f.at('email')) : null;
+  const directMessages = f.has('directMessages') ? readDirectMessages(r, f.get('directMessages'), f.at('directMessages')) : null;
   const chat = f.has('chat') ? r.list(f.get('chat'), f.at('chat'), (n, p) => readChat(r, n, p)) : [];
   const webhooks = f.has('webhooks') ? r.list(f.get('webhooks'), f.at('webhooks'), (n, p) => readWebhook(r, n, p)) : [];
   const maxAttempts = f.has('maxAttempts') ? r.int(f.get('maxAttempts'), f.at('maxAttempts'), 1) : DEFAULT_MAX_ATTEMPTS;
@@ -26,8 +28,8 @@ export function readNotifications(r: Reader, node: unknown, path: string): Notif
       seen.add(item.id);
     }
   }
-  if (r.errorCount() > before || email === undefined || !chat || !webhooks || maxAttempts === undefined) return undefined;
-  return { email, chat, webhooks, maxAttempts };
+  if (r.errorCount() > before || email === undefined || directMessages === undefined || !chat || !webhooks || maxAttempts === undefined) return undefined;
+  return { email, directMessages, chat, webhooks, maxAttempts };
 }
 
 function readEmail(r: Reader, node: unknown, path: string): EmailChannelConfig | undefined {
@@ -48,6 +50,18 @@ function readEmail(r: Reader, node: unknown, path: string): EmailChannelConfig |
   const optOut = f.has('optOut') ? r.bool(f.get('optOut'), f.at('optOut')) : true;
   if (r.errorCount() > before || host === undefined || port === undefined || secure === undefined || requireTls === undefined || user === undefined || password === undefined || from === undefined || optOut === undefined) return undefined;
   return { host, port, secure, requireTls, user, password, from, optOut };
+}
+
+function readDirectMessages(r: Reader, node: unknown, path: string): DirectMessagesConfig | undefined {
+  const f = r.map(node, path, ['type', ...secretKeys('token'), 'apiUrl?', 'optOut?'], 'direct messages in chat, { type: slack, tokenEnv | tokenFile }');
+  if (f === undefined) return undefined;
+  const before = r.errorCount();
+  const type = r.oneOf(f.get('type'), f.at('type'), ['slack'] as const);
+  const token = readSecretRef(r, f, node, path, 'token', 'the Slack app\'s bot token (xoxb-…)', true);
+  const apiUrl = f.has('apiUrl') ? readWebhookUrl(r, f.get('apiUrl'), f.at('apiUrl')) : 'https://slack.com/api';
+  const optOut = f.has('optOut') ? r.bool(f.get('optOut'), f.at('optOut')) : true;
+  if (r.errorCount() > before || !type || !token || apiUrl === undefined || optOut === undefined) return undefined;
+  return { type, token, apiUrl: apiUrl.replace(/\/+$/, ''), optOut };
 }
 
 function readChat(r: Reader, node: unknown, path: string): ChatChannelConfig | undefined {

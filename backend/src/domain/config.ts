@@ -303,6 +303,19 @@ export interface ChatChannelConfig {
   labels: string[];
 }
 
+/**
+ * Direct messages to each person in chat: a Slack app's bot (its token with the chat:write and
+ * users:read.email scopes) finds the person by the email of their identity and writes to them.
+ */
+export interface DirectMessagesConfig {
+  type: 'slack';
+  token: SecretRef;
+  /** Slack's Web API, https://slack.com/api unless given (e.g. GovSlack). */
+  apiUrl: string;
+  /** Whether people may choose not to be told in chat (the Account view); default true. */
+  optOut: boolean;
+}
+
 /** A subscriber to the request lifecycle: signed POSTs of the events it filters for (empty: all). */
 export interface WebhookSubscriberConfig {
   id: string;
@@ -315,6 +328,8 @@ export interface WebhookSubscriberConfig {
 export interface NotificationsConfig {
   email: EmailChannelConfig | null;
   chat: ChatChannelConfig[];
+  /** Each person in chat (null: none). */
+  directMessages: DirectMessagesConfig | null;
   webhooks: WebhookSubscriberConfig[];
   /** Attempts before a delivery is marked failed. */
   maxAttempts: number;

@@ -10,7 +10,7 @@ import { parseConfig } from '../config/load.ts';
 import { CompiledConfig } from './catalog.ts';
 import type { NotificationsConfig } from './config.ts';
 import type { RequestRecord } from './request.ts';
-import { deliveryFailedNotifications, notificationsFor, webhookWants, type TransitionEntry } from './notifications.ts';
+import { deliveryFailedNotifications, notificationsFor, webhookWants, type OptedOut, type TransitionEntry } from './notifications.ts';
 import { emailContent, headline, slackPayload, teamsPayload } from './notification-messages.ts';
 
 const EXAMPLE = readFileSync(fileURLToPath(new URL('../../examples/lapse.yaml', import.meta.url)), 'utf8');
@@ -21,6 +21,7 @@ const T = 1_800_000_000_000;
 
 const notifications = (over: Partial<NotificationsConfig> = {}): NotificationsConfig => ({
   email: { host: 'smtp.example.com', port: 587, secure: false, requireTls: true, user: null, password: null, from: 'Lapse <lapse@example.com>', optOut: true },
+  directMessages: null,
   chat: [{ id: 'prod-slack', type: 'slack', url: { env: 'SLACK_URL' }, flows: [], labels: ['prod'] }, { id: 'other', type: 'teams', url: { env: 'TEAMS_URL' }, flows: ['demo-auto'], labels: [] }],
   webhooks: [{ id: 'siem', url: 'https://siem.example.com/hook', secret: { env: 'SIEM_KEY' }, events: ['request.*'] }],
   maxAttempts: 10,
@@ -39,7 +40,7 @@ function pending(over: Partial<RequestRecord> = {}): RequestRecord {
 }
 
 const entry = (action: string, actor = 'system', data: Record<string, unknown> = {}): TransitionEntry => ({ at: T, actor, action, requestId: 'r1', data });
-const rows = (e: TransitionEntry, r: RequestRecord | null, n = notifications()) => notificationsFor(e, r, `r1:${r?.version ?? 0}:${e.action}`, { compiled, notifications: n, publicUrl: 'https://lapse.example.com' });
+const rows = (e: TransitionEntry, r: RequestRecord | null, n = notifications(), optedOut?: OptedOut) => notificationsFor(e, r, `r1:${r?.version ?? 0}:${e.action}`, { compiled, notifications: n, publicUrl: 'https://lapse.example.com', ...(optedOut ? { optedOut } : {}) });
 const by = (list: ReturnType<typeof rows>) => list.map((o) => `${o.message.event} ${o.channel} ${o.recipient ?? '*'}`).sort();
 
 test('a new request waiting for approval: each approver by email (never the requester the flow forbids), the channels that carry it, the webhook', () => {
@@ -87,6 +88,27 @@ test('without email configured, nobody is told by email; chat channels filter by
   const out = rows(entry('request.created', 'alice'), pending(), notifications({ email: null }));
   assert.deepEqual(by(out), ['approval.requested chat:prod-slack *']);
   assert.deepEqual(rows(entry('request.created', 'alice'), pending({ labels: [] }), notifications({ email: null, webhooks: [] })), []);
+});
+
+test('direct messages: each person told by email is told in chat too, unless they turned one off where the admins allow it; the admins\' notices always', () => {
+  const slack = { type: 'slack' as const, token: { env: 'SLACK_BOT_TOKEN' }, apiUrl: 'https://slack.com/api', optOut: true };
+  const both = notifications({ directMessages: slack, chat: [], webhooks: [] });
+  const asked = rows(entry('request.created', 'alice'), pending(), both);
+  assert.deepEqual(by(asked), ['approval.requested direct bob', 'approval.requested direct erin', 'approval.requested email bob', 'approval.requested email erin']);
+  const direct = asked.find((o) => o.channel === 'direct' && o.recipient === 'bob')!;
+  assert.equal(direct.address, 'bob@example.com', 'found in Slack by the email of the identity');
+  assert.notEqual(direct.key, asked.find((o) => o.channel === 'email' && o.recipient === 'bob')!.key, 'a key per channel');
+  const off: OptedOut = { email: new Set(['bob']), chat: new Set(['erin']) };
+  assert.deepEqual(by(rows(entry('request.created', 'alice'), pending(), both, off)), ['approval.requested direct bob', 'approval.requested email erin']);
+  assert.deepEqual(by(rows(entry('request.created', 'alice'), pending(), notifications({ directMessages: { ...slack, optOut: false }, chat: [], webhooks: [] }), off)),
+    ['approval.requested direct bob', 'approval.requested direct erin', 'approval.requested email erin'], 'where the admins keep direct messages on, they stay on');
+  const active = pending({ status: 'active', grantedAt: T, expiresAt: T + 3_600_000, version: 4 });
+  assert.deepEqual(by(rows(entry('grant.revoke_failed', 'system', { attempt: 3, integration: 'demo', error: 'down' }), active, both, { email: new Set(['carol']), chat: new Set(['carol']) })),
+    ['revoke.failing direct carol', 'revoke.failing email carol'], 'the admins\' notices whatever they chose');
+  const [failedDm] = asked.filter((o) => o.channel === 'direct' && o.recipient === 'bob');
+  assert.deepEqual(deliveryFailedNotifications(failedDm!, 'Slack has no member with the email bob@example.com', compiled, both, T + 5).map((n) => `${n.channel} ${n.recipient}`), ['email carol', 'direct carol']);
+  const toCarol = { ...failedDm!, recipient: 'carol' };
+  assert.deepEqual(deliveryFailedNotifications(toCarol, 'down', compiled, both, T + 5).map((n) => `${n.channel} ${n.recipient}`), ['email carol'], 'not in the channel that failed her');
 });
 
 test('messages: escaped HTML, one-line subjects (no header injection), Slack and Teams carry the facts and the link', () => {

@@ -59,11 +59,11 @@ export interface OutboxInput {
   /** SHA-256 of event id, recipient and channel: the same notification is written (and taken by a receiver) once. */
   key: string;
   eventId: string;
-  /** `email`, `chat:<id>` or `webhook:<id>`. */
+  /** `email`, `direct` (a direct message in chat), `chat:<id>` or `webhook:<id>`. */
   channel: string;
-  /** The person (email), or null for a whole channel. */
+  /** The person (email, direct), or null for a whole channel. */
   recipient: string | null;
-  /** The person's email address when it was written (email only). */
+  /** The person's email address when it was written (email, and direct, which finds them by it). */
   address: string | null;
   requestId: string | null;
   message: NotificationMessage;
@@ -178,10 +178,18 @@ export function webhookWants(filters: readonly string[], event: string): boolean
   return filters.length === 0 || filters.some((f) => (f.endsWith('*') ? event.startsWith(f.slice(0, -1)) : f === event));
 }
 
+/** The people who turned a personal channel off (heeded where the admins let them; never for the admins' notices). */
+export interface OptedOut {
+  email: ReadonlySet<string>;
+  /** Direct messages in chat. */
+  chat: ReadonlySet<string>;
+}
+
 /**
- * The outbox rows a transition causes: each person concerned by email (where email is set up,
- * they have an address, and they did not turn it off where they may), each chat channel that
- * carries the request once per event, and each webhook subscriber that wants the event once.
+ * The outbox rows a transition causes: each person concerned by email and by direct message
+ * (where that channel is set up, they have an address, and they did not turn it off where
+ * they may), each chat channel that carries the request once per event, and each webhook
+ * subscriber that wants the event once.
  */
 export function notificationsFor(
   entry: TransitionEntry,
@@ -191,8 +199,8 @@ export function notificationsFor(
     compiled: CompiledConfig;
     notifications: NotificationsConfig;
     publicUrl: string | undefined;
-    /** People who chose not to be told by email (heeded where notifications.email.optOut allows; never for the admins' notices). */
-    emailOff?: ReadonlySet<string>;
+    /** People who turned email or direct messages off (heeded where notifications.*.optOut allows). */
+    optedOut?: OptedOut;
   },
 ): OutboxInput[] {
   const told = whoIsTold(entry, r, d.compiled);
@@ -208,11 +216,12 @@ export function notificationsFor(
     });
   };
   for (const t of told) {
-    if (d.notifications.email) {
-      const heedChoice = d.notifications.email.optOut && t.role !== 'admin';
+    for (const [channel, config, off] of [['email', d.notifications.email, d.optedOut?.email], ['direct', d.notifications.directMessages, d.optedOut?.chat]] as const) {
+      if (!config) continue;
+      const heedChoice = config.optOut && t.role !== 'admin';
       for (const person of new Set(t.people)) {
         const address = d.compiled.users.get(person)?.email;
-        if (address && !(heedChoice && d.emailOff?.has(person))) add('email', person, address, t, t.role);
+        if (address && !(heedChoice && off?.has(person))) add(channel, person, address, t, t.role);
       }
     }
     if (CHAT_EVENTS.has(t.event) && t.role !== 'admin') {
@@ -225,7 +234,7 @@ export function notificationsFor(
 }
 
 /**
- * The admins' notice that a notification was given up (by email to each admin, and to the
+ * The admins' notice that a notification was given up (by email and direct message to each admin, and to the
  * webhook subscribers that want `delivery.failed`). None for a notice of this kind itself:
  * a failing channel does not feed itself.
  */
@@ -243,11 +252,12 @@ export function deliveryFailedNotifications(
     detail: { channel: row.channel, recipient: row.recipient, event: row.message.event, error: error.slice(0, 500) }, link: row.message.link,
   });
   const out: OutboxInput[] = [];
-  if (notifications.email) {
+  for (const [channel, config] of [['email', notifications.email], ['direct', notifications.directMessages]] as const) {
+    if (!config) continue;
     for (const admin of compiled.admins) {
       const address = compiled.users.get(admin)?.email;
-      if (address && !(row.channel === 'email' && row.recipient === admin)) {
-        out.push({ key: outboxKey(eventId, admin, 'email'), eventId, channel: 'email', recipient: admin, address, requestId: row.requestId, message: message('admin'), createdAt: now });
+      if (address && !(row.channel === channel && row.recipient === admin)) {
+        out.push({ key: outboxKey(eventId, admin, channel), eventId, channel, recipient: admin, address, requestId: row.requestId, message: message('admin'), createdAt: now });
       }
     }
   }

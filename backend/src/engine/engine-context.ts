@@ -3,7 +3,7 @@
 // running of claimed jobs (each kind by the part that owns it).
 
 import { applyRequestUpdate, entitlementKey, jobId, type Entitlement, type GrantRecord, type JobKind, type JobRecord, type RequestRecord, type RequestWithGrants } from '../domain/request.ts';
-import { notificationsFor, type OutboxInput } from '../domain/notifications.ts';
+import { notificationsFor, type OptedOut, type OutboxInput } from '../domain/notifications.ts';
 import type { CompiledConfig } from '../domain/catalog.ts';
 import type { FlowConfig, StepUpPolicy } from '../domain/config.ts';
 import { allApprovers } from '../domain/approvals.ts';
@@ -131,7 +131,7 @@ export class EngineContext {
     if (!notifications) return [];
     // Deterministic: the same transition (a retried commit, a rerun job) makes the same keys.
     const eventId = `${entry.requestId ?? 'lapse'}:${r?.version ?? entry.at}:${entry.action}${suffix ? `:${suffix}` : ''}`;
-    return notificationsFor(entry, r, eventId, { compiled: this.config, notifications, publicUrl: this.config.config.settings.publicUrl, emailOff: this.emailOff });
+    return notificationsFor(entry, r, eventId, { compiled: this.config, notifications, publicUrl: this.config.config.settings.publicUrl, optedOut: this.optedOut });
   }
 
   /** The request as the change set leaves it. */
@@ -207,8 +207,8 @@ export class EngineContext {
   /** Ids of the jobs this process is running now (the scheduler renews their leases). */
   readonly runningJobs = new Set<string>();
 
-  /** People who chose not to be told by email (kept current by services/notification-preferences.ts). */
-  emailOff: ReadonlySet<string> = new Set();
+  /** People who turned email or direct messages off (kept current by services/notification-preferences.ts). */
+  optedOut: OptedOut = { email: new Set(), chat: new Set() };
 
   /** Executes one claimed job. Completion is conditional on still holding its lease. */
   async runJob(job: JobRecord): Promise<void> {

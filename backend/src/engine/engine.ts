@@ -13,6 +13,7 @@ import type { Entitlement, Favorite, JobRecord, RequestRecord, RequestWithGrants
 import type { CompiledConfig } from '../domain/catalog.ts';
 import type { FlowConfig, StepUpPolicy } from '../domain/config.ts';
 import type { ProviderAuthentication } from '../domain/sign-in.ts';
+import type { OptedOut } from '../domain/notifications.ts';
 import type { Integration } from '../integrations/integration.ts';
 import type { AuditInput, Store } from '../store/store.ts';
 import type { Clock } from '../../../common/clock.ts';
@@ -255,14 +256,13 @@ export class Engine {
     return this.ctx.withTargetLock(user, integration, fn);
   }
 
-  /** Executes one claimed job. Completion is conditional on still holding its lease. */
-  /** The people who chose not to be told by email, for the notifications written from now on. */
-  setEmailOff(people: ReadonlySet<string>): void {
-    this.ctx.emailOff = people;
+  /** The people who turned email or direct messages off, for the notifications written from now on. */
+  setOptedOut(people: OptedOut): void {
+    this.ctx.optedOut = people;
   }
 
-  emailOff(): ReadonlySet<string> {
-    return this.ctx.emailOff;
+  optedOut(): OptedOut {
+    return this.ctx.optedOut;
   }
 
   /** Writes audit entries that are no request's transition (reconciliation) with the notifications they cause. */

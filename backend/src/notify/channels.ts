@@ -1,11 +1,12 @@
-// The channels notifications leave by: email over SMTP (nodemailer), Slack and Microsoft
-// Teams incoming webhooks, and signed lifecycle webhooks. Each delivers one outbox row, or
+// The channels notifications leave by: email over SMTP (nodemailer), direct messages in
+// Slack (a Slack app's bot, through Slack's Web API), Slack and Microsoft Teams incoming
+// webhooks, and signed lifecycle webhooks. Each delivers one outbox row, or
 // throws with what went wrong (the outbox keeps it and tries again). Secrets are read when
 // used, from the environment variable or file the configuration names.
 
 import { readFileSync } from 'node:fs';
 import type { Transporter } from 'nodemailer';
-import type { ChatChannelConfig, EmailChannelConfig, NotificationsConfig, SecretRef, WebhookSubscriberConfig } from '../domain/config.ts';
+import type { ChatChannelConfig, DirectMessagesConfig, EmailChannelConfig, NotificationsConfig, SecretRef, WebhookSubscriberConfig } from '../domain/config.ts';
 import { emailContent, slackPayload, teamsPayload, webhookBody } from '../domain/notification-messages.ts';
 import type { OutboxRecord } from '../store/store.ts';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, webhookSignature } from '../integrations/webhook.ts';
@@ -103,6 +104,62 @@ class ChatChannel implements Channel {
   }
 }
 
+/** How long a person's Slack member id, found by their email, is used before it is looked up again. */
+const SLACK_MEMBER_TTL_MS = 3_600_000;
+
+/**
+ * A direct message to the person from the Slack app's bot: the member is found by the email of
+ * their identity (users.lookupByEmail), then written to (chat.postMessage to their member id,
+ * which Slack delivers in the app's direct messages). Slack's Web API answers most failures
+ * with 200 and `ok: false`; each becomes an error naming Slack's reason.
+ */
+class SlackDirectChannel implements Channel {
+  private readonly members = new Map<string, { id: string; at: number }>();
+  constructor(private readonly c: DirectMessagesConfig, private readonly env: NodeJS.ProcessEnv) {}
+
+  async deliver(row: OutboxRecord): Promise<void> {
+    if (!row.address) throw new Error('no email address to find the person in Slack by');
+    const token = readSecret(this.c.token, 'notifications.directMessages token', this.env);
+    const member = await this.member(row.address, token);
+    const answer = await this.call('chat.postMessage', token, { method: 'POST', body: JSON.stringify({ channel: member, ...slackPayload(row.message), unfurl_links: false }) });
+    // The member left, or the id is stale: found again at the next attempt.
+    if (answer.ok !== true) this.members.delete(row.address);
+    if (answer.ok !== true) throw new Error(`Slack refused the message to ${row.address}: ${String(answer.error ?? 'no reason given')}`);
+  }
+
+  private async member(email: string, token: string): Promise<string> {
+    const known = this.members.get(email);
+    if (known && Date.now() - known.at < SLACK_MEMBER_TTL_MS) return known.id;
+    const answer = await this.call(`users.lookupByEmail?${new URLSearchParams({ email })}`, token, { method: 'GET' });
+    const id = (answer.user as { id?: unknown } | undefined)?.id;
+    if (answer.ok !== true || typeof id !== 'string') {
+      throw new Error(answer.error === 'users_not_found' ? `Slack has no member with the email ${email}` : `Slack could not find ${email}: ${String(answer.error ?? 'no member id in its answer')}`);
+    }
+    this.members.set(email, { id, at: Date.now() });
+    return id;
+  }
+
+  private async call(method: string, token: string, init: { method: 'GET' | 'POST'; body?: string }): Promise<Record<string, unknown>> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.c.apiUrl}/${method}`, {
+        ...init, redirect: 'error', signal: AbortSignal.timeout(TIMEOUT_MS),
+        headers: { authorization: `Bearer ${token}`, ...(init.body ? { 'content-type': 'application/json; charset=utf-8' } : {}) },
+      });
+    } catch (err) {
+      throw new Error(`Slack: ${(err as Error).name === 'TimeoutError' ? `no answer within ${TIMEOUT_MS / 1000} s` : (err as Error).message}`);
+    }
+    const text = await res.text().catch(() => '');
+    if (res.status === 429) throw new Error(`Slack: rate limited (retry after ${res.headers.get('retry-after') ?? '?'} s)`);
+    if (!res.ok) throw new Error(`Slack: HTTP ${res.status}${text ? `: ${text.slice(0, 200).replace(/\s+/g, ' ')}` : ''}`);
+    try {
+      return JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      throw new Error(`Slack: an answer that is not JSON: ${text.slice(0, 200).replace(/\s+/g, ' ')}`);
+    }
+  }
+}
+
 class WebhookChannel implements Channel {
   constructor(private readonly c: WebhookSubscriberConfig, private readonly env: NodeJS.ProcessEnv) {}
 
@@ -123,6 +180,7 @@ export class Channels {
 
   constructor(readonly config: NotificationsConfig, env: NodeJS.ProcessEnv) {
     if (config.email) this.byName.set('email', new EmailChannel(config.email, env));
+    if (config.directMessages) this.byName.set('direct', new SlackDirectChannel(config.directMessages, env));
     for (const c of config.chat) this.byName.set(`chat:${c.id}`, new ChatChannel(c, env));
     for (const w of config.webhooks) this.byName.set(`webhook:${w.id}`, new WebhookChannel(w, env));
   }

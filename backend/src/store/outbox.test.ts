@@ -48,11 +48,14 @@ async function outbox(s: Store): Promise<void> {
   assert.equal(await s.pruneOutbox(T0 + 21), 1);
   assert.equal((await s.listOutbox({ limit: 10 })).length, 2);
 
-  assert.deepEqual(await s.listEmailOptOuts(), []);
-  await s.setEmailPreference('alice', false, T0);
-  await s.setEmailPreference('bob "b"', false, T0);
-  await s.setEmailPreference('alice', true, T0 + 1);
-  assert.deepEqual(await s.listEmailOptOuts(), ['bob "b"']);
+  assert.deepEqual(await s.listNotificationOptOuts(), { email: [], chat: [] });
+  await s.setNotificationPreference('alice', { email: false }, T0);
+  await s.setNotificationPreference('bob "b"', { email: false, chat: false }, T0);
+  await s.setNotificationPreference('carol', { chat: false }, T0);
+  await s.setNotificationPreference('alice', { email: true }, T0 + 1);
+  assert.deepEqual(await s.listNotificationOptOuts(), { email: ['bob "b"'], chat: ['bob "b"', 'carol'] }, 'a channel not named keeps its choice (on by default)');
+  await s.setNotificationPreference('bob "b"', { chat: true }, T0 + 2);
+  assert.deepEqual(await s.listNotificationOptOuts(), { email: ['bob "b"'], chat: ['carol'] }, 'turning chat on leaves email off');
 
   // Channels the deliverer has enough of in hand are left out of a claim (names with quotes included).
   const odd = `webhook:it's "odd"`;

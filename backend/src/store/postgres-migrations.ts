@@ -335,4 +335,12 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
       CREATE INDEX audit_action ON audit (action, seq);
     `,
   },
+  {
+    version: 17,
+    name: 'each person\'s choice of direct messages in chat',
+    // As SQLite migration 17.
+    sql: `
+      ALTER TABLE notification_preferences ADD COLUMN chat INTEGER NOT NULL DEFAULT 1;
+    `,
+  },
 ];

@@ -4,7 +4,7 @@
 
 import type pg from 'pg';
 import type { OutboxInput } from '../domain/notifications.ts';
-import type { OutboxFilter, OutboxOutcome, OutboxRecord } from './store.ts';
+import type { NotificationChoice, NotificationOptOuts, OutboxFilter, OutboxOutcome, OutboxRecord } from './store.ts';
 import { queryCount, queryRows } from './postgres-connection.ts';
 import { outboxFromRow } from './outbox-rows.ts';
 
@@ -66,12 +66,19 @@ export async function releaseLeases(pool: pg.Pool, owner: string): Promise<void>
   await pool.query('UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1', [owner]);
 }
 
-export async function setEmailPreference(pool: pg.Pool, userId: string, email: boolean, at: number): Promise<void> {
-  await pool.query('INSERT INTO notification_preferences (user_id, email, updated_at) VALUES ($1, $2, $3) ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, updated_at = excluded.updated_at', [userId, email ? 1 : 0, at]);
+export async function setNotificationPreference(pool: pg.Pool, userId: string, choice: NotificationChoice, at: number): Promise<void> {
+  const email = choice.email === undefined ? null : choice.email ? 1 : 0;
+  const chat = choice.chat === undefined ? null : choice.chat ? 1 : 0;
+  await pool.query(
+    `INSERT INTO notification_preferences (user_id, email, chat, updated_at) VALUES ($1, COALESCE($2::int, 1), COALESCE($3::int, 1), $4)
+     ON CONFLICT (user_id) DO UPDATE SET email = COALESCE($2::int, notification_preferences.email), chat = COALESCE($3::int, notification_preferences.chat), updated_at = excluded.updated_at`,
+    [userId, email, chat, at],
+  );
 }
 
-export async function listEmailOptOuts(pool: pg.Pool): Promise<string[]> {
-  return (await queryRows(pool, 'SELECT user_id FROM notification_preferences WHERE email = 0 ORDER BY user_id COLLATE "C"', [])).map((r) => String(r.user_id));
+export async function listNotificationOptOuts(pool: pg.Pool): Promise<NotificationOptOuts> {
+  const rows = await queryRows(pool, 'SELECT user_id, email, chat FROM notification_preferences WHERE email = 0 OR chat = 0 ORDER BY user_id COLLATE "C"', []);
+  return { email: rows.filter((r) => Number(r.email) === 0).map((r) => String(r.user_id)), chat: rows.filter((r) => Number(r.chat) === 0).map((r) => String(r.user_id)) };
 }
 
 export async function pruneOutbox(pool: pg.Pool, before: number): Promise<number> {

@@ -34,7 +34,7 @@ import {
   type StoreOptions,
   type TokenRecord,
 } from './store.ts';
-import type { AuditStreamCursor, DiscoveryOutcome, DiscoveryState, InventoryRow, NewInventoryRow } from './store.ts';
+import type { AuditStreamCursor, DiscoveryOutcome, DiscoveryState, InventoryRow, NewInventoryRow, NotificationChoice, NotificationOptOuts } from './store.ts';
 import { MIGRATION_LOCK_KEY, POSTGRES_MIGRATIONS } from './postgres-migrations.ts';
 import { authenticationColumns, tokenFromRow } from './rows.ts';
 import { parseStoreUrl, queryCount, queryOne, queryRows, RETRYABLE, runTransaction, type PoolSettings, type Queryable, type Row } from './postgres-connection.ts';
@@ -431,8 +431,8 @@ export class PostgresStore implements Store {
   async retryOutbox(key: string, now: number): Promise<boolean> { return outbox.retryOutbox(this.pool, key, now); }
   async listOutbox(f: OutboxFilter): Promise<OutboxRecord[]> { return outbox.listOutbox(this.pool, f); }
   async outboxCounts(): Promise<Record<OutboxRecord['status'], number>> { return outbox.outboxCounts(this.pool); }
-  async setEmailPreference(userId: string, email: boolean, at: number): Promise<void> { return outbox.setEmailPreference(this.pool, userId, email, at); }
-  async listEmailOptOuts(): Promise<string[]> { return outbox.listEmailOptOuts(this.pool); }
+  async setNotificationPreference(userId: string, choice: NotificationChoice, at: number): Promise<void> { return outbox.setNotificationPreference(this.pool, userId, choice, at); }
+  async listNotificationOptOuts(): Promise<NotificationOptOuts> { return outbox.listNotificationOptOuts(this.pool); }
   async pruneOutbox(before: number): Promise<number> { return outbox.pruneOutbox(this.pool, before); }
   async findRenewal(userId: string): Promise<Renewal | null> { return signIn.findRenewal(this.pool, userId); }
   async claimDueRenewals(now: number, leaseMs: number, limit: number): Promise<DueRenewal[]> { return signIn.claimDueRenewals(this.pool, now, leaseMs, limit); }

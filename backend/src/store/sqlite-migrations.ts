@@ -417,4 +417,12 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       CREATE INDEX audit_action ON audit (action, seq);
     `,
   },
+  {
+    version: 17,
+    name: 'each person\'s choice of direct messages in chat',
+    // Whether a person is told by direct message in chat (1, the default) or not (0).
+    sql: `
+      ALTER TABLE notification_preferences ADD COLUMN chat INTEGER NOT NULL DEFAULT 1;
+    `,
+  },
 ];

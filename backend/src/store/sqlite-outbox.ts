@@ -4,7 +4,7 @@
 
 import type { OutboxInput } from '../domain/notifications.ts';
 import type { StatementCache } from './sqlite-connection.ts';
-import type { OutboxFilter, OutboxOutcome, OutboxRecord } from './store.ts';
+import type { NotificationChoice, NotificationOptOuts, OutboxFilter, OutboxOutcome, OutboxRecord } from './store.ts';
 import { outboxFromRow } from './outbox-rows.ts';
 
 /** Inserts the change set's notifications; one already written (the same key) is left as it is. */
@@ -43,8 +43,15 @@ export class SqliteOutboxWrites {
     ) === 1;
   }
 
-  setEmailPreference(userId: string, email: boolean, at: number): void {
-    this.sql.run('INSERT INTO notification_preferences (user_id, email, updated_at) VALUES (?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, updated_at = excluded.updated_at', userId, email ? 1 : 0, at);
+  /** See Store.setNotificationPreference. */
+  setNotificationPreference(userId: string, choice: NotificationChoice, at: number): void {
+    const email = choice.email === undefined ? null : choice.email ? 1 : 0;
+    const chat = choice.chat === undefined ? null : choice.chat ? 1 : 0;
+    this.sql.run(
+      `INSERT INTO notification_preferences (user_id, email, chat, updated_at) VALUES (?, COALESCE(?, 1), COALESCE(?, 1), ?)
+       ON CONFLICT (user_id) DO UPDATE SET email = COALESCE(?, email), chat = COALESCE(?, chat), updated_at = excluded.updated_at`,
+      userId, email, chat, at, email, chat,
+    );
   }
 
   prune(before: number): number {
@@ -69,6 +76,7 @@ export function outboxCounts(sql: StatementCache): Record<OutboxRecord['status']
   return counts;
 }
 
-export function listEmailOptOuts(sql: StatementCache): string[] {
-  return sql.all('SELECT user_id FROM notification_preferences WHERE email = 0 ORDER BY user_id').map((r) => String(r.user_id));
+export function listNotificationOptOuts(sql: StatementCache): NotificationOptOuts {
+  const rows = sql.all('SELECT user_id, email, chat FROM notification_preferences WHERE email = 0 OR chat = 0 ORDER BY user_id');
+  return { email: rows.filter((r) => Number(r.email) === 0).map((r) => String(r.user_id)), chat: rows.filter((r) => Number(r.chat) === 0).map((r) => String(r.user_id)) };
 }

@@ -29,7 +29,7 @@ import {
   type StoreOptions,
   type TokenRecord,
 } from './store.ts';
-import type { AuditStreamCursor, DiscoveryOutcome, DiscoveryState, InventoryRow, NewInventoryRow } from './store.ts';
+import type { AuditStreamCursor, DiscoveryOutcome, DiscoveryState, InventoryRow, NewInventoryRow, NotificationChoice, NotificationOptOuts } from './store.ts';
 import { SqliteWriter } from './sqlite-writer.ts';
 import { openSqlite, StatementCache, type Row } from './sqlite-connection.ts';
 import { auditFromRow, jobFromRow, tokenFromRow } from './rows.ts';
@@ -458,8 +458,8 @@ export class SqliteStore implements Store {
   async retryOutbox(key: string, now: number): Promise<boolean> { return this.write(() => this.writer.outbox.retry(key, now)); }
   async listOutbox(f: OutboxFilter): Promise<OutboxRecord[]> { return outbox.listOutbox(this.sql, f); }
   async outboxCounts(): Promise<Record<OutboxRecord['status'], number>> { return outbox.outboxCounts(this.sql); }
-  async setEmailPreference(userId: string, email: boolean, at: number): Promise<void> { return this.write(() => this.writer.outbox.setEmailPreference(userId, email, at)); }
-  async listEmailOptOuts(): Promise<string[]> { return outbox.listEmailOptOuts(this.sql); }
+  async setNotificationPreference(userId: string, choice: NotificationChoice, at: number): Promise<void> { return this.write(() => this.writer.outbox.setNotificationPreference(userId, choice, at)); }
+  async listNotificationOptOuts(): Promise<NotificationOptOuts> { return outbox.listNotificationOptOuts(this.sql); }
   async pruneOutbox(before: number): Promise<number> { return this.write(() => this.writer.outbox.prune(before)); }
   async findRenewal(userId: string): Promise<Renewal | null> { return signIn.findRenewal(this.sql, userId); }
   async claimDueRenewals(now: number, leaseMs: number, limit: number): Promise<DueRenewal[]> { return this.write(() => this.writer.signIn.claimDueRenewals(now, leaseMs, limit)); }

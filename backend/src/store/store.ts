@@ -68,6 +68,19 @@ export interface ChangeSet {
   outbox?: OutboxInput[];
 }
 
+/** A person's choice of personal channels: a channel not named keeps what was chosen before. */
+export interface NotificationChoice {
+  email?: boolean;
+  /** Direct messages in chat. */
+  chat?: boolean;
+}
+
+/** The people who turned each personal channel off. */
+export interface NotificationOptOuts {
+  email: string[];
+  chat: string[];
+}
+
 /** A notification in the outbox: what it says, to whom on which channel, and how its delivery goes. */
 export interface OutboxRecord extends OutboxInput {
   status: 'pending' | 'delivered' | 'failed';
@@ -380,10 +393,10 @@ export interface Store {
   outboxCounts(): Promise<Record<OutboxRecord['status'], number>>;
   /** Deletes the notifications delivered before `before` (the failed ones stay, for an admin); how many. */
   pruneOutbox(before: number): Promise<number>;
-  /** Records whether a person is told by email (their choice in the Account view). */
-  setEmailPreference(userId: string, email: boolean, at: number): Promise<void>;
-  /** The people who chose not to be told by email. */
-  listEmailOptOuts(): Promise<string[]>;
+  /** Records whether a person is told by email, by direct message, or both (their choice in the Account view; a channel not named keeps its choice). */
+  setNotificationPreference(userId: string, choice: NotificationChoice, at: number): Promise<void>;
+  /** The people who turned email, or direct messages, off. */
+  listNotificationOptOuts(): Promise<NotificationOptOuts>;
   /** What renews a user at the provider (null: not a provisioned user). */
   findRenewal(userId: string): Promise<Renewal | null>;
   /**

@@ -337,7 +337,7 @@ export function createHttpApi(opts: { baseUrl?: string; storage: TokenStorage; f
     },
     mfaStatus: () => call<MfaStatusView>('GET', '/api/v1/mfa'),
     notificationPreferences: () => call<NotificationPreferencesView>('GET', '/api/v1/me/notifications'),
-    setEmailNotifications: (on: boolean) => call<NotificationPreferencesView>('PUT', '/api/v1/me/notifications', { email: on }),
+    setNotifications: (choice) => call<NotificationPreferencesView>('PUT', '/api/v1/me/notifications', choice),
     startMfaEnrolment: () => call<MfaEnrolmentStarted>('POST', '/api/v1/mfa/enrolment'),
     confirmMfaEnrolment: (code) => call<MfaStatusView>('POST', '/api/v1/mfa/enrolment/confirm', { code }),
     removeMfa: async (code) => {

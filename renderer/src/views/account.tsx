@@ -1,5 +1,5 @@
 // Account: who is signed in (and, in the portal, sign out), how they are told of what
-// concerns them (email on or off, where the admins allow it), two-factor authentication for
+// concerns them (email and direct messages in chat, each on or off where the admins allow it), two-factor authentication for
 // flows that require MFA (its status; setting it up with a QR code and the secret as text,
 // confirmed with a code; removing it with a code), and the person's own API tokens: the list
 // (created, expires, last used, revoked), making one (shown once, with a Copy button) and
@@ -27,7 +27,7 @@ export function AccountView({ onSignOut }: { onSignOut(): void | Promise<void> }
   );
 }
 
-/** Email on or off: shown where the server sends email; the switch only where the admins let people turn it off. */
+/** Email and direct messages, each on or off: shown where the server sends them; a switch only where the admins let people turn it off. */
 function Notifications() {
   const [prefs, setPrefs] = useState<NotificationPreferencesView | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -35,11 +35,11 @@ function Notifications() {
   useEffect(() => {
     theApi().notificationPreferences().then(setPrefs, (err: unknown) => setError(errorDetail(err)));
   }, []);
-  const toggle = async (on: boolean) => {
+  const toggle = async (choice: { email?: boolean; chat?: boolean }) => {
     setBusy(true);
     setError(null);
     try {
-      setPrefs(await theApi().setEmailNotifications(on));
+      setPrefs(await theApi().setNotifications(choice));
     } catch (err) {
       setError(ApiError.from(err).detail);
     } finally {
@@ -47,15 +47,22 @@ function Notifications() {
     }
   };
   const email = prefs?.email;
+  const chat = prefs?.chat;
   return (
     <section aria-labelledby="notifications-title">
       <h3 id="notifications-title">Notifications</h3>
       {error && <p role="alert" className="error">{error}</p>}
-      {email && !email.available && <p className="hint">This server sends no email{email.address ? '' : ' (your account has no address)'}: you are told in Lapse itself and in the team&apos;s channels.</p>}
+      {email && !email.available && !chat?.available && <p className="hint">This server sends no email{email.address ? '' : ' (your account has no address)'}: you are told in Lapse itself and in the team&apos;s channels.</p>}
       {email?.available && (
         <label className="option">
-          <input type="checkbox" checked={email.on} disabled={busy || !email.mayTurnOff} onChange={(e) => void toggle(e.target.checked)} />
+          <input type="checkbox" checked={email.on} disabled={busy || !email.mayTurnOff} onChange={(e) => void toggle({ email: e.target.checked })} />
           <span>Email me at {email.address} about my requests and the ones I may approve{email.mayTurnOff ? '' : ' (the admins keep this on)'}</span>
+        </label>
+      )}
+      {chat?.available && (
+        <label className="option">
+          <input type="checkbox" checked={chat.on} disabled={busy || !chat.mayTurnOff} onChange={(e) => void toggle({ chat: e.target.checked })} />
+          <span>Send me a direct message in Slack about the same{chat.mayTurnOff ? '' : ' (the admins keep this on)'}</span>
         </label>
       )}
     </section>

@@ -1,4 +1,4 @@
-// How each person is told (their choice of email), and the notification outbox for admins:
+// How each person is told (their choice of email and direct messages), and the notification outbox for admins:
 // what was and will be sent, what failed and why, and a failed notification retried.
 
 import * as S from '../../../../common/api/schemas.ts';
@@ -7,14 +7,14 @@ import { token, type Api, type RouteContext } from './context.ts';
 
 export function notificationRoutes(app: Api, { notifications, notificationPreferences }: RouteContext): void {
   app.get('/api/v1/me/notifications', {
-    schema: { summary: 'How you are told of what concerns you (email on or off)', response: { 200: R.notificationPreferences } },
+    schema: { summary: 'How you are told of what concerns you (email, direct messages in chat: each on or off)', response: { 200: R.notificationPreferences } },
     config: token(),
   }, async (req) => notificationPreferences.view(req.caller.id));
 
   app.put('/api/v1/me/notifications', {
-    schema: { summary: 'Choose how you are told: email on or off (where the admins let people turn it off)', body: S.notificationPreferencesBody, response: { 200: R.notificationPreferences } },
+    schema: { summary: 'Choose how you are told: email, direct messages in chat, each on or off (where the admins let people turn it off); a channel not named keeps its choice', body: S.notificationPreferencesBody, response: { 200: R.notificationPreferences } },
     config: token(400, 403, 409),
-  }, async (req) => notificationPreferences.setEmail(req.caller.id, req.body.email));
+  }, async (req) => notificationPreferences.set(req.caller.id, req.body));
 
   app.get('/api/v1/notifications', {
     schema: { summary: 'Notifications in the outbox, newest first (admins): pending, delivered or failed, with the last error', querystring: S.listNotificationsQuery, response: { 200: R.notificationList } },

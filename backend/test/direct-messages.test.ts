@@ -1,0 +1,179 @@
+// Direct messages in Slack: a local server that answers as Slack's Web API does (it checks the
+// bot token, finds members by email, keeps what chat.postMessage received) stands for Slack.
+// Approvers and requesters are written to in person with the request's facts and its link;
+// a person who turned direct messages off is not; someone Slack does not know, or a Slack that
+// limits the rate, is retried with the reason visible and written to once it works; the bot
+// token is never in a message, a log line or the outbox.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startService } from '../src/service.ts';
+import { createLogger } from '../src/logger.ts';
+import { EXAMPLE, appRead, call, usersWrite } from '../src/api/api-test-support.ts';
+import { createToken } from '../src/auth/tokens.ts';
+
+const BOT_TOKEN = 'xoxb-1234-5678-lapse-test-bot-token';
+
+interface Posted { channel: string; text: string; blocks: unknown[] }
+
+/** Slack's Web API as far as Lapse uses it: users.lookupByEmail and chat.postMessage, behind the bot token. */
+async function startSlack(members: Record<string, string>) {
+  const state = { posted: [] as Posted[], lookups: [] as string[], unauthorized: 0, rateLimited: false };
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const answer = (body: Record<string, unknown>) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      if (req.headers.authorization !== `Bearer ${BOT_TOKEN}`) { state.unauthorized++; answer({ ok: false, error: 'invalid_auth' }); return; }
+      if (state.rateLimited) { res.writeHead(429, { 'retry-after': '30' }).end(); return; }
+      const url = new URL(req.url!, 'http://slack');
+      if (req.method === 'GET' && url.pathname === '/api/users.lookupByEmail') {
+        const email = url.searchParams.get('email') ?? '';
+        state.lookups.push(email);
+        const id = members[email];
+        answer(id ? { ok: true, user: { id, profile: { email } } } : { ok: false, error: 'users_not_found' });
+        return;
+      }
+      if (req.method === 'POST' && url.pathname === '/api/chat.postMessage' && /^application\/json/.test(req.headers['content-type'] ?? '')) {
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Posted;
+        if (!Object.values(members).includes(body.channel)) { answer({ ok: false, error: 'channel_not_found' }); return; }
+        state.posted.push(body);
+        answer({ ok: true, channel: `D-${body.channel}`, ts: String(Date.now() / 1000) });
+        return;
+      }
+      answer({ ok: false, error: 'unknown_method' });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return Object.assign(state, {
+    apiUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/api`,
+    members,
+    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  });
+}
+
+async function until(check: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) assert.fail(`timed out waiting: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+test('direct messages in Slack: approvers and requesters in person, each once, found by email; someone Slack does not know is retried with the reason; a person may turn them off; the token stays secret', async () => {
+  // Erin's address has the characters a query string must not take as they are.
+  const erin = "erin+ops&x=1'@example.com";
+  const slack = await startSlack({ 'alice@example.com': 'U0ALICE', 'bob@example.com': 'U0BOB', 'carol@example.com': 'U0CAROL' });
+  const dir = mkdtempSync(join(tmpdir(), 'lapse-direct-'));
+  const logLines: string[] = [];
+  const clock = { offset: 0, now() { return Date.now() + this.offset; } };
+  try {
+    const configPath = join(dir, 'lapse.yaml');
+    const config = readFileSync(EXAMPLE, 'utf8').replace('email: erin@example.com', `email: "${erin}"`).replace('settings:\n', 'settings:\n  publicUrl: https://lapse.example.com\n');
+    assert.match(config, /erin\+ops/);
+    writeFileSync(configPath, `${config}\nnotifications:\n  directMessages: { type: slack, tokenEnv: LAPSE_TEST_SLACK_BOT, apiUrl: "${slack.apiUrl}" }\n  maxAttempts: 5\n`);
+    const svc = await startService({
+      configPath, dataDir: join(dir, 'data'), port: 0, clock, env: { LAPSE_TEST_SLACK_BOT: BOT_TOKEN },
+      logger: createLogger({ level: 'debug', destination: { write: (line: string) => void logLines.push(line) } }),
+    });
+    try {
+      const alice = (await createToken(svc.store, 'alice', 'alice')).token;
+      const bob = (await createToken(svc.store, 'bob', 'bob')).token;
+      const dave = (await createToken(svc.store, 'dave', 'dave')).token;
+      assert.deepEqual((await call(svc.url, 'GET', '/api/v1/me/notifications', bob)).body, {
+        email: { available: false, address: 'bob@example.com', on: false, mayTurnOff: false },
+        chat: { available: true, service: 'slack', on: true, mayTurnOff: true },
+      });
+
+      const created = await call(svc.url, 'POST', '/api/v1/requests', alice, { flowId: 'demo-approval', entitlements: [usersWrite], justification: 'INC-78 <!channel> *now*' });
+      assert.equal(created.body.status, 'pending', created.text);
+      await until(() => slack.posted.some((p) => p.channel === 'U0BOB'), 'bob is asked in Slack');
+      const ask = slack.posted.find((p) => p.channel === 'U0BOB')!;
+      assert.equal(ask.text, 'Alice asks for Write app tables: your decision is needed');
+      const blocks = JSON.stringify(ask.blocks);
+      assert.match(blocks, /INC-78 &lt;!channel&gt; \*now\*/, 'the justification, escaped: no mention of everyone');
+      assert.match(blocks, new RegExp(`"url":"https://lapse\\.example\\.com/#/requests/${created.body.id}"`));
+      // (Whoever is on shift is granted the on-call flow, and told: alice may be, today.)
+      assert.equal(slack.posted.filter((p) => p.channel === 'U0ALICE' && /decision/.test(p.text)).length, 0, 'the requester cannot approve her own: not asked');
+
+      // Erin is not in Slack yet: her message waits, with Slack's reason, and the lookup carried her address intact.
+      type Row = { channel: string; recipient: string | null; requestId: string; lastError: string | null; status: string };
+      const carol = (await createToken(svc.store, 'carol', 'carol')).token;
+      const erinsRow = async () => ((await call(svc.url, 'GET', '/api/v1/notifications?status=pending', carol)).body.notifications as Row[]).find((n) => n.channel === 'direct' && n.recipient === 'erin' && n.requestId === created.body.id);
+      await until(async () => (await erinsRow())?.lastError != null, 'erin\'s message fails');
+      assert.equal((await erinsRow())!.lastError, `Slack has no member with the email ${erin}`);
+      assert.ok(slack.lookups.includes(erin), `looked up as given: ${slack.lookups.join(', ')}`);
+      slack.members[erin] = 'U0ERIN';
+      clock.offset += 60_000;
+      await svc.deliverNotifications();
+      await until(() => slack.posted.some((p) => p.channel === 'U0ERIN'), 'erin is asked once Slack knows her');
+
+      // Dave turns direct messages off: the grant of his request reaches nobody; alice's reaches her.
+      const off = await call(svc.url, 'PUT', '/api/v1/me/notifications', dave, { chat: false });
+      assert.equal(off.status, 200, off.text);
+      assert.equal(off.body.chat.on, false);
+      assert.equal((await call(svc.url, 'PUT', '/api/v1/me/notifications', dave, { email: false })).status, 409, 'no email on this server');
+      for (const token of [dave, alice]) assert.equal((await call(svc.url, 'POST', '/api/v1/requests', token, { flowId: 'demo-auto', entitlements: [appRead], duration: '10m' })).body.status, 'active');
+      await until(() => slack.posted.some((p) => p.channel === 'U0ALICE' && /is active/.test(p.text)), 'alice hears of her grant');
+      await svc.deliverNotifications();
+      assert.equal((await svc.store.listOutbox({ limit: 1000 })).filter((o) => o.channel === 'direct' && o.recipient === 'dave').length, 0, 'nothing written for dave');
+
+      // Slack limits the rate: retried, with the reason visible, then delivered once.
+      slack.rateLimited = true;
+      const approved = await call(svc.url, 'POST', `/api/v1/requests/${created.body.id}/approve`, bob, { reason: 'ok' });
+      assert.equal(approved.body.status, 'active', approved.text);
+      const limited = async () => (await svc.store.listOutbox({ status: 'pending', limit: 100 })).filter((o) => o.channel === 'direct' && o.requestId === created.body.id && o.lastError !== null);
+      await until(async () => (await limited()).length > 0, 'a limited attempt');
+      assert.match((await limited())[0]!.lastError!, /Slack: rate limited \(retry after 30 s\)/);
+      slack.rateLimited = false;
+      clock.offset += 60_000;
+      await svc.deliverNotifications();
+      await until(async () => (await svc.store.listOutbox({ status: 'pending', limit: 100 })).filter((o) => o.channel === 'direct').length === 0, 'all delivered');
+      const toAlice = slack.posted.filter((p) => p.channel === 'U0ALICE').map((p) => p.text).sort();
+      assert.deepEqual(toAlice.filter((t) => /Write app tables/.test(t)), ['Your access to Write app tables is active', 'Your request for Write app tables was approved by bob']);
+      assert.equal(slack.posted.filter((p) => p.channel === 'U0ERIN' && /approved by bob/.test(p.text)).length, 1, 'erin learns bob decided, once');
+
+      assert.equal(slack.unauthorized, 0, 'every call carried the bot token');
+      const everything = [JSON.stringify(await svc.store.listOutbox({ limit: 1000 })), JSON.stringify(await svc.store.listAudit({ limit: 1000 })), JSON.stringify(slack.posted), logLines.join('\n')].join('\n');
+      assert.doesNotMatch(everything, /xoxb-/, 'the bot token is in no row, message or log line');
+      assert.doesNotMatch(JSON.stringify(slack.posted), /demo-[0-9a-f]{24}/, 'no credential in any message');
+    } finally {
+      await svc.stop();
+    }
+  } finally {
+    await slack.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('direct messages the admins keep on cannot be turned off; a wrong bot token is an error that names Slack\'s reason', async () => {
+  const slack = await startSlack({ 'alice@example.com': 'U0ALICE' });
+  const dir = mkdtempSync(join(tmpdir(), 'lapse-direct-'));
+  try {
+    const configPath = join(dir, 'lapse.yaml');
+    writeFileSync(configPath, `${readFileSync(EXAMPLE, 'utf8')}\nnotifications:\n  directMessages: { type: slack, tokenEnv: LAPSE_TEST_SLACK_BOT, apiUrl: "${slack.apiUrl}", optOut: false }\n`);
+    const svc = await startService({ configPath, dataDir: join(dir, 'data'), port: 0, env: { LAPSE_TEST_SLACK_BOT: 'xoxb-wrong' }, logger: createLogger({ level: 'silent' }) });
+    try {
+      const alice = (await createToken(svc.store, 'alice', 'alice')).token;
+      assert.equal((await call(svc.url, 'GET', '/api/v1/me/notifications', alice)).body.chat.mayTurnOff, false);
+      const refused = await call(svc.url, 'PUT', '/api/v1/me/notifications', alice, { chat: false });
+      assert.equal(refused.status, 403);
+      assert.match(refused.body.detail, /the admins do not let people turn direct messages off here/);
+      assert.equal((await call(svc.url, 'POST', '/api/v1/requests', alice, { flowId: 'demo-auto', entitlements: [appRead], duration: '10m' })).body.status, 'active');
+      const mine = async () => (await svc.store.listOutbox({ status: 'pending', limit: 100 })).find((o) => o.channel === 'direct' && o.recipient === 'alice' && o.lastError !== null);
+      await until(async () => (await mine()) !== undefined, 'the attempt');
+      assert.equal((await mine())!.lastError, 'Slack could not find alice@example.com: invalid_auth');
+      assert.equal(slack.posted.length, 0);
+    } finally {
+      await svc.stop();
+    }
+  } finally {
+    await slack.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
