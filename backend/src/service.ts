@@ -49,6 +49,7 @@ import { Offboarder } from './services/offboarding.ts';
 import type { RenewalReport } from './services/renewal.ts';
 import { tellAdminsOfFailure, type DeliveryReport } from './services/outbox-delivery.ts';
 import { DeliveryThread, eventLoopDelivery, type Deliverer } from './services/delivery-thread.ts';
+import type { ApiLoad } from './services/api-load.ts';
 import { NotificationPreferences } from './services/notification-preferences.ts';
 import { Discovery, type SyncResult } from './services/discovery.ts';
 import { TOKEN_LIFETIMES_KEY } from './services/token-service.ts';
@@ -98,8 +99,10 @@ export interface ServiceOptions {
    * connection, off the API's event loop; `event-loop`, beside the API (the desktop app's
    * embedded server; a SQLite store in memory always). `pollMs`: how often the deliverer
    * looks for due rows besides being woken when rows are written (default 500; tests).
+   * `apiLoad`: what tells the thread how busy the API's thread is (default: its event loop
+   * measured; null: the thread never gives way; tests).
    */
-  delivery?: { in?: 'thread' | 'event-loop'; pollMs?: number };
+  delivery?: { in?: 'thread' | 'event-loop'; pollMs?: number; apiLoad?: ApiLoad | null };
   /** How the API's state-changing calls take turns (tests; see api/write-admission.ts). */
   writeAdmission?: { concurrency?: number; holdMs?: number; maxWaiting?: number };
   /**
@@ -402,6 +405,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       spec: store.kind === 'postgres' ? { kind: 'postgres', url: storeSpec! } : { kind: 'sqlite', path: store.path, writeLock: store.writeLock?.memory },
       owner, env, notifications: () => engine.config.config.notifications ?? null, now: () => clock.now(), log: deliveryLog,
       onOutcome: (channel, outcome) => metrics.observeDelivery(channel, outcome), onGaveUp: tellAdmins,
+      ...(opts.delivery?.apiLoad !== undefined ? { apiLoad: opts.delivery.apiLoad } : {}),
     })
     : eventLoopDelivery({
       store, owner, env, notifications: () => engine.config.config.notifications ?? null, now: () => clock.now(), log: deliveryLog,

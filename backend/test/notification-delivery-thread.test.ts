@@ -2,6 +2,8 @@
 // A receiver in a process of its own notes when each delivery arrives; the test then holds
 // the API's thread busy: with the delivery thread the notifications still arrive meanwhile
 // (woken by the transitions, the poll set to an hour), on the API's event loop none does.
+// Told that the API's thread is busy, the delivery thread gives way: it sends nothing until
+// the API is quiet, or the notification five seconds old.
 // A delivery thread that dies is started again and delivers what it held at once (not after
 // the rows' two-minute lease); a reload that changes the channels reaches the thread, and
 // one that configures notifications where there were none starts it; a channel whose
@@ -22,6 +24,7 @@ import { EXAMPLE, appRead, call } from '../src/api/api-test-support.ts';
 import { createToken } from '../src/auth/tokens.ts';
 import type { DeliveryThread } from '../src/services/delivery-thread.ts';
 import { FINISH_BATCH, THREAD_CONCURRENCY, THREAD_PER_CHANNEL } from '../src/services/outbox-delivery.ts';
+import { ApiLoadGauge } from '../src/services/api-load.ts';
 import { startSlowHookReceiver } from './slow-hook-receiver.ts';
 
 const KEY = 'lapse-thread-test-webhook-key-0123456789';
@@ -88,7 +91,8 @@ for (const where of ['thread', 'event-loop'] as const) {
     const svc = await startService({
       configPath: writeConfig(dir, receiver.url), dataDir: join(dir, 'data'), port: 0, logger: silentLogger, env: { LAPSE_TEST_HOOK_KEY: KEY },
       // The poll once an hour: what is delivered within the test was woken by its transition.
-      delivery: { in: where, pollMs: 3_600_000 },
+      // The thread does not give way to the busy API here (the next test shows that it does).
+      delivery: { in: where, pollMs: 3_600_000, apiLoad: null },
     });
     try {
       const n = 150;
@@ -114,6 +118,44 @@ for (const where of ['thread', 'event-loop'] as const) {
     }
   });
 }
+
+test('the delivery thread gives way to a busy API: nothing is sent until it is quiet, or the notification five seconds old', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lapse-delivery-thread-'));
+  const receiver = await startChildReceiver();
+  // The API's load as the test says it is (the thread reads the same memory as from a measuring gauge).
+  const gauge = new ApiLoadGauge();
+  const apiLoad = { memory: gauge.memory, start: () => gauge.write(0), stop: () => gauge.stop() };
+  const clock = { offset: 0, now() { return Date.now() + this.offset; } };
+  const svc = await startService({
+    configPath: writeConfig(dir, receiver.url), dataDir: join(dir, 'data'), port: 0, logger: silentLogger, env: { LAPSE_TEST_HOOK_KEY: KEY }, clock,
+    delivery: { pollMs: 3_600_000, apiLoad },
+  });
+  try {
+    const arrived = (keys: Set<string>) => receiver.arrivals.filter((a) => keys.has(a.key)).length;
+    // Busy: written, claimed, and held back.
+    gauge.write(0.9);
+    const first = await grantMany(svc, 10);
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    assert.equal(arrived(first), 0, 'nothing sent while the API is busy');
+    // Quiet again (a fresh measurement): sent at once.
+    gauge.write(0.1);
+    await until(() => arrived(first) === 10, 'sent once the API is quiet', 3_000);
+
+    // Busy for good: once the notifications are five seconds old they leave anyway.
+    gauge.write(0.9);
+    const second = await grantMany(svc, 10);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(arrived(second), 0, 'held back');
+    clock.offset += 5_000;
+    await svc.deliverNotifications();
+    await until(() => arrived(second) === 10, 'sent five seconds after their transitions, the API still busy', 3_000);
+    assert.equal(receiver.arrivals.length, new Set(receiver.arrivals.map((a) => a.key)).size, 'each once');
+  } finally {
+    await svc.stop();
+    receiver.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 test('a delivery thread that dies is started again, and what it held is delivered at once, not after the lease', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'lapse-delivery-thread-'));

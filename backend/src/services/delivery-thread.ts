@@ -14,6 +14,7 @@ import { SharedWriteLock } from '../store/sqlite-write-lock.ts';
 import type { OutboxRecord, Store } from '../store/store.ts';
 import { Channels } from '../notify/channels.ts';
 import { OutboxDelivery, type DeliveryOutcome, type DeliveryReport } from './outbox-delivery.ts';
+import { ApiLoadGauge, type ApiLoad } from './api-load.ts';
 
 export interface DeliveryThreadData {
   spec: OutboxConnectionSpec;
@@ -29,6 +30,8 @@ export interface DeliveryThreadData {
    */
   wakeFlag: SharedArrayBuffer;
   lowerPriority: boolean;
+  /** How busy the API's thread is (api-load.ts): the thread gives way to it; null: never. */
+  apiLoad: SharedArrayBuffer | null;
 }
 
 /** `id`: null for a wake-up nobody waits on, else answered by `ran` with that id. */
@@ -75,6 +78,8 @@ export interface DeliveryThreadDeps {
   log: (level: 'info' | 'warn' | 'error', fields: Record<string, unknown>, message: string) => void;
   /** Lower the thread's priority where the platform allows (default true). */
   lowerPriority?: boolean;
+  /** How busy the API's thread is, for the thread to give way to it (api-load.ts): default a gauge of this thread's event loop; null: it never gives way. */
+  apiLoad?: ApiLoad | null;
   workerUrl?: URL;
 }
 
@@ -92,8 +97,12 @@ export class DeliveryThread implements Deliverer {
   private stopped: (() => void) | null = null;
   /** How many times a thread was started. */
   starts = 0;
+  /** How busy this (the API's) thread is, for the delivery thread to give way (null: it never does). */
+  private readonly apiLoad: ApiLoad | null;
 
-  constructor(private readonly d: DeliveryThreadDeps) {}
+  constructor(private readonly d: DeliveryThreadDeps) {
+    this.apiLoad = d.apiLoad === undefined ? new ApiLoadGauge() : d.apiLoad;
+  }
 
   /**
    * Starts the thread, without waiting for it (the service's start does not wait for its
@@ -102,6 +111,7 @@ export class DeliveryThread implements Deliverer {
    */
   async start(): Promise<void> {
     this.started = true;
+    this.apiLoad?.start();
     this.ensureThread();
   }
 
@@ -118,6 +128,7 @@ export class DeliveryThread implements Deliverer {
     this.wakeFlag = new Int32Array(wakeFlag);
     const data: DeliveryThreadData = {
       spec: this.d.spec, owner: this.d.owner, env: { ...this.d.env }, notifications, releaseLeases: this.starts > 1, lowerPriority: this.d.lowerPriority ?? true, wakeFlag,
+      apiLoad: this.apiLoad?.memory ?? null,
     };
     const worker = new Worker(this.d.workerUrl ?? deliveryWorkerUrl(), { workerData: data, name: 'lapse-delivery' });
     this.worker = worker;
@@ -214,6 +225,7 @@ export class DeliveryThread implements Deliverer {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.apiLoad?.stop();
     if (this.restartTimer) clearTimeout(this.restartTimer);
     const worker = this.worker;
     if (!worker) return;
@@ -248,7 +260,7 @@ export interface Deliverer {
  * connection cannot reach (SQLite in memory) and for the desktop app's embedded server (one
  * person's notifications; its main process is a single bundle, without the thread's module).
  */
-export function eventLoopDelivery(d: Omit<DeliveryThreadDeps, 'spec' | 'lowerPriority' | 'workerUrl'> & { store: Store }): Deliverer {
+export function eventLoopDelivery(d: Omit<DeliveryThreadDeps, 'spec' | 'lowerPriority' | 'apiLoad' | 'workerUrl'> & { store: Store }): Deliverer {
   let channels: { of: NotificationsConfig; channels: Channels } | null = null;
   const channelsNow = (): Channels | null => {
     const wanted = d.notifications();

@@ -11,6 +11,7 @@ import type { NotificationsConfig } from '../domain/config.ts';
 import { Channels } from '../notify/channels.ts';
 import { openOutboxConnection, type OutboxConnection } from '../store/outbox-connection.ts';
 import { OutboxDelivery, THREAD_CONCURRENCY, THREAD_PER_CHANNEL } from './outbox-delivery.ts';
+import { apiLoadReader, GiveWay } from './api-load.ts';
 import type { DeliveryThreadData, FromDelivery, ToDelivery } from './delivery-thread.ts';
 
 /**
@@ -50,8 +51,12 @@ async function main(): Promise<void> {
   let offsetMs = 0;
   let config: NotificationsConfig | null = data.notifications;
   let channels: Channels | null = config ? new Channels(config, data.env) : null;
+  const now = () => Date.now() + offsetMs;
+  // While the API's thread is busy, each delivery waits (a few seconds at most after its transition).
+  const giveWay = data.apiLoad ? new GiveWay({ busy: apiLoadReader(data.apiLoad).busy, now }) : null;
   const delivery = new OutboxDelivery({
-    outbox, owner: data.owner, now: () => Date.now() + offsetMs, channels: () => channels, concurrency: THREAD_CONCURRENCY, perChannel: THREAD_PER_CHANNEL, log,
+    outbox, owner: data.owner, now, channels: () => channels, concurrency: THREAD_CONCURRENCY, perChannel: THREAD_PER_CHANNEL, log,
+    ...(giveWay ? { giveWay: (row) => giveWay.wait(row.createdAt) } : {}),
     onOutcome: (channel, outcome) => post({ type: 'outcome', channel, outcome }),
     onGaveUp: async (row, error, at) => post({ type: 'gave-up', row, error, at }),
   });

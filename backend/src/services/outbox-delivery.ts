@@ -72,6 +72,8 @@ export interface OutboxDeliveryDeps {
    * server that answers late) does not hold up the others' rows behind its own.
    */
   perChannel?: number;
+  /** Waits before a row is sent while the API is busy (see api-load.ts); none: sent at once. */
+  giveWay?: (row: OutboxRecord) => Promise<void>;
 }
 
 /** A promise and the function that resolves it. */
@@ -173,6 +175,7 @@ export class OutboxDelivery {
           }
           const row = queue.splice(i, 1)[0]!;
           inFlight.set(row.channel, (inFlight.get(row.channel) ?? 0) + 1);
+          await this.d.giveWay?.(row);
           const error = await this.send(row, channels);
           inFlight.set(row.channel, inFlight.get(row.channel)! - 1);
           ended++;
