@@ -24,9 +24,11 @@ export interface DeliveryThreadData {
   /** Free the leases `owner` holds first (the thread before this one died). */
   releaseLeases: boolean;
   /**
-   * One Int32 shared by both sides: 1 while a wake-up is posted and not yet taken. The
-   * service posts another only when it finds 0; the thread sets 0 as it takes one, before
-   * its pass claims anything, so a wake-up left out is one whose rows that pass still sees.
+   * One Int32 shared by both sides: 1 while a wake-up is posted and its pass has not begun.
+   * The service posts another only when it finds 0; the thread sets 0 as a pass begins,
+   * before it claims anything, so a wake-up left out is one whose rows that pass still sees.
+   * (While a pass runs with another waiting to follow it, as while its deliveries give way to
+   * a busy API, the transitions post nothing: the pass that follows takes their rows.)
    */
   wakeFlag: SharedArrayBuffer;
   lowerPriority: boolean;

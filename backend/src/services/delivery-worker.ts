@@ -57,6 +57,8 @@ async function main(): Promise<void> {
   const delivery = new OutboxDelivery({
     outbox, owner: data.owner, now, channels: () => channels, concurrency: THREAD_CONCURRENCY, perChannel: THREAD_PER_CHANNEL, log,
     ...(giveWay ? { giveWay: (row) => giveWay.wait(row.createdAt) } : {}),
+    // A pass begins: the next wake-up the service asks for is posted (see DeliveryThreadData.wakeFlag).
+    onPassStart: () => Atomics.store(wakeFlag, 0, 0),
     onOutcome: (channel, outcome) => post({ type: 'outcome', channel, outcome }),
     onGaveUp: async (row, error, at) => post({ type: 'gave-up', row, error, at }),
   });
@@ -72,8 +74,6 @@ async function main(): Promise<void> {
       case 'run': {
         if (stopping) return;
         offsetMs = m.offsetMs;
-        // A wake-up taken: the next one the service asks for is posted (see DeliveryThreadData.wakeFlag).
-        if (m.id === null) Atomics.store(wakeFlag, 0, 0);
         const pass = delivery.runDue();
         if (m.id === null) {
           void pass.catch((err: unknown) => log('error', { error: String(err) }, 'a delivery pass failed; the next one tries again'));

@@ -74,6 +74,8 @@ export interface OutboxDeliveryDeps {
   perChannel?: number;
   /** Waits before a row is sent while the API is busy (see api-load.ts); none: sent at once. */
   giveWay?: (row: OutboxRecord) => Promise<void>;
+  /** A pass begins (before it claims anything). */
+  onPassStart?: () => void;
 }
 
 /** A promise and the function that resolves it. */
@@ -113,6 +115,7 @@ export class OutboxDelivery {
   }
 
   private async pass(): Promise<DeliveryReport> {
+    this.d.onPassStart?.();
     const report: DeliveryReport = { delivered: 0, retried: 0, failed: 0 };
     const channels = this.d.channels();
     if (!channels) return report;

@@ -12,6 +12,7 @@ import { verifyAuditChain } from '../audit/verify.ts';
 import { TEST_AUDIT_KEY } from './postgres-test-support.ts';
 import { authenticate, createToken } from '../auth/tokens.ts';
 import { requestRecord } from './store-test-records.ts';
+import type { LapseEvent } from '../engine/events.ts';
 
 const request = requestRecord;
 
@@ -39,6 +40,30 @@ test('change sets committed together stay independent: a conflicting one is skip
   assert.equal((await s.getRequest('r1'))!.status, 'pending');
   assert.deepEqual(await s.jobsOfRequest('r1'), []);
   assert.deepEqual((await s.listAudit({})).map((e) => e.action), ['ok']);
+  await s.close();
+});
+
+test('events kept for replay are written in the group commit\'s transaction, each list failing or landing on its own', async () => {
+  const s = await store();
+  const event = (id: string, at: number): LapseEvent => ({ id, type: 'request.created', at, requestId: id, audience: ['bob'], data: {} });
+  await s.commit({ insertRequests: [request('r1')] });
+  const results = await Promise.allSettled([
+    s.commit({ insertRequests: [request('r2')] }),
+    s.appendEvents([event('e1', 1), event('e2', 2)]),
+    s.commit({ updateRequests: [{ id: 'r1', expectVersion: 7, set: { status: 'canceled' } }] }),
+    s.appendEvents([event('e3', 3)]),
+  ]);
+  assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'fulfilled', 'rejected', 'fulfilled'], 'a conflict is its change set\'s alone');
+  assert.deepEqual((await s.eventsAfter(0, 10)).map((k) => k.event.id), ['e1', 'e2', 'e3'], 'in the order given');
+  // A list the table refuses (no time) fails alone: the change sets beside it land.
+  const broken = { ...event('e4', 4), at: null } as unknown as LapseEvent;
+  const mixed = await Promise.allSettled([s.commit({ insertRequests: [request('r3')] }), s.appendEvents([broken]), s.appendEvents([event('e5', 5)])]);
+  assert.deepEqual(mixed.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled'], 'the broken list fails alone; the change set and the other list land');
+  assert.ok(await s.getRequest('r3'));
+  assert.deepEqual((await s.eventsAfter(0, 10)).map((k) => k.event.id), ['e1', 'e2', 'e3', 'e5']);
+  // Alone, without a change set to ride on.
+  await s.appendEvents([event('e6', 6)]);
+  assert.deepEqual((await s.eventsAfter(0, 10)).map((k) => k.event.id), ['e1', 'e2', 'e3', 'e5', 'e6']);
   await s.close();
 });
 

@@ -102,7 +102,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
-    while (this.pending.length) this.flush();
+    while (this.pending.length || this.pendingEvents.length) this.flush();
     await this.checkpointer?.stop();
     this.sql.clear();
     this.db.close();
@@ -142,6 +142,8 @@ export class SqliteStore implements Store {
   }
 
   private pending: { cs: ChangeSet; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  /** Events to keep for replay, written in the next group commit's transaction (no commit of their own). */
+  private pendingEvents: { list: LapseEvent[]; resolve: () => void; reject: (err: unknown) => void }[] = [];
   private flushScheduled = false;
 
   private scheduleFlush(): void {
@@ -156,8 +158,9 @@ export class SqliteStore implements Store {
     let turns = 0;
     let lockedSince = 0;
     const tick = () => {
-      if (this.pending.length > seen && this.pending.length < MAX_BATCH && turns < MAX_GATHER_TURNS) {
-        seen = this.pending.length;
+      const waiting = this.pending.length + this.pendingEvents.length;
+      if (waiting > seen && this.pending.length < MAX_BATCH && turns < MAX_GATHER_TURNS) {
+        seen = waiting;
         turns++;
         setImmediate(tick);
         return;
@@ -171,19 +174,28 @@ export class SqliteStore implements Store {
       }
       this.flushScheduled = false;
       this.flush();
-      if (this.pending.length) this.scheduleFlush();
+      if (this.pending.length || this.pendingEvents.length) this.scheduleFlush();
     };
     setImmediate(tick);
   }
 
   private flush(): void {
     const batch = this.pending.splice(0, MAX_BATCH);
-    if (batch.length === 0) return;
-    const outcomes = this.writer.applyChangeSets(batch.map((item) => item.cs));
+    const kept = this.pendingEvents.splice(0);
+    if (batch.length === 0 && kept.length === 0) return;
+    const { outcomes, alongsideOutcomes } = this.writer.applyChangeSets(
+      batch.map((item) => item.cs),
+      kept.map((k) => () => events.appendEvents(this.sql, k.list)),
+    );
     batch.forEach((item, i) => {
       const refused = outcomes[i];
       if (refused === null) item.resolve();
       else item.reject(refused);
+    });
+    kept.forEach((k, i) => {
+      const failed = alongsideOutcomes[i];
+      if (failed === null) k.resolve();
+      else k.reject(failed);
     });
   }
 
@@ -479,7 +491,14 @@ export class SqliteStore implements Store {
   async deleteMfaEnrolment(userId: string, state?: MfaEnrolment['state']): Promise<MfaEnrolment | null> { return this.write(() => this.writer.mfa.deleteMfaEnrolment(userId, state)); }
 
   // The events stream's recent past (replay): in sqlite-events.ts.
-  async appendEvents(list: LapseEvent[]): Promise<void> { return this.write(() => events.appendEvents(this.sql, list)); }
+  /** Written with the next group commit (or in a transaction of their own when none comes): see flush. */
+  appendEvents(list: LapseEvent[]): Promise<void> {
+    if (list.length === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.pendingEvents.push({ list, resolve, reject });
+      this.scheduleFlush();
+    });
+  }
   async findEvent(id: string): Promise<KeptEvent | null> { return events.findEvent(this.sql, id); }
   async eventsAfter(seq: number, limit: number): Promise<KeptEvent[]> { return events.eventsAfter(this.sql, seq, limit); }
   async pruneEvents(before: number): Promise<number> { return this.write(() => events.pruneEvents(this.sql, before)); }

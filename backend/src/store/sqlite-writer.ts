@@ -134,10 +134,13 @@ export class SqliteWriter {
   /**
    * Commits a batch of change sets in one transaction (a commit's cost is mostly writing its
    * pages to the log, not the rows). Each change set's preconditions are checked before it
-   * writes anything, so a conflict skips only that one.
+   * writes anything, so a conflict skips only that one. `alongside` are other writes in the
+   * same transaction (the events kept for replay), each failing on its own (`alongsideOutcomes`)
+   * and failing no change set.
    */
-  applyChangeSets(batch: ChangeSet[]): CommitOutcome[] {
+  applyChangeSets(batch: ChangeSet[], alongside: (() => void)[] = []): { outcomes: CommitOutcome[]; alongsideOutcomes: CommitOutcome[] } {
     const outcomes: CommitOutcome[] = [];
+    let alongsideOutcomes: CommitOutcome[] = [];
     try {
       this.transaction(() => {
         for (const cs of batch) {
@@ -149,24 +152,37 @@ export class SqliteWriter {
           this.write(cs, plan);
           outcomes.push(null);
         }
+        alongsideOutcomes = alongside.map((fn) => {
+          try {
+            fn();
+            return null;
+          } catch (err) {
+            return err;
+          }
+        });
       });
-      return outcomes;
+      return { outcomes, alongsideOutcomes };
     } catch (err) {
       // A write failed after its checks passed (a bug or a full disk): the batch was rolled
       // back; commit each change set on its own so only the faulty one fails.
-      if (batch.length === 1) return [err];
-      return batch.map((cs) => {
-        try {
-          this.transaction(() => {
-            const plan = this.check(cs);
-            if (plan instanceof ConflictError) throw plan;
-            this.write(cs, plan);
-          });
-          return null;
-        } catch (e) {
-          return e;
-        }
-      });
+      alongsideOutcomes = alongside.map((fn) => this.attempt(fn));
+      if (batch.length <= 1) return { outcomes: batch.map(() => err), alongsideOutcomes };
+      const each = batch.map((cs) => this.attempt(() => {
+        const plan = this.check(cs);
+        if (plan instanceof ConflictError) throw plan;
+        this.write(cs, plan);
+      }));
+      return { outcomes: each, alongsideOutcomes };
+    }
+  }
+
+  /** Runs `fn` in a transaction of its own: null, or what it threw. */
+  private attempt(fn: () => void): unknown {
+    try {
+      this.transaction(fn);
+      return null;
+    } catch (err) {
+      return err;
     }
   }
 
