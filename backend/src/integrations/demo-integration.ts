@@ -41,7 +41,18 @@ export class DemoIntegration implements Integration {
     // The busy timeout first: replicas sharing one record open it at the same moment, and
     // switching to WAL or creating the tables must wait for the others, not fail.
     this.db.exec('PRAGMA busy_timeout = 10000');
-    this.db.exec('PRAGMA journal_mode = WAL');
+    // Switching to WAL needs the file to itself for a moment, and SQLite answers "busy" at
+    // once there rather than through the busy timeout: tried again for as long.
+    const until = Date.now() + 10_000;
+    for (;;) {
+      try {
+        this.db.exec('PRAGMA journal_mode = WAL');
+        break;
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() > until) throw err;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10 + Math.random() * 20);
+      }
+    }
     this.db.exec('PRAGMA synchronous = NORMAL');
     this.db.exec('PRAGMA wal_autocheckpoint = 4000');
     this.db.exec(`
