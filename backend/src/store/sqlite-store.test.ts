@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import Database from 'libsql';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.ts';
 import { SqliteStore } from './sqlite-store.ts';
+import { SqliteWriter } from './sqlite-writer.ts';
+import { openSqlite, StatementCache } from './sqlite-connection.ts';
 import { ConflictError, type TokenRecord } from './store.ts';
 import { jobId, type GrantRecord, type JobRecord } from '../domain/request.ts';
 import { verifyAuditChain } from '../audit/verify.ts';
@@ -64,6 +66,23 @@ test('events kept for replay are written in the group commit\'s transaction, eac
   // Alone, without a change set to ride on.
   await s.appendEvents([event('e6', 6)]);
   assert.deepEqual((await s.eventsAfter(0, 10)).map((k) => k.event.id), ['e1', 'e2', 'e3', 'e5', 'e6']);
+  await s.close();
+});
+
+test('a group commit takes change sets until its time is up (one at least), and the store commits the rest after, in order', async () => {
+  const db = openSqlite(':memory:');
+  const writer = new SqliteWriter(db, new StatementCache(db), TEST_AUDIT_KEY);
+  writer.migrate();
+  const batch = ['r1', 'r2', 'r3'].map((id) => ({ insertRequests: [request(id)] }));
+  assert.deepEqual(writer.applyChangeSets(batch, [], 0).outcomes, [null], 'out of time: the first only');
+  assert.deepEqual(writer.applyChangeSets(batch.slice(1), [], Infinity).outcomes, [null, null]);
+  db.close();
+
+  // Through the store: many change sets in one turn all land, whatever number each commit took.
+  const s = await store();
+  const ids = Array.from({ length: 300 }, (_, i) => `q${String(i).padStart(3, '0')}`);
+  await Promise.all(ids.map((id) => s.commit({ insertRequests: [request(id)], audit: [{ at: 1, actor: 'x', action: id, requestId: id, data: {} }] })));
+  assert.deepEqual((await s.listAudit({ limit: 1000 })).map((e) => e.action), ids, 'committed in the order given');
   await s.close();
 });
 

@@ -58,6 +58,13 @@ const MAX_BATCH = 128;
  */
 export const TOKEN_CACHE_MS = 1000;
 
+/**
+ * How long one group commit writes change sets at most (one at least) before it commits: the
+ * rest go first in the next one, after a turn of the event loop, so that calls waiting on it
+ * (a read, another request's next step) are not held for the whole backlog.
+ */
+const MAX_FLUSH_MS = 2;
+
 /** Turns of the event loop a commit waits at most for more change sets to join it. */
 const MAX_GATHER_TURNS = 8;
 
@@ -186,7 +193,10 @@ export class SqliteStore implements Store {
     const { outcomes, alongsideOutcomes } = this.writer.applyChangeSets(
       batch.map((item) => item.cs),
       kept.map((k) => () => events.appendEvents(this.sql, k.list)),
+      performance.now() + MAX_FLUSH_MS,
     );
+    // What did not fit in the time is first in the next commit, a turn of the event loop later.
+    this.pending.unshift(...batch.splice(outcomes.length));
     batch.forEach((item, i) => {
       const refused = outcomes[i];
       if (refused === null) item.resolve();

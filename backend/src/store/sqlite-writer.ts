@@ -136,14 +136,16 @@ export class SqliteWriter {
    * pages to the log, not the rows). Each change set's preconditions are checked before it
    * writes anything, so a conflict skips only that one. `alongside` are other writes in the
    * same transaction (the events kept for replay), each failing on its own (`alongsideOutcomes`)
-   * and failing no change set.
+   * and failing no change set. With `until` (a performance.now() time), change sets are taken
+   * until then only (one at least): `outcomes` is shorter than the batch by those left.
    */
-  applyChangeSets(batch: ChangeSet[], alongside: (() => void)[] = []): { outcomes: CommitOutcome[]; alongsideOutcomes: CommitOutcome[] } {
+  applyChangeSets(batch: ChangeSet[], alongside: (() => void)[] = [], until = Infinity): { outcomes: CommitOutcome[]; alongsideOutcomes: CommitOutcome[] } {
     const outcomes: CommitOutcome[] = [];
     let alongsideOutcomes: CommitOutcome[] = [];
     try {
       this.transaction(() => {
         for (const cs of batch) {
+          if (outcomes.length > 0 && performance.now() >= until) break;
           const plan = this.check(cs);
           if (plan instanceof ConflictError) {
             outcomes.push(plan);
