@@ -1,5 +1,6 @@
 // The events stream's recent past in the SQLite store (migration 11): kept for replay to a
-// client that reconnects, pruned after settings.eventRetention. Each write is one statement.
+// client that reconnects, pruned after settings.eventRetention. Written in a group commit's
+// transaction (see SqliteStore.appendEvents), a row per event.
 
 import type { LapseEvent } from '../engine/events.ts';
 import type { KeptEvent } from './store.ts';
@@ -9,14 +10,9 @@ function keptFromRow(row: Row): KeptEvent {
   return { seq: Number(row.seq), event: JSON.parse(String(row.doc)) as LapseEvent };
 }
 
-/** See Store.appendEvents: in the order given, an id already kept left as it is. */
+/** See Store.appendEvents: in the order given, an id already kept left as it is. Inside a transaction (a statement each). */
 export function appendEvents(sql: StatementCache, events: LapseEvent[]): void {
-  if (events.length === 0) return;
-  sql.run(
-    `INSERT INTO events (id, at, doc) SELECT json_extract(value, '$.id'), json_extract(value, '$.at'), value FROM json_each(?) WHERE true ORDER BY key
-     ON CONFLICT (id) DO NOTHING`,
-    JSON.stringify(events),
-  );
+  for (const e of events) sql.run('INSERT INTO events (id, at, doc) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING', e.id, e.at, JSON.stringify(e));
 }
 
 export function findEvent(sql: StatementCache, id: string): KeptEvent | null {

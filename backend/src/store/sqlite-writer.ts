@@ -154,11 +154,16 @@ export class SqliteWriter {
           this.write(cs, plan);
           outcomes.push(null);
         }
+        // Each in a savepoint: one that fails leaves nothing of itself.
         alongsideOutcomes = alongside.map((fn) => {
+          this.db.exec('SAVEPOINT alongside');
           try {
             fn();
+            this.db.exec('RELEASE alongside');
             return null;
           } catch (err) {
+            this.db.exec('ROLLBACK TO alongside');
+            this.db.exec('RELEASE alongside');
             return err;
           }
         });
