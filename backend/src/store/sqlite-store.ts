@@ -45,9 +45,9 @@ import { SharedWriteLock } from './sqlite-write-lock.ts';
 import type { LapseEvent } from '../engine/events.ts';
 
 /**
- * Change sets written in one transaction at most (about 10 ms of writing). A larger backlog
- * (a revocation storm) is written a slice at a time, with the event loop turning in
- * between, so that the API answers while it is worked off.
+ * Change sets written in one transaction at most (MAX_FLUSH_MS usually ends one sooner). A
+ * larger backlog (a revocation storm) is written a slice at a time, with the event loop
+ * turning in between, so that the API answers while it is worked off.
  */
 const MAX_BATCH = 128;
 
