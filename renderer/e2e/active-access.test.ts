@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright';
 import { EXAMPLE, startTestServer, type TestServer, type User } from '../../backend/src/api/api-test-support.ts';
 import { buildRenderer } from '../build.ts';
-import { CHROMIUM, CHROMIUM_ARGS, unnamedControls } from './chromium.ts';
+import { CHROMIUM, CHROMIUM_ARGS, signInWithToken, unnamedControls } from './chromium.ts';
 
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 const WAIT = 10_000;
@@ -53,17 +53,9 @@ bundles:`)
 `);
 }
 
-async function signIn(user: User): Promise<Page> {
-  const context = await browser.newContext({ colorScheme: 'light', viewport: { width: 1200, height: 900 } });
-  context.setDefaultTimeout(WAIT);
-  contexts.push(context);
-  const page = await context.newPage();
-  await page.goto(server.svc.url + '/');
-  await page.getByLabel('Token').fill(server.tokens[user]);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('navigation', { name: 'Views' }).waitFor({ timeout: WAIT });
-  return page;
-}
+const signIn = (user: User): Promise<Page> => signInWithToken(browser, server.svc.url, server.tokens[user], {
+  options: { colorScheme: 'light', viewport: { width: 1200, height: 900 } }, timeoutMs: WAIT, contexts,
+});
 
 const visible = (l: Locator) => l.waitFor({ state: 'visible', timeout: WAIT });
 const hidden = (l: Locator) => l.waitFor({ state: 'hidden', timeout: WAIT });

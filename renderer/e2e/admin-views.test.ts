@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright';
 import { EXAMPLE, analyticsRead, appRead, startTestServer, usersWrite, type TestServer } from '../../backend/src/api/api-test-support.ts';
 import { buildRenderer } from '../build.ts';
-import { CHROMIUM, CHROMIUM_ARGS, unnamedControls } from './chromium.ts';
+import { CHROMIUM, CHROMIUM_ARGS, signInWithToken, unnamedControls } from './chromium.ts';
 
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 const WAIT = 10_000;
@@ -29,20 +29,9 @@ const contexts: BrowserContext[] = [];
 const cspViolations: string[] = [];
 let revokedId = '';
 
-async function signIn(token: string): Promise<Page> {
-  const context = await browser.newContext({ colorScheme: 'light', viewport: { width: 1100, height: 900 }, acceptDownloads: true });
-  context.setDefaultTimeout(WAIT);
-  contexts.push(context);
-  const page = await context.newPage();
-  page.on('console', (m) => {
-    if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
-  });
-  await page.goto(server.svc.url + '/');
-  await page.getByLabel('Token').fill(token);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('navigation', { name: 'Views' }).waitFor({ timeout: WAIT });
-  return page;
-}
+const signIn = (token: string): Promise<Page> => signInWithToken(browser, server.svc.url, token, {
+  options: { colorScheme: 'light', viewport: { width: 1100, height: 900 }, acceptDownloads: true }, timeoutMs: WAIT, contexts, cspViolations,
+});
 
 const visible = (l: Locator) => l.waitFor({ state: 'visible', timeout: WAIT });
 const activityRows = (page: Page) => page.getByRole('table', { name: 'Activity' }).locator('tbody tr');

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright';
 import { startTestServer, type TestServer } from '../../backend/src/api/api-test-support.ts';
 import { buildRenderer } from '../build.ts';
-import { CHROMIUM, CHROMIUM_ARGS, unnamedControls } from './chromium.ts';
+import { CHROMIUM, CHROMIUM_ARGS, signInWithToken, unnamedControls } from './chromium.ts';
 
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 const WAIT = 10_000;
@@ -23,21 +23,10 @@ let bob: Page;
 const contexts: BrowserContext[] = [];
 const cspViolations: string[] = [];
 
-async function signIn(token: string): Promise<Page> {
-  const context = await browser.newContext({ colorScheme: 'light', viewport: { width: 1000, height: 900 } });
-  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.svc.url });
-  context.setDefaultTimeout(WAIT);
-  contexts.push(context);
-  const page = await context.newPage();
-  page.on('console', (m) => {
-    if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
-  });
-  await page.goto(server.svc.url + '/');
-  await page.getByLabel('Token').fill(token);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('navigation', { name: 'Views' }).waitFor({ timeout: WAIT });
-  return page;
-}
+const signIn = (token: string): Promise<Page> => signInWithToken(browser, server.svc.url, token, {
+  options: { colorScheme: 'light', viewport: { width: 1000, height: 900 } }, timeoutMs: WAIT, contexts, cspViolations,
+  setUp: (context) => context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.svc.url }),
+});
 
 /** The card of one request (an article named by its title) on `page`. */
 const card = (page: Page, name: RegExp) => page.getByRole('article', { name });

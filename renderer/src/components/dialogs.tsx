@@ -52,29 +52,42 @@ export function ConfirmDialog(props: { open: boolean; onOpenChange(open: boolean
   );
 }
 
-/** Approve or deny with a reason: required where the flow says, at most 124 characters, counted as typed. */
-export function ReasonDialog(props: { open: boolean; onOpenChange(open: boolean): void; verb: 'Approve' | 'Deny'; subject: string; required: boolean; onSubmit(reason: string): Promise<void> }) {
+/**
+ * A reason typed in a dialog's form: on submit it is trimmed and checked (`check` says what is
+ * wrong, or null), then given to `onSubmit`; taken, the form is cleared and the dialog closed,
+ * refused, the server's detail is shown.
+ */
+export function useReasonForm(check: (text: string) => string | null, onSubmit: (reason: string) => Promise<void>, onOpenChange: (open: boolean) => void) {
   const [reason, setReason] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  const id = useId();
   const submit = async (ev: React.FormEvent) => {
     ev.preventDefault();
     const text = reason.trim();
-    if (props.required && !text) return setError('A reason is required for this flow.');
-    if (text.length > APPROVER_REASON_MAX) return setError(`At most ${APPROVER_REASON_MAX} characters.`);
+    const wrong = check(text);
+    if (wrong) return setError(wrong);
     setBusy(true);
     setError(null);
     try {
-      await props.onSubmit(text);
+      await onSubmit(text);
       setReason('');
-      props.onOpenChange(false);
+      onOpenChange(false);
     } catch (err) {
       setError(errorText(err).message);
     } finally {
       setBusy(false);
     }
   };
+  return { reason, setReason, error, busy, submit };
+}
+
+/** Approve or deny with a reason: required where the flow says, at most 124 characters, counted as typed. */
+export function ReasonDialog(props: { open: boolean; onOpenChange(open: boolean): void; verb: 'Approve' | 'Deny'; subject: string; required: boolean; onSubmit(reason: string): Promise<void> }) {
+  const id = useId();
+  const { reason, setReason, error, busy, submit } = useReasonForm(
+    (text) => (props.required && !text ? 'A reason is required for this flow.' : text.length > APPROVER_REASON_MAX ? `At most ${APPROVER_REASON_MAX} characters.` : null),
+    props.onSubmit, props.onOpenChange,
+  );
   const over = reason.length > APPROVER_REASON_MAX;
   return (
     <Frame open={props.open} onOpenChange={props.onOpenChange} title={`${props.verb} request`} description={props.subject}>

@@ -9,7 +9,7 @@ import { errorDetail } from '../../../common/lapse-api.ts';
 import type { StuckRevocation } from '../../../common/lapse-api.ts';
 import type { AdminApi } from '../api/http-api.ts';
 import { shortTime } from '../format.ts';
-import { Frame } from '../components/dialogs.tsx';
+import { Frame, useReasonForm } from '../components/dialogs.tsx';
 import { useSelectablePages } from '../use-selectable-pages.ts';
 
 /** When the next try is due: in seconds while it is near, else the time; "due now" once past. */
@@ -21,25 +21,11 @@ function retryText(at: string | null, now: number): string {
 }
 
 function CancelDialog(props: { open: boolean; onOpenChange(open: boolean): void; ids: string[]; onSubmit(reason: string): Promise<void> }) {
-  const [reason, setReason] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
   const id = useId();
-  const submit = async (ev: React.FormEvent) => {
-    ev.preventDefault();
-    if (!reason.trim()) return setError('Say why (for example: access removed by hand on the target).');
-    setBusy(true);
-    setError(null);
-    try {
-      await props.onSubmit(reason.trim());
-      setReason('');
-      props.onOpenChange(false);
-    } catch (err) {
-      setError(errorDetail(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { reason, setReason, error, busy, submit } = useReasonForm(
+    (text) => (text ? null : 'Say why (for example: access removed by hand on the target).'),
+    props.onSubmit, props.onOpenChange,
+  );
   const n = props.ids.length;
   return (
     <Frame open={props.open} onOpenChange={props.onOpenChange} title={n === 1 ? 'Mark revoke canceled' : `Mark ${n} revokes canceled`}
