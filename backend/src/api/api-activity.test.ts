@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXAMPLE, analyticsRead, appRead, assertProblem, startTestServer, usersWrite, type Res, type TestServer, type User } from './api-test-support.ts';
 import type { DemoIntegration } from '../integrations/demo-integration.ts';
-import type { TimelineEntry } from '../../../common/api/types.ts';
+import type { AccessRequest, AuditEventView, TimelineEntry } from '../../../common/api/types.ts';
 
 let s: TestServer;
 let configDir: string;
@@ -26,8 +26,8 @@ async function create(user: User, body: Record<string, unknown>): Promise<string
 }
 
 /** Every event of the filtered log, walking its pages with the cursor. */
-async function walk(query: string, limit: number): Promise<{ events: any[]; pages: number }> {
-  const events: any[] = [];
+async function walk(query: string, limit: number): Promise<{ events: AuditEventView[]; pages: number }> {
+  const events: AuditEventView[] = [];
   let cursor: string | null = null;
   let pages = 0;
   do {
@@ -75,7 +75,7 @@ after(async () => {
 describe('GET /api/v1/audit: the Activity filters', () => {
   test('user: what they did and what happened to their requests; flow, label and integration: events of matching requests', async () => {
     const all = (await walk('order=asc', 10_000)).events;
-    const byRequest = new Map<string, any>();
+    const byRequest = new Map<string, AccessRequest>();
     for (const id of Object.values(made)) byRequest.set(id, (await as('carol', 'GET', `/api/v1/requests/${id}`)).body);
 
     const dave = (await walk('user=dave', 500)).events;
@@ -160,7 +160,7 @@ describe('GET /api/v1/audit: cursor pages', () => {
     assert.equal(own.body.events.length, 1);
     assert.ok(own.body.nextCursor);
     const rest = await as('alice', 'GET', `/api/v1/audit?requestId=${made.aliceAuto}&cursor=${own.body.nextCursor}`);
-    assert.ok(rest.body.events.every((e: any) => e.requestId === made.aliceAuto));
+    assert.ok(rest.body.events.every((e: AuditEventView) => e.requestId === made.aliceAuto));
   });
 });
 
@@ -169,7 +169,7 @@ describe('GET /api/v1/requests/:id/timeline', () => {
     const res = await as('alice', 'GET', `/api/v1/requests/${made.alicePending}/timeline`);
     assert.equal(res.status, 200, res.text);
     assert.equal(res.body.request.id, made.alicePending);
-    assert.deepEqual(res.body.request.approverGroups.map((g: any) => g.users.sort()), [['bob', 'erin'], ['bob']]);
+    assert.deepEqual(res.body.request.approverGroups.map((g: AccessRequest['approverGroups'][number]) => g.users.sort()), [['bob', 'erin'], ['bob']]);
     const entries: TimelineEntry[] = res.body.entries;
     const find = (action: string): TimelineEntry => {
       const entry = entries.find((e) => e.action === action);
@@ -199,7 +199,7 @@ describe('GET /api/v1/requests/:id/timeline', () => {
     const revokeCanceled = await as('dave', 'GET', `/api/v1/requests/${made.canceledRevoke}/timeline`);
     const last = revokeCanceled.body.entries.at(-1);
     assert.deepEqual([last.kind, last.text, last.reason], ['end', 'Revoke marked canceled by carol', 'removed by hand, "ticket" =42']);
-    assert.ok(revokeCanceled.body.entries.some((e: any) => e.action === 'grant.revoke_failed' && /demo target is down/.test(e.text)));
+    assert.ok(revokeCanceled.body.entries.some((e: TimelineEntry) => e.action === 'grant.revoke_failed' && /demo target is down/.test(e.text)));
   });
 });
 

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import type { Service } from '../service.ts';
 import type { DemoIntegration } from '../integrations/demo-integration.ts';
+import type { AccessRequest, BulkRetryResult, Decision, StuckRevocation } from '../../../common/api/types.ts';
 import { type User, call, assertProblem, ent, appRead, analyticsRead, usersWrite, ordersWrite, startTestServer } from './api-test-support.ts';
 
 let svc: Service;
@@ -48,7 +49,7 @@ async function allPages(user: User, path: string, key: 'requests' | 'approvals' 
     const res = await as(user, 'GET', `${path}${sep}limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
     assert.equal(res.status, 200, res.text);
     assert.ok(res.body[key].length <= limit);
-    ids.push(...res.body[key].map((r: any) => (key === 'revocations' ? r.request.id : r.id)));
+    ids.push(...(key === 'revocations' ? res.body.revocations.map((r: StuckRevocation) => r.request.id) : res.body[key].map((r: AccessRequest) => r.id)));
     cursor = res.body.nextCursor;
     pages++;
     assert.ok(pages < 100, 'the cursor moves on');
@@ -71,7 +72,7 @@ describe('GET /api/v1/requests scopes', () => {
     await createAuto('alice');
     const all = await as('carol', 'GET', `/api/v1/requests?scope=all&${ACTIVE}`);
     assert.equal(all.status, 200, all.text);
-    assert.ok(all.body.requests.some((r: any) => r.requester === 'alice'));
+    assert.ok(all.body.requests.some((r: AccessRequest) => r.requester === 'alice'));
     assertProblem(await as('alice', 'GET', '/api/v1/requests?scope=all'), 403, undefined, /only admins/);
     assertProblem(await as('bob', 'GET', '/api/v1/requests?scope=all&user=alice'), 403, undefined, /only admins/);
     assertProblem(await as('carol', 'GET', '/api/v1/requests?scope=all&mine=true'), 422, 'query mine');
@@ -83,13 +84,13 @@ describe('GET /api/v1/requests scopes', () => {
     const byErin = await approved('dave', 'erin', [ordersWrite]);
     const bob = await as('bob', 'GET', `/api/v1/requests?scope=approved-by-me&${ACTIVE}`);
     assert.equal(bob.status, 200, bob.text);
-    const bobIds = bob.body.requests.map((r: any) => r.id);
+    const bobIds = bob.body.requests.map((r: AccessRequest) => r.id);
     assert.ok(bobIds.includes(byBob));
     assert.ok(!bobIds.includes(byErin), 'erin\'s approval is not in bob\'s list');
-    assert.ok(bob.body.requests.every((r: any) => r.decisions.some((d: any) => d.approver === 'bob' && d.decision === 'approve')));
+    assert.ok(bob.body.requests.every((r: AccessRequest) => r.decisions.some((d: Decision) => d.approver === 'bob' && d.decision === 'approve')));
     // Another user's id as a filter narrows within what bob approved; it never widens it.
     const daves = await as('bob', 'GET', `/api/v1/requests?scope=approved-by-me&user=dave&${ACTIVE}`);
-    assert.deepEqual(daves.body.requests.map((r: any) => r.id).filter((id: string) => id === byErin), []);
+    assert.deepEqual(daves.body.requests.map((r: AccessRequest) => r.id).filter((id: string) => id === byErin), []);
     // dave has no approver role.
     assertProblem(await as('dave', 'GET', '/api/v1/requests?scope=approved-by-me'), 403, undefined, /approvers/);
     // bob may revoke what he approved, never erin's.
@@ -105,12 +106,12 @@ describe('GET /api/v1/requests scopes', () => {
     const res = await as('alice', 'GET', '/api/v1/requests?scope=mine&user=dave');
     assert.equal(res.status, 200);
     assert.ok(res.body.requests.length > 0);
-    assert.ok(res.body.requests.every((r: any) => r.requester === 'alice'));
+    assert.ok(res.body.requests.every((r: AccessRequest) => r.requester === 'alice'));
   });
 
   test('filters by flow, integration, label and resource; hostile values match nothing and break nothing', async () => {
     const id = await createAuto('alice', [analyticsRead]);
-    const by = async (q: string) => (await as('carol', 'GET', `/api/v1/requests?scope=all&${ACTIVE}&${q}`)).body.requests.map((r: any) => r.id) as string[];
+    const by = async (q: string) => (await as('carol', 'GET', `/api/v1/requests?scope=all&${ACTIVE}&${q}`)).body.requests.map((r: AccessRequest) => r.id) as string[];
     assert.ok((await by('integration=demo')).includes(id));
     assert.ok((await by('label=demo')).includes(id));
     assert.ok((await by('resource=analytics')).includes(id));
@@ -141,7 +142,7 @@ describe('cursor pagination', () => {
     for (let i = 0; i < 7; i++) await createAuto('dave', [i % 2 ? appRead : analyticsRead]);
     const whole = await as('carol', 'GET', '/api/v1/requests?scope=all&user=dave&limit=1000');
     assert.equal(whole.body.nextCursor, null);
-    const expected = whole.body.requests.map((r: any) => r.id);
+    const expected = whole.body.requests.map((r: AccessRequest) => r.id);
     assert.ok(expected.length >= 7);
     const paged = await allPages('carol', '/api/v1/requests?scope=all&user=dave', 'requests', 3);
     assert.deepEqual(paged.ids, expected);
@@ -176,7 +177,7 @@ describe('cursor pagination', () => {
     const ids = [];
     for (let i = 0; i < 5; i++) ids.push(await createPending(i % 2 ? 'alice' : 'dave', [i % 2 ? usersWrite : ordersWrite]));
     const whole = await as('bob', 'GET', '/api/v1/approvals?limit=1000');
-    const expected = whole.body.approvals.map((r: any) => r.id);
+    const expected = whole.body.approvals.map((r: AccessRequest) => r.id);
     for (const id of ids) assert.ok(expected.includes(id));
     const paged = await allPages('bob', '/api/v1/approvals', 'approvals', 2);
     assert.deepEqual(paged.ids, expected);
@@ -198,7 +199,7 @@ describe('the panic button\'s preview', () => {
     const preview = await as('carol', 'POST', '/api/v1/admin/revoke-all/preview', { label: 'demo' });
     assert.equal(preview.status, 200, preview.text);
     assert.equal(preview.body.requests, all.body.requests.length);
-    assert.equal(preview.body.users, new Set(all.body.requests.map((r: any) => r.requester)).size);
+    assert.equal(preview.body.users, new Set(all.body.requests.map((r: AccessRequest) => r.requester)).size);
     assert.equal(preview.body.grants, all.body.requests.length, 'one demo grant each');
     assert.deepEqual(preview.body.byIntegration, [{ integration: 'demo', grants: preview.body.grants }]);
     const one = await as('carol', 'POST', '/api/v1/admin/revoke-all/preview', { user: 'dave', resource: 'analytics', label: 'demo' });
@@ -233,18 +234,19 @@ describe('stuck revocations', () => {
       }
       const list = await as('carol', 'GET', '/api/v1/admin/stuck-revocations');
       assert.equal(list.status, 200, list.text);
-      const rows = new Map(list.body.revocations.map((r: any) => [r.request.id, r]));
+      const revocations: StuckRevocation[] = list.body.revocations;
+      const rows = new Map(revocations.map((r) => [r.request.id, r]));
       for (const id of stuck) {
-        const r: any = rows.get(id);
+        const r = rows.get(id);
         assert.ok(r, `${id} listed`);
         assert.equal(r.request.status, 'revoking');
         assert.ok(r.attempts >= 1);
-        assert.match(r.lastError, /demo target is down/);
+        assert.match(r.lastError ?? '(none)', /demo target is down/);
         assert.ok(r.nextRetryAt === null || Date.parse(r.nextRetryAt) > 0);
       }
       assert.ok(!rows.has(active));
       const paged = await allPages('carol', '/api/v1/admin/stuck-revocations', 'revocations', 1);
-      assert.deepEqual(paged.ids, list.body.revocations.map((r: any) => r.request.id));
+      assert.deepEqual(paged.ids, list.body.revocations.map((r: StuckRevocation) => r.request.id));
 
       // Bulk bodies are checked: ids required, 1 to 500, a reason for cancel.
       assertProblem(await as('carol', 'POST', '/api/v1/admin/retry-revoke', { ids: [] }), 400, 'ids');
@@ -255,14 +257,14 @@ describe('stuck revocations', () => {
       const retried = await as('carol', 'POST', '/api/v1/admin/retry-revoke', { ids: [stuck[0], active, 'no-such-request'] });
       assert.equal(retried.status, 200, retried.text);
       assert.deepEqual(retried.body.retried, [stuck[0]]);
-      assert.deepEqual(retried.body.failed.map((f: any) => [f.id, f.status]), [[active, 409], ['no-such-request', 404]]);
+      assert.deepEqual(retried.body.failed.map((f: BulkRetryResult['failed'][number]) => [f.id, f.status]), [[active, 409], ['no-such-request', 404]]);
       const audit = await as('carol', 'GET', `/api/v1/audit?requestId=${stuck[0]}&action=request.revoke_retried`);
       assert.equal(audit.body.events.length, 1);
 
       const canceled = await as('carol', 'POST', '/api/v1/admin/mark-revoke-canceled', { ids: [stuck[1], stuck[2], active, 'no-such-request', stuck[1]], reason: 'removed by hand: "app" db' });
       assert.equal(canceled.status, 200, canceled.text);
       assert.deepEqual(canceled.body.canceled, [stuck[1], stuck[2]]);
-      assert.deepEqual(canceled.body.failed.map((f: any) => [f.id, f.status]), [[active, 409], ['no-such-request', 404]]);
+      assert.deepEqual(canceled.body.failed.map((f: BulkRetryResult['failed'][number]) => [f.id, f.status]), [[active, 409], ['no-such-request', 404]]);
       for (const id of [stuck[1], stuck[2]]) {
         const r = await as('carol', 'GET', `/api/v1/requests/${id}`);
         assert.equal(r.body.status, 'revoke_canceled');
