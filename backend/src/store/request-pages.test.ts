@@ -7,6 +7,8 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { jobId, type Entitlement, type JobRecord, type RequestRecord, type RequestStatus } from '../domain/request.ts';
 import { SqliteStore } from './sqlite-store.ts';
+import { SqliteWriter } from './sqlite-writer.ts';
+import { openSqlite, StatementCache } from './sqlite-connection.ts';
 import { PostgresStore } from './postgres-store.ts';
 import { freshTestStoreUrl, TEST_AUDIT_KEY } from './postgres-test-support.ts';
 import type { RequestFilter, Store } from './store.ts';
@@ -121,16 +123,16 @@ suite('PostgreSQL', async () => {
 });
 
 describe('migration 15', () => {
-  test('SQLite: the active-access query reads the status index, not the whole table', async () => {
-    const s = new SqliteStore(':memory:', { auditKey: TEST_AUDIT_KEY });
-    await s.migrate();
+  test('SQLite: the active-access query reads the status index, not the whole table', () => {
+    // The store's own migrations, on a connection of the test's.
+    const db = openSqlite(':memory:');
     try {
-      const db = (s as unknown as { db: { prepare(sql: string): { all(...p: unknown[]): { detail: string }[] } } }).db;
-      const plan = db.prepare("EXPLAIN QUERY PLAN SELECT doc FROM requests WHERE status IN ('scheduled', 'granting', 'active') ORDER BY created_at DESC, id DESC LIMIT 50").all();
+      new SqliteWriter(db, new StatementCache(db), TEST_AUDIT_KEY).migrate();
+      const plan = db.prepare("EXPLAIN QUERY PLAN SELECT doc FROM requests WHERE status IN ('scheduled', 'granting', 'active') ORDER BY created_at DESC, id DESC LIMIT 50").all() as { detail: string }[];
       assert.ok(plan.some((p) => /requests_status_created/.test(p.detail)), JSON.stringify(plan));
       assert.ok(!plan.some((p) => /^SCAN requests$/.test(p.detail)), JSON.stringify(plan));
     } finally {
-      await s.close();
+      db.close();
     }
   });
 });
