@@ -118,6 +118,12 @@ test('direct messages in Slack: approvers and requesters in person, each once, f
       assert.equal(off.status, 200, off.text);
       assert.equal(off.body.chat.on, false);
       assert.equal((await call(svc.url, 'PUT', '/api/v1/me/notifications', dave, { email: false })).status, 409, 'no email on this server');
+      // Nobody chooses for someone else: a user field is no field of this body, and alice keeps hers.
+      const forAlice = await call(svc.url, 'PUT', '/api/v1/me/notifications', dave, { chat: false, userId: 'alice' });
+      assert.equal(forAlice.status, 400, forAlice.text);
+      assert.match(forAlice.text, /userId/, 'the problem names the field');
+      assert.equal((await call(svc.url, 'GET', '/api/v1/me/notifications', alice)).body.chat.on, true);
+      assert.equal((await call(svc.url, 'PUT', '/api/v1/me/notifications', dave, { chat: 'false' })).status, 400, 'a boolean, not text');
       for (const token of [dave, alice]) assert.equal((await call(svc.url, 'POST', '/api/v1/requests', token, { flowId: 'demo-auto', entitlements: [appRead], duration: '10m' })).body.status, 'active');
       await until(() => slack.posted.some((p) => p.channel === 'U0ALICE' && /is active/.test(p.text)), 'alice hears of her grant');
       await svc.deliverNotifications();
