@@ -122,9 +122,11 @@ class SlackDirectChannel implements Channel {
     const token = readSecret(this.c.token, 'notifications.directMessages token', this.env);
     const member = await this.member(row.address, token);
     const answer = await this.call('chat.postMessage', token, { method: 'POST', body: JSON.stringify({ channel: member, ...slackPayload(row.message), unfurl_links: false }) });
-    // The member left, or the id is stale: found again at the next attempt.
-    if (answer.ok !== true) this.members.delete(row.address);
-    if (answer.ok !== true) throw new Error(`Slack refused the message to ${row.address}: ${String(answer.error ?? 'no reason given')}`);
+    if (answer.ok !== true) {
+      // The member left, or the id is stale: found again at the next attempt.
+      this.members.delete(row.address);
+      throw new Error(`Slack refused the message to ${row.address}: ${String(answer.error ?? 'no reason given')}`);
+    }
   }
 
   private async member(email: string, token: string): Promise<string> {

@@ -9,12 +9,12 @@
 import { performance } from 'node:perf_hooks';
 
 /** The API's thread counts as busy above this share of the last interval. */
-export const BUSY_ABOVE = 0.5;
-export const MEASURE_EVERY_MS = 20;
+const BUSY_ABOVE = 0.5;
+const MEASURE_EVERY_MS = 20;
 /** A measurement older than this means the API's thread could not even run its timer: busy. */
 const STALE_AFTER_MS = 10 * MEASURE_EVERY_MS;
 /** A notification gives way to the API for at most this long after its transition. */
-export const GIVE_WAY_MAX_MS = 5_000;
+const GIVE_WAY_MAX_MS = 5_000;
 /** How often a delivery that gives way looks again. */
 const LOOK_AGAIN_MS = 10;
 

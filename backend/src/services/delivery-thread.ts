@@ -113,7 +113,6 @@ export class DeliveryThread implements Deliverer {
    */
   async start(): Promise<void> {
     this.started = true;
-    this.apiLoad?.start();
     this.ensureThread();
   }
 
@@ -124,6 +123,8 @@ export class DeliveryThread implements Deliverer {
 
   private spawn(): void {
     this.starts++;
+    // The API's load is measured while a thread reads it (not without notifications).
+    this.apiLoad?.start();
     const notifications = this.d.notifications();
     // Leases this replica's owner holds were a thread's before this one, which is gone.
     const wakeFlag = new SharedArrayBuffer(4);
