@@ -255,6 +255,14 @@ test('a channel whose receiver does not answer holds up no other channel: it tak
     // Every one to `fast` arrives while `stuck` holds what it was sent, unanswered.
     await until(() => [...fastKeys].every((k) => fastSeen.includes(k)), 'every notification to the channel that answers');
     assert.equal(held.length, THREAD_PER_CHANNEL, 'the stuck channel has half the senders, no more');
+    // Requests made while those senders are held: the pass under way takes their rows, which
+    // do not wait for the stuck channel to let go of it.
+    const later = await Promise.all(Array.from({ length: 10 }, () => call(svc.url, 'POST', '/api/v1/requests', alice, { flowId: 'demo-auto', entitlements: [appRead], duration: '10m' })));
+    for (const r of later) mine.add(r.body.id as string);
+    await until(async () => (await keysOf('webhook:fast')).size === 50, 'the later rows written');
+    const laterFast = [...(await keysOf('webhook:fast'))].filter((k) => !fastKeys.has(k));
+    await until(() => laterFast.every((k) => fastSeen.includes(k)), 'the later ones to the channel that answers, the stuck one still held');
+    assert.equal(held.length, THREAD_PER_CHANNEL, 'still held');
     for (const res of held.splice(0)) res.writeHead(200).end('ok');
     const stuckKeys = await keysOf('webhook:stuck');
     const answer = setInterval(() => { for (const res of held.splice(0)) res.writeHead(200).end('ok'); }, 20);

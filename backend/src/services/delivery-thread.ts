@@ -24,11 +24,11 @@ export interface DeliveryThreadData {
   /** Free the leases `owner` holds first (the thread before this one died). */
   releaseLeases: boolean;
   /**
-   * One Int32 shared by both sides: 1 while a wake-up is posted and its pass has not begun.
-   * The service posts another only when it finds 0; the thread sets 0 as a pass begins,
-   * before it claims anything, so a wake-up left out is one whose rows that pass still sees.
-   * (While a pass runs with another waiting to follow it, as while its deliveries give way to
-   * a busy API, the transitions post nothing: the pass that follows takes their rows.)
+   * One Int32 shared by both sides: 1 while a wake-up is posted and no claim has begun since.
+   * The service posts another only when it finds 0; the thread sets 0 as a claim begins, so
+   * a wake-up left out is one whose rows that claim still sees. A wake-up that reaches a pass
+   * under way makes it claim again (see OutboxDelivery.runDue); while its deliveries give way
+   * to a busy API and it claims nothing, the transitions post nothing.
    */
   wakeFlag: SharedArrayBuffer;
   lowerPriority: boolean;

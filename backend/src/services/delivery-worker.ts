@@ -57,8 +57,8 @@ async function main(): Promise<void> {
   const delivery = new OutboxDelivery({
     outbox, owner: data.owner, now, channels: () => channels, concurrency: THREAD_CONCURRENCY, perChannel: THREAD_PER_CHANNEL, log,
     ...(giveWay ? { giveWay: (row) => giveWay.wait(row.createdAt) } : {}),
-    // A pass begins: the next wake-up the service asks for is posted (see DeliveryThreadData.wakeFlag).
-    onPassStart: () => Atomics.store(wakeFlag, 0, 0),
+    // A claim begins: the next wake-up the service asks for is posted (see DeliveryThreadData.wakeFlag).
+    onClaim: () => Atomics.store(wakeFlag, 0, 0),
     onOutcome: (channel, outcome) => post({ type: 'outcome', channel, outcome }),
     onGaveUp: async (row, error, at) => post({ type: 'gave-up', row, error, at }),
   });

@@ -74,8 +74,8 @@ export interface OutboxDeliveryDeps {
   perChannel?: number;
   /** Waits before a row is sent while the API is busy (see api-load.ts); none: sent at once. */
   giveWay?: (row: OutboxRecord) => Promise<void>;
-  /** A pass begins (before it claims anything). */
-  onPassStart?: () => void;
+  /** A claim begins: what was written before it is seen by it. */
+  onClaim?: () => void;
 }
 
 /** A promise and the function that resolves it. */
@@ -89,18 +89,23 @@ export class OutboxDelivery {
   private running: Promise<DeliveryReport> | null = null;
   /** A run asked for while a pass was under way: another pass follows it (rows written meanwhile are seen). */
   private again: Promise<DeliveryReport> | null = null;
+  /** While a pass sends: makes it claim again, with its full number of senders (rows were written). */
+  private reopen: (() => void) | null = null;
 
   constructor(private readonly d: OutboxDeliveryDeps) {}
 
   /**
    * Delivers everything due now, batch after batch; one pass at a time in this process.
-   * Asked while a pass runs, a second pass follows it (one, however many ask meanwhile).
+   * Asked while a pass runs, that pass claims again (so that new rows do not wait behind a
+   * channel whose receiver holds its senders), and a second pass follows it (one, however
+   * many ask meanwhile) for what it no longer takes.
    */
   runDue(): Promise<DeliveryReport> {
     if (!this.running) {
       this.running = this.pass().finally(() => { this.running = null; });
       return this.running;
     }
+    this.reopen?.();
     this.again ??= this.running.catch(() => undefined).then(() => {
       this.again = null;
       return this.runDue();
@@ -115,7 +120,6 @@ export class OutboxDelivery {
   }
 
   private async pass(): Promise<DeliveryReport> {
-    this.d.onPassStart?.();
     const report: DeliveryReport = { delivered: 0, retried: 0, failed: 0 };
     const channels = this.d.channels();
     if (!channels) return report;
@@ -144,9 +148,11 @@ export class OutboxDelivery {
       return [...held].filter(([, n]) => n >= 2 * perChannel).map(([channel]) => channel);
     };
     const claim = () => {
+      if (claiming) return claiming;
+      this.d.onClaim?.();
       const except = enoughOf();
       const endedBefore = ended;
-      claiming ??= this.d.outbox.claim(this.d.owner, this.d.now(), LEASE_MS, BATCH, except).then((rows) => {
+      claiming = this.d.outbox.claim(this.d.owner, this.d.now(), LEASE_MS, BATCH, except).then((rows) => {
         queue.push(...rows);
         if (rows.length < BATCH && except.length === 0) caughtUp = true;
         else if (rows.length < BATCH) claimOnceEnded = endedBefore + 1;
@@ -159,40 +165,61 @@ export class OutboxDelivery {
     // Each delivery's outcome is written a little later, with others (OutcomeWriter): the
     // next delivery does not wait for it. The pass ends once every outcome is written.
     const recorded: Promise<void>[] = [];
+    const sender = async () => {
+      // After a failure to claim or to write outcomes, nothing more is sent (what is left is
+      // leased; the lease runs out and the rows are taken again).
+      while (failure === null) {
+        // More rows while fewer than the senders wait that could be sent (at most 2 × concurrency in hand).
+        if (!caughtUp && !claiming && ended >= claimOnceEnded && queue.length < 2 * concurrency && queue.filter(sendable).length < concurrency) void claim();
+        // The oldest row whose channel has a sender to spare.
+        const i = queue.findIndex(sendable);
+        if (i < 0) {
+          if (queue.length === 0 && caughtUp && !claiming) return;
+          // Rows only of busy channels, or channels left out of the claims: until a send
+          // ends; none: until the claim.
+          await (claiming ?? sendEnded.promise);
+          continue;
+        }
+        const row = queue.splice(i, 1)[0]!;
+        inFlight.set(row.channel, (inFlight.get(row.channel) ?? 0) + 1);
+        await this.d.giveWay?.(row);
+        const error = await this.send(row, channels);
+        inFlight.set(row.channel, inFlight.get(row.channel)! - 1);
+        ended++;
+        sendEnded.fire();
+        sendEnded = signal();
+        recorded.push(this.record(row, error, channels, outcomes).then((outcome) => { report[outcome]++; }, (err: unknown) => {
+          failure ??= err;
+          caughtUp = true;
+        }));
+        // Between two deliveries, whatever else waits on the event loop goes first.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    };
+    const senders = new Set<Promise<void>>();
+    const startSenders = () => {
+      while (senders.size < concurrency) {
+        const s: Promise<void> = sender().finally(() => senders.delete(s));
+        senders.add(s);
+      }
+    };
+    // Rows written while this pass sends (the service asks for a run): claimed by this pass,
+    // with senders again where some have ended (those still held by a slow channel do not
+    // hold the new rows back).
+    this.reopen = () => {
+      if (failure !== null) return;
+      caughtUp = false;
+      claimOnceEnded = ended;
+      startSenders();
+      sendEnded.fire();
+      sendEnded = signal();
+    };
     try {
       await claim();
-      await Promise.all(Array.from({ length: concurrency }, async () => {
-        // After a failure to claim or to write outcomes, nothing more is sent (what is left is
-        // leased; the lease runs out and the rows are taken again).
-        while (failure === null) {
-          // More rows while fewer than the senders wait that could be sent (at most 2 × concurrency in hand).
-          if (!caughtUp && !claiming && ended >= claimOnceEnded && queue.length < 2 * concurrency && queue.filter(sendable).length < concurrency) void claim();
-          // The oldest row whose channel has a sender to spare.
-          const i = queue.findIndex(sendable);
-          if (i < 0) {
-            if (queue.length === 0 && caughtUp && !claiming) return;
-            // Rows only of busy channels, or channels left out of the claims: until a send
-            // ends; none: until the claim.
-            await (claiming ?? sendEnded.promise);
-            continue;
-          }
-          const row = queue.splice(i, 1)[0]!;
-          inFlight.set(row.channel, (inFlight.get(row.channel) ?? 0) + 1);
-          await this.d.giveWay?.(row);
-          const error = await this.send(row, channels);
-          inFlight.set(row.channel, inFlight.get(row.channel)! - 1);
-          ended++;
-          sendEnded.fire();
-          sendEnded = signal();
-          recorded.push(this.record(row, error, channels, outcomes).then((outcome) => { report[outcome]++; }, (err: unknown) => {
-            failure ??= err;
-            caughtUp = true;
-          }));
-          // Between two deliveries, whatever else waits on the event loop goes first.
-          await new Promise<void>((resolve) => setImmediate(resolve));
-        }
-      }));
+      startSenders();
+      while (senders.size > 0) await Promise.all([...senders]);
     } finally {
+      this.reopen = null;
       await outcomes.flush();
       await Promise.all(recorded);
     }
