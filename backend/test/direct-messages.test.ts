@@ -2,7 +2,8 @@
 // bot token, finds members by email, keeps what chat.postMessage received) stands for Slack.
 // Approvers and requesters are written to in person with the request's facts and its link;
 // a person who turned direct messages off is not; someone Slack does not know, or a Slack that
-// limits the rate, is retried with the reason visible and written to once it works; the bot
+// limits the rate, is retried with the reason visible and written to once it works; a message
+// whose answer was lost is found by its key in the conversation, not written again; the bot
 // token is never in a message, a log line or the outbox.
 
 import { test } from 'node:test';
@@ -14,16 +15,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startService } from '../src/service.ts';
 import { createLogger } from '../src/logger.ts';
-import { EXAMPLE, appRead, call, usersWrite } from '../src/api/api-test-support.ts';
+import { EXAMPLE, analyticsRead, appRead, call, usersWrite } from '../src/api/api-test-support.ts';
 import { createToken } from '../src/auth/tokens.ts';
 
 const BOT_TOKEN = 'xoxb-1234-5678-lapse-test-bot-token';
 
-interface Posted { channel: string; text: string; blocks: unknown[] }
+interface Posted { channel: string; text: string; blocks: unknown[]; metadata?: { event_type: string; event_payload: { key: string } }; ts: string }
 
-/** Slack's Web API as far as Lapse uses it: users.lookupByEmail and chat.postMessage, behind the bot token. */
+/**
+ * Slack's Web API as far as Lapse uses it, behind the bot token: users.lookupByEmail,
+ * chat.postMessage, and the bot's direct conversations (conversations.open and .history).
+ * `loseAnswers`: so many messages are kept but their answer is lost (the connection drops).
+ */
 async function startSlack(members: Record<string, string>) {
-  const state = { posted: [] as Posted[], lookups: [] as string[], unauthorized: 0, rateLimited: false };
+  const state = { posted: [] as Posted[], lookups: [] as string[], historyReads: 0, unauthorized: 0, rateLimited: false, loseAnswers: 0, historyScope: true };
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -42,8 +47,25 @@ async function startSlack(members: Record<string, string>) {
       if (req.method === 'POST' && url.pathname === '/api/chat.postMessage' && /^application\/json/.test(req.headers['content-type'] ?? '')) {
         const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Posted;
         if (!Object.values(members).includes(body.channel)) { answer({ ok: false, error: 'channel_not_found' }); return; }
+        body.ts = (Date.now() / 1000).toFixed(6);
         state.posted.push(body);
-        answer({ ok: true, channel: `D-${body.channel}`, ts: String(Date.now() / 1000) });
+        if (state.loseAnswers > 0) { state.loseAnswers--; req.socket.destroy(); return; }
+        answer({ ok: true, channel: `D-${body.channel}`, ts: body.ts });
+        return;
+      }
+      if (req.method === 'POST' && url.pathname === '/api/conversations.open') {
+        const { users } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { users: string };
+        answer(Object.values(members).includes(users) ? { ok: true, channel: { id: `D-${users}` } } : { ok: false, error: 'user_not_found' });
+        return;
+      }
+      if (req.method === 'GET' && url.pathname === '/api/conversations.history') {
+        if (!state.historyScope) { answer({ ok: false, error: 'missing_scope', needed: 'im:history' }); return; }
+        state.historyReads++;
+        const oldest = Number(url.searchParams.get('oldest') ?? 0);
+        const withMetadata = url.searchParams.get('include_all_metadata') === 'true';
+        const messages = state.posted.filter((p) => `D-${p.channel}` === url.searchParams.get('channel') && Number(p.ts) >= oldest).reverse()
+          .map((p) => ({ type: 'message', text: p.text, ts: p.ts, ...(withMetadata && p.metadata ? { metadata: p.metadata } : {}) }));
+        answer({ ok: true, messages, has_more: false });
         return;
       }
       answer({ ok: false, error: 'unknown_method' });
@@ -175,6 +197,61 @@ test('direct messages the admins keep on cannot be turned off; a wrong bot token
       await until(async () => (await mine()) !== undefined, 'the attempt');
       assert.equal((await mine())!.lastError, 'Slack could not find alice@example.com: invalid_auth');
       assert.equal(slack.posted.length, 0);
+    } finally {
+      await svc.stop();
+    }
+  } finally {
+    await slack.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a direct message whose answer from Slack was lost is not written twice: the next attempt finds it in the conversation by its key', async () => {
+  const slack = await startSlack({ 'alice@example.com': 'U0ALICE' });
+  const dir = mkdtempSync(join(tmpdir(), 'lapse-direct-'));
+  const clock = { offset: 0, now() { return Date.now() + this.offset; } };
+  try {
+    const configPath = join(dir, 'lapse.yaml');
+    writeFileSync(configPath, `${readFileSync(EXAMPLE, 'utf8')}\nnotifications:\n  directMessages: { type: slack, tokenEnv: LAPSE_TEST_SLACK_BOT, apiUrl: "${slack.apiUrl}" }\n  maxAttempts: 5\n`);
+    const svc = await startService({ configPath, dataDir: join(dir, 'data'), port: 0, clock, env: { LAPSE_TEST_SLACK_BOT: BOT_TOKEN }, logger: createLogger({ level: 'silent' }) });
+    try {
+      const alice = (await createToken(svc.store, 'alice', 'alice')).token;
+      const grant = async (entitlement: typeof appRead) => {
+        const created = await call(svc.url, 'POST', '/api/v1/requests', alice, { flowId: 'demo-auto', entitlements: [entitlement], duration: '10m' });
+        assert.equal(created.body.status, 'active', created.text);
+        return created.body.id as string;
+      };
+      const rowOf = async (requestId: string) => (await svc.store.listOutbox({ limit: 100 })).find((o) => o.channel === 'direct' && o.requestId === requestId && o.message.event === 'request.granted')!;
+      // A first message reaches her as usual, written once, without reading the conversation.
+      const first = await grant(appRead);
+      await until(async () => (await rowOf(first))?.status === 'delivered', 'the first message');
+      assert.equal(slack.historyReads, 0, 'a first attempt writes at once');
+      const keysPosted = () => slack.posted.map((p) => p.metadata?.event_payload.key);
+      assert.ok(keysPosted().includes((await rowOf(first)).key), 'each message carries its key');
+
+      // The next one reaches Slack, but its answer is lost: the attempt counts as failed.
+      slack.loseAnswers = 1;
+      const second = await grant(analyticsRead);
+      await until(async () => (await rowOf(second))?.lastError != null, 'the attempt whose answer was lost');
+      const secondKey = (await rowOf(second)).key;
+      assert.equal(keysPosted().filter((k) => k === secondKey).length, 1, 'Slack has it');
+      await until(async () => (await svc.store.listOutbox({ status: 'pending', limit: 100 })).length === 1, 'only the lost one left');
+      const posted = slack.posted.length;
+      // Without the scope to read the conversation, the retry says so and writes nothing.
+      slack.historyScope = false;
+      clock.offset += 60_000;
+      await svc.deliverNotifications();
+      await until(async () => /missing_scope/.test((await rowOf(second)).lastError ?? ''), 'the missing scope named');
+      assert.equal((await rowOf(second)).lastError, 'Slack could not read the conversation with alice@example.com, to look for an earlier attempt: missing_scope');
+      assert.equal(slack.posted.length, posted, 'nothing written on a guess');
+      // With it, the retry finds its own key (not the first message's) and marks it delivered.
+      slack.historyScope = true;
+      clock.offset += 600_000;
+      await svc.deliverNotifications();
+      await until(async () => (await rowOf(second)).status === 'delivered', 'the second marked delivered');
+      assert.ok(slack.historyReads > 0, 'the conversation was read');
+      assert.equal(slack.posted.length, posted, 'and not written to again');
+      assert.equal(keysPosted().filter((k) => k === secondKey).length, 1);
     } finally {
       await svc.stop();
     }

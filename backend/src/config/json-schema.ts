@@ -408,7 +408,7 @@ export const configJsonSchema: Schema = {
       }, ['host', 'from']),
       directMessages: object('Direct messages to each person in Slack: a Slack app\'s bot finds them by the email of their identity.', {
         type: { enum: ['slack'] },
-        tokenEnv: string('The environment variable holding the bot token (scopes chat:write and users:read.email; never inline).', { minLength: 1 }),
+        tokenEnv: string('The environment variable holding the bot token (scopes chat:write, users:read.email, im:write and im:history; never inline).', { minLength: 1 }),
         tokenFile: string('The file holding the bot token.', { minLength: 1 }),
         apiUrl: string('Slack\'s Web API; default https://slack.com/api.', { minLength: 1 }),
         optOut: boolean('People may turn direct messages off in their Account view (never for the admins\' notices).', true),

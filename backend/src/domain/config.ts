@@ -304,8 +304,9 @@ export interface ChatChannelConfig {
 }
 
 /**
- * Direct messages to each person in chat: a Slack app's bot (its token with the chat:write and
- * users:read.email scopes) finds the person by the email of their identity and writes to them.
+ * Direct messages to each person in chat: a Slack app's bot (its token with the chat:write,
+ * users:read.email, im:write and im:history scopes) finds the person by the email of their
+ * identity and writes to them; a retry first reads their conversation for its message.
  */
 export interface DirectMessagesConfig {
   type: 'slack';

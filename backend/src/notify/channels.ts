@@ -13,6 +13,12 @@ import { SIGNATURE_HEADER, TIMESTAMP_HEADER, webhookSignature } from '../integra
 
 /** How long one delivery may take before it counts as failed. */
 const TIMEOUT_MS = 15_000;
+/** The metadata type of a direct message in Slack, whose payload holds its idempotency key. */
+const SLACK_METADATA_TYPE = 'lapse_notification';
+/** A retry reads the conversation from this long before its row was written (clocks differ)... */
+const SLACK_HISTORY_MARGIN_MS = 3_600_000;
+/** ...and this many pages of 200 messages at most. */
+const SLACK_HISTORY_PAGES = 5;
 /** The headers every HTTP delivery carries, so receivers can drop repeats. */
 export const EVENT_HEADER = 'x-lapse-event';
 export const EVENT_ID_HEADER = 'x-lapse-event-id';
@@ -121,12 +127,37 @@ class SlackDirectChannel implements Channel {
     if (!row.address) throw new Error('no email address to find the person in Slack by');
     const token = readSecret(this.c.token, 'notifications.directMessages token', this.env);
     const member = await this.member(row.address, token);
-    const answer = await this.call('chat.postMessage', token, { method: 'POST', body: JSON.stringify({ channel: member, ...slackPayload(row.message), unfurl_links: false }) });
+    // Slack takes no idempotency key: each message carries its key as metadata, and an attempt
+    // after one that may have reached Slack (its answer lost, or the sender stopped before
+    // marking it) reads the conversation for that key before it writes again.
+    if ((row.attempts > 1 || row.lastError !== null) && (await this.alreadyPosted(member, row, token))) return;
+    const message = { channel: member, ...slackPayload(row.message), unfurl_links: false, metadata: { event_type: SLACK_METADATA_TYPE, event_payload: { key: row.key } } };
+    const answer = await this.call('chat.postMessage', token, { method: 'POST', body: JSON.stringify(message) });
     if (answer.ok !== true) {
       // The member left, or the id is stale: found again at the next attempt.
       this.members.delete(row.address);
       throw new Error(`Slack refused the message to ${row.address}: ${String(answer.error ?? 'no reason given')}`);
     }
+  }
+
+  /** Whether the bot's conversation with `member` holds a message carrying `row`'s key (posted since an hour before the row). */
+  private async alreadyPosted(member: string, row: OutboxRecord, token: string): Promise<boolean> {
+    const why = (answer: Record<string, unknown>) => String(answer.error ?? 'no reason given');
+    const opened = await this.call('conversations.open', token, { method: 'POST', body: JSON.stringify({ users: member }) });
+    const channel = (opened.channel as { id?: unknown } | undefined)?.id;
+    if (opened.ok !== true || typeof channel !== 'string') throw new Error(`Slack could not open the conversation with ${row.address}, to look for an earlier attempt: ${why(opened)}`);
+    const oldest = String(Math.floor((row.createdAt - SLACK_HISTORY_MARGIN_MS) / 1000));
+    let cursor = '';
+    for (let page = 0; page < SLACK_HISTORY_PAGES; page++) {
+      const query = new URLSearchParams({ channel, oldest, include_all_metadata: 'true', limit: '200', ...(cursor ? { cursor } : {}) });
+      const answer = await this.call(`conversations.history?${query}`, token, { method: 'GET' });
+      if (answer.ok !== true) throw new Error(`Slack could not read the conversation with ${row.address}, to look for an earlier attempt: ${why(answer)}`);
+      const messages = (Array.isArray(answer.messages) ? answer.messages : []) as { metadata?: { event_type?: unknown; event_payload?: { key?: unknown } } }[];
+      if (messages.some((m) => m?.metadata?.event_type === SLACK_METADATA_TYPE && m.metadata.event_payload?.key === row.key)) return true;
+      cursor = String((answer.response_metadata as { next_cursor?: unknown } | undefined)?.next_cursor ?? '');
+      if (answer.has_more !== true || !cursor) return false;
+    }
+    return false;
   }
 
   private async member(email: string, token: string): Promise<string> {
