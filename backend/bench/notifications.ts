@@ -105,8 +105,11 @@ export async function notificationsBench(report: Report): Promise<void> {
       const duringPaced: number[] = [];
       const afterPaced: number[] = [];
       let pacedSeconds = 0;
+      /** The API thread's CPU time and the wall time of the rounds, while their requests were sent. */
+      const busy = { cpuMs: 0, wallMs: 0 };
       for (let round = 0; round < PACED_ROUNDS; round++) {
         if (round > 0) rest.push(...(await probe(1000)));
+        const cpuBefore = server.apiThreadCpuMs();
         const pacedStart = performance.now();
         const paced = Promise.all(Array.from({ length: BURST }, async (_, i) => {
           const due = pacedStart + (i * 1000) / BURST;
@@ -120,6 +123,8 @@ export async function notificationsBench(report: Report): Promise<void> {
         void paced.then(() => { pacedDone = true; }, () => { pacedDone = true; });
         while (!pacedDone) duringPaced.push(...(await probe(100)));
         await paced;
+        busy.cpuMs += server.apiThreadCpuMs() - cpuBefore;
+        busy.wallMs += performance.now() - pacedStart;
         pacedSeconds = Math.max(pacedSeconds, (performance.now() - pacedStart) / 1000);
         if (withNotifications) afterPaced.push(...(await allDelivered(deliveredBefore + WARM + (round + 1) * BURST, probe)));
       }
@@ -162,7 +167,7 @@ export async function notificationsBench(report: Report): Promise<void> {
       const orNaN = (v: number[]) => summarize(v.length ? v : [NaN]);
       return {
         rest: summarize(rest),
-        paced: { during: summarize(duringPaced), seconds: pacedSeconds, posts: summarize(pacedPosts), after: orNaN(afterPaced), window: pacedWindow },
+        paced: { during: summarize(duringPaced), seconds: pacedSeconds, posts: summarize(pacedPosts), after: orNaN(afterPaced), window: pacedWindow, busy: busy.cpuMs / busy.wallMs, cpuPerRequestMs: busy.cpuMs / (PACED_ROUNDS * BURST) },
         saturated: { during: summarize(during), seconds, posts: summarize(posts), window: saturatedWindow },
         delivering: orNaN(delivering),
         oneAtATime: orNaN(oneAtATime),
@@ -192,7 +197,11 @@ export async function notificationsBench(report: Report): Promise<void> {
     report('at rest: GET /api/v1/me p99, without / with notifications', `${ms(without.rest.p99)} / ${ms(withN.rest.p99)}`);
     report(`${BURST} requests within a second (one every ${1000 / BURST} ms), ${PACED_ROUNDS} times`, `each sent in ${without.paced.seconds.toFixed(2)} s / ${withN.paced.seconds.toFixed(2)} s at most without / with notifications; POST p50 ${ms(withN.paced.posts.p50)}, p99 ${ms(withN.paced.posts.p99)} with`);
     report('  GET /api/v1/me p99 during it, without / with notifications', `${ms(without.paced.during.p99)} / ${ms(withN.paced.during.p99)} (${withN.paced.during.n} probes with)`);
+    const pct = (v: number) => `${(100 * v).toFixed(0)} %`;
+    report('  the API thread busy while they are sent, without / with notifications', `${pct(without.paced.busy)} / ${pct(withN.paced.busy)} (CPU per request ${without.paced.cpuPerRequestMs.toFixed(2)} / ${withN.paced.cpuPerRequestMs.toFixed(2)} ms, the probes' included)`);
     report('  API p99 during the burst / at rest, with notifications', x(withN.paced.during.p99, withN.rest.p99), '≤ 2');
+    // The same without notifications: what the burst alone does to the API on this machine.
+    report('  API p99 during the burst / at rest, without notifications', x(without.paced.during.p99, without.rest.p99));
     report('  API p99 during the burst, with / without notifications', x(withN.paced.during.p99, without.paced.during.p99));
     report('  API p99 while its deliveries run / at rest', x(withN.paced.after.p99, withN.rest.p99), '≤ 2');
     report('  transition to webhook delivery p50 / p99', `${ms(dp.p50)} / ${ms(dp.p99)} (${dp.n} deliveries)`);

@@ -136,6 +136,8 @@ export interface ServerProcess {
   listeningAt: number;
   /** Peak resident set size of the server process (VmHWM), bytes. */
   peakRss(): number;
+  /** CPU time the server's main thread (its API) has used so far, ms (Linux's USER_HZ of 100: 10 ms steps). */
+  apiThreadCpuMs(): number;
   stop(): Promise<void>;
 }
 
@@ -171,6 +173,12 @@ export async function startServerProcess(configPath: string, dataDir: string, en
       const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
       const m = /VmHWM:\s+(\d+) kB/.exec(status);
       return m ? Number(m[1]) * 1024 : NaN;
+    },
+    apiThreadCpuMs() {
+      // Fields 14 and 15 of stat (utime, stime), counted after the command name in parentheses.
+      const stat = readFileSync(`/proc/${child.pid}/task/${child.pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(fields[11]) + Number(fields[12])) * 10;
     },
     async stop() {
       if (child.exitCode !== null) return;
