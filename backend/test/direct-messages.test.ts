@@ -28,7 +28,7 @@ interface Posted { channel: string; text: string; blocks: unknown[]; metadata?: 
  * `loseAnswers`: so many messages are kept but their answer is lost (the connection drops).
  */
 async function startSlack(members: Record<string, string>) {
-  const state = { posted: [] as Posted[], lookups: [] as string[], historyReads: 0, unauthorized: 0, rateLimited: false, loseAnswers: 0, historyScope: true };
+  const state = { posted: [] as Posted[], lookups: [] as string[], historyReads: 0, historyPages: [] as string[], unauthorized: 0, rateLimited: false, loseAnswers: 0, historyScope: true };
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -61,11 +61,15 @@ async function startSlack(members: Record<string, string>) {
       if (req.method === 'GET' && url.pathname === '/api/conversations.history') {
         if (!state.historyScope) { answer({ ok: false, error: 'missing_scope', needed: 'im:history' }); return; }
         state.historyReads++;
+        state.historyPages.push(url.searchParams.get('cursor') ?? '');
         const oldest = Number(url.searchParams.get('oldest') ?? 0);
         const withMetadata = url.searchParams.get('include_all_metadata') === 'true';
-        const messages = state.posted.filter((p) => `D-${p.channel}` === url.searchParams.get('channel') && Number(p.ts) >= oldest).reverse()
+        const all = state.posted.filter((p) => `D-${p.channel}` === url.searchParams.get('channel') && Number(p.ts) >= oldest).reverse()
           .map((p) => ({ type: 'message', text: p.text, ts: p.ts, ...(withMetadata && p.metadata ? { metadata: p.metadata } : {}) }));
-        answer({ ok: true, messages, has_more: false });
+        // Newest first, a page at a time (the cursor is where the next page starts).
+        const from = Number(url.searchParams.get('cursor') || 0);
+        const to = from + Math.min(200, Number(url.searchParams.get('limit') ?? 100));
+        answer({ ok: true, messages: all.slice(from, to), has_more: to < all.length, ...(to < all.length ? { response_metadata: { next_cursor: String(to) } } : {}) });
         return;
       }
       answer({ ok: false, error: 'unknown_method' });
@@ -236,6 +240,8 @@ test('a direct message whose answer from Slack was lost is not written twice: th
       const secondKey = (await rowOf(second)).key;
       assert.equal(keysPosted().filter((k) => k === secondKey).length, 1, 'Slack has it');
       await until(async () => (await svc.store.listOutbox({ status: 'pending', limit: 100 })).length === 1, 'only the lost one left');
+      // Since then, 450 other messages (another app's, say, with keys of their own): the lost one is on the third page.
+      for (let i = 0; i < 450; i++) slack.posted.push({ channel: 'U0ALICE', text: `other ${i}`, blocks: [], ts: (Date.now() / 1000 + 1 + i / 1000).toFixed(6), metadata: { event_type: 'lapse_notification', event_payload: { key: `other-${i}` } } });
       const posted = slack.posted.length;
       // Without the scope to read the conversation, the retry says so and writes nothing.
       slack.historyScope = false;
@@ -249,7 +255,7 @@ test('a direct message whose answer from Slack was lost is not written twice: th
       clock.offset += 600_000;
       await svc.deliverNotifications();
       await until(async () => (await rowOf(second)).status === 'delivered', 'the second marked delivered');
-      assert.ok(slack.historyReads > 0, 'the conversation was read');
+      assert.deepEqual(slack.historyPages, ['', '200', '400'], 'the conversation was read page by page, as far as the message');
       assert.equal(slack.posted.length, posted, 'and not written to again');
       assert.equal(keysPosted().filter((k) => k === secondKey).length, 1);
     } finally {
