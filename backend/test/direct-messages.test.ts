@@ -13,8 +13,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startService } from '../src/service.ts';
-import { createLogger } from '../src/logger.ts';
+import { startService, type Service } from '../src/service.ts';
+import { createLogger, type Logger } from '../src/logger.ts';
 import { EXAMPLE, analyticsRead, appRead, call, usersWrite } from '../src/api/api-test-support.ts';
 import { createToken } from '../src/auth/tokens.ts';
 
@@ -91,178 +91,177 @@ async function until(check: () => boolean | Promise<boolean>, what: string, ms =
   }
 }
 
+type Slack = Awaited<ReturnType<typeof startSlack>>;
+
+/**
+ * A service whose direct messages go to a local Slack knowing `members`, with the bot token
+ * `token`; `directMessages`: more settings of that section (e.g. `, optOut: false`); `config`:
+ * the example configuration as the test changes it. Everything is stopped and removed after `fn`.
+ */
+async function withDirectMessages(
+  opts: { members: Record<string, string>; token?: string; directMessages?: string; maxAttempts?: number; config?: (example: string) => string; logger?: Logger },
+  fn: (s: { slack: Slack; svc: Service; clock: { offset: number; now(): number } }) => Promise<void>,
+): Promise<void> {
+  const slack = await startSlack(opts.members);
+  const dir = mkdtempSync(join(tmpdir(), 'lapse-direct-'));
+  const clock = { offset: 0, now() { return Date.now() + this.offset; } };
+  try {
+    const configPath = join(dir, 'lapse.yaml');
+    const example = readFileSync(EXAMPLE, 'utf8');
+    const maxAttempts = opts.maxAttempts === undefined ? '' : `  maxAttempts: ${opts.maxAttempts}\n`;
+    writeFileSync(configPath, `${opts.config ? opts.config(example) : example}\nnotifications:\n  directMessages: { type: slack, tokenEnv: LAPSE_TEST_SLACK_BOT, apiUrl: "${slack.apiUrl}"${opts.directMessages ?? ''} }\n${maxAttempts}`);
+    const svc = await startService({
+      configPath, dataDir: join(dir, 'data'), port: 0, clock, env: { LAPSE_TEST_SLACK_BOT: opts.token ?? BOT_TOKEN }, logger: opts.logger ?? createLogger({ level: 'silent' }),
+    });
+    try {
+      await fn({ slack, svc, clock });
+    } finally {
+      await svc.stop();
+    }
+  } finally {
+    await slack.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 test('direct messages in Slack: approvers and requesters in person, each once, found by email; someone Slack does not know is retried with the reason; a person may turn them off; the token stays secret', async () => {
   // Erin's address has the characters a query string must not take as they are.
   const erin = "erin+ops&x=1'@example.com";
-  const slack = await startSlack({ 'alice@example.com': 'U0ALICE', 'bob@example.com': 'U0BOB', 'carol@example.com': 'U0CAROL' });
-  const dir = mkdtempSync(join(tmpdir(), 'lapse-direct-'));
   const logLines: string[] = [];
-  const clock = { offset: 0, now() { return Date.now() + this.offset; } };
-  try {
-    const configPath = join(dir, 'lapse.yaml');
-    const config = readFileSync(EXAMPLE, 'utf8').replace('email: erin@example.com', `email: "${erin}"`).replace('settings:\n', 'settings:\n  publicUrl: https://lapse.example.com\n');
-    assert.match(config, /erin\+ops/);
-    writeFileSync(configPath, `${config}\nnotifications:\n  directMessages: { type: slack, tokenEnv: LAPSE_TEST_SLACK_BOT, apiUrl: "${slack.apiUrl}" }\n  maxAttempts: 5\n`);
-    const svc = await startService({
-      configPath, dataDir: join(dir, 'data'), port: 0, clock, env: { LAPSE_TEST_SLACK_BOT: BOT_TOKEN },
-      logger: createLogger({ level: 'debug', destination: { write: (line: string) => void logLines.push(line) } }),
+  await withDirectMessages({
+    members: { 'alice@example.com': 'U0ALICE', 'bob@example.com': 'U0BOB', 'carol@example.com': 'U0CAROL' },
+    maxAttempts: 5,
+    config: (example) => {
+      const config = example.replace('email: erin@example.com', `email: "${erin}"`).replace('settings:\n', 'settings:\n  publicUrl: https://lapse.example.com\n');
+      assert.match(config, /erin\+ops/);
+      return config;
+    },
+    logger: createLogger({ level: 'debug', destination: { write: (line: string) => void logLines.push(line) } }),
+  }, async ({ slack, svc, clock }) => {
+    const alice = (await createToken(svc.store, 'alice', 'alice')).token;
+    const bob = (await createToken(svc.store, 'bob', 'bob')).token;
+    const dave = (await createToken(svc.store, 'dave', 'dave')).token;
+    assert.deepEqual((await call(svc.url, 'GET', '/api/v1/me/notifications', bob)).body, {
+      email: { available: false, address: 'bob@example.com', on: false, mayTurnOff: false },
+      chat: { available: true, service: 'slack', on: true, mayTurnOff: true },
     });
-    try {
-      const alice = (await createToken(svc.store, 'alice', 'alice')).token;
-      const bob = (await createToken(svc.store, 'bob', 'bob')).token;
-      const dave = (await createToken(svc.store, 'dave', 'dave')).token;
-      assert.deepEqual((await call(svc.url, 'GET', '/api/v1/me/notifications', bob)).body, {
-        email: { available: false, address: 'bob@example.com', on: false, mayTurnOff: false },
-        chat: { available: true, service: 'slack', on: true, mayTurnOff: true },
-      });
 
-      const created = await call(svc.url, 'POST', '/api/v1/requests', alice, { flowId: 'demo-approval', entitlements: [usersWrite], justification: 'INC-78 <!channel> *now*' });
-      assert.equal(created.body.status, 'pending', created.text);
-      await until(() => slack.posted.some((p) => p.channel === 'U0BOB'), 'bob is asked in Slack');
-      const ask = slack.posted.find((p) => p.channel === 'U0BOB')!;
-      assert.equal(ask.text, 'Alice asks for Write app tables: your decision is needed');
-      const blocks = JSON.stringify(ask.blocks);
-      assert.match(blocks, /INC-78 &lt;!channel&gt; \*now\*/, 'the justification, escaped: no mention of everyone');
-      assert.match(blocks, new RegExp(`"url":"https://lapse\\.example\\.com/#/requests/${created.body.id}"`));
-      // (Whoever is on shift is granted the on-call flow, and told: alice may be, today.)
-      assert.equal(slack.posted.filter((p) => p.channel === 'U0ALICE' && /decision/.test(p.text)).length, 0, 'the requester cannot approve her own: not asked');
+    const created = await call(svc.url, 'POST', '/api/v1/requests', alice, { flowId: 'demo-approval', entitlements: [usersWrite], justification: 'INC-78 <!channel> *now*' });
+    assert.equal(created.body.status, 'pending', created.text);
+    await until(() => slack.posted.some((p) => p.channel === 'U0BOB'), 'bob is asked in Slack');
+    const ask = slack.posted.find((p) => p.channel === 'U0BOB')!;
+    assert.equal(ask.text, 'Alice asks for Write app tables: your decision is needed');
+    const blocks = JSON.stringify(ask.blocks);
+    assert.match(blocks, /INC-78 &lt;!channel&gt; \*now\*/, 'the justification, escaped: no mention of everyone');
+    assert.match(blocks, new RegExp(`"url":"https://lapse\\.example\\.com/#/requests/${created.body.id}"`));
+    // (Whoever is on shift is granted the on-call flow, and told: alice may be, today.)
+    assert.equal(slack.posted.filter((p) => p.channel === 'U0ALICE' && /decision/.test(p.text)).length, 0, 'the requester cannot approve her own: not asked');
 
-      // Erin is not in Slack yet: her message waits, with Slack's reason, and the lookup carried her address intact.
-      type Row = { channel: string; recipient: string | null; requestId: string; lastError: string | null; status: string };
-      const carol = (await createToken(svc.store, 'carol', 'carol')).token;
-      const erinsRow = async () => ((await call(svc.url, 'GET', '/api/v1/notifications?status=pending', carol)).body.notifications as Row[]).find((n) => n.channel === 'direct' && n.recipient === 'erin' && n.requestId === created.body.id);
-      await until(async () => (await erinsRow())?.lastError != null, 'erin\'s message fails');
-      assert.equal((await erinsRow())!.lastError, `Slack has no member with the email ${erin}`);
-      assert.ok(slack.lookups.includes(erin), `looked up as given: ${slack.lookups.join(', ')}`);
-      slack.members[erin] = 'U0ERIN';
-      clock.offset += 60_000;
-      await svc.deliverNotifications();
-      await until(() => slack.posted.some((p) => p.channel === 'U0ERIN'), 'erin is asked once Slack knows her');
+    // Erin is not in Slack yet: her message waits, with Slack's reason, and the lookup carried her address intact.
+    type Row = { channel: string; recipient: string | null; requestId: string; lastError: string | null; status: string };
+    const carol = (await createToken(svc.store, 'carol', 'carol')).token;
+    const erinsRow = async () => ((await call(svc.url, 'GET', '/api/v1/notifications?status=pending', carol)).body.notifications as Row[]).find((n) => n.channel === 'direct' && n.recipient === 'erin' && n.requestId === created.body.id);
+    await until(async () => (await erinsRow())?.lastError != null, 'erin\'s message fails');
+    assert.equal((await erinsRow())!.lastError, `Slack has no member with the email ${erin}`);
+    assert.ok(slack.lookups.includes(erin), `looked up as given: ${slack.lookups.join(', ')}`);
+    slack.members[erin] = 'U0ERIN';
+    clock.offset += 60_000;
+    await svc.deliverNotifications();
+    await until(() => slack.posted.some((p) => p.channel === 'U0ERIN'), 'erin is asked once Slack knows her');
 
-      // Dave turns direct messages off: the grant of his request reaches nobody; alice's reaches her.
-      const off = await call(svc.url, 'PUT', '/api/v1/me/notifications', dave, { chat: false });
-      assert.equal(off.status, 200, off.text);
-      assert.equal(off.body.chat.on, false);
-      assert.equal((await call(svc.url, 'PUT', '/api/v1/me/notifications', dave, { email: false })).status, 409, 'no email on this server');
-      // Nobody chooses for someone else: a user field is no field of this body, and alice keeps hers.
-      const forAlice = await call(svc.url, 'PUT', '/api/v1/me/notifications', dave, { chat: false, userId: 'alice' });
-      assert.equal(forAlice.status, 400, forAlice.text);
-      assert.match(forAlice.text, /userId/, 'the problem names the field');
-      assert.equal((await call(svc.url, 'GET', '/api/v1/me/notifications', alice)).body.chat.on, true);
-      assert.equal((await call(svc.url, 'PUT', '/api/v1/me/notifications', dave, { chat: 'false' })).status, 400, 'a boolean, not text');
-      for (const token of [dave, alice]) assert.equal((await call(svc.url, 'POST', '/api/v1/requests', token, { flowId: 'demo-auto', entitlements: [appRead], duration: '10m' })).body.status, 'active');
-      await until(() => slack.posted.some((p) => p.channel === 'U0ALICE' && /is active/.test(p.text)), 'alice hears of her grant');
-      await svc.deliverNotifications();
-      assert.equal((await svc.store.listOutbox({ limit: 1000 })).filter((o) => o.channel === 'direct' && o.recipient === 'dave').length, 0, 'nothing written for dave');
+    // Dave turns direct messages off: the grant of his request reaches nobody; alice's reaches her.
+    const off = await call(svc.url, 'PUT', '/api/v1/me/notifications', dave, { chat: false });
+    assert.equal(off.status, 200, off.text);
+    assert.equal(off.body.chat.on, false);
+    assert.equal((await call(svc.url, 'PUT', '/api/v1/me/notifications', dave, { email: false })).status, 409, 'no email on this server');
+    // Nobody chooses for someone else: a user field is no field of this body, and alice keeps hers.
+    const forAlice = await call(svc.url, 'PUT', '/api/v1/me/notifications', dave, { chat: false, userId: 'alice' });
+    assert.equal(forAlice.status, 400, forAlice.text);
+    assert.match(forAlice.text, /userId/, 'the problem names the field');
+    assert.equal((await call(svc.url, 'GET', '/api/v1/me/notifications', alice)).body.chat.on, true);
+    assert.equal((await call(svc.url, 'PUT', '/api/v1/me/notifications', dave, { chat: 'false' })).status, 400, 'a boolean, not text');
+    for (const token of [dave, alice]) assert.equal((await call(svc.url, 'POST', '/api/v1/requests', token, { flowId: 'demo-auto', entitlements: [appRead], duration: '10m' })).body.status, 'active');
+    await until(() => slack.posted.some((p) => p.channel === 'U0ALICE' && /is active/.test(p.text)), 'alice hears of her grant');
+    await svc.deliverNotifications();
+    assert.equal((await svc.store.listOutbox({ limit: 1000 })).filter((o) => o.channel === 'direct' && o.recipient === 'dave').length, 0, 'nothing written for dave');
 
-      // Slack limits the rate: retried, with the reason visible, then delivered once.
-      slack.rateLimited = true;
-      const approved = await call(svc.url, 'POST', `/api/v1/requests/${created.body.id}/approve`, bob, { reason: 'ok' });
-      assert.equal(approved.body.status, 'active', approved.text);
-      const limited = async () => (await svc.store.listOutbox({ status: 'pending', limit: 100 })).filter((o) => o.channel === 'direct' && o.requestId === created.body.id && o.lastError !== null);
-      await until(async () => (await limited()).length > 0, 'a limited attempt');
-      assert.match((await limited())[0]!.lastError!, /Slack: rate limited \(retry after 30 s\)/);
-      slack.rateLimited = false;
-      clock.offset += 60_000;
-      await svc.deliverNotifications();
-      await until(async () => (await svc.store.listOutbox({ status: 'pending', limit: 100 })).filter((o) => o.channel === 'direct').length === 0, 'all delivered');
-      const toAlice = slack.posted.filter((p) => p.channel === 'U0ALICE').map((p) => p.text).sort();
-      assert.deepEqual(toAlice.filter((t) => /Write app tables/.test(t)), ['Your access to Write app tables is active', 'Your request for Write app tables was approved by bob']);
-      assert.equal(slack.posted.filter((p) => p.channel === 'U0ERIN' && /approved by bob/.test(p.text)).length, 1, 'erin learns bob decided, once');
+    // Slack limits the rate: retried, with the reason visible, then delivered once.
+    slack.rateLimited = true;
+    const approved = await call(svc.url, 'POST', `/api/v1/requests/${created.body.id}/approve`, bob, { reason: 'ok' });
+    assert.equal(approved.body.status, 'active', approved.text);
+    const limited = async () => (await svc.store.listOutbox({ status: 'pending', limit: 100 })).filter((o) => o.channel === 'direct' && o.requestId === created.body.id && o.lastError !== null);
+    await until(async () => (await limited()).length > 0, 'a limited attempt');
+    assert.match((await limited())[0]!.lastError!, /Slack: rate limited \(retry after 30 s\)/);
+    slack.rateLimited = false;
+    clock.offset += 60_000;
+    await svc.deliverNotifications();
+    await until(async () => (await svc.store.listOutbox({ status: 'pending', limit: 100 })).filter((o) => o.channel === 'direct').length === 0, 'all delivered');
+    const toAlice = slack.posted.filter((p) => p.channel === 'U0ALICE').map((p) => p.text).sort();
+    assert.deepEqual(toAlice.filter((t) => /Write app tables/.test(t)), ['Your access to Write app tables is active', 'Your request for Write app tables was approved by bob']);
+    assert.equal(slack.posted.filter((p) => p.channel === 'U0ERIN' && /approved by bob/.test(p.text)).length, 1, 'erin learns bob decided, once');
 
-      assert.equal(slack.unauthorized, 0, 'every call carried the bot token');
-      const everything = [JSON.stringify(await svc.store.listOutbox({ limit: 1000 })), JSON.stringify(await svc.store.listAudit({ limit: 1000 })), JSON.stringify(slack.posted), logLines.join('\n')].join('\n');
-      assert.doesNotMatch(everything, /xoxb-/, 'the bot token is in no row, message or log line');
-      assert.doesNotMatch(JSON.stringify(slack.posted), /demo-[0-9a-f]{24}/, 'no credential in any message');
-    } finally {
-      await svc.stop();
-    }
-  } finally {
-    await slack.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+    assert.equal(slack.unauthorized, 0, 'every call carried the bot token');
+    const everything = [JSON.stringify(await svc.store.listOutbox({ limit: 1000 })), JSON.stringify(await svc.store.listAudit({ limit: 1000 })), JSON.stringify(slack.posted), logLines.join('\n')].join('\n');
+    assert.doesNotMatch(everything, /xoxb-/, 'the bot token is in no row, message or log line');
+    assert.doesNotMatch(JSON.stringify(slack.posted), /demo-[0-9a-f]{24}/, 'no credential in any message');
+  });
 });
 
 test('direct messages the admins keep on cannot be turned off; a wrong bot token is an error that names Slack\'s reason', async () => {
-  const slack = await startSlack({ 'alice@example.com': 'U0ALICE' });
-  const dir = mkdtempSync(join(tmpdir(), 'lapse-direct-'));
-  try {
-    const configPath = join(dir, 'lapse.yaml');
-    writeFileSync(configPath, `${readFileSync(EXAMPLE, 'utf8')}\nnotifications:\n  directMessages: { type: slack, tokenEnv: LAPSE_TEST_SLACK_BOT, apiUrl: "${slack.apiUrl}", optOut: false }\n`);
-    const svc = await startService({ configPath, dataDir: join(dir, 'data'), port: 0, env: { LAPSE_TEST_SLACK_BOT: 'xoxb-wrong' }, logger: createLogger({ level: 'silent' }) });
-    try {
-      const alice = (await createToken(svc.store, 'alice', 'alice')).token;
-      assert.equal((await call(svc.url, 'GET', '/api/v1/me/notifications', alice)).body.chat.mayTurnOff, false);
-      const refused = await call(svc.url, 'PUT', '/api/v1/me/notifications', alice, { chat: false });
-      assert.equal(refused.status, 403);
-      assert.match(refused.body.detail, /the admins do not let people turn direct messages off here/);
-      assert.equal((await call(svc.url, 'POST', '/api/v1/requests', alice, { flowId: 'demo-auto', entitlements: [appRead], duration: '10m' })).body.status, 'active');
-      const mine = async () => (await svc.store.listOutbox({ status: 'pending', limit: 100 })).find((o) => o.channel === 'direct' && o.recipient === 'alice' && o.lastError !== null);
-      await until(async () => (await mine()) !== undefined, 'the attempt');
-      assert.equal((await mine())!.lastError, 'Slack could not find alice@example.com: invalid_auth');
-      assert.equal(slack.posted.length, 0);
-    } finally {
-      await svc.stop();
-    }
-  } finally {
-    await slack.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  await withDirectMessages({ members: { 'alice@example.com': 'U0ALICE' }, token: 'xoxb-wrong', directMessages: ', optOut: false' }, async ({ slack, svc }) => {
+    const alice = (await createToken(svc.store, 'alice', 'alice')).token;
+    assert.equal((await call(svc.url, 'GET', '/api/v1/me/notifications', alice)).body.chat.mayTurnOff, false);
+    const refused = await call(svc.url, 'PUT', '/api/v1/me/notifications', alice, { chat: false });
+    assert.equal(refused.status, 403);
+    assert.match(refused.body.detail, /the admins do not let people turn direct messages off here/);
+    assert.equal((await call(svc.url, 'POST', '/api/v1/requests', alice, { flowId: 'demo-auto', entitlements: [appRead], duration: '10m' })).body.status, 'active');
+    const mine = async () => (await svc.store.listOutbox({ status: 'pending', limit: 100 })).find((o) => o.channel === 'direct' && o.recipient === 'alice' && o.lastError !== null);
+    await until(async () => (await mine()) !== undefined, 'the attempt');
+    assert.equal((await mine())!.lastError, 'Slack could not find alice@example.com: invalid_auth');
+    assert.equal(slack.posted.length, 0);
+  });
 });
 
 test('a direct message whose answer from Slack was lost is not written twice: the next attempt finds it in the conversation by its key', async () => {
-  const slack = await startSlack({ 'alice@example.com': 'U0ALICE' });
-  const dir = mkdtempSync(join(tmpdir(), 'lapse-direct-'));
-  const clock = { offset: 0, now() { return Date.now() + this.offset; } };
-  try {
-    const configPath = join(dir, 'lapse.yaml');
-    writeFileSync(configPath, `${readFileSync(EXAMPLE, 'utf8')}\nnotifications:\n  directMessages: { type: slack, tokenEnv: LAPSE_TEST_SLACK_BOT, apiUrl: "${slack.apiUrl}" }\n  maxAttempts: 5\n`);
-    const svc = await startService({ configPath, dataDir: join(dir, 'data'), port: 0, clock, env: { LAPSE_TEST_SLACK_BOT: BOT_TOKEN }, logger: createLogger({ level: 'silent' }) });
-    try {
-      const alice = (await createToken(svc.store, 'alice', 'alice')).token;
-      const grant = async (entitlement: typeof appRead) => {
-        const created = await call(svc.url, 'POST', '/api/v1/requests', alice, { flowId: 'demo-auto', entitlements: [entitlement], duration: '10m' });
-        assert.equal(created.body.status, 'active', created.text);
-        return created.body.id as string;
-      };
-      const rowOf = async (requestId: string) => (await svc.store.listOutbox({ limit: 100 })).find((o) => o.channel === 'direct' && o.requestId === requestId && o.message.event === 'request.granted')!;
-      // A first message reaches her as usual, written once, without reading the conversation.
-      const first = await grant(appRead);
-      await until(async () => (await rowOf(first))?.status === 'delivered', 'the first message');
-      assert.equal(slack.historyReads, 0, 'a first attempt writes at once');
-      const keysPosted = () => slack.posted.map((p) => p.metadata?.event_payload.key);
-      assert.ok(keysPosted().includes((await rowOf(first)).key), 'each message carries its key');
+  await withDirectMessages({ members: { 'alice@example.com': 'U0ALICE' }, maxAttempts: 5 }, async ({ slack, svc, clock }) => {
+    const alice = (await createToken(svc.store, 'alice', 'alice')).token;
+    const grant = async (entitlement: typeof appRead) => {
+      const created = await call(svc.url, 'POST', '/api/v1/requests', alice, { flowId: 'demo-auto', entitlements: [entitlement], duration: '10m' });
+      assert.equal(created.body.status, 'active', created.text);
+      return created.body.id as string;
+    };
+    const rowOf = async (requestId: string) => (await svc.store.listOutbox({ limit: 100 })).find((o) => o.channel === 'direct' && o.requestId === requestId && o.message.event === 'request.granted')!;
+    // A first message reaches her as usual, written once, without reading the conversation.
+    const first = await grant(appRead);
+    await until(async () => (await rowOf(first))?.status === 'delivered', 'the first message');
+    assert.equal(slack.historyReads, 0, 'a first attempt writes at once');
+    const keysPosted = () => slack.posted.map((p) => p.metadata?.event_payload.key);
+    assert.ok(keysPosted().includes((await rowOf(first)).key), 'each message carries its key');
 
-      // The next one reaches Slack, but its answer is lost: the attempt counts as failed.
-      slack.loseAnswers = 1;
-      const second = await grant(analyticsRead);
-      await until(async () => (await rowOf(second))?.lastError != null, 'the attempt whose answer was lost');
-      const secondKey = (await rowOf(second)).key;
-      assert.equal(keysPosted().filter((k) => k === secondKey).length, 1, 'Slack has it');
-      await until(async () => (await svc.store.listOutbox({ status: 'pending', limit: 100 })).length === 1, 'only the lost one left');
-      // Since then, 450 other messages (another app's, say, with keys of their own): the lost one is on the third page.
-      for (let i = 0; i < 450; i++) slack.posted.push({ channel: 'U0ALICE', text: `other ${i}`, blocks: [], ts: (Date.now() / 1000 + 1 + i / 1000).toFixed(6), metadata: { event_type: 'lapse_notification', event_payload: { key: `other-${i}` } } });
-      const posted = slack.posted.length;
-      // Without the scope to read the conversation, the retry says so and writes nothing.
-      slack.historyScope = false;
-      clock.offset += 60_000;
-      await svc.deliverNotifications();
-      await until(async () => /missing_scope/.test((await rowOf(second)).lastError ?? ''), 'the missing scope named');
-      assert.equal((await rowOf(second)).lastError, 'Slack could not read the conversation with alice@example.com, to look for an earlier attempt: missing_scope');
-      assert.equal(slack.posted.length, posted, 'nothing written on a guess');
-      // With it, the retry finds its own key (not the first message's) and marks it delivered.
-      slack.historyScope = true;
-      clock.offset += 600_000;
-      await svc.deliverNotifications();
-      await until(async () => (await rowOf(second)).status === 'delivered', 'the second marked delivered');
-      assert.deepEqual(slack.historyPages, ['', '200', '400'], 'the conversation was read page by page, as far as the message');
-      assert.equal(slack.posted.length, posted, 'and not written to again');
-      assert.equal(keysPosted().filter((k) => k === secondKey).length, 1);
-    } finally {
-      await svc.stop();
-    }
-  } finally {
-    await slack.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+    // The next one reaches Slack, but its answer is lost: the attempt counts as failed.
+    slack.loseAnswers = 1;
+    const second = await grant(analyticsRead);
+    await until(async () => (await rowOf(second))?.lastError != null, 'the attempt whose answer was lost');
+    const secondKey = (await rowOf(second)).key;
+    assert.equal(keysPosted().filter((k) => k === secondKey).length, 1, 'Slack has it');
+    await until(async () => (await svc.store.listOutbox({ status: 'pending', limit: 100 })).length === 1, 'only the lost one left');
+    // Since then, 450 other messages (another app's, say, with keys of their own): the lost one is on the third page.
+    for (let i = 0; i < 450; i++) slack.posted.push({ channel: 'U0ALICE', text: `other ${i}`, blocks: [], ts: (Date.now() / 1000 + 1 + i / 1000).toFixed(6), metadata: { event_type: 'lapse_notification', event_payload: { key: `other-${i}` } } });
+    const posted = slack.posted.length;
+    // Without the scope to read the conversation, the retry says so and writes nothing.
+    slack.historyScope = false;
+    clock.offset += 60_000;
+    await svc.deliverNotifications();
+    await until(async () => /missing_scope/.test((await rowOf(second)).lastError ?? ''), 'the missing scope named');
+    assert.equal((await rowOf(second)).lastError, 'Slack could not read the conversation with alice@example.com, to look for an earlier attempt: missing_scope');
+    assert.equal(slack.posted.length, posted, 'nothing written on a guess');
+    // With it, the retry finds its own key (not the first message's) and marks it delivered.
+    slack.historyScope = true;
+    clock.offset += 600_000;
+    await svc.deliverNotifications();
+    await until(async () => (await rowOf(second)).status === 'delivered', 'the second marked delivered');
+    assert.deepEqual(slack.historyPages, ['', '200', '400'], 'the conversation was read page by page, as far as the message');
+    assert.equal(slack.posted.length, posted, 'and not written to again');
+    assert.equal(keysPosted().filter((k) => k === secondKey).length, 1);
+  });
 });
