@@ -32,6 +32,19 @@ const signIn = (token: string): Promise<Page> => signInWithToken(browser, server
 const card = (page: Page, name: RegExp) => page.getByRole('article', { name });
 const visible = (l: Locator) => l.waitFor({ state: 'visible', timeout: WAIT });
 const hidden = (l: Locator) => l.waitFor({ state: 'hidden', timeout: WAIT });
+/**
+ * A card's text as shown. Inbox rows are `content-visibility: auto`: until a rendering update
+ * finds a new row near the viewport, its contents are skipped and innerText is empty.
+ */
+async function shownText(l: Locator): Promise<string> {
+  const end = Date.now() + WAIT;
+  let text = await l.innerText();
+  while (text.trim() === '' && Date.now() < end) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+    text = await l.innerText();
+  }
+  return text;
+}
 
 async function apiStatus(id: string): Promise<string> {
   const res = await server.as('alice', 'GET', `/api/v1/requests/${id}`);
@@ -151,7 +164,7 @@ describe('web portal in Chromium', { concurrency: false }, () => {
     // bob's inbox follows the events stream: no reload.
     const row = card(bob, /^alice · Write app tables/);
     await visible(row.getByText('INC-7: fix the users table'));
-    const facts = await row.innerText();
+    const facts = await shownText(row);
     for (const text of ['Requester', 'alice', 'Integrations', 'demo', 'Resources', 'table app/users', 'Permissions', 'write', 'Duration', '1h', 'INC-7: fix the users table', 'You approve as']) {
       assert.ok(facts.includes(text), `the inbox row shows ${text}: ${facts}`);
     }
